@@ -1,0 +1,1 @@
+"""The clearing engine: netting, mark-to-market, portfolio margin and liquidation."""

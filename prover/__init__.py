@@ -1,0 +1,1 @@
+"""Prover: compile circom circuits, run the trusted setup, and prove through snarkjs."""

@@ -1,0 +1,194 @@
+"""Running the pinned node tooling (circom2, snarkjs) from Python.
+
+Two ways in:
+
+* :func:`run_node` runs a node script once (circom2's compiler, a generated witness
+  generator, our own scripts) and turns a non-zero exit into a :class:`ToolError`.
+* :class:`SnarkjsWorker` keeps one node process (``prover/js/worker.mjs``) alive and
+  calls snarkjs's API through it, saving node's 1.2-1.6 s start-up per step.
+
+Every failure names the step, the subject (circuit or file) and the tool's own message.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import itertools
+import json
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from zkclear import paths
+from zkclear.errors import ToolError, ToolMissingError
+
+MARK = "\x1eZKC "
+INSTALL_HINT = "run `make install` (or `npm ci`) in the repository root"
+
+#: Called with (level, message) for progress lines of long steps.
+LogSink = Callable[[str, str], None]
+
+
+@functools.cache
+def node_binary() -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise ToolMissingError(
+            "locate node", "node", "node is not on PATH",
+            "install Node.js >= 20 (e.g. `apt-get install nodejs npm`)",
+        )
+    return node
+
+
+@functools.cache
+def pinned_versions() -> dict[str, str]:
+    """The node packages and exact versions package.json pins."""
+    data = json.loads(paths.PACKAGE_JSON.read_text())
+    return dict(data["dependencies"])
+
+
+def installed_version(package: str) -> str | None:
+    pj = paths.NODE_MODULES / package / "package.json"
+    if not pj.exists():
+        return None
+    return str(json.loads(pj.read_text())["version"])
+
+
+def require_package(package: str) -> Path:
+    """The package's folder in node_modules, checked against the pinned version."""
+    want = pinned_versions().get(package)
+    have = installed_version(package)
+    if have is None:
+        raise ToolMissingError("locate node package", package, "not installed", INSTALL_HINT)
+    if want is not None and have != want:
+        raise ToolMissingError(
+            "locate node package", package, f"version {have} installed, {want} pinned", INSTALL_HINT
+        )
+    return paths.NODE_MODULES / package
+
+
+def run_node(
+    script: Path | str,
+    args: Sequence[str],
+    *,
+    step: str,
+    subject: str,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``node script args...``; raise :class:`ToolError` with its output if it fails."""
+    cmd = [node_binary(), "--max-old-space-size=8192", str(script), *map(str, args)]
+    try:
+        proc = subprocess.run(
+            cmd, cwd=cwd or paths.ROOT, capture_output=True, text=True,
+            timeout=timeout, input=input_text,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(step, subject, f"timed out after {timeout} s") from exc
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip() or proc.stdout.strip() or f"exit code {proc.returncode}")
+        raise ToolError(step, subject, detail[-4000:])
+    return proc
+
+
+class WorkerCallError(ToolError):
+    """A snarkjs API call failed inside the worker; ``stack`` keeps the JS stack."""
+
+    def __init__(self, step: str, subject: str, detail: str, stack: str) -> None:
+        self.stack = stack
+        super().__init__(step, subject, detail)
+
+
+class SnarkjsWorker:
+    """One long-lived node process serving snarkjs API calls (see ``prover/js/worker.mjs``)."""
+
+    def __init__(self) -> None:
+        require_package("snarkjs")
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._proc: subprocess.Popen[str] | None = None
+        self._stderr_tail: list[str] = []
+
+    def _start(self) -> subprocess.Popen[str]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                [node_binary(), "--max-old-space-size=8192", str(paths.JS_DIR / "worker.mjs")],
+                cwd=paths.ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, bufsize=1,
+            )
+            self._stderr_tail = []
+            threading.Thread(target=self._drain_stderr, args=(self._proc,), daemon=True).start()
+        return self._proc
+
+    def _drain_stderr(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            self._stderr_tail = [*self._stderr_tail[-40:], line.rstrip()]
+
+    def call(
+        self, op: str, *args: Any, step: str, subject: str, log: LogSink | None = None
+    ) -> Any:
+        """Run one snarkjs operation; return its JSON result or raise a ToolError."""
+        with self._lock:
+            proc = self._start()
+            assert proc.stdin is not None and proc.stdout is not None
+            rid = next(self._ids)
+            try:
+                proc.stdin.write(json.dumps({"id": rid, "op": op, "args": list(args)}) + "\n")
+                proc.stdin.flush()
+            except BrokenPipeError as exc:
+                raise ToolError(step, subject, "snarkjs worker exited: " + self._tail()) from exc
+            while True:
+                line = proc.stdout.readline()
+                if not line:
+                    proc.wait()
+                    raise ToolError(
+                        step, subject,
+                        f"snarkjs worker died (exit {proc.returncode}): {self._tail()}",
+                        "out of memory? large setups need several GB; see docs/benchmarks.md",
+                    )
+                if not line.startswith(MARK):
+                    continue
+                msg = json.loads(line[len(MARK):])
+                if msg.get("id") != rid:
+                    continue
+                if "log" in msg:
+                    if log is not None:
+                        log(msg["log"], msg["msg"])
+                    continue
+                if msg["ok"]:
+                    return msg["result"]
+                raise WorkerCallError(step, subject, msg["error"], msg.get("stack", ""))
+
+    def _tail(self) -> str:
+        return "\n".join(self._stderr_tail[-10:]) or "(no output)"
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+
+_worker: SnarkjsWorker | None = None
+_worker_lock = threading.Lock()
+
+
+def snarkjs() -> SnarkjsWorker:
+    """The process-wide snarkjs worker (started on first use, closed at exit)."""
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = SnarkjsWorker()
+            atexit.register(_worker.close)
+        return _worker
