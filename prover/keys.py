@@ -1,0 +1,157 @@
+"""Groth16 keys of a compiled circuit: the proving key (zkey) and verification key (vkey).
+
+Two provenances, recorded in ``setup.json`` beside the keys:
+
+* ``insecure-dev``: phase 2 started from the deterministic development powers of tau
+  (its tau is public) or a given ptau, with no phase-2 contribution. Fine for tests and the local demo; deploying such
+  keys anywhere but a local chain requires ``--insecure-dev-setup``.
+* ``ceremony``: the final zkey of a verified multi-party phase-2 ceremony
+  (see :mod:`zkclear.prover.ceremony`), installed with :func:`install_ceremony_zkey`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zkclear.prover import _node
+from zkclear.prover.binfile import zkey_info
+from zkclear.prover.circuit import Compiled
+
+from zkclear.errors import ArtefactError
+
+INSECURE_DEV = "insecure-dev"
+CEREMONY = "ceremony"
+
+
+@dataclass(frozen=True)
+class Keys:
+    compiled: Compiled
+    zkey: Path
+    vkey_path: Path
+    provenance: str
+    record: dict[str, Any]
+
+    @property
+    def vkey(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.vkey_path.read_text())
+        return data
+
+    @property
+    def insecure(self) -> bool:
+        return self.provenance == INSECURE_DEV
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _setup_record_path(compiled: Compiled) -> Path:
+    return compiled.paths.dir / "setup.json"
+
+
+def load_keys(compiled: Compiled) -> Keys | None:
+    """The keys already set up for ``compiled``, or None (also if incomplete)."""
+    cp = compiled.paths
+    try:
+        record = json.loads(_setup_record_path(compiled).read_text())
+    except (OSError, ValueError):
+        return None
+    if not (cp.zkey.exists() and cp.vkey.exists()):
+        return None
+    return Keys(compiled, cp.zkey, cp.vkey, record["provenance"], record)
+
+
+def check_zkey_matches(compiled: Compiled, zkey: Path) -> None:
+    """Refuse a zkey made for another circuit ("Invalid witness length" made impossible)."""
+    zi = zkey_info(zkey)
+    info = compiled.info
+    if zi.n_vars != info.n_wires or zi.n_public != info.n_public:
+        raise ArtefactError(
+            f"{zkey}: made for a circuit with {zi.n_vars} wires and {zi.n_public} public "
+            f"signals, but {compiled.circuit.name} has {info.n_wires} wires and "
+            f"{info.n_public} public signals (stale or foreign zkey)"
+        )
+
+
+def _install(compiled: Compiled, zkey_src: Path, record: dict[str, Any], *, move: bool,
+             log: _node.LogSink | None) -> Keys:
+    cp = compiled.paths
+    check_zkey_matches(compiled, zkey_src)
+    vkey = _node.snarkjs().call(
+        "zkey.exportVerificationKey", str(zkey_src),
+        step="export verification key", subject=str(zkey_src), log=log,
+    )
+    tmp_z = cp.zkey.with_suffix(f".zkey.tmp{os.getpid()}")
+    tmp_v = cp.vkey.with_suffix(f".json.tmp{os.getpid()}")
+    tmp_r = _setup_record_path(compiled).with_suffix(f".json.tmp{os.getpid()}")
+    if move:
+        os.replace(zkey_src, tmp_z)
+    else:
+        shutil.copyfile(zkey_src, tmp_z)
+    tmp_v.write_text(json.dumps(vkey, indent=1) + "\n")
+    record = {**record, "zkey_sha256": file_sha256(tmp_z),
+              "installed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    tmp_r.write_text(json.dumps(record, indent=2) + "\n")
+    # The record goes last: keys without a record are treated as absent.
+    _setup_record_path(compiled).unlink(missing_ok=True)
+    os.replace(tmp_z, cp.zkey)
+    os.replace(tmp_v, cp.vkey)
+    os.replace(tmp_r, _setup_record_path(compiled))
+    return Keys(compiled, cp.zkey, cp.vkey, record["provenance"], record)
+
+
+def dev_setup(compiled: Compiled, *, ptau: Path | None = None,
+              log: _node.LogSink | None = None) -> Keys:
+    """Keys from the development powers of tau (or ``ptau``), without contributions.
+
+    Reuses existing keys when they came from the same ptau.
+    """
+    from zkclear.prover import ptau as ptau_mod  # heavy-ish; only needed here
+
+    info = compiled.info
+    power = ptau_mod.required_power(info.n_constraints, info.n_public)
+    ptau_path = ptau if ptau is not None else ptau_mod.dev_ptau(power, log=log)
+    ptau_mod.check_ptau_for_circuit(ptau_path, info.n_constraints, info.n_public)
+    existing = load_keys(compiled)
+    if existing is not None and existing.record.get("ptau") == str(ptau_path.resolve()):
+        return existing
+    header = ptau_mod.read_ptau_header(ptau_path)
+    cp = compiled.paths
+    tmp = cp.dir / f"setup.{os.getpid()}.zkey"
+    t0 = time.perf_counter()
+    try:
+        _node.snarkjs().call(
+            "zkey.new", str(cp.r1cs), str(ptau_path), str(tmp),
+            step="groth16 setup", subject=compiled.circuit.name, log=log,
+        )
+        record = {
+            # Without phase-2 contributions delta is the generator: anyone could forge
+            # proofs, whatever the phase-1 file. Only a ceremony makes keys deployable.
+            "provenance": INSECURE_DEV,
+            "ptau_insecure_dev": header.insecure_dev,
+            "ptau": str(ptau_path.resolve()),
+            "ptau_power": header.power,
+            "setup_seconds": round(time.perf_counter() - t0, 3),
+        }
+        return _install(compiled, tmp, record, move=True, log=log)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def install_ceremony_zkey(compiled: Compiled, final_zkey: Path, transcript: Path,
+                          *, log: _node.LogSink | None = None) -> Keys:
+    """Make a verified ceremony's final zkey the circuit's proving key."""
+    record = {"provenance": CEREMONY, "transcript": str(transcript.resolve()),
+              "transcript_sha256": file_sha256(transcript)}
+    return _install(compiled, final_zkey, record, move=False, log=log)

@@ -1,0 +1,157 @@
+"""Witnesses, proofs and verification: the content-addressed proving job.
+
+A proving job is (compiled circuit, proving key, inputs) -> (proof, public signals),
+keyed by the hash of all three. Its result is stored under ``build/proofs/<job key>/``
+and a repeated job returns the stored, re-verified result. The job is idempotent and
+self-contained (zkey, wasm and input are files named by hash), so it can be handed to a
+distributed runner later without redesign.
+
+Inputs are dicts of signal name -> int or nested lists of ints; every int must already
+be a canonical field element (encode signed values with :mod:`zkclear.field`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zkclear.prover import _node
+from zkclear.prover.keys import Keys
+
+from zkclear import paths
+from zkclear.errors import ProofError, WitnessError
+from zkclear.field import P, canonical
+
+_ASSERT = re.compile(r"Error in template (\w+?)(?:_\d+)? line: (\d+)")
+
+InputValue = int | list[Any]
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    proof: dict[str, Any]
+    public: list[int]
+    job_key: str
+    job_dir: Path
+    prove_seconds: float
+    cached: bool
+
+    @property
+    def public_strings(self) -> list[str]:
+        return [str(x) for x in self.public]
+
+
+def _normalise(value: InputValue, name: str) -> Any:
+    if isinstance(value, list | tuple):
+        return [_normalise(v, f"{name}[{i}]") for i, v in enumerate(value)]
+    return str(canonical(value, f"input {name}"))
+
+
+def normalise_inputs(inputs: Mapping[str, InputValue]) -> dict[str, Any]:
+    """Decimal-string form of the inputs, checked canonical (0 <= x < r)."""
+    return {k: _normalise(v, k) for k, v in sorted(inputs.items())}
+
+
+def job_key(keys: Keys, inputs: Mapping[str, InputValue]) -> str:
+    h = hashlib.sha256()
+    h.update(keys.compiled.circuit.key.encode())
+    h.update(keys.record["zkey_sha256"].encode())
+    h.update(json.dumps(normalise_inputs(inputs), sort_keys=True).encode())
+    return h.hexdigest()[:24]
+
+
+def calculate_witness(keys_or_compiled: Any, inputs: Mapping[str, InputValue],
+                      wtns: Path) -> None:
+    """Run the circuit's witness generator; a failed assert becomes a WitnessError."""
+    compiled = getattr(keys_or_compiled, "compiled", keys_or_compiled)
+    name = compiled.circuit.name
+    try:
+        _node.snarkjs().call(
+            "wtns.calculate", normalise_inputs(inputs), str(compiled.paths.wasm), str(wtns),
+            step="witness", subject=name,
+        )
+    except _node.WorkerCallError as exc:
+        m = _ASSERT.search(exc.detail) or _ASSERT.search(exc.stack)
+        first = exc.detail.splitlines()[0] if exc.detail else "witness generation failed"
+        raise WitnessError(name, first, m.group(1) if m else None,
+                           int(m.group(2)) if m else None) from exc
+
+
+def _load_job(job_dir: Path) -> tuple[dict[str, Any], list[int], float] | None:
+    try:
+        proof = json.loads((job_dir / "proof.json").read_text())
+        public = [int(x) for x in json.loads((job_dir / "public.json").read_text())]
+        meta = json.loads((job_dir / "job.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return proof, public, float(meta.get("prove_seconds", 0.0))
+
+
+def prove(keys: Keys, inputs: Mapping[str, InputValue], *,
+          log: _node.LogSink | None = None) -> ProofResult:
+    """Prove ``inputs`` with ``keys`` (or return the stored result of the same job).
+
+    Every proof is verified against the verification key before it is returned.
+    """
+    key = job_key(keys, inputs)
+    job_dir = paths.proofs_dir() / key
+    stored = _load_job(job_dir)
+    if stored is not None:
+        proof, public, secs = stored
+        if verify(keys.vkey, public, proof):
+            return ProofResult(proof, public, key, job_dir, secs, cached=True)
+        shutil.rmtree(job_dir, ignore_errors=True)  # corrupt or stale: redo
+
+    job_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=job_dir.parent))
+    try:
+        (tmp / "input.json").write_text(json.dumps(normalise_inputs(inputs)) + "\n")
+        wtns = tmp / "witness.wtns"
+        calculate_witness(keys, inputs, wtns)
+        t0 = time.perf_counter()
+        out = _node.snarkjs().call(
+            "groth16.prove", str(keys.zkey), str(wtns),
+            step="prove", subject=keys.compiled.circuit.name, log=log,
+        )
+        secs = time.perf_counter() - t0
+        proof, public = out["proof"], [int(x) for x in out["publicSignals"]]
+        if not verify(keys.vkey, public, proof):
+            raise ProofError(f"{keys.compiled.circuit.name}: the prover returned a proof "
+                             "that does not verify (mismatched zkey?)")
+        wtns.unlink()  # the witness holds every private value: do not keep it around
+        (tmp / "proof.json").write_text(json.dumps(proof, indent=1) + "\n")
+        (tmp / "public.json").write_text(json.dumps([str(x) for x in public]) + "\n")
+        meta = {"circuit": keys.compiled.circuit.name, "circuit_key": keys.compiled.circuit.key,
+                "zkey_sha256": keys.record["zkey_sha256"], "backend": "snarkjs",
+                "prove_seconds": round(secs, 3)}
+        (tmp / "job.json").write_text(json.dumps(meta, indent=2) + "\n")
+        try:
+            os.rename(tmp, job_dir)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # the same job finished elsewhere
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ProofResult(proof, public, key, job_dir, secs, cached=False)
+
+
+def verify(vkey: Mapping[str, Any], public: list[int] | list[str],
+           proof: Mapping[str, Any]) -> bool:
+    """``snarkjs groth16 verify``: the reference verifier (false for any bad proof)."""
+    pub = [str(int(x)) for x in public]
+    if any(not 0 <= int(x) < P for x in pub):
+        return False
+    try:
+        return bool(_node.snarkjs().call("groth16.verify", dict(vkey), pub, dict(proof),
+                                         step="verify", subject="proof"))
+    except _node.WorkerCallError as exc:
+        raise ProofError(f"malformed proof or verification key: {exc.detail}") from exc
