@@ -3,8 +3,9 @@
 Two provenances, recorded in ``setup.json`` beside the keys:
 
 * ``insecure-dev``: phase 2 started from the deterministic development powers of tau
-  (its tau is public) or a given ptau, with no phase-2 contribution. Fine for tests and the local demo; deploying such
-  keys anywhere but a local chain requires ``--insecure-dev-setup``.
+  (its tau is public) or a given ptau, with no phase-2 contribution. Fine for tests
+  and the local demo; deploying such keys anywhere but a local chain requires
+  ``--insecure-dev-setup``.
 * ``ceremony``: the final zkey of a verified multi-party phase-2 ceremony
   (see :mod:`zkclear.prover.ceremony`), installed with :func:`install_ceremony_zkey`.
 """

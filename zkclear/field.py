@@ -72,7 +72,9 @@ class SignedRange:
 
     def __post_init__(self) -> None:
         if not 1 <= self.bits <= MAX_SIGNED_BITS:
-            raise ValueError(f"signed range bits must be in [1, {MAX_SIGNED_BITS}], got {self.bits}")
+            raise ValueError(
+                f"signed range bits must be in [1, {MAX_SIGNED_BITS}], got {self.bits}"
+            )
 
     @property
     def lo(self) -> int:
