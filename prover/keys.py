@@ -46,7 +46,13 @@ class Keys:
 
     @property
     def insecure(self) -> bool:
-        return self.provenance == INSECURE_DEV
+        """True unless a phase-2 ceremony ran on a ceremony-grade phase-1 file.
+
+        A known phase-1 tau is as fatal as a missing phase 2: with tau known, the H query
+        yields delta^-1 * G1 and proofs can be forged. So a ceremony over the development
+        powers of tau is still insecure.
+        """
+        return self.provenance == INSECURE_DEV or bool(self.record.get("ptau_insecure_dev"))
 
 
 def file_sha256(path: Path) -> str:
@@ -153,6 +159,9 @@ def dev_setup(compiled: Compiled, *, ptau: Path | None = None,
 def install_ceremony_zkey(compiled: Compiled, final_zkey: Path, transcript: Path,
                           *, log: _node.LogSink | None = None) -> Keys:
     """Make a verified ceremony's final zkey the circuit's proving key."""
+    data = json.loads(transcript.read_text())
     record = {"provenance": CEREMONY, "transcript": str(transcript.resolve()),
-              "transcript_sha256": file_sha256(transcript)}
+              "transcript_sha256": file_sha256(transcript),
+              "ptau_insecure_dev": bool(data["ptau"]["insecure_dev"]),
+              "contributors": [c["name"] for c in data["contributions"]]}
     return _install(compiled, final_zkey, record, move=False, log=log)

@@ -20,7 +20,13 @@ console.log = (...a) => process.stderr.write(a.join(" ") + "\n");
 console.info = console.log;
 
 function send(obj) {
-  out(MARK + JSON.stringify(obj, (_k, v) => (typeof v === "bigint" ? v.toString() : v)) + "\n");
+  const replacer = (_k, v) => {
+    if (typeof v === "bigint") return v.toString();
+    // contribution hashes come back as byte arrays: send them as hex
+    if (v instanceof Uint8Array) return Buffer.from(v).toString("hex");
+    return v;
+  };
+  out(MARK + JSON.stringify(obj, replacer) + "\n");
 }
 
 function makeLogger(id) {
