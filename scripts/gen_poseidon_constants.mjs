@@ -38,7 +38,8 @@ const big = (s) => {
   check(v >= 0n && v < P, `${s} is not a canonical field element`);
   return v;
 };
-const hex = (v) => "0x" + v.toString(16).padStart(64, "0");
+// Upper-case digits, as ruff format writes hex literals.
+const hex = (v) => "0x" + v.toString(16).toUpperCase().padStart(64, "0");
 
 const tables = { C: {}, S: {}, M: {}, P: {} };
 for (const t of T_VALUES) {
