@@ -1,0 +1,295 @@
+"""The ``zkclear`` command line: one entry point, a subcommand per role.
+
+Every command accepts ``--json`` (one JSON object on stdout). A user mistake or a tool
+failure prints one clear error (no traceback) and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from zkclear.errors import ZkclearError
+
+err = Console(stderr=True, highlight=False)
+
+
+class Output:
+    """Human output on stderr (with spinners for long steps), JSON on stdout."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def info(self, msg: str) -> None:
+        if not self.as_json:
+            err.print(msg)
+
+    @contextmanager
+    def step(self, title: str) -> Iterator[Callable[[str, str], None]]:
+        """A long step: a spinner showing the latest progress line; prints its time."""
+        t0 = time.perf_counter()
+        if self.as_json or not err.is_terminal:
+            yield lambda level, msg: None
+            self.info(f"  {title} ({time.perf_counter() - t0:.1f} s)")
+            return
+        with err.status(title) as status:
+            def log(level: str, msg: str) -> None:
+                if level in ("info", "debug", "warn"):
+                    status.update(f"{title} — {msg.strip()[:80]}")
+            yield log
+        self.info(f"  [green]✓[/] {title} ({time.perf_counter() - t0:.1f} s)")
+
+    def result(self, obj: dict[str, Any]) -> None:
+        if self.as_json:
+            print(json.dumps(obj, indent=2, default=str))
+
+
+def _params(items: list[str]) -> dict[str, int]:
+    out = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not v.lstrip("-").isdigit():
+            raise ZkclearError(f"--param takes NAME=INT, got {item!r}")
+        out[k] = int(v)
+    return out
+
+
+def _circuit(args: argparse.Namespace) -> Any:
+    from zkclear.prover import registry
+
+    try:
+        return registry.get(args.circuit, **_params(args.param))
+    except (KeyError, TypeError) as exc:
+        raise ZkclearError(str(exc).strip('"')) from exc
+
+
+def _compiled(args: argparse.Namespace, out: Output) -> Any:
+    from zkclear.prover.circuit import compile_circuit
+
+    circuit = _circuit(args)
+    with out.step(f"compile {circuit.name}") as log:
+        return compile_circuit(circuit, log=log)
+
+
+# -- commands -----------------------------------------------------------------------------
+
+def cmd_doctor(args: argparse.Namespace, out: Output) -> int:
+    from zkclear.doctor import run_checks
+
+    checks = run_checks()
+    bad = [c for c in checks if not c.ok]
+    for c in checks:
+        mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
+        out.info(f"{mark} {c.name}: {escape(c.detail)}")
+        if not c.ok and c.fix:
+            out.info(f"      fix: {escape(c.fix)}")
+    out.result({"ok": not bad, "checks": [c.__dict__ for c in checks]})
+    if not bad:
+        out.info("[green]everything zkclear needs is in place[/]")
+    return 1 if bad else 0
+
+
+def cmd_circuit_list(args: argparse.Namespace, out: Output) -> int:
+    from zkclear.prover import registry
+
+    rows = []
+    for name in sorted(registry.CIRCUITS):
+        c = registry.get(name)
+        rows.append({"name": name, "template": c.template, "params": list(c.params),
+                     "description": c.description})
+        out.info(f"{name}: {c.template}{c.params} — {c.description}")
+    out.result({"circuits": rows})
+    return 0
+
+
+def cmd_circuit_compile(args: argparse.Namespace, out: Output) -> int:
+    compiled = _compiled(args, out)
+    m = compiled.manifest
+    out.info(f"{m['name']}: {m['constraints']} constraints, {m['public_signals']} public "
+             f"signals, artefacts in {compiled.paths.dir}")
+    out.result({**m, "dir": str(compiled.paths.dir)})
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace, out: Output) -> int:
+    from zkclear.prover.keys import dev_setup
+
+    compiled = _compiled(args, out)
+    with out.step("groth16 setup (insecure development keys)") as log:
+        keys = dev_setup(compiled, ptau=args.ptau, log=log)
+    out.info(f"[yellow]insecure development keys[/] in {compiled.paths.dir} "
+             "(for tests and local chains only; run a ceremony for anything else)")
+    out.result({"zkey": str(keys.zkey), "vkey": str(keys.vkey_path), **keys.record})
+    return 0
+
+
+def cmd_ptau_dev(args: argparse.Namespace, out: Output) -> int:
+    from zkclear.prover import ptau
+
+    with out.step(f"development powers of tau 2^{args.power}") as log:
+        path = ptau.dev_ptau(args.power, log=log)
+    out.info(f"[yellow]INSECURE[/] development ptau (tau is public): {path}")
+    out.result({"ptau": str(path), "power": args.power, "insecure": True})
+    return 0
+
+
+def _ceremony_ptau(args: argparse.Namespace, compiled: Any, out: Output) -> Path:
+    from zkclear.prover import ptau
+
+    if args.ptau is not None:
+        return Path(args.ptau)
+    info = compiled.info
+    power = ptau.required_power(info.n_constraints, info.n_public)
+    out.info(f"[yellow]no --ptau given: using the INSECURE development phase 1 (2^{power})[/]")
+    with out.step(f"development powers of tau 2^{power}") as log:
+        return ptau.dev_ptau(power, log=log)
+
+
+def cmd_ceremony_init(args: argparse.Namespace, out: Output) -> int:
+    from zkclear.prover import ceremony
+
+    compiled = _compiled(args, out)
+    ptau_path = _ceremony_ptau(args, compiled, out)
+    with out.step("ceremony init (initial zkey)") as log:
+        folder = ceremony.init(compiled, ptau_path, Path(args.dir), log=log)
+    out.info(f"ceremony for {compiled.circuit.name} started in {folder}")
+    out.result({"dir": str(folder), "circuit": compiled.circuit.name, "ptau": str(ptau_path)})
+    return 0
+
+
+def cmd_ceremony_contribute(args: argparse.Namespace, out: Output) -> int:
+    from zkclear.prover import ceremony
+
+    with out.step(f"contribution by {args.name}") as log:
+        c = ceremony.contribute(Path(args.dir), args.name, entropy=args.entropy, log=log)
+    out.info(f"contribution #{c.index} by {c.name}; keep its hash to check the transcript:\n"
+             f"  {c.contribution_hash}")
+    out.result(c.__dict__)
+    return 0
+
+
+def cmd_ceremony_verify(args: argparse.Namespace, out: Output) -> int:
+    from zkclear.prover import ceremony
+
+    compiled = _compiled(args, out)
+    with out.step("verify ceremony transcript") as log:
+        rep = ceremony.verify(Path(args.dir), compiled,
+                              ptau=Path(args.ptau) if args.ptau else None, log=log)
+    if rep.ok:
+        out.info(f"[green]transcript verifies[/]: contributions by {', '.join(rep.contributions)}")
+    for p in rep.problems:
+        out.info(f"[red]problem[/]: {escape(p)}")
+    out.result(rep.__dict__)
+    return 0 if rep.ok else 1
+
+
+def cmd_ceremony_finalize(args: argparse.Namespace, out: Output) -> int:
+    from zkclear.prover import ceremony
+
+    compiled = _compiled(args, out)
+    with out.step("apply beacon") as log:
+        final = ceremony.finalize(Path(args.dir), args.beacon,
+                                  iterations_exp=args.iterations, log=log)
+    with out.step("verify and install final key") as log:
+        keys = ceremony.install(Path(args.dir), compiled,
+                                ptau=Path(args.ptau) if args.ptau else None, log=log)
+    out.info(f"final key {final} installed for {compiled.circuit.name}"
+             + (" [yellow](insecure: development phase 1)[/]" if keys.insecure else ""))
+    out.result({"final": str(final), "zkey": str(keys.zkey), "insecure": keys.insecure})
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, out: Output) -> int:
+    from zkclear.demo import run_demo
+
+    summary = run_demo(out)
+    out.result(summary)
+    return 0 if summary.get("ok") else 1
+
+
+# -- parser -------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zkclear", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[..., int], help_: str,
+            parent: Any = sub) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = parent.add_parser(name, help=help_, parents=[common])
+        sp.set_defaults(fn=fn)
+        return sp
+
+    def circuit_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("circuit", help="circuit name (see `zkclear circuit list`)")
+        sp.add_argument("--param", action="append", default=[], metavar="NAME=INT",
+                        help="circuit size parameter, e.g. --param instruments=4")
+
+    add("doctor", cmd_doctor, "check Python, node, pinned tools and the artefact cache")
+    add("demo", cmd_demo, "run the end-to-end demo on the embedded EVM")
+
+    circ = sub.add_parser("circuit", help="list and compile circuits").add_subparsers(
+        dest="sub", required=True, metavar="SUBCOMMAND")
+    add("list", cmd_circuit_list, "list the circuits", circ)
+    circuit_args(add("compile", cmd_circuit_compile, "compile a circuit (cached)", circ))
+
+    sp = add("setup", cmd_setup, "insecure development Groth16 keys for a circuit")
+    circuit_args(sp)
+    sp.add_argument("--ptau", type=Path, help="phase-1 file (default: development ptau)")
+
+    pt = sub.add_parser("ptau", help="phase-1 files").add_subparsers(
+        dest="sub", required=True, metavar="SUBCOMMAND")
+    sp = add("dev", cmd_ptau_dev, "make the INSECURE development powers of tau", pt)
+    sp.add_argument("--power", type=int, required=True)
+
+    cer = sub.add_parser("ceremony", help="phase-2 multi-party ceremony").add_subparsers(
+        dest="sub", required=True, metavar="SUBCOMMAND")
+    sp = add("init", cmd_ceremony_init, "start a ceremony for a circuit", cer)
+    circuit_args(sp)
+    sp.add_argument("--dir", required=True, help="ceremony folder (the transcript)")
+    sp.add_argument("--ptau", help="ceremony-grade phase-1 file (default: INSECURE dev ptau)")
+    sp = add("contribute", cmd_ceremony_contribute, "add your contribution", cer)
+    sp.add_argument("--dir", required=True)
+    sp.add_argument("--name", required=True, help="contributor's name, recorded in the key")
+    sp.add_argument("--entropy", help="extra entropy (default: 32 random bytes)")
+    sp = add("verify", cmd_ceremony_verify, "verify a ceremony transcript", cer)
+    circuit_args(sp)
+    sp.add_argument("--dir", required=True)
+    sp.add_argument("--ptau", help="the phase-1 file (default: the one the transcript names)")
+    sp = add("finalize", cmd_ceremony_finalize, "apply the beacon, verify, install the key", cer)
+    circuit_args(sp)
+    sp.add_argument("--dir", required=True)
+    sp.add_argument("--beacon", required=True, help="public random beacon, hex")
+    sp.add_argument("--iterations", type=int, default=10, help="beacon iterations exponent")
+    sp.add_argument("--ptau", help="the phase-1 file (default: the one the transcript names)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = Output(getattr(args, "json", False))
+    try:
+        return int(args.fn(args, out))
+    except ZkclearError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        if out.as_json:
+            print(json.dumps({"ok": False, "error": str(exc), "type": type(exc).__name__}))
+        return 2
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

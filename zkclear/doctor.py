@@ -1,0 +1,137 @@
+"""``zkclear doctor``: is everything zkclear needs in place? Each check says how to fix it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from importlib import metadata
+
+from zkclear import paths
+
+MIN_PYTHON = (3, 11)
+MIN_NODE = 20
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _python() -> Check:
+    v = sys.version_info
+    ok = (v.major, v.minor) >= MIN_PYTHON
+    return Check("python", ok, f"{v.major}.{v.minor}.{v.micro} at {sys.executable}",
+                 "" if ok else "use Python >= 3.11 (make recreates .venv with python3)")
+
+
+def _python_packages() -> list[Check]:
+    pyproject = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())
+    pins = [*pyproject["project"]["dependencies"]]
+    out = []
+    for spec in pins:
+        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==(\S+)", spec)
+        if not m:
+            continue
+        name, want = m.groups()
+        try:
+            have = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out.append(Check(f"pip {name}", False, "not installed", "run `make install`"))
+            continue
+        ok = have == want
+        out.append(Check(f"pip {name}", ok, f"{have}" + ("" if ok else f" (pinned {want})"),
+                         "" if ok else "run `make install` to restore the pinned versions"))
+    return out
+
+
+def _node() -> Check:
+    node = shutil.which("node")
+    if node is None:
+        return Check("node", False, "not on PATH", "install Node.js >= 20 (apt-get install nodejs)")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+    major = int(version.lstrip("v").split(".")[0] or 0)
+    ok = major >= MIN_NODE
+    return Check("node", ok, f"{version} at {node}", "" if ok else "install Node.js >= 20")
+
+
+def _node_packages() -> list[Check]:
+    from zkclear.prover import _node
+
+    out = []
+    for name, want in _node.pinned_versions().items():
+        have = _node.installed_version(name)
+        ok = have == want
+        detail = "not installed" if have is None else have + ("" if ok else f" (pinned {want})")
+        out.append(Check(f"npm {name}", ok, detail, "" if ok else "run `make install` (npm ci)"))
+    return out
+
+
+def _snarkjs_worker() -> Check:
+    from zkclear.errors import ZkclearError
+    from zkclear.prover import _node
+
+    try:
+        pong = _node.snarkjs().call("ping", step="start snarkjs worker", subject="worker")
+    except ZkclearError as exc:
+        return Check("snarkjs worker", False, str(exc), "run `make install`")
+    return Check("snarkjs worker", True, f"answers (node {pong['node']})")
+
+
+def _circom() -> Check:
+    from zkclear.errors import ZkclearError
+    from zkclear.prover import _node
+
+    try:
+        proc = _node.run_node(paths.NODE_MODULES / "circom2" / "cli.js", ["--version"],
+                              step="circom2 --version", subject="circom2")
+    except ZkclearError as exc:
+        return Check("circom compiler", False, str(exc), "run `make install`")
+    m = re.search(r"circom compiler (\S+)", proc.stdout)
+    return Check("circom compiler", bool(m), m.group(1) if m else proc.stdout.strip())
+
+
+def _poseidon() -> Check:
+    from zkclear import poseidon
+
+    backend = poseidon.backend()
+    # circomlibjs's Poseidon([1, 2]) (also in tests/vectors): a fixed known answer.
+    want = 7853200120776062878684798364095072458815029376092732009249414926327459813530
+    ok = poseidon.poseidon([1, 2]) == want and poseidon.poseidon_python([1, 2]) == want
+    return Check("poseidon", ok, f"backend {backend}, known answer " + ("ok" if ok else "WRONG"),
+                 "" if ok else "reinstall: `make install`; report a bug if it persists")
+
+
+def _cache() -> Check:
+    d = paths.build_dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / ".doctor-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        return Check("artefact cache", False, f"{d}: not writable ({exc.strerror})",
+                     "set ZKCLEAR_BUILD_DIR to a writable folder")
+    circuits = sorted((d / "circuits").glob("*-*/manifest.json")) if (d / "circuits").exists() else []
+    ptaus = sorted(paths.ptau_dir().glob("*.ptau")) if paths.ptau_dir().exists() else []
+    size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+    stale = [p.parent.name for p in circuits if not (p.parent / "setup.json").exists()]
+    detail = (f"{d}: {len(circuits)} compiled circuits, {len(ptaus)} ptau files, "
+              f"{size / 1e6:.1f} MB" + (f"; not set up: {', '.join(stale)}" if stale else ""))
+    return Check("artefact cache", True, detail)
+
+
+def run_checks() -> list[Check]:
+    checks = [_python(), *_python_packages(), _node()]
+    if checks[-1].ok:
+        checks += _node_packages()
+        if all(c.ok for c in checks[-len(_node_packages()):]):
+            checks += [_circom(), _snarkjs_worker()]
+    checks += [_poseidon(), _cache()]
+    return checks
