@@ -118,8 +118,8 @@ def _cache() -> Check:
     except OSError as exc:
         return Check("artefact cache", False, f"{d}: not writable ({exc.strerror})",
                      "set ZKCLEAR_BUILD_DIR to a writable folder")
-    circuits = sorted((d / "circuits").glob("*-*/manifest.json")) if (d / "circuits").exists() else []
-    ptaus = sorted(paths.ptau_dir().glob("*.ptau")) if paths.ptau_dir().exists() else []
+    circuits = sorted((d / "circuits").glob("*-*/manifest.json"))
+    ptaus = sorted(paths.ptau_dir().glob("*.ptau"))
     size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
     stale = [p.parent.name for p in circuits if not (p.parent / "setup.json").exists()]
     detail = (f"{d}: {len(circuits)} compiled circuits, {len(ptaus)} ptau files, "
@@ -130,8 +130,9 @@ def _cache() -> Check:
 def run_checks() -> list[Check]:
     checks = [_python(), *_python_packages(), _node()]
     if checks[-1].ok:
-        checks += _node_packages()
-        if all(c.ok for c in checks[-len(_node_packages()):]):
+        npm = _node_packages()
+        checks += npm
+        if all(c.ok for c in npm):
             checks += [_circom(), _snarkjs_worker()]
     checks += [_poseidon(), _cache()]
     return checks
