@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,15 @@ def test_light_equals_python(inputs: list[int]) -> None:
 
 
 @needs_light
+def test_light_in_threads() -> None:
+    """Each thread gets its own light-poseidon Hasher objects; results do not mix."""
+    cases = [case.values for case in POSEIDON_CASES] * 4
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda c: ps.poseidon_light(c[0]), cases))
+    assert got == [expected for _, expected in cases]
+
+
+@needs_light
 @settings(max_examples=25, deadline=None)
 @given(st.lists(field_elements, min_size=1, max_size=25))
 def test_chain_light_equals_python(values: list[int]) -> None:
@@ -206,7 +216,7 @@ def test_light_chosen_when_available(monkeypatch: pytest.MonkeyPatch, env: str) 
 
 
 def test_missing_light_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ps, "_LIGHT_HASH", None)
+    monkeypatch.setattr(ps, "_LIGHT_FACTORY", None)
     monkeypatch.delenv(ps.ENV_VAR, raising=False)
     assert ps.select_backend() == ps.PYTHON
     monkeypatch.setenv(ps.ENV_VAR, "light-poseidon")
@@ -218,7 +228,7 @@ def test_missing_light_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @needs_light
 def test_disagreeing_light_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ps, "_LIGHT_HASH", lambda xs: hex(len(xs)))
+    monkeypatch.setattr(ps, "_light_hash", lambda n: lambda xs: hex(n))
     monkeypatch.delenv(ps.ENV_VAR, raising=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

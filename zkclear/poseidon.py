@@ -10,10 +10,11 @@ Two implementations with the same contract (canonical field elements in, one out
 - :func:`poseidon_python`: pure Python, on circomlib's *optimised* constants (the
   algorithm of circomlibjs's ``poseidon_opt.js``, from neptune): the partial rounds use a
   sparse matrix, so each costs one S-box and about 2t multiplications instead of t^2.
-  This is the reference; the tests also check it against a textbook (plain-constants)
-  implementation and against vectors from circomlibjs.
+  This is the reference; the tests check it against vectors from circomlibjs and against
+  a textbook implementation (every round dense) that reads circomlibjs's plain constants
+  from node_modules; those are not shipped, to keep the constants module small.
 - :func:`poseidon_light`: the native ``light-poseidon`` package (Rust; import name
-  ``light_poseidon_python``), about 20x faster.
+  ``light_poseidon_python``), 5-10x faster (``bench/bench_poseidon.py``).
 
 :func:`poseidon` uses the native one when it imports *and* agrees with the pure-Python
 one on a fixed vector for every arity (checked once, at first use); otherwise the
@@ -28,6 +29,7 @@ circuit template ``PoseidonChain(n)`` in ``circuits/lib/hash.circom`` computes t
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,7 +57,8 @@ def _check_inputs(inputs: Sequence[int], what: str = "poseidon") -> list[int]:
             f"<= {MAX_INPUTS + 1}), got {len(values)}; use poseidon_chain for longer input"
         )
     for i, x in enumerate(values):
-        canonical(x, f"{what} input {i}")
+        if type(x) is not int or not 0 <= x < P:  # fast path; canonical() words the error
+            canonical(x, f"{what} input {i}")
     return values
 
 
@@ -93,7 +96,8 @@ def _params(t: int) -> _Params:
     # Constants checked where they are used: the shapes poseidon.circom expects.
     assert len(c) == t * n_full + n_partial and len(s) == n_partial * (2 * t - 1)
     assert all(len(row) == t for row in mds + pre_sparse) and len(mds) == len(pre_sparse) == t
-    # Full rounds 1..half-1: S-box, add C[r*t : r*t + t], mix (by P in the last one).
+    # After the first constants, the first half's full rounds r = 1..half each apply the
+    # S-box, add C[r*t : r*t + t] and mix; the last of them mixes by P instead of M.
     first_full = tuple(
         (c[r * t : (r + 1) * t], mds if r < half else pre_sparse) for r in range(1, half + 1)
     )
@@ -154,20 +158,38 @@ def poseidon_python(inputs: Sequence[int]) -> int:
 # --------------------------------------------------------------------------------------
 
 
-def _light_hash_bytes() -> Callable[[list[bytes]], str] | None:
+LightHash = Callable[[list[bytes]], str]
+
+
+def _light_hasher_factory() -> Callable[[int], LightHash] | None:
+    """``n -> hash of n 32-byte big-endian inputs`` from light-poseidon, or None."""
     try:
-        from light_poseidon_python import poseidon_hash_bytes
+        from light_poseidon_python import Hasher
     except ImportError:
         return None
-    return poseidon_hash_bytes  # type: ignore[no-any-return]
+    return lambda n: Hasher(n).hash_bytes_be
 
 
-_LIGHT_HASH = _light_hash_bytes()
+_LIGHT_FACTORY = _light_hasher_factory()
+# One light-poseidon Hasher per thread and arity: reusing it is ~25 % faster than the
+# one-shot function, and a Rust object is not shared between threads that way.
+_light_local = threading.local()
+
+
+def _light_hash(n: int) -> LightHash:
+    cache: dict[int, LightHash] | None = getattr(_light_local, "hashers", None)
+    if cache is None:
+        cache = _light_local.hashers = {}
+    fn = cache.get(n)
+    if fn is None:
+        assert _LIGHT_FACTORY is not None
+        fn = cache[n] = _LIGHT_FACTORY(n)
+    return fn
 
 
 def light_available() -> bool:
     """Whether the ``light-poseidon`` package imports (not whether it is trusted yet)."""
-    return _LIGHT_HASH is not None
+    return _LIGHT_FACTORY is not None
 
 
 def poseidon_light(inputs: Sequence[int]) -> int:
@@ -176,10 +198,10 @@ def poseidon_light(inputs: Sequence[int]) -> int:
     Its integer entry point takes 64-bit ints only, so values go in as 32-byte big-endian
     strings (it refuses values >= r itself too; zkclear checks first for a clear error).
     """
-    if _LIGHT_HASH is None:
+    if _LIGHT_FACTORY is None:
         raise RuntimeError("light-poseidon is not installed (pip install 'zkclear[fast]')")
     values = _check_inputs(inputs)
-    return int(_LIGHT_HASH([x.to_bytes(32, "big") for x in values]), 16)
+    return int(_light_hash(len(values))([x.to_bytes(32, "big") for x in values]), 16)
 
 
 # --------------------------------------------------------------------------------------
@@ -194,7 +216,7 @@ def _self_check_vector(n: int) -> list[int]:
 
 def light_agrees() -> bool:
     """Whether light-poseidon equals the pure-Python reference on one vector per arity."""
-    if _LIGHT_HASH is None:
+    if _LIGHT_FACTORY is None:
         return False
     vectors = [_self_check_vector(n) for n in range(1, MAX_INPUTS + 1)]
     return all(poseidon_light(v) == poseidon_python(v) for v in vectors)
@@ -207,7 +229,7 @@ def select_backend() -> str:
         return PYTHON
     if wanted not in ("auto", LIGHT):
         raise ValueError(f"{ENV_VAR}={wanted!r}: use {PYTHON!r}, {LIGHT!r} or 'auto'")
-    if _LIGHT_HASH is None:
+    if _LIGHT_FACTORY is None:
         if wanted == LIGHT:
             raise RuntimeError(f"{ENV_VAR}={LIGHT} but light-poseidon is not installed")
         return PYTHON
