@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zkclear.prover import _node
-from zkclear.prover.keys import Keys
-
 from zkclear import paths
 from zkclear.errors import ProofError, WitnessError
 from zkclear.field import P, canonical
+from zkclear.prover import _node
+from zkclear.prover.keys import Keys
 
 _ASSERT = re.compile(r"Error in template (\w+?)(?:_\d+)? line: (\d+)")
 
@@ -82,6 +81,8 @@ def calculate_witness(keys_or_compiled: Any, inputs: Mapping[str, InputValue],
     except _node.WorkerCallError as exc:
         m = _ASSERT.search(exc.detail) or _ASSERT.search(exc.stack)
         first = exc.detail.splitlines()[0] if exc.detail else "witness generation failed"
+        if not m:  # missing or unknown input signals: say what was given
+            first += f" (given: {sorted(inputs)})"
         raise WitnessError(name, first, m.group(1) if m else None,
                            int(m.group(2)) if m else None) from exc
 
