@@ -118,3 +118,20 @@ def zkey_info(path: Path) -> ZkeyInfo:
         raise ArtefactError(f"{path}: zkey is over scalar field {r}, not BN254's")
     n_vars, n_public, domain = struct.unpack_from("<III", raw, 8 + n8q + n8r)
     return ZkeyInfo(proto, n_vars, n_public, domain)
+
+
+def read_witness(path: Path) -> list[int]:
+    """All witness values of a ``.wtns`` file (index 0 is the constant 1, then outputs)."""
+    sections = read_sections(path, b"wtns")
+    head = _read(path, _one(path, sections, 1, "header"), 4 + 32 + 4)
+    (n8,) = struct.unpack_from("<I", head, 0)
+    prime = int.from_bytes(head[4 : 4 + n8], "little")
+    if prime != P:
+        raise ArtefactError(f"{path}: witness is over prime {prime}, not BN254's r")
+    (n_values,) = struct.unpack_from("<I", head, 4 + n8)
+    sec = _one(path, sections, 2, "values")
+    if sec.size != n_values * n8:
+        raise ArtefactError(f"{path}: witness section holds {sec.size} bytes, "
+                            f"expected {n_values} values of {n8} bytes")
+    data = _read(path, sec, sec.size)
+    return [int.from_bytes(data[i : i + n8], "little") for i in range(0, len(data), n8)]
