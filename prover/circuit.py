@@ -20,11 +20,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zkclear.prover import _node
-from zkclear.prover.binfile import R1csInfo, r1cs_info
-
 from zkclear import paths
 from zkclear.errors import CompileError, ToolError
+from zkclear.prover import _node
+from zkclear.prover.binfile import R1csInfo, r1cs_info
 
 #: circom's optimisation level: --O2 drops linear constraints (about halves them).
 COMPILER_FLAGS = ("--r1cs", "--wasm", "--sym", "--O2")

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zkclear.errors import ArtefactError
 from zkclear.prover import _node
 from zkclear.prover.binfile import zkey_info
 from zkclear.prover.circuit import Compiled
-
-from zkclear.errors import ArtefactError
 
 INSECURE_DEV = "insecure-dev"
 CEREMONY = "ceremony"
