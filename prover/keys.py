@@ -3,7 +3,7 @@
 Two provenances, recorded in ``setup.json`` beside the keys:
 
 * ``insecure-dev``: phase 2 started from the deterministic development powers of tau
-  (its tau is public) or a given ptau, with no phase-2 contribution. Fine for tests
+  (its tau is public) or a given ptau, with one public phase-2 contribution. Fine for tests
   and the local demo; deploying such keys anywhere but a local chain requires
   ``--insecure-dev-setup``.
 * ``ceremony``: the final zkey of a verified multi-party phase-2 ceremony
@@ -27,6 +27,8 @@ from zkclear.prover.binfile import zkey_info
 from zkclear.prover.circuit import Compiled
 
 INSECURE_DEV = "insecure-dev"
+#: Public entropy of the development phase-2 contribution (so it is reproducible).
+DEV_PHASE2_ENTROPY = hashlib.sha256(b"zkclear INSECURE development phase 2 v1").hexdigest()
 CEREMONY = "ceremony"
 
 
@@ -119,9 +121,10 @@ def _install(compiled: Compiled, zkey_src: Path, record: dict[str, Any], *, move
 
 def dev_setup(compiled: Compiled, *, ptau: Path | None = None,
               log: _node.LogSink | None = None) -> Keys:
-    """Keys from the development powers of tau (or ``ptau``), without contributions.
+    """INSECURE keys from the development powers of tau (or ``ptau``).
 
-    Reuses existing keys when they came from the same ptau.
+    Reuses existing keys when they came from the same ptau, and never replaces keys a
+    ceremony installed unless a ``ptau`` is given explicitly.
     """
     from zkclear.prover import ptau as ptau_mod  # heavy-ish; only needed here
 
@@ -130,20 +133,32 @@ def dev_setup(compiled: Compiled, *, ptau: Path | None = None,
     ptau_path = ptau if ptau is not None else ptau_mod.dev_ptau(power, log=log)
     ptau_mod.check_ptau_for_circuit(ptau_path, info.n_constraints, info.n_public)
     existing = load_keys(compiled)
-    if existing is not None and existing.record.get("ptau") == str(ptau_path.resolve()):
+    if existing is not None and (
+        existing.record.get("ptau") == str(ptau_path.resolve())
+        or (existing.provenance == CEREMONY and ptau is None)
+    ):
         return existing
     header = ptau_mod.read_ptau_header(ptau_path)
     cp = compiled.paths
+    tmp0 = cp.dir / f"setup0.{os.getpid()}.zkey"
     tmp = cp.dir / f"setup.{os.getpid()}.zkey"
     t0 = time.perf_counter()
     try:
         _node.snarkjs().call(
-            "zkey.new", str(cp.r1cs), str(ptau_path), str(tmp),
+            "zkey.new", str(cp.r1cs), str(ptau_path), str(tmp0),
             step="groth16 setup", subject=compiled.circuit.name, log=log,
         )
+        # One deterministic (public!) contribution: a zkey with no contribution has
+        # delta = gamma, which verifiers rightly refuse as trivially forgeable. This one
+        # is no safer, only not *obviously* broken; the record says it is insecure.
+        _node.snarkjs().call(
+            "zkey.contribute", str(tmp0), str(tmp), "zkclear INSECURE development phase 2",
+            DEV_PHASE2_ENTROPY, step="groth16 setup (dev contribution)",
+            subject=compiled.circuit.name, log=log,
+        )
         record = {
-            # Without phase-2 contributions delta is the generator: anyone could forge
-            # proofs, whatever the phase-1 file. Only a ceremony makes keys deployable.
+            # Without a real phase-2 ceremony delta is known: anyone could forge proofs,
+            # whatever the phase-1 file. Only a ceremony makes keys deployable.
             "provenance": INSECURE_DEV,
             "ptau_insecure_dev": header.insecure_dev,
             "ptau": str(ptau_path.resolve()),
@@ -152,6 +167,7 @@ def dev_setup(compiled: Compiled, *, ptau: Path | None = None,
         }
         return _install(compiled, tmp, record, move=True, log=log)
     finally:
+        tmp0.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
 
 
