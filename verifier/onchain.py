@@ -31,16 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from eth_typing import ChecksumAddress
-from py_ecc.optimized_bn128 import field_modulus as Q
 from web3 import Web3
 from web3.contract import Contract
 
 from zkclear import paths
 from zkclear.errors import ArtefactError, ProofError, ToolError
-from zkclear.field import P as R
 from zkclear.prover import _node
 from zkclear.prover.keys import file_sha256
 from zkclear.solidity import compile_sources
+from zkclear.verifier.groth16 import Q, parse_public
 
 #: The name snarkjs gives every verifier it generates.
 SNARKJS_CONTRACT = "Groth16Verifier"
@@ -162,25 +161,14 @@ def _g2(point: Any, what: str) -> tuple[tuple[int, int], tuple[int, int]]:
     return out[0], out[1]
 
 
-def public_inputs(public: Sequence[Any]) -> tuple[int, ...]:
-    """Public signals as ints, each checked canonical (0 <= x < r) -- else ProofError.
-
-    The verifier would return false for x >= r; raising here says *why* instead, and
-    stops a caller from reducing mod r on its own and thereby accepting an alias.
-    """
-    if isinstance(public, str | bytes) or not isinstance(public, Sequence):
-        raise ProofError(f"public inputs must be a list, got {type(public).__name__}")
-    out = []
-    for i, v in enumerate(public):
-        x = _to_int(v, f"public[{i}]")
-        if not 0 <= x < R:
-            raise ProofError(f"public[{i}] = {x} is not a canonical field element (0 <= x < r)")
-        out.append(x)
-    return tuple(out)
-
-
 def proof_calldata(proof: Mapping[str, Any], public: Sequence[Any]) -> Calldata:
-    """``(a, b, c, pub)`` for ``verifyProof`` from snarkjs's proof.json / public.json."""
+    """``(a, b, c, pub)`` for ``verifyProof`` from snarkjs's proof.json / public.json.
+
+    Checks the layout and that every number is in range (ProofError otherwise), but on
+    purpose not that the points lie on their curves: that is the contract's verdict to
+    give (false), and what is tested on-chain. For a full off-chain check first, parse
+    with :meth:`zkclear.verifier.groth16.Proof.from_json`.
+    """
     if not isinstance(proof, Mapping):
         raise ProofError(f"proof must be a snarkjs proof object, got {type(proof).__name__}")
     if proof.get("protocol", "groth16") != "groth16" or proof.get("curve", "bn128") != "bn128":
@@ -192,7 +180,10 @@ def proof_calldata(proof: Mapping[str, Any], public: Sequence[Any]) -> Calldata:
         pa, pb, pc = proof["pi_a"], proof["pi_b"], proof["pi_c"]
     except KeyError as exc:
         raise ProofError(f"proof lacks {exc.args[0]}") from exc
-    return _g1(pa, "pi_a"), _g2(pb, "pi_b"), _g1(pc, "pi_c"), public_inputs(public)
+    # Public inputs are checked canonical (< r) here, as the Python verifier does: the
+    # contract would merely answer false, and a caller reducing mod r itself would
+    # accept an alias of the real input.
+    return _g1(pa, "pi_a"), _g2(pb, "pi_b"), _g1(pc, "pi_c"), parse_public(public)
 
 
 # --- deployment and calls ---------------------------------------------------------------
