@@ -14,9 +14,11 @@ Two traps of the generated verifier are handled here rather than left to callers
   the JSON order gives a point off the curve and *every* proof is silently rejected.
 * **Out of gas reads as "invalid".** The verifier forwards ``gas() - 2000`` to the
   precompiles and returns ``false`` -- it does not revert -- when one fails, which is
-  also what happens when it runs out of gas. Gas estimation is no help (py-evm's
-  ``estimate_gas`` returns ~70k for a ~240k call; by the 63/64 rule the least limit that
-  works is above the gas used anyway), so every call sends :func:`verify_gas_limit`.
+  also what happens when it runs out of gas. Gas estimation is no help: it searches for
+  the least limit that does not revert, which is one where the proof is *rejected*
+  (py-evm says 40,204 for a 227,784-gas call with 3 public inputs), and by the 63/64 rule
+  the least limit that accepts (230,615 there) is above the gas used anyway. So every
+  call sends :func:`verify_gas_limit`.
 """
 
 from __future__ import annotations
@@ -196,7 +198,8 @@ class VerifyGas:
     ``gas_used`` is the receipt's figure (what a transaction pays). ``intrinsic`` is the
     21,000 base plus calldata (4 gas per zero byte, 16 per non-zero byte), so
     ``execution = gas_used - intrinsic`` is what the verifier code and precompiles use --
-    the figure a contract calling the verifier pays on top of its own work.
+    the figure a contract calling the verifier pays on top of its own work. (Prague's
+    calldata floor, EIP-7623, is ~35k here, far below ``gas_used``, so it does not apply.)
     """
 
     gas_used: int
