@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zkclear.prover._node import run_node, snarkjs
-
 from zkclear import paths
+from zkclear.prover._node import run_node, snarkjs
 
 SOURCE = paths.ROOT / "tests" / "circuits" / "multiplier_main.circom"
 

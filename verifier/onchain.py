@@ -37,9 +37,9 @@ from web3 import Web3
 from web3.contract import Contract
 
 from zkclear import paths
-from zkclear.errors import ArtefactError, ProofError, ToolError
+from zkclear.errors import ArtefactError, ProofError, ToolError, ZkclearError
 from zkclear.prover import _node
-from zkclear.prover.keys import file_sha256
+from zkclear.prover.keys import Keys, file_sha256
 from zkclear.solidity import compile_sources
 from zkclear.verifier.groth16 import Q, parse_public
 
@@ -294,3 +294,31 @@ def deploy_verifier(
         raise ToolError("deploy verifier", name, f"deployment failed: {receipt}")
     contract = w3.eth.contract(address=address, abi=c.abi)
     return OnchainVerifier(w3, contract, circuit_name, deploy_gas=int(receipt["gasUsed"]))
+
+
+#: Chains where insecure development keys may be deployed: eth-tester's embedded chain
+#: and the ids hardhat/anvil/ganache use for local nodes.
+LOCAL_CHAIN_IDS = frozenset({131277322940537, 1337, 31337})
+
+
+class InsecureSetupError(ZkclearError):
+    """Insecure (development) keys were about to be deployed to a non-local chain."""
+
+
+def deploy_for_keys(w3: Web3, keys: Keys, *, allow_insecure: bool = False,
+                    sender: ChecksumAddress | None = None) -> OnchainVerifier:
+    """Export, compile and deploy the verifier of ``keys``' circuit.
+
+    Keys without a real ceremony over a ceremony-grade phase 1 let anyone forge proofs;
+    they go only to a local chain unless ``allow_insecure`` (``--insecure-dev-setup``).
+    """
+    chain_id = int(w3.eth.chain_id)
+    if keys.insecure and chain_id not in LOCAL_CHAIN_IDS and not allow_insecure:
+        raise InsecureSetupError(
+            f"refusing to deploy INSECURE development keys of {keys.compiled.circuit.name} "
+            f"to chain {chain_id}: anyone could forge proofs. Run a ceremony over a "
+            "ceremony-grade ptau, or pass --insecure-dev-setup for a throwaway test chain"
+        )
+    name = keys.compiled.circuit.name
+    sol = export_verifier(keys.zkey, name, keys.compiled.paths.solidity_verifier)
+    return deploy_verifier(w3, sol, name, sender=sender)

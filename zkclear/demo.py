@@ -33,7 +33,7 @@ def run_demo(out: Output) -> dict[str, Any]:
     from zkclear.prover.prove import prove
     from zkclear.prover.prove import verify as snarkjs_verify
     from zkclear.verifier import groth16
-    from zkclear.verifier.onchain import deploy_verifier, export_verifier
+    from zkclear.verifier.onchain import deploy_for_keys
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -97,10 +97,9 @@ def run_demo(out: Output) -> dict[str, Any]:
     t0 = time.perf_counter()
     with out.step("deploy the generated verifier on the embedded EVM"):
         w3 = embedded_web3()
-        sol = export_verifier(keys.zkey, circuit.name, compiled.paths.solidity_verifier)
-        onchain = deploy_verifier(w3, sol, circuit.name)
+        onchain = deploy_for_keys(w3, keys)
     evm_ok = onchain.verify(result.proof, public)
-    gas = onchain.gas_of_verify(result.proof, public)
+    gas = onchain.gas_of_verify(result.proof, public).gas_used
     timed("verify_evm", t0)
 
     tampered = [(commitment + 1) % P]
