@@ -493,6 +493,7 @@ async function main() {
 
     const responseHasher = blake2b.create({ dkLen: 64 });
     responseHasher.update(firstChallenge);
+    const responseFeed = new FixedFeed(responseHasher);
     const firstPoints = {};
 
     // Keep a few jobs in flight beyond the workers so neither waits on the writer.
@@ -523,7 +524,7 @@ async function main() {
         log(`section ${current}`);
       }
       if (!(job.section in firstPoints)) firstPoints[job.section] = out.lem.slice(0, 2 * GROUPS[job.group].sA);
-      if (job.compressed) responseHasher.update(out.comp);
+      if (job.compressed) responseFeed.update(out.comp);
       await write(out.lem);
       if (performance.now() - lastLog > 10000) {
         lastLog = performance.now();
@@ -544,6 +545,7 @@ async function main() {
         betaG2: pt(6, 0, "G2"),
         key,
       };
+      responseFeed.flush();
       contribution.partialHash = misc.toPartialHash(responseHasher);
       const buffKey = new Uint8Array(64 * 6 + 128 * 3);
       utils.toPtauPubKeyRpr(buffKey, 0, curve, key, false);
@@ -592,6 +594,33 @@ async function main() {
     bytes: pos, seconds: Number(seconds.toFixed(3)), windows, threads: args.threads,
     points: count,
   }) + "\n");
+}
+
+// The partial hash stored in a contribution is blake2b's raw state, including stale bytes
+// in its block buffer that depend on how the input was split into update() calls. Feeding
+// it fixed-size pieces makes the file independent of our job sizes (hence deterministic).
+class FixedFeed {
+  constructor(hasher, size = 1 << 16) {
+    this.hasher = hasher;
+    this.buf = new Uint8Array(size);
+    this.fill = 0;
+  }
+
+  update(data) {
+    let off = 0;
+    while (off < data.byteLength) {
+      const n = Math.min(this.buf.byteLength - this.fill, data.byteLength - off);
+      this.buf.set(data.subarray(off, off + n), this.fill);
+      this.fill += n;
+      off += n;
+      if (this.fill === this.buf.byteLength) this.flush();
+    }
+  }
+
+  flush() {
+    if (this.fill) this.hasher.update(this.buf.subarray(0, this.fill));
+    this.fill = 0;
+  }
 }
 
 // Byte sizes of every section (the file's layout is fixed by the power).

@@ -1,0 +1,6 @@
+pragma circom 2.1.0;
+
+include "ptau_chain_lib.circom";
+
+// constraints + public signals = 15
+component main = Chain(14);
