@@ -205,9 +205,10 @@ def required_power(n_constraints: int, n_public: int) -> int:
 
     snarkjs 0.7.6 ``zkey_new.js``: ``cirPower = log2(nConstraints + nPubInputs + nOutputs
     + 1 - 1) + 1`` with ``log2`` the floor of the binary logarithm (``log2(0) = 0``).
-    The ``+ 1`` is the constraint per public signal (and the constant one) that Groth16
-    adds so the public inputs are bound; i.e. the domain holds m + n_pub + 1 points.
-    ``n_public`` counts outputs and public inputs (not the constant one).
+    The domain holds the circuit's constraints plus one row per public signal and one
+    for the constant 1 (``A_s(X)`` for those, so the public inputs are bound), i.e.
+    ``2^k >= n_constraints + n_public + 1``. ``n_public`` counts outputs and public
+    inputs, not the constant.
     """
     if n_constraints < 0 or n_public < 0:
         raise ValueError("constraint and public-signal counts are non-negative")
@@ -230,6 +231,21 @@ def check_ptau_for_circuit(path: Path, n_constraints: int, n_public: int) -> Pta
             f"has 2^{info.power}"
         )
     return info
+
+
+def ptau_for_circuit(
+    n_constraints: int, n_public: int, *, ptau: Path | None = None,
+    log: _node.LogSink | None = None,
+) -> tuple[Path, PtauInfo]:
+    """The ptau to set a circuit up with: the given one (``--ptau FILE``) after checks, or
+    the development one of the least sufficient power (generated on first use)."""
+    if ptau is None:
+        ptau = dev_ptau(required_power(n_constraints, n_public), log=log)
+    info = check_ptau_for_circuit(ptau, n_constraints, n_public)
+    if log and info.insecure:
+        what = "zkclear's development file" if info.insecure_dev else "no contribution"
+        log("warn", f"{ptau}: INSECURE powers of tau ({what}): keys need a phase-2 ceremony")
+    return ptau, info
 
 
 # ------------------------------------------------------------------ development ptau

@@ -336,3 +336,15 @@ def test_dev_ptau_regenerates_a_damaged_cache(tmp: Path, monkeypatch: pytest.Mon
     assert not list(f.parent.glob("*.tmp-*"))
     with pytest.raises(ValueError):
         ptau.dev_ptau(0)
+
+
+def test_ptau_for_circuit(tmp: Path) -> None:
+    msgs: list[tuple[str, str]] = []
+    path, info = ptau.ptau_for_circuit(14, 1, log=lambda lvl, m: msgs.append((lvl, m)))
+    assert path == ptau.dev_ptau_path(4) and info.insecure_dev
+    assert any(lvl == "warn" and "INSECURE" in m for lvl, m in msgs)
+    # a given file is used as is when big enough (here the 2^5 dev file), refused otherwise
+    given = ptau.dev_ptau(5)
+    assert ptau.ptau_for_circuit(14, 1, ptau=given)[0] == given
+    with pytest.raises(ArtefactError, match=r"circuit needs 2\^6 .*this ptau has 2\^5"):
+        ptau.ptau_for_circuit(40, 2, ptau=given)
