@@ -261,11 +261,16 @@ def verify(folder: Path, compiled: Compiled, *, ptau: Path | None = None,
 
 
 def _carried_hashes(text: str) -> list[str]:
-    out = []
-    for m in re.finditer(r"contribution #\d+[^\n]*:\n((?:\s*[0-9a-f]{8}(?: [0-9a-f]{8}){3}\n?){4})",
-                         text):
-        out.append(re.sub(r"\s+", "", m.group(1)))
-    return out
+    """Contribution hashes from snarkjs's verify log, in contribution order.
+
+    snarkjs prints them newest first as ``contribution #i name:`` and four lines of
+    four 8-digit hex words.
+    """
+    found: dict[int, str] = {}
+    pattern = r"contribution #(\d+)[^\n]*:\n((?:\s*[0-9a-f]{8}(?: [0-9a-f]{8}){3}\n?){4})"
+    for m in re.finditer(pattern, text):
+        found[int(m.group(1))] = re.sub(r"\s+", "", m.group(2))
+    return [found[i] for i in sorted(found)]
 
 
 def install(folder: Path, compiled: Compiled, *, ptau: Path | None = None,

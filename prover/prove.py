@@ -119,15 +119,8 @@ def prove(keys: Keys, inputs: Mapping[str, InputValue], *,
         wtns = tmp / "witness.wtns"
         calculate_witness(keys, inputs, wtns)
         t0 = time.perf_counter()
-        out = _node.snarkjs().call(
-            "groth16.prove", str(keys.zkey), str(wtns),
-            step="prove", subject=keys.compiled.circuit.name, log=log,
-        )
+        proof, public = prove_witness(keys, wtns, log=log)
         secs = time.perf_counter() - t0
-        proof, public = out["proof"], [int(x) for x in out["publicSignals"]]
-        if not verify(keys.vkey, public, proof):
-            raise ProofError(f"{keys.compiled.circuit.name}: the prover returned a proof "
-                             "that does not verify (mismatched zkey?)")
         wtns.unlink()  # the witness holds every private value: do not keep it around
         (tmp / "proof.json").write_text(json.dumps(proof, indent=1) + "\n")
         (tmp / "public.json").write_text(json.dumps([str(x) for x in public]) + "\n")
@@ -143,6 +136,25 @@ def prove(keys: Keys, inputs: Mapping[str, InputValue], *,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return ProofResult(proof, public, key, job_dir, secs, cached=False)
+
+
+def prove_witness(keys: Keys, wtns: Path, *,
+                  log: _node.LogSink | None = None) -> tuple[dict[str, Any], list[int]]:
+    """Prove a witness file; the proof is verified before it is returned.
+
+    snarkjs's prover does not check the witness against the constraints: a witness that
+    does not satisfy them yields a proof that does not verify. That proof never leaves.
+    """
+    out = _node.snarkjs().call(
+        "groth16.prove", str(keys.zkey), str(wtns),
+        step="prove", subject=keys.compiled.circuit.name, log=log,
+    )
+    proof, public = out["proof"], [int(x) for x in out["publicSignals"]]
+    if not verify(keys.vkey, public, proof):
+        raise ProofError(f"{keys.compiled.circuit.name}: the proof does not verify: the "
+                         "witness does not satisfy the circuit, or the zkey is not this "
+                         "circuit's")
+    return proof, public
 
 
 def verify(vkey: Mapping[str, Any], public: list[int] | list[str],
