@@ -316,6 +316,8 @@ def dev_ptau(power: int, *, log: _node.LogSink | None = None) -> Path:
             if log:
                 log("warn", f"{path}: invalid cached development ptau, regenerating")
             path.unlink()
+        for stale in path.parent.glob(path.name + ".tmp-*"):  # a killed generator's
+            stale.unlink(missing_ok=True)
         if log:
             log("info", f"generating INSECURE development powers of tau 2^{power} ({path.name})")
         proc = _node.run_node(

@@ -332,6 +332,7 @@ def test_dev_ptau_regenerates_a_damaged_cache(tmp: Path, monkeypatch: pytest.Mon
     assert f.parent == tmp / "cache" / "ptau" and "insecure_dev" in f.name and "03" in f.name
     good = f.read_bytes()
     f.write_bytes(good[:-10])
+    f.with_name(f.name + ".tmp-999999").write_bytes(b"left by a killed generator")
     assert ptau.dev_ptau(3).read_bytes() == good
     assert not list(f.parent.glob("*.tmp-*"))
     with pytest.raises(ValueError):

@@ -11,16 +11,19 @@
 // Why it is fast: every point in a ptau is k*G1 or k*G2 for a scalar k we know. We
 // compute the scalars in the field (tau^i, and for the Lagrange sections
 // L_i(tau) = (tau^n - 1)/n * w^i / (tau - w^i) with one batch inversion per chunk) and
-// multiply the fixed generators with a precomputed window table: ceil(254/w) mixed
-// additions per point instead of a 254-bit double-and-add (~15x less work), and no
-// group FFT at all. The work is spread over one worker thread per core.
+// multiply the fixed generators with a precomputed window table: ceil(254/w) additions
+// per point instead of a 254-bit double-and-add, done in affine coordinates with one
+// shared inversion per window and chunk; no group FFT at all (snarkjs's FFT butterflies
+// are full scalar multiplications). The work is spread over one worker thread per core.
+// docs/benchmarks.md has the measurements.
 //
-// The file is byte-identical to what snarkjs produces from the same secrets: it holds
-// one contribution (named with the label) whose record is complete and consistent, so
-// `snarkjs powersoftau verify` accepts it, and `snarkjs powersoftau prepare phase2` on
-// the --no-phase2 variant reproduces this file exactly (tests/test_ptau.py checks both).
+// The file is exactly what snarkjs would hold for the same secrets: one contribution
+// (named with the label) whose record is complete and consistent, so `snarkjs powersoftau
+// verify` accepts it, and `snarkjs powersoftau prepare phase2` on the --no-phase2 variant
+// reproduces this file byte for byte (tests/test_ptau.py checks both). The output does
+// not depend on --threads or --chunk.
 //
-// Secrets (mirrored in zkclear/prover/ptau.py): seed = SHA-256(label);
+// Secrets (mirrored by dev_secrets() in prover/ptau.py): seed = SHA-256(label);
 // x = int(SHA-256(seed || "/" || name)) mod r for name in tau, alpha, beta, and for the
 // proof-of-knowledge keys tau_s, alpha_s, beta_s.
 //
@@ -372,7 +375,7 @@ class Pool {
     for (let i = 0; i < n; i++) {
       const w = new Worker(fileURLToPath(import.meta.url), { workerData: { windows, wasm, jacobian } });
       this.ready.push(new Promise((res, rej) => {
-        w.once("message", () => res());
+        w.once("message", (m) => (m.error ? rej(new Error(m.error)) : res()));
         w.once("error", rej);
       }));
       w.on("message", (msg) => this.onMessage(w, msg));
