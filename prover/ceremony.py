@@ -151,10 +151,10 @@ def finalize(folder: Path, beacon_hex: str, *, iterations_exp: int = 10,
         raise CeremonyError(f"{folder}: already finalized")
     if not data["contributions"]:
         raise CeremonyError(f"{folder}: no contributions yet; a beacon alone is not a ceremony")
-    if not re.fullmatch(r"(0x)?[0-9a-fA-F]{2,128}", beacon_hex) or len(beacon_hex) % 2:
+    if not re.fullmatch(r"(0x)?([0-9a-fA-F]{2}){1,255}", beacon_hex):
         raise CeremonyError(f"beacon must be an even-length hex string, got {beacon_hex!r}")
-    if not 1 <= iterations_exp <= 63:
-        raise CeremonyError("beacon iterations exponent must be in [1, 63]")
+    if not 10 <= iterations_exp <= 63:  # snarkjs's own limits
+        raise CeremonyError("beacon iterations exponent must be in [10, 63]")
     beacon_hex = beacon_hex.removeprefix("0x")
     prev = _last_file(folder, data)
     _check_file(folder, prev.name, _expected_sha(data, prev.name))
