@@ -54,7 +54,7 @@ def test_circuit_list_and_compile(capsys):
     assert code == 0 and "report_commitment" in [c["name"] for c in data["circuits"]]
     code, data, _ = run(capsys, "circuit", "compile", "report_commitment",
                         "--param", "instruments=2")
-    assert code == 0 and data["constraints"] == 492
+    assert code == 0 and data["constraints"] == 516
 
 
 def test_insecure_keys_are_only_deployed_to_local_chains(monkeypatch):

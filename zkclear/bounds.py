@@ -3,8 +3,9 @@
 All quantities are integers. Each signed quantity has a bit bound B (``-2^B <= x < 2^B``)
 that the circuits enforce with ``SignedRange(B)`` and the Python side checks *before*
 proving. The bounds are chosen so that no intermediate can wrap the BN254 scalar field
-(r ~ 2^253.6): the largest product formed is a position times a price times a scenario
-shock, 2^48 * 2^48 * 2^24 = 2^120, summed over at most 2^8 instruments = 2^128.
+(r ~ 2^253.6): the largest value formed is a scenario loss, position x price x shock
+summed over instruments: 2^48 * 2^48 * 2^16 * 2^8 = 2^120 < 2^LOSS_BITS.
+See docs/protocol.md (Bounds) for the table.
 """
 
 from __future__ import annotations
@@ -13,8 +14,29 @@ from zkclear.field import SignedRange
 
 #: Position changes and positions, in lots.
 DELTA_BITS = 48
-#: Cash amounts (trade cash, collateral, deposits), in minor units.
-CASH_BITS = 96
+#: Cash amounts (trade cash, collateral, deposits, withdrawals), in minor units.
+CASH_BITS = 120
+#: Prices in ticks (unsigned, 1 <= P < 2^PRICE_BITS).
+PRICE_BITS = 48
+#: Scenario price shocks in basis points (signed).
+SHOCK_BITS = 16
+#: Scenario losses are compared as signed values of this many bits.
+LOSS_BITS = 122
+#: Initial-margin factor in basis points: 10000 <= f < 2^IM_FACTOR_BITS.
+IM_FACTOR_BITS = 16
+#: Liquidation penalty in basis points of maintenance margin: 0 <= p <= 10000.
+PENALTY_BITS = 14
+#: Basis-point scale of shocks, factors and penalties.
+BP = 10_000
+#: Most instruments a pool may have (keeps losses below 2^LOSS_BITS).
+MAX_INSTRUMENTS = 256
+#: Most slots (liquidated/granted masks are packed into one field element).
+MAX_SLOTS = 128
 
 DELTA = SignedRange(DELTA_BITS)
 CASH = SignedRange(CASH_BITS)
+SHOCK = SignedRange(SHOCK_BITS)
+LOSS = SignedRange(LOSS_BITS)
+
+assert 2 * DELTA_BITS + SHOCK_BITS + 8 <= LOSS_BITS - 2  # losses cannot reach the bound
+assert LOSS_BITS + IM_FACTOR_BITS < 250  # MM * factor stays far from r
