@@ -1,0 +1,252 @@
+"""One epoch of clearing in plain integer Python: the executable form of the spec.
+
+Every formula here is the one in docs/protocol.md ("The epoch") and the one
+circuits/epoch.circom checks; the witness builder (:mod:`.witness`) feeds this module's
+inputs to the circuit, and the tests check that the circuit's public values equal
+:meth:`EpochResult.public_signals`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from zkclear import bounds
+from zkclear.errors import ZkclearError
+from zkclear.field import BoundError, P
+
+from .events import EpochEvents, Event
+from .params import RiskParams, check_prices, prices_hash
+from .report import Report
+from .state import HOUSE, Leaf, PoolState
+
+BP = bounds.BP
+
+
+class EpochError(ZkclearError, ValueError):
+    """The epoch cannot be cleared as given (refused before proving)."""
+
+
+def ceil_div(a: int, b: int) -> int:
+    assert a >= 0 and b > 0
+    return -(-a // b)
+
+
+def scenario_losses(positions: Sequence[int], prices: Sequence[int],
+                    params: RiskParams) -> list[int]:
+    """loss_k = -sum_m q[m] * P[m] * S[k][m] (in bp-scaled minor units)."""
+    return [-sum(q * p * s for q, p, s in zip(positions, prices, row, strict=True))
+            for row in params.shocks]
+
+
+def maintenance_margin(positions: Sequence[int], prices: Sequence[int],
+                       params: RiskParams) -> int:
+    """MM = ceil(max(0, max_k loss_k) / 10000): the worst scenario loss."""
+    return ceil_div(max(0, *scenario_losses(positions, prices, params)), BP)
+
+
+def initial_margin(mm: int, params: RiskParams) -> int:
+    return ceil_div(mm * params.im_factor_bp, BP)
+
+
+@dataclass(frozen=True)
+class SlotResult:
+    slot: int
+    variation_margin: int
+    collateral_pre: int  # cpre: after VM, trade cash and deposits
+    losses: tuple[int, ...]
+    maintenance_margin: int
+    initial_margin: int
+    liquidated: bool
+    withdrawal_requested: int
+    withdrawal_granted: bool
+    penalty: int
+    shortfall: int  # the part of a negative cpre the house absorbs (>= 0)
+    before: Leaf
+    after: Leaf
+
+    @property
+    def equity(self) -> int:
+        return self.collateral_pre
+
+    @property
+    def withdrawal_refused(self) -> bool:
+        return self.withdrawal_requested > 0 and not self.withdrawal_granted
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int
+    old: PoolState
+    new: PoolState
+    params: RiskParams
+    prices_prev: tuple[int, ...]
+    prices: tuple[int, ...]
+    events: EpochEvents
+    reports: Mapping[int, Report]
+    slots: tuple[SlotResult, ...]
+
+    @property
+    def liquidated_mask(self) -> int:
+        return sum(1 << s.slot for s in self.slots if s.liquidated)
+
+    @property
+    def granted_mask(self) -> int:
+        return sum(1 << s.slot for s in self.slots if s.withdrawal_granted)
+
+    @property
+    def total_collateral(self) -> int:
+        return self.new.total_collateral()
+
+    def public_signals(self) -> list[int]:
+        """In the circuit's order (docs/protocol.md)."""
+        return [self.old.root(), self.new.root(), self.epoch, self.params.hash(),
+                prices_hash(self.prices_prev), prices_hash(self.prices),
+                self.events.accumulator, len(self.events.events),
+                self.liquidated_mask, self.granted_mask, self.total_collateral % P]
+
+    PUBLIC_NAMES = ("oldRoot", "newRoot", "epoch", "paramsHash", "pricesPrevHash",
+                    "pricesHash", "eventsAcc", "nEvents", "liquidatedMask", "grantedMask",
+                    "totalCollateral")
+
+
+def run_epoch(
+    state: PoolState,
+    params: RiskParams,
+    prices: Sequence[int],
+    events: Sequence[Event],
+    reports: Mapping[int, Report],
+    *,
+    nonces: Sequence[int] | None = None,
+) -> EpochResult:
+    """Clear epoch ``state.epoch + 1``; raises :class:`EpochError` before any proving."""
+    cfg = state.config
+    n, m_count = cfg.n_slots, cfg.n_instruments
+    params.check_config(cfg)
+    prices = check_prices(prices, m_count)
+    prev = check_prices(state.prices, m_count, "previous prices")
+    ev = EpochEvents.build(cfg, events)
+    epoch = state.epoch + 1
+    if nonces is None:
+        nonces = [secrets.randbelow(P) for _ in range(n)]
+    if len(nonces) != n or not all(0 <= x < P for x in nonces):
+        raise EpochError(f"need {n} canonical nonces")
+
+    # 1. Reports must open the committed values; members only.
+    for slot in reports:
+        if not 0 <= slot < n:
+            raise EpochError(f"report for unknown slot {slot}")
+    for i in range(n):
+        se = ev.per_slot[i]
+        member = state.leaves[i].status == 1 or se.registered
+        if not member and (se.commitment or se.deposit or se.withdrawal or i in reports):
+            raise EpochError(f"slot {i} is not a member: no reports, deposits or withdrawals")
+        rep = reports.get(i)
+        if se.commitment and rep is None:
+            raise EpochError(f"slot {i} committed {hex(se.commitment)[:12]}… but no report "
+                             "opening it was given")
+        if rep is not None:
+            if not se.commitment:
+                raise EpochError(f"slot {i}: report given but nothing was committed on-chain")
+            if len(rep.delta) != m_count:
+                raise EpochError(f"slot {i}: report has {len(rep.delta)} instruments, "
+                                 f"the pool has {m_count}")
+            if rep.commitment() != se.commitment:
+                raise EpochError(f"slot {i}: report does not open its on-chain commitment")
+
+    zero = (0,) * m_count
+    deltas = [reports[i].delta if i in reports else zero for i in range(n)]
+    cash = [reports[i].trade_cash if i in reports else 0 for i in range(n)]
+
+    # 2. Netting conserves positions and cash.
+    for m in range(m_count):
+        if sum(d[m] for d in deltas) != 0:
+            raise EpochError(f"instrument {m}: position changes sum to "
+                             f"{sum(d[m] for d in deltas)}, not 0 (reports do not net)")
+    if sum(cash) != 0:
+        raise EpochError(f"trade cash sums to {sum(cash)}, not 0 (reports do not net)")
+    for m in range(m_count):
+        if sum(leaf.positions[m] for leaf in state.leaves) != 0:
+            raise EpochError(f"state invariant broken: positions in {m} do not sum to 0")
+
+    slots: list[SlotResult | None] = [None] * n
+    pre: list[tuple[int, int, tuple[int, ...], list[int], int, int]] = []
+    for i, leaf in enumerate(state.leaves):
+        se = ev.per_slot[i]
+        vm = sum(q * (p - pp) for q, p, pp in zip(leaf.positions, prices, prev, strict=True))
+        qn = tuple(q + d for q, d in zip(leaf.positions, deltas[i], strict=True))
+        for m, q in enumerate(qn):
+            try:
+                bounds.DELTA.check(q, f"slot {i} position[{m}]")
+            except BoundError as exc:
+                raise EpochError(str(exc)) from exc
+            if i != HOUSE and abs(q) > params.position_limits[m]:
+                raise EpochError(f"slot {i}: position {q} in instrument {m} exceeds the "
+                                 f"limit {params.position_limits[m]}")
+        cpre = leaf.collateral + vm + cash[i] + se.deposit
+        try:
+            bounds.CASH.check(cpre, f"slot {i} collateral")
+        except BoundError as exc:
+            raise EpochError(str(exc)) from exc
+        losses = scenario_losses(qn, prices, params)
+        mm = ceil_div(max(0, *losses), BP)
+        im = initial_margin(mm, params)
+        pre.append((vm, cpre, qn, losses, mm, im))
+
+    house_q = list(pre[HOUSE][2])
+    house_c = pre[HOUSE][1]
+    new_leaves: list[Leaf] = [state.leaves[HOUSE]] * n
+    for i in range(n):
+        leaf, se = state.leaves[i], ev.per_slot[i]
+        vm, cpre, qn, losses, mm, im = pre[i]
+        liq = i != HOUSE and cpre < mm
+        w = se.withdrawal
+        granted = w > 0 and cpre - w >= im
+        pen = min(ceil_div(mm * params.penalty_bp, BP), max(cpre, 0)) if liq else 0
+        shortfall = -min(cpre, 0) if liq else 0
+        status = 1 if (leaf.status or se.registered) else 0
+        vkh = se.vkh if se.registered else leaf.vkh
+        if liq:
+            c_new, q_new = max(cpre, 0) - pen, zero
+            house_q = [h + q for h, q in zip(house_q, qn, strict=True)]
+            house_c += pen - shortfall
+        else:
+            c_new, q_new = cpre - (w if granted else 0), qn
+        if i != HOUSE:
+            new_leaves[i] = Leaf(c_new, q_new, vkh, status, nonces[i])
+        slots[i] = SlotResult(i, vm, cpre, tuple(losses), mm, im, liq, w, granted, pen,
+                              shortfall, leaf, new_leaves[i])
+    h = state.leaves[HOUSE]
+    hse = ev.per_slot[HOUSE]
+    try:
+        house = Leaf(house_c, tuple(house_q), hse.vkh if hse.registered else h.vkh,
+                     1 if (h.status or hse.registered) else 0, nonces[HOUSE])
+    except BoundError as exc:
+        raise EpochError(f"house account out of bounds: {exc}") from exc
+    new_leaves[HOUSE] = house
+    s0 = slots[HOUSE]
+    assert s0 is not None
+    slots[HOUSE] = SlotResult(HOUSE, s0.variation_margin, s0.collateral_pre, s0.losses,
+                              s0.maintenance_margin, s0.initial_margin, False,
+                              0, False, 0, 0, h, house)
+
+    new_state = state.with_leaves(new_leaves, epoch, prices)
+    result = EpochResult(epoch, state, new_state, params, prev, prices, ev, dict(reports),
+                         tuple(s for s in slots if s is not None))
+    _check_invariants(result)
+    return result
+
+
+def _check_invariants(r: EpochResult) -> None:
+    """Steps 7 and 9: solvency and conservation (a failure here is a bug, not bad input)."""
+    cfg = r.new.config
+    for m in range(cfg.n_instruments):
+        assert sum(lf.positions[m] for lf in r.new.leaves) == 0, "positions do not net"
+    deposits = sum(s.deposit for s in r.events.per_slot)
+    paid = sum(s.withdrawal_requested for s in r.slots if s.withdrawal_granted)
+    assert r.new.total_collateral() == r.old.total_collateral() + deposits - paid
+    for s in r.slots:
+        if s.slot != HOUSE:
+            assert s.liquidated or s.after.collateral >= s.maintenance_margin
+            assert s.after.collateral >= 0 or not s.liquidated

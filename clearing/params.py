@@ -1,0 +1,138 @@
+"""Pool configuration and governed risk parameters (docs/protocol.md, "The epoch")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from zkclear import bounds
+from zkclear.errors import ZkclearError
+from zkclear.field import P
+from zkclear.poseidon import poseidon_chain
+
+
+class ParamsError(ZkclearError, ValueError):
+    """A pool configuration, risk parameter or price is outside what the circuits check."""
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """Sizes fixed per deployment: N slots (slot 0 = house), M instruments, K scenarios."""
+
+    n_slots: int
+    n_instruments: int
+    n_scenarios: int
+    max_events: int = 0  # 0: the default 4 * n_slots
+
+    def __post_init__(self) -> None:
+        n = self.n_slots
+        if n < 2 or n & (n - 1) or n > bounds.MAX_SLOTS:
+            raise ParamsError(
+                f"n_slots must be a power of two in [2, {bounds.MAX_SLOTS}], got {n}")
+        if not 1 <= self.n_instruments <= bounds.MAX_INSTRUMENTS:
+            raise ParamsError(f"n_instruments must be in [1, {bounds.MAX_INSTRUMENTS}]")
+        if self.n_scenarios < 1:
+            raise ParamsError("n_scenarios must be >= 1")
+        if self.max_events == 0:
+            object.__setattr__(self, "max_events", 4 * n)
+        if self.max_events < 1:
+            raise ParamsError("max_events must be >= 1")
+
+
+def _unsigned(name: str, x: int, lo: int, hi: int) -> int:
+    if isinstance(x, bool) or not isinstance(x, int):
+        raise ParamsError(f"{name} must be an int, got {type(x).__name__}")
+    if not lo <= x <= hi:
+        raise ParamsError(f"{name} = {x} is outside [{lo}, {hi}]")
+    return x
+
+
+@dataclass(frozen=True)
+class RiskParams:
+    """SPAN-like risk parameters.
+
+    ``shocks[k][m]``: signed price move of instrument m in scenario k, in basis points;
+    the loss per lot held is ``-price * shock / 10000`` (a risk array per instrument).
+    ``im_factor_bp``: initial margin = maintenance margin x factor / 10000 (>= 10000).
+    ``penalty_bp``: liquidation penalty in basis points of maintenance margin.
+    ``position_limits[m]``: largest |position| a member may hold in instrument m.
+    """
+
+    im_factor_bp: int
+    penalty_bp: int
+    position_limits: tuple[int, ...]
+    shocks: tuple[tuple[int, ...], ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "position_limits", tuple(self.position_limits))
+        object.__setattr__(self, "shocks", tuple(tuple(row) for row in self.shocks))
+        _unsigned("im_factor_bp", self.im_factor_bp, bounds.BP,
+                  (1 << bounds.IM_FACTOR_BITS) - 1)
+        _unsigned("penalty_bp", self.penalty_bp, 0, bounds.BP)
+        for m, lim in enumerate(self.position_limits):
+            _unsigned(f"position_limits[{m}]", lim, 1, bounds.DELTA.hi)
+        if not self.shocks:
+            raise ParamsError("at least one scenario is needed")
+        for k, row in enumerate(self.shocks):
+            if len(row) != len(self.position_limits):
+                raise ParamsError(f"shocks[{k}] has {len(row)} entries, "
+                                  f"expected one per instrument ({len(self.position_limits)})")
+            for m, s in enumerate(row):
+                try:
+                    bounds.SHOCK.check(s, f"shocks[{k}][{m}]")
+                except (ValueError, TypeError) as exc:
+                    raise ParamsError(str(exc)) from exc
+
+    @property
+    def n_instruments(self) -> int:
+        return len(self.position_limits)
+
+    @property
+    def n_scenarios(self) -> int:
+        return len(self.shocks)
+
+    def check_config(self, config: PoolConfig) -> None:
+        if (self.n_instruments, self.n_scenarios) != (config.n_instruments, config.n_scenarios):
+            raise ParamsError(
+                f"risk parameters are for M={self.n_instruments}, K={self.n_scenarios}; "
+                f"the pool has M={config.n_instruments}, K={config.n_scenarios}")
+
+    def field_elements(self) -> list[int]:
+        """The hashed vector: imFactorBp, penaltyBp, posLimit[..], shock rows (mod r)."""
+        return [self.im_factor_bp, self.penalty_bp, *self.position_limits,
+                *(s % P for row in self.shocks for s in row)]
+
+    def hash(self) -> int:
+        """``paramsHash``."""
+        return poseidon_chain(self.field_elements())
+
+    @classmethod
+    def symmetric(cls, n_instruments: int, shock_bp: Sequence[int], *,
+                  im_factor_bp: int = 15_000, penalty_bp: int = 1_000,
+                  position_limit: int = 1_000_000) -> RiskParams:
+        """Scenarios: every instrument moved together, up then down, by each shock.
+
+        Joint moves are what make a hedged basket (long one instrument, short a
+        correlated one) cheaper than its legs: the legs' losses offset in each scenario.
+        """
+        rows: list[tuple[int, ...]] = []
+        for s in shock_bp:
+            rows.append(tuple([s] * n_instruments))
+            rows.append(tuple([-s] * n_instruments))
+        return cls(im_factor_bp, penalty_bp, tuple([position_limit] * n_instruments),
+                   tuple(rows))
+
+
+def check_prices(prices: Sequence[int], n_instruments: int,
+                 what: str = "prices") -> tuple[int, ...]:
+    """Prices are positive ticks below 2^PRICE_BITS, one per instrument."""
+    if len(prices) != n_instruments:
+        raise ParamsError(f"{what}: {len(prices)} given, the pool has {n_instruments} instruments")
+    for m, p in enumerate(prices):
+        _unsigned(f"{what}[{m}]", p, 1, (1 << bounds.PRICE_BITS) - 1)
+    return tuple(prices)
+
+
+def prices_hash(prices: Sequence[int]) -> int:
+    """``pricesHash = PoseidonChain(P[0..M-1])``."""
+    return poseidon_chain(list(prices))

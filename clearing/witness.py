@@ -1,0 +1,45 @@
+"""The one function that turns an epoch into the epoch circuit's input.
+
+Nothing is computed twice by hand: every value comes from the engine's
+:class:`~zkclear.clearing.epoch.EpochResult`, encoded mod r. The names and the public
+order are those of docs/protocol.md ("The epoch").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zkclear.field import P
+
+from .epoch import EpochResult
+
+
+def epoch_circuit_inputs(r: EpochResult) -> dict[str, Any]:
+    cfg = r.old.config
+    n, m_count, e_max = cfg.n_slots, cfg.n_instruments, cfg.max_events
+    zero = (0,) * m_count
+    events = list(r.events.events)
+    pad = e_max - len(events)
+    reports = [r.reports.get(i) for i in range(n)]
+    inputs: dict[str, Any] = dict(zip(r.PUBLIC_NAMES, r.public_signals(), strict=True))
+    inputs |= {
+        "imFactorBp": r.params.im_factor_bp,
+        "penaltyBp": r.params.penalty_bp,
+        "posLimit": list(r.params.position_limits),
+        "shock": [[s % P for s in row] for row in r.params.shocks],
+        "pricePrev": list(r.prices_prev),
+        "price": list(r.prices),
+        "evKind": [int(e.kind) for e in events] + [0] * pad,
+        "evSlot": [e.slot for e in events] + [0] * pad,
+        "evValue": [e.value for e in events] + [0] * pad,
+        "c": [lf.collateral % P for lf in r.old.leaves],
+        "q": [[q % P for q in lf.positions] for lf in r.old.leaves],
+        "vkh": [lf.vkh for lf in r.old.leaves],
+        "status": [lf.status for lf in r.old.leaves],
+        "nonce": [lf.nonce for lf in r.old.leaves],
+        "nonceNew": [lf.nonce for lf in r.new.leaves],
+        "delta": [[d % P for d in (rep.delta if rep else zero)] for rep in reports],
+        "tradeCash": [(rep.trade_cash if rep else 0) % P for rep in reports],
+        "salt": [rep.salt if rep else 0 for rep in reports],
+    }
+    return inputs
