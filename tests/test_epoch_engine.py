@@ -1,0 +1,160 @@
+"""The clearing engine on hand-computed scenarios (exact numbers), and its refusals.
+
+Pool: N=4 slots (0 = house), M=2 instruments A, B; scenarios: both prices up 10 %,
+both down 10 %; initial margin 1.5 x MM; penalty 10 % of MM.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from zkclear.clearing.epoch import EpochError, maintenance_margin, run_epoch
+from zkclear.clearing.events import Event, Kind
+from zkclear.clearing.params import ParamsError, PoolConfig, RiskParams
+from zkclear.clearing.report import Report
+from zkclear.clearing.state import Leaf, PoolState
+
+CFG = PoolConfig(4, 2, 2)
+PARAMS = RiskParams.symmetric(2, [1000], im_factor_bp=15_000, penalty_bp=1_000)
+PRICES = (100, 200)
+NONCES = [11, 22, 33, 44]
+
+
+def state_with(*leaves: Leaf, prices=PRICES) -> PoolState:
+    """A state whose slots 1.. are `leaves`; the house holds the opposite positions."""
+    house_q = [-sum(lf.positions[m] for lf in leaves) for m in range(2)]
+    rest = [Leaf(0, (0, 0))] * (CFG.n_slots - 1 - len(leaves))
+    return PoolState(CFG, 3, (Leaf(0, tuple(house_q), 0, 1), *leaves, *rest), prices)
+
+
+def member(c: int, q: tuple[int, int]) -> Leaf:
+    return Leaf(c, q, vkh=7, status=1)
+
+
+def test_hedged_portfolio_needs_less_margin_than_its_legs():
+    # long 10 A @100, short 4 B @200: losses -200,000 (up) and +200,000 (down) bp-units
+    assert maintenance_margin([10, -4], PRICES, PARAMS) == 20
+    assert maintenance_margin([10, 0], PRICES, PARAMS) == 100
+    assert maintenance_margin([0, -4], PRICES, PARAMS) == 80
+    assert maintenance_margin([0, 0], PRICES, PARAMS) == 0
+
+
+def test_first_epoch_with_trades_registration_deposits_and_withdrawals():
+    """Members 1-3 register and deposit; 1 buys 10 A from 2 @100 and sells 4 B to 3 @200."""
+    s0 = PoolState.genesis(CFG, PRICES)
+    reports = {1: Report((10, -4), -200, 5), 2: Report((-10, 0), 1000, 6),
+               3: Report((0, 4), -800, 7)}
+    events = [Event(Kind.REGISTER, i, 1000 + i) for i in (1, 2, 3)]
+    events += [Event(Kind.DEPOSIT, 0, 10_000), Event(Kind.DEPOSIT, 1, 1000),
+               Event(Kind.DEPOSIT, 2, 1000), Event(Kind.DEPOSIT, 3, 50)]
+    events += [Event(Kind.COMMIT, i, r.commitment()) for i, r in reports.items()]
+    events += [Event(Kind.WITHDRAW, 1, 700), Event(Kind.WITHDRAW, 2, 1900)]
+    r = run_epoch(s0, PARAMS, PRICES, events, reports, nonces=NONCES)
+    s1, s2, s3 = r.slots[1], r.slots[2], r.slots[3]
+    # member 1: hedged, cpre 800, MM 20, IM 30; withdrawal of 700 leaves 100 >= 30: granted
+    assert (s1.collateral_pre, s1.maintenance_margin, s1.initial_margin) == (800, 20, 30)
+    assert s1.withdrawal_granted and r.new.leaves[1].collateral == 100
+    # member 2: short 10 A, MM 100, IM 150; 2000 - 1900 = 100 < 150: refused, nothing paid
+    assert (s2.collateral_pre, s2.maintenance_margin, s2.initial_margin) == (2000, 100, 150)
+    assert s2.withdrawal_refused and r.new.leaves[2].collateral == 2000
+    # member 3: paid 800 for 4 B with only 50 deposited: cpre -750 < MM 80 -> liquidated,
+    # no penalty (no equity), shortfall 750 absorbed by the house
+    assert (s3.collateral_pre, s3.maintenance_margin, s3.liquidated) == (-750, 80, True)
+    assert (s3.penalty, s3.shortfall) == (0, 750)
+    assert r.new.leaves[3] == Leaf(0, (0, 0), 1003, 1, NONCES[3])
+    assert r.new.leaves[0].positions == (0, 4) and r.new.leaves[0].collateral == 10_000 - 750
+    assert r.liquidated_mask == 0b1000 and r.granted_mask == 0b0010
+    assert r.total_collateral == 12_050 - 700 == 11_350
+    assert [lf.vkh for lf in r.new.leaves] == [0, 1001, 1002, 1003]
+    pub = r.public_signals()
+    assert pub[0] == s0.root() and pub[1] == r.new.root() and pub[2] == 1
+    assert pub[7] == len(events) and pub[10] == 11_350
+
+
+def test_member_exactly_at_maintenance_margin_is_not_liquidated():
+    # short 10 A @100: MM = 100
+    r = run_epoch(state_with(member(100, (-10, 0))), PARAMS, PRICES, [], {}, nonces=NONCES)
+    assert r.slots[1].maintenance_margin == 100 and not r.slots[1].liquidated
+    r = run_epoch(state_with(member(99, (-10, 0))), PARAMS, PRICES, [], {}, nonces=NONCES)
+    assert r.slots[1].liquidated and r.liquidated_mask == 0b10
+
+
+def test_penalty_is_capped_by_remaining_equity():
+    # A moves 100 -> 101: VM -10. MM at 101 = ceil(1,010,000 / 10,000) = 101,
+    # uncapped penalty ceil(101 * 1000 / 10000) = 11.
+    st = state_with(member(105, (-10, 0)), member(15, (-10, 0)))
+    r = run_epoch(st, PARAMS, (101, 200), [], {}, nonces=NONCES)
+    full, capped = r.slots[1], r.slots[2]
+    assert (full.collateral_pre, full.maintenance_margin, full.penalty) == (95, 101, 11)
+    assert r.new.leaves[1].collateral == 95 - 11 == 84
+    assert (capped.collateral_pre, capped.penalty) == (5, 5)
+    assert r.new.leaves[2].collateral == 0
+    house = r.new.leaves[0]
+    assert house.positions == (0, 0)  # took over both short positions, was long 20
+    assert house.collateral == 0 + 20 + 11 + 5  # house VM on +20 A, plus penalties
+
+
+def test_shortfall_is_absorbed_by_the_house():
+    st = state_with(member(0, (-10, 0)))
+    r = run_epoch(st, PARAMS, (101, 200), [Event(Kind.DEPOSIT, 0, 500)], {}, nonces=NONCES)
+    s = r.slots[1]
+    assert (s.collateral_pre, s.liquidated, s.penalty, s.shortfall) == (-10, True, 0, 10)
+    assert r.new.leaves[1].collateral == 0 and r.new.leaves[1].is_flat
+    assert r.new.leaves[0].collateral == 500 + 10 - 10  # deposit + house VM - shortfall
+    assert r.total_collateral == 500
+
+
+def test_flat_member_with_negative_equity_is_liquidated():
+    # Closing a position at a loss larger than collateral: MM 0 > cpre.
+    # Member 1 (short 10 A, 5 in collateral) buys back 10 A at 100 from member 2.
+    st = PoolState(CFG, 3, (Leaf(0, (10, 0), 0, 1), member(5, (-10, 0)),
+                            member(2000, (0, 0)), Leaf(0, (0, 0))), PRICES)
+    rep_m, rep2 = Report((10, 0), -1000, 1), Report((-10, 0), 1000, 2)
+    events = [Event(Kind.COMMIT, 1, rep_m.commitment()), Event(Kind.COMMIT, 2, rep2.commitment())]
+    r = run_epoch(st, PARAMS, PRICES, events, {1: rep_m, 2: rep2}, nonces=NONCES)
+    assert r.slots[1].maintenance_margin == 0 and r.slots[1].collateral_pre == -995
+    assert r.slots[1].liquidated
+
+
+@pytest.mark.parametrize(("events", "reports", "match"), [
+    ([Event(Kind.COMMIT, 1, 123)], {}, "no report opening it"),
+    ([], {1: Report((1, 0), 0, 1)}, "nothing was committed"),
+    ([Event(Kind.COMMIT, 1, 5)], {1: Report((1, 0), 0, 1)}, "does not open"),
+    ([Event(Kind.DEPOSIT, 3, 10)], {}, "slot 3 is not a member"),
+    ([Event(Kind.COMMIT, 0, 5)], {}, "house does not report"),
+    ([Event(Kind.WITHDRAW, 1, 1), Event(Kind.WITHDRAW, 1, 2)], {}, "second withdrawal"),
+    ([Event(Kind.DEPOSIT, 9, 10)], {}, "unknown slot"),
+    ([Event(Kind.DEPOSIT, 1, 0)], {}, "outside"),
+])
+def test_bad_epoch_input_is_refused_before_proving(events, reports, match):
+    st = state_with(member(100, (0, 0)), member(100, (0, 0)))
+    with pytest.raises((EpochError, ParamsError), match=match):
+        run_epoch(st, PARAMS, PRICES, events, reports)
+
+
+def test_reports_that_do_not_net_are_refused():
+    st = state_with(member(100, (0, 0)), member(100, (0, 0)))
+    a, b = Report((3, 0), -300, 1), Report((-2, 0), 300, 2)
+    ev = [Event(Kind.COMMIT, 1, a.commitment()), Event(Kind.COMMIT, 2, b.commitment())]
+    with pytest.raises(EpochError, match="instrument 0: position changes sum to 1"):
+        run_epoch(st, PARAMS, PRICES, ev, {1: a, 2: b})
+
+
+def test_position_limit_and_price_bounds():
+    params = RiskParams.symmetric(2, [1000], position_limit=5)
+    st = state_with(member(10**6, (0, 0)), member(10**6, (0, 0)))
+    a, b = Report((6, 0), -600, 1), Report((-6, 0), 600, 2)
+    ev = [Event(Kind.COMMIT, 1, a.commitment()), Event(Kind.COMMIT, 2, b.commitment())]
+    with pytest.raises(EpochError, match="exceeds the limit 5"):
+        run_epoch(st, params, PRICES, ev, {1: a, 2: b})
+    with pytest.raises(ParamsError, match=r"prices\[1\] = 0"):
+        run_epoch(st, PARAMS, (100, 0), [], {})
+    with pytest.raises(ParamsError, match="shocks"):
+        RiskParams(15_000, 1000, (10, 10), ((1 << 16, 0),))
+
+
+def test_state_round_trips_through_json(tmp_path):
+    st = state_with(member(-5, (3, -2)))
+    st.save(tmp_path / "s.json")
+    back = PoolState.load(tmp_path / "s.json")
+    assert back == st and back.root() == st.root()
