@@ -40,7 +40,10 @@ def test_hedged_portfolio_needs_less_margin_than_its_legs():
 
 
 def test_first_epoch_with_trades_registration_deposits_and_withdrawals():
-    """Members 1-3 register and deposit; 1 buys 10 A from 2 @100 and sells 4 B to 3 @200."""
+    """Members 1-3 register and deposit; 1 buys 10 A from 2 and sells 4 B to 3.
+
+    The trade cash figures are given as reported (P&L against the settlement price).
+    """
     s0 = PoolState.genesis(CFG, PRICES)
     reports = {1: Report((10, -4), -200, 5), 2: Report((-10, 0), 1000, 6),
                3: Report((0, 4), -800, 7)}
@@ -158,3 +161,16 @@ def test_state_round_trips_through_json(tmp_path):
     st.save(tmp_path / "s.json")
     back = PoolState.load(tmp_path / "s.json")
     assert back == st and back.root() == st.root()
+
+
+@pytest.mark.parametrize(("n", "m", "k"), [(4, 2, 2), (4, 2, 4), (16, 4, 8), (32, 8, 16)])
+def test_demo_story_liquidates_hedges_and_refuses(n, m, k):
+    from zkclear.clearing.scenario import run_story
+
+    e1, e2 = run_story(PoolConfig(n, m, k))
+    assert e1.slots[3].withdrawal_refused and e1.liquidated_mask == 0
+    assert e2.liquidated_mask == 0b100 and e2.granted_mask == 0b10
+    hedged = e1.slots[1]
+    legs = sum(maintenance_margin([q if j == i else 0 for j, q in enumerate(
+        hedged.after.positions)], e1.prices, e1.params) for i in range(m))
+    assert 0 < hedged.maintenance_margin < legs
