@@ -77,6 +77,7 @@ MAX_TRADES = 1 << 39
 
 _M16 = (1 << 16) - 1
 _M24 = (1 << 24) - 1
+_EMPTY: dict = {}
 _FIELDS = ("trade_id", "instrument", "side", "size", "price", "counterparty")
 
 assert bounds.DELTA_BITS <= 48 and bounds.PRICE_BITS <= 48  # three 16-bit limbs each
@@ -189,6 +190,13 @@ def _int_field(x: Any, name: str, index: int) -> int:
 
 def _coerce(obj: Any, index: int) -> TradeReport:
     """A well-typed TradeReport from a TradeReport, a 6-tuple/list or a mapping."""
+    if type(obj) is TradeReport:  # fast path: exact types, as a typed caller builds them
+        tid, inst, side, size, price, cp = (obj.trade_id, obj.instrument, obj.side,
+                                            obj.size, obj.price, obj.counterparty)
+        if ((type(tid) is int or type(tid) is str) and type(inst) is int
+                and (side == 1 or side == -1) and type(side) is int and type(size) is int
+                and type(price) is int and type(cp) is int):
+            return obj
     if isinstance(obj, TradeReport):
         values = [getattr(obj, f) for f in _FIELDS]
     elif isinstance(obj, Mapping):
@@ -355,9 +363,9 @@ def match_trades(submissions: Mapping[Any, Sequence[Any]], *, n_slots: int,
             continue
         for tid, (i, ra) in valid[a].items():
             b = ra.counterparty
-            who = f"member {a}, trade {tid!r}"
-            partner = valid.get(b, {}).get(tid)
+            partner = valid.get(b, _EMPTY).get(tid)
             if partner is None or partner[1].counterparty != a:
+                who = f"member {a}, trade {tid!r}"
                 if partner is not None:
                     msg = (f"{who}: member {b}'s trade {tid!r} names counterparty "
                            f"{partner[1].counterparty}, not {a}")
@@ -380,8 +388,9 @@ def match_trades(submissions: Mapping[Any, Sequence[Any]], *, n_slots: int,
             if b < a:
                 continue  # decided when b was processed
             j, rb = partner
-            diffs = _differences(a, ra, b, rb)
-            if diffs:
+            if (ra.instrument != rb.instrument or ra.size != rb.size or ra.price != rb.price
+                    or ra.side == rb.side):
+                diffs = _differences(a, ra, b, rb)
                 msg = f"trade {tid!r} between members {a} and {b}: " + "; ".join(diffs)
                 reject(a, i, Reason.CONTRADICTORY, tid, msg, ra)
                 reject(b, j, Reason.CONTRADICTORY, tid, msg, rb)
