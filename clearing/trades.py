@@ -13,11 +13,20 @@ Trade reports
 
 Cash convention
     One lot at one tick is one minor unit of cash. For a trade of ``size`` lots at
-    ``price`` ticks, the buyer's ``delta[m]`` is ``+size`` and its ``tradeCash``
-    ``-size*price``; the seller's ``delta[m]`` is ``-size`` and its ``tradeCash``
-    ``+size*price``. Every trade therefore adds zero to ``sum_i delta_i[m]`` and to
-    ``sum_i tradeCash_i``: netting conserves by construction (PROTOCOL step 2), and
-    :func:`net_columnar` checks it on every result.
+    ``price`` ticks in instrument ``m``, the buyer's ``delta[m]`` is ``+size`` and its
+    *notional cash* ``-size*price``; the seller's ``delta[m]`` is ``-size`` and its
+    notional cash ``+size*price``. Netting sums both per slot
+    (:attr:`NettingResult.delta`, :attr:`NettingResult.notional_cash`).
+
+    The report's ``tradeCash`` is *settlement-relative* (docs/protocol.md, "The epoch",
+    step 3: futures move no notional, and positions opened this epoch are marked to the
+    settlement price ``P_e`` through ``tradeCash``): the buyer gets ``size*(P_e[m] -
+    price)``, the seller the opposite. Per slot this is
+    ``tradeCash_i = notional_i + sum_m delta_i[m]*P_e[m]``
+    (:meth:`NettingResult.trade_cash`, used by :func:`reports_from_netting`).
+
+    Every trade adds zero to ``sum_i delta_i[m]`` and to both cash sums: netting conserves
+    by construction (PROTOCOL step 2), and :func:`net_columnar` checks it on every result.
 
 Matching
     A trade is accepted iff both counterparties reported it: the same ``trade_id``,
@@ -49,6 +58,7 @@ from __future__ import annotations
 
 import enum
 import numbers
+import operator
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -162,18 +172,53 @@ class MatchResult:
 
 @dataclass(frozen=True)
 class NettingResult:
-    """Netted per-slot position changes ``delta[N][M]`` and ``trade_cash[N]`` (Python ints)."""
+    """Netted per-slot ``delta[N][M]`` (lots) and ``notional_cash[N]`` (Python ints).
+
+    ``notional_cash[i] = sum(+size*price as seller) - sum(size*price as buyer)``; the
+    report's ``tradeCash`` is :meth:`trade_cash` at the epoch's settlement prices.
+    """
 
     delta: list[list[int]]
-    trade_cash: list[int]
+    notional_cash: list[int]
     traded: frozenset[int]  # slots that appear in at least one trade
     n_trades: int
 
-    def is_flat(self, slot: int) -> bool:
-        return self.trade_cash[slot] == 0 and not any(self.delta[slot])
+    def trade_cash(self, prices: Sequence[int]) -> list[int]:
+        """Per-slot ``tradeCash`` at settlement prices ``P_e``: ``notional + delta . P_e``.
+
+        Equals the sum over the slot's trades of ``size*(P_e[m] - price)`` as buyer and
+        ``-size*(P_e[m] - price)`` as seller. Raises :class:`NettingBoundError` naming the
+        slot if a value leaves the CASH range, ``TradeError`` for bad prices.
+        """
+        m = len(self.delta[0]) if self.delta else 0
+        px = _check_prices(prices, m)
+        out = [c + sum(map(operator.mul, row, px))
+               for c, row in zip(self.notional_cash, self.delta, strict=True)]
+        _check_cash(out, "tradeCash")
+        if sum(out) != 0:
+            raise AssertionError("settlement-relative trade cash does not conserve")
+        return out
 
 
 # --------------------------------------------------------------------------- intake
+
+
+def _check_prices(prices: Sequence[int], m: int) -> list[int]:
+    px = list(prices)
+    if len(px) != m:
+        raise TradeError(f"expected {m} settlement prices, got {len(px)}")
+    for j, p in enumerate(px):
+        if isinstance(p, bool) or not isinstance(p, numbers.Integral) or not 1 <= p < MAX_PRICE:
+            raise TradeError(f"settlement price of instrument {j} must be an int in "
+                             f"1 <= P < 2^{bounds.PRICE_BITS}, got {p!r}")
+    return [int(p) for p in px]
+
+
+def _check_cash(values: Sequence[int], quantity: str) -> None:
+    lo_c, hi_c = bounds.CASH.lo, bounds.CASH.hi
+    for i, c in enumerate(values):
+        if not lo_c <= c <= hi_c:
+            raise NettingBoundError(i, quantity, c, bounds.CASH.bits)
 
 
 class _Malformed(Exception):
@@ -427,7 +472,7 @@ def net_columnar(buyer: Any, seller: Any, instrument: Any, size: Any, price: Any
     Refuses (``TradeError`` naming the first bad row) slots outside ``1..n_slots-1``
     (slot 0, the house, never trades), ``buyer == seller``, unknown instruments, and sizes
     or prices outside ``[1, 2^48)``. Raises :class:`NettingBoundError` naming the slot
-    if a netted ``delta`` or ``tradeCash`` leaves its signed range.
+    if a netted ``delta`` or notional cash leaves its signed range.
     """
     _check_config(n_slots, n_instruments)
     if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= CHUNK:
@@ -514,15 +559,13 @@ def net_columnar(buyer: Any, seller: Any, instrument: Any, size: Any, price: Any
         value = int(hi_n[i, m]) * (1 << 24) + int(lo_n[i, m])
         raise NettingBoundError(int(i), "delta", value, bounds.DELTA_BITS, int(m))
     delta_arr = (hi_n << 24) + lo_n
-    trade_cash = [int(c) for c in cash]
-    for i, c in enumerate(trade_cash):
-        if not bounds.CASH.contains(c):
-            raise NettingBoundError(i, "tradeCash", c, bounds.CASH.bits)
+    notional = [int(c) for c in cash]
+    _check_cash(notional, "notional cash")
 
     traded = np.zeros(n_slots, bool)
     traded[b64] = True
     traded[s64] = True
-    return NettingResult(delta_arr.tolist(), trade_cash,
+    return NettingResult(delta_arr.tolist(), notional,
                          frozenset(np.flatnonzero(traded).tolist()), n)
 
 
@@ -534,29 +577,39 @@ def net(matched: Sequence[MatchedTrade], n_slots: int, n_instruments: int) -> Ne
     return net_columnar(*cols, n_slots=n_slots, n_instruments=n_instruments)
 
 
-def net_reference(matched: Iterable[MatchedTrade], n_slots: int,
-                  n_instruments: int) -> tuple[list[list[int]], list[int]]:
-    """Plain-Python netting (the specification :func:`net_columnar` is tested against)."""
+def net_reference(matched: Iterable[MatchedTrade], n_slots: int, n_instruments: int,
+                  prices: Sequence[int] | None = None) -> tuple[list[list[int]], list[int]]:
+    """Plain-Python netting, the specification :func:`net_columnar` is tested against.
+
+    Returns ``(delta, notional_cash)``, or ``(delta, tradeCash)`` at settlement ``prices``
+    computed trade by trade as ``+-size*(P_e[m] - price)``.
+    """
     delta = [[0] * n_instruments for _ in range(n_slots)]
     cash = [0] * n_slots
     for t in matched:
         delta[t.buyer][t.instrument] += t.size
         delta[t.seller][t.instrument] -= t.size
-        cash[t.buyer] -= t.size * t.price
-        cash[t.seller] += t.size * t.price
+        # the buyer pays the trade price; against settlement it gains P_e - price per lot
+        per_lot = -t.price if prices is None else prices[t.instrument] - t.price
+        cash[t.buyer] += t.size * per_lot
+        cash[t.seller] -= t.size * per_lot
     return delta, cash
 
 
-def reports_from_netting(result: NettingResult, salts: Mapping[int, int] | None = None, *,
+def reports_from_netting(result: NettingResult, prices: Sequence[int],
+                         salts: Mapping[int, int] | None = None, *,
                          include_flat: bool = False) -> dict[int, Report]:
-    """One :class:`Report` per slot whose netted ``delta`` or ``tradeCash`` is nonzero.
+    """One :class:`Report` per slot whose ``delta`` or ``tradeCash`` is nonzero.
 
-    ``include_flat`` also gives a (zero) report to slots that traded but netted flat.
-    Salts come from ``salts[slot]`` when given, else fresh random field elements.
+    ``prices`` are the epoch's settlement prices ``P_e`` (``tradeCash`` is
+    settlement-relative, see :meth:`NettingResult.trade_cash`). ``include_flat`` also
+    gives a (zero) report to slots that traded but netted to nothing. Salts come from
+    ``salts[slot]`` when given, else fresh random field elements.
     """
     salts = salts or {}
+    cash = result.trade_cash(prices)
     out: dict[int, Report] = {}
-    for i, (d, c) in enumerate(zip(result.delta, result.trade_cash, strict=True)):
+    for i, (d, c) in enumerate(zip(result.delta, cash, strict=True)):
         if c == 0 and not any(d) and not (include_flat and i in result.traded):
             continue
         salt = salts.get(i)

@@ -4,10 +4,14 @@ Hand-computed example: pool N=4 (slot 0 = house), members 1, 2, 3, instruments A
   T1: member 1 buys 10 A at 100 from member 2
   T2: member 2 buys  5 B at 2000 from member 3
   T3: member 3 buys  4 A at 105 from member 1
-Netted (lots; minor units, one lot at one tick = 1):
-  slot 1: delta (+10 - 4, 0) = (6, 0),   cash -1000 + 420   =  -580
-  slot 2: delta (-10, +5),               cash +1000 - 10000 = -9000
-  slot 3: delta (+4, -5),                cash +10000 - 420  = +9580
+Netted (lots; minor units, one lot at one tick = 1), notional cash (buyer pays):
+  slot 1: delta (+10 - 4, 0) = (6, 0),   notional -1000 + 420   =  -580
+  slot 2: delta (-10, +5),               notional +1000 - 10000 = -9000
+  slot 3: delta (+4, -5),                notional +10000 - 420  = +9580
+Settlement prices P_e = (102, 1990); tradeCash = sum of +-size*(P_e - price), buyer +:
+  slot 1: T1 +10*(102-100) = +20, T3 -4*(102-105) = +12           ->  32 = -580 + 6*102
+  slot 2: T1 -10*(102-100) = -20, T2 +5*(1990-2000) = -50         -> -70 = -9000 - 1020 + 9950
+  slot 3: T2 -5*(1990-2000) = +50, T3 +4*(102-105) = -12          ->  38 = 9580 + 408 - 9950
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from zkclear.errors import ZkclearError
 from zkclear.field import BoundError, P, SignedRange
 
 N, M = 4, 2
+PE = (102, 1990)
 MEMBERS = {1, 2, 3}
 TOP = 2**48 - 1  # largest size and price
 
@@ -79,36 +84,57 @@ def test_hand_computed_example():
     assert [t.trade_id for t in r.accepted] == ["T1", "T3", "T2"]
     n = net(r.accepted, N, M)
     assert n.delta == [[0, 0], [6, 0], [-10, 5], [4, -5]]
-    assert n.trade_cash == [0, -580, -9000, 9580]
+    assert n.notional_cash == [0, -580, -9000, 9580]
+    assert n.trade_cash(PE) == [0, 32, -70, 38]
     assert n.traded == frozenset({1, 2, 3})
     assert n.n_trades == 3
-    assert (n.delta, n.trade_cash) == net_reference(r.accepted, N, M)
+    assert (n.delta, n.notional_cash) == net_reference(r.accepted, N, M)
+    assert (n.delta, [0, 32, -70, 38]) == net_reference(r.accepted, N, M, PE)
 
-    reports = reports_from_netting(n, {1: 11, 2: 22, 3: 33})
-    assert reports == {1: Report((6, 0), -580, 11), 2: Report((-10, 5), -9000, 22),
-                       3: Report((4, -5), 9580, 33)}
-    assert reports[1].commitment() == Report((6, 0), -580, 11).commitment()
+    reports = reports_from_netting(n, PE, {1: 11, 2: 22, 3: 33})
+    assert reports == {1: Report((6, 0), 32, 11), 2: Report((-10, 5), -70, 22),
+                       3: Report((4, -5), 38, 33)}
+    assert reports[1].commitment() == Report((6, 0), 32, 11).commitment()
 
 
 def test_example_through_columnar_path():
     n = net_columnar([1, 2, 3], [2, 3, 1], [0, 1, 0], [10, 5, 4], [100, 2000, 105],
                      n_slots=N, n_instruments=M)
     assert n.delta == [[0, 0], [6, 0], [-10, 5], [4, -5]]
-    assert n.trade_cash == [0, -580, -9000, 9580]
+    assert n.notional_cash == [0, -580, -9000, 9580]
+    assert n.trade_cash(PE) == [0, 32, -70, 38]
+
+
+def test_settlement_prices_are_checked():
+    n = net([], N, M)
+    for prices, needle in [((1,), "expected 2 settlement prices, got 1"),
+                           ((1, 0), "instrument 1 must be an int in 1 <= P < 2^48, got 0"),
+                           ((2**48, 1), "got 281474976710656"),
+                           ((1.0, 1), "got 1.0")]:
+        with pytest.raises(TradeError) as e:
+            n.trade_cash(prices)
+        assert needle in str(e.value)
+    assert n.trade_cash((TOP, 1)) == [0] * N
 
 
 def test_reports_fresh_salts_and_flat_slots():
     # slot 3 buys and sells the same lots at the same price: it traded but is flat
     trades = [MatchedTrade("a", 0, 3, 1, 7, 50), MatchedTrade("b", 0, 2, 3, 7, 50)]
     n = net(trades, N, M)
-    assert n.is_flat(3) and 3 in n.traded
-    reports = reports_from_netting(n)
+    assert n.delta[3] == [0, 0] and n.trade_cash(PE)[3] == 0 and 3 in n.traded
+    reports = reports_from_netting(n, PE)
     assert set(reports) == {1, 2}
+    assert reports[1] == Report((-7, 0), 7 * (50 - 102), reports[1].salt)
     assert all(0 <= r.salt < P for r in reports.values())
-    with_flat = reports_from_netting(n, {3: 5}, include_flat=True)
+    assert reports[1].salt != reports[2].salt
+    with_flat = reports_from_netting(n, PE, {3: 5}, include_flat=True)
     assert set(with_flat) == {1, 2, 3}
     assert with_flat[3] == Report((0, 0), 0, 5)
-    assert reports_from_netting(net([], N, M)) == {}
+    assert reports_from_netting(net([], N, M), PE) == {}
+    # flat positions but a price difference: a report with cash only
+    n2 = net([MatchedTrade("a", 0, 3, 1, 7, 50), MatchedTrade("b", 0, 1, 3, 7, 51)], N, M)
+    assert reports_from_netting(n2, PE, {1: 1, 3: 3}) == {1: Report((0, 0), -7, 1),
+                                                           3: Report((0, 0), 7, 3)}
 
 
 def test_input_forms_tuples_mappings_numpy_ints():
@@ -155,7 +181,7 @@ def test_edges_of_size_and_price_are_accepted():
     assert r.rejected == []
     n = net(r.accepted, N, M)
     assert n.delta == [[0, 0], [0, TOP - 1], [0, -TOP], [0, 1]]
-    assert n.trade_cash == [0, -TOP * TOP + 1, TOP * TOP, -1]
+    assert n.notional_cash == [0, -TOP * TOP + 1, TOP * TOP, -1]
 
 
 # --------------------------------------------------------------------------- rejections
@@ -172,7 +198,7 @@ def only_extra_rejected(r, expected: list[tuple[int, Reason]]):
     assert set(r.accepted) == EXAMPLE_TRADES
     assert [(rj.member, rj.reason) for rj in r.rejected] == expected
     n = net(r.accepted, N, M)
-    assert n.trade_cash == [0, -580, -9000, 9580]
+    assert n.notional_cash == [0, -580, -9000, 9580]
     for rj in r.rejected:
         assert str(rj) == rj.message
         assert f"{rj.member}" in rj.message
@@ -353,7 +379,7 @@ def test_columnar_refusals_name_the_row():
     def run(**over):
         return net_columnar(**(ok | over), n_slots=N, n_instruments=M)
 
-    assert run().trade_cash == [0, 5, -5, 0]
+    assert run().notional_cash == [0, 5, -5, 0]
     for over, needle in [
         (dict(buyer=[1, 0]), "row 1: buyer 0 is not a trading slot 1..3"),
         (dict(seller=[4, 1]), "row 0: seller 4 is not a trading slot"),
@@ -374,7 +400,7 @@ def test_columnar_refusals_name_the_row():
 
 def test_columnar_empty():
     n = net_columnar([], [], [], [], [], n_slots=N, n_instruments=M)
-    assert n.delta == [[0, 0]] * N and n.trade_cash == [0] * N and n.traded == frozenset()
+    assert n.delta == [[0, 0]] * N and n.notional_cash == [0] * N and n.traded == frozenset()
 
 
 # --------------------------------------------------------------------------- exactness
@@ -396,9 +422,10 @@ def test_exact_far_beyond_int64_and_float():
     b, s, m, q, p = ring(rounds)
     n = net_columnar(b, s, m, q, p, n_slots=N, n_instruments=1)
     gain = rounds * TOP * (TOP - 1)
-    assert n.trade_cash == [0, gain, 0, -gain]
+    assert n.notional_cash == [0, gain, 0, -gain]
     assert gain > 2**112
     assert n.delta == [[0]] * N
+    assert n.trade_cash([12345]) == n.notional_cash  # flat positions: no settlement term
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 1000])
@@ -415,7 +442,11 @@ def test_chunking_does_not_change_the_result(chunk):
     assert whole == chunked
     ref = net_reference((MatchedTrade(k, *row) for k, row in enumerate(
         zip(m.tolist(), b.tolist(), s.tolist(), q.tolist(), p.tolist(), strict=True))), 8, 3)
-    assert (whole.delta, whole.trade_cash) == ref
+    assert (whole.delta, whole.notional_cash) == ref
+    prices = [2**48 - 3, 1, 2**40]
+    m_ref = [MatchedTrade(k, *row) for k, row in enumerate(
+        zip(m.tolist(), b.tolist(), s.tolist(), q.tolist(), p.tolist(), strict=True))]
+    assert whole.trade_cash(prices) == net_reference(m_ref, 8, 3, prices)[1]
 
 
 def test_netted_delta_bounds_edge_and_error_names_the_slot():
@@ -449,11 +480,23 @@ def test_netted_cash_bound_names_the_slot(monkeypatch):
     b, s, m, q, p = ring(2**5)  # slot 1: 2^5 * (2^48-1) * (2^48-2) >= 2^100
     with pytest.raises(NettingBoundError) as e:
         net_columnar(b, s, m, q, p, n_slots=N, n_instruments=1)
-    assert (e.value.slot, e.value.instrument, e.value.quantity) == (1, None, "tradeCash")
+    assert (e.value.slot, e.value.instrument, e.value.quantity) == (1, None, "notional cash")
     assert e.value.value == 2**5 * TOP * (TOP - 1)
-    assert "netted tradeCash of slot 1 (all instruments)" in str(e.value)
+    assert "netted notional cash of slot 1 (all instruments)" in str(e.value)
     assert "2^100" in str(e.value)
     net_columnar(*ring(2**3), n_slots=N, n_instruments=1)  # 2^99.x: fine
+
+
+def test_settlement_cash_bound_names_the_slot(monkeypatch):
+    monkeypatch.setattr(bounds, "CASH", SignedRange(90))
+    # slot 2 buys 2^48 - 1 lots at 1 tick: notional tiny, P&L at P_e = 2^48 - 1 is ~2^96
+    n = net([MatchedTrade("t", 0, 2, 1, TOP, 1)], N, 1)
+    assert n.notional_cash == [0, TOP, -TOP, 0]
+    with pytest.raises(NettingBoundError) as e:
+        n.trade_cash([TOP])
+    assert (e.value.slot, e.value.quantity, e.value.value) == (1, "tradeCash", -TOP * (TOP - 1))
+    with pytest.raises(NettingBoundError, match="netted tradeCash of slot 1"):
+        reports_from_netting(n, [TOP])
 
 
 # --------------------------------------------------------------------------- properties
@@ -490,13 +533,13 @@ def expected_error(delta, cash):
                 return (i, m, "delta", d)
     for i, c in enumerate(cash):
         if not bounds.CASH.contains(c):
-            return (i, None, "tradeCash", c)
+            return (i, None, "notional cash", c)
     return None
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(trade_sets(), round_trips()))
-def test_netting_equals_reference_and_conserves(trades):
+@given(st.one_of(trade_sets(), round_trips()), st.lists(big, min_size=3, max_size=3))
+def test_netting_equals_reference_and_conserves(trades, prices):
     delta, cash = net_reference(trades, 6, 3)
     for m in range(3):
         assert sum(row[m] for row in delta) == 0
@@ -508,16 +551,21 @@ def test_netting_equals_reference_and_conserves(trades):
         assert (e.value.slot, e.value.instrument, e.value.quantity, e.value.value) == err
         return
     n = net(trades, 6, 3)
-    assert (n.delta, n.trade_cash) == (delta, cash)
+    assert (n.delta, n.notional_cash) == (delta, cash)
     assert n.traded == {t.buyer for t in trades} | {t.seller for t in trades}
     for m in range(3):
         assert sum(row[m] for row in n.delta) == 0
-    assert sum(n.trade_cash) == 0
+    assert sum(n.notional_cash) == 0
+    settle = net_reference(trades, 6, 3, prices)[1]
+    assert n.trade_cash(prices) == settle
+    assert sum(settle) == 0
     cols = [np.array([getattr(t, f) for t in trades], np.int64)
             for f in ("buyer", "seller", "instrument", "size", "price")]
     assert net_columnar(*cols, n_slots=6, n_instruments=3, chunk=5) == n
-    for slot, rep in reports_from_netting(n).items():
-        assert rep.delta == tuple(delta[slot]) and rep.trade_cash == cash[slot]
+    reports = reports_from_netting(n, prices)
+    for slot, rep in reports.items():
+        assert rep.delta == tuple(delta[slot]) and rep.trade_cash == settle[slot]
+    assert all(i in reports or (not any(delta[i]) and settle[i] == 0) for i in range(6))
 
 
 @settings(max_examples=100, deadline=None)
@@ -537,7 +585,7 @@ def test_in_bound_trade_sets_match_and_net_like_the_reference(rows):
     assert sorted(r.accepted, key=lambda t: t.trade_id) == sorted(trades,
                                                                    key=lambda t: t.trade_id)
     n = net(r.accepted, 6, 3)
-    assert (n.delta, n.trade_cash) == net_reference(trades, 6, 3)
+    assert (n.delta, n.notional_cash) == net_reference(trades, 6, 3)
 
 
 CORRUPTIONS = ["drop", "price", "size", "instrument", "same_side", "self", "house",
@@ -600,4 +648,4 @@ def test_rejections_do_not_affect_other_trades(clean_rows, bad_rows, rnd):
     n_bad = sum(len(v) for v in subs.values()) - 2 * len(clean)
     assert len(r.rejected) - len(whole) + sum(len(subs[rj.member]) for rj in whole) == n_bad
     n = net(r.accepted, 7, 2)
-    assert (n.delta, n.trade_cash) == net_reference(clean, 7, 2)
+    assert (n.delta, n.notional_cash) == net_reference(clean, 7, 2)
