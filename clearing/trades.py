@@ -52,6 +52,11 @@ Netting (exact, vectorised)
     (``|sum| <= T*2^24``, exact for ``T < 2^39`` trades per call, which is enforced).
     The tests check the result against a plain-Python reference with sizes and prices
     up to ``2^48 - 1``.
+
+    Netted values are checked against the circuit's signed ranges, ``bounds.DELTA``
+    (``-2^48 <= delta < 2^48``, the range :class:`Report` accepts) and ``bounds.CASH``;
+    a :class:`NettingBoundError` names the slot (and instrument). Pool sizes are not
+    limited here (``bounds.MAX_SLOTS`` is the epoch circuit's limit, checked there).
 """
 
 from __future__ import annotations

@@ -649,3 +649,25 @@ def test_rejections_do_not_affect_other_trades(clean_rows, bad_rows, rnd):
     assert len(r.rejected) - len(whole) + sum(len(subs[rj.member]) for rj in whole) == n_bad
     n = net(r.accepted, 7, 2)
     assert (n.delta, n.notional_cash) == net_reference(clean, 7, 2)
+
+
+def test_reports_clear_through_the_epoch_engine():
+    """The example's reports in a real epoch: each member's collateral moves by exactly
+    its trades' P&L against the settlement prices, and positions become the netted ones."""
+    from zkclear.clearing.epoch import run_epoch
+    from zkclear.clearing.events import Event, Kind
+    from zkclear.clearing.params import PoolConfig, RiskParams
+    from zkclear.clearing.state import PoolState
+
+    cfg = PoolConfig(N, M, 2)
+    params = RiskParams.symmetric(M, [1000], im_factor_bp=15_000, penalty_bp=1_000)
+    r = match(example())
+    reports = reports_from_netting(net(r.accepted, N, M), PE, {1: 11, 2: 22, 3: 33})
+    events = [Event(Kind.REGISTER, i, 100 + i) for i in MEMBERS]
+    events += [Event(Kind.DEPOSIT, i, 10**6) for i in MEMBERS]
+    events += [Event(Kind.COMMIT, i, rep.commitment()) for i, rep in reports.items()]
+    res = run_epoch(PoolState.genesis(cfg, PE), params, PE, events, reports)
+    assert [lf.collateral for lf in res.new.leaves] == [0, 10**6 + 32, 10**6 - 70, 10**6 + 38]
+    assert [list(lf.positions) for lf in res.new.leaves] == [[0, 0], [6, 0], [-10, 5],
+                                                             [4, -5]]
+    assert res.total_collateral == 3 * 10**6
