@@ -1,0 +1,312 @@
+"""Secrets in memory and on disk: a redacting wrapper, owner-only key files, X25519 keys.
+
+- :class:`Secret` holds a key (an int field element or bytes).  Its ``repr``/``str``/
+  ``format`` are redacted, so a key that reaches a log line, a traceback's locals or an
+  f-string shows ``Secret(<redacted>)``; :meth:`Secret.reveal` is the one way out.
+- :func:`write_json_secret` writes a JSON document atomically (a temporary file in the same
+  folder, created ``0600`` with ``O_EXCL``, fsynced, then renamed over the target) so a
+  crash leaves either the old file or the new one, never a half-written key, and the key
+  is never readable by others, not even for a moment.
+- :func:`read_json_secret` refuses a file whose permissions are wider than ``0600``
+  (any group/other bit), that another user owns, that is not a regular file or that is
+  not a JSON object, with a :class:`KeyFileError` that says what to fix.
+
+- :class:`X25519KeyPair` is a static X25519 key pair (the pool's compliance key, members'
+  and the operator's transport keys) with its key file.
+
+The view-key, compliance-key and transport-key files (``zkclear.viewkeys``,
+``zkclear.compliance``, ``zkclear.transport``) are all written and read through here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from zkclear.errors import ZkclearError
+
+#: The only permission bits a key file may have.
+KEY_FILE_MODE = 0o600
+
+
+class KeyFileError(ZkclearError):
+    """A key file is missing, unsafe (permissions, owner, type) or malformed."""
+
+
+class Secret:
+    """A secret value whose text forms are redacted.  ``reveal()`` returns the value.
+
+    Equality is constant-time on the value's bytes; a Secret is not hashable (so it cannot
+    leak through a dict key or set ordering) and cannot be pickled by accident.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: int | bytes) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | bytes):
+            raise TypeError(f"Secret holds an int or bytes, got {type(value).__name__}")
+        self._value = value
+
+    def reveal(self) -> Any:
+        """The secret value itself.  Do not log it."""
+        return self._value
+
+    def _bytes(self) -> bytes:
+        v = self._value
+        if isinstance(v, bytes):
+            return b"b" + v
+        return b"i" + v.to_bytes((v.bit_length() + 8) // 8 + 1, "big", signed=True)
+
+    def __repr__(self) -> str:
+        return "Secret(<redacted>)"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._bytes(), other._bytes())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret cannot be pickled; write it with a key file instead")
+
+    def __copy__(self) -> Secret:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def write_json_secret(path: str | os.PathLike[str], doc: dict[str, Any], *,
+                      overwrite: bool = False) -> Path:
+    """Write ``doc`` as JSON to ``path`` with mode 0600, atomically.
+
+    Refuses to replace an existing file unless ``overwrite`` (losing a key is worse than an
+    error).  The folder must exist.
+    """
+    target = Path(path)
+    if not overwrite and (target.exists() or target.is_symlink()):
+        raise KeyFileError(f"{target} already exists; refusing to overwrite a key file")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise KeyFileError(f"cannot write {target}: folder {folder} does not exist")
+    data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+    # mkstemp creates the file with O_EXCL and mode 0600 (whatever the umask).
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, KEY_FILE_MODE)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if not overwrite and (target.exists() or target.is_symlink()):
+            raise KeyFileError(f"{target} already exists; refusing to overwrite a key file")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename durable
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return target
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+    return target
+
+
+def read_json_secret(path: str | os.PathLike[str], what: str = "key file") -> dict[str, Any]:
+    """Read a JSON object from an owner-only file; :class:`KeyFileError` otherwise.
+
+    The checks are made on the opened descriptor (``fstat``), so the file that is checked
+    is the file that is read.  Symbolic links are not followed.
+    """
+    p = Path(path)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(p, flags)
+    except FileNotFoundError:
+        raise KeyFileError(f"{what} {p} does not exist") from None
+    except OSError as e:
+        if p.is_symlink():
+            raise KeyFileError(f"{what} {p} is a symbolic link; refusing to follow it") from None
+        raise KeyFileError(f"cannot open {what} {p}: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyFileError(f"{what} {p} is not a regular file")
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & ~KEY_FILE_MODE:
+            raise KeyFileError(
+                f"{what} {p} has permissions {mode:04o}, wider than {KEY_FILE_MODE:04o}: "
+                f"others may have read the key. Run `chmod 600 {p}` if it is still secret, "
+                "or rotate the key"
+            )
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            raise KeyFileError(f"{what} {p} belongs to uid {st.st_uid}, not to you")
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            raw = f.read(1 << 20)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        # The message names the position only: the content may be a key.
+        pos = getattr(e, "pos", getattr(e, "start", "?"))
+        raise KeyFileError(f"{what} {p} is not valid JSON (at byte {pos})") from None
+    if not isinstance(doc, dict):
+        raise KeyFileError(f"{what} {p} must hold a JSON object")
+    return doc
+
+
+def require_fields(doc: dict[str, Any], required: set[str], optional: set[str],
+                   where: str) -> None:
+    """Refuse missing and unknown fields (a typo must not silently drop data)."""
+    missing = required - doc.keys()
+    if missing:
+        raise KeyFileError(f"{where}: missing field(s) {', '.join(sorted(missing))}")
+    unknown = doc.keys() - required - optional
+    if unknown:
+        raise KeyFileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+
+
+def parse_hex(value: Any, nbytes: int, where: str, field: str = "key") -> bytes:
+    """``0x``-prefixed (or bare) hex of exactly ``nbytes`` bytes.  The error never echoes it."""
+    if not isinstance(value, str):
+        raise KeyFileError(f"{where}: {field} must be a hex string")
+    s = value[2:] if value[:2].lower() == "0x" else value
+    if len(s) != 2 * nbytes:
+        raise KeyFileError(f"{where}: {field} must be {nbytes} bytes ({2 * nbytes} hex digits)")
+    try:
+        return bytes.fromhex(s)
+    except ValueError:
+        raise KeyFileError(f"{where}: {field} is not hexadecimal") from None
+
+
+def parse_int(value: Any, where: str, field: str, lo: int = 0, hi: int = 2**64 - 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise KeyFileError(f"{where}: {field} must be an integer in [{lo}, {hi}]")
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# X25519 static key pairs (compliance key, transport keys)
+# --------------------------------------------------------------------------------------
+
+#: The ``format`` field of an X25519 key file.
+X25519_FORMAT = "zkclear-x25519-key-v1"
+
+
+def fingerprint(public: bytes) -> bytes:
+    """8 bytes naming a public key in headers and errors: SHA-256(public)[:8]."""
+    return hashlib.sha256(public).digest()[:8]
+
+
+class X25519KeyPair:
+    """An X25519 static key pair with a ``purpose`` (``compliance``, ``member``, ``operator``).
+
+    Key file (mode 0600)::
+
+        {"format": "zkclear-x25519-key-v1", "purpose": "...",
+         "public": "0x<32 bytes>", "private": "0x<32 bytes>"}
+
+    ``repr`` shows the purpose and the public key's fingerprint only.
+    """
+
+    __slots__ = ("_private", "private_key", "public_bytes", "purpose")
+
+    def __init__(self, private: bytes | Secret | X25519PrivateKey, purpose: str) -> None:
+        if isinstance(private, X25519PrivateKey):
+            key = private
+        else:
+            raw = private.reveal() if isinstance(private, Secret) else private
+            if not isinstance(raw, bytes) or len(raw) != 32:
+                raise ValueError("an X25519 private key is 32 bytes")
+            key = X25519PrivateKey.from_private_bytes(raw)
+        self.private_key = key
+        self.purpose = purpose
+        self._private = Secret(key.private_bytes_raw())
+        self.public_bytes = key.public_key().public_bytes_raw()
+
+    @classmethod
+    def generate(cls, purpose: str) -> X25519KeyPair:
+        return cls(X25519PrivateKey.generate(), purpose)
+
+    @property
+    def private(self) -> Secret:
+        """The 32 raw private-key bytes, wrapped."""
+        return self._private
+
+    @property
+    def public_key(self) -> X25519PublicKey:
+        return self.private_key.public_key()
+
+    @property
+    def fingerprint(self) -> bytes:
+        return fingerprint(self.public_bytes)
+
+    def __repr__(self) -> str:
+        return f"X25519KeyPair(purpose={self.purpose!r}, fingerprint={self.fingerprint.hex()})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a key pair cannot be pickled; save it to a key file instead")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": X25519_FORMAT, "purpose": self.purpose,
+                "public": "0x" + self.public_bytes.hex(),
+                "private": "0x" + self._private.reveal().hex()}
+
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        return write_json_secret(path, self.to_json(), overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], purpose: str | None = None) -> X25519KeyPair:
+        """Read a key file; refuses unsafe permissions, bad content or another ``purpose``."""
+        where = f"key file {path}"
+        doc = read_json_secret(path, "key file")
+        if doc.get("format") != X25519_FORMAT:
+            raise KeyFileError(f"{where}: format must be {X25519_FORMAT!r}, "
+                               f"got {doc.get('format')!r}")
+        require_fields(doc, {"format", "purpose", "public", "private"}, set(), where)
+        if not isinstance(doc["purpose"], str):
+            raise KeyFileError(f"{where}: purpose must be a string")
+        if purpose is not None and doc["purpose"] != purpose:
+            raise KeyFileError(f"{where} holds a {doc['purpose']!r} key, not a {purpose!r} key")
+        pair = cls(parse_hex(doc["private"], 32, where, "private"), doc["purpose"])
+        if pair.public_bytes != parse_hex(doc["public"], 32, where, "public"):
+            raise KeyFileError(f"{where}: the public key does not belong to the private key")
+        return pair
+
+
+def public_key_bytes(public: bytes | X25519PublicKey | X25519KeyPair) -> bytes:
+    """The 32 raw bytes of an X25519 public key given in any of zkclear's forms."""
+    if isinstance(public, X25519KeyPair):
+        return public.public_bytes
+    if isinstance(public, X25519PublicKey):
+        return public.public_bytes_raw()
+    if isinstance(public, bytes | bytearray) and len(public) == 32:
+        return bytes(public)
+    raise TypeError("an X25519 public key is 32 bytes, an X25519PublicKey or a key pair")
