@@ -1,0 +1,419 @@
+"""The pool's compliance key: escrow of members' view keys, Shamir sharing among officers.
+
+**Escrow** (docs/protocol.md, "Privacy and view keys").  At registration a member
+encrypts its view key ``K`` to the pool's compliance public key and publishes the blob
+with the registration.  :func:`escrow` is an ECIES-style sealed box:
+
+    e            fresh X25519 key pair
+    ikm          X25519(e, compliance_public)
+    key ‖ nonce  HKDF-SHA256(ikm, salt = "", info = "zkclear-escrow-v1" ‖ e_pub ‖ compliance_pub,
+                              44 bytes)
+    box          ChaCha20-Poly1305(key, nonce, K as 32 bytes big-endian, aad)
+    aad          "ZKES" ‖ version ‖ uint16 len(pool_id) ‖ pool_id ‖ uint64 slot
+    blob         "ZKES" ‖ version (1) ‖ fingerprint(compliance_pub) (8) ‖ e_pub (32) ‖ box (48)
+
+The slot and pool id are associated data, not part of the blob: :func:`recover` is told
+which slot and pool the blob was published for, so a blob copied to another slot or pool
+does not open.  The fingerprint lets :func:`recover` say "made for another compliance key"
+instead of a bare authentication failure.
+
+**Sharing the compliance private key.**  The 32-byte X25519 private key is split among
+officers with Shamir's scheme over the BN254 scalar field F_r (``galois``).  32 bytes do
+not fit below r (r < 2^254), so the key is split as two 16-byte halves (each < 2^128 < r),
+each shared with its own independent random polynomial of degree t-1 at the same points
+x = 1..n: an officer's share is ``(x, y_hi, y_lo)``.  Any t shares give both halves by
+Lagrange interpolation at 0; fewer reveal nothing about either (each half is perfectly
+hidden, and the polynomials are independent).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from zkclear.errors import ZkclearError
+from zkclear.field import P
+from zkclear.keyfile import (
+    KeyFileError,
+    Secret,
+    X25519KeyPair,
+    fingerprint,
+    parse_hex,
+    parse_int,
+    public_key_bytes,
+    read_json_secret,
+    require_fields,
+    write_json_secret,
+)
+from zkclear.viewkeys import MemberKey
+
+if TYPE_CHECKING:  # galois is imported where it is used: importing it takes ~0.5 s
+    import galois
+
+__all__ = [
+    "PRIMITIVE_ELEMENT",
+    "R_MINUS_1_FACTORS",
+    "EscrowError",
+    "KeyShare",
+    "Share",
+    "ShareError",
+    "combine",
+    "combine_key",
+    "escrow",
+    "field",
+    "generate_compliance_key",
+    "load_compliance_key",
+    "recover",
+    "split",
+    "split_key",
+]
+
+PURPOSE = "compliance"
+ESCROW_MAGIC = b"ZKES"
+ESCROW_VERSION = 1
+_ESCROW_HEAD = struct.Struct(">4sB8s32s")
+ESCROW_SIZE = _ESCROW_HEAD.size + 32 + 16
+_ESCROW_INFO = b"zkclear-escrow-v1"
+
+#: 5 generates F_r^* (checked by :func:`check_primitive_element` against the factors below).
+PRIMITIVE_ELEMENT = 5
+#: r - 1 = prod(p^k): the factorisation galois would otherwise spend ~100 s finding.
+R_MINUS_1_FACTORS: tuple[tuple[int, int], ...] = (
+    (2, 28), (3, 2), (13, 1), (29, 1), (983, 1), (11003, 1), (237073, 1), (405928799, 1),
+    (1670836401704629, 1), (13818364434197438864469338081, 1),
+)
+
+
+class EscrowError(ZkclearError):
+    """An escrow blob is malformed or does not open (wrong key, slot or pool; tampered)."""
+
+
+class ShareError(ZkclearError):
+    """Shares cannot be combined (too few, duplicates, mixed, inconsistent, malformed)."""
+
+
+# --------------------------------------------------------------------------------------
+# Compliance key pair and escrow
+# --------------------------------------------------------------------------------------
+
+
+def generate_compliance_key() -> X25519KeyPair:
+    """A fresh compliance key pair (``purpose = "compliance"``)."""
+    return X25519KeyPair.generate(PURPOSE)
+
+
+def load_compliance_key(path: str | os.PathLike[str]) -> X25519KeyPair:
+    """Read a compliance key file (mode 0600, ``purpose = "compliance"``)."""
+    return X25519KeyPair.load(path, PURPOSE)
+
+
+def pool_id_bytes(pool_id: bytes | str) -> bytes:
+    """The pool id as bytes (a str is UTF-8); 1 to 255 bytes.
+
+    Suggested: the chain id and the pool contract's address, e.g. ``"31337:0xabc..."``.
+    """
+    raw = pool_id.encode() if isinstance(pool_id, str) else pool_id
+    if not isinstance(raw, bytes) or not 1 <= len(raw) <= 255:
+        raise ValueError("pool_id must be 1 to 255 bytes (or a str of that many UTF-8 bytes)")
+    return raw
+
+
+def _slot(slot: int) -> int:
+    if isinstance(slot, bool) or not isinstance(slot, int) or not 0 <= slot < 2**64:
+        raise ValueError(f"slot must be an integer in [0, 2^64), got {slot!r}")
+    return slot
+
+
+def _escrow_aad(slot: int, pool_id: bytes | str) -> bytes:
+    pid = pool_id_bytes(pool_id)
+    return (ESCROW_MAGIC + bytes([ESCROW_VERSION]) + len(pid).to_bytes(2, "big") + pid
+            + _slot(slot).to_bytes(8, "big"))
+
+
+def _escrow_cipher(shared: bytes, eph_pub: bytes, recipient: bytes) -> tuple[ChaCha20Poly1305,
+                                                                              bytes]:
+    okm = HKDF(hashes.SHA256(), 44, b"", _ESCROW_INFO + eph_pub + recipient).derive(shared)
+    return ChaCha20Poly1305(okm[:32]), okm[32:]
+
+
+def escrow(key: MemberKey | int | Secret, compliance_public: bytes | X25519PublicKey
+           | X25519KeyPair, slot: int, pool_id: bytes | str) -> bytes:
+    """Encrypt view key ``K`` of ``slot`` in ``pool_id`` to the compliance public key."""
+    if isinstance(key, MemberKey):
+        if key.slot != slot:
+            raise ValueError(f"the view key is slot {key.slot}'s, not slot {slot}'s")
+        key = key.key
+    k = key.reveal() if isinstance(key, Secret) else key
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 < k < P:
+        raise ValueError("the view key must be a nonzero canonical field element")
+    recipient = public_key_bytes(compliance_public)
+    aad = _escrow_aad(slot, pool_id)
+    eph = X25519PrivateKey.generate()
+    eph_pub = eph.public_key().public_bytes_raw()
+    try:
+        shared = eph.exchange(X25519PublicKey.from_public_bytes(recipient))
+    except ValueError:
+        raise ValueError("the compliance public key is not a valid X25519 key") from None
+    aead, nonce = _escrow_cipher(shared, eph_pub, recipient)
+    box = aead.encrypt(nonce, k.to_bytes(32, "big"), aad)
+    return _ESCROW_HEAD.pack(ESCROW_MAGIC, ESCROW_VERSION, fingerprint(recipient), eph_pub) + box
+
+
+def recover(blob: bytes, compliance_private: X25519KeyPair | bytes | Secret, slot: int,
+            pool_id: bytes | str, *, expected_vkh: int | None = None) -> MemberKey:
+    """Open an escrow blob published for ``slot`` in ``pool_id``: the member's view key.
+
+    ``expected_vkh`` (the registered ``vkh``), if given, must equal ``Poseidon(K)``.
+    Every failure is an :class:`EscrowError` saying which check failed.
+    """
+    pair = (compliance_private if isinstance(compliance_private, X25519KeyPair)
+            else X25519KeyPair(compliance_private, PURPOSE))
+    aad = _escrow_aad(slot, pool_id)
+    blob = bytes(blob)
+    if len(blob) < _ESCROW_HEAD.size or blob[:4] != ESCROW_MAGIC:
+        raise EscrowError("not a zkclear escrow blob (bad magic or too short)")
+    if blob[4] != ESCROW_VERSION:
+        raise EscrowError(f"unsupported escrow version {blob[4]} "
+                          f"(this zkclear reads version {ESCROW_VERSION})")
+    if len(blob) != ESCROW_SIZE:
+        raise EscrowError(f"escrow blob has {len(blob)} bytes, expected {ESCROW_SIZE} "
+                          "(truncated or padded)")
+    _, _, fp, eph_pub = _ESCROW_HEAD.unpack_from(blob)
+    if fp != pair.fingerprint:
+        raise EscrowError(f"escrow was made for another compliance key (fingerprint {fp.hex()}, "
+                          f"this key's is {pair.fingerprint.hex()})")
+    try:
+        shared = pair.private_key.exchange(X25519PublicKey.from_public_bytes(eph_pub))
+    except ValueError:
+        raise EscrowError("escrow blob is tampered (invalid ephemeral key)") from None
+    aead, nonce = _escrow_cipher(shared, eph_pub, pair.public_bytes)
+    try:
+        raw = aead.decrypt(nonce, blob[_ESCROW_HEAD.size:], aad)
+    except InvalidTag:
+        raise EscrowError(f"escrow does not open for slot {slot} of pool "
+                          f"{pool_id_bytes(pool_id)!r}: it was made for another slot or pool, "
+                          "or it was tampered with") from None
+    k = int.from_bytes(raw, "big")
+    if not 0 < k < P:
+        raise EscrowError("escrow holds a value that is not a view key (not in (0, r))")
+    member = MemberKey(slot, k)
+    if expected_vkh is not None and member.vkh != expected_vkh:
+        raise EscrowError(f"escrowed key does not match slot {slot}'s registered vkh: the "
+                          "member escrowed another key than it committed")
+    return member
+
+
+# --------------------------------------------------------------------------------------
+# Shamir over F_r with galois
+# --------------------------------------------------------------------------------------
+
+
+def check_primitive_element(g: int = PRIMITIVE_ELEMENT) -> None:
+    """Raise ``ValueError`` unless ``g`` generates F_r^*: the factors must multiply to r - 1
+    and be prime, and ``g^((r-1)/q) != 1`` for each prime q.  About a millisecond (galois
+    would factor r - 1 first)."""
+    import galois
+
+    prod = 1
+    for q, e in R_MINUS_1_FACTORS:
+        if not galois.is_prime(q):
+            raise ValueError(f"factor {q} of r - 1 is not prime")
+        prod *= q**e
+    if prod != P - 1:
+        raise ValueError("the factors do not multiply to r - 1")
+    for q, _ in R_MINUS_1_FACTORS:
+        if pow(g, (P - 1) // q, P) == 1:
+            raise ValueError(f"{g} does not generate F_r^*: its order divides (r - 1)/{q}")
+
+
+@functools.cache
+def field() -> type[galois.FieldArray]:
+    """``galois.GF(r)``, built once.
+
+    Given the primitive element and ``verify=False`` construction takes milliseconds; with
+    galois's own verification it factors r - 1 (~100 s).  :func:`check_primitive_element`
+    verifies the element instead (the tests run it).
+    """
+    import galois
+
+    return galois.GF(P, primitive_element=PRIMITIVE_ELEMENT, verify=False)
+
+
+@dataclass(frozen=True)
+class Share:
+    """One Shamir share ``(x, y)`` of a field element, with the threshold ``t``.
+
+    ``repr`` hides ``y`` (t of them are the secret).
+    """
+
+    x: int
+    y: int
+    t: int
+
+    def __repr__(self) -> str:
+        return f"Share(x={self.x}, t={self.t}, y=<redacted>)"
+
+
+def _check_n_t(n: int, t: int) -> None:
+    for name, v in (("n", n), ("t", t)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"{name} must be an int")
+    if not 1 <= t <= n <= 255:
+        raise ValueError(f"need 1 <= t <= n <= 255, got n={n}, t={t}")
+
+
+def _random_poly(secret: int, t: int) -> galois.Poly:
+    import galois
+
+    gf = field()
+    # Coefficients from the OS's CSPRNG (galois's own random uses numpy's generator).
+    coeffs = [secrets.randbelow(P) for _ in range(t - 1)]  # a_{t-1} .. a_1
+    return galois.Poly(gf([*coeffs, secret]))  # descending degree; constant term = secret
+
+
+def split(secret: int, n: int, t: int) -> list[Share]:
+    """Shares of ``secret`` (a canonical field element) at x = 1..n; any ``t`` recover it."""
+    _check_n_t(n, t)
+    if isinstance(secret, bool) or not isinstance(secret, int) or not 0 <= secret < P:
+        raise ValueError("the secret must be a canonical field element")
+    gf = field()
+    xs = gf(list(range(1, n + 1)))
+    ys = _random_poly(secret, t)(xs)
+    return [Share(i + 1, int(y), t) for i, y in enumerate(ys)]
+
+
+def _check_shares(shares: Sequence[Any]) -> int:
+    """Common checks; returns t."""
+    if not shares:
+        raise ShareError("no shares given")
+    ts = {s.t for s in shares}
+    if len(ts) != 1:
+        raise ShareError(f"shares disagree on the threshold ({sorted(ts)}): they come from "
+                         "different splits")
+    t = ts.pop()
+    xs = [s.x for s in shares]
+    dup = sorted({x for x in xs if xs.count(x) > 1})
+    if dup:
+        raise ShareError(f"duplicate share x = {', '.join(map(str, dup))}: each officer's "
+                         "share counts once")
+    if any(isinstance(x, bool) or not isinstance(x, int) or not 0 < x < P for x in xs):
+        raise ShareError("share x must be in [1, r)")
+    if len(shares) < t:
+        raise ShareError(f"{len(shares)} share(s) given, the threshold is {t}")
+    return t
+
+
+def _combine_points(xs: list[int], ys: list[int], t: int, what: str) -> int:
+    import galois
+
+    gf = field()
+    if any(isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < P for y in ys):
+        raise ShareError(f"{what}: a share's y is not a canonical field element")
+    poly = galois.lagrange_poly(gf(xs[:t]), gf(ys[:t]))
+    if len(xs) > t:
+        extra = poly(gf(xs[t:]))
+        bad = [x for x, y, want in zip(xs[t:], ys[t:], extra, strict=True) if int(want) != y]
+        if bad:
+            raise ShareError(f"{what}: share(s) x = {', '.join(map(str, bad))} do not lie on "
+                             "the polynomial of the others (corrupt, or from another split)")
+    return int(poly(gf(0)))
+
+
+def combine(shares: Sequence[Share]) -> int:
+    """The secret from at least ``t`` shares (Lagrange at 0); more are checked for agreement."""
+    t = _check_shares(shares)
+    return _combine_points([s.x for s in shares], [s.y for s in shares], t, "combine")
+
+
+# --------------------------------------------------------------------------------------
+# Shares of the compliance private key
+# --------------------------------------------------------------------------------------
+
+SHARE_FORMAT = "zkclear-compliance-share-v1"
+
+
+@dataclass(frozen=True)
+class KeyShare:
+    """An officer's share of the compliance private key: the same ``x`` for both 16-byte
+    halves, ``y_hi`` / ``y_lo``, the threshold and the compliance key's fingerprint.
+
+    Share file (mode 0600)::
+
+        {"format": "zkclear-compliance-share-v1", "key": "<fingerprint hex>",
+         "t": 2, "x": 1, "y_hi": "0x<32 bytes>", "y_lo": "0x<32 bytes>"}
+    """
+
+    x: int
+    y_hi: int
+    y_lo: int
+    t: int
+    key_fingerprint: bytes
+
+    def __repr__(self) -> str:
+        return (f"KeyShare(x={self.x}, t={self.t}, key={self.key_fingerprint.hex()}, "
+                "y=<redacted>)")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": SHARE_FORMAT, "key": self.key_fingerprint.hex(), "t": self.t,
+                "x": self.x, "y_hi": "0x" + self.y_hi.to_bytes(32, "big").hex(),
+                "y_lo": "0x" + self.y_lo.to_bytes(32, "big").hex()}
+
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        return write_json_secret(path, self.to_json(), overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> KeyShare:
+        where = f"share file {path}"
+        doc = read_json_secret(path, "share file")
+        if doc.get("format") != SHARE_FORMAT:
+            raise KeyFileError(f"{where}: format must be {SHARE_FORMAT!r}, "
+                               f"got {doc.get('format')!r}")
+        require_fields(doc, {"format", "key", "t", "x", "y_hi", "y_lo"}, set(), where)
+        ys = [int.from_bytes(parse_hex(doc[f], 32, where, f), "big") for f in ("y_hi", "y_lo")]
+        if not all(y < P for y in ys):
+            raise KeyFileError(f"{where}: y is not a canonical field element")
+        return cls(parse_int(doc["x"], where, "x", 1, 255), ys[0], ys[1],
+                   parse_int(doc["t"], where, "t", 1, 255),
+                   parse_hex(doc["key"], 8, where, "key"))
+
+
+def split_key(pair: X25519KeyPair, n: int, t: int) -> list[KeyShare]:
+    """Split the compliance private key among ``n`` officers, any ``t`` of whom recover it."""
+    raw = pair.private.reveal()
+    hi, lo = (split(int.from_bytes(raw[a:b], "big"), n, t) for a, b in ((0, 16), (16, 32)))
+    return [KeyShare(h.x, h.y, lo_.y, t, pair.fingerprint) for h, lo_ in zip(hi, lo, strict=True)]
+
+
+def combine_key(shares: Sequence[KeyShare]) -> X25519KeyPair:
+    """The compliance key pair from ``t`` or more officers' shares.
+
+    Refuses too few or duplicate shares, shares of different keys, and shares that
+    combine to a key whose public key is not the one the shares name.
+    """
+    fps = {s.key_fingerprint for s in shares}
+    if len(fps) > 1:
+        raise ShareError("the shares belong to different compliance keys "
+                         f"({', '.join(sorted(f.hex() for f in fps))})")
+    t = _check_shares(shares)
+    xs = [s.x for s in shares]
+    halves = [_combine_points(xs, [getattr(s, f) for s in shares], t, f"combine_key {f}")
+              for f in ("y_hi", "y_lo")]
+    if any(h >= 1 << 128 for h in halves):
+        raise ShareError("the shares do not combine to a key (corrupt shares)")
+    pair = X25519KeyPair(b"".join(h.to_bytes(16, "big") for h in halves), PURPOSE)
+    if pair.fingerprint != next(iter(fps)):
+        raise ShareError("the shares combine to a key whose public key is not the compliance "
+                         "key they name (corrupt shares)")
+    return pair
