@@ -238,6 +238,9 @@ def decrypt_report(key: MemberKey | EpochKey, epoch: int, ciphertext: Ciphertext
     ke = _epoch_key_for(key, epoch, slot)
     if isinstance(ciphertext, bytes | bytearray | memoryview):
         ciphertext = Ciphertext.from_bytes(bytes(ciphertext), length)
+    elif isinstance(ciphertext, Ciphertext) and len(ciphertext.ct) != length:
+        raise DecryptionError("length", f"ciphertext has {len(ciphertext.ct)} elements, "
+                                        f"expected {length}")
     if commitment is not None and ciphertext.commitment() != commitment:
         raise DecryptionError("commitment", "the ciphertext does not match the on-chain "
                                             "commitment C (published ciphertext != committed)")
