@@ -19,9 +19,29 @@ def report_commitment(instruments: int = 2) -> Circuit:
     )
 
 
+EPOCH_PUBLIC = ("oldRoot", "newRoot", "epoch", "paramsHash", "pricesPrevHash", "pricesHash",
+                "eventsAcc", "nEvents", "liquidatedMask", "grantedMask", "totalCollateral")
+
+
+def epoch(slots: int = 4, instruments: int = 2, scenarios: int = 4,
+          events: int | None = None) -> Circuit:
+    """One epoch of clearing for N slots, M instruments, K scenarios, E event slots."""
+    e = events if events is not None else 4 * slots
+    return Circuit(
+        name="epoch",
+        source=paths.CIRCUITS_DIR / "epoch.circom",
+        template="Epoch",
+        params=(slots, instruments, scenarios, e, bounds.DELTA_BITS, bounds.CASH_BITS,
+                bounds.PRICE_BITS, bounds.SHOCK_BITS, bounds.LOSS_BITS),
+        public=EPOCH_PUBLIC,
+        description="netting, mark-to-market, portfolio margin, liquidation, new state root",
+    )
+
+
 #: name -> factory taking the circuit's size parameters as keyword arguments.
 CIRCUITS: dict[str, Callable[..., Circuit]] = {
     "report_commitment": report_commitment,
+    "epoch": epoch,
 }
 
 
