@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: GPL-3.0-only
+pragma solidity 0.8.28;
+
+import {Governed} from "./base/Governed.sol";
+import {PoseidonHasher} from "./base/PoseidonHasher.sol";
+import {EpochLog} from "./base/EpochLog.sol";
+import {MemberRegistry} from "./base/MemberRegistry.sol";
+import {RiskParameters} from "./base/RiskParameters.sol";
+import {IClearingHouse} from "./interfaces/IClearingHouse.sol";
+import {IEpochVerifier} from "./interfaces/IEpochVerifier.sol";
+import {IERC20} from "./interfaces/IERC20.sol";
+import {IPriceOracle} from "./interfaces/IPriceOracle.sol";
+
+/// @title zkclear's clearing house: where a proven epoch becomes final.
+/// @notice Members commit reports, deposit collateral and request withdrawals; each is an
+/// event of the open epoch (EpochLog). The operator closes the epoch, clears it off-chain
+/// and proves it with the epoch circuit; `submitEpoch` accepts the new state root only if
+/// every public input equals what this contract knows -- current root, next epoch number,
+/// the parameters frozen at close, the oracle's final prices of the previous and this
+/// epoch, the frozen events accumulator and count, withdrawal grants only for requested
+/// withdrawals, total collateral = previous total + deposits - granted withdrawals -- and
+/// the Groth16 proof verifies. It then moves the root, pays granted withdrawals and checks
+/// that the token balance still covers all collateral (a proof of reserves per epoch).
+/// Gas does not grow with N or M: per-slot data reaches the proof through the accumulator;
+/// only granted withdrawals and liquidations cost per slot (one transfer or event each).
+contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
+    struct Config {
+        address governance;
+        address[6] poseidons;
+        address collateral;
+        address oracle;
+        address verifier;
+        address operator;
+        uint256 nSlots;
+        uint256 nInstruments;
+        uint256 nScenarios;
+        uint256 maxEvents;
+        address houseAccount;
+        uint256 houseVkh;
+        uint256 imFactorBp;
+        uint256 penaltyBp;
+        uint256[] positionLimits;
+        int256[] shocks;
+    }
+
+    /// Gas left before calling the verifier: below this it could run out of gas inside a
+    /// precompile and answer false (read as an invalid proof). ~250k are used for 11 inputs.
+    uint256 public constant MIN_VERIFY_GAS = 400_000;
+
+    IERC20 public immutable collateral;
+    IPriceOracle public immutable oracle;
+    IEpochVerifier public immutable verifier;
+    address public operator;
+
+    uint256 public stateRoot;
+    uint256 public lastAcceptedEpoch;
+    /// Sum of all leaves' collateral after the last accepted epoch.
+    uint256 public totalCollateral;
+    uint256 public immutable genesisRoot;
+
+    constructor(Config memory cfg)
+        Governed(cfg.governance)
+        PoseidonHasher(cfg.poseidons)
+        EpochLog(cfg.nSlots, cfg.nInstruments, cfg.nScenarios, cfg.maxEvents)
+        MemberRegistry(cfg.houseAccount, cfg.houseVkh)
+        RiskParameters(cfg.imFactorBp, cfg.penaltyBp, cfg.positionLimits, cfg.shocks)
+    {
+        if (cfg.collateral.code.length == 0) revert NotAContract(cfg.collateral);
+        if (cfg.verifier.code.length == 0) revert NotAContract(cfg.verifier);
+        if (cfg.oracle.code.length == 0) revert NotAContract(cfg.oracle);
+        uint256 oracleM = IPriceOracle(cfg.oracle).nInstruments();
+        if (oracleM != cfg.nInstruments) revert OracleMismatch(oracleM, cfg.nInstruments);
+        collateral = IERC20(cfg.collateral);
+        oracle = IPriceOracle(cfg.oracle);
+        verifier = IEpochVerifier(cfg.verifier);
+        _setOperator(cfg.operator);
+        uint256 root = _genesisRoot(cfg.houseVkh);
+        genesisRoot = root;
+        stateRoot = root;
+    }
+
+    modifier onlyOperator() {
+        if (msg.sender != operator) revert NotOperator(msg.sender);
+        _;
+    }
+
+    function setOperator(address operator_) external onlyGovernance {
+        _setOperator(operator_);
+    }
+
+    // --- members ---------------------------------------------------------------------
+
+    /// Commit this epoch's report: `commitment` is C (docs/protocol.md), `ciphertext` the
+    /// report encrypted under the member's epoch key, published for auditors (the epoch
+    /// proof binds it to C; this contract only logs it).
+    function commitReport(uint256 commitment, bytes calldata ciphertext) external {
+        uint256 slot = slotOf(msg.sender);
+        if (slot == HOUSE) revert HouseCannotCommit();
+        if (commitment == 0 || commitment >= FIELD_R) revert InvalidCommitment(commitment);
+        uint256 epoch = openEpoch;
+        SlotEpoch storage se = _slotEpochs[epoch][slot];
+        if (se.committed) revert AlreadyCommitted(epoch, slot);
+        se.committed = true;
+        _record(KIND_COMMIT, slot, commitment);
+        emit ReportCommitted(epoch, slot, commitment, ciphertext);
+    }
+
+    /// Deposit `amount` collateral tokens (approved to this contract beforehand).
+    function deposit(uint256 amount) external {
+        uint256 slot = slotOf(msg.sender);
+        _checkAmount(amount);
+        uint256 epoch = openEpoch;
+        SlotEpoch storage se = _slotEpochs[epoch][slot];
+        if (se.deposited) revert AlreadyDeposited(epoch, slot);
+        se.deposited = true;
+        _epochs[epoch].deposits += uint128(amount);
+        _record(KIND_DEPOSIT, slot, amount);
+        _pull(msg.sender, amount);
+    }
+
+    /// Ask for `amount` back; the epoch proof grants it only if the slot still meets its
+    /// initial margin afterwards, and submitEpoch pays it then.
+    function requestWithdrawal(uint256 amount) external {
+        uint256 slot = slotOf(msg.sender);
+        if (slot == HOUSE) revert HouseCannotWithdraw();
+        _checkAmount(amount);
+        uint256 epoch = openEpoch;
+        SlotEpoch storage se = _slotEpochs[epoch][slot];
+        if (se.withdrawal != 0) revert AlreadyRequested(epoch, slot);
+        se.withdrawal = uint128(amount);
+        _epochs[epoch].withdrawMask |= 1 << slot;
+        _record(KIND_WITHDRAW, slot, amount);
+    }
+
+    // --- epochs ----------------------------------------------------------------------
+
+    /// Freeze the open epoch for proving; later events go to the next epoch. Only one
+    /// closed epoch may wait for its proof at a time.
+    function closeEpoch() external onlyOperator {
+        if (openEpoch != lastAcceptedEpoch + 1) revert EpochPending(lastAcceptedEpoch + 1);
+        _closeEpoch(paramsHash);
+    }
+
+    /// Accept epoch `publicInputs[PUB_EPOCH]` if every public input matches this contract's
+    /// state and the proof verifies (named error otherwise).
+    function submitEpoch(Proof calldata proof, uint256[11] calldata publicInputs) external {
+        uint256 epoch = publicInputs[PUB_EPOCH];
+        _checkPublicInputs(epoch, publicInputs);
+        if (gasleft() < MIN_VERIFY_GAS) revert InsufficientGas(gasleft(), MIN_VERIFY_GAS);
+        if (!verifier.verifyProof(proof.a, proof.b, proof.c, publicInputs)) revert InvalidProof();
+
+        uint256 oldRoot = stateRoot;
+        uint256 granted = publicInputs[PUB_GRANTED_MASK];
+        uint256 liquidated = publicInputs[PUB_LIQUIDATED_MASK];
+        uint256 newTotal = publicInputs[PUB_TOTAL_COLLATERAL];
+        stateRoot = publicInputs[PUB_NEW_ROOT];
+        lastAcceptedEpoch = epoch;
+        totalCollateral = newTotal;
+        emit EpochAccepted(epoch, oldRoot, stateRoot, liquidated, granted, newTotal);
+
+        for (uint256 bits = liquidated; bits != 0; bits &= bits - 1) {
+            emit Liquidated(epoch, _lowestBit(bits));
+        }
+        uint256 refused = _epochs[epoch].withdrawMask & ~granted;
+        for (uint256 bits = refused; bits != 0; bits &= bits - 1) {
+            uint256 slot = _lowestBit(bits);
+            emit WithdrawalRefused(epoch, slot, _slotEpochs[epoch][slot].withdrawal);
+        }
+        for (uint256 bits = granted; bits != 0; bits &= bits - 1) {
+            uint256 slot = _lowestBit(bits);
+            uint256 amount = _slotEpochs[epoch][slot].withdrawal;
+            address to = members[slot].account;
+            _push(to, amount);
+            emit WithdrawalPaid(epoch, slot, to, amount);
+        }
+        // Proof of reserves: the tokens held cover every leaf's collateral plus the
+        // deposits already made into the next, open epoch.
+        uint256 required = newTotal + _epochs[epoch + 1].deposits;
+        uint256 balance = collateral.balanceOf(address(this));
+        if (balance < required) revert ReservesShortfall(balance, required);
+    }
+
+    // --- internals -------------------------------------------------------------------
+
+    /// Every public input against state (newRoot is the proof's to establish).
+    function _checkPublicInputs(uint256 epoch, uint256[11] calldata pub) private view {
+        if (epoch <= lastAcceptedEpoch) revert EpochAlreadyAccepted(epoch);
+        if (epoch != lastAcceptedEpoch + 1) revert EpochOutOfOrder(epoch, lastAcceptedEpoch + 1);
+        EpochData storage ep = _epochs[epoch];
+        if (!ep.closed) revert EpochNotClosed(epoch);
+        if (pub[PUB_OLD_ROOT] != stateRoot) revert RootMismatch(pub[PUB_OLD_ROOT], stateRoot);
+        if (pub[PUB_PARAMS_HASH] != ep.paramsHash) revert ParamsMismatch(pub[PUB_PARAMS_HASH], ep.paramsHash);
+        uint256 prevHash = oracle.pricesHashOf(epoch - 1);
+        if (pub[PUB_PRICES_PREV_HASH] != prevHash) revert PrevPricesMismatch(pub[PUB_PRICES_PREV_HASH], prevHash);
+        uint256 curHash = oracle.pricesHashOf(epoch);
+        if (curHash == 0) revert PricesNotFinal(epoch);
+        if (pub[PUB_PRICES_HASH] != curHash) revert PricesMismatch(pub[PUB_PRICES_HASH], curHash);
+        if (pub[PUB_EVENTS_ACC] != ep.eventsAcc) revert EventsMismatch(pub[PUB_EVENTS_ACC], ep.eventsAcc);
+        if (pub[PUB_N_EVENTS] != ep.nEvents) revert EventCountMismatch(pub[PUB_N_EVENTS], ep.nEvents);
+        uint256 liquidated = pub[PUB_LIQUIDATED_MASK];
+        if (liquidated & (1 << HOUSE) != 0 || liquidated >> nSlots != 0) revert InvalidLiquidatedMask(liquidated);
+        uint256 granted = pub[PUB_GRANTED_MASK];
+        if (granted & ~ep.withdrawMask != 0) revert GrantedWithoutRequest(granted & ~ep.withdrawMask);
+        uint256 paid = 0;
+        for (uint256 bits = granted; bits != 0; bits &= bits - 1) {
+            paid += _slotEpochs[epoch][_lowestBit(bits)].withdrawal;
+        }
+        uint256 available = totalCollateral + ep.deposits;
+        uint256 expected = paid <= available ? available - paid : 0;
+        if (paid > available || pub[PUB_TOTAL_COLLATERAL] != expected) {
+            revert TotalCollateralMismatch(pub[PUB_TOTAL_COLLATERAL], expected);
+        }
+    }
+
+    function _checkAmount(uint256 amount) private pure {
+        if (amount == 0 || amount >> CASH_BITS != 0) revert AmountOutOfRange(amount);
+    }
+
+    function _setOperator(address operator_) private {
+        if (operator_ == address(0)) revert ZeroAddress();
+        operator = operator_;
+        emit OperatorSet(operator_);
+    }
+
+    /// Pull exactly `amount` tokens from `from` (fee-on-transfer tokens are refused).
+    function _pull(address from, uint256 amount) private {
+        uint256 before = collateral.balanceOf(address(this));
+        (bool ok, bytes memory ret) =
+            address(collateral).call(abi.encodeCall(IERC20.transferFrom, (from, address(this), amount)));
+        if (!ok || (ret.length != 0 && !abi.decode(ret, (bool)))) {
+            revert TransferFailed(address(collateral), address(this), amount);
+        }
+        if (collateral.balanceOf(address(this)) != before + amount) {
+            revert TransferFailed(address(collateral), address(this), amount);
+        }
+    }
+
+    function _push(address to, uint256 amount) private {
+        (bool ok, bytes memory ret) = address(collateral).call(abi.encodeCall(IERC20.transfer, (to, amount)));
+        if (!ok || (ret.length != 0 && !abi.decode(ret, (bool)))) {
+            revert TransferFailed(address(collateral), to, amount);
+        }
+    }
+
+    /// Index of the lowest set bit of `bits` (nonzero): isolate it, then binary search.
+    function _lowestBit(uint256 bits) private pure returns (uint256 i) {
+        uint256 b = bits & (~bits + 1);
+        for (uint256 step = 128; step > 0; step >>= 1) {
+            if (b >> step != 0) {
+                b >>= step;
+                i += step;
+            }
+        }
+    }
+
+    /// Root of the genesis state: every leaf zero except the house (status 1, its vkh);
+    /// leaf = PoseidonChain(c, q[0..M-1], vkh, status, nonce), Poseidon(left, right) above.
+    function _genesisRoot(uint256 houseVkh) private view returns (uint256) {
+        uint256[] memory leaf = new uint256[](nInstruments + 4);
+        uint256 zero = _poseidonChain(leaf);
+        leaf[nInstruments + 1] = houseVkh;
+        leaf[nInstruments + 2] = 1;
+        uint256 node = _poseidonChain(leaf);
+        uint256[] memory pair = new uint256[](2);
+        for (uint256 width = 1; width < nSlots; width <<= 1) {
+            (pair[0], pair[1]) = (node, zero);
+            node = _poseidon(pair, 0, 2);
+            (pair[0], pair[1]) = (zero, zero);
+            zero = _poseidon(pair, 0, 2);
+        }
+        return node;
+    }
+}

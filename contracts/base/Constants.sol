@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-3.0-only
+pragma solidity 0.8.28;
+
+/// @title Constants shared with the off-chain code, mirrored by name.
+/// @notice Every constant here has a Python twin of the same name (zkclear.bounds,
+/// zkclear.field.P as FIELD_R, clearing.events.Kind as KIND_*, the epoch circuit's public
+/// signal order as PUB_*). zkclear.contracts reads them from each deployed contract and
+/// refuses a deployment where one differs, so a value never silently lives in two places.
+abstract contract Constants {
+    /// BN254 scalar field order: every hashed value and public input is below it.
+    uint256 public constant FIELD_R =
+        21888242871839275222246405745257275088548364400416034343698204186575808495617;
+
+    /// Bounds (docs/protocol.md, "Bounds"): cash amounts are below 2^CASH_BITS,
+    /// positions and position limits below 2^DELTA_BITS, prices below 2^PRICE_BITS,
+    /// scenario shocks in [-2^SHOCK_BITS, 2^SHOCK_BITS).
+    uint256 public constant DELTA_BITS = 48;
+    uint256 public constant CASH_BITS = 120;
+    uint256 public constant PRICE_BITS = 48;
+    uint256 public constant SHOCK_BITS = 16;
+    uint256 public constant IM_FACTOR_BITS = 16;
+    uint256 public constant BP = 10_000;
+    /// Masks of slots are packed into one field element.
+    uint256 public constant MAX_SLOTS = 128;
+    /// Slot 0 is the house (insurance fund): it never commits or withdraws.
+    uint256 public constant HOUSE = 0;
+
+    /// Event kinds folded into the epoch's accumulator:
+    /// acc' = Poseidon(acc, kind, slot, value).
+    uint256 public constant KIND_COMMIT = 1;
+    uint256 public constant KIND_DEPOSIT = 2;
+    uint256 public constant KIND_WITHDRAW = 3;
+    uint256 public constant KIND_REGISTER = 4;
+
+    /// The epoch circuit's public signals, in order.
+    uint256 public constant PUB_OLD_ROOT = 0;
+    uint256 public constant PUB_NEW_ROOT = 1;
+    uint256 public constant PUB_EPOCH = 2;
+    uint256 public constant PUB_PARAMS_HASH = 3;
+    uint256 public constant PUB_PRICES_PREV_HASH = 4;
+    uint256 public constant PUB_PRICES_HASH = 5;
+    uint256 public constant PUB_EVENTS_ACC = 6;
+    uint256 public constant PUB_N_EVENTS = 7;
+    uint256 public constant PUB_LIQUIDATED_MASK = 8;
+    uint256 public constant PUB_GRANTED_MASK = 9;
+    uint256 public constant PUB_TOTAL_COLLATERAL = 10;
+    uint256 public constant N_PUBLIC = 11;
+
+    /// Widest circomlib Poseidon: 6 inputs (t = 7); longer vectors use PoseidonChain.
+    uint256 public constant POSEIDON_MAX_INPUTS = 6;
+}

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-3.0-only
+pragma solidity 0.8.28;
+
+import {EpochLog} from "./EpochLog.sol";
+import {Governed} from "./Governed.sol";
+import {IRiskParameters} from "../interfaces/IClearingHouse.sol";
+
+/// @title Governed risk parameters and their on-chain paramsHash.
+/// @notice paramsHash = PoseidonChain(imFactorBp, penaltyBp, positionLimits[0..M-1],
+/// shocks[0][0..M-1], ..., shocks[K-1][0..M-1]) with shocks encoded mod r
+/// (docs/protocol.md, "State"), computed here from the parameters themselves and emitted
+/// with them, so nobody has to trust a hash handed in from outside. Changes go through
+/// Governance (threshold + time-lock); an epoch is cleared under the hash that was active
+/// when it closed (EpochLog freezes it).
+abstract contract RiskParameters is EpochLog, Governed, IRiskParameters {
+    uint256 public paramsHash;
+
+    constructor(uint256 imFactorBp, uint256 penaltyBp, uint256[] memory positionLimits, int256[] memory shocks) {
+        _setRiskParams(imFactorBp, penaltyBp, positionLimits, shocks);
+    }
+
+    /// Shocks are row-major: shocks[k * M + m] is scenario k's move of instrument m, in bp.
+    function setRiskParams(
+        uint256 imFactorBp,
+        uint256 penaltyBp,
+        uint256[] calldata positionLimits,
+        int256[] calldata shocks
+    ) external onlyGovernance {
+        _setRiskParams(imFactorBp, penaltyBp, positionLimits, shocks);
+    }
+
+    function _setRiskParams(
+        uint256 imFactorBp,
+        uint256 penaltyBp,
+        uint256[] memory positionLimits,
+        int256[] memory shocks
+    ) private {
+        uint256 m = nInstruments;
+        if (positionLimits.length != m || shocks.length != nScenarios * m) {
+            revert WrongParamsLength(positionLimits.length, shocks.length, m, nScenarios);
+        }
+        if (imFactorBp < BP || imFactorBp >> IM_FACTOR_BITS != 0) revert InvalidImFactor(imFactorBp);
+        if (penaltyBp > BP) revert InvalidPenalty(penaltyBp);
+        uint256[] memory v = new uint256[](2 + m + shocks.length);
+        v[0] = imFactorBp;
+        v[1] = penaltyBp;
+        for (uint256 i = 0; i < m; i++) {
+            uint256 lim = positionLimits[i];
+            if (lim == 0 || lim >> DELTA_BITS != 0) revert InvalidPositionLimit(i, lim);
+            v[2 + i] = lim;
+        }
+        int256 bound = int256(1 << SHOCK_BITS);
+        for (uint256 j = 0; j < shocks.length; j++) {
+            int256 s = shocks[j];
+            if (s < -bound || s >= bound) revert InvalidShock(j / m, j % m, s);
+            v[2 + m + j] = _signedToField(s);
+        }
+        uint256 h = _poseidonChain(v);
+        paramsHash = h;
+        emit RiskParamsSet(h, imFactorBp, penaltyBp, positionLimits, shocks);
+    }
+}

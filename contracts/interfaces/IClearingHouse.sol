@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-3.0-only
+pragma solidity 0.8.28;
+
+/// @notice Pool sizes and the epochs' event log (docs/protocol.md, "Events").
+interface IEpochLog {
+    error InvalidPoolSize(uint256 nSlots, uint256 nInstruments, uint256 nScenarios, uint256 maxEvents);
+    error EpochFull(uint256 epoch, uint256 maxEvents);
+    error AlreadyCommitted(uint256 epoch, uint256 slot);
+    error AlreadyDeposited(uint256 epoch, uint256 slot);
+    error AlreadyRequested(uint256 epoch, uint256 slot);
+    error AlreadyRegistered(uint256 epoch, uint256 slot);
+
+    /// One event folded into `epoch`'s accumulator: acc = Poseidon(accBefore, kind, slot, value).
+    event EpochEvent(uint256 indexed epoch, uint256 index, uint256 kind, uint256 indexed slot, uint256 value, uint256 acc);
+    event EpochClosed(uint256 indexed epoch, uint256 eventsAcc, uint256 nEvents, uint256 paramsHash);
+
+    function nSlots() external view returns (uint256);
+    function nInstruments() external view returns (uint256);
+    function nScenarios() external view returns (uint256);
+    function maxEvents() external view returns (uint256);
+    /// The epoch collecting events now.
+    function openEpoch() external view returns (uint256);
+}
+
+/// @notice Members of the permissioned pool, one per slot; slot 0 is the house.
+interface IMemberRegistry {
+    error SlotOutOfRange(uint256 slot, uint256 nSlots);
+    error SlotInUse(uint256 slot);
+    error NotRegistered(uint256 slot);
+    error AccountAlreadyMember(address account, uint256 slot);
+    error InvalidViewKeyCommitment(uint256 vkh);
+    error InvalidEscrow(uint256 length, uint256 maxLength);
+    error NotMember(address caller);
+
+    event MemberRegistered(uint256 indexed slot, address indexed account, uint256 vkh, bytes escrow);
+    event MemberRemoved(uint256 indexed slot, address indexed account);
+}
+
+/// @notice Governed risk parameters; paramsHash is computed on-chain from them.
+interface IRiskParameters {
+    error WrongParamsLength(uint256 positionLimits, uint256 shocks, uint256 nInstruments, uint256 nScenarios);
+    error InvalidImFactor(uint256 imFactorBp);
+    error InvalidPenalty(uint256 penaltyBp);
+    error InvalidPositionLimit(uint256 instrument, uint256 limit);
+    error InvalidShock(uint256 scenario, uint256 instrument, int256 shock);
+
+    /// paramsHash = PoseidonChain(imFactorBp, penaltyBp, positionLimits[M], shocks[K*M] mod r).
+    event RiskParamsSet(uint256 paramsHash, uint256 imFactorBp, uint256 penaltyBp, uint256[] positionLimits, int256[] shocks);
+}
+
+/// @notice The clearing house: reports, custody, epochs and their proofs.
+interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
+    struct Proof {
+        uint256[2] a;
+        uint256[2][2] b;
+        uint256[2] c;
+    }
+
+    error NotOperator(address caller);
+    error HouseCannotCommit();
+    error HouseCannotWithdraw();
+    error InvalidCommitment(uint256 commitment);
+    error AmountOutOfRange(uint256 amount);
+    error TransferFailed(address token, address to, uint256 amount);
+    error EpochPending(uint256 epoch);
+    error EpochAlreadyAccepted(uint256 epoch);
+    error EpochOutOfOrder(uint256 epoch, uint256 expected);
+    error EpochNotClosed(uint256 epoch);
+    error RootMismatch(uint256 given, uint256 expected);
+    error ParamsMismatch(uint256 given, uint256 expected);
+    error PrevPricesMismatch(uint256 given, uint256 expected);
+    error PricesMismatch(uint256 given, uint256 expected);
+    error PricesNotFinal(uint256 epoch);
+    error EventsMismatch(uint256 given, uint256 expected);
+    error EventCountMismatch(uint256 given, uint256 expected);
+    error InvalidLiquidatedMask(uint256 mask);
+    error GrantedWithoutRequest(uint256 slots);
+    error TotalCollateralMismatch(uint256 given, uint256 expected);
+    error InsufficientGas(uint256 available, uint256 required);
+    error InvalidProof();
+    error ReservesShortfall(uint256 balance, uint256 required);
+    error NotAContract(address account);
+    error OracleMismatch(uint256 oracleInstruments, uint256 nInstruments);
+
+    event OperatorSet(address indexed operator);
+    event ReportCommitted(uint256 indexed epoch, uint256 indexed slot, uint256 commitment, bytes ciphertext);
+    event EpochAccepted(
+        uint256 indexed epoch,
+        uint256 oldRoot,
+        uint256 newRoot,
+        uint256 liquidatedMask,
+        uint256 grantedMask,
+        uint256 totalCollateral
+    );
+    event Liquidated(uint256 indexed epoch, uint256 indexed slot);
+    event WithdrawalPaid(uint256 indexed epoch, uint256 indexed slot, address to, uint256 amount);
+    event WithdrawalRefused(uint256 indexed epoch, uint256 indexed slot, uint256 amount);
+
+    function commitReport(uint256 commitment, bytes calldata ciphertext) external;
+    function deposit(uint256 amount) external;
+    function requestWithdrawal(uint256 amount) external;
+    function closeEpoch() external;
+    function submitEpoch(Proof calldata proof, uint256[11] calldata publicInputs) external;
+}

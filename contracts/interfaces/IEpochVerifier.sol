@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: GPL-3.0-only
+pragma solidity 0.8.28;
+
+/// @notice The Groth16 verifier snarkjs generates from the epoch circuit's zkey
+/// (exported and renamed to EpochVerifier by zkclear.verifier.onchain). It returns false --
+/// it does not revert -- for an invalid proof and also when it runs out of gas.
+interface IEpochVerifier {
+    function verifyProof(
+        uint256[2] calldata a,
+        uint256[2][2] calldata b,
+        uint256[2] calldata c,
+        uint256[11] calldata pubSignals
+    ) external view returns (bool);
+}
