@@ -165,6 +165,11 @@ class SnarkjsWorker:
                     return msg["result"]
                 raise WorkerCallError(step, subject, msg["error"], msg.get("stack", ""))
 
+    @property
+    def pid(self) -> int | None:
+        """The node process id while it runs (for memory measurements)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     def _tail(self) -> str:
         return "\n".join(self._stderr_tail[-10:]) or "(no output)"
 

@@ -136,12 +136,16 @@ def compile_circuit(circuit: Circuit, *, log: _node.LogSink | None = None) -> Co
         return Compiled(circuit, cp, r1cs_info(cp.r1cs), manifest)
 
     cp.dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cp.dir.name}.", dir=cp.dir.parent))
+    # circom2 runs in a WASI sandbox that sees only the folder it runs from (the repo
+    # root), so compilation happens in a folder inside the repository; a cache elsewhere
+    # ($ZKCLEAR_BUILD_DIR) receives the finished artefacts by copy.
+    inside = cp.dir.is_relative_to(paths.ROOT)
+    work_parent = cp.dir.parent if inside else paths.ROOT / "build" / ".compile"
+    work_parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{cp.dir.name}.", dir=work_parent))
     try:
         main = tmp / cp.main.name
-        # The generated main includes the source relative to the *final* folder's depth,
-        # which equals the temporary folder's (both are children of circuits/).
-        main.write_text(circuit.main_source(cp.dir))
+        main.write_text(circuit.main_source(tmp))
         if log:
             log("info", f"compiling {circuit.name} ({circuit.template}{circuit.params})")
         t0 = time.perf_counter()
@@ -174,6 +178,11 @@ def compile_circuit(circuit: Circuit, *, log: _node.LogSink | None = None) -> Co
             "compiled_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         (tmp / cp.manifest.name).write_text(json.dumps(manifest, indent=2) + "\n")
+        if not inside:
+            staged = Path(tempfile.mkdtemp(prefix=f".{cp.dir.name}.", dir=cp.dir.parent))
+            shutil.copytree(tmp, staged, dirs_exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp = staged
         try:
             os.rename(tmp, cp.dir)
         except OSError:

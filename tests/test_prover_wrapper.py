@@ -149,3 +149,14 @@ def test_source_closure_follows_includes_into_node_modules():
     names = {p.name for p in closure}
     assert {"report.circom", "hash.circom", "range.circom", "poseidon.circom",
             "bitify.circom"} <= names
+
+
+def test_cache_outside_the_repository_works(srcdir, tmp_path, monkeypatch):
+    """circom2 only sees the repo; a cache elsewhere still gets complete artefacts."""
+    monkeypatch.setenv("ZKCLEAR_BUILD_DIR", str(tmp_path / "cache"))
+    compiled = compile_circuit(_square(srcdir))
+    assert compiled.paths.dir.is_relative_to(tmp_path)
+    assert compiled.paths.wasm.exists() and compiled.info.n_constraints == 1
+    w = tmp_path / "w.wtns"
+    calculate_witness(compiled, {"x": 3}, w)
+    assert w.exists()
