@@ -1,29 +1,55 @@
-"""Chain access. For now only the embedded EVM used by tests and benchmarks.
+"""Chain access: the embedded EVM, a JSON-RPC endpoint, and a local hardhat node.
 
-:func:`embedded_web3` runs a whole chain inside the Python process: web3's
-``EthereumTesterProvider`` over eth-tester's py-evm backend. Facts that matter here:
+* :func:`embedded_web3` runs a whole chain inside the Python process: web3's
+  ``EthereumTesterProvider`` over eth-tester's py-evm backend.
+* :func:`http_web3` connects to a JSON-RPC endpoint (``--rpc-url``): the same code path a
+  user points at a real network. Transactions are sent from the node's unlocked accounts
+  (a local node's, such as hardhat's); signing with local keys is not implemented yet.
+* :class:`HardhatNode` starts ``hardhat node`` (the pinned npm package) on 127.0.0.1 and
+  a free port, waits until it answers, and stops it again (only the process it started).
 
-* The backend starts at py-evm's newest fork (Prague with eth-tester 0.14.0b1 /
+Facts that matter here:
+
+* The embedded backend starts at py-evm's newest fork (Prague with eth-tester 0.14.0b1 /
   py-evm 0.12.1b1), so code from solc 0.8.28's default target, Cancun (PUSH0, MCOPY),
   runs as is. :data:`EMBEDDED_FORK` records what we rely on and is checked at start.
-* Ten accounts, each funded with 1,000,000 ether, unlocked; blocks are mined per
-  transaction (auto-mine), so a receipt is available as soon as a transaction is sent.
-* Precompiles are pure Python: one BN254 pairing check (a Groth16 verifyProof) takes
-  1.4-1.7 s, and ``estimate_gas`` re-executes the call several times and returns too
-  little for the verifier anyway -- always send an explicit gas limit.
-
-The real chain client (RPC endpoints, key management) will live here later.
+  Ten accounts, each funded with 1,000,000 ether, unlocked; one block per transaction.
+  hardhat 2.29.1's node: chain id 31337, twenty funded unlocked accounts, automine.
+* Precompiles are pure Python on the embedded chain: one BN254 pairing check (a Groth16
+  verifyProof) takes 1.4-1.7 s (about 30 ms on hardhat), and ``estimate_gas`` re-executes
+  the call several times and returns too little for the verifier anyway -- always send
+  an explicit gas limit for anything that verifies a proof.
+* A reverting transaction sent with an explicit gas limit is *mined* on the embedded
+  chain (receipt status 0, no exception); hardhat's automine raises instead.
+  :mod:`zkclear.chainclient` handles both.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
 from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
 
+from zkclear import paths
 from zkclear.errors import ToolError
+from zkclear.prover import _node
+from zkclear.verifier.onchain import LOCAL_CHAIN_IDS
 
 #: The fork the embedded chain must run (solc's Cancun output needs Cancun or later).
 EMBEDDED_FORK = "prague"
+#: hardhat's CLI inside the pinned npm package.
+HARDHAT_CLI = paths.NODE_MODULES / "hardhat" / "internal" / "cli" / "cli.js"
 
 
 def embedded_web3() -> Web3:
@@ -40,3 +66,131 @@ def embedded_web3() -> Web3:
     w3 = Web3(EthereumTesterProvider(EthereumTester(backend)))
     w3.eth.default_account = w3.eth.accounts[0]
     return w3
+
+
+def http_web3(url: str, *, timeout: float = 60.0) -> Web3:
+    """Connect to a JSON-RPC endpoint; ``default_account`` is its first account, if any."""
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    try:
+        w3.eth.chain_id  # noqa: B018 - one round trip proves the endpoint answers
+        accounts = w3.eth.accounts
+    except Exception as exc:
+        raise ToolError("connect", url, f"no JSON-RPC answer: {exc}",
+                        "is the node running, and is this its HTTP URL?") from exc
+    if accounts:
+        w3.eth.default_account = accounts[0]
+    return w3
+
+
+def is_embedded(w3: Web3) -> bool:
+    return isinstance(w3.provider, EthereumTesterProvider)
+
+
+def is_local(w3: Web3) -> bool:
+    """A throwaway development chain (embedded, hardhat, anvil, ganache)."""
+    return int(w3.eth.chain_id) in LOCAL_CHAIN_IDS
+
+
+def latest_timestamp(w3: Web3) -> int:
+    return int(w3.eth.get_block("latest")["timestamp"])
+
+
+def advance_time(w3: Web3, seconds: int) -> int:
+    """Move a local chain's clock forward by ``seconds`` and mine a block; returns its time.
+
+    Only development chains can do this (eth-tester's ``time_travel``, hardhat's
+    ``evm_increaseTime``); on a real network the caller has to wait instead.
+    """
+    if seconds < 0:
+        raise ValueError("time only moves forward")
+    target = latest_timestamp(w3) + seconds
+    if is_embedded(w3):
+        tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
+        tester.time_travel(target)
+    else:
+        if not is_local(w3):
+            raise ToolError("advance time", f"chain {w3.eth.chain_id}",
+                            "only a local development chain can move its clock")
+        w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    return latest_timestamp(w3)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rpc_ready(url: str) -> bool:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    req = urllib.request.Request(url, body.encode(), {"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=2) as resp:
+            return "result" in json.loads(resp.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+
+
+class HardhatNode:
+    """``hardhat node`` on 127.0.0.1 (a free port unless given), as a context manager.
+
+    Started from the repository root (its one-line ``hardhat.config.js``); the node's
+    output goes to ``log`` (a file) so a failure to start can be shown. ``stop`` ends the
+    process group this object started, and nothing else.
+    """
+
+    def __init__(self, port: int | None = None, *, log: Path | None = None,
+                 start_timeout: float = 60.0) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log or paths.build_dir() / "hardhat" / f"node-{self.port}.log"
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> HardhatNode:
+        _node.require_package("hardhat")
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [_node.node_binary(), str(HARDHAT_CLI), "node",
+                 "--hostname", "127.0.0.1", "--port", str(self.port)],
+                cwd=paths.ROOT, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+                env={**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true"},
+            )
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                tail = self.log.read_text(errors="replace")[-2000:]
+                self.proc = None
+                raise ToolError("start hardhat node", self.url, f"exited early: {tail}")
+            if _rpc_ready(self.url):
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise ToolError("start hardhat node", self.url,
+                        f"no answer within {self.start_timeout:.0f} s (log: {self.log})")
+
+    def web3(self) -> Web3:
+        return http_web3(self.url)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # the group this object started
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def __enter__(self) -> HardhatNode:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

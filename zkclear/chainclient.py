@@ -1,0 +1,452 @@
+"""The chain client: every call to the deployed system, with clear Python errors.
+
+:class:`Client` wraps a :class:`~zkclear.contracts.Deployment` on any web3 connection
+(the embedded EVM or a JSON-RPC node) and offers one method per action -- governance
+proposals, member registration, reports, deposits, withdrawal requests, oracle posts,
+closing and submitting epochs -- plus the views and event logs the operator and auditors
+need (:meth:`Client.epoch_events` rebuilds an epoch's events for the clearing engine).
+
+A revert becomes a :class:`ContractError` carrying the custom error's name and decoded
+arguments (``err.name == "RootMismatch"``, ``err.args_dict["expected"]``); an error that
+wraps another one's revert data (Governance's ``CallFailed``) is decoded recursively into
+``err.inner``. Revert data is found wherever the backend puts it: eth-tester's
+``TransactionFailed`` message, web3's ``ContractCustomError``, a JSON-RPC error's ``data``,
+or -- for a transaction mined with status 0 -- by replaying it as a call on the state
+before its block.
+
+Gas: ordinary transactions are estimated (+25 %); ``submitEpoch`` always gets an explicit
+limit (:func:`submit_gas_limit`) because the verifier answers false, not revert, when
+starved, and estimating re-runs the pairing check several times on py-evm.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+from eth_typing import ChecksumAddress
+from eth_utils import function_signature_to_4byte_selector
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError, Web3RPCError
+
+from zkclear import chain, contracts
+from zkclear.clearing.events import Event, Kind
+from zkclear.clearing.params import RiskParams
+from zkclear.errors import ZkclearError
+from zkclear.verifier.onchain import proof_calldata, verify_gas_limit
+
+# --- errors -----------------------------------------------------------------------------
+
+
+class ContractError(ZkclearError):
+    """A contract call or transaction reverted.
+
+    ``name`` is the custom error (``"Error"`` for a ``require`` string, ``"Panic"`` for a
+    Solidity panic, ``""`` if the node returned no revert data); ``args_dict`` its
+    decoded arguments by name; ``inner`` the error decoded from a ``bytes`` argument that
+    holds another revert (Governance's ``CallFailed``).
+    """
+
+    def __init__(self, action: str, name: str, args: Mapping[str, Any], data: bytes,
+                 inner: ContractError | None = None) -> None:
+        self.action, self.name, self.args_dict, self.data, self.inner = (
+            action, name, dict(args), data, inner)
+        super().__init__(f"{action} reverted: {self.describe()}")
+
+    def describe(self) -> str:
+        if not self.name:
+            return "(no revert data)"
+        parts = []
+        for k, v in self.args_dict.items():
+            if isinstance(v, bytes) and self.inner is not None:
+                parts.append(f"{k}={self.inner.describe()}")
+            else:
+                parts.append(f"{k}={_fmt(v)}")
+        return f"{self.name}({', '.join(parts)})"
+
+    @property
+    def root(self) -> ContractError:
+        """The innermost error (what a governed call really failed with)."""
+        return self.inner.root if self.inner is not None else self
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return hex(v) if abs(v) >= 1 << 64 else str(v)
+    if isinstance(v, bytes):
+        return "0x" + v.hex()
+    return str(v)
+
+
+@dataclass(frozen=True)
+class _ErrorAbi:
+    name: str
+    types: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+def _abi_type(inp: Mapping[str, Any]) -> str:
+    t = str(inp["type"])
+    if t.startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in inp["components"]) + ")" + t[5:]
+    return t
+
+
+@functools.cache
+def error_table() -> dict[bytes, _ErrorAbi]:
+    """Selector -> error, for every error of every zkclear contract (+ Error, Panic)."""
+    table = {
+        function_signature_to_4byte_selector("Error(string)"):
+            _ErrorAbi("Error", ("string",), ("message",)),
+        function_signature_to_4byte_selector("Panic(uint256)"):
+            _ErrorAbi("Panic", ("uint256",), ("code",)),
+    }
+    for abi in contracts.abis(include_test=True).values():
+        for item in abi:
+            if item.get("type") != "error":
+                continue
+            types = tuple(_abi_type(i) for i in item["inputs"])
+            sel = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
+            table[sel] = _ErrorAbi(item["name"], types, tuple(i["name"] for i in item["inputs"]))
+    return table
+
+
+def decode_error(data: bytes, action: str) -> ContractError:
+    """The :class:`ContractError` for raw revert ``data``."""
+    if len(data) < 4:
+        return ContractError(action, "", {}, data)
+    spec = error_table().get(data[:4])
+    if spec is None:
+        return ContractError(action, f"unknown error 0x{data[:4].hex()}", {}, data)
+    try:
+        values = abi_decode(list(spec.types), data[4:])
+    except (DecodingError, ValueError):
+        return ContractError(action, spec.name + " (undecodable arguments)", {}, data)
+    args = dict(zip(spec.names, values, strict=True))
+    inner = None
+    for v in values:
+        if isinstance(v, bytes) and len(v) >= 4 and v[:4] in error_table():
+            inner = decode_error(v, action)
+    return ContractError(action, spec.name, args, data, inner)
+
+
+_TESTER_BYTES = re.compile(r"execution reverted: (b(['\"]).*\2)$", re.S)
+
+
+def revert_data(exc: BaseException) -> bytes | None:
+    """The raw revert data an exception from any backend carries, if any."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        return bytes.fromhex(data[2:])
+    if isinstance(data, bytes | bytearray):
+        return bytes(data)
+    if isinstance(exc, Web3RPCError) and isinstance(exc.rpc_response, Mapping):
+        err = exc.rpc_response.get("error") or {}
+        d = err.get("data") if isinstance(err, Mapping) else None
+        if isinstance(d, Mapping):
+            d = d.get("data")
+        if isinstance(d, str) and d.startswith("0x"):
+            return bytes.fromhex(d[2:])
+    msg = str(exc.args[0]) if exc.args else ""
+    m = _TESTER_BYTES.search(msg)
+    if m:  # eth-tester: "execution reverted: b'...'" (web3 itself parses it this way)
+        try:
+            value = ast.literal_eval(m.group(1))
+        except (ValueError, SyntaxError):
+            return None
+        return bytes(value) if isinstance(value, bytes) else None
+    if msg.startswith("execution reverted: "):  # eth-tester decoded a require string
+        reason = msg[len("execution reverted: "):]
+        from eth_abi import encode as abi_encode
+
+        return function_signature_to_4byte_selector("Error(string)") + abi_encode(
+            ["string"], [reason])
+    return None
+
+
+def _looks_like_revert(exc: BaseException) -> bool:
+    if isinstance(exc, ContractLogicError):
+        return True
+    text = str(exc).lower()
+    return "revert" in text or "transactionfailed" in type(exc).__name__.lower()
+
+
+def raise_decoded(exc: BaseException, action: str) -> None:
+    """Raise the :class:`ContractError` for ``exc`` if it is a revert; else return."""
+    data = revert_data(exc)
+    if data is not None:
+        raise decode_error(data, action) from exc
+    if _looks_like_revert(exc):
+        raise ContractError(action, "", {}, b"") from exc
+
+
+# --- gas --------------------------------------------------------------------------------
+
+#: Gas for submitEpoch besides the verifier: checks, oracle reads, storage, events, the
+#: reserves check (measured ~90k; twice that), plus per granted withdrawal (a token
+#: transfer to a possibly new holder) and per liquidated or refused slot (an event).
+SUBMIT_BASE_GAS = 200_000
+SUBMIT_GAS_PER_PAYOUT = 60_000
+SUBMIT_GAS_PER_SLOT_EVENT = 5_000
+
+
+def submit_gas_limit(public: Sequence[int]) -> int:
+    """The explicit gas limit of a submitEpoch transaction for these public inputs."""
+    granted = int(public[9]).bit_count()
+    flagged = int(public[8]).bit_count() + 128  # refusals are not in the inputs: allow N
+    return (verify_gas_limit(len(public)) + SUBMIT_BASE_GAS
+            + SUBMIT_GAS_PER_PAYOUT * granted + SUBMIT_GAS_PER_SLOT_EVENT * flagged)
+
+
+# --- the client -------------------------------------------------------------------------
+
+Call = tuple[str, bytes]
+
+
+@dataclass(frozen=True)
+class EpochAccepted:
+    epoch: int
+    new_root: int
+    liquidated: tuple[int, ...]
+    paid: tuple[tuple[int, str, int], ...]  # (slot, to, amount)
+    refused: tuple[tuple[int, int], ...]  # (slot, amount)
+    total_collateral: int
+    gas_used: int
+
+
+class Client:
+    """One connection to one deployed system."""
+
+    def __init__(self, w3: Web3, deployment: contracts.Deployment) -> None:
+        if int(w3.eth.chain_id) != deployment.chain_id:
+            raise ZkclearError(f"the deployment is on chain {deployment.chain_id}, "
+                               f"this connection is to chain {w3.eth.chain_id}")
+        self.w3, self.deployment = w3, deployment
+        abis = contracts.abis()
+        self.c: dict[str, Contract] = {
+            name: w3.eth.contract(address=deployment.address(name), abi=abis[name])
+            for name in deployment.addresses
+        }
+        self.house = self.c["ClearingHouse"]
+        self.oracle = self.c["PriceOracle"]
+        self.governance = self.c["Governance"]
+        self.token = self.c["Collateral"]
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _name(self, fn: Any) -> str:
+        for name, c in self.c.items():
+            if c.address == fn.address:
+                return f"{name}.{fn.fn_name}"
+        return str(fn.fn_name)
+
+    def call(self, fn: Any, *, sender: str | None = None) -> Any:
+        try:
+            return fn.call({"from": sender} if sender else {})
+        except Exception as exc:
+            raise_decoded(exc, self._name(fn))
+            raise
+
+    def transact(self, fn: Any, *, sender: str, gas: int | None = None) -> Any:
+        """Send ``fn`` from ``sender``; the receipt, or the decoded revert as ContractError."""
+        action = self._name(fn)
+        params: dict[str, Any] = {"from": sender}
+        try:
+            if gas is None:
+                est = int(fn.estimate_gas(params))
+                gas = est + est // 4 + 10_000
+            tx_hash = fn.transact({**params, "gas": gas})
+        except Exception as exc:
+            raise_decoded(exc, action)
+            raise
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
+        if receipt["status"] != 1:
+            # Mined but reverted (the embedded chain with an explicit gas limit, or a
+            # real network): replay it on the state before its block to learn why.
+            try:
+                fn.call({**params, "gas": gas}, block_identifier=receipt["blockNumber"] - 1)
+            except Exception as exc:
+                raise_decoded(exc, action)
+                raise
+            raise ContractError(action, "", {}, b"")  # out of gas, or state moved on
+        return receipt
+
+    def _encode(self, contract: str, fn: str, *args: Any) -> Call:
+        c = self.c[contract]
+        return c.address, bytes.fromhex(c.encode_abi(fn, args=list(args))[2:])
+
+    # -- governance -------------------------------------------------------------------
+
+    def register_member_call(self, slot: int, account: str, vkh: int, escrow: bytes) -> Call:
+        return self._encode("ClearingHouse", "registerMember", slot,
+                            Web3.to_checksum_address(account), vkh, escrow)
+
+    def remove_member_call(self, slot: int) -> Call:
+        return self._encode("ClearingHouse", "removeMember", slot)
+
+    def risk_params_call(self, params: RiskParams) -> Call:
+        return self._encode("ClearingHouse", "setRiskParams", params.im_factor_bp,
+                            params.penalty_bp, list(params.position_limits),
+                            [s for row in params.shocks for s in row])
+
+    def set_operator_call(self, operator: str) -> Call:
+        return self._encode("ClearingHouse", "setOperator", Web3.to_checksum_address(operator))
+
+    def add_reporter_call(self, reporter: str) -> Call:
+        return self._encode("PriceOracle", "addReporter", Web3.to_checksum_address(reporter))
+
+    def remove_reporter_call(self, reporter: str) -> Call:
+        return self._encode("PriceOracle", "removeReporter",
+                            Web3.to_checksum_address(reporter))
+
+    def set_quorum_call(self, quorum: int) -> Call:
+        return self._encode("PriceOracle", "setQuorum", quorum)
+
+    def set_oracle_limits_call(self, max_move_bp: int, max_age: int) -> Call:
+        return self._encode("PriceOracle", "setLimits", max_move_bp, max_age)
+
+    def propose(self, calls: Sequence[Call], *, sender: str) -> int:
+        receipt = self.transact(self.governance.functions.propose(
+            [(Web3.to_checksum_address(t), d) for t, d in calls]), sender=sender)
+        (ev,) = self.governance.events.Proposed().process_receipt(receipt)
+        return int(ev["args"]["id"])
+
+    def confirm(self, proposal: int, *, sender: str) -> Any:
+        return self.transact(self.governance.functions.confirm(proposal), sender=sender)
+
+    def execute(self, proposal: int, *, sender: str) -> Any:
+        return self.transact(self.governance.functions.execute(proposal), sender=sender)
+
+    def proposal_eta(self, proposal: int) -> int:
+        return int(self.call(self.governance.functions.proposals(proposal))[1])
+
+    def govern(self, calls: Sequence[Call], signers: Sequence[str]) -> Any:
+        """Propose, confirm by ``signers`` (the first proposes), wait out the time-lock
+        (moving a local chain's clock) and execute; returns the execution receipt."""
+        pid = self.propose(calls, sender=signers[0])
+        for s in signers[1:]:
+            self.confirm(pid, sender=s)
+        eta = self.proposal_eta(pid)
+        if eta == 0:
+            raise ZkclearError(f"proposal {pid} has {len(signers)} confirmations, "
+                               f"fewer than the threshold")
+        wait = eta - chain.latest_timestamp(self.w3)
+        if wait > 0:
+            chain.advance_time(self.w3, wait)
+        return self.execute(pid, sender=signers[0])
+
+    # -- members ----------------------------------------------------------------------
+
+    def commit_report(self, commitment: int, *, sender: str, ciphertext: bytes = b"") -> Any:
+        return self.transact(self.house.functions.commitReport(commitment, ciphertext),
+                             sender=sender)
+
+    def deposit(self, amount: int, *, sender: str, approve: bool = True) -> Any:
+        if approve:
+            self.transact(self.token.functions.approve(self.house.address, amount),
+                          sender=sender)
+        return self.transact(self.house.functions.deposit(amount), sender=sender)
+
+    def request_withdrawal(self, amount: int, *, sender: str) -> Any:
+        return self.transact(self.house.functions.requestWithdrawal(amount), sender=sender)
+
+    def mint(self, to: str, amount: int, *, sender: str) -> Any:
+        """Mint test collateral (the deployer of TestCollateral is its minter)."""
+        return self.transact(self.token.functions.mint(Web3.to_checksum_address(to), amount),
+                             sender=sender)
+
+    def balance(self, account: str) -> int:
+        return int(self.call(self.token.functions.balanceOf(Web3.to_checksum_address(account))))
+
+    def slot_of(self, account: str) -> int:
+        return int(self.call(self.house.functions.slotOf(Web3.to_checksum_address(account))))
+
+    # -- oracle -----------------------------------------------------------------------
+
+    def post_prices(self, epoch: int, prices: Sequence[int], *, sender: str,
+                    observed_at: int | None = None) -> Any:
+        ts = chain.latest_timestamp(self.w3) if observed_at is None else observed_at
+        return self.transact(self.oracle.functions.postPrices(epoch, ts, list(prices)),
+                             sender=sender)
+
+    def final_prices(self, epoch: int) -> tuple[int, ...]:
+        return tuple(int(p) for p in self.call(self.oracle.functions.finalPrices(epoch)))
+
+    def prices_hash(self, epoch: int) -> int:
+        return int(self.call(self.oracle.functions.pricesHashOf(epoch)))
+
+    # -- epochs -----------------------------------------------------------------------
+
+    def close_epoch(self, *, sender: str) -> Any:
+        return self.transact(self.house.functions.closeEpoch(), sender=sender)
+
+    def submit_epoch(self, proof: Mapping[str, Any], public: Sequence[int], *,
+                     sender: str, gas: int | None = None) -> EpochAccepted:
+        """Submit an epoch proof (snarkjs JSON) with its public signals."""
+        a, b, c, pub = proof_calldata(proof, public)
+        fn = self.house.functions.submitEpoch((a, b, c), list(pub))
+        receipt = self.transact(fn, sender=sender, gas=gas or submit_gas_limit(pub))
+        ev = self.house.events
+        (acc,) = ev.EpochAccepted().process_receipt(receipt)
+        return EpochAccepted(
+            epoch=int(acc["args"]["epoch"]),
+            new_root=int(acc["args"]["newRoot"]),
+            liquidated=tuple(int(e["args"]["slot"])
+                             for e in ev.Liquidated().process_receipt(receipt)),
+            paid=tuple((int(e["args"]["slot"]), str(e["args"]["to"]), int(e["args"]["amount"]))
+                       for e in ev.WithdrawalPaid().process_receipt(receipt)),
+            refused=tuple((int(e["args"]["slot"]), int(e["args"]["amount"]))
+                          for e in ev.WithdrawalRefused().process_receipt(receipt)),
+            total_collateral=int(acc["args"]["totalCollateral"]),
+            gas_used=int(receipt["gasUsed"]),
+        )
+
+    def epoch_events(self, epoch: int) -> list[Event]:
+        """The epoch's events in accumulator order, from the EpochEvent logs (checked
+        against the on-chain accumulator and count)."""
+        logs = self.house.events.EpochEvent().get_logs(
+            argument_filters={"epoch": epoch}, from_block=self.deployment.first_block)
+        logs = sorted(logs, key=lambda e: int(e["args"]["index"]))
+        events = [Event(Kind(int(e["args"]["kind"])), int(e["args"]["slot"]),
+                        int(e["args"]["value"])) for e in logs]
+        info = self.epoch_info(epoch)
+        from zkclear.clearing.events import accumulate
+
+        if [int(e["args"]["index"]) for e in logs] != list(range(len(logs))) \
+                or len(events) != info["nEvents"] or accumulate(events) != info["eventsAcc"]:
+            raise ZkclearError(f"epoch {epoch}: the event logs do not rebuild the on-chain "
+                               "accumulator (incomplete logs from the node?)")
+        return events
+
+    def epoch_info(self, epoch: int) -> dict[str, Any]:
+        keys = ("eventsAcc", "paramsHash", "withdrawMask", "deposits", "nEvents", "closed")
+        return dict(zip(keys, self.call(self.house.functions.epochInfo(epoch)), strict=True))
+
+    def state_root(self) -> int:
+        return int(self.call(self.house.functions.stateRoot()))
+
+    def last_accepted_epoch(self) -> int:
+        return int(self.call(self.house.functions.lastAcceptedEpoch()))
+
+    def open_epoch(self) -> int:
+        return int(self.call(self.house.functions.openEpoch()))
+
+    def total_collateral(self) -> int:
+        return int(self.call(self.house.functions.totalCollateral()))
+
+    def params_hash(self) -> int:
+        return int(self.call(self.house.functions.paramsHash()))
+
+    @property
+    def accounts(self) -> list[ChecksumAddress]:
+        return list(self.w3.eth.accounts)
+
