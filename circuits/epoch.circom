@@ -1,170 +1,23 @@
 pragma circom 2.1.0;
 
-include "circomlib/circuits/poseidon.circom";
-include "circomlib/circuits/comparators.circom";
-include "circomlib/circuits/bitify.circom";
-include "lib/hash.circom";
 include "lib/range.circom";
 include "lib/compare.circom";
-include "lib/divide.circom";
 include "lib/merkle.circom";
+include "lib/params.circom";
+include "lib/state.circom";
 include "lib/events.circom";
-include "lib/margin.circom";
+include "lib/conserve.circom";
+include "lib/epoch_slot.circom";
 
-// One epoch of clearing (docs/protocol.md, "The epoch"): N slots (slot 0 = house),
-// M instruments, K margin scenarios, E event slots. Bounds come from zkclear/bounds.py
-// through the circuit registry. Every public value is a public input, in this order:
-// oldRoot, newRoot, epoch, paramsHash, pricesPrevHash, pricesHash, eventsAcc, nEvents,
-// liquidatedMask, grantedMask, totalCollateral.
-
-// The governed risk parameters: ranges, and their hash.
-template RiskParams(M, K, DELTA_BITS, SHOCK_BITS) {
-    signal input imFactorBp;
-    signal input penaltyBp;
-    signal input posLimit[M];
-    signal input shock[K][M];
-    signal output hash;
-    // 10000 <= imFactorBp < 2^16; 0 <= penaltyBp <= 10000; 1 <= posLimit < 2^DELTA_BITS.
-    Unsigned(16)(imFactorBp - 10000);
-    Unsigned(16)(imFactorBp);
-    Unsigned(14)(penaltyBp);
-    Unsigned(14)(10000 - penaltyBp);
-    for (var m = 0; m < M; m++) {
-        Unsigned(DELTA_BITS)(posLimit[m] - 1);
-        Unsigned(DELTA_BITS)(posLimit[m]);
-    }
-    for (var k = 0; k < K; k++) {
-        SignedRangeArray(M, SHOCK_BITS)(shock[k]);
-    }
-    signal v[2 + M + K * M];
-    v[0] <== imFactorBp;
-    v[1] <== penaltyBp;
-    for (var m = 0; m < M; m++) {
-        v[2 + m] <== posLimit[m];
-    }
-    for (var k = 0; k < K; k++) {
-        for (var m = 0; m < M; m++) {
-            v[2 + M + k * M + m] <== shock[k][m];
-        }
-    }
-    hash <== PoseidonChain(2 + M + K * M)(v);
-}
-
-// Prices are positive ticks below 2^PRICE_BITS; returns their hash.
-template Prices(M, PRICE_BITS) {
-    signal input price[M];
-    signal output hash;
-    for (var m = 0; m < M; m++) {
-        Unsigned(PRICE_BITS)(price[m]);
-        Unsigned(PRICE_BITS)(price[m] - 1);
-    }
-    hash <== PoseidonChain(M)(price);
-}
-
-// Leaf = PoseidonChain(c, q[0..M-1], vkh, status, nonce).
-template Leaf(M) {
-    signal input c;
-    signal input q[M];
-    signal input vkh;
-    signal input status;
-    signal input nonce;
-    signal output hash;
-    signal v[M + 4];
-    v[0] <== c;
-    for (var m = 0; m < M; m++) {
-        v[1 + m] <== q[m];
-    }
-    v[M + 1] <== vkh;
-    v[M + 2] <== status;
-    v[M + 3] <== nonce;
-    hash <== PoseidonChain(M + 4)(v);
-}
-
-// A slot's report opens its commitment; no commitment means an all-zero report.
-template OpenReport(M, DELTA_BITS, CASH_BITS) {
-    signal input commit;
-    signal input delta[M];
-    signal input tradeCash;
-    signal input salt;
-    SignedRangeArray(M, DELTA_BITS)(delta);
-    SignedRange(CASH_BITS)(tradeCash);
-    signal none <== IsZero()(commit);
-    for (var m = 0; m < M; m++) {
-        none * delta[m] === 0;
-    }
-    none * tradeCash === 0;
-    signal v[M + 2];
-    for (var m = 0; m < M; m++) {
-        v[m] <== delta[m];
-    }
-    v[M] <== tradeCash;
-    v[M + 1] <== salt;
-    signal h <== PoseidonChain(M + 2)(v);
-    // With a commitment, the report is exactly the one committed.
-    (1 - none) * (h - commit) === 0;
-}
-
-// The per-member step (i >= 1): margin, liquidation, withdrawal, penalty, new values.
-template MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS) {
-    signal input cpre;
-    signal input qn[M];
-    signal input price[M];
-    signal input shock[K][M];
-    signal input posLimit[M];
-    signal input imFactorBp;
-    signal input penaltyBp;
-    signal input withdraw;
-    signal output liq;
-    signal output granted;
-    signal output cNew;
-    signal output qNew[M];
-    signal output toHouse; // penalty + min(cpre, 0): what the house account receives
-    signal output paid; // the granted withdrawal
-
-    // Position limits: |qn| <= posLimit (both < 2^DELTA_BITS, so the sums fit).
-    for (var m = 0; m < M; m++) {
-        Unsigned(DELTA_BITS + 1)(posLimit[m] - qn[m]);
-        Unsigned(DELTA_BITS + 1)(posLimit[m] + qn[m]);
-    }
-    component margin = PortfolioMargin(M, K, DELTA_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS);
-    margin.q <== qn;
-    margin.price <== price;
-    margin.shock <== shock;
-    margin.imFactorBp <== imFactorBp;
-
-    // Liquidated iff equity < MM: the bit is the comparison, so both directions hold.
-    // cpre is range-checked by the caller; MM < 2^109 < 2^CASH_BITS.
-    liq <== SignedLessThan(CASH_BITS)(cpre, margin.mm);
-
-    // A withdrawal is granted iff requested and cpre - w >= IM (never half-applied).
-    signal wZero <== IsZero()(withdraw);
-    signal after <== cpre - withdraw;
-    SignedRange(CASH_BITS + 1)(after);
-    signal short <== SignedLessThan(CASH_BITS + 1)(after, margin.im);
-    granted <== (1 - wZero) * (1 - short);
-
-    // Penalty = min(ceil(MM * penaltyBp / 10000), max(cpre, 0)) when liquidated.
-    signal penRaw <== CeilDivConst(LOSS_BITS, 10000)(margin.mm * penaltyBp);
-    component pos = PositivePart(CASH_BITS);
-    pos.in <== cpre;
-    signal pen <== UnsignedMin(CASH_BITS)(penRaw, pos.out);
-    signal liqPen <== liq * pen;
-    // min(cpre, 0) = cpre - max(cpre, 0)
-    toHouse <== liqPen + liq * (cpre - pos.out);
-
-    // Survivor: cpre - granted * w. Liquidated (granted is then 0, as cpre < MM <= IM):
-    // max(cpre, 0) - penalty >= 0, and flat.
-    paid <== granted * withdraw;
-    signal liqAdj <== liq * (pos.out - pen - cpre);
-    cNew <== cpre - paid + liqAdj;
-    for (var m = 0; m < M; m++) {
-        qNew[m] <== qn[m] * (1 - liq);
-    }
-}
-
-template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS) {
-    assert(N >= 2 && N <= 128);
-    // public
+// One epoch of clearing: checks exactly the transition of docs/protocol.md ("The epoch
+// (PROTOCOL steps 1-8): exact semantics"), which clearing/epoch.py computes.
+// N slots (slot 0 = house), M instruments, K margin scenarios, E event slots. Bounds and
+// the basis-point scale come from zkclear/bounds.py through prover/registry.py.
+// Every public value is a public input (no outputs), in the documented order.
+template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS,
+               IM_FACTOR_BITS, PENALTY_BITS, BP) {
+    // The masks pack one bit per slot into a field element; N is a power of two (Merkle).
+    assert(N >= 2 && N <= 248);
     signal input oldRoot;
     signal input newRoot;
     signal input epoch;
@@ -197,19 +50,22 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal input tradeCash[N];
     signal input salt[N];
 
-    // The epoch number enters no other constraint; squaring it binds it to the proof
-    // (as semaphore does for its signal hash) so it cannot be changed after proving.
+    // The epoch number enters no other constraint. A public input that appears in no
+    // constraint is not bound by a Groth16 proof (its verifying-key point is zero), so
+    // anyone could replay the proof under another epoch number; squaring it binds it
+    // (semaphore's "dummy square").
     signal epochSquared <== epoch * epoch;
 
-    signal paramsHashIn <== RiskParams(M, K, DELTA_BITS, SHOCK_BITS)(
-        imFactorBp, penaltyBp, posLimit, shock);
+    // Parameters and prices are the ones the contract holds by hash.
+    signal paramsHashIn <== RiskParams(M, K, DELTA_BITS, SHOCK_BITS, IM_FACTOR_BITS,
+                                       PENALTY_BITS, BP)(imFactorBp, penaltyBp, posLimit, shock);
     paramsHash === paramsHashIn;
     signal pricesPrevHashIn <== Prices(M, PRICE_BITS)(pricePrev);
     pricesPrevHash === pricesPrevHashIn;
     signal pricesHashIn <== Prices(M, PRICE_BITS)(price);
     pricesHash === pricesHashIn;
 
-    // Events: the accumulator the contract kept, and what it says per slot.
+    // Events: exactly the ones the contract accumulated, and what they say per slot.
     component acc = EventAccumulator(E);
     acc.kind <== evKind;
     acc.slot <== evSlot;
@@ -222,33 +78,22 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     ev.value <== evValue;
     ev.active <== acc.active;
 
-    // Old state: well-formed leaves under oldRoot, positions net to zero.
-    component oldLeaf[N];
+    // Old state: the leaves under oldRoot.
+    signal oldLeaf[N];
     for (var i = 0; i < N; i++) {
-        SignedRange(CASH_BITS)(c[i]);
-        SignedRangeArray(M, DELTA_BITS)(q[i]);
         status[i] * (1 - status[i]) === 0;
-        oldLeaf[i] = Leaf(M);
-        oldLeaf[i].c <== c[i];
-        oldLeaf[i].q <== q[i];
-        oldLeaf[i].vkh <== vkh[i];
-        oldLeaf[i].status <== status[i];
-        oldLeaf[i].nonce <== nonce[i];
+        oldLeaf[i] <== Leaf(M)(c[i], q[i], vkh[i], status[i], nonce[i]);
     }
-    signal oldLeafHash[N];
-    for (var i = 0; i < N; i++) {
-        oldLeafHash[i] <== oldLeaf[i].hash;
-    }
-    signal oldRootIn <== MerkleRoot(N)(oldLeafHash);
+    signal oldRootIn <== MerkleRoot(N)(oldLeaf);
     oldRoot === oldRootIn;
 
-    // Membership and reports.
+    // Step 1: membership (status' = status OR reg) and reports.
     signal statusNew[N];
-    signal vkhNext[N];
+    signal vkhNew[N];
     component open[N];
     for (var i = 0; i < N; i++) {
         statusNew[i] <== status[i] + ev.reg[i] - status[i] * ev.reg[i];
-        vkhNext[i] <== vkh[i] + ev.reg[i] * (ev.vkhNew[i] - vkh[i]);
+        vkhNew[i] <== vkh[i] + ev.reg[i] * (ev.vkhNew[i] - vkh[i]);
         // Only members report, deposit or withdraw.
         (1 - statusNew[i]) * ev.commit[i] === 0;
         (1 - statusNew[i]) * ev.deposit[i] === 0;
@@ -260,59 +105,45 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         open[i].salt <== salt[i];
     }
 
-    // Netting conserves positions and cash; old positions net to zero.
-    for (var m = 0; m < M; m++) {
-        var sd = 0;
-        var sq = 0;
-        for (var i = 0; i < N; i++) {
-            sd += delta[i][m];
-            sq += q[i][m];
-        }
-        sd === 0;
-        sq === 0;
-    }
-    var sCash = 0;
-    for (var i = 0; i < N; i++) {
-        sCash += tradeCash[i];
-    }
-    sCash === 0;
+    // Step 2: netting conserves positions and cash; old positions net to zero too.
+    ColumnSumsAreZero(N, M)(delta);
+    SumIsZero(N)(tradeCash);
+    ColumnSumsAreZero(N, M)(q);
 
-    // Mark to market and the pre-liquidation values of every slot.
+    // Step 3: mark to market at P - Pprev (|P - Pprev| < 2^PRICE_BITS by the price checks).
     signal dp[M];
     for (var m = 0; m < M; m++) {
         dp[m] <== price[m] - pricePrev[m];
     }
-    signal vmTerm[N][M];
-    signal qn[N][M];
-    signal cpre[N];
+    component mtm[N];
     for (var i = 0; i < N; i++) {
-        var vm = 0;
-        for (var m = 0; m < M; m++) {
-            vmTerm[i][m] <== q[i][m] * dp[m];
-            vm += vmTerm[i][m];
-            qn[i][m] <== q[i][m] + delta[i][m];
-        }
-        SignedRangeArray(M, DELTA_BITS)(qn[i]);
-        cpre[i] <== c[i] + vm + tradeCash[i] + ev.deposit[i];
-        SignedRange(CASH_BITS)(cpre[i]);
+        mtm[i] = MarkToMarket(M, DELTA_BITS, CASH_BITS);
+        mtm[i].c <== c[i];
+        mtm[i].q <== q[i];
+        mtm[i].dp <== dp;
+        mtm[i].delta <== delta[i];
+        mtm[i].tradeCash <== tradeCash[i];
+        mtm[i].deposit <== ev.deposit[i];
     }
 
-    // Members: margin, liquidation, withdrawals, penalties.
+    // Steps 4-8 for members.
     component step[N];
     signal cNew[N];
     signal qNew[N][M];
-    signal liqQ[N][M];
+    var houseC = mtm[0].cpre;
     var houseQ[M];
     for (var m = 0; m < M; m++) {
-        houseQ[m] = qn[0][m];
+        houseQ[m] = mtm[0].qn[m];
     }
-    var houseC = cpre[0];
     var liqMask = 0;
     var grantMask = 0;
+    var paid = 0;
     for (var i = 1; i < N; i++) {
-        step[i] = MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS);
-        step[i].cpre <== cpre[i];
-        step[i].qn <== qn[i];
+        step[i] = MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS,
+                             IM_FACTOR_BITS, PENALTY_BITS, BP);
+        step[i].cpre <== mtm[i].cpre;
+        step[i].cpreNeg <== mtm[i].cpreNeg;
+        step[i].qn <== mtm[i].qn;
         step[i].price <== price;
         step[i].shock <== shock;
         step[i].posLimit <== posLimit;
@@ -321,32 +152,30 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         step[i].withdraw <== ev.withdraw[i];
         cNew[i] <== step[i].cNew;
         qNew[i] <== step[i].qNew;
-        for (var m = 0; m < M; m++) {
-            liqQ[i][m] <== step[i].liq * qn[i][m];
-            houseQ[m] += liqQ[i][m];
-        }
         houseC += step[i].toHouse;
+        for (var m = 0; m < M; m++) {
+            houseQ[m] += step[i].toHouseQ[m];
+        }
         liqMask += step[i].liq * (1 << i);
         grantMask += step[i].granted * (1 << i);
+        paid += step[i].paid;
     }
-    // The house takes the liquidated positions at the mark, penalties and shortfalls.
+    // The house (never liquidated, never withdraws) takes over liquidated positions at
+    // the mark, penalties in and shortfalls out; it may go negative (docs/protocol.md),
+    // but stays a cash amount and its positions stay in range.
     cNew[0] <== houseC;
+    SignedRange(CASH_BITS)(cNew[0]);
     for (var m = 0; m < M; m++) {
         qNew[0][m] <== houseQ[m];
     }
-    SignedRange(CASH_BITS)(cNew[0]);
     SignedRangeArray(M, DELTA_BITS)(qNew[0]);
+    // The liq and granted bits are booleans, so each mask has one decomposition.
     liquidatedMask === liqMask;
     grantedMask === grantMask;
 
-    // Totals: positions still net to zero; collateral is conserved.
-    for (var m = 0; m < M; m++) {
-        var s = 0;
-        for (var i = 0; i < N; i++) {
-            s += qNew[i][m];
-        }
-        s === 0;
-    }
+    // Step 9: positions still net to zero; total collateral = old total + deposits - paid
+    // (the proof of reserves the contract checks against its token balance).
+    ColumnSumsAreZero(N, M)(qNew);
     var total = 0;
     var totalOld = 0;
     var deposits = 0;
@@ -355,25 +184,14 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         totalOld += c[i];
         deposits += ev.deposit[i];
     }
-    var paid = 0;
-    for (var i = 1; i < N; i++) {
-        paid += step[i].paid;
-    }
     totalCollateral === total;
     total === totalOld + deposits - paid;
 
-    // New state under newRoot, with fresh nonces.
-    component newLeaf[N];
-    signal newLeafHash[N];
+    // The new state under newRoot, with fresh nonces.
+    signal newLeaf[N];
     for (var i = 0; i < N; i++) {
-        newLeaf[i] = Leaf(M);
-        newLeaf[i].c <== cNew[i];
-        newLeaf[i].q <== qNew[i];
-        newLeaf[i].vkh <== vkhNext[i];
-        newLeaf[i].status <== statusNew[i];
-        newLeaf[i].nonce <== nonceNew[i];
-        newLeafHash[i] <== newLeaf[i].hash;
+        newLeaf[i] <== Leaf(M)(cNew[i], qNew[i], vkhNew[i], statusNew[i], nonceNew[i]);
     }
-    signal newRootIn <== MerkleRoot(N)(newLeafHash);
+    signal newRootIn <== MerkleRoot(N)(newLeaf);
     newRoot === newRootIn;
 }

@@ -25,16 +25,22 @@ EPOCH_PUBLIC = ("oldRoot", "newRoot", "epoch", "paramsHash", "pricesPrevHash", "
 
 def epoch(slots: int = 4, instruments: int = 2, scenarios: int = 4,
           events: int | None = None) -> Circuit:
-    """One epoch of clearing for N slots, M instruments, K scenarios, E event slots."""
+    """One epoch of clearing for N slots, M instruments, K scenarios, E event slots.
+
+    E defaults to 4N (docs/protocol.md); every bound and the basis-point scale come from
+    :mod:`zkclear.bounds`, in the order of ``Epoch``'s parameters.
+    """
     e = events if events is not None else 4 * slots
     return Circuit(
         name="epoch",
         source=paths.CIRCUITS_DIR / "epoch.circom",
         template="Epoch",
         params=(slots, instruments, scenarios, e, bounds.DELTA_BITS, bounds.CASH_BITS,
-                bounds.PRICE_BITS, bounds.SHOCK_BITS, bounds.LOSS_BITS),
+                bounds.PRICE_BITS, bounds.SHOCK_BITS, bounds.LOSS_BITS,
+                bounds.IM_FACTOR_BITS, bounds.PENALTY_BITS, bounds.BP),
         public=EPOCH_PUBLIC,
-        description="netting, mark-to-market, portfolio margin, liquidation, new state root",
+        description="events, reports, netting, mark-to-market, portfolio margin, two-way "
+                    "liquidation, withdrawals, penalties, conservation, state roots",
     )
 
 

@@ -1,41 +1,46 @@
 pragma circom 2.1.0;
 
-include "circomlib/circuits/comparators.circom";
 include "circomlib/circuits/bitify.circom";
 
-// Comparisons of signed values. circomlib's LessThan(n) is sound only when both inputs
-// are below 2^n; every caller establishes that its inputs are in [-2^B, 2^B), either
-// with SignedRange(B) or because they are built from range-checked factors whose bound
-// is documented at the call site. Shifting by 2^B maps that interval onto [0, 2^(B+1)).
+// Comparisons of signed integers carried as field elements (x mod r).
+//
+// Every comparison here is a single Num2Bits(B + 1) of d + 2^B, where d is the value
+// whose sign is wanted (for a < b, d = a - b). A witness exists only if -2^B <= d < 2^B,
+// and then the top bit is 1 exactly when d >= 0. The range check *is* the comparator:
+// an input outside the range does not give a wrong answer (the classic LessThan
+// overflow, where an unchecked input wraps r), it gives no witness at all.
+// For d = a - b to be the integer difference, a and b must be integers of magnitude
+// below 2^251 (then |a - b| < r/2 and the residue is the difference): every value of the
+// epoch circuit is below 2^126, from range-checked inputs. Each call site states the
+// bound B it relies on; a too small B makes honest witnesses fail, never a false proof.
 
-// out = (a < b) for signed a, b in [-2^B, 2^B).
-template SignedLessThan(B) {
-    assert(B <= 250);
-    signal input a;
-    signal input b;
-    signal output out;
-    out <== LessThan(B + 1)([a + (1 << B), b + (1 << B)]);
-}
-
-// out = max(x, 0) and neg = (x < 0) for signed x in [-2^B, 2^B).
-template PositivePart(B) {
+// 0 <= in < 2^B.
+template Unsigned(B) {
+    assert(B >= 1 && B <= 252);
     signal input in;
-    signal output out;
-    signal output neg;
-    neg <== SignedLessThan(B)(in, 0);
-    out <== in * (1 - neg);
+    component bits = Num2Bits(B);
+    bits.in <== in;
 }
 
-// out = min(a, b) for a, b in [0, 2^B).
-template UnsignedMin(B) {
+// neg = (in < 0), and -2^B <= in < 2^B (the same Num2Bits proves both).
+template SignBit(B) {
+    assert(B >= 1 && B <= 251);
+    signal input in;
+    signal output neg;
+    component bits = Num2Bits(B + 1);
+    bits.in <== in + (1 << B);
+    neg <== 1 - bits.out[B];
+}
+
+// out = (a < b), for -2^B <= a - b < 2^B.
+template SignedLessThan(B) {
     signal input a;
     signal input b;
     signal output out;
-    signal lt <== LessThan(B)([a, b]);
-    out <== b + lt * (a - b);
+    out <== SignBit(B)(a - b);
 }
 
-// out = max(a, b) for signed a, b in [-2^B, 2^B).
+// out = max(a, b), for -2^B <= a - b < 2^B.
 template SignedMax(B) {
     signal input a;
     signal input b;
@@ -44,9 +49,11 @@ template SignedMax(B) {
     out <== a + lt * (b - a);
 }
 
-// 0 <= in < 2^B.
-template Unsigned(B) {
-    signal input in;
-    component bits = Num2Bits(B);
-    bits.in <== in;
+// out = min(a, b), for -2^B <= a - b < 2^B.
+template SignedMin(B) {
+    signal input a;
+    signal input b;
+    signal output out;
+    signal lt <== SignedLessThan(B)(a, b);
+    out <== b + lt * (a - b);
 }
