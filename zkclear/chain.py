@@ -116,6 +116,23 @@ def advance_time(w3: Web3, seconds: int) -> int:
     return latest_timestamp(w3)
 
 
+def snapshot(w3: Web3) -> object:
+    """Snapshot a local chain's state (for tests); :func:`revert` goes back to it."""
+    if is_embedded(w3):
+        return w3.provider.ethereum_tester.take_snapshot()  # type: ignore[attr-defined]
+    return w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+
+
+def revert(w3: Web3, snap: object) -> None:
+    """Return a local chain to ``snap`` (hardhat forgets the snapshot after using it)."""
+    if is_embedded(w3):
+        w3.provider.ethereum_tester.revert_to_snapshot(snap)  # type: ignore[attr-defined]
+        return
+    ok = w3.provider.make_request("evm_revert", [snap])  # type: ignore[arg-type]
+    if not ok.get("result"):
+        raise ToolError("revert to snapshot", str(snap), f"node answered {ok}")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -35,6 +35,7 @@ from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.logs import DISCARD
 
 from zkclear import chain, contracts
 from zkclear.clearing.events import Event, Kind
@@ -84,6 +85,8 @@ def _fmt(v: Any) -> str:
         return hex(v) if abs(v) >= 1 << 64 else str(v)
     if isinstance(v, bytes):
         return "0x" + v.hex()
+    if isinstance(v, str) and Web3.is_address(v):
+        return Web3.to_checksum_address(v)
     return str(v)
 
 
@@ -280,6 +283,11 @@ class Client:
             raise ContractError(action, "", {}, b"")  # out of gas, or state moved on
         return receipt
 
+    def logs(self, receipt: Any, contract: str, event: str) -> list[dict[str, Any]]:
+        """The arguments of each ``contract.event`` log in a receipt (others ignored)."""
+        ev = getattr(self.c[contract].events, event)()
+        return [dict(e["args"]) for e in ev.process_receipt(receipt, errors=DISCARD)]
+
     def _encode(self, contract: str, fn: str, *args: Any) -> Call:
         c = self.c[contract]
         return c.address, bytes.fromhex(c.encode_abi(fn, args=list(args))[2:])
@@ -317,7 +325,7 @@ class Client:
     def propose(self, calls: Sequence[Call], *, sender: str) -> int:
         receipt = self.transact(self.governance.functions.propose(
             [(Web3.to_checksum_address(t), d) for t, d in calls]), sender=sender)
-        (ev,) = self.governance.events.Proposed().process_receipt(receipt)
+        (ev,) = self.governance.events.Proposed().process_receipt(receipt, errors=DISCARD)
         return int(ev["args"]["id"])
 
     def confirm(self, proposal: int, *, sender: str) -> Any:
@@ -396,16 +404,19 @@ class Client:
         fn = self.house.functions.submitEpoch((a, b, c), list(pub))
         receipt = self.transact(fn, sender=sender, gas=gas or submit_gas_limit(pub))
         ev = self.house.events
-        (acc,) = ev.EpochAccepted().process_receipt(receipt)
+
+        def logs(event: Any) -> list[Any]:
+            return list(event().process_receipt(receipt, errors=DISCARD))
+
+        (acc,) = logs(ev.EpochAccepted)
         return EpochAccepted(
             epoch=int(acc["args"]["epoch"]),
             new_root=int(acc["args"]["newRoot"]),
-            liquidated=tuple(int(e["args"]["slot"])
-                             for e in ev.Liquidated().process_receipt(receipt)),
+            liquidated=tuple(int(e["args"]["slot"]) for e in logs(ev.Liquidated)),
             paid=tuple((int(e["args"]["slot"]), str(e["args"]["to"]), int(e["args"]["amount"]))
-                       for e in ev.WithdrawalPaid().process_receipt(receipt)),
+                       for e in logs(ev.WithdrawalPaid)),
             refused=tuple((int(e["args"]["slot"]), int(e["args"]["amount"]))
-                          for e in ev.WithdrawalRefused().process_receipt(receipt)),
+                          for e in logs(ev.WithdrawalRefused)),
             total_collateral=int(acc["args"]["totalCollateral"]),
             gas_used=int(receipt["gasUsed"]),
         )

@@ -1,0 +1,216 @@
+"""Shared setup of the contract tests and the gas benchmark: a deployed pool driven
+through the chain client, epochs played from the engine's demo story, real epoch proofs.
+
+Accounts (the embedded chain has ten): 0 deployer, minter, operator and first owner;
+1-2 the other owners (threshold 2); 3-5 oracle reporters (quorum 2); 6 the house;
+7.. members of slots 1..N-1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from py_ecc import bn128
+from web3 import Web3
+
+from zkclear import chain, contracts
+from zkclear.chainclient import Client, EpochAccepted
+from zkclear.clearing.epoch import EpochResult, run_epoch
+from zkclear.clearing.events import Kind
+from zkclear.clearing.params import PoolConfig
+from zkclear.clearing.scenario import EpochPlan, demo_params, demo_plans
+from zkclear.clearing.state import PoolState
+from zkclear.clearing.witness import epoch_circuit_inputs
+from zkclear.prover import registry
+from zkclear.prover.circuit import compile_circuit
+from zkclear.prover.keys import Keys, dev_setup
+from zkclear.prover.prove import ProofResult, prove
+
+CFG = PoolConfig(4, 2, 4)
+DELAY = 3600
+#: A stand-in escrow blob of the real size (zkclear.compliance makes real ones).
+ESCROW = bytes(range(93))
+MINT = 10**12
+
+
+def epoch_keys(cfg: PoolConfig = CFG) -> Keys:
+    """INSECURE development keys of the epoch circuit (cached in build/ after the first)."""
+    return dev_setup(compile_circuit(registry.epoch(cfg.n_slots, cfg.n_instruments,
+                                                    cfg.n_scenarios, cfg.max_events)))
+
+
+@dataclass(frozen=True)
+class Actors:
+    deployer: str
+    owners: tuple[str, ...]
+    reporters: tuple[str, ...]
+    operator: str
+    house: str
+    members: dict[int, str]  # slot -> account (slot 0: the house)
+
+    @classmethod
+    def of(cls, w3: Web3, n_slots: int) -> Actors:
+        a = list(w3.eth.accounts)
+        if len(a) < 6 + n_slots:
+            raise ValueError(f"{len(a)} accounts, need {6 + n_slots}")
+        members = {0: a[6]} | {i: a[6 + i] for i in range(1, n_slots)}
+        return cls(a[0], (a[0], a[1], a[2]), (a[3], a[4], a[5]), a[0], a[6], members)
+
+    @property
+    def signers(self) -> tuple[str, str]:
+        return self.owners[0], self.owners[1]
+
+
+@dataclass
+class Pool:
+    """A deployed pool with its off-chain twin (state after the last accepted epoch)."""
+
+    client: Client
+    actors: Actors
+    setup: contracts.PoolSetup
+    keys: Keys
+    state: PoolState
+
+    @property
+    def w3(self) -> Web3:
+        return self.client.w3
+
+
+def deploy_pool(w3: Web3, keys: Keys, cfg: PoolConfig = CFG, *,
+                plans: Sequence[EpochPlan] | None = None) -> Pool:
+    plans = plans or demo_plans(cfg)
+    actors = Actors.of(w3, cfg.n_slots)
+    setup = contracts.PoolSetup(
+        cfg, demo_params(cfg.n_instruments, cfg.n_scenarios), plans[0].prices,
+        owners=actors.owners, threshold=2, reporters=actors.reporters, quorum=2,
+        operator=actors.operator, house_account=actors.house, delay=DELAY,
+        max_move_bp=2_000, max_age=3600)
+    dep = contracts.deploy_with_keys(w3, setup, keys, sender=actors.deployer)
+    client = Client(w3, dep)
+    for account in actors.members.values():
+        client.mint(account, MINT, sender=actors.deployer)
+    return Pool(client, actors, setup, keys, setup.genesis_state())
+
+
+def play_events(pool: Pool, plan: EpochPlan) -> None:
+    """Send the plan's events as the members' (and governance's) transactions, in order;
+    consecutive registrations go through one governance proposal."""
+    cl, act = pool.client, pool.actors
+    events = list(plan.events)
+    i = 0
+    while i < len(events):
+        ev = events[i]
+        who = act.members[ev.slot]
+        if ev.kind == Kind.REGISTER:
+            calls = []
+            while i < len(events) and events[i].kind == Kind.REGISTER:
+                e = events[i]
+                calls.append(cl.register_member_call(e.slot, act.members[e.slot], e.value,
+                                                     ESCROW))
+                i += 1
+            cl.govern(calls, act.signers)
+            continue
+        if ev.kind == Kind.DEPOSIT:
+            cl.deposit(ev.value, sender=who)
+        elif ev.kind == Kind.COMMIT:
+            cl.commit_report(ev.value, sender=who)
+        elif ev.kind == Kind.WITHDRAW:
+            cl.request_withdrawal(ev.value, sender=who)
+        i += 1
+
+
+def post_prices(pool: Pool, epoch: int, prices: Sequence[int]) -> None:
+    for r in pool.actors.reporters[:2]:
+        pool.client.post_prices(epoch, prices, sender=r)
+
+
+def prepare_epoch(pool: Pool, plan: EpochPlan, *,
+                  played: int = 0) -> tuple[EpochResult, ProofResult]:
+    """Play the plan (but its first ``played`` events, already sent), price and close the
+    epoch, clear it from the chain's own events and prices with the engine, and prove it
+    (a real epoch proof)."""
+    cl = pool.client
+    epoch = cl.open_epoch()
+    play_events(pool, replace(plan, events=plan.events[played:]))
+    post_prices(pool, epoch, plan.prices)
+    cl.close_epoch(sender=pool.actors.operator)
+    events = cl.epoch_events(epoch)
+    assert events == list(plan.events)
+    result = run_epoch(pool.state, pool.setup.params, cl.final_prices(epoch), events,
+                       plan.reports)
+    assert result.epoch == epoch
+    return result, prove(pool.keys, epoch_circuit_inputs(result))
+
+
+def submit(pool: Pool, result: EpochResult, proof: ProofResult) -> EpochAccepted:
+    accepted = pool.client.submit_epoch(proof.proof, proof.public, sender=pool.actors.operator)
+    pool.state = result.new
+    return accepted
+
+
+def tamper(proof: dict[str, Any]) -> dict[str, Any]:
+    """The proof with pi_a replaced by another valid curve point (2·G1)."""
+    x, y = bn128.multiply(bn128.G1, 2)
+    return {**proof, "pi_a": [str(x), str(y), "1"]}
+
+
+def fresh_w3(kind: str, node: chain.HardhatNode | None = None) -> Web3:
+    if kind == "embedded":
+        return chain.embedded_web3()
+    assert node is not None
+    return node.web3()
+
+
+def story_end_to_end(pool: Pool) -> dict[str, Any]:
+    """The demo story on-chain with real proofs; asserts every step, returns gas figures.
+
+    Epoch 1: registrations, deposits, reports, a withdrawal that is refused. While it is
+    being proven, a member deposits: that event belongs to epoch 2. Epoch 2: a price shock
+    liquidates slot 2 and slot 1's withdrawal is granted and paid. Both epochs are
+    submitted through the client; a replay of epoch 1 is refused.
+    """
+    from zkclear.chainclient import ContractError
+    from zkclear.clearing.events import Event
+
+    cl, act = pool.client, pool.actors
+    plan1, plan2 = demo_plans(pool.setup.config)
+    r1, p1 = prepare_epoch(pool, plan1)
+    assert p1.public == r1.public_signals()
+    (refused_slot,) = [s.slot for s in r1.slots if s.withdrawal_refused]
+
+    # Proving takes a while: meanwhile events go to the next epoch.
+    late = Event(Kind.DEPOSIT, 3, 5_000)
+    cl.deposit(late.value, sender=act.members[late.slot])
+    assert cl.open_epoch() == 2 and cl.epoch_events(2) == [late]
+
+    before = cl.balance(act.members[refused_slot])
+    a1 = submit(pool, r1, p1)
+    assert (a1.epoch, a1.new_root) == (1, r1.new.root())
+    assert a1.refused == ((refused_slot, r1.slots[refused_slot].withdrawal_requested),)
+    assert a1.paid == () and a1.liquidated == ()
+    assert cl.balance(act.members[refused_slot]) == before
+    assert cl.state_root() == r1.new.root() and cl.last_accepted_epoch() == 1
+    assert cl.total_collateral() == r1.total_collateral
+
+    try:
+        cl.submit_epoch(p1.proof, p1.public, sender=act.operator)
+        raise AssertionError("a replayed epoch was accepted")
+    except ContractError as exc:
+        assert exc.name == "EpochAlreadyAccepted", exc
+
+    plan2 = replace(plan2, events=(late, *plan2.events))
+    r2, p2 = prepare_epoch(pool, plan2, played=1)
+    paid_before = cl.balance(act.members[1])
+    a2 = submit(pool, r2, p2)
+    liquidated = tuple(s.slot for s in r2.slots if s.liquidated)
+    granted = tuple((s.slot, act.members[s.slot], s.withdrawal_requested)
+                    for s in r2.slots if s.withdrawal_granted)
+    assert liquidated == (2,) and a2.liquidated == liquidated
+    assert a2.paid == granted and granted[0][0] == 1
+    assert cl.balance(act.members[1]) == paid_before + granted[0][2]
+    assert cl.state_root() == r2.new.root() == pool.state.root()
+    assert cl.total_collateral() == r2.total_collateral
+    assert cl.balance(cl.house.address) == r2.total_collateral  # reserves, nothing pending
+    return {"submit_epoch_1": a1.gas_used, "submit_epoch_2": a2.gas_used}
