@@ -134,6 +134,8 @@ def decode_error(data: bytes, action: str) -> ContractError:
         values = abi_decode(list(spec.types), data[4:])
     except (DecodingError, ValueError):
         return ContractError(action, spec.name + " (undecodable arguments)", {}, data)
+    values = tuple(Web3.to_checksum_address(v) if t == "address" else v
+                   for t, v in zip(spec.types, values, strict=True))
     args = dict(zip(spec.names, values, strict=True))
     inner = None
     for v in values:
@@ -148,6 +150,8 @@ _TESTER_BYTES = re.compile(r"execution reverted: (b(['\"]).*\2)$", re.S)
 def revert_data(exc: BaseException) -> bytes | None:
     """The raw revert data an exception from any backend carries, if any."""
     data = getattr(exc, "data", None)
+    if isinstance(data, Mapping):  # hardhat: {"message": ..., "data": "0x..."}
+        data = data.get("data")
     if isinstance(data, str) and data.startswith("0x"):
         return bytes.fromhex(data[2:])
     if isinstance(data, bytes | bytearray):

@@ -1,0 +1,82 @@
+"""The same contracts through the same client on a real JSON-RPC node: hardhat's
+(pinned npm package), started on 127.0.0.1 and a free port by the fixture and stopped
+afterwards -- the code path a user takes with ``--rpc-url``.
+
+A reverted transaction comes back differently here (the node refuses it with the revert
+data in the JSON-RPC error, instead of mining it with status 0), so the decoding of named
+errors is checked again, over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from zkclear import chain
+from zkclear.chainclient import ContractError
+from zkclear.clearing.scenario import demo_plans
+
+from . import contracts_support as cs
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[chain.HardhatNode]:
+    with chain.HardhatNode() as n:
+        yield n
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return cs.epoch_keys()
+
+
+@pytest.fixture
+def pool(node: chain.HardhatNode, keys) -> Iterator[cs.Pool]:
+    w3 = node.web3()
+    snap = chain.snapshot(w3)
+    yield cs.deploy_pool(w3, keys)
+    chain.revert(w3, snap)
+
+
+def test_node_is_local_http(node: chain.HardhatNode) -> None:
+    w3 = node.web3()
+    assert node.url.startswith("http://127.0.0.1:")
+    assert int(w3.eth.chain_id) == 31337 and chain.is_local(w3) and not chain.is_embedded(w3)
+
+
+def test_story_end_to_end_with_real_proofs(pool: cs.Pool) -> None:
+    gas = cs.story_end_to_end(pool)
+    assert all(100_000 < g < 1_000_000 for g in gas.values()), gas
+
+
+def test_named_errors_over_json_rpc(pool: cs.Pool) -> None:
+    cl, act = pool.client, pool.actors
+    with pytest.raises(ContractError) as ei:
+        cl.commit_report(5, sender=act.owners[1])
+    assert ei.value.name == "NotMember" and ei.value.args_dict["caller"] == act.owners[1]
+    pid = cl.propose([cl.set_quorum_call(3)], sender=act.owners[0])
+    cl.confirm(pid, sender=act.owners[1])
+    with pytest.raises(ContractError) as ei:
+        cl.execute(pid, sender=act.owners[0])
+    assert ei.value.name == "TimelockNotExpired"
+    with pytest.raises(ContractError) as ei:
+        cl.post_prices(1, (1_300, 1_100), sender=act.reporters[0])
+    assert ei.value.name == "PriceOutOfBand"
+
+
+def test_submit_rejections_over_json_rpc(pool: cs.Pool) -> None:
+    r, proof = cs.prepare_epoch(pool, demo_plans(cs.CFG)[0])
+    cl, op = pool.client, pool.actors.operator
+    bad_root = [proof.public[0] ^ 1, *proof.public[1:]]
+    with pytest.raises(ContractError) as ei:
+        cl.submit_epoch(proof.proof, bad_root, sender=op)
+    assert ei.value.name == "RootMismatch"
+    assert ei.value.args_dict == {"given": bad_root[0], "expected": r.old.root()}
+    with pytest.raises(ContractError) as ei:
+        cl.submit_epoch(cs.tamper(proof.proof), proof.public, sender=op)
+    assert ei.value.name == "InvalidProof"
+    cl.submit_epoch(proof.proof, proof.public, sender=op)
+    with pytest.raises(ContractError) as ei:
+        cl.submit_epoch(proof.proof, proof.public, sender=op)
+    assert ei.value.name == "EpochAlreadyAccepted"
