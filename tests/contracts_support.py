@@ -94,9 +94,17 @@ def deploy_pool(w3: Web3, keys: Keys, cfg: PoolConfig = CFG, *,
     return Pool(client, actors, setup, keys, setup.genesis_state())
 
 
-def play_events(pool: Pool, plan: EpochPlan) -> None:
+def ciphertext_for(n_instruments: int) -> bytes:
+    """A stand-in for a report ciphertext of the real wire size (7 + 32·(M + 3) bytes,
+    nonzero bytes like real field elements); the contract only logs it."""
+    size = 7 + 32 * (n_instruments + 3)
+    return bytes((i * 37) % 255 + 1 for i in range(size))
+
+
+def play_events(pool: Pool, plan: EpochPlan, *, ciphertexts: bool = False) -> None:
     """Send the plan's events as the members' (and governance's) transactions, in order;
-    consecutive registrations go through one governance proposal."""
+    consecutive registrations go through one governance proposal. ``ciphertexts``:
+    publish a report ciphertext of the real size with each commitment."""
     cl, act = pool.client, pool.actors
     events = list(plan.events)
     i = 0
@@ -115,7 +123,8 @@ def play_events(pool: Pool, plan: EpochPlan) -> None:
         if ev.kind == Kind.DEPOSIT:
             cl.deposit(ev.value, sender=who)
         elif ev.kind == Kind.COMMIT:
-            cl.commit_report(ev.value, sender=who)
+            ct = ciphertext_for(pool.setup.config.n_instruments) if ciphertexts else b""
+            cl.commit_report(ev.value, sender=who, ciphertext=ct)
         elif ev.kind == Kind.WITHDRAW:
             cl.request_withdrawal(ev.value, sender=who)
         i += 1
@@ -126,14 +135,14 @@ def post_prices(pool: Pool, epoch: int, prices: Sequence[int]) -> None:
         pool.client.post_prices(epoch, prices, sender=r)
 
 
-def prepare_epoch(pool: Pool, plan: EpochPlan, *,
-                  played: int = 0) -> tuple[EpochResult, ProofResult]:
+def prepare_epoch(pool: Pool, plan: EpochPlan, *, played: int = 0,
+                  ciphertexts: bool = False) -> tuple[EpochResult, ProofResult]:
     """Play the plan (but its first ``played`` events, already sent), price and close the
     epoch, clear it from the chain's own events and prices with the engine, and prove it
     (a real epoch proof)."""
     cl = pool.client
     epoch = cl.open_epoch()
-    play_events(pool, replace(plan, events=plan.events[played:]))
+    play_events(pool, replace(plan, events=plan.events[played:]), ciphertexts=ciphertexts)
     post_prices(pool, epoch, plan.prices)
     cl.close_epoch(sender=pool.actors.operator)
     events = cl.epoch_events(epoch)
@@ -163,20 +172,22 @@ def fresh_w3(kind: str, node: chain.HardhatNode | None = None) -> Web3:
     return node.web3()
 
 
-def story_end_to_end(pool: Pool) -> dict[str, Any]:
+def story_end_to_end(pool: Pool, *,
+                     ciphertexts: bool = False) -> tuple[dict[str, int], list[ProofResult]]:
     """The demo story on-chain with real proofs; asserts every step, returns gas figures.
 
     Epoch 1: registrations, deposits, reports, a withdrawal that is refused. While it is
     being proven, a member deposits: that event belongs to epoch 2. Epoch 2: a price shock
     liquidates slot 2 and slot 1's withdrawal is granted and paid. Both epochs are
-    submitted through the client; a replay of epoch 1 is refused.
+    submitted through the client; a replay of epoch 1 is refused. Returns the gas of
+    each submitEpoch and the two proofs.
     """
     from zkclear.chainclient import ContractError
     from zkclear.clearing.events import Event
 
     cl, act = pool.client, pool.actors
     plan1, plan2 = demo_plans(pool.setup.config)
-    r1, p1 = prepare_epoch(pool, plan1)
+    r1, p1 = prepare_epoch(pool, plan1, ciphertexts=ciphertexts)
     assert p1.public == r1.public_signals()
     (refused_slot,) = [s.slot for s in r1.slots if s.withdrawal_refused]
 
@@ -201,7 +212,7 @@ def story_end_to_end(pool: Pool) -> dict[str, Any]:
         assert exc.name == "EpochAlreadyAccepted", exc
 
     plan2 = replace(plan2, events=(late, *plan2.events))
-    r2, p2 = prepare_epoch(pool, plan2, played=1)
+    r2, p2 = prepare_epoch(pool, plan2, played=1, ciphertexts=ciphertexts)
     paid_before = cl.balance(act.members[1])
     a2 = submit(pool, r2, p2)
     liquidated = tuple(s.slot for s in r2.slots if s.liquidated)
@@ -213,4 +224,4 @@ def story_end_to_end(pool: Pool) -> dict[str, Any]:
     assert cl.state_root() == r2.new.root() == pool.state.root()
     assert cl.total_collateral() == r2.total_collateral
     assert cl.balance(cl.house.address) == r2.total_collateral  # reserves, nothing pending
-    return {"submit_epoch_1": a1.gas_used, "submit_epoch_2": a2.gas_used}
+    return {"submit_epoch_1": a1.gas_used, "submit_epoch_2": a2.gas_used}, [p1, p2]

@@ -466,5 +466,5 @@ def test_epoch_must_be_closed_and_priced(pool: cs.Pool) -> None:
 
 def test_story_end_to_end_with_real_proofs(keys) -> None:
     pool = cs.deploy_pool(chain.embedded_web3(), keys)
-    gas = cs.story_end_to_end(pool)
+    gas, _ = cs.story_end_to_end(pool)
     assert all(100_000 < g < 1_000_000 for g in gas.values()), gas

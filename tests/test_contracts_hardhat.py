@@ -46,7 +46,7 @@ def test_node_is_local_http(node: chain.HardhatNode) -> None:
 
 
 def test_story_end_to_end_with_real_proofs(pool: cs.Pool) -> None:
-    gas = cs.story_end_to_end(pool)
+    gas, _ = cs.story_end_to_end(pool)
     assert all(100_000 < g < 1_000_000 for g in gas.values()), gas
 
 

@@ -247,6 +247,8 @@ class Client:
         self.oracle = self.c["PriceOracle"]
         self.governance = self.c["Governance"]
         self.token = self.c["Collateral"]
+        #: (action, gas used) of every transaction this client sent, in order.
+        self.gas_log: list[tuple[str, int]] = []
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -285,6 +287,7 @@ class Client:
                 raise_decoded(exc, action)
                 raise
             raise ContractError(action, "", {}, b"")  # out of gas, or state moved on
+        self.gas_log.append((action, int(receipt["gasUsed"])))
         return receipt
 
     def logs(self, receipt: Any, contract: str, event: str) -> list[dict[str, Any]]:

@@ -1,0 +1,135 @@
+"""Gas per operation of zkclear's contracts, from real transactions (JSON on stdout).
+
+Run: ``.venv/bin/python bench/bench_contract_gas.py [--sizes 4x2x4,16x4x8]
+[--chain embedded|hardhat|both]``.
+
+For each pool size NxMxK (E = 4N event slots) it deploys the whole system with the epoch
+circuit's INSECURE development keys (set up on first use: minutes per new size, then
+cached in build/), plays the engine's demo story through the chain client -- governance
+registers the members, members deposit, commit reports (with a ciphertext of the real
+size) and request withdrawals, reporters post prices, the operator closes each epoch and
+submits a real epoch proof -- and reports the ``gasUsed`` of every transaction, grouped
+by contract function (values in the order sent), plus:
+
+* ``deploy``: deployment gas per contract (Poseidon(1..6) are circomlibjs's bytecode);
+* ``poseidon_tx``: a transaction calling each Poseidon contract (21k of it is the base);
+* ``verify_proof_tx``: the epoch verifier alone on the epoch-2 proof, so
+  ``submitEpoch - verify_proof_tx.execution`` is what the clearing house adds;
+* ``submit_epoch``: per epoch, with what it paid out and liquidated.
+
+Gas is deterministic and equal on both EVMs (py-evm and hardhat, both Prague); the
+script can run on both to show it. Numbers are not asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+from zkclear import chain, contracts, paths
+from zkclear.clearing.params import PoolConfig
+from zkclear.prover import _node
+from zkclear.verifier.onchain import OnchainVerifier
+
+sys.path.insert(0, str(paths.ROOT))  # the shared setup lives with the tests
+from tests import contracts_support as cs
+
+
+def parse_sizes(text: str) -> list[PoolConfig]:
+    out = []
+    for part in text.split(","):
+        n, m, k = (int(x) for x in part.lower().split("x"))
+        out.append(PoolConfig(n, m, k))
+    return out
+
+
+def measure(w3: Any, cfg: PoolConfig) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    keys = cs.epoch_keys(cfg)
+    t_keys = time.perf_counter() - t0
+    pool = cs.deploy_pool(w3, keys, cfg)
+    cl = pool.client
+    deployer = pool.actors.deployer
+
+    poseidon_tx = {}
+    for n, code in contracts.poseidon_code().items():
+        c = w3.eth.contract(address=cl.deployment.address(f"Poseidon{n}"), abi=code.abi)
+        fn = c.get_function_by_signature(f"poseidon(uint256[{n}])")
+        receipt = cl.transact(fn([i + 1 for i in range(n)]), sender=deployer)
+        poseidon_tx[str(n)] = int(receipt["gasUsed"])
+
+    cl.gas_log.clear()
+    t1 = time.perf_counter()
+    submit_gas, proofs = cs.story_end_to_end(pool, ciphertexts=True)
+    t_story = time.perf_counter() - t1
+
+    by_action: dict[str, list[int]] = defaultdict(list)
+    for action, gas in cl.gas_log:
+        by_action[action].append(gas)
+    ops = {a: {"calls": len(g), "gas": g, "median": int(statistics.median(g))}
+           for a, g in sorted(by_action.items())}
+
+    abi = contracts.abis()["EpochVerifier"]
+    v = OnchainVerifier(w3, w3.eth.contract(address=cl.deployment.address("EpochVerifier"),
+                                            abi=abi), "epoch")
+    vg = v.gas_of_verify(proofs[1].proof, proofs[1].public, sender=deployer)
+    return {
+        "pool": {"N": cfg.n_slots, "M": cfg.n_instruments, "K": cfg.n_scenarios,
+                 "E": cfg.max_events},
+        "circuit_constraints": keys.compiled.info.n_constraints,
+        "deploy": cl.deployment.gas,
+        "poseidon_tx": poseidon_tx,
+        "operations": ops,
+        "submit_epoch": {
+            "epoch_1": {"gas_used": submit_gas["submit_epoch_1"],
+                        "note": "1 withdrawal refused, none paid, no liquidation"},
+            "epoch_2": {"gas_used": submit_gas["submit_epoch_2"],
+                        "note": "1 withdrawal paid, 1 slot liquidated"},
+        },
+        "verify_proof_tx": {"gas_used": vg.gas_used, "execution": vg.execution,
+                            "intrinsic": vg.intrinsic},
+        "seconds": {"keys": round(t_keys, 1), "story": round(t_story, 1)},
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="4x2x4", help="comma-separated NxMxK")
+    parser.add_argument("--chain", choices=("embedded", "hardhat", "both"), default="embedded")
+    args = parser.parse_args(argv)
+    sizes = parse_sizes(args.sizes)
+    chains = ("embedded", "hardhat") if args.chain == "both" else (args.chain,)
+
+    results: dict[str, dict[str, Any]] = {}
+    for kind in chains:
+        results[kind] = {}
+        for cfg in sizes:
+            label = f"{cfg.n_slots}x{cfg.n_instruments}x{cfg.n_scenarios}"
+            print(f"[gas] {kind} {label}", file=sys.stderr, flush=True)
+            if kind == "embedded":
+                results[kind][label] = measure(chain.embedded_web3(), cfg)
+            else:
+                with chain.HardhatNode() as node:
+                    results[kind][label] = measure(node.web3(), cfg)
+    out = {
+        "benchmark": "contract_gas",
+        "machine": {"python": platform.python_version(),
+                    "hardhat": _node.installed_version("hardhat"),
+                    "web3": metadata.version("web3"), "py-evm": metadata.version("py-evm"),
+                    "solc": _node.installed_version("solc"), "evm_fork": chain.EMBEDDED_FORK},
+        "results": results,
+    }
+    json.dump(out, sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()
