@@ -1,9 +1,10 @@
 """Shared setup of the contract tests and the gas benchmark: a deployed pool driven
 through the chain client, epochs played from the engine's demo story, real epoch proofs.
 
-Accounts (the embedded chain has ten): 0 deployer, minter, operator and first owner;
-1-2 the other owners (threshold 2); 3-5 oracle reporters (quorum 2); 6 the house;
-7.. members of slots 1..N-1.
+Accounts (the embedded chain has ten, hardhat twenty): 0 deployer, minter, operator and
+first owner; 1-2 the other owners (threshold 2); 3-5 oracle reporters (quorum 2); 6 the
+house; 7.. members of slots 1..N-1 -- and when those run out, accounts 1-5 as well
+(a reporter or owner may also be a member; one account holds one slot only).
 """
 
 from __future__ import annotations
@@ -53,9 +54,10 @@ class Actors:
     @classmethod
     def of(cls, w3: Web3, n_slots: int) -> Actors:
         a = list(w3.eth.accounts)
-        if len(a) < 6 + n_slots:
-            raise ValueError(f"{len(a)} accounts, need {6 + n_slots}")
-        members = {0: a[6]} | {i: a[6 + i] for i in range(1, n_slots)}
+        candidates = a[7:] + a[1:6]
+        if len(candidates) < n_slots - 1:
+            raise ValueError(f"{len(a)} accounts are too few for {n_slots} slots")
+        members = {0: a[6]} | {i: candidates[i - 1] for i in range(1, n_slots)}
         return cls(a[0], (a[0], a[1], a[2]), (a[3], a[4], a[5]), a[0], a[6], members)
 
     @property

@@ -144,6 +144,7 @@ def test_governance_threshold_and_timelock(pool: cs.Pool) -> None:
         cl.execute(pid, sender=o2)
     assert ei.value.args_dict["eta"] == cl.proposal_eta(pid)
     assert cl.params_hash() == pool.setup.params.hash()
+    assert cl.risk_params_hash(new) == new.hash()  # visible before it takes effect
     chain.advance_time(pool.w3, cs.DELAY)
     receipt = cl.execute(pid, sender=o2)
     (ev,) = cl.logs(receipt, "ClearingHouse", "RiskParamsSet")

@@ -15,6 +15,7 @@ import pytest
 
 from zkclear import chain
 from zkclear.chainclient import ContractError
+from zkclear.clearing.params import PoolConfig
 from zkclear.clearing.scenario import demo_plans
 
 from . import contracts_support as cs
@@ -80,3 +81,21 @@ def test_submit_rejections_over_json_rpc(pool: cs.Pool) -> None:
     with pytest.raises(ContractError) as ei:
         cl.submit_epoch(proof.proof, proof.public, sender=op)
     assert ei.value.name == "EpochAlreadyAccepted"
+
+
+@pytest.mark.heavy
+def test_submit_gas_does_not_grow_with_the_pool(node: chain.HardhatNode, keys) -> None:
+    """The story at N=16, M=4, K=8 (proof keys: minutes to set up the first time) costs
+    the same submitEpoch gas as at N=4, M=2, K=4: per-slot data only reaches the proof
+    through the events accumulator."""
+    w3 = node.web3()
+    gas = {}
+    for cfg, k in ((cs.CFG, keys), (PoolConfig(16, 4, 8), None)):
+        snap = chain.snapshot(w3)
+        try:
+            pool = cs.deploy_pool(w3, k or cs.epoch_keys(cfg), cfg)
+            gas[cfg.n_slots], _ = cs.story_end_to_end(pool)
+        finally:
+            chain.revert(w3, snap)
+    for epoch in ("submit_epoch_1", "submit_epoch_2"):
+        assert abs(gas[16][epoch] - gas[4][epoch]) < 1_000, gas

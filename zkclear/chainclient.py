@@ -313,6 +313,12 @@ class Client:
                             params.penalty_bp, list(params.position_limits),
                             [s for row in params.shocks for s in row])
 
+    def risk_params_hash(self, params: RiskParams) -> int:
+        """The paramsHash the contract computes for ``params`` (e.g. a pending proposal's)."""
+        return int(self.call(self.house.functions.hashRiskParams(
+            params.im_factor_bp, params.penalty_bp, list(params.position_limits),
+            [s for row in params.shocks for s in row])))
+
     def set_operator_call(self, operator: str) -> Call:
         return self._encode("ClearingHouse", "setOperator", Web3.to_checksum_address(operator))
 

@@ -29,12 +29,34 @@ abstract contract RiskParameters is EpochLog, Governed, IRiskParameters {
         _setRiskParams(imFactorBp, penaltyBp, positionLimits, shocks);
     }
 
+    /// The paramsHash these parameters would have (checked as setRiskParams checks them):
+    /// lets anyone see the hash of a pending governance proposal before it takes effect.
+    function hashRiskParams(
+        uint256 imFactorBp,
+        uint256 penaltyBp,
+        uint256[] calldata positionLimits,
+        int256[] calldata shocks
+    ) external view returns (uint256) {
+        return _hashRiskParams(imFactorBp, penaltyBp, positionLimits, shocks);
+    }
+
     function _setRiskParams(
         uint256 imFactorBp,
         uint256 penaltyBp,
         uint256[] memory positionLimits,
         int256[] memory shocks
     ) private {
+        uint256 h = _hashRiskParams(imFactorBp, penaltyBp, positionLimits, shocks);
+        paramsHash = h;
+        emit RiskParamsSet(h, imFactorBp, penaltyBp, positionLimits, shocks);
+    }
+
+    function _hashRiskParams(
+        uint256 imFactorBp,
+        uint256 penaltyBp,
+        uint256[] memory positionLimits,
+        int256[] memory shocks
+    ) private view returns (uint256) {
         uint256 m = nInstruments;
         if (positionLimits.length != m || shocks.length != nScenarios * m) {
             revert WrongParamsLength(positionLimits.length, shocks.length, m, nScenarios);
@@ -55,8 +77,6 @@ abstract contract RiskParameters is EpochLog, Governed, IRiskParameters {
             if (s < -bound || s >= bound) revert InvalidShock(j / m, j % m, s);
             v[2 + m + j] = _signedToField(s);
         }
-        uint256 h = _poseidonChain(v);
-        paramsHash = h;
-        emit RiskParamsSet(h, imFactorBp, penaltyBp, positionLimits, shocks);
+        return _poseidonChain(v);
     }
 }
