@@ -279,13 +279,28 @@ def extreme_params() -> EpochResult:
     return r
 
 
+def extreme_magnitudes() -> EpochResult:
+    """Every bound at its edge: positions 2^48 - 1, prices near 2^48, shocks -2^16 and
+    2^16 - 1, factor 2^16 - 1: losses reach 2^113, MM 2^100; one withdrawal of 2^103."""
+    a, s = (1 << 48) - 1, 1 << 16
+    params = RiskParams((1 << 16) - 1, bounds.BP, (a, a), (
+        (s - 1, -(s - 1)), (-(s - 1), s - 1), (-s, -s), (s - 1, s - 1)))
+    st = PoolState(CFG, 7, (Leaf(1 << 100, (0, 0), 0, 1), Leaf(1 << 104, (a, -a), 7, 1),
+                            Leaf(1 << 98, (-a, a), 8, 1), Leaf(0, (0, 0))), (a, 1 << 47))
+    r = run_epoch(st, params, (a - 1, (1 << 47) + 12345), [Event(Kind.WITHDRAW, 1, 1 << 103)],
+                  {}, nonces=NONCES)
+    assert max(abs(x) for x in r.slots[1].losses).bit_length() == 113
+    assert (r.liquidated_mask, r.granted_mask) == (0b100, 0b10)
+    return r
+
+
 @pytest.mark.parametrize("scenario", [
     first_epoch, at_maintenance_margin(100), at_maintenance_margin(99), at_initial_margin(850),
     at_initial_margin(851), capped_penalty, shortfall, house_goes_negative,
-    flat_with_negative_equity, extreme_params,
+    flat_with_negative_equity, extreme_params, extreme_magnitudes,
 ], ids=["first-epoch", "equity=MM", "equity=MM-1", "after-withdrawal=IM",
         "after-withdrawal=IM-1", "capped-penalty", "shortfall", "house-negative",
-        "flat-negative-equity", "IM=MM,penalty=100%"])
+        "flat-negative-equity", "IM=MM,penalty=100%", "extreme-magnitudes"])
 def test_hand_computed_epochs_are_known_answers(compiled, tmp_path, scenario):
     r = scenario()
     assert public_of(compiled, epoch_circuit_inputs(r), tmp_path) == r.public_signals()
@@ -578,6 +593,33 @@ def test_status_must_be_a_bit(compiled, e2, tmp_path):
     e2["status"][3] = 2
     reroot_old(e2)
     fails_at(compiled, e2, tmp_path, "Epoch", **at_epoch("status[i] * (1 - status[i]) === 0;"))
+
+
+# -- library templates at their edges ----------------------------------------------------------
+
+def test_ceil_division_at_its_edges(tmp_path):
+    b, d = 20, bounds.BP
+    compiled = compile_circuit(Circuit("ceil_div_test", LIB / "divide.circom", "CeilDivConst",
+                                       (b, d)))
+    for x in (0, 1, d - 1, d, d + 1, 5 * d, (1 << b) - 1):
+        calculate_witness(compiled, {"in": x}, tmp_path / "w.wtns")
+        assert read_witness(tmp_path / "w.wtns")[1] == -(-x // d), x
+    # The quotient has 7 bits (ceil((2^20 - 1) / 10^4) = 105 < 2^7): a larger one has no
+    # witness, whatever the input.
+    calculate_witness(compiled, {"in": 127 * d}, tmp_path / "w.wtns")
+    with pytest.raises(WitnessError):
+        calculate_witness(compiled, {"in": 127 * d + 1}, tmp_path / "w.wtns")
+
+
+def test_sign_bit_is_a_range_check_at_its_edges(tmp_path):
+    b = 8
+    compiled = compile_circuit(Circuit("sign_bit_test", LIB / "compare.circom", "SignBit", (b,)))
+    for x, neg in ((-(1 << b), 1), (-1, 1), (0, 0), ((1 << b) - 1, 0)):
+        calculate_witness(compiled, {"in": x % P}, tmp_path / "w.wtns")
+        assert read_witness(tmp_path / "w.wtns")[1] == neg, x
+    for x in (1 << b, -(1 << b) - 1, (P - 1) // 2):
+        with pytest.raises(WitnessError):
+            calculate_witness(compiled, {"in": x % P}, tmp_path / "w.wtns")
 
 
 # -- the prefix-mask hint against the R1CS, for every assignment -------------------------------
