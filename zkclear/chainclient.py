@@ -113,7 +113,7 @@ def error_table() -> dict[bytes, _ErrorAbi]:
         function_signature_to_4byte_selector("Panic(uint256)"):
             _ErrorAbi("Panic", ("uint256",), ("code",)),
     }
-    for abi in contracts.abis(include_test=True).values():
+    for abi in contracts.abis().values():
         for item in abi:
             if item.get("type") != "error":
                 continue

@@ -15,10 +15,9 @@ The system (see ``contracts/ClearingHouse.sol`` for the epoch rules):
 * ``ClearingHouse``: registry, custody, the events accumulator, ``submitEpoch``.
 
 Every source under ``contracts/`` is compiled in one solc job with the pinned solc
-(:mod:`zkclear.solidity`, cached); ``contracts/test/`` holds test-only contracts, compiled
-only when asked for. Constants mirrored by name between Solidity (``base/Constants.sol``)
-and Python are read back from the deployed contracts and compared
-(:func:`check_constants`); so are the genesis root, the paramsHash and the genesis
+(:mod:`zkclear.solidity`, cached). Constants mirrored by name between Solidity
+(``base/Constants.sol``) and Python are read back from the deployed contracts and
+compared (:func:`check_constants`); so are the genesis root, the paramsHash and the genesis
 pricesHash, which the contracts compute themselves.
 """
 
@@ -49,9 +48,8 @@ from zkclear.prover import _node
 from zkclear.prover.registry import EPOCH_PUBLIC
 from zkclear.solidity import CompiledContract, compile_sources
 
-#: Solidity sources of the system; ``test/`` holds test-only contracts.
+#: Solidity sources of the system.
 SOURCES_DIR = paths.CONTRACTS_DIR
-TEST_SOURCES = "test"
 #: The node script printing circomlibjs's Poseidon bytecode for 1..6 inputs.
 POSEIDON_SCRIPT = paths.ROOT / "scripts" / "gen_poseidon_contracts.mjs"
 POSEIDON_ARITIES = tuple(range(1, MAX_INPUTS + 1))
@@ -67,22 +65,17 @@ class DeploymentError(ZkclearError):
 # --- build ------------------------------------------------------------------------------
 
 
-def sources(*, include_test: bool = False) -> dict[str, Path]:
+def sources() -> dict[str, Path]:
     """Source unit name (path under ``contracts/``) -> file, for one solc job."""
-    out = {}
-    for p in sorted(SOURCES_DIR.rglob("*.sol")):
-        unit = p.relative_to(SOURCES_DIR).as_posix()
-        if unit.startswith(TEST_SOURCES + "/") and not include_test:
-            continue
-        out[unit] = p
+    out = {p.relative_to(SOURCES_DIR).as_posix(): p for p in sorted(SOURCES_DIR.rglob("*.sol"))}
     if "ClearingHouse.sol" not in out:
         raise ArtefactError(f"no ClearingHouse.sol under {SOURCES_DIR}")
     return out
 
 
-def build(*, include_test: bool = False) -> dict[str, CompiledContract]:
+def build() -> dict[str, CompiledContract]:
     """Compile every contract (cached by solc input); contracts by name."""
-    return compile_sources(sources(include_test=include_test))
+    return compile_sources(sources())
 
 
 def _pub_constant(name: str) -> str:
@@ -235,13 +228,17 @@ class Deployment:
         return cls.from_json(json.loads(path.read_text()))
 
 
+def _reraise_decoded(exc: Exception, what: str) -> None:
+    from zkclear.chainclient import raise_decoded  # the decoder needs every ABI
+
+    raise_decoded(exc, f"deploy {what}")
+
+
 def _send_deploy(w3: Web3, tx: dict[str, Any], what: str) -> tuple[ChecksumAddress, int]:
     try:
         tx_hash = w3.eth.send_transaction(tx)  # type: ignore[arg-type]
     except Exception as exc:
-        from zkclear.chainclient import raise_decoded  # the decoder needs every ABI
-
-        raise_decoded(exc, f"deploy {what}")
+        _reraise_decoded(exc, what)
         raise
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
     address = receipt["contractAddress"]
@@ -254,7 +251,11 @@ def deploy_contract(w3: Web3, c: CompiledContract, *args: Any,
                     sender: str) -> tuple[Contract, int]:
     """Deploy a compiled contract; (contract, deployment gas)."""
     factory = w3.eth.contract(abi=c.abi, bytecode=c.bytecode)
-    tx = factory.constructor(*args).build_transaction({"from": sender})  # type: ignore[arg-type]
+    try:  # building estimates the gas: a reverting constructor fails here
+        tx = factory.constructor(*args).build_transaction({"from": sender})  # type: ignore[arg-type]
+    except Exception as exc:
+        _reraise_decoded(exc, c.name)
+        raise
     address, gas = _send_deploy(w3, tx, c.name)
     return w3.eth.contract(address=address, abi=c.abi), gas
 
@@ -378,9 +379,9 @@ def deploy_with_keys(w3: Web3, setup: PoolSetup, keys: Any, *, allow_insecure: b
     return dep
 
 
-def abis(*, include_test: bool = False) -> dict[str, list[dict[str, Any]]]:
+def abis() -> dict[str, list[dict[str, Any]]]:
     """ABI of each deployed name (Poseidon contracts and the verifier included)."""
-    compiled = build(include_test=include_test)
+    compiled = build()
     out = {name: c.abi for name, c in compiled.items()}
     out["Collateral"] = compiled["TestCollateral"].abi
     out["EpochVerifier"] = compiled["IEpochVerifier"].abi
