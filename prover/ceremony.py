@@ -274,8 +274,9 @@ def _carried_hashes(text: str) -> list[str]:
 
 
 def install(folder: Path, compiled: Compiled, *, ptau: Path | None = None,
-            log: _node.LogSink | None = None) -> Keys:
-    """Verify a finalized ceremony and make its key the circuit's proving key."""
+            log: _node.LogSink | None = None, dest_dir: Path | None = None) -> Keys:
+    """Verify a finalized ceremony and make its key the circuit's proving key
+    (or, with ``dest_dir``, put the keys there without touching the active ones)."""
     data = _load(folder)
     if data["beacon"] is None:
         raise CeremonyError(f"{folder}: not finalized (run `zkclear ceremony finalize`)")
@@ -283,4 +284,4 @@ def install(folder: Path, compiled: Compiled, *, ptau: Path | None = None,
     if not report.ok:
         raise ArtefactError(f"{folder}: ceremony does not verify: " + "; ".join(report.problems))
     return install_ceremony_zkey(compiled, folder / data["beacon"]["file"],
-                                 folder / TRANSCRIPT, log=log)
+                                 folder / TRANSCRIPT, log=log, dest_dir=dest_dir)

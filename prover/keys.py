@@ -93,16 +93,22 @@ def check_zkey_matches(compiled: Compiled, zkey: Path) -> None:
 
 
 def _install(compiled: Compiled, zkey_src: Path, record: dict[str, Any], *, move: bool,
-             log: _node.LogSink | None) -> Keys:
+             log: _node.LogSink | None, dest_dir: Path | None = None) -> Keys:
     cp = compiled.paths
+    zkey_path, vkey_path, record_path = cp.zkey, cp.vkey, _setup_record_path(compiled)
+    if dest_dir is not None:  # keys kept apart from the circuit's active ones
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        zkey_path = dest_dir / cp.zkey.name
+        vkey_path = dest_dir / cp.vkey.name
+        record_path = dest_dir / record_path.name
     check_zkey_matches(compiled, zkey_src)
     vkey = _node.snarkjs().call(
         "zkey.exportVerificationKey", str(zkey_src),
         step="export verification key", subject=str(zkey_src), log=log,
     )
-    tmp_z = cp.zkey.with_suffix(f".zkey.tmp{os.getpid()}")
-    tmp_v = cp.vkey.with_suffix(f".json.tmp{os.getpid()}")
-    tmp_r = _setup_record_path(compiled).with_suffix(f".json.tmp{os.getpid()}")
+    tmp_z = zkey_path.with_suffix(f".zkey.tmp{os.getpid()}")
+    tmp_v = vkey_path.with_suffix(f".json.tmp{os.getpid()}")
+    tmp_r = record_path.with_suffix(f".json.tmp{os.getpid()}")
     if move:
         os.replace(zkey_src, tmp_z)
     else:
@@ -112,11 +118,11 @@ def _install(compiled: Compiled, zkey_src: Path, record: dict[str, Any], *, move
               "installed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     tmp_r.write_text(json.dumps(record, indent=2) + "\n")
     # The record goes last: keys without a record are treated as absent.
-    _setup_record_path(compiled).unlink(missing_ok=True)
-    os.replace(tmp_z, cp.zkey)
-    os.replace(tmp_v, cp.vkey)
-    os.replace(tmp_r, _setup_record_path(compiled))
-    return Keys(compiled, cp.zkey, cp.vkey, record["provenance"], record)
+    record_path.unlink(missing_ok=True)
+    os.replace(tmp_z, zkey_path)
+    os.replace(tmp_v, vkey_path)
+    os.replace(tmp_r, record_path)
+    return Keys(compiled, zkey_path, vkey_path, record["provenance"], record)
 
 
 def dev_setup(compiled: Compiled, *, ptau: Path | None = None,
@@ -172,11 +178,15 @@ def dev_setup(compiled: Compiled, *, ptau: Path | None = None,
 
 
 def install_ceremony_zkey(compiled: Compiled, final_zkey: Path, transcript: Path,
-                          *, log: _node.LogSink | None = None) -> Keys:
-    """Make a verified ceremony's final zkey the circuit's proving key."""
+                          *, log: _node.LogSink | None = None,
+                          dest_dir: Path | None = None) -> Keys:
+    """Make a verified ceremony's final zkey the circuit's proving key.
+
+    With ``dest_dir`` the keys go there instead of becoming the circuit's active keys.
+    """
     data = json.loads(transcript.read_text())
     record = {"provenance": CEREMONY, "transcript": str(transcript.resolve()),
               "transcript_sha256": file_sha256(transcript),
               "ptau_insecure_dev": bool(data["ptau"]["insecure_dev"]),
               "contributors": [c["name"] for c in data["contributions"]]}
-    return _install(compiled, final_zkey, record, move=False, log=log)
+    return _install(compiled, final_zkey, record, move=False, log=log, dest_dir=dest_dir)

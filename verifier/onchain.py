@@ -320,5 +320,7 @@ def deploy_for_keys(w3: Web3, keys: Keys, *, allow_insecure: bool = False,
             "ceremony-grade ptau, or pass --insecure-dev-setup for a throwaway test chain"
         )
     name = keys.compiled.circuit.name
-    sol = export_verifier(keys.zkey, name, keys.compiled.paths.solidity_verifier)
+    # Beside the zkey it comes from (the circuit's folder for its active keys).
+    sol = export_verifier(keys.zkey, name,
+                          keys.zkey.parent / keys.compiled.paths.solidity_verifier.name)
     return deploy_verifier(w3, sol, name, sender=sender)

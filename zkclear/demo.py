@@ -70,7 +70,8 @@ def run_demo(out: Output) -> dict[str, Any]:
     with out.step("phase 2: beacon") as log:
         ceremony.finalize(folder, beacon, iterations_exp=10, log=log)
     with out.step("phase 2: verify transcript and install key") as log:
-        keys = ceremony.install(folder, compiled, log=log)
+        # The demo's keys stay in its folder: the circuit's active keys are untouched.
+        keys = ceremony.install(folder, compiled, log=log, dest_dir=folder / "keys")
     timed("ceremony", t0)
 
     report = Report.new([25, -10], -2_500_000)
