@@ -12,6 +12,7 @@ Two provenances, recorded in ``setup.json`` beside the keys:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -27,7 +28,8 @@ from zkclear.prover.binfile import zkey_info
 from zkclear.prover.circuit import Compiled
 
 INSECURE_DEV = "insecure-dev"
-#: Public entropy of the development phase-2 contribution (so it is reproducible).
+#: Public entropy of the development phase-2 contribution (snarkjs adds its own
+#: randomness, so the keys are not reproducible; they are insecure all the same).
 DEV_PHASE2_ENTROPY = hashlib.sha256(b"zkclear INSECURE development phase 2 v1").hexdigest()
 CEREMONY = "ceremony"
 
@@ -130,8 +132,19 @@ def dev_setup(compiled: Compiled, *, ptau: Path | None = None,
     """INSECURE keys from the development powers of tau (or ``ptau``).
 
     Reuses existing keys when they came from the same ptau, and never replaces keys a
-    ceremony installed unless a ``ptau`` is given explicitly.
+    ceremony installed unless a ``ptau`` is given explicitly. A file lock makes
+    concurrent callers (parallel test runs, several processes) wait for one setup
+    instead of overwriting each other's keys: snarkjs mixes fresh randomness into every
+    contribution, so two setups never produce the same keys.
     """
+    compiled.paths.dir.mkdir(parents=True, exist_ok=True)
+    with (compiled.paths.dir / "setup.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _dev_setup_locked(compiled, ptau, log)
+
+
+def _dev_setup_locked(compiled: Compiled, ptau: Path | None,
+                      log: _node.LogSink | None) -> Keys:
     from zkclear.prover import ptau as ptau_mod  # heavy-ish; only needed here
 
     info = compiled.info
