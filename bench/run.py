@@ -34,6 +34,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "ptau": ("bench_ptau.py", ["--powers", "10", "12", "--snarkjs-power", "8"], []),
     "netting": ("bench_netting.py", ["--runs", "1"], []),
     "prove": ("bench_prove.py", ["--sizes", "12", "--fresh"], ["--fresh"]),
+    "contract_gas": ("bench_contract_gas.py", ["--sizes", "4x2x4", "--chain", "embedded"],
+                     ["--sizes", "4x2x4,16x4x8", "--chain", "both"]),
 }
 
 
