@@ -29,7 +29,7 @@ test: install ## the test suite (everything but the heavy proving tests)
 	$(BIN)/pytest -m "not heavy"
 
 test-heavy: install ## the heavy proving tests (CI runs them too)
-	$(BIN)/pytest -m heavy
+	$(BIN)/pytest -m heavy --timeout 3600
 
 test-all: install ## every test
 	$(BIN)/pytest
