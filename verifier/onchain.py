@@ -24,9 +24,7 @@ Two traps of the generated verifier are handled here rather than left to callers
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ from web3.contract import Contract
 
 from zkclear import paths
 from zkclear.errors import ArtefactError, ProofError, ToolError, ZkclearError
+from zkclear.fsutil import write_atomic
 from zkclear.prover import _node
 from zkclear.prover.keys import Keys, file_sha256
 from zkclear.solidity import compile_sources
@@ -102,20 +101,8 @@ def export_verifier(zkey: Path, circuit_name: str, out: Path) -> Path:
         if sep and old_fixed == fixed and old_rest.partition("\n")[2] == _HEADER_END + body:
             return out
     date = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    _write_atomic(out, f"{fixed}// generated: {date}\n{_HEADER_END}{body}")
+    write_atomic(out, f"{fixed}// generated: {date}\n{_HEADER_END}{body}")
     return out
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- calldata ---------------------------------------------------------------------------

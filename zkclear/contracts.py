@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +41,7 @@ from zkclear.clearing.params import PoolConfig, RiskParams, prices_hash
 from zkclear.clearing.state import HOUSE, PoolState
 from zkclear.errors import ArtefactError, ToolError, ZkclearError
 from zkclear.field import P
+from zkclear.fsutil import write_json_atomic
 from zkclear.poseidon import MAX_INPUTS, poseidon
 from zkclear.prover import _node
 from zkclear.prover.registry import EPOCH_PUBLIC
@@ -143,21 +142,9 @@ def poseidon_code() -> dict[int, PoseidonCode]:
             raise ToolError("generate Poseidon contracts", "circomlibjs",
                             f"script ran circomlibjs {data.get('circomlibjs')}, "
                             f"{version} is installed") from None
-        _write_json(cache, data)
+        write_json_atomic(cache, data)
     return {int(n): PoseidonCode(int(n), c["abi"], c["bytecode"])
             for n, c in data["contracts"].items()}
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- deployment -------------------------------------------------------------------------
@@ -221,7 +208,7 @@ class Deployment:
                    int(d["first_block"]), dict(d.get("gas", {})))
 
     def save(self, path: Path) -> None:
-        _write_json(path, self.to_json())
+        write_json_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: Path) -> Deployment:

@@ -18,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 from zkclear import paths
 from zkclear.errors import ToolError
+from zkclear.fsutil import write_json_atomic
 from zkclear.prover import _node
 
 log = logging.getLogger(__name__)
@@ -223,11 +222,4 @@ def _write_cache(
         "settings": std_input["settings"],
         "contracts": {n: c.to_json() for n, c in contracts.items()},
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, record)
