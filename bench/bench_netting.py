@@ -24,7 +24,6 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from importlib import metadata
 
 import numpy as np
@@ -33,6 +32,9 @@ from zkclear.clearing.trades import BUY, SELL, TradeReport, match_trades, net, n
 
 COLUMNAR_SIZES = (10**4, 10**5, 10**6)
 MATCH_SIZE = 10**5
+
+
+from _timing import timed  # noqa: E402  (bench/ is sys.path[0] for scripts)
 
 
 def random_trades(n: int, n_slots: int, n_instruments: int, seed: int):
@@ -45,15 +47,6 @@ def random_trades(n: int, n_slots: int, n_instruments: int, seed: int):
     size = rng.integers(1, 2**40, n)
     price = rng.integers(1, 2**48, n)
     return buyer, seller, instrument, size, price
-
-
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def summary(n: int, secs: list[float]) -> dict:

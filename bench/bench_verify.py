@@ -18,8 +18,7 @@ import json
 import platform
 import statistics
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 
 from zkclear import paths
@@ -29,16 +28,9 @@ from zkclear.verifier import Proof, VerifyingKey, verify
 # The fixture builder lives with the tests; the script runs from bench/, so the
 # repository root must be importable for `tests.groth16_fixture`.
 sys.path.insert(0, str(paths.ROOT))
+from _timing import timed
+
 from tests import groth16_fixture
-
-
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> None:
