@@ -68,7 +68,7 @@ def measure(w3: Any, cfg: PoolConfig) -> dict[str, Any]:
 
     cl.gas_log.clear()
     t1 = time.perf_counter()
-    submit_gas, proofs = cs.story_end_to_end(pool, ciphertexts=True)
+    submit_gas, proofs = cs.story_end_to_end(pool)
     t_story = time.perf_counter() - t1
 
     by_action: dict[str, list[int]] = defaultdict(list)

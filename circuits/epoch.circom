@@ -49,11 +49,13 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal input delta[N][M];
     signal input tradeCash[N];
     signal input salt[N];
+    signal input viewKey[N]; // K_i of every slot that committed (0 otherwise)
 
-    // The epoch number enters no other constraint. A public input that appears in no
+    // The epoch number enters the constraints through the report cipher's epoch keys
+    // (Step 1), but only for slots that committed. A public input that appears in no
     // constraint is not bound by a Groth16 proof (its verifying-key point is zero), so
-    // anyone could replay the proof under another epoch number; squaring it binds it
-    // (semaphore's "dummy square").
+    // an epoch without reports could be replayed under another epoch number; squaring
+    // it binds it in every case (semaphore's "dummy square").
     signal epochSquared <== epoch * epoch;
 
     // Parameters and prices are the ones the contract holds by hash.
@@ -100,6 +102,9 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         (1 - statusNew[i]) * ev.withdraw[i] === 0;
         open[i] = OpenReport(M, DELTA_BITS, CASH_BITS);
         open[i].commit <== ev.commit[i];
+        open[i].vkh <== vkhNew[i];
+        open[i].epoch <== epoch;
+        open[i].viewKey <== viewKey[i];
         open[i].delta <== delta[i];
         open[i].tradeCash <== tradeCash[i];
         open[i].salt <== salt[i];

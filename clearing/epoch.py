@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from zkclear import bounds
+from zkclear.cipher import encrypt_report
 from zkclear.errors import ZkclearError
 from zkclear.field import BoundError, P
+from zkclear.viewkeys import MemberKey
 
 from .events import EpochEvents, Event
 from .params import RiskParams, check_prices, prices_hash
@@ -86,6 +88,7 @@ class EpochResult:
     events: EpochEvents
     reports: Mapping[int, Report]
     slots: tuple[SlotResult, ...]
+    view_keys: Mapping[int, MemberKey]  # the key of every slot that reported
 
     @property
     def liquidated_mask(self) -> int:
@@ -118,9 +121,16 @@ def run_epoch(
     events: Sequence[Event],
     reports: Mapping[int, Report],
     *,
+    view_keys: Mapping[int, MemberKey] | None = None,
     nonces: Sequence[int] | None = None,
 ) -> EpochResult:
-    """Clear epoch ``state.epoch + 1``; raises :class:`EpochError` before any proving."""
+    """Clear epoch ``state.epoch + 1``; raises :class:`EpochError` before any proving.
+
+    ``reports`` maps a slot to the report its on-chain commitment opens; ``view_keys``
+    must hold that slot's :class:`MemberKey`: the commitment is the one of the report's
+    ciphertext under the key's epoch key (docs/protocol.md, "Report cipher"), and the key
+    must be the one the slot's leaf commits to after this epoch's registration.
+    """
     cfg = state.config
     n, m_count = cfg.n_slots, cfg.n_instruments
     params.check_config(cfg)
@@ -133,7 +143,8 @@ def run_epoch(
     if len(nonces) != n or not all(0 <= x < P for x in nonces):
         raise EpochError(f"need {n} canonical nonces")
 
-    # 1. Reports must open the committed values; members only.
+    # 1. Reports must be what the committed ciphertexts decrypt to; members only.
+    view_keys = dict(view_keys or {})
     for slot in reports:
         if not 0 <= slot < n:
             raise EpochError(f"report for unknown slot {slot}")
@@ -152,8 +163,19 @@ def run_epoch(
             if len(rep.delta) != m_count:
                 raise EpochError(f"slot {i}: report has {len(rep.delta)} instruments, "
                                  f"the pool has {m_count}")
-            if rep.commitment() != se.commitment:
-                raise EpochError(f"slot {i}: report does not open its on-chain commitment")
+            key = view_keys.get(i)
+            if key is None:
+                raise EpochError(f"slot {i}: no view key given: the proof shows the "
+                                 "committed ciphertext decrypts to the report, which needs it")
+            if not isinstance(key, MemberKey) or key.slot != i:
+                raise EpochError(f"slot {i}: view_keys[{i}] must be slot {i}'s MemberKey")
+            vkh = se.vkh if se.registered else state.leaves[i].vkh
+            if key.vkh != vkh:
+                raise EpochError(f"slot {i}: the view key is not the one the slot registered "
+                                 "(Poseidon(K) != vkh)")
+            if encrypt_report(key, epoch, rep).commitment() != se.commitment:
+                raise EpochError(f"slot {i}: the report's ciphertext under the slot's epoch "
+                                 f"{epoch} key does not match its on-chain commitment")
 
     zero = (0,) * m_count
     deltas = [reports[i].delta if i in reports else zero for i in range(n)]
@@ -233,7 +255,8 @@ def run_epoch(
 
     new_state = state.with_leaves(new_leaves, epoch, prices)
     result = EpochResult(epoch, state, new_state, params, prev, prices, ev, dict(reports),
-                         tuple(s for s in slots if s is not None))
+                         tuple(s for s in slots if s is not None),
+                         {i: view_keys[i] for i in reports})
     _check_invariants(result)
     return result
 

@@ -11,7 +11,9 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from zkclear.cipher import Ciphertext, encrypt_report
 from zkclear.field import P
+from zkclear.viewkeys import MemberKey
 
 from .epoch import EpochResult, initial_margin, maintenance_margin, run_epoch
 from .events import Event, Kind
@@ -31,9 +33,26 @@ def demo_params(m: int, k: int) -> RiskParams:
 
 @dataclass(frozen=True)
 class EpochPlan:
+    """One epoch of the story: its prices, its events (COMMIT values are the commitments
+    of ``ciphertexts``), the reports they open and the view keys of the reporting slots."""
+
     prices: tuple[int, ...]
     events: tuple[Event, ...]
     reports: dict[int, Report]
+    view_keys: dict[int, MemberKey]
+    ciphertexts: dict[int, Ciphertext]
+
+
+def demo_keys(cfg: PoolConfig, seed: int = 1) -> dict[int, MemberKey]:
+    """The members' view keys of the story (slots 1..N-1), deterministic per seed.
+    INSECURE by design (reproducible demo keys); real members use MemberKey.generate."""
+    rng = random.Random(f"zkclear-demo-keys-{seed}")
+    return {i: MemberKey(i, rng.randrange(1, P)) for i in range(1, cfg.n_slots)}
+
+
+def _encrypted(reports: dict[int, Report], keys: dict[int, MemberKey],
+               epoch: int) -> dict[int, Ciphertext]:
+    return {i: encrypt_report(keys[i], epoch, r) for i, r in reports.items()}
 
 
 def _reports(delta: list[list[int]], cash: list[int], rng: random.Random) -> dict[int, Report]:
@@ -76,15 +95,18 @@ def demo_plans(cfg: PoolConfig, seed: int = 1) -> list[EpochPlan]:
     im3 = initial_margin(maintenance_margin(delta[3], prices, params), params)
     w3 = deposit[3] + cash[3] - im3 // 2  # leaves half the initial margin: refused
 
-    events = [Event(Kind.REGISTER, i, rng.randrange(1, P)) for i in range(1, n)]
+    keys = demo_keys(cfg, seed)
+    events = [Event(Kind.REGISTER, i, keys[i].vkh) for i in range(1, n)]
     events += [Event(Kind.DEPOSIT, i, deposit[i]) for i in range(n)]
     reports1 = _reports(delta, cash, rng)
-    events += [Event(Kind.COMMIT, i, r.commitment()) for i, r in reports1.items()]
+    cts1 = _encrypted(reports1, keys, 1)
+    events += [Event(Kind.COMMIT, i, c.commitment()) for i, c in cts1.items()]
     events.append(Event(Kind.WITHDRAW, 3, w3))
-    plan1 = EpochPlan(prices, tuple(events), reports1)
+    plan1 = EpochPlan(prices, tuple(events), reports1,
+                      {i: keys[i] for i in reports1}, cts1)
 
     shocked = (prices[0] * 112 // 100, *prices[1:])
-    plan2 = EpochPlan(shocked, (Event(Kind.WITHDRAW, 1, 1_000),), {})
+    plan2 = EpochPlan(shocked, (Event(Kind.WITHDRAW, 1, 1_000),), {}, {}, {})
     return [plan1, plan2]
 
 
@@ -94,6 +116,7 @@ def run_story(cfg: PoolConfig, seed: int = 1) -> Iterator[EpochResult]:
     plans = demo_plans(cfg, seed)
     state = PoolState.genesis(cfg, plans[0].prices)
     for plan in plans:
-        result = run_epoch(state, params, plan.prices, plan.events, plan.reports)
+        result = run_epoch(state, params, plan.prices, plan.events, plan.reports,
+                           view_keys=plan.view_keys)
         yield result
         state = result.new

@@ -41,5 +41,6 @@ def epoch_circuit_inputs(r: EpochResult) -> dict[str, Any]:
         "delta": [[d % P for d in (rep.delta if rep else zero)] for rep in reports],
         "tradeCash": [(rep.trade_cash if rep else 0) % P for rep in reports],
         "salt": [rep.salt if rep else 0 for rep in reports],
+        "viewKey": [r.view_keys[i].key.reveal() if reports[i] else 0 for i in range(n)],
     }
     return inputs

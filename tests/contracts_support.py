@@ -96,17 +96,10 @@ def deploy_pool(w3: Web3, keys: Keys, cfg: PoolConfig = CFG, *,
     return Pool(client, actors, setup, keys, setup.genesis_state())
 
 
-def ciphertext_for(n_instruments: int) -> bytes:
-    """A stand-in for a report ciphertext of the real wire size (7 + 32·(M + 3) bytes,
-    nonzero bytes like real field elements); the contract only logs it."""
-    size = 7 + 32 * (n_instruments + 3)
-    return bytes((i * 37) % 255 + 1 for i in range(size))
-
-
-def play_events(pool: Pool, plan: EpochPlan, *, ciphertexts: bool = False) -> None:
+def play_events(pool: Pool, plan: EpochPlan) -> None:
     """Send the plan's events as the members' (and governance's) transactions, in order;
-    consecutive registrations go through one governance proposal. ``ciphertexts``:
-    publish a report ciphertext of the real size with each commitment."""
+    consecutive registrations go through one governance proposal. Each commitment is
+    published with its report's ciphertext (the plan's)."""
     cl, act = pool.client, pool.actors
     events = list(plan.events)
     i = 0
@@ -125,8 +118,9 @@ def play_events(pool: Pool, plan: EpochPlan, *, ciphertexts: bool = False) -> No
         if ev.kind == Kind.DEPOSIT:
             cl.deposit(ev.value, sender=who)
         elif ev.kind == Kind.COMMIT:
-            ct = ciphertext_for(pool.setup.config.n_instruments) if ciphertexts else b""
-            cl.commit_report(ev.value, sender=who, ciphertext=ct)
+            ct = plan.ciphertexts[ev.slot]
+            assert ct.commitment() == ev.value
+            cl.commit_report(ev.value, sender=who, ciphertext=ct.to_bytes())
         elif ev.kind == Kind.WITHDRAW:
             cl.request_withdrawal(ev.value, sender=who)
         i += 1
@@ -137,20 +131,20 @@ def post_prices(pool: Pool, epoch: int, prices: Sequence[int]) -> None:
         pool.client.post_prices(epoch, prices, sender=r)
 
 
-def prepare_epoch(pool: Pool, plan: EpochPlan, *, played: int = 0,
-                  ciphertexts: bool = False) -> tuple[EpochResult, ProofResult]:
+def prepare_epoch(pool: Pool, plan: EpochPlan, *,
+                  played: int = 0) -> tuple[EpochResult, ProofResult]:
     """Play the plan (but its first ``played`` events, already sent), price and close the
     epoch, clear it from the chain's own events and prices with the engine, and prove it
     (a real epoch proof)."""
     cl = pool.client
     epoch = cl.open_epoch()
-    play_events(pool, replace(plan, events=plan.events[played:]), ciphertexts=ciphertexts)
+    play_events(pool, replace(plan, events=plan.events[played:]))
     post_prices(pool, epoch, plan.prices)
     cl.close_epoch(sender=pool.actors.operator)
     events = cl.epoch_events(epoch)
     assert events == list(plan.events)
     result = run_epoch(pool.state, pool.setup.params, cl.final_prices(epoch), events,
-                       plan.reports)
+                       plan.reports, view_keys=plan.view_keys)
     assert result.epoch == epoch
     return result, prove(pool.keys, epoch_circuit_inputs(result))
 
@@ -174,8 +168,7 @@ def fresh_w3(kind: str, node: chain.HardhatNode | None = None) -> Web3:
     return node.web3()
 
 
-def story_end_to_end(pool: Pool, *,
-                     ciphertexts: bool = False) -> tuple[dict[str, int], list[ProofResult]]:
+def story_end_to_end(pool: Pool) -> tuple[dict[str, int], list[ProofResult]]:
     """The demo story on-chain with real proofs; asserts every step, returns gas figures.
 
     Epoch 1: registrations, deposits, reports, a withdrawal that is refused. While it is
@@ -189,7 +182,7 @@ def story_end_to_end(pool: Pool, *,
 
     cl, act = pool.client, pool.actors
     plan1, plan2 = demo_plans(pool.setup.config)
-    r1, p1 = prepare_epoch(pool, plan1, ciphertexts=ciphertexts)
+    r1, p1 = prepare_epoch(pool, plan1)
     assert p1.public == r1.public_signals()
     (refused_slot,) = [s.slot for s in r1.slots if s.withdrawal_refused]
 
@@ -214,7 +207,7 @@ def story_end_to_end(pool: Pool, *,
         assert exc.name == "EpochAlreadyAccepted", exc
 
     plan2 = replace(plan2, events=(late, *plan2.events))
-    r2, p2 = prepare_epoch(pool, plan2, played=1, ciphertexts=ciphertexts)
+    r2, p2 = prepare_epoch(pool, plan2, played=1)
     paid_before = cl.balance(act.members[1])
     a2 = submit(pool, r2, p2)
     liquidated = tuple(s.slot for s in r2.slots if s.liquidated)

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from zkclear import bounds, paths
+from zkclear.cipher import Ciphertext, encrypt
 from zkclear.clearing.epoch import EpochError, EpochResult, run_epoch
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.params import PoolConfig, RiskParams
@@ -36,12 +37,15 @@ from zkclear.prover import registry
 from zkclear.prover.binfile import read_witness
 from zkclear.prover.circuit import Circuit, compile_circuit
 from zkclear.prover.prove import calculate_witness
+from zkclear.viewkeys import epoch_key
 
 from . import r1cs_eval
+from .epoch_support import KEYS, keys_of, registered, vkh
+from .epoch_support import committed as committed_at
 
 CFG = PoolConfig(4, 2, 4)
 #: Pinned so growth is visible in review (docs/benchmarks.md, "Epoch circuit size").
-CONSTRAINTS_N4_M2_K4 = 22629
+CONSTRAINTS_N4_M2_K4 = 29745
 LIB = paths.CIRCUITS_DIR / "lib"
 
 
@@ -99,13 +103,23 @@ def reaccumulate(inputs: dict) -> None:
     inputs["eventsAcc"] = acc
 
 
-def recommit(inputs: dict, slot: int) -> None:
-    """The slot's COMMIT event carries the commitment of its (tampered) report."""
-    c = poseidon_chain([*inputs["delta"][slot], inputs["tradeCash"][slot], inputs["salt"][slot]])
+def ciphertext_of(inputs: dict, slot: int) -> Ciphertext:
+    """The ciphertext of the slot's (possibly tampered) report under its epoch key."""
+    ke = epoch_key(inputs["viewKey"][slot], inputs["epoch"])
+    return encrypt(ke, [*inputs["delta"][slot], inputs["tradeCash"][slot], inputs["salt"][slot]])
+
+
+def set_commit(inputs: dict, slot: int, c: int) -> None:
+    """The slot's COMMIT event carries ``c``; the accumulator follows."""
     for j in range(inputs["nEvents"]):
         if inputs["evKind"][j] == Kind.COMMIT and inputs["evSlot"][j] == slot:
             inputs["evValue"][j] = c
     reaccumulate(inputs)
+
+
+def recommit(inputs: dict, slot: int) -> None:
+    """The slot's COMMIT event carries the commitment of its (tampered) report."""
+    set_commit(inputs, slot, ciphertext_of(inputs, slot).commitment())
 
 
 def add_event(inputs: dict, kind: int, slot: int, value: int) -> None:
@@ -192,7 +206,10 @@ NONCES = [11, 22, 33, 44]
 
 
 def state_with(*leaves: Leaf, prices=PRICES, house_c: int = 0) -> PoolState:
-    """Slots 1.. are `leaves`; the house holds the opposite positions."""
+    """Slots 1.. are `leaves` (with their slot's test view key); the house holds the
+    opposite positions."""
+    leaves = tuple(Leaf(lf.collateral, lf.positions, vkh(i), lf.status, lf.nonce)
+                   for i, lf in enumerate(leaves, 1))
     house_q = tuple(-sum(lf.positions[m] for lf in leaves) for m in range(2))
     rest = [Leaf(0, (0, 0))] * (CFG.n_slots - 1 - len(leaves))
     return PoolState(CFG, 3, (Leaf(house_c, house_q, 0, 1), *leaves, *rest), prices)
@@ -202,20 +219,21 @@ def member(c: int, q: tuple[int, int]) -> Leaf:
     return Leaf(c, q, vkh=7, status=1)
 
 
-def committed(reports: dict[int, Report]) -> list[Event]:
-    return [Event(Kind.COMMIT, i, r.commitment()) for i, r in reports.items()]
+def committed(reports: dict[int, Report], epoch: int = 4) -> list[Event]:
+    """COMMIT events for an epoch cleared from `state_with` (at epoch 3) by default."""
+    return committed_at(reports, epoch)
 
 
 def first_epoch() -> EpochResult:
     reports = {1: Report((10, -4), -200, 5), 2: Report((-10, 0), 1000, 6),
                3: Report((0, 4), -800, 7)}
-    events = [Event(Kind.REGISTER, i, 1000 + i) for i in (1, 2, 3)]
+    events = registered((1, 2, 3))
     events += [Event(Kind.DEPOSIT, 0, 10_000), Event(Kind.DEPOSIT, 1, 1000),
                Event(Kind.DEPOSIT, 2, 1000), Event(Kind.DEPOSIT, 3, 50)]
-    events += committed(reports)
+    events += committed(reports, 1)
     events += [Event(Kind.WITHDRAW, 1, 700), Event(Kind.WITHDRAW, 2, 1900)]
     r = run_epoch(PoolState.genesis(CFG, PRICES), PARAMS, PRICES, events, reports,
-                  nonces=NONCES)
+                  view_keys=keys_of(reports), nonces=NONCES)
     assert (r.liquidated_mask, r.granted_mask, r.total_collateral) == (0b1000, 0b10, 11_350)
     return r
 
@@ -262,10 +280,10 @@ def house_goes_negative() -> EpochResult:
 
 
 def flat_with_negative_equity() -> EpochResult:
-    st = PoolState(CFG, 3, (Leaf(0, (10, 0), 0, 1), member(5, (-10, 0)),
-                            member(2000, (0, 0)), Leaf(0, (0, 0))), PRICES)
+    st = state_with(member(5, (-10, 0)), member(2000, (0, 0)))
     reports = {1: Report((10, 0), -1000, 1), 2: Report((-10, 0), 1000, 2)}
-    r = run_epoch(st, PARAMS, PRICES, committed(reports), reports, nonces=NONCES)
+    r = run_epoch(st, PARAMS, PRICES, committed(reports), reports, view_keys=keys_of(reports),
+                  nonces=NONCES)
     assert r.slots[1].maintenance_margin == 0 and r.slots[1].liquidated
     return r
 
@@ -338,7 +356,7 @@ def test_random_epochs_engine_agrees_with_circuit(compiled, tmp_path, positions,
             asked.add(slot)
         events.append(Event(kind, slot, v))
     try:
-        r = run_epoch(st0, PARAMS, prices, events, reports)
+        r = run_epoch(st0, PARAMS, prices, events, reports, view_keys=keys_of(reports))
     except EpochError:
         assume(False)
     assert public_of(compiled, epoch_circuit_inputs(r), tmp_path) == r.public_signals()
@@ -422,12 +440,45 @@ def test_old_positions_must_net(compiled, e2, tmp_path):
     fails_at(compiled, e2, tmp_path, "ColumnSumsAreZero", LIB / "conserve.circom", "s === 0;")
 
 
+COMMITMENT_CHECK = "(1 - none) * (cipher.commitment - commit) === 0;"
+
+
 def test_report_must_be_the_committed_one(compiled, e1, tmp_path):
-    # A different report than committed: delta changed (still nets), C unchanged.
+    # A different report than the committed ciphertext's: delta changed (still nets),
+    # C unchanged. The ciphertext the auditor decrypts can never differ from what was
+    # cleared.
     e1["delta"][1][0] = (e1["delta"][1][0] + 1) % P
     e1["delta"][3][0] = (e1["delta"][3][0] - 1) % P
+    fails_at(compiled, e1, tmp_path, "OpenReport", LIB / "epoch_slot.circom", COMMITMENT_CHECK)
+
+
+def test_committed_ciphertext_is_recomputed_not_trusted(compiled, story, e1, tmp_path):
+    # The witness's ciphertext is the one the circuit computes from the report and the
+    # epoch key, so a published ciphertext that differs from it (another body, another
+    # tag, another epoch's key) has a commitment the circuit refuses.
+    ct = ciphertext_of(e1, 1)
+    assert ct.commitment() == story[0].events.per_slot[1].commitment  # the genuine one
+    tampered = [
+        poseidon_chain([*ct.ct[:-1], (ct.ct[-1] + 1) % P, ct.tag]),  # body changed
+        poseidon_chain([*ct.ct, (ct.tag + 1) % P]),  # tag changed
+        encrypt(epoch_key(e1["viewKey"][1], 2), [*e1["delta"][1], e1["tradeCash"][1],
+                                                 e1["salt"][1]]).commitment(),  # epoch 2 key
+    ]
+    for c in tampered:
+        bad = copy.deepcopy(e1)
+        set_commit(bad, 1, c)
+        fails_at(compiled, bad, tmp_path, "OpenReport", LIB / "epoch_slot.circom",
+                 COMMITMENT_CHECK)
+
+
+def test_view_key_must_be_the_registered_one(compiled, e1, tmp_path):
+    # Another key with a matching commitment: the operator encrypts the report under a key
+    # it made up. Poseidon(K) must be the slot's vkh', so the ciphertext is one the
+    # member's real key (and the auditor's copy of it) decrypts.
+    e1["viewKey"][1] = KEYS[200].key.reveal()
+    recommit(e1, 1)
     fails_at(compiled, e1, tmp_path, "OpenReport", LIB / "epoch_slot.circom",
-             "(1 - none) * (opened - commit) === 0;")
+             "(1 - none) * (keyHash - vkh) === 0;")
 
 
 def test_no_commitment_means_no_trades(compiled, e2, tmp_path):

@@ -14,6 +14,8 @@ from zkclear.clearing.params import ParamsError, PoolConfig, RiskParams
 from zkclear.clearing.report import Report
 from zkclear.clearing.state import Leaf, PoolState
 
+from .epoch_support import KEYS, commitment, committed, keys_of, registered, vkh
+
 CFG = PoolConfig(4, 2, 2)
 PARAMS = RiskParams.symmetric(2, [1000], im_factor_bp=15_000, penalty_bp=1_000)
 PRICES = (100, 200)
@@ -22,6 +24,8 @@ NONCES = [11, 22, 33, 44]
 
 def state_with(*leaves: Leaf, prices=PRICES) -> PoolState:
     """A state whose slots 1.. are `leaves`; the house holds the opposite positions."""
+    leaves = tuple(Leaf(lf.collateral, lf.positions, vkh(i), lf.status, lf.nonce)
+                   for i, lf in enumerate(leaves, 1))
     house_q = [-sum(lf.positions[m] for lf in leaves) for m in range(2)]
     rest = [Leaf(0, (0, 0))] * (CFG.n_slots - 1 - len(leaves))
     return PoolState(CFG, 3, (Leaf(0, tuple(house_q), 0, 1), *leaves, *rest), prices)
@@ -47,12 +51,13 @@ def test_first_epoch_with_trades_registration_deposits_and_withdrawals():
     s0 = PoolState.genesis(CFG, PRICES)
     reports = {1: Report((10, -4), -200, 5), 2: Report((-10, 0), 1000, 6),
                3: Report((0, 4), -800, 7)}
-    events = [Event(Kind.REGISTER, i, 1000 + i) for i in (1, 2, 3)]
+    events = registered((1, 2, 3))
     events += [Event(Kind.DEPOSIT, 0, 10_000), Event(Kind.DEPOSIT, 1, 1000),
                Event(Kind.DEPOSIT, 2, 1000), Event(Kind.DEPOSIT, 3, 50)]
-    events += [Event(Kind.COMMIT, i, r.commitment()) for i, r in reports.items()]
+    events += committed(reports, 1)
     events += [Event(Kind.WITHDRAW, 1, 700), Event(Kind.WITHDRAW, 2, 1900)]
-    r = run_epoch(s0, PARAMS, PRICES, events, reports, nonces=NONCES)
+    r = run_epoch(s0, PARAMS, PRICES, events, reports, view_keys=keys_of(reports),
+                  nonces=NONCES)
     s1, s2, s3 = r.slots[1], r.slots[2], r.slots[3]
     # member 1: hedged, cpre 800, MM 20, IM 30; withdrawal of 700 leaves 100 >= 30: granted
     assert (s1.collateral_pre, s1.maintenance_margin, s1.initial_margin) == (800, 20, 30)
@@ -64,11 +69,11 @@ def test_first_epoch_with_trades_registration_deposits_and_withdrawals():
     # no penalty (no equity), shortfall 750 absorbed by the house
     assert (s3.collateral_pre, s3.maintenance_margin, s3.liquidated) == (-750, 80, True)
     assert (s3.penalty, s3.shortfall) == (0, 750)
-    assert r.new.leaves[3] == Leaf(0, (0, 0), 1003, 1, NONCES[3])
+    assert r.new.leaves[3] == Leaf(0, (0, 0), vkh(3), 1, NONCES[3])
     assert r.new.leaves[0].positions == (0, 4) and r.new.leaves[0].collateral == 10_000 - 750
     assert r.liquidated_mask == 0b1000 and r.granted_mask == 0b0010
     assert r.total_collateral == 12_050 - 700 == 11_350
-    assert [lf.vkh for lf in r.new.leaves] == [0, 1001, 1002, 1003]
+    assert [lf.vkh for lf in r.new.leaves] == [0, vkh(1), vkh(2), vkh(3)]
     pub = r.public_signals()
     assert pub[0] == s0.root() and pub[1] == r.new.root() and pub[2] == 1
     assert pub[7] == len(events) and pub[10] == 11_350
@@ -110,19 +115,24 @@ def test_shortfall_is_absorbed_by_the_house():
 def test_flat_member_with_negative_equity_is_liquidated():
     # Closing a position at a loss larger than collateral: MM 0 > cpre.
     # Member 1 (short 10 A, 5 in collateral) buys back 10 A at 100 from member 2.
-    st = PoolState(CFG, 3, (Leaf(0, (10, 0), 0, 1), member(5, (-10, 0)),
-                            member(2000, (0, 0)), Leaf(0, (0, 0))), PRICES)
-    rep_m, rep2 = Report((10, 0), -1000, 1), Report((-10, 0), 1000, 2)
-    events = [Event(Kind.COMMIT, 1, rep_m.commitment()), Event(Kind.COMMIT, 2, rep2.commitment())]
-    r = run_epoch(st, PARAMS, PRICES, events, {1: rep_m, 2: rep2}, nonces=NONCES)
+    st = state_with(member(5, (-10, 0)), member(2000, (0, 0)))
+    reports = {1: Report((10, 0), -1000, 1), 2: Report((-10, 0), 1000, 2)}
+    r = run_epoch(st, PARAMS, PRICES, committed(reports, 4), reports,
+                  view_keys=keys_of(reports), nonces=NONCES)
     assert r.slots[1].maintenance_margin == 0 and r.slots[1].collateral_pre == -995
     assert r.slots[1].liquidated
 
 
+REP = Report((1, 0), 0, 1)
+
+
 @pytest.mark.parametrize(("events", "reports", "match"), [
     ([Event(Kind.COMMIT, 1, 123)], {}, "no report opening it"),
-    ([], {1: Report((1, 0), 0, 1)}, "nothing was committed"),
-    ([Event(Kind.COMMIT, 1, 5)], {1: Report((1, 0), 0, 1)}, "does not open"),
+    ([], {1: REP}, "nothing was committed"),
+    ([Event(Kind.COMMIT, 1, 5)], {1: REP}, "does not match its on-chain commitment"),
+    # the ciphertext of another epoch (its key), or under another slot's key
+    ([Event(Kind.COMMIT, 1, commitment(1, 3, REP))], {1: REP}, "does not match its on-chain"),
+    ([Event(Kind.COMMIT, 1, commitment(2, 4, REP))], {1: REP}, "does not match its on-chain"),
     ([Event(Kind.DEPOSIT, 3, 10)], {}, "slot 3 is not a member"),
     ([Event(Kind.COMMIT, 0, 5)], {}, "house does not report"),
     ([Event(Kind.WITHDRAW, 1, 1), Event(Kind.WITHDRAW, 1, 2)], {}, "second withdrawal"),
@@ -132,24 +142,45 @@ def test_flat_member_with_negative_equity_is_liquidated():
 def test_bad_epoch_input_is_refused_before_proving(events, reports, match):
     st = state_with(member(100, (0, 0)), member(100, (0, 0)))
     with pytest.raises((EpochError, ParamsError), match=match):
-        run_epoch(st, PARAMS, PRICES, events, reports)
+        run_epoch(st, PARAMS, PRICES, events, reports, view_keys=keys_of(reports))
+
+
+def test_reports_need_the_registered_view_key():
+    st = state_with(member(100, (0, 0)), member(100, (0, 0)))
+    reports = {1: Report((1, 0), -5, 1), 2: Report((-1, 0), 5, 2)}
+    events = committed(reports, 4)
+    r = run_epoch(st, PARAMS, PRICES, events, reports, view_keys=keys_of(reports))
+    assert r.view_keys == keys_of(reports)
+    with pytest.raises(EpochError, match="slot 1: no view key given"):
+        run_epoch(st, PARAMS, PRICES, events, reports, view_keys={2: KEYS[2]})
+    with pytest.raises(EpochError, match="must be slot 1's MemberKey"):
+        run_epoch(st, PARAMS, PRICES, events, reports, view_keys={1: KEYS[2], 2: KEYS[2]})
+    # A key of slot 1 that is not the one its leaf commits to (Poseidon(K) != vkh).
+    other = type(KEYS[1])(1, 12345)
+    with pytest.raises(EpochError, match=r"Poseidon\(K\) != vkh"):
+        run_epoch(st, PARAMS, PRICES, events, reports, view_keys={1: other, 2: KEYS[2]})
+    # A member that re-registers in this epoch reports under its new key.
+    new = type(KEYS[1])(1, 777)
+    ev = [Event(Kind.REGISTER, 1, new.vkh), *events]
+    with pytest.raises(EpochError, match=r"Poseidon\(K\) != vkh"):
+        run_epoch(st, PARAMS, PRICES, ev, reports, view_keys=keys_of(reports))
 
 
 def test_reports_that_do_not_net_are_refused():
     st = state_with(member(100, (0, 0)), member(100, (0, 0)))
-    a, b = Report((3, 0), -300, 1), Report((-2, 0), 300, 2)
-    ev = [Event(Kind.COMMIT, 1, a.commitment()), Event(Kind.COMMIT, 2, b.commitment())]
+    reports = {1: Report((3, 0), -300, 1), 2: Report((-2, 0), 300, 2)}
     with pytest.raises(EpochError, match="instrument 0: position changes sum to 1"):
-        run_epoch(st, PARAMS, PRICES, ev, {1: a, 2: b})
+        run_epoch(st, PARAMS, PRICES, committed(reports, 4), reports,
+                  view_keys=keys_of(reports))
 
 
 def test_position_limit_and_price_bounds():
     params = RiskParams.symmetric(2, [1000], position_limit=5)
     st = state_with(member(10**6, (0, 0)), member(10**6, (0, 0)))
-    a, b = Report((6, 0), -600, 1), Report((-6, 0), 600, 2)
-    ev = [Event(Kind.COMMIT, 1, a.commitment()), Event(Kind.COMMIT, 2, b.commitment())]
+    reports = {1: Report((6, 0), -600, 1), 2: Report((-6, 0), 600, 2)}
     with pytest.raises(EpochError, match="exceeds the limit 5"):
-        run_epoch(st, params, PRICES, ev, {1: a, 2: b})
+        run_epoch(st, params, PRICES, committed(reports, 4), reports,
+                  view_keys=keys_of(reports))
     with pytest.raises(ParamsError, match=r"prices\[1\] = 0"):
         run_epoch(st, PARAMS, (100, 0), [], {})
     with pytest.raises(ParamsError, match="shocks"):

@@ -11,6 +11,9 @@ from zkclear.clearing.params import PoolConfig, RiskParams
 from zkclear.clearing.report import Report
 from zkclear.clearing.state import PoolState
 
+from .epoch_support import committed, keys_of
+from .epoch_support import registered as register
+
 CFG = PoolConfig(8, 3, 4)
 PARAMS = RiskParams.symmetric(3, [500, 2000], im_factor_bp=12_000, penalty_bp=500)
 
@@ -43,16 +46,16 @@ def test_random_epochs_conserve_and_leave_survivors_solvent(epochs, seed):
                    for i in range(1, 8) if any(delta[i]) or cash[i]}
         events: list[Event] = []
         if not registered:
-            events += [Event(Kind.REGISTER, i, i) for i in range(1, 8)]
+            events += register(range(1, 8))
             registered = True
-        events += [Event(Kind.COMMIT, i, r.commitment()) for i, r in reports.items()]
+        events += committed(reports, state.epoch + 1)
         events += [Event(Kind.DEPOSIT, s, a) for s, a in deposits]
         seen = set()
         for s, a in withdrawals:
             if s not in seen:
                 events.append(Event(Kind.WITHDRAW, s, a))
                 seen.add(s)
-        r = run_epoch(state, PARAMS, tuple(prices), events, reports)
+        r = run_epoch(state, PARAMS, tuple(prices), events, reports, view_keys=keys_of(reports))
         paid = sum(s.withdrawal_requested for s in r.slots if s.withdrawal_granted)
         assert r.total_collateral == state.total_collateral() + sum(a for _, a in deposits) - paid
         for m in range(3):

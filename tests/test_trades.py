@@ -663,10 +663,13 @@ def test_reports_clear_through_the_epoch_engine():
     params = RiskParams.symmetric(M, [1000], im_factor_bp=15_000, penalty_bp=1_000)
     r = match(example())
     reports = reports_from_netting(net(r.accepted, N, M), PE, {1: 11, 2: 22, 3: 33})
-    events = [Event(Kind.REGISTER, i, 100 + i) for i in MEMBERS]
+    from .epoch_support import committed, keys_of, registered
+
+    events = registered(MEMBERS)
     events += [Event(Kind.DEPOSIT, i, 10**6) for i in MEMBERS]
-    events += [Event(Kind.COMMIT, i, rep.commitment()) for i, rep in reports.items()]
-    res = run_epoch(PoolState.genesis(cfg, PE), params, PE, events, reports)
+    events += committed(reports, 1)
+    res = run_epoch(PoolState.genesis(cfg, PE), params, PE, events, reports,
+                    view_keys=keys_of(reports))
     assert [lf.collateral for lf in res.new.leaves] == [0, 10**6 + 32, 10**6 - 70, 10**6 + 38]
     assert [list(lf.positions) for lf in res.new.leaves] == [[0, 0], [6, 0], [-10, 5],
                                                              [4, -5]]

@@ -1,7 +1,7 @@
 pragma circom 2.1.0;
 
 include "circomlib/circuits/comparators.circom";
-include "../report.circom";
+include "cipher.circom";
 include "range.circom";
 include "compare.circom";
 include "divide.circom";
@@ -9,23 +9,46 @@ include "margin.circom";
 
 // The per-slot steps of the epoch transition (docs/protocol.md, "Transition, per slot i").
 
-// Step 1: the report a slot clears is the one its commitment opens; no commitment
-// (C = 0) means no trades. The commitment and the report's range checks are the
-// member-side circuit's (report.circom), so both always agree on the layout.
+// Step 1: the report a slot clears is the one its published ciphertext decrypts to
+// (verifiable encryption, docs/protocol.md "Report cipher"); no commitment (C = 0) means
+// no trades. With a commitment, the view key is the one committed in the slot's leaf
+// after this epoch's registration (Poseidon(K) = vkh'), the epoch key is Poseidon(K, e),
+// and C commits to the ciphertext of exactly (delta, tradeCash, salt) under it, tag
+// included. So whoever holds K or K_e decrypts exactly the report that was cleared.
 template OpenReport(M, DELTA_BITS, CASH_BITS) {
     signal input commit;
+    signal input vkh;
+    signal input epoch;
+    signal input viewKey;
     signal input delta[M];
     signal input tradeCash;
     signal input salt;
-    signal opened <== ReportCommitment(M, DELTA_BITS, CASH_BITS)(delta, tradeCash, salt);
+
+    // The report's range checks (the engine refuses anything outside them).
+    SignedRangeArray(M, DELTA_BITS)(delta);
+    SignedRange(CASH_BITS)(tradeCash);
+
     signal none <== IsZero()(commit);
     // Without a commitment the operator cannot put trades on the slot.
     for (var m = 0; m < M; m++) {
         none * delta[m] === 0;
     }
     none * tradeCash === 0;
-    // With one, the report is exactly the committed one (the salt is free otherwise).
-    (1 - none) * (opened - commit) === 0;
+
+    // With one: the committed view key, its epoch key, and the ciphertext's commitment.
+    signal keyHash <== Poseidon(1)([viewKey]);
+    (1 - none) * (keyHash - vkh) === 0;
+    signal epochKey <== Poseidon(2)([viewKey, epoch]);
+    signal pt[M + 2];
+    for (var m = 0; m < M; m++) {
+        pt[m] <== delta[m];
+    }
+    pt[M] <== tradeCash;
+    pt[M + 1] <== salt;
+    component cipher = ReportCipher(M + 2);
+    cipher.key <== epochKey;
+    cipher.pt <== pt;
+    (1 - none) * (cipher.commitment - commit) === 0;
 }
 
 // Step 3: mark to market on the old positions, new positions, pre-liquidation cash:
