@@ -1,0 +1,709 @@
+"""The operator's epoch lifecycle, independent of HTTP (the API in :mod:`.api` calls it).
+
+Epoch ``e`` goes through these phases, each recorded in the store (:mod:`.store`)::
+
+    intake -> netted -> close_requested -> closing -> closed -> proved -> submitting -> accepted
+                                                                   \\-> failed (needs a human)
+
+1. **intake** -- enrolled members send encrypted, authenticated trade lists
+   (:mod:`zkclear.transport` messages, counters checked by ReplayGuard's SQL) for the
+   intake epoch. Each is committed to SQLite, in the same transaction as its counter and
+   its HTTP request nonce, before the 2xx reply; a later list from the same member
+   replaces the earlier one for netting (all are kept).
+2. **netted** -- on command (``POST /v1/admin/epochs/{e}/net``) or on a schedule, the
+   operator matches and nets the latest list of every member into one
+   :class:`~zkclear.clearing.report.Report` per slot with a fresh random salt, stores the
+   reports with every trade's acceptance or rejection reason, and the commitment each
+   member's ciphertext must have. Netting needs the epoch's final oracle prices (a
+   report's ``tradeCash`` is settlement-relative, docs/protocol.md) and needs ``e`` to be
+   the chain's open epoch. Intake of ``e`` is over; new trade lists go to ``e + 1``.
+3. members fetch their result (``GET /v1/epochs/{e}/me``), check it against their own
+   trades, encrypt the report under their view key and call ``commitReport`` themselves
+   (:class:`zkclear.member.MemberClient`).
+4. **close_requested** once every netted member's commitment is on-chain (or on command);
+   **closing** is recorded *before* ``closeEpoch`` is sent and **closed** after; **proved**
+   stores the engine's new state and the proof (the engine runs on the chain's own events
+   and final prices); **submitting** is recorded before ``submitEpoch`` is sent and
+   **accepted** (with the new off-chain PoolState, in the same transaction) after.
+
+Crash safety: every phase change is one SQLite transaction; restart resumes from the
+recorded phase (:meth:`OperatorService.resume`): ``closing`` asks the chain whether the
+epoch is closed before resending; ``closed`` re-runs the engine and the (content-addressed,
+idempotent) prover; ``submitting`` reads ``lastAcceptedEpoch``/the ``EpochAccepted`` log
+and only resends if the submission did not land, so an epoch is never submitted twice
+and no manual step is needed. Tests kill the process at named points: the environment
+variable ``ZKCLEAR_CRASH_AT=<point>[:<n>]`` makes it SIGKILL itself at the n-th (default
+first) time it passes ``<point>`` (see :data:`CRASH_POINTS`).
+
+Secrets: the store holds each member's view key (needed to prove that the committed
+ciphertext decrypts to the netted report). They are never logged; errors never echo them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from web3 import Web3
+
+from zkclear.chainclient import Client, ContractError
+from zkclear.cipher import encrypt_report
+from zkclear.clearing.epoch import EpochError, run_epoch
+from zkclear.clearing.events import Kind
+from zkclear.clearing.params import ParamsError, RiskParams
+from zkclear.clearing.report import Report
+from zkclear.clearing.state import PoolState
+from zkclear.clearing.trades import (
+    BUY,
+    TradeError,
+    TradeReport,
+    match_trades,
+    net,
+    reports_from_netting,
+)
+from zkclear.clearing.witness import epoch_circuit_inputs
+from zkclear.errors import ZkclearError
+from zkclear.keyfile import X25519KeyPair
+from zkclear.transport import TransportError, TransportReceiver
+from zkclear.viewkeys import MemberKey
+
+from .store import Store, StoreError
+
+log = logging.getLogger("zkclear.operator")
+
+PHASES = ("intake", "netted", "close_requested", "closing", "closed", "proved",
+          "submitting", "accepted", "failed")
+#: Where ``ZKCLEAR_CRASH_AT`` can kill the process.
+CRASH_POINTS = ("after_trades_stored", "after_net", "before_close_sent", "after_close_sent",
+                "after_proof_stored", "before_submit_sent", "after_submit_sent")
+#: Transport messages carrying an enrolment use epoch 0.
+ENROL_EPOCH = 0
+#: Largest trade list (entries) one submission may hold.
+MAX_TRADES_PER_LIST = 1000
+
+_crash_counts: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    """Test hook: SIGKILL this process here if ``ZKCLEAR_CRASH_AT`` names this point."""
+    spec = os.environ.get("ZKCLEAR_CRASH_AT", "")
+    if not spec:
+        return
+    point, _, nth = spec.partition(":")
+    if point != name:
+        return
+    _crash_counts[name] = _crash_counts.get(name, 0) + 1
+    if _crash_counts[name] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class ServiceError(ZkclearError):
+    """A request the operator refuses; ``code`` is a stable machine-readable name and
+    ``status`` the HTTP status the API answers with."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        self.code, self.status = code, status
+        super().__init__(message)
+
+
+def _hex32(value: Any, what: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 66:
+        raise ServiceError("bad_request", f"{what} must be 0x followed by 64 hex digits")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise ServiceError("bad_request", f"{what} is not hex") from None
+
+
+def trade_to_json(t: TradeReport) -> dict[str, Any]:
+    return {"trade_id": t.trade_id, "instrument": t.instrument, "side": t.side,
+            "size": t.size, "price": t.price, "counterparty": t.counterparty}
+
+
+def report_to_json(r: Report) -> dict[str, Any]:
+    return {"delta": [str(d) for d in r.delta], "trade_cash": str(r.trade_cash),
+            "salt": str(r.salt)}
+
+
+def report_from_json(d: Mapping[str, Any]) -> Report:
+    return Report(tuple(int(x) for x in d["delta"]), int(d["trade_cash"]), int(d["salt"]))
+
+
+def parse_trade_list(payload: bytes) -> list[dict[str, Any]]:
+    """The trade list of a submission payload: ``{"trades": [{trade_id, instrument,
+    side, size, price, counterparty}, ...]}`` (field types checked; matching checks
+    values)."""
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ServiceError("malformed_trades", f"the trade list is not JSON: {exc}",
+                           422) from None
+    if not isinstance(doc, dict) or set(doc) != {"trades"} or not isinstance(doc["trades"],
+                                                                             list):
+        raise ServiceError("malformed_trades", 'the payload must be {"trades": [...]}', 422)
+    trades = doc["trades"]
+    if len(trades) > MAX_TRADES_PER_LIST:
+        raise ServiceError("too_many_trades",
+                           f"{len(trades)} trades, at most {MAX_TRADES_PER_LIST} per list", 422)
+    fields = {"trade_id", "instrument", "side", "size", "price", "counterparty"}
+    for i, t in enumerate(trades):
+        if not isinstance(t, dict) or set(t) != fields:
+            raise ServiceError("malformed_trades",
+                               f"trade #{i} must have exactly the fields {sorted(fields)}", 422)
+        tid = t["trade_id"]
+        if not (isinstance(tid, str) and 0 < len(tid) <= 128) and not (
+                type(tid) is int and 0 <= tid < 2**63):
+            raise ServiceError("malformed_trades",
+                               f"trade #{i}: trade_id must be a short string or an int", 422)
+        for f in ("instrument", "side", "size", "price", "counterparty"):
+            if type(t[f]) is not int:
+                raise ServiceError("malformed_trades", f"trade #{i}: {f} must be an int", 422)
+        if t["side"] not in (1, -1):
+            raise ServiceError("malformed_trades", f"trade #{i}: side must be +1 or -1", 422)
+    return trades
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    pool_id: str
+    chain_id: int
+    clearing_house: str
+    operator_transport_public: bytes
+    n_slots: int
+    n_instruments: int
+
+
+class _LockedClient:
+    """The chain client with every call serialised (the embedded EVM is not thread-safe
+    and the API serves requests from a thread pool)."""
+
+    def __init__(self, client: Client, lock: threading.RLock) -> None:
+        self._client, self._lock = client, lock
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+        lock = self._lock
+
+        def call(*a: Any, **kw: Any) -> Any:
+            with lock:
+                return attr(*a, **kw)
+        return call
+
+
+class OperatorService:
+    """The operator: intake, netting, close, prove, submit; state in :class:`Store`.
+
+    ``keys``: the epoch circuit's proving keys, or a callable returning them (loaded on the
+    first proof). ``operator``: the account that sends ``closeEpoch``/``submitEpoch``.
+    ``auto_close``: close an epoch as soon as every netted member has committed.
+    """
+
+    def __init__(self, store: Store, client: Client, transport: X25519KeyPair, *,
+                 operator: str, keys: Any | Callable[[], Any],
+                 auto_close: bool = True) -> None:
+        self.store = store
+        self._chain_lock = threading.RLock()
+        self.raw_client = client
+        self.client: Any = _LockedClient(client, self._chain_lock)
+        self.transport = transport
+        self.operator = Web3.to_checksum_address(operator)
+        self._keys = keys
+        self.auto_close = auto_close
+        self._advance_lock = threading.RLock()
+        dep = client.deployment
+        self.config = dep.config
+        self.info = PoolInfo(f"{dep.chain_id}:{dep.address('ClearingHouse').lower()}",
+                             dep.chain_id, dep.address("ClearingHouse"),
+                             transport.public_bytes, self.config.n_slots,
+                             self.config.n_instruments)
+        store.bind_pool(self.info.pool_id)
+        self._ensure_genesis()
+
+    # -- set-up ----------------------------------------------------------------------
+
+    @property
+    def keys(self) -> Any:
+        if callable(self._keys):
+            self._keys = self._keys()
+        return self._keys
+
+    def _ensure_genesis(self) -> None:
+        if self.store.latest_state() is not None:
+            return
+        if self.client.last_accepted_epoch() != 0:
+            raise StoreError("the chain has accepted epochs but this operator database has "
+                             "no pool state: the private state cannot be rebuilt from the "
+                             "chain (restore the operator's database)")
+        vkh0 = int(self.client.call(self.raw_client.house.functions.vkhOf(0)))
+        genesis = PoolState.genesis(self.config, self.client.final_prices(0), vkh0)
+        if genesis.root() != self.client.state_root():
+            raise StoreError("the genesis state built from the chain does not match its "
+                             "state root")
+        self.store.put_state(0, genesis.to_json())
+
+    def state(self) -> PoolState:
+        latest = self.store.latest_state()
+        assert latest is not None
+        return PoolState.from_json(latest[1])
+
+    # -- identities ------------------------------------------------------------------
+
+    def slot_of(self, address: str) -> int | None:
+        """The active member slot of an Ethereum account (None if not a member)."""
+        try:
+            slot = self.client.slot_of(address)
+        except ContractError as exc:
+            if exc.name == "NotMember":
+                return None
+            raise
+        return int(slot)
+
+    def is_operator(self, address: str) -> bool:
+        return Web3.to_checksum_address(address) == self.operator
+
+    def active_members(self) -> set[int]:
+        out = set()
+        for slot in range(1, self.config.n_slots):
+            _account, active, _used = self.client.call(
+                self.raw_client.house.functions.members(slot))
+            if active:
+                out.add(slot)
+        return out
+
+    def registry(self) -> dict[int, bytes]:
+        return {int(s): bytes(k) for s, k in
+                self.store.query("SELECT slot, transport_public FROM members")}
+
+    def intake_epoch(self) -> int:
+        return max(self.client.open_epoch(), self.store.last_closed_intake() + 1)
+
+    # -- requests (the API runs each inside one store transaction) -----------------------
+
+    def record_nonce(self, address: str, nonce: str, ts: int) -> None:
+        """Store an HTTP request nonce; ServiceError(replay) if seen (inside the caller's
+        transaction, so a refused request leaves no trace)."""
+        with self.store.transaction() as db:
+            cur = db.execute("INSERT OR IGNORE INTO request_nonces VALUES (?, ?, ?)",
+                             (address.lower(), nonce, ts))
+            if cur.rowcount != 1:
+                raise ServiceError("replayed_request",
+                                   "this request nonce was already used", 409)
+
+    def prune_nonces(self, older_than: int) -> None:
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM request_nonces WHERE ts < ?", (older_than,))
+
+    def enrol(self, slot: int, transport_public_hex: str, message_b64: str) -> dict[str, Any]:
+        """Record a member's transport key and view key. The view key travels inside a
+        transport message sealed with that transport key (epoch 0); it must hash to the
+        vkh the slot registered on-chain."""
+        pub = _hex32(transport_public_hex, "transport_public")
+        try:
+            data = base64.b64decode(message_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ServiceError("bad_request", "message must be base64") from None
+        receiver = TransportReceiver(self.transport, {slot: pub}, self.info.pool_id,
+                                     self.store.guard)
+        with self.store.transaction() as db:
+            msg = _open(receiver, data, ENROL_EPOCH)
+            if msg.slot != slot:
+                raise ServiceError("wrong_slot", f"the message is from slot {msg.slot}, the "
+                                   f"request is signed by slot {slot}'s account", 403)
+            try:
+                doc = json.loads(msg.payload)
+                key = MemberKey(slot, int.from_bytes(_hex32(doc["view_key"], "view_key"),
+                                                     "big"))
+            except (ValueError, KeyError, TypeError):
+                raise ServiceError("bad_view_key", "the enrolment payload must be "
+                                   '{"view_key": "0x<64 hex>"} with 0 < K < r', 422) from None
+            vkh = int(self.client.call(self.raw_client.house.functions.vkhOf(slot)))
+            if key.vkh != vkh:
+                raise ServiceError("view_key_mismatch", f"Poseidon(view key) is not the vkh "
+                                   f"slot {slot} registered on-chain", 422)
+            account = self._account_of(slot)
+            db.execute("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (slot) DO "
+                       "UPDATE SET address = excluded.address, transport_public = "
+                       "excluded.transport_public, view_key = excluded.view_key, vkh = "
+                       "excluded.vkh, enrolled_at = excluded.enrolled_at",
+                       (slot, account.lower(), pub, hex(key.key.reveal()), str(vkh),
+                        time.time()))
+        return {"slot": slot, "vkh": str(vkh)}
+
+    def _account_of(self, slot: int) -> str:
+        account, _active, _used = self.client.call(self.raw_client.house.functions.members(slot))
+        return str(account)
+
+    def submit_trades(self, slot: int, epoch: int, body: bytes) -> dict[str, Any]:
+        """Open, check and durably store one trade list (raises ServiceError)."""
+        intake = self.intake_epoch()
+        if epoch != intake:
+            raise ServiceError("epoch_not_open", f"epoch {epoch} is not taking trade lists; "
+                               f"the intake epoch is {intake}", 409)
+        reg = self.registry()
+        if slot not in reg:
+            raise ServiceError("not_enrolled", f"slot {slot} has not enrolled its transport "
+                               "and view keys", 403)
+        receiver = TransportReceiver(self.transport, reg, self.info.pool_id, self.store.guard)
+        with self.store.transaction() as db:
+            msg = _open(receiver, body, epoch)
+            if msg.slot != slot:
+                raise ServiceError("wrong_slot", f"the message is from slot {msg.slot}, the "
+                                   f"request is signed by slot {slot}'s account", 403)
+            trades = parse_trade_list(msg.payload)
+            cur = db.execute("INSERT INTO submissions (epoch, slot, counter, received_at, "
+                             "trades) VALUES (?, ?, ?, ?, ?)",
+                             (epoch, slot, msg.counter, time.time(), json.dumps(trades)))
+            sub_id = int(cur.lastrowid or 0)
+            if self.store.epoch_row(epoch) is None:
+                self.store.set_epoch(epoch, phase="intake")
+        crash_point("after_trades_stored")
+        return {"epoch": epoch, "slot": slot, "submission": sub_id, "trades": len(trades)}
+
+    # -- netting ---------------------------------------------------------------------
+
+    def latest_submissions(self, epoch: int) -> dict[int, list[dict[str, Any]]]:
+        rows = self.store.query("SELECT slot, trades FROM submissions WHERE id IN (SELECT "
+                                "MAX(id) FROM submissions WHERE epoch = ? GROUP BY slot)",
+                                (epoch,))
+        return {int(s): json.loads(t) for s, t in rows}
+
+    def net_epoch(self, epoch: int) -> dict[str, Any]:
+        """Step 2: match, net, store per-slot results (one transaction)."""
+        with self._advance_lock:
+            row = self.store.epoch_row(epoch)
+            if row is not None and row["phase"] != "intake":
+                raise ServiceError("already_netted", f"epoch {epoch} is already netted "
+                                   f"(phase {row['phase']})", 409)
+            if epoch != self.intake_epoch():
+                raise ServiceError("epoch_not_open", f"epoch {epoch} is not the intake epoch "
+                                   f"{self.intake_epoch()}", 409)
+            if self.client.open_epoch() != epoch:
+                raise ServiceError("epoch_not_open", f"the chain's open epoch is "
+                                   f"{self.client.open_epoch()}, not {epoch}", 409)
+            try:
+                prices = self.client.final_prices(epoch)
+            except ContractError as exc:
+                raise ServiceError("prices_not_final", f"the oracle has not finalised epoch "
+                                   f"{epoch}'s prices ({exc.name}); netting needs them", 409
+                                   ) from exc
+            subs = self.latest_submissions(epoch)
+            members = self.active_members()
+            cfg = self.config
+            match = match_trades(subs, n_slots=cfg.n_slots, n_instruments=cfg.n_instruments,
+                                 members=members)
+            try:
+                reports = reports_from_netting(net(match.accepted, cfg.n_slots,
+                                                   cfg.n_instruments), prices)
+            except TradeError as exc:
+                raise ServiceError("netting_failed", str(exc), 422) from exc
+            keys = self._view_keys(set(reports))
+            per_slot: dict[int, dict[str, list[Any]]] = {
+                s: {"accepted": [], "rejected": []} for s in set(subs) | set(reports)}
+            for t in match.accepted:
+                for me, other, side in ((t.buyer, t.seller, BUY), (t.seller, t.buyer, -BUY)):
+                    per_slot.setdefault(me, {"accepted": [], "rejected": []})
+                    per_slot[me]["accepted"].append(trade_to_json(TradeReport(
+                        t.trade_id, t.instrument, side, t.size, t.price, other)))
+            for rj in match.rejected:
+                if type(rj.member) is int and rj.member in per_slot:
+                    per_slot[rj.member]["rejected"].append(
+                        {"trade_id": rj.trade_id, "reason": rj.reason.name,
+                         "message": rj.message})
+            with self.store.transaction() as db:
+                for slot, res in sorted(per_slot.items()):
+                    rep = reports.get(slot)
+                    commitment = (str(encrypt_report(keys[slot], epoch, rep).commitment())
+                                  if rep is not None else None)
+                    db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
+                               (epoch, slot, json.dumps(res["accepted"]),
+                                json.dumps(res["rejected"]),
+                                json.dumps(report_to_json(rep)) if rep else None, commitment))
+                self.store.set_epoch(epoch, phase="netted", prices=json.dumps(list(prices)),
+                                     error=None)
+                self.store.journal(epoch, "netted", {"reports": sorted(reports),
+                                                     "accepted": len(match.accepted),
+                                                     "rejected": len(match.rejected)})
+            crash_point("after_net")
+            log.info("epoch %d netted: %d trades accepted, %d reports rejected, %d reports",
+                     epoch, len(match.accepted), len(match.rejected), len(reports))
+            return {"epoch": epoch, "phase": "netted", "reports": sorted(reports),
+                    "accepted": len(match.accepted), "rejected": len(match.rejected),
+                    "prices": list(prices)}
+
+    def _view_keys(self, slots: set[int]) -> dict[int, MemberKey]:
+        out = {}
+        for s, k in self.store.query("SELECT slot, view_key FROM members"):
+            if int(s) in slots:
+                out[int(s)] = MemberKey(int(s), int(k, 16))
+        missing = slots - set(out)
+        if missing:
+            raise ServiceError("not_enrolled", f"slots {sorted(missing)} have reports but no "
+                               "enrolled view key", 409)
+        return out
+
+    def reports(self, epoch: int) -> dict[int, Report]:
+        rows = self.store.query("SELECT slot, report FROM results WHERE epoch = ? AND "
+                                "report IS NOT NULL", (epoch,))
+        return {int(s): report_from_json(json.loads(r)) for s, r in rows}
+
+    def expected_commitments(self, epoch: int) -> dict[int, int]:
+        rows = self.store.query("SELECT slot, commitment FROM results WHERE epoch = ? AND "
+                                "commitment IS NOT NULL", (epoch,))
+        return {int(s): int(c) for s, c in rows}
+
+    # -- queries ---------------------------------------------------------------------
+
+    def member_result(self, slot: int, epoch: int) -> dict[str, Any]:
+        row = self.store.epoch_row(epoch)
+        subs = self.store.one("SELECT COUNT(*) FROM submissions WHERE epoch = ? AND slot = ?",
+                              (epoch, slot))[0]
+        out: dict[str, Any] = {"epoch": epoch, "slot": slot,
+                               "phase": row["phase"] if row else "intake",
+                               "submissions": int(subs), "netted": False}
+        if row is None or row["phase"] == "intake":
+            return out
+        out["prices"] = [str(p) for p in json.loads(row["prices"])]
+        res = self.store.one("SELECT accepted, rejected, report, commitment FROM results "
+                             "WHERE epoch = ? AND slot = ?", (epoch, slot))
+        out["netted"] = True
+        if res is None:
+            out |= {"accepted": [], "rejected": [], "report": None, "commitment": None}
+        else:
+            out |= {"accepted": json.loads(res[0]), "rejected": json.loads(res[1]),
+                    "report": json.loads(res[2]) if res[2] else None,
+                    "commitment": res[3]}
+        if out["report"] is not None:
+            out["committed_on_chain"] = slot in self.committed(epoch)
+        return out
+
+    def epoch_public(self, epoch: int) -> dict[str, Any]:
+        row = self.store.epoch_row(epoch)
+        out: dict[str, Any] = {"epoch": epoch, "phase": row["phase"] if row else "intake"}
+        if row is None:
+            return out
+        if row["prices"]:
+            out["prices"] = [str(p) for p in json.loads(row["prices"])]
+        if row["public"]:
+            pub = json.loads(row["public"])
+            out["public_signals"] = pub
+            out["new_root"] = pub[1]
+        if row["error"]:
+            out["error"] = row["error"]
+        out["accepted_on_chain"] = row["phase"] == "accepted"
+        if row["submit_tx"]:
+            out["submit"] = json.loads(row["submit_tx"])
+        out["reporting_slots"] = sorted(self.expected_commitments(epoch))
+        return out
+
+    def committed(self, epoch: int) -> dict[int, int]:
+        """Slot -> commitment of the epoch's on-chain COMMIT events."""
+        try:
+            events = self.client.epoch_events(epoch)
+        except ZkclearError:
+            return {}
+        return {e.slot: e.value for e in events if e.kind == Kind.COMMIT}
+
+    # -- close, prove, submit ----------------------------------------------------------
+
+    def request_close(self, epoch: int) -> dict[str, Any]:
+        with self._advance_lock:
+            row = self.store.epoch_row(epoch)
+            if row is None or row["phase"] == "intake":
+                raise ServiceError("not_netted", f"epoch {epoch} is not netted yet", 409)
+            if row["phase"] == "netted":
+                with self.store.transaction():
+                    self.store.set_epoch(epoch, phase="close_requested")
+                    self.store.journal(epoch, "close_requested")
+        return self.advance(epoch, through="closed")
+
+    def advance(self, epoch: int, *, through: str = "accepted") -> dict[str, Any]:
+        """Perform every due step of ``epoch`` up to phase ``through`` (idempotent; what a
+        restart runs). Returns the public view of the epoch."""
+        stop = PHASES.index(through)
+        with self._advance_lock:
+            for _ in range(10):
+                row = self.store.epoch_row(epoch)
+                if row is None:
+                    break
+                phase = row["phase"]
+                if phase in ("accepted", "failed", "intake") or PHASES.index(phase) >= stop:
+                    break
+                try:
+                    moved = self._step(epoch, phase)
+                except (EpochError, ParamsError) as exc:
+                    with self.store.transaction():
+                        self.store.set_epoch(epoch, phase="failed", error=str(exc))
+                        self.store.journal(epoch, "failed", str(exc))
+                    log.error("epoch %d cannot be cleared: %s", epoch, exc)
+                    break
+                if not moved:
+                    break
+        return self.epoch_public(epoch)
+
+    def _step(self, epoch: int, phase: str) -> bool:
+        if phase == "netted":
+            want = set(self.expected_commitments(epoch))
+            if not self.auto_close or not want <= set(self.committed(epoch)):
+                return False
+            with self.store.transaction():
+                self.store.set_epoch(epoch, phase="close_requested")
+                self.store.journal(epoch, "close_requested", "all reports committed")
+            return True
+        if phase == "close_requested":
+            if self.client.last_accepted_epoch() != epoch - 1:
+                return False  # the previous epoch is still being proven
+            with self.store.transaction():
+                self.store.set_epoch(epoch, phase="closing")
+                self.store.journal(epoch, "close_sending")
+            return True
+        if phase == "closing":
+            if not self.client.epoch_info(epoch)["closed"]:
+                crash_point("before_close_sent")
+                self.client.close_epoch(sender=self.operator)
+                crash_point("after_close_sent")
+            with self.store.transaction():
+                self.store.set_epoch(epoch, phase="closed")
+                self.store.journal(epoch, "closed")
+            return True
+        if phase == "closed":
+            self._prove(epoch)
+            return True
+        if phase == "proved":
+            with self.store.transaction():
+                self.store.set_epoch(epoch, phase="submitting")
+                self.store.journal(epoch, "submit_sending")
+            return True
+        if phase == "submitting":
+            self._submit(epoch)
+            return True
+        return False
+
+    def params_for(self, epoch: int) -> RiskParams:
+        """The risk parameters epoch ``epoch`` was frozen with (from RiskParamsSet logs)."""
+        want = int(self.client.epoch_info(epoch)["paramsHash"])
+        with self._chain_lock:
+            logs = self.raw_client.house.events.RiskParamsSet().get_logs(
+                from_block=self.raw_client.deployment.first_block)
+        m = self.config.n_instruments
+        for ev in reversed(list(logs)):
+            a = ev["args"]
+            if int(a["paramsHash"]) != want:
+                continue
+            shocks = [int(s) for s in a["shocks"]]
+            return RiskParams(int(a["imFactorBp"]), int(a["penaltyBp"]),
+                              tuple(int(x) for x in a["positionLimits"]),
+                              tuple(tuple(shocks[k * m:(k + 1) * m])
+                                    for k in range(len(shocks) // m)))
+        raise StoreError(f"no RiskParamsSet log with epoch {epoch}'s paramsHash")
+
+    def _prove(self, epoch: int) -> None:
+        state = self.state()
+        if state.epoch != epoch - 1:
+            raise StoreError(f"the off-chain state is after epoch {state.epoch}, epoch "
+                             f"{epoch} needs the state after {epoch - 1}")
+        if state.root() != self.client.state_root():
+            raise StoreError("the off-chain state root differs from the chain's: the "
+                             "operator database is out of step with the chain")
+        events = self.client.epoch_events(epoch)
+        prices = self.client.final_prices(epoch)
+        reports = self.reports(epoch)
+        result = run_epoch(state, self.params_for(epoch), prices, events, reports,
+                           view_keys=self._view_keys(set(reports)))
+        from zkclear.prover.prove import prove
+
+        self.store.journal(epoch, "proving")
+        t0 = time.perf_counter()
+        proof = prove(self.keys, epoch_circuit_inputs(result))
+        if [int(x) for x in proof.public] != result.public_signals():
+            raise StoreError(f"epoch {epoch}: the proof's public signals differ from the "
+                             "engine's")
+        with self.store.transaction():
+            self.store.set_epoch(epoch, phase="proved", proof=json.dumps(proof.proof),
+                                 public=json.dumps([str(x) for x in proof.public]),
+                                 new_state=json.dumps(result.new.to_json()))
+            self.store.journal(epoch, "proved", {"seconds": round(time.perf_counter() - t0, 2),
+                                                 "new_root": str(result.new.root())})
+        crash_point("after_proof_stored")
+
+    def _landed(self, epoch: int, new_root: int) -> dict[str, Any] | None:
+        """The EpochAccepted log of ``epoch`` if the chain has accepted it."""
+        if self.client.last_accepted_epoch() < epoch:
+            return None
+        with self._chain_lock:
+            logs = self.raw_client.house.events.EpochAccepted().get_logs(
+                from_block=self.raw_client.deployment.first_block)
+        for ev in logs:
+            if int(ev["args"]["epoch"]) == epoch:
+                if int(ev["args"]["newRoot"]) != new_root:
+                    raise StoreError(f"epoch {epoch} was accepted on-chain with another root "
+                                     "than this operator proved (another operator?)")
+                return {"tx": ev["transactionHash"].hex(), "block": int(ev["blockNumber"])}
+        raise StoreError(f"lastAcceptedEpoch >= {epoch} but no EpochAccepted log for it")
+
+    def _submit(self, epoch: int) -> None:
+        row = self.store.epoch_row(epoch)
+        assert row is not None
+        public = [int(x) for x in json.loads(row["public"])]
+        new_state = json.loads(row["new_state"])
+        landed = self._landed(epoch, public[1])
+        gas = None
+        if landed is None:
+            crash_point("before_submit_sent")
+            try:
+                acc = self.client.submit_epoch(json.loads(row["proof"]), public,
+                                               sender=self.operator)
+                gas = acc.gas_used
+            except ContractError as exc:
+                if exc.name != "EpochAlreadyAccepted":
+                    raise
+            crash_point("after_submit_sent")
+            landed = self._landed(epoch, public[1])
+            if landed is None:
+                raise StoreError(f"epoch {epoch}: submitEpoch returned but the chain has not "
+                                 "accepted it")
+        with self.store.transaction():
+            self.store.set_epoch(epoch, phase="accepted", submit_tx=json.dumps(landed),
+                                 gas=gas)
+            self.store.put_state(epoch, new_state)
+            self.store.journal(epoch, "accepted", landed)
+        log.info("epoch %d accepted on-chain", epoch)
+
+    def resume(self) -> list[int]:
+        """Advance every epoch that is past intake and not finished (after a restart)."""
+        todo = self.store.epochs_in(*PHASES[1:7])
+        for e in todo:
+            self.advance(e)
+        return todo
+
+    def tick(self) -> None:
+        """One pass of the background driver: resume unfinished epochs, prune nonces."""
+        self.resume()
+        self.prune_nonces(int(time.time()) - 3600)
+
+
+def _open(receiver: TransportReceiver, data: bytes, epoch: int) -> Any:
+    try:
+        return receiver.open(data, expected_epoch=epoch)
+    except TransportError as exc:
+        name = type(exc).__name__
+        code, status = {
+            "ReplayError": ("replayed_message", 409),
+            "UnknownMemberError": ("not_enrolled", 403),
+            "WrongRecipientError": ("wrong_recipient", 400),
+            "TamperedError": ("tampered_message", 400),
+        }.get(name, ("bad_message", 400))
+        if name == "TransportError" and "is for epoch" in str(exc):
+            code, status = "epoch_mismatch", 409
+        raise ServiceError(code, str(exc), status) from exc
+
