@@ -1,0 +1,271 @@
+"""The member client: talks to the operator over HTTP and to the chain through
+:class:`zkclear.chainclient.Client`.
+
+A member holds three keys: its Ethereum account key (signs every HTTP request, see
+:mod:`zkclear.operator.api`; its account is the one governance registered for the slot),
+its X25519 transport key (seals trade lists and the enrolment message,
+:mod:`zkclear.transport`) and its view key ``K`` (encrypts its report,
+:mod:`zkclear.cipher`; handed to the operator at enrolment inside a sealed message).
+
+Per epoch: :meth:`MemberClient.submit_trades` sends the trade list; after netting,
+:meth:`MemberClient.commit` fetches the netted result, checks it against the trades it
+sent (every accepted trade is one of its own, every one of its trades is accepted or
+rejected with a reason, the report nets exactly its accepted trades at the chain's final
+prices), encrypts the report under its view key and calls ``commitReport`` with the
+ciphertext. Committing is idempotent: if the slot already committed this epoch, the
+on-chain commitment is compared with the expected one and nothing is sent again.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from zkclear.chainclient import Client
+from zkclear.cipher import encrypt_report
+from zkclear.clearing.events import Kind
+from zkclear.clearing.report import Report
+from zkclear.clearing.trades import TradeReport
+from zkclear.errors import ZkclearError
+from zkclear.keyfile import X25519KeyPair
+from zkclear.operator.api import sign_request
+from zkclear.transport import TransportSender
+from zkclear.viewkeys import MemberKey
+
+
+class MemberError(ZkclearError):
+    """The operator refused a request (``code``, ``status``) or the member's check failed."""
+
+    def __init__(self, message: str, code: str = "member_error", status: int = 0) -> None:
+        self.code, self.status = code, status
+        super().__init__(message)
+
+
+class ResultMismatchError(MemberError):
+    """The operator's netted result does not match the member's own trades."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "result_mismatch")
+
+
+def _trade_dict(t: TradeReport | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(t, TradeReport):
+        return {"trade_id": t.trade_id, "instrument": t.instrument, "side": t.side,
+                "size": t.size, "price": t.price, "counterparty": t.counterparty}
+    return {k: t[k] for k in ("trade_id", "instrument", "side", "size", "price",
+                              "counterparty")}
+
+
+def expected_report(accepted: Sequence[Mapping[str, Any]], prices: Sequence[int],
+                    n_instruments: int) -> tuple[list[int], int]:
+    """(delta, tradeCash) of a member's accepted trades at settlement ``prices``."""
+    delta = [0] * n_instruments
+    cash = 0
+    for t in accepted:
+        m, side, size, px = int(t["instrument"]), int(t["side"]), int(t["size"]), int(t["price"])
+        delta[m] += side * size
+        cash += side * size * (int(prices[m]) - px)
+    return delta, cash
+
+
+def check_result(result: Mapping[str, Any], sent: Sequence[Mapping[str, Any]],
+                 prices: Sequence[int], n_instruments: int) -> Report | None:
+    """The member's checks of its netted result (ResultMismatchError if one fails)."""
+    mine = {t["trade_id"]: t for t in sent}
+    if len(mine) != len(sent):
+        mine_ids = [t["trade_id"] for t in sent]
+        dup = {i for i in mine_ids if mine_ids.count(i) > 1}
+        accepted_dup = [t for t in result.get("accepted") or [] if t["trade_id"] in dup]
+        if accepted_dup:
+            raise ResultMismatchError(f"trades {sorted(map(str, dup))} were sent twice but "
+                                      "accepted")
+    accepted = result.get("accepted") or []
+    for t in accepted:
+        own = mine.get(t["trade_id"])
+        if own is None or _trade_dict(own) != _trade_dict(t):
+            raise ResultMismatchError(f"accepted trade {t['trade_id']!r} is not one this "
+                                      "member sent")
+    decided = {t["trade_id"] for t in accepted} | {
+        r["trade_id"] for r in result.get("rejected") or [] if r["trade_id"] is not None}
+    whole = any(r["trade_id"] is None for r in result.get("rejected") or [])
+    missing = [i for i in mine if i not in decided]
+    if missing and not whole:
+        raise ResultMismatchError(f"trades {missing!r} are neither accepted nor rejected")
+    if [str(p) for p in result.get("prices") or []] != [str(p) for p in prices]:
+        raise ResultMismatchError(f"the operator netted at prices {result.get('prices')}, the "
+                                  f"oracle's final prices are {list(prices)}")
+    delta, cash = expected_report(accepted, prices, n_instruments)
+    rep = result.get("report")
+    if rep is None:
+        if any(delta) or cash:
+            raise ResultMismatchError("the operator gives no report but the accepted trades "
+                                      "do not net to zero")
+        return None
+    report = Report(tuple(int(d) for d in rep["delta"]), int(rep["trade_cash"]),
+                    int(rep["salt"]))
+    if list(report.delta) != delta or report.trade_cash != cash:
+        raise ResultMismatchError(f"the report (delta {list(report.delta)}, tradeCash "
+                                  f"{report.trade_cash}) does not net the accepted trades "
+                                  f"(delta {delta}, tradeCash {cash})")
+    return report
+
+
+@dataclass
+class MemberClient:
+    """One member's client. ``chain`` may be None for HTTP-only use (no commit)."""
+
+    base_url: str
+    eth_key: Any  # the account's private key (hex str or bytes)
+    transport: X25519KeyPair
+    view_key: MemberKey
+    chain: Client | None = None
+    timeout: float = 120.0
+    sent: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    _pool: dict[str, Any] | None = None
+    _http: httpx.Client | None = None
+
+    def __post_init__(self) -> None:
+        from eth_account import Account
+
+        self.address = Account.from_key(self.eth_key).address
+        self._http = httpx.Client(base_url=self.base_url, timeout=self.timeout)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> MemberClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def slot(self) -> int:
+        return self.view_key.slot
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    def pool(self) -> dict[str, Any]:
+        if self._pool is None:
+            self._pool = self._send("GET", "/v1/pool", signed=False)
+        return self._pool
+
+    def _sender(self) -> TransportSender:
+        p = self.pool()
+        return TransportSender(self.transport, self.slot,
+                               bytes.fromhex(p["operator_transport_public"][2:]), p["pool_id"])
+
+    def _send(self, method: str, path: str, body: bytes = b"", *, signed: bool = True,
+              content_type: str = "application/json") -> Any:
+        assert self._http is not None, "client closed"
+        headers = {"content-type": content_type} if body else {}
+        if signed:
+            headers |= sign_request(self.eth_key, self.pool()["pool_id"], method, path, body)
+        try:
+            resp = self._http.request(method, path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise MemberError(f"{method} {self.base_url}{path}: {exc}", "unreachable") from exc
+        try:
+            doc = resp.json()
+        except ValueError:
+            doc = None
+        if resp.status_code >= 400:
+            err = (doc or {}).get("error", {}) if isinstance(doc, dict) else {}
+            raise MemberError(f"operator refused {method} {path} ({resp.status_code} "
+                              f"{err.get('code', '?')}): {err.get('message', resp.text[:200])}",
+                              err.get("code", "http_error"), resp.status_code)
+        return doc
+
+    def enrol(self) -> dict[str, Any]:
+        """Hand the operator this member's transport key and (sealed) view key."""
+        payload = json.dumps({"view_key": "0x" + self.view_key.key.reveal().to_bytes(
+            32, "big").hex()}).encode()
+        msg = self._sender().seal(payload, 0, time.time_ns())
+        body = json.dumps({"transport_public": "0x" + self.transport.public_bytes.hex(),
+                           "message": base64.b64encode(msg).decode()}).encode()
+        return self._send("POST", "/v1/members/enrol", body)  # type: ignore[no-any-return]
+
+    def intake_epoch(self) -> int:
+        return int(self._send("GET", "/v1/pool", signed=False)["intake_epoch"])
+
+    def submit_trades(self, trades: Sequence[TradeReport | Mapping[str, Any]],
+                      epoch: int | None = None) -> dict[str, Any]:
+        """Seal and send this epoch's trade list (replaces an earlier one before netting)."""
+        e = self.intake_epoch() if epoch is None else epoch
+        items = [_trade_dict(t) for t in trades]
+        msg = self._sender().seal(json.dumps({"trades": items}).encode(), e, time.time_ns())
+        out = self._send("POST", f"/v1/epochs/{e}/trades", msg,
+                         content_type="application/octet-stream")
+        self.sent[e] = items
+        return out  # type: ignore[no-any-return]
+
+    def result(self, epoch: int) -> dict[str, Any]:
+        return self._send("GET", f"/v1/epochs/{epoch}/me")  # type: ignore[no-any-return]
+
+    def epoch(self, epoch: int) -> dict[str, Any]:
+        return self._send("GET", f"/v1/epochs/{epoch}", signed=False)  # type: ignore[no-any-return]
+
+    # -- checks and chain ---------------------------------------------------------------
+
+    def _chain(self) -> Client:
+        if self.chain is None:
+            raise MemberError("this member client has no chain connection", "no_chain")
+        return self.chain
+
+    def verified_report(self, epoch: int,
+                        trades: Sequence[Mapping[str, Any]] | None = None) -> Report | None:
+        """Fetch and check the netted result against ``trades`` (default: what this client
+        sent for the epoch) and the chain's final prices."""
+        sent = trades if trades is not None else self.sent.get(epoch)
+        if sent is None:
+            raise MemberError(f"no record of the trades sent for epoch {epoch}: pass them",
+                              "no_trades")
+        result = self.result(epoch)
+        if not result.get("netted"):
+            raise MemberError(f"epoch {epoch} is not netted yet (phase {result['phase']})",
+                              "not_netted")
+        prices = self._chain().final_prices(epoch)
+        return check_result(result, [_trade_dict(t) for t in sent], prices,
+                            len(prices))
+
+    def commit(self, epoch: int,
+               trades: Sequence[Mapping[str, Any]] | None = None) -> int | None:
+        """Verify, encrypt and commit this epoch's report on-chain; the commitment (None
+        if the member has nothing to report). Idempotent."""
+        report = self.verified_report(epoch, trades)
+        if report is None:
+            return None
+        cl = self._chain()
+        ct = encrypt_report(self.view_key, epoch, report)
+        c = ct.commitment()
+        done = {e.slot: e.value for e in cl.epoch_events(epoch) if e.kind == Kind.COMMIT} \
+            if cl.open_epoch() >= epoch else {}
+        if self.slot in done:
+            if done[self.slot] != c:
+                raise MemberError(f"slot {self.slot} already committed another value in "
+                                  f"epoch {epoch}", "already_committed")
+            return c
+        if cl.open_epoch() != epoch:
+            raise MemberError(f"the chain's open epoch is {cl.open_epoch()}, not {epoch}: "
+                              "cannot commit now", "epoch_not_open")
+        cl.commit_report(c, sender=self.address, ciphertext=ct.to_bytes())
+        return c
+
+    def deposit(self, amount: int) -> Any:
+        return self._chain().deposit(amount, sender=self.address)
+
+    def request_withdrawal(self, amount: int) -> Any:
+        return self._chain().request_withdrawal(amount, sender=self.address)
+
+    def status(self) -> dict[str, Any]:
+        cl = self._chain()
+        return {"slot": self.slot, "address": self.address, "balance": cl.balance(self.address),
+                "open_epoch": cl.open_epoch(), "last_accepted_epoch": cl.last_accepted_epoch()}
