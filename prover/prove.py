@@ -125,7 +125,7 @@ def prove(keys: Keys, inputs: Mapping[str, InputValue], *,
         (tmp / "proof.json").write_text(json.dumps(proof, indent=1) + "\n")
         (tmp / "public.json").write_text(json.dumps([str(x) for x in public]) + "\n")
         meta = {"circuit": keys.compiled.circuit.name, "circuit_key": keys.compiled.circuit.key,
-                "zkey_sha256": keys.record["zkey_sha256"], "backend": "snarkjs",
+                "zkey_sha256": keys.record["zkey_sha256"], "backend": backend()[0],
                 "prove_seconds": round(secs, 3)}
         (tmp / "job.json").write_text(json.dumps(meta, indent=2) + "\n")
         try:
@@ -138,18 +138,66 @@ def prove(keys: Keys, inputs: Mapping[str, InputValue], *,
     return ProofResult(proof, public, key, job_dir, secs, cached=False)
 
 
+#: Environment variable choosing the prover: ``snarkjs``, ``rapidsnark`` or ``auto``
+#: (default: rapidsnark if a binary of that name is on PATH, else snarkjs).
+BACKEND_ENV = "ZKCLEAR_PROVER"
+#: rapidsnark's binary is built as ``prover``; too generic a name to pick up from PATH,
+#: so install or link it as ``rapidsnark``.
+RAPIDSNARK = "rapidsnark"
+
+
+def backend() -> tuple[str, str | None]:
+    """The prover in use: ``("rapidsnark", path)`` or ``("snarkjs", None)``."""
+    choice = os.environ.get(BACKEND_ENV, "auto").strip().lower() or "auto"
+    if choice not in ("auto", "snarkjs", "rapidsnark"):
+        raise ProofError(f"{BACKEND_ENV}={choice!r}: use auto, snarkjs or rapidsnark")
+    if choice == "snarkjs":
+        return "snarkjs", None
+    binary = shutil.which(RAPIDSNARK)
+    if binary is None and choice == "rapidsnark":
+        raise ProofError(f"{BACKEND_ENV}=rapidsnark but no 'rapidsnark' binary is on PATH")
+    return ("rapidsnark", binary) if binary else ("snarkjs", None)
+
+
+def _prove_rapidsnark(binary: str, keys: Keys, wtns: Path) -> dict[str, Any]:
+    """rapidsnark's CLI: ``rapidsnark <zkey> <wtns> <proof.json> <public.json>``."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="zkclear-rapidsnark-") as tmp:
+        proof_path, public_path = Path(tmp) / "proof.json", Path(tmp) / "public.json"
+        done = subprocess.run([binary, str(keys.zkey), str(wtns), str(proof_path),
+                               str(public_path)], capture_output=True, text=True)
+        if done.returncode != 0 or not proof_path.exists():
+            raise ProofError(f"{keys.compiled.circuit.name}: rapidsnark ({binary}) failed "
+                             f"with status {done.returncode}: "
+                             f"{(done.stderr or done.stdout).strip()[:500]}")
+        try:
+            return {"proof": json.loads(proof_path.read_text()),
+                    "publicSignals": json.loads(public_path.read_text())}
+        except (OSError, ValueError) as exc:
+            raise ProofError(f"rapidsnark wrote an unreadable proof: {exc}") from exc
+
+
 def prove_witness(keys: Keys, wtns: Path, *,
                   log: _node.LogSink | None = None) -> tuple[dict[str, Any], list[int]]:
-    """Prove a witness file; the proof is verified before it is returned.
+    """Prove a witness file with :func:`backend`'s prover; the proof is verified before it
+    is returned (whatever the backend).
 
     snarkjs's prover does not check the witness against the constraints: a witness that
     does not satisfy them yields a proof that does not verify. That proof never leaves.
     """
-    out = _node.snarkjs().call(
-        "groth16.prove", str(keys.zkey), str(wtns),
-        step="prove", subject=keys.compiled.circuit.name, log=log,
-    )
-    proof, public = out["proof"], [int(x) for x in out["publicSignals"]]
+    name, binary = backend()
+    if binary is not None:
+        out = _prove_rapidsnark(binary, keys, wtns)
+    else:
+        out = _node.snarkjs().call(
+            "groth16.prove", str(keys.zkey), str(wtns),
+            step="prove", subject=keys.compiled.circuit.name, log=log,
+        )
+    try:
+        proof, public = out["proof"], [int(x) for x in out["publicSignals"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProofError(f"{name} returned no proof and public signals: {exc}") from exc
     if not verify(keys.vkey, public, proof):
         raise ProofError(f"{keys.compiled.circuit.name}: the proof does not verify: the "
                          "witness does not satisfy the circuit, or the zkey is not this "

@@ -93,3 +93,69 @@ def test_changed_public_input_or_proof_is_rejected(keys):
     assert not py_verify(vk, Proof.from_json(swapped), res.public)
     # A public input outside the field is refused outright.
     assert not snarkjs_verify(keys.vkey, [res.public[0] + P], res.proof)
+
+
+# -- prover backends ------------------------------------------------------------------------
+
+def _fake_rapidsnark(bin_dir, body: str):
+    """An executable named ``rapidsnark`` on PATH with rapidsnark's command line
+    (``rapidsnark <zkey> <wtns> <proof.json> <public.json>``)."""
+    import os
+    import stat
+
+    exe = bin_dir / "rapidsnark"
+    exe.write_text("#!/bin/sh\n" + body + "\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+
+
+def test_backend_choice(monkeypatch, tmp_path):
+    from zkclear.prover.prove import BACKEND_ENV, backend
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no rapidsnark here
+    monkeypatch.delenv(BACKEND_ENV, raising=False)
+    assert backend() == ("snarkjs", None)
+    monkeypatch.setenv(BACKEND_ENV, "rapidsnark")
+    with pytest.raises(ProofError, match="no 'rapidsnark' binary is on PATH"):
+        backend()
+    monkeypatch.setenv(BACKEND_ENV, "gpu")
+    with pytest.raises(ProofError, match="use auto, snarkjs or rapidsnark"):
+        backend()
+
+
+def test_rapidsnark_on_path_is_used_and_its_proofs_are_checked(keys, monkeypatch, tmp_path):
+    """A binary with rapidsnark's interface is picked up automatically. Here it is snarkjs's
+    own CLI behind that interface (no rapidsnark build is available from the registries
+    this project may use); a binary that answers with a wrong proof is refused."""
+    from zkclear import paths
+    from zkclear.prover.prove import BACKEND_ENV, backend
+
+    report = Report(delta=(3, -4), trade_cash=77, salt=99)
+    wtns = tmp_path / "r.wtns"
+    calculate_witness(keys, report.circuit_inputs(), wtns)
+    cli = paths.ROOT / "node_modules" / "snarkjs" / "build" / "cli.cjs"
+    assert cli.exists(), cli
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.delenv(BACKEND_ENV, raising=False)
+    monkeypatch.setenv("PATH", _fake_rapidsnark(
+        bin_dir, f'exec node "{cli}" groth16 prove "$1" "$2" "$3" "$4" >/dev/null'))
+    assert backend() == ("rapidsnark", str(bin_dir / "rapidsnark"))
+    proof, public = prove_witness(keys, wtns)
+    assert public == [report.commitment()]
+    assert py_verify(VerifyingKey.from_json(keys.vkey), Proof.from_json(proof), public)
+
+    # A prover that answers with another statement's proof: never returned.
+    other = tmp_path / "other"
+    other.mkdir()
+    good = prove(keys, Report(delta=(1, 1), trade_cash=1, salt=1).circuit_inputs())
+    (other / "proof.json").write_text(__import__("json").dumps(good.proof))
+    (other / "public.json").write_text(__import__("json").dumps([str(report.commitment())]))
+    _fake_rapidsnark(bin_dir, f'cp "{other}/proof.json" "$3"; cp "{other}/public.json" "$4"')
+    with pytest.raises(ProofError, match="does not verify"):
+        prove_witness(keys, wtns)
+    _fake_rapidsnark(bin_dir, 'echo "out of memory" >&2; exit 3')
+    with pytest.raises(ProofError, match=r"rapidsnark .* failed with status 3: out of memory"):
+        prove_witness(keys, wtns)
+    monkeypatch.setenv(BACKEND_ENV, "snarkjs")  # the override wins over PATH
+    assert prove_witness(keys, wtns)[1] == [report.commitment()]
