@@ -1,0 +1,80 @@
+"""Shared set-up of the operator tests: a deployed pool with registered, funded members
+(each with its Ethereum key, transport key and view key), and a small trade story."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from web3 import Web3
+
+from zkclear import chain
+from zkclear.clearing.trades import TradeReport
+from zkclear.keyfile import X25519KeyPair
+from zkclear.member import MemberClient
+from zkclear.viewkeys import MemberKey
+
+from . import contracts_support as cs
+
+HARDHAT_MNEMONIC = "test test test test test test test test test test test junk"
+DEPOSIT = 200_000
+
+
+def account_keys(w3: Web3) -> dict[str, str]:
+    """Checksummed address -> private key of the local chain's funded dev accounts."""
+    if chain.is_embedded(w3):
+        keys = [str(k) for k in w3.provider.ethereum_tester.backend.account_keys]  # type: ignore[attr-defined]
+    else:
+        Account.enable_unaudited_hdwallet_features()
+        keys = [Account.from_mnemonic(HARDHAT_MNEMONIC,
+                                      account_path=f"m/44'/60'/0'/0/{i}").key.hex()
+                for i in range(20)]
+    return {Account.from_key(k).address: k for k in keys}
+
+
+@dataclass
+class Member:
+    slot: int
+    account: str
+    eth_key: str
+    transport: X25519KeyPair
+    view_key: MemberKey
+
+    def client(self, url: str, pool: cs.Pool | None = None) -> MemberClient:
+        return MemberClient(url, self.eth_key, self.transport, self.view_key,
+                            pool.client if pool else None)
+
+
+def register_members(pool: cs.Pool) -> dict[int, Member]:
+    """Register slots 1..N-1 through governance (fresh view keys) and deposit DEPOSIT each."""
+    cl, act = pool.client, pool.actors
+    keys = account_keys(pool.w3)
+    members = {}
+    for slot in range(1, pool.setup.config.n_slots):
+        account = act.members[slot]
+        members[slot] = Member(slot, account, keys[account], X25519KeyPair.generate("member"),
+                               MemberKey.generate(slot))
+    cl.govern([cl.register_member_call(s, m.account, m.view_key.vkh, cs.ESCROW)
+               for s, m in members.items()], act.signers)
+    for m in members.values():
+        cl.deposit(DEPOSIT, sender=m.account)
+    return members
+
+
+def story_trades(epoch: int = 1) -> dict[int, list[TradeReport]]:
+    """Both sides of three trades, one contradictory pair (rejected) and one unmatched."""
+    t = TradeReport
+    return {
+        1: [t(f"a{epoch}", 0, 1, 10, 1_001, 2), t(f"b{epoch}", 1, -1, 8, 1_099, 3),
+            t(f"x{epoch}", 0, 1, 5, 1_000, 3)],
+        2: [t(f"a{epoch}", 0, -1, 10, 1_001, 1), t(f"c{epoch}", 1, 1, 3, 1_100, 3)],
+        3: [t(f"b{epoch}", 1, 1, 8, 1_099, 1), t(f"c{epoch}", 1, -1, 3, 1_100, 2),
+            t(f"x{epoch}", 0, -1, 5, 1_002, 1), t(f"u{epoch}", 0, 1, 1, 1_000, 2)],
+    }
+
+
+def as_dicts(trades: list[TradeReport]) -> list[dict[str, Any]]:
+    return [{"trade_id": x.trade_id, "instrument": x.instrument, "side": x.side,
+             "size": x.size, "price": x.price, "counterparty": x.counterparty}
+            for x in trades]
