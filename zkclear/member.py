@@ -23,6 +23,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -269,3 +270,54 @@ class MemberClient:
         cl = self._chain()
         return {"slot": self.slot, "address": self.address, "balance": cl.balance(self.address),
                 "open_epoch": cl.open_epoch(), "last_accepted_epoch": cl.last_accepted_epoch()}
+
+
+# -- files (the ``zkclear member`` commands) -------------------------------------------------
+
+ETH_KEY_FORMAT = "zkclear-eth-key-v1"
+
+
+def keygen(directory: Path, slot: int, eth_key: str | None = None) -> dict[str, Any]:
+    """Create a member's key files in ``directory`` (never overwriting) and return what
+    governance needs to register it: account, vkh (and the transport public key)."""
+    from eth_account import Account
+
+    from zkclear.keyfile import write_json_secret
+
+    directory.mkdir(parents=True, exist_ok=True)
+    acct = Account.from_key(eth_key) if eth_key else Account.create()
+    write_json_secret(directory / "eth-key.json",
+                      {"format": ETH_KEY_FORMAT, "key": "0x" + bytes(acct.key).hex()})
+    transport = X25519KeyPair.generate("member")
+    transport.save(directory / "transport.json")
+    view = MemberKey.generate(slot)
+    view.save(directory / "viewkey.json")
+    return {"slot": slot, "account": acct.address, "vkh": str(view.vkh),
+            "transport_public": "0x" + transport.public_bytes.hex()}
+
+
+def load_member(directory: Path, operator_url: str, chain_client: Client | None = None
+                ) -> MemberClient:
+    """A MemberClient from the key files :func:`keygen` wrote (trades sent earlier are
+    read back from ``sent-<epoch>.json``)."""
+    from zkclear.keyfile import read_json_secret
+    from zkclear.viewkeys import load_key
+
+    doc = read_json_secret(directory / "eth-key.json", "Ethereum key file")
+    if doc.get("format") != ETH_KEY_FORMAT or not isinstance(doc.get("key"), str):
+        raise MemberError(f"{directory / 'eth-key.json'} is not a {ETH_KEY_FORMAT} file")
+    view = load_key(directory / "viewkey.json")
+    if not isinstance(view, MemberKey):
+        raise MemberError(f"{directory / 'viewkey.json'} holds an epoch key, not a member key")
+    client = MemberClient(operator_url, doc["key"],
+                          X25519KeyPair.load(directory / "transport.json", "member"), view,
+                          chain_client)
+    for f in directory.glob("sent-*.json"):
+        client.sent[int(f.stem.split("-")[1])] = json.loads(f.read_text())
+    return client
+
+
+def save_sent(client: MemberClient, directory: Path, epoch: int) -> None:
+    from zkclear.fsutil import write_json_atomic
+
+    write_json_atomic(directory / f"sent-{epoch}.json", client.sent[epoch])
