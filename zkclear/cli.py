@@ -261,6 +261,76 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     return 0 if summary.get("ok") else 1
 
 
+# -- operator and member ------------------------------------------------------------------
+
+def cmd_operator_run(args: argparse.Namespace, out: Output) -> int:
+    import logging
+
+    from zkclear.operator.run import RunOptions, run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    opts = RunOptions(args.rpc_url, Path(args.deployment), args.db, Path(args.transport_key),
+                      Path(args.admin_token_file), args.host, args.port, args.operator,
+                      args.dev_keys, not args.no_auto_close, args.interval)
+
+    def ready(info: dict[str, Any]) -> None:
+        out.info(f"operator API on {info['url']} (pool {info['pool_id']})")
+        if out.as_json:
+            print(json.dumps({"ok": True, **info}), flush=True)
+    return run(opts, ready=ready)
+
+
+def _member(args: argparse.Namespace) -> Any:
+    from zkclear import chain, contracts
+    from zkclear.chainclient import Client
+    from zkclear.member import load_member
+
+    cl = None
+    if getattr(args, "rpc_url", None) and getattr(args, "deployment", None):
+        cl = Client(chain.http_web3(args.rpc_url),
+                    contracts.Deployment.load(Path(args.deployment)))
+    return load_member(Path(args.dir), args.operator_url, cl)
+
+
+def cmd_member_keygen(args: argparse.Namespace, out: Output) -> int:
+    from zkclear.member import keygen
+
+    info = keygen(Path(args.dir), args.slot, args.eth_key)
+    out.info(f"member keys for slot {info['slot']} in {args.dir}: account {info['account']}, "
+             f"vkh {info['vkh']} (governance registers these)")
+    out.result({"ok": True, **info})
+    return 0
+
+
+def cmd_member_action(args: argparse.Namespace, out: Output) -> int:
+    from zkclear.member import save_sent
+
+    with _member(args) as m:
+        action = args.action
+        if action == "enrol":
+            res: Any = m.enrol()
+        elif action == "submit":
+            trades = json.loads(Path(args.trades).read_text())
+            res = m.submit_trades(trades, args.epoch)
+            save_sent(m, Path(args.dir), int(res["epoch"]))
+        elif action == "result":
+            res = m.result(args.epoch)
+        elif action == "commit":
+            c = m.commit(args.epoch)
+            res = {"epoch": args.epoch, "commitment": None if c is None else str(c)}
+        elif action == "deposit":
+            m.deposit(args.amount)
+            res = {"deposited": args.amount}
+        elif action == "withdraw":
+            m.request_withdrawal(args.amount)
+            res = {"requested": args.amount}
+        else:
+            res = m.status()
+    out.info(json.dumps(res, indent=2, default=str))
+    out.result({"ok": True, "result": res})
+    return 0
+
+
 # -- parser -------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -325,6 +395,54 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--beacon", required=True, help="public random beacon, hex")
     sp.add_argument("--iterations", type=int, default=10, help="beacon iterations exponent")
     sp.add_argument("--ptau", help="the phase-1 file (default: the one the transcript names)")
+
+    op = sub.add_parser("operator", help="the operator service").add_subparsers(
+        dest="sub", required=True, metavar="SUBCOMMAND")
+    sp = add("run", cmd_operator_run, "serve the operator API and run the epoch lifecycle", op)
+    sp.add_argument("--rpc-url", required=True, help="JSON-RPC URL of the chain")
+    sp.add_argument("--deployment", required=True, help="deployment JSON file")
+    sp.add_argument("--db", default="sqlite:///operator.db", help="database URL (SECRET: "
+                    "holds members' view keys)")
+    sp.add_argument("--transport-key", default="operator-transport.json",
+                    help="operator X25519 key file (created if missing)")
+    sp.add_argument("--admin-token-file", default="operator-admin-token.json",
+                    help="where the admin bearer token is written (0600)")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=9545)
+    sp.add_argument("--operator", help="account sending closeEpoch/submitEpoch "
+                    "(default: the ClearingHouse's operator)")
+    sp.add_argument("--dev-keys", action="store_true",
+                    help="INSECURE development proving keys (local chains only)")
+    sp.add_argument("--no-auto-close", action="store_true",
+                    help="close epochs only on command")
+    sp.add_argument("--interval", type=float, default=1.0, help="driver period, seconds")
+
+    mem = sub.add_parser("member", help="a member's client").add_subparsers(
+        dest="sub", required=True, metavar="SUBCOMMAND")
+    sp = add("keygen", cmd_member_keygen, "create key files; print account and vkh", mem)
+    sp.add_argument("--dir", required=True)
+    sp.add_argument("--slot", type=int, required=True)
+    sp.add_argument("--eth-key", help="existing account key (hex); default: a new one")
+    for action, help_ in (("enrol", "hand the operator the transport and view keys"),
+                          ("submit", "send a trade list (JSON file)"),
+                          ("result", "own netted result of an epoch"),
+                          ("commit", "verify the result, encrypt and commit on-chain"),
+                          ("deposit", "deposit collateral"),
+                          ("withdraw", "request a withdrawal"),
+                          ("status", "balance and epochs")):
+        sp = add(action, cmd_member_action, help_, mem)
+        sp.set_defaults(action=action)
+        sp.add_argument("--dir", required=True, help="the member's key folder")
+        sp.add_argument("--operator-url", default="http://127.0.0.1:9545")
+        sp.add_argument("--rpc-url", help="JSON-RPC URL (on-chain actions)")
+        sp.add_argument("--deployment", help="deployment JSON file (on-chain actions)")
+        if action in ("submit",):
+            sp.add_argument("--trades", required=True, help="JSON list of trades")
+            sp.add_argument("--epoch", type=int, help="default: the intake epoch")
+        if action in ("result", "commit"):
+            sp.add_argument("--epoch", type=int, required=True)
+        if action in ("deposit", "withdraw"):
+            sp.add_argument("--amount", type=int, required=True)
     return p
 
 
