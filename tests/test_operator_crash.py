@@ -220,3 +220,75 @@ def test_sigkill_at_every_stage_of_an_epoch(node: chain.HardhatNode,
         if op is not None:
             op.kill()
         chain.revert(w3, snap)
+
+
+def test_sigkill_after_storing_a_list_before_close_after_proof_before_submit(
+        node: chain.HardhatNode, tmp_path: Path) -> None:
+    """The other crash points: a trade list stored but the reply lost (the member sends
+    again: both kept, the latest netted), before closeEpoch was sent, after the proof
+    was stored, before submitEpoch was sent."""
+    w3 = node.web3()
+    snap = chain.snapshot(w3)
+    op: Operator | None = None
+    clients: dict[int, MemberClient] = {}
+    try:
+        pool = cs.deploy_pool(w3, cs.epoch_keys())
+        members = ops.register_members(pool)
+        dep = tmp_path / "deployment.json"
+        pool.client.deployment.save(dep)
+        op = Operator(node, dep, tmp_path)
+        trades = ops.story_trades()
+
+        op.start("after_trades_stored")
+        clients = {s: m.client(op.url, pool) for s, m in members.items()}
+        clients[1].enrol()
+        with pytest.raises(MemberError) as ei:
+            clients[1].submit_trades(trades[1])
+        assert ei.value.code == "unreachable"
+        op.wait_killed()
+        with Store(f"sqlite:///{op.db}") as st:
+            assert st.counts()["submissions"] == 1  # stored before the (lost) reply
+
+        op.start("before_close_sent")
+        for s in (1, 2, 3):
+            if s != 1:
+                clients[s].enrol()
+            clients[s].submit_trades(trades[s])  # slot 1 sends again: a new counter
+        cs.post_prices(pool, 1, PRICES_1)
+        assert op.admin("/v1/admin/epochs/1/net").status_code == 200
+        for c in clients.values():
+            c.commit(1)
+        op.wait_killed()
+        assert not pool.client.epoch_info(1)["closed"]
+
+        op.start("after_proof_stored", wait=False)
+        op.wait_killed(timeout=180)
+        assert pool.client.epoch_info(1)["closed"] and pool.client.last_accepted_epoch() == 0
+
+        op.start("before_submit_sent", wait=False)
+        op.wait_killed(timeout=180)
+        assert pool.client.last_accepted_epoch() == 0
+
+        op.start()
+        _wait(lambda: httpx.get(op.url + "/v1/epochs/1").json()["phase"] == "accepted",
+              "epoch 1 accepted")
+        op.stop()
+        assert _submit_epoch_txs(pool) == 1
+        with Store(f"sqlite:///{op.db}") as st:
+            assert st.counts()["submissions"] == 4
+            steps = [s for _, s in st.journal_steps(1)]
+            assert steps.count("proved") == 1  # the stored proof was reused, not redone
+            latest = st.latest_state()
+        assert latest is not None and latest[0] == 1
+        final = PoolState.from_json(latest[1])
+        assert final.root() == pool.client.state_root()
+        match = match_trades(trades, n_slots=4, n_instruments=2, members={1, 2, 3})
+        delta, cash = net_reference(match.accepted, 4, 2, PRICES_1)
+        assert [(lf.collateral, list(lf.positions)) for lf in final.leaves[1:]] == [
+            (ops.DEPOSIT + cash[s], delta[s]) for s in (1, 2, 3)]
+    finally:
+        for c in clients.values():
+            c.close()
+        if op is not None:
+            op.kill()
+        chain.revert(w3, snap)

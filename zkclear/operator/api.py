@@ -336,9 +336,8 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
 
         def f() -> dict[str, Any]:
             assert auth.slot is not None
-            with service.store.transaction():
-                service.record_nonce(auth.address, auth.nonce, auth.ts)
-                return service.enrol(auth.slot, doc.transport_public, doc.message)
+            return service.enrol(auth.slot, doc.transport_public, doc.message,
+                                 nonce=(auth.address, auth.nonce, auth.ts))
         return await run_in_threadpool(f)
 
     @app.post("/v1/epochs/{epoch}/trades", response_model=SubmitOut, responses=_ERRORS,
@@ -353,9 +352,8 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
 
         def f() -> dict[str, Any]:
             assert auth.slot is not None
-            with service.store.transaction():
-                service.record_nonce(auth.address, auth.nonce, auth.ts)
-                return service.submit_trades(auth.slot, epoch, body)
+            return service.submit_trades(auth.slot, epoch, body,
+                                         nonce=(auth.address, auth.nonce, auth.ts))
         return await run_in_threadpool(f)
 
     @app.get("/v1/epochs/{epoch}/me", response_model=MemberResultOut, responses=_ERRORS)

@@ -304,7 +304,8 @@ class OperatorService:
         with self.store.transaction() as db:
             db.execute("DELETE FROM request_nonces WHERE ts < ?", (older_than,))
 
-    def enrol(self, slot: int, transport_public_hex: str, message_b64: str) -> dict[str, Any]:
+    def enrol(self, slot: int, transport_public_hex: str, message_b64: str, *,
+              nonce: tuple[str, str, int] | None = None) -> dict[str, Any]:
         """Record a member's transport key and view key. The view key travels inside a
         transport message sealed with that transport key (epoch 0); it must hash to the
         vkh the slot registered on-chain."""
@@ -316,6 +317,8 @@ class OperatorService:
         receiver = TransportReceiver(self.transport, {slot: pub}, self.info.pool_id,
                                      self.store.guard)
         with self.store.transaction() as db:
+            if nonce is not None:
+                self.record_nonce(*nonce)
             msg = _open(receiver, data, ENROL_EPOCH)
             if msg.slot != slot:
                 raise ServiceError("wrong_slot", f"the message is from slot {msg.slot}, the "
@@ -344,8 +347,10 @@ class OperatorService:
         account, _active, _used = self.client.call(self.raw_client.house.functions.members(slot))
         return str(account)
 
-    def submit_trades(self, slot: int, epoch: int, body: bytes) -> dict[str, Any]:
-        """Open, check and durably store one trade list (raises ServiceError)."""
+    def submit_trades(self, slot: int, epoch: int, body: bytes, *,
+                      nonce: tuple[str, str, int] | None = None) -> dict[str, Any]:
+        """Open, check and durably store one trade list (raises ServiceError); the
+        request ``nonce`` (address, nonce, timestamp) is stored in the same transaction."""
         intake = self.intake_epoch()
         if epoch != intake:
             raise ServiceError("epoch_not_open", f"epoch {epoch} is not taking trade lists; "
@@ -356,6 +361,8 @@ class OperatorService:
                                "and view keys", 403)
         receiver = TransportReceiver(self.transport, reg, self.info.pool_id, self.store.guard)
         with self.store.transaction() as db:
+            if nonce is not None:
+                self.record_nonce(*nonce)
             msg = _open(receiver, body, epoch)
             if msg.slot != slot:
                 raise ServiceError("wrong_slot", f"the message is from slot {msg.slot}, the "
