@@ -1,0 +1,138 @@
+"""The epoch circuit at pool sizes: constraints (total, per slot, growth per parameter) and,
+with ``--prove``, wall time and peak memory of compile, development setup, witness,
+proof and verification on the demo story's epochs.
+
+    .venv/bin/python bench/bench_epoch.py                          # constraints only
+    .venv/bin/python bench/bench_epoch.py --prove 4,2,4            # + setup and proofs
+    .venv/bin/python bench/bench_epoch.py --sizes 4,2,4 16,4,8 32,8,16 --prove 32,8,16
+
+Sizes are N,M,K (slots, instruments, scenarios; E = 4N event slots). Constraint figures
+come from compiling only (seconds to a minute or two per size). ``--prove`` runs the INSECURE
+development setup (cached in build/ like every zkclear key; ``setup.cached`` says when the
+cache answered) and proves each epoch of the demo story: witness time, proof time (the
+snarkjs worker's peak RSS during the step), Python (py-ecc) and snarkjs verification.
+One JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bench_prove import Stage, machine
+
+from zkclear.clearing.params import PoolConfig
+from zkclear.clearing.scenario import run_story
+from zkclear.clearing.witness import epoch_circuit_inputs
+from zkclear.prover import _node, registry
+from zkclear.prover.circuit import compile_circuit
+from zkclear.prover.keys import dev_setup, load_keys
+from zkclear.prover.prove import calculate_witness
+from zkclear.prover.prove import verify as snarkjs_verify
+from zkclear.verifier import Proof, VerifyingKey, verify
+
+Size = tuple[int, int, int]
+BASE: Size = (4, 2, 4)
+
+
+def _log(msg: str) -> None:
+    print(f"[bench_epoch] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_size(text: str) -> Size:
+    try:
+        n, m, k = (int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a size is N,M,K, got {text!r}") from None
+    return n, m, k
+
+
+def constraints(size: Size) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    compiled = compile_circuit(registry.epoch(*size))
+    info = compiled.info
+    return {"n": size[0], "m": size[1], "k": size[2], "events": 4 * size[0],
+            "constraints": info.n_constraints, "wires": info.n_wires,
+            "per_slot": round(info.n_constraints / size[0]),
+            "compile_s": round(time.perf_counter() - t0, 2)}
+
+
+def growth(base: Size) -> dict[str, Any]:
+    """Marginal constraints of one more slot, instrument and scenario around ``base``."""
+    n, m, k = base
+    c0 = constraints(base)["constraints"]
+    return {
+        "base": list(base), "base_constraints": c0,
+        "per_slot": (constraints((2 * n, m, k))["constraints"] - c0) / n,
+        "per_instrument": (constraints((n, m + 1, k))["constraints"] - c0),
+        "per_scenario": (constraints((n, m, k + 1))["constraints"] - c0),
+    }
+
+
+def prove_size(size: Size, work: Any) -> dict[str, Any]:
+    cfg = PoolConfig(*size)
+    out: dict[str, Any] = {"n": size[0], "m": size[1], "k": size[2]}
+    with Stage(out, "compile", worker=False):
+        compiled = compile_circuit(registry.epoch(*size))
+    cached = load_keys(compiled) is not None
+    with Stage(out, "setup") as entry:
+        keys = dev_setup(compiled)
+        entry["cached"] = cached
+    vk = VerifyingKey.from_json(keys.vkey)
+    epochs = []
+    for r in run_story(cfg):
+        e: dict[str, Any] = {"epoch": r.epoch}
+        wtns = work / f"epoch_{size[0]}_{size[1]}_{size[2]}_{r.epoch}.wtns"
+        with Stage(e, "witness", worker=False):
+            calculate_witness(compiled, epoch_circuit_inputs(r), wtns)
+        with Stage(e, "prove"):  # snarkjs groth16.prove alone, through the warm worker
+            res = _node.snarkjs().call("groth16.prove", str(keys.zkey), str(wtns),
+                                       step="prove", subject="epoch")
+        proof, public = res["proof"], [int(x) for x in res["publicSignals"]]
+        t0 = time.perf_counter()
+        ok = verify(vk, Proof.from_json(proof), public)
+        e["verify_python_s"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        ok = ok and snarkjs_verify(keys.vkey, public, proof)
+        e["verify_snarkjs_s"] = round(time.perf_counter() - t0, 3)
+        if not ok or public != r.public_signals():
+            raise SystemExit(f"epoch {r.epoch} at {size}: the proof did not verify")
+        epochs.append(e)
+        _log(f"{size} epoch {r.epoch}: prove {e['prove']['seconds']} s")
+    out["epochs"] = epochs
+    out["prove_median_s"] = round(statistics.median(x["prove"]["seconds"] for x in epochs), 3)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from zkclear import paths
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=parse_size, nargs="+",
+                        default=[(4, 2, 4), (16, 4, 8), (32, 8, 16)])
+    parser.add_argument("--growth", action=argparse.BooleanOptionalAction, default=True,
+                        help="marginal constraints per slot/instrument/scenario at 4,2,4")
+    parser.add_argument("--prove", type=parse_size, nargs="*", default=[],
+                        help="sizes to set up and prove (development keys)")
+    args = parser.parse_args(argv)
+
+    result: dict[str, Any] = {"benchmark": "epoch_circuit", "date": time.strftime("%Y-%m-%d"),
+                              "machine": machine()}
+    result["sizes"] = []
+    for size in args.sizes:
+        _log(f"compile {size}")
+        result["sizes"].append(constraints(size))
+    if args.growth:
+        result["growth"] = growth(BASE)
+    work = paths.build_dir() / "bench" / "epoch"
+    work.mkdir(parents=True, exist_ok=True)
+    result["prove"] = [prove_size(size, work) for size in args.prove]
+    print(__import__("json").dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
