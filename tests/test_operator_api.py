@@ -249,6 +249,31 @@ def test_epoch_end_to_end_over_http(env: Env) -> None:
     assert list(new.leaves[1].positions) == [int(d) for d in me["report"]["delta"]]
 
 
+def test_second_epoch_netted_on_schedule_and_settled_by_the_driver(env: Env) -> None:
+    """Epoch 2 with no admin command: the driver's tick nets on schedule once prices are
+    final, closes when every report is committed, proves and submits."""
+    svc, cl = env.service, env.pool.client
+    assert svc.intake_epoch() == 2
+    trades = ops.story_trades(2)
+    for slot, c in env.clients.items():
+        c.submit_trades(trades[slot])
+    svc.net_after, svc.auto_close = 0.0, True
+    try:
+        svc.tick()
+        assert svc.store.epoch_row(2)["phase"] == "intake"  # prices not final yet
+        cs.post_prices(env.pool, 2, (1_020, 1_090))
+        svc.tick()
+        assert svc.store.epoch_row(2)["phase"] == "netted"
+        for c in env.clients.values():
+            c.commit(2)
+        svc.tick()
+    finally:
+        svc.net_after, svc.auto_close = None, False
+    assert svc.epoch_public(2)["phase"] == "accepted"
+    assert cl.last_accepted_epoch() == 2 and cl.state_root() == svc.state().root()
+    assert svc.state().epoch == 2
+
+
 def test_enrol_refuses_a_wrong_view_key(env: Env) -> None:
     m = env.members[2]
     before = env.store.counts()

@@ -43,6 +43,7 @@ class RunOptions:
     dev_keys: bool = False
     auto_close: bool = True
     interval: float = 1.0
+    net_after: float | None = None
 
 
 def epoch_keys_for(client: Client, dev: bool) -> Any:
@@ -81,7 +82,7 @@ def build_service(opts: RunOptions) -> OperatorService:
     store = Store(opts.db)
     return OperatorService(store, client, transport, operator=operator,
                            keys=lambda: epoch_keys_for(client, opts.dev_keys),
-                           auto_close=opts.auto_close)
+                           auto_close=opts.auto_close, net_after=opts.net_after)
 
 
 def run(opts: RunOptions, *, ready: Any = None) -> int:

@@ -207,11 +207,14 @@ class OperatorService:
     ``keys``: the epoch circuit's proving keys, or a callable returning them (loaded on the
     first proof). ``operator``: the account that sends ``closeEpoch``/``submitEpoch``.
     ``auto_close``: close an epoch as soon as every netted member has committed.
+    ``net_after``: the schedule -- net the intake epoch by itself once it is the chain's
+    open epoch, its prices are final and its first trade list is this many seconds old
+    (None: only on command).
     """
 
     def __init__(self, store: Store, client: Client, transport: X25519KeyPair, *,
                  operator: str, keys: Any | Callable[[], Any],
-                 auto_close: bool = True) -> None:
+                 auto_close: bool = True, net_after: float | None = None) -> None:
         self.store = store
         self._chain_lock = threading.RLock()
         self.raw_client = client
@@ -220,6 +223,7 @@ class OperatorService:
         self.operator = Web3.to_checksum_address(operator)
         self._keys = keys
         self.auto_close = auto_close
+        self.net_after = net_after
         self._advance_lock = threading.RLock()
         dep = client.deployment
         self.config = dep.config
@@ -686,6 +690,21 @@ class OperatorService:
             self.store.journal(epoch, "accepted", landed)
         log.info("epoch %d accepted on-chain", epoch)
 
+    def scheduled_net(self) -> dict[str, Any] | None:
+        """Net the intake epoch if the schedule says so and it can be netted."""
+        e = self.intake_epoch()
+        row = self.store.one("SELECT MIN(received_at) FROM submissions WHERE epoch = ?", (e,))
+        if row is None or row[0] is None or self.net_after is None:
+            return None
+        if time.time() - float(row[0]) < self.net_after or self.client.open_epoch() != e:
+            return None
+        try:
+            return self.net_epoch(e)
+        except ServiceError as exc:
+            if exc.code in ("prices_not_final", "epoch_not_open", "already_netted"):
+                return None  # not yet: the next tick tries again
+            raise
+
     def resume(self) -> list[int]:
         """Advance every epoch that is past intake and not finished (after a restart)."""
         todo = self.store.epochs_in(*PHASES[1:7])
@@ -694,7 +713,10 @@ class OperatorService:
         return todo
 
     def tick(self) -> None:
-        """One pass of the background driver: resume unfinished epochs, prune nonces."""
+        """One pass of the background driver: net on schedule, resume unfinished epochs,
+        prune old request nonces."""
+        if self.net_after is not None:
+            self.scheduled_net()
         self.resume()
         self.prune_nonces(int(time.time()) - 3600)
 
