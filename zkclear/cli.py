@@ -271,7 +271,7 @@ def cmd_operator_run(args: argparse.Namespace, out: Output) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     opts = RunOptions(args.rpc_url, Path(args.deployment), args.db, Path(args.transport_key),
                       Path(args.admin_token_file), args.host, args.port, args.operator,
-                      args.dev_keys, not args.no_auto_close, args.interval)
+                      args.dev_keys, not args.no_auto_close, args.interval, args.net_after)
 
     def ready(info: dict[str, Any]) -> None:
         out.info(f"operator API on {info['url']} (pool {info['pool_id']})")
@@ -331,6 +331,37 @@ def cmd_member_action(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace, out: Output) -> int:
+    """Audit one member from public chain data and a view key (or the compliance key)."""
+    from zkclear import chain
+    from zkclear.audit import audit_member
+    from zkclear.compliance import load_compliance_key
+    from zkclear.contracts import Deployment
+    from zkclear.viewkeys import load_key
+
+    deployment = Deployment.load(Path(args.deployment))
+    key = load_key(args.key) if args.key else None
+    compliance = load_compliance_key(args.compliance_key) if args.compliance_key else None
+    w3 = chain.http_web3(args.rpc_url)
+    with out.step("read the chain, decrypt and re-derive each epoch"):
+        report = audit_member(w3, deployment, key, slot=args.slot, compliance_key=compliance,
+                              vkey=args.vkey)
+    out_dir = Path(args.out)
+    json_path = report.write_json(out_dir / f"audit-slot{report.slot}.json")
+    html_path = report.write_html(out_dir / f"audit-slot{report.slot}.html")
+    for row in report.rows:
+        out.info(f"  epoch {row.epoch}: {escape(row.status)}")
+    if report.ok:
+        out.info(f"[green]no findings[/] for slot {report.slot}")
+    else:
+        out.info(f"[red]{len(report.findings)} finding(s)[/] for slot {report.slot}:")
+        for f in report.findings:
+            out.info(f"  {escape(str(f))}")
+    out.info(f"report: {escape(str(html_path))} and {escape(str(json_path))}")
+    out.result({**report.to_json(), "json": str(json_path), "html": str(html_path)})
+    return 0 if report.ok else 1
+
+
 # -- parser -------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -358,6 +389,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--instruments", type=int, default=2, help="M")
     sp.add_argument("--scenarios", type=int, default=4, help="K")
 
+    sp = add("audit", cmd_audit,
+             "audit a member's history from chain data and a view key or the compliance key")
+    sp.add_argument("--rpc-url", required=True, help="JSON-RPC URL of the chain")
+    sp.add_argument("--deployment", required=True, help="deployment JSON (addresses, sizes)")
+    who = sp.add_mutually_exclusive_group(required=True)
+    who.add_argument("--key", help="view-key file: the member key or one epoch key")
+    who.add_argument("--compliance-key", help="the pool's compliance key file (needs --slot)")
+    sp.add_argument("--slot", type=int, help="member slot (default: the key's)")
+    sp.add_argument("--vkey", help="epoch circuit verification key: re-verify every proof")
+    sp.add_argument("--out", default=".", help="folder for audit-slotN.json/.html")
     add("doctor", cmd_doctor, "check Python, node, pinned tools and the artefact cache")
     add("demo", cmd_demo, "run the end-to-end demo on the embedded EVM")
 
@@ -416,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-auto-close", action="store_true",
                     help="close epochs only on command")
     sp.add_argument("--interval", type=float, default=1.0, help="driver period, seconds")
+    sp.add_argument("--net-after", type=float, metavar="SECONDS",
+                    help="net the intake epoch by itself once its prices are final and its "
+                    "first trade list is SECONDS old (default: only on command)")
 
     mem = sub.add_parser("member", help="a member's client").add_subparsers(
         dest="sub", required=True, metavar="SUBCOMMAND")
