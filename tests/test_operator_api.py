@@ -287,3 +287,23 @@ def test_enrol_refuses_a_wrong_view_key(env: Env) -> None:
     finally:
         c.close()
     assert env.store.counts() == before
+
+
+def test_member_cli(env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from zkclear.cli import main
+
+    m3 = env.members[3]
+    d = tmp_path / "m3"
+    assert main(["member", "keygen", "--dir", str(d), "--slot", "3", "--eth-key", m3.eth_key,
+                 "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["account"] == m3.account and (d / "viewkey.json").stat().st_mode & 0o077 == 0
+    assert main(["member", "result", "--dir", str(d), "--epoch", "1", "--operator-url",
+                 env.server.url, "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)["result"]
+    assert res["phase"] == "accepted" and res["report"] is not None
+    before = env.store.counts()
+    # a fresh view key is not the one slot 3 registered: one clear error, exit status 2
+    assert main(["member", "enrol", "--dir", str(d), "--operator-url", env.server.url]) == 2
+    assert "view_key_mismatch" in capsys.readouterr().err
+    assert env.store.counts() == before
