@@ -17,13 +17,16 @@ from py_ecc import bn128
 from web3 import Web3
 
 from zkclear import chain, contracts
+from zkclear.audit import pool_id
 from zkclear.chainclient import Client, EpochAccepted
 from zkclear.clearing.epoch import EpochResult, run_epoch
 from zkclear.clearing.events import Kind
 from zkclear.clearing.params import PoolConfig
-from zkclear.clearing.scenario import EpochPlan, demo_params, demo_plans
+from zkclear.clearing.scenario import EpochPlan, demo_keys, demo_params, demo_plans
 from zkclear.clearing.state import PoolState
 from zkclear.clearing.witness import epoch_circuit_inputs
+from zkclear.compliance import escrow
+from zkclear.keyfile import X25519KeyPair
 from zkclear.prover import registry
 from zkclear.prover.circuit import compile_circuit
 from zkclear.prover.keys import Keys, dev_setup
@@ -31,7 +34,11 @@ from zkclear.prover.prove import ProofResult, prove
 
 CFG = PoolConfig(4, 2, 4)
 DELAY = 3600
-#: A stand-in escrow blob of the real size (zkclear.compliance makes real ones).
+#: The pool's compliance key pair in the tests: fixed and INSECURE (its private key is
+#: in this file). Registrations of the story's members escrow their view keys to it.
+COMPLIANCE = X25519KeyPair(bytes(range(1, 33)), "compliance")
+#: A stand-in escrow blob of the real size, for registrations with made-up vkh values
+#: (no view key behind them to escrow); the story's members publish real ones.
 ESCROW = bytes(range(93))
 MINT = 10**12
 
@@ -96,10 +103,21 @@ def deploy_pool(w3: Web3, keys: Keys, cfg: PoolConfig = CFG, *,
     return Pool(client, actors, setup, keys, setup.genesis_state())
 
 
+def escrow_for(pool: Pool, slot: int, vkh: int) -> bytes:
+    """The registration's escrow: the story's view key of ``slot`` (``demo_keys``) sealed
+    to :data:`COMPLIANCE` for this pool (``zkclear.audit.pool_id``: chain id and house
+    address); the stand-in :data:`ESCROW` when ``vkh`` is not that key's."""
+    key = demo_keys(pool.setup.config).get(slot)
+    if key is None or key.vkh != vkh:
+        return ESCROW
+    return escrow(key, COMPLIANCE, slot, pool_id(pool.client.deployment))
+
+
 def play_events(pool: Pool, plan: EpochPlan) -> None:
     """Send the plan's events as the members' (and governance's) transactions, in order;
-    consecutive registrations go through one governance proposal. Each commitment is
-    published with its report's ciphertext (the plan's)."""
+    consecutive registrations go through one governance proposal, each with its escrow
+    (:func:`escrow_for`). Each commitment is published with its report's ciphertext (the
+    plan's)."""
     cl, act = pool.client, pool.actors
     events = list(plan.events)
     i = 0
@@ -111,7 +129,7 @@ def play_events(pool: Pool, plan: EpochPlan) -> None:
             while i < len(events) and events[i].kind == Kind.REGISTER:
                 e = events[i]
                 calls.append(cl.register_member_call(e.slot, act.members[e.slot], e.value,
-                                                     ESCROW))
+                                                     escrow_for(pool, e.slot, e.value)))
                 i += 1
             cl.govern(calls, act.signers)
             continue
