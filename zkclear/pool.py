@@ -1,0 +1,362 @@
+"""Driving a deployed pool on-chain: the parts the demo, the operator and tests share.
+
+:class:`Pool` wraps a :class:`~zkclear.chainclient.Client` with the pool's actors
+(:class:`Actors`: deployer, governance owners, oracle reporters, operator, house and one
+account per member slot) and the off-chain twin of the on-chain state (the
+:class:`~zkclear.clearing.state.PoolState` after the last accepted epoch). An epoch is
+played in the order the protocol needs (docs/protocol.md):
+
+1. members act on-chain: governance registers new members (each with its view-key
+   commitment ``vkh`` and the escrow of its view key to the pool's compliance key),
+   deposits, withdrawal requests (:meth:`Pool.register`, :meth:`Pool.act`);
+2. the oracle reporters post the epoch's settlement prices (:meth:`Pool.post_prices`);
+3. the operator matches the members' trade lists and nets the accepted trades into one
+   report per slot at those prices (:meth:`Pool.net`, :mod:`zkclear.clearing.trades`);
+4. each member encrypts its report under its view key and commits the ciphertext
+   (:meth:`Pool.commit`);
+5. the operator closes the epoch, clears it with the engine from the chain's own events
+   and final prices, proves it and submits the proof (:meth:`Pool.close`,
+   :meth:`Pool.clear`, :meth:`Pool.prove`, :meth:`Pool.submit`); the new on-chain root
+   must be the engine's.
+
+:meth:`Pool.play_epoch` runs all of it for one :class:`EpochOrders`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from web3 import Web3
+
+from zkclear import contracts
+from zkclear.chainclient import Client, EpochAccepted
+from zkclear.cipher import Ciphertext, encrypt_report
+from zkclear.clearing.epoch import EpochResult, run_epoch
+from zkclear.clearing.params import PoolConfig, RiskParams
+from zkclear.clearing.report import Report
+from zkclear.clearing.state import HOUSE, PoolState
+from zkclear.clearing.trades import (
+    MatchResult,
+    NettingResult,
+    TradeReport,
+    match_trades,
+    net,
+    reports_from_netting,
+)
+from zkclear.clearing.witness import epoch_circuit_inputs
+from zkclear.compliance import escrow
+from zkclear.errors import ZkclearError
+from zkclear.keyfile import X25519KeyPair
+from zkclear.prover.keys import Keys
+from zkclear.prover.prove import ProofResult, prove
+from zkclear.viewkeys import MemberKey
+
+__all__ = [
+    "Actors",
+    "EpochOrders",
+    "EpochOutcome",
+    "Member",
+    "NetOutcome",
+    "Pool",
+    "PoolError",
+    "deploy_pool",
+    "pool_id",
+]
+
+#: A progress sink for the prover (``(level, message)``), as :mod:`zkclear.prover` takes.
+LogSink = Callable[[str, str], None]
+
+
+class PoolError(ZkclearError):
+    """The chain or the engine disagrees with what the pool driver expected."""
+
+
+def pool_id(deployment: contracts.Deployment) -> str:
+    """The pool id bound into escrow blobs: ``"<chain id>:<house address, lower case>"``
+    (docs/protocol.md, "Escrow of K"; the audit opens escrows with the same id)."""
+    return f"{deployment.chain_id}:{deployment.address('ClearingHouse').lower()}"
+
+
+@dataclass(frozen=True)
+class Actors:
+    """Who sends which transactions.
+
+    Account layout (the embedded chain has ten accounts, hardhat twenty): 0 deployer,
+    minter, operator and first owner; 1-2 the other owners (threshold 2); 3-5 oracle
+    reporters (quorum 2); 6 the house; 7.. the members of slots 1..N-1, then accounts 1-5
+    when those run out (one account holds one slot only).
+    """
+
+    deployer: str
+    owners: tuple[str, ...]
+    reporters: tuple[str, ...]
+    operator: str
+    house: str
+    members: dict[int, str]  # slot -> account (slot 0: the house)
+
+    @classmethod
+    def of(cls, w3: Web3, n_slots: int) -> Actors:
+        a = list(w3.eth.accounts)
+        if len(a) < 7:
+            raise PoolError(f"the node has {len(a)} unlocked accounts; the pool needs at "
+                            "least 7 (deployer, 2 more owners, 3 reporters, house)")
+        candidates = a[7:] + a[1:6]
+        if len(candidates) < n_slots - 1:
+            raise PoolError(f"{len(a)} accounts are too few for {n_slots} slots")
+        members = {HOUSE: a[6]} | {i: candidates[i - 1] for i in range(1, n_slots)}
+        return cls(a[0], (a[0], a[1], a[2]), (a[3], a[4], a[5]), a[0], a[6], members)
+
+    @property
+    def signers(self) -> tuple[str, str]:
+        """The two owners who sign governance proposals (threshold 2)."""
+        return self.owners[0], self.owners[1]
+
+
+@dataclass(frozen=True)
+class Member:
+    """An institution in the pool: its display name, slot, account and view key."""
+
+    name: str
+    slot: int
+    account: str
+    key: MemberKey
+
+    def __post_init__(self) -> None:
+        if self.key.slot != self.slot:
+            raise PoolError(f"{self.name}: the view key is slot {self.key.slot}'s, "
+                            f"not slot {self.slot}'s")
+
+
+@dataclass(frozen=True)
+class EpochOrders:
+    """What happens in one epoch: the oracle's settlement prices, each member's trade
+    list (as the member reports it), deposits and withdrawal requests (slot -> amount;
+    the house, slot 0, may deposit to the insurance fund)."""
+
+    prices: tuple[int, ...]
+    trades: Mapping[int, Sequence[TradeReport]] = field(default_factory=dict)
+    deposits: Mapping[int, int] = field(default_factory=dict)
+    withdrawals: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NetOutcome:
+    """The operator's matching and netting of one epoch's trade lists."""
+
+    epoch: int
+    prices: tuple[int, ...]
+    match: MatchResult
+    netting: NettingResult
+    reports: dict[int, Report]
+
+
+@dataclass(frozen=True)
+class EpochOutcome:
+    """One epoch played end to end."""
+
+    netted: NetOutcome
+    ciphertexts: dict[int, Ciphertext]
+    result: EpochResult
+    proof: ProofResult
+    accepted: EpochAccepted
+
+    @property
+    def epoch(self) -> int:
+        return self.result.epoch
+
+
+@dataclass
+class Pool:
+    """A deployed pool with its off-chain twin (the state after the last accepted epoch)."""
+
+    client: Client
+    actors: Actors
+    setup: contracts.PoolSetup
+    keys: Keys
+    state: PoolState
+    members: dict[int, Member] = field(default_factory=dict)  # registered, by slot
+
+    @property
+    def w3(self) -> Web3:
+        return self.client.w3
+
+    @property
+    def config(self) -> PoolConfig:
+        return self.setup.config
+
+    @property
+    def params(self) -> RiskParams:
+        return self.setup.params
+
+    @property
+    def deployment(self) -> contracts.Deployment:
+        return self.client.deployment
+
+    @property
+    def pool_id(self) -> str:
+        return pool_id(self.deployment)
+
+    def account(self, slot: int) -> str:
+        try:
+            return self.actors.members[slot]
+        except KeyError:
+            raise PoolError(f"slot {slot} is not a slot of this pool "
+                            f"(0..{self.config.n_slots - 1})") from None
+
+    # -- 1. members act ----------------------------------------------------------------
+
+    def register(self, members: Iterable[Member], compliance: X25519KeyPair | bytes) -> Any:
+        """Register ``members`` in one governance proposal (propose, confirm, time-lock,
+        execute), each with ``vkh = Poseidon(K)`` and its view key escrowed to the pool's
+        compliance public key; returns the execution receipt."""
+        members = list(members)
+        if not members:
+            raise PoolError("nothing to register")
+        pid = self.pool_id
+        calls = []
+        for m in members:
+            if m.account != self.account(m.slot):
+                raise PoolError(f"{m.name}: slot {m.slot} belongs to account "
+                                f"{self.account(m.slot)}, not {m.account}")
+            if m.slot == HOUSE:
+                raise PoolError(f"{m.name}: slot 0 is the house, not a member slot")
+            blob = escrow(m.key, compliance, m.slot, pid)
+            calls.append(self.client.register_member_call(m.slot, m.account, m.key.vkh, blob))
+        receipt = self.client.govern(calls, self.actors.signers)
+        for m in members:
+            if self.client.slot_of(m.account) != m.slot:
+                raise PoolError(f"{m.name} is not registered in slot {m.slot} after the "
+                                "governance proposal executed")
+            self.members[m.slot] = m
+        return receipt
+
+    def act(self, orders: EpochOrders) -> None:
+        """Send the epoch's deposits and withdrawal requests from the members' accounts."""
+        for slot, amount in sorted(orders.deposits.items()):
+            self.client.deposit(amount, sender=self.account(slot))
+        for slot, amount in sorted(orders.withdrawals.items()):
+            self.client.request_withdrawal(amount, sender=self.account(slot))
+
+    # -- 2. oracle ---------------------------------------------------------------------
+
+    def post_prices(self, epoch: int, prices: Sequence[int]) -> tuple[int, ...]:
+        """The reporters (a quorum of them) post ``prices``; returns the final prices."""
+        quorum = int(self.client.call(self.client.oracle.functions.quorum()))
+        for reporter in self.actors.reporters[:quorum]:
+            self.client.post_prices(epoch, prices, sender=reporter)
+        final = self.client.final_prices(epoch)
+        if final != tuple(prices):
+            raise PoolError(f"epoch {epoch}: the oracle's final prices {final} are not the "
+                            f"posted {tuple(prices)}")
+        return final
+
+    # -- 3. operator nets --------------------------------------------------------------
+
+    def net(self, epoch: int, trades: Mapping[int, Sequence[Any]],
+            prices: Sequence[int] | None = None) -> NetOutcome:
+        """Match and net the members' trade lists at the epoch's final oracle prices."""
+        cfg = self.config
+        prices = tuple(prices) if prices is not None else self.client.final_prices(epoch)
+        match = match_trades(trades, n_slots=cfg.n_slots, n_instruments=cfg.n_instruments,
+                             members=self.members)
+        netting = net(match.accepted, cfg.n_slots, cfg.n_instruments)
+        reports = reports_from_netting(netting, prices)
+        return NetOutcome(epoch, prices, match, netting, reports)
+
+    # -- 4. members commit -------------------------------------------------------------
+
+    def commit(self, epoch: int, reports: Mapping[int, Report]) -> dict[int, Ciphertext]:
+        """Each reporting member encrypts its report under its view key and commits the
+        ciphertext (commitment stored, ciphertext published with the transaction)."""
+        out = {}
+        for slot, report in sorted(reports.items()):
+            member = self.members.get(slot)
+            if member is None:
+                raise PoolError(f"slot {slot} has a report but is not a registered member")
+            ct = encrypt_report(member.key, epoch, report)
+            self.client.commit_report(ct.commitment(), sender=member.account,
+                                      ciphertext=ct.to_bytes())
+            out[slot] = ct
+        return out
+
+    # -- 5. operator closes, clears, proves, submits -----------------------------------
+
+    def close(self) -> int:
+        """Close the open epoch; returns its number."""
+        epoch = self.client.open_epoch()
+        self.client.close_epoch(sender=self.actors.operator)
+        return epoch
+
+    def clear(self, epoch: int, reports: Mapping[int, Report]) -> EpochResult:
+        """Run the engine on the closed epoch's on-chain events and final prices."""
+        if epoch != self.state.epoch + 1:
+            raise PoolError(f"the off-chain state is after epoch {self.state.epoch}; "
+                            f"epoch {epoch} cannot be cleared next")
+        if self.client.params_hash() != self.params.hash():
+            raise PoolError("the on-chain paramsHash is not the pool's risk parameters' "
+                            "(changed by governance?)")
+        events = self.client.epoch_events(epoch)
+        keys = {slot: self.members[slot].key for slot in reports}
+        result = run_epoch(self.state, self.params, self.client.final_prices(epoch), events,
+                           reports, view_keys=keys)
+        if result.epoch != epoch:
+            raise PoolError(f"the engine cleared epoch {result.epoch}, expected {epoch}")
+        return result
+
+    def prove(self, result: EpochResult, *, log: LogSink | None = None) -> ProofResult:
+        proof = prove(self.keys, epoch_circuit_inputs(result), log=log)
+        if proof.public != result.public_signals():
+            raise PoolError(f"epoch {result.epoch}: the proof's public signals are not the "
+                            "engine's")
+        return proof
+
+    def submit(self, result: EpochResult, proof: ProofResult) -> EpochAccepted:
+        """Submit the proof; checks the chain now holds the engine's root and totals."""
+        accepted = self.client.submit_epoch(proof.proof, proof.public,
+                                            sender=self.actors.operator)
+        root = self.client.state_root()
+        if (accepted.epoch, accepted.new_root, root) != (result.epoch, result.new.root(),
+                                                         result.new.root()):
+            raise PoolError(f"epoch {result.epoch}: the chain accepted epoch "
+                            f"{accepted.epoch} with root {accepted.new_root:#x}; the engine's "
+                            f"root is {result.new.root():#x}")
+        if accepted.total_collateral != result.total_collateral:
+            raise PoolError(f"epoch {result.epoch}: on-chain total collateral "
+                            f"{accepted.total_collateral} != engine {result.total_collateral}")
+        self.state = result.new
+        return accepted
+
+    def play_epoch(self, orders: EpochOrders, *, log: LogSink | None = None) -> EpochOutcome:
+        """One whole epoch: act, price, net, commit, close, clear, prove, submit."""
+        epoch = self.client.open_epoch()
+        self.act(orders)
+        prices = self.post_prices(epoch, orders.prices)
+        netted = self.net(epoch, orders.trades, prices)
+        cts = self.commit(epoch, netted.reports)
+        self.close()
+        result = self.clear(epoch, netted.reports)
+        proof = self.prove(result, log=log)
+        return EpochOutcome(netted, cts, result, proof, self.submit(result, proof))
+
+
+def deploy_pool(w3: Web3, keys: Keys, config: PoolConfig, params: RiskParams,
+                genesis_prices: Sequence[int], *, mint: int = 10**12, delay: int = 3600,
+                max_move_bp: int = 2_000, max_age: int = 3600,
+                allow_insecure: bool = False) -> Pool:
+    """Deploy the system around the epoch ``keys``' verifier, with :meth:`Actors.of`'s
+    accounts (governance 2-of-3, oracle quorum 2), and mint ``mint`` test collateral to
+    the house and every member account."""
+    actors = Actors.of(w3, config.n_slots)
+    setup = contracts.PoolSetup(
+        config, params, tuple(genesis_prices), owners=actors.owners, threshold=2,
+        reporters=actors.reporters, quorum=2, operator=actors.operator,
+        house_account=actors.house, delay=delay, max_move_bp=max_move_bp, max_age=max_age)
+    dep = contracts.deploy_with_keys(w3, setup, keys, allow_insecure=allow_insecure,
+                                     sender=actors.deployer)
+    client = Client(w3, dep)
+    if mint:
+        for account in actors.members.values():
+            client.mint(account, mint, sender=actors.deployer)
+    return Pool(client, actors, setup, keys, setup.genesis_state())
