@@ -15,7 +15,13 @@ by contract function (values in the order sent), plus:
 * ``poseidon_tx``: a transaction calling each Poseidon contract (21k of it is the base);
 * ``verify_proof_tx``: the epoch verifier alone on the epoch-2 proof, so
   ``submitEpoch - verify_proof_tx.execution`` is what the clearing house adds;
-* ``submit_epoch``: per epoch, with what it paid out and liquidated.
+* ``submit_epoch``: per epoch, with what it paid out and liquidated;
+* ``gas_per_cleared_trade``: everything the chain pays for one epoch of a full pool
+  (N - 1 members each committing a report and depositing once -- ERC-20 ``approve`` +
+  ``deposit`` --, the oracle posts that finalise the prices, ``closeEpoch`` and the
+  costlier of the two ``submitEpoch``; medians of the measured transactions) divided by
+  the trades cleared in the epoch (``--trades``, default 1,000 and 10,000). Trades are
+  matched and netted off-chain, so the per-epoch chain cost does not depend on them.
 
 Gas is deterministic and equal on both EVMs (py-evm and hardhat, both Prague); the
 script can run on both to show it. Numbers are not asserted anywhere.
@@ -51,7 +57,44 @@ def parse_sizes(text: str) -> list[PoolConfig]:
     return out
 
 
-def measure(w3: Any, cfg: PoolConfig) -> dict[str, Any]:
+#: Epochs the story submits (contracts_support.story_end_to_end).
+STORY_EPOCHS = 2
+
+
+def gas_per_trade(cfg: PoolConfig, ops: dict[str, dict[str, Any]], submit: Sequence[int],
+                  quorum: int, trades: Sequence[int]) -> dict[str, Any]:
+    """Chain gas of one epoch of a full pool, and that divided by each trade count."""
+    members = cfg.n_slots - 1  # slot 0 is the house
+
+    def med(action: str) -> int:
+        return int(ops[action]["median"])
+
+    # Every postPrices the story sent, per epoch: quorum posts each, the last finalises.
+    posts = ops["PriceOracle.postPrices"]
+    if posts["calls"] != quorum * STORY_EPOCHS:
+        raise SystemExit(f"expected {quorum} oracle posts per epoch, the story sent "
+                         f"{posts['calls']} in {STORY_EPOCHS} epochs")
+    per_epoch = {
+        "member_commits": members * med("ClearingHouse.commitReport"),
+        "member_deposits": members * (med("Collateral.approve") + med("ClearingHouse.deposit")),
+        "oracle_posts": sum(posts["gas"]) // STORY_EPOCHS,
+        "close_epoch": med("ClearingHouse.closeEpoch"),
+        "submit_epoch": max(submit),
+    }
+    total = sum(per_epoch.values())
+    return {
+        "members": members, "oracle_quorum": quorum,
+        "per_epoch_gas": {**per_epoch, "total": total},
+        "gas_per_trade": {str(t): round(total / t, 1) for t in trades},
+        "note": ("trades are matched and netted off-chain: the chain sees one report "
+                 "commitment and at most one deposit per member, the oracle's posts, one "
+                 "closeEpoch and one submitEpoch per epoch, whatever the number of trades, "
+                 "so gas per cleared trade is the per-epoch total divided by the trades "
+                 "(1/trades; deposits are optional, so this is an upper bound)"),
+    }
+
+
+def measure(w3: Any, cfg: PoolConfig, trades: Sequence[int]) -> dict[str, Any]:
     t0 = time.perf_counter()
     keys = cs.epoch_keys(cfg)
     t_keys = time.perf_counter() - t0
@@ -81,6 +124,7 @@ def measure(w3: Any, cfg: PoolConfig) -> dict[str, Any]:
     v = OnchainVerifier(w3, w3.eth.contract(address=cl.deployment.address("EpochVerifier"),
                                             abi=abi), "epoch")
     vg = v.gas_of_verify(proofs[1].proof, proofs[1].public, sender=deployer)
+    quorum = int(cl.call(cl.oracle.functions.quorum()))
     return {
         "pool": {"N": cfg.n_slots, "M": cfg.n_instruments, "K": cfg.n_scenarios,
                  "E": cfg.max_events},
@@ -96,6 +140,9 @@ def measure(w3: Any, cfg: PoolConfig) -> dict[str, Any]:
         },
         "verify_proof_tx": {"gas_used": vg.gas_used, "execution": vg.execution,
                             "intrinsic": vg.intrinsic},
+        "gas_per_cleared_trade": gas_per_trade(
+            cfg, ops, (submit_gas["submit_epoch_1"], submit_gas["submit_epoch_2"]), quorum,
+            trades),
         "seconds": {"keys": round(t_keys, 1), "story": round(t_story, 1)},
     }
 
@@ -104,7 +151,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="4x2x4", help="comma-separated NxMxK")
     parser.add_argument("--chain", choices=("embedded", "hardhat", "both"), default="embedded")
+    parser.add_argument("--trades", default="1000,10000",
+                        help="comma-separated trades per epoch for gas_per_cleared_trade")
     args = parser.parse_args(argv)
+    trades = [int(t) for t in args.trades.split(",")]
+    if not trades or min(trades) < 1:
+        parser.error("--trades: positive integers, comma-separated")
     sizes = parse_sizes(args.sizes)
     chains = ("embedded", "hardhat") if args.chain == "both" else (args.chain,)
 
@@ -115,10 +167,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             label = f"{cfg.n_slots}x{cfg.n_instruments}x{cfg.n_scenarios}"
             print(f"[gas] {kind} {label}", file=sys.stderr, flush=True)
             if kind == "embedded":
-                results[kind][label] = measure(chain.embedded_web3(), cfg)
+                results[kind][label] = measure(chain.embedded_web3(), cfg, trades)
             else:
                 with chain.HardhatNode() as node:
-                    results[kind][label] = measure(node.web3(), cfg)
+                    results[kind][label] = measure(node.web3(), cfg, trades)
     out = {
         "benchmark": "contract_gas",
         "machine": {"python": platform.python_version(),
