@@ -99,3 +99,33 @@ def test_submit_gas_does_not_grow_with_the_pool(node: chain.HardhatNode, keys) -
             chain.revert(w3, snap)
     for epoch in ("submit_epoch_1", "submit_epoch_2"):
         assert abs(gas[16][epoch] - gas[4][epoch]) < 1_000, gas
+
+
+def test_locally_signed_accounts_over_json_rpc(node: chain.HardhatNode, pool: cs.Pool) -> None:
+    """A real network holds none of our keys: with ``signers`` the client signs here and
+    sends raw transactions; the same contract call from an account the node does not know
+    fails without it."""
+    from eth_account import Account
+
+    from zkclear.chainclient import Client
+    from zkclear.errors import ToolError
+
+    member = Account.create()
+    w3 = node.web3()
+    assert member.address not in w3.eth.accounts
+    funder = pool.actors.deployer
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(
+        {"from": funder, "to": member.address, "value": 10**18}))
+    pool.client.mint(member.address, 1_000, sender=funder)
+
+    local = chain.http_web3(node.url, signers=[member.key.hex()])
+    assert local.eth.default_account == member.address
+    cl = Client(local, pool.client.deployment)
+    house = pool.client.house.address
+    cl.transact(cl.token.functions.approve(house, 600), sender=member.address)
+    assert cl.token.functions.allowance(member.address, house).call() == 600
+    with pytest.raises(Exception, match=r"(?i)unknown account|sender account not recognized"):
+        pool.client.token.functions.approve(house, 1).transact({"from": member.address})
+    with pytest.raises(ToolError, match="not a valid secp256k1 private key") as ei:
+        chain.http_web3(node.url, signers=["0x1234"])
+    assert "1234" not in str(ei.value)

@@ -4,7 +4,9 @@
   ``EthereumTesterProvider`` over eth-tester's py-evm backend.
 * :func:`http_web3` connects to a JSON-RPC endpoint (``--rpc-url``): the same code path a
   user points at a real network. Transactions are sent from the node's unlocked accounts
-  (a local node's, such as hardhat's); signing with local keys is not implemented yet.
+  (a local node's, such as hardhat's) or, for the accounts whose private keys are given
+  (``signers``, :func:`use_local_keys`), signed here and sent raw: a real node holds no
+  key of ours.
 * :class:`HardhatNode` starts ``hardhat node`` (the pinned npm package) on 127.0.0.1 and
   a free port, waits until it answers, and stops it again (only the process it started).
 
@@ -35,11 +37,16 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
+from web3.middleware import SignAndSendRawMiddlewareBuilder
 
 from zkclear import paths
 from zkclear.errors import ToolError
@@ -68,8 +75,10 @@ def embedded_web3() -> Web3:
     return w3
 
 
-def http_web3(url: str, *, timeout: float = 60.0) -> Web3:
-    """Connect to a JSON-RPC endpoint; ``default_account`` is its first account, if any."""
+def http_web3(url: str, *, timeout: float = 60.0, signers: Sequence[Any] = ()) -> Web3:
+    """Connect to a JSON-RPC endpoint. ``default_account`` is the first signer's account,
+    else the node's first account, if any. Transactions from a signer's account are signed
+    locally (:func:`use_local_keys`)."""
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
     try:
         w3.eth.chain_id  # noqa: B018 - one round trip proves the endpoint answers
@@ -79,7 +88,23 @@ def http_web3(url: str, *, timeout: float = 60.0) -> Web3:
                         "is the node running, and is this its HTTP URL?") from exc
     if accounts:
         w3.eth.default_account = accounts[0]
+    if signers:
+        w3.eth.default_account = use_local_keys(w3, signers)[0]
     return w3
+
+
+def use_local_keys(w3: Web3, keys: Sequence[Any]) -> list[str]:
+    """Sign transactions from these accounts here (web3's signing middleware turns their
+    ``eth_sendTransaction`` into ``eth_sendRawTransaction``); returns their addresses.
+    Keys are hex strings, bytes or eth-account accounts; they are never logged."""
+    try:
+        accounts = [Account.from_key(k) if not isinstance(k, LocalAccount) else k
+                    for k in keys]
+    except Exception:  # never echo the key material in the message
+        raise ToolError("load signing key", "private key", "not a valid secp256k1 "
+                        "private key", "pass 32 bytes as 0x-prefixed hex") from None
+    w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(accounts), layer=0)
+    return [a.address for a in accounts]
 
 
 def is_embedded(w3: Web3) -> bool:

@@ -271,7 +271,8 @@ def cmd_operator_run(args: argparse.Namespace, out: Output) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     opts = RunOptions(args.rpc_url, Path(args.deployment), args.db, Path(args.transport_key),
                       Path(args.admin_token_file), args.host, args.port, args.operator,
-                      args.dev_keys, not args.no_auto_close, args.interval, args.net_after)
+                      args.dev_keys, not args.no_auto_close, args.interval, args.net_after,
+                      Path(args.operator_key) if args.operator_key else None)
 
     def ready(info: dict[str, Any]) -> None:
         out.info(f"operator API on {info['url']} (pool {info['pool_id']})")
@@ -283,11 +284,13 @@ def cmd_operator_run(args: argparse.Namespace, out: Output) -> int:
 def _member(args: argparse.Namespace) -> Any:
     from zkclear import chain, contracts
     from zkclear.chainclient import Client
-    from zkclear.member import load_member
+    from zkclear.member import load_member, read_eth_key
 
     cl = None
     if getattr(args, "rpc_url", None) and getattr(args, "deployment", None):
-        cl = Client(chain.http_web3(args.rpc_url),
+        # The member's own key signs its transactions (a real node holds no key of ours).
+        key = read_eth_key(Path(args.dir) / "eth-key.json")
+        cl = Client(chain.http_web3(args.rpc_url, signers=[key]),
                     contracts.Deployment.load(Path(args.deployment)))
     return load_member(Path(args.dir), args.operator_url, cl)
 
@@ -452,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=int, default=9545)
     sp.add_argument("--operator", help="account sending closeEpoch/submitEpoch "
                     "(default: the ClearingHouse's operator)")
+    sp.add_argument("--operator-key", metavar="FILE", help="zkclear-eth-key-v1 file of the "
+                    "operator account: transactions are signed locally (a real node)")
     sp.add_argument("--dev-keys", action="store_true",
                     help="INSECURE development proving keys (local chains only)")
     sp.add_argument("--no-auto-close", action="store_true",

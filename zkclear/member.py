@@ -296,20 +296,27 @@ def keygen(directory: Path, slot: int, eth_key: str | None = None) -> dict[str, 
             "transport_public": "0x" + transport.public_bytes.hex()}
 
 
+def read_eth_key(path: Path) -> str:
+    """The private key (0x hex) of a ``zkclear-eth-key-v1`` file (owner-only, see keyfile)."""
+    from zkclear.keyfile import read_json_secret
+
+    doc = read_json_secret(path, "Ethereum key file")
+    if doc.get("format") != ETH_KEY_FORMAT or not isinstance(doc.get("key"), str):
+        raise MemberError(f"{path} is not a {ETH_KEY_FORMAT} file")
+    return str(doc["key"])
+
+
 def load_member(directory: Path, operator_url: str, chain_client: Client | None = None
                 ) -> MemberClient:
     """A MemberClient from the key files :func:`keygen` wrote (trades sent earlier are
     read back from ``sent-<epoch>.json``)."""
-    from zkclear.keyfile import read_json_secret
     from zkclear.viewkeys import load_key
 
-    doc = read_json_secret(directory / "eth-key.json", "Ethereum key file")
-    if doc.get("format") != ETH_KEY_FORMAT or not isinstance(doc.get("key"), str):
-        raise MemberError(f"{directory / 'eth-key.json'} is not a {ETH_KEY_FORMAT} file")
+    eth_key = read_eth_key(directory / "eth-key.json")
     view = load_key(directory / "viewkey.json")
     if not isinstance(view, MemberKey):
         raise MemberError(f"{directory / 'viewkey.json'} holds an epoch key, not a member key")
-    client = MemberClient(operator_url, doc["key"],
+    client = MemberClient(operator_url, eth_key,
                           X25519KeyPair.load(directory / "transport.json", "member"), view,
                           chain_client)
     for f in directory.glob("sent-*.json"):

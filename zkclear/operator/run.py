@@ -44,6 +44,7 @@ class RunOptions:
     auto_close: bool = True
     interval: float = 1.0
     net_after: float | None = None
+    operator_key: Path | None = None  # eth key file: sign locally (real networks)
 
 
 def epoch_keys_for(client: Client, dev: bool) -> Any:
@@ -67,13 +68,19 @@ def epoch_keys_for(client: Client, dev: bool) -> Any:
 
 
 def build_service(opts: RunOptions) -> OperatorService:
-    w3 = chain.http_web3(opts.rpc_url)
+    signers = []
+    if opts.operator_key is not None:
+        from zkclear.member import read_eth_key
+
+        signers = [read_eth_key(opts.operator_key)]
+    w3 = chain.http_web3(opts.rpc_url, signers=signers)
     try:
         dep = contracts.Deployment.load(opts.deployment)
     except (OSError, ValueError, KeyError) as exc:
         raise ZkclearError(f"cannot read the deployment file {opts.deployment}: {exc}") from exc
     client = Client(w3, dep)
-    operator = opts.operator or str(client.call(client.house.functions.operator()))
+    operator = (opts.operator or (str(w3.eth.default_account) if signers else None)
+                or str(client.call(client.house.functions.operator())))
     if opts.transport_key.exists():
         transport = X25519KeyPair.load(opts.transport_key, "operator")
     else:
