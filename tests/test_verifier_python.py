@@ -15,14 +15,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from py_ecc.optimized_bn128 import FQ, FQ2, G1, G2, add, b2, is_inf, multiply, neg, normalize
+from py_ecc.optimized_bn128 import (
+    FQ,
+    FQ2,
+    FQ12,
+    G1,
+    G2,
+    add,
+    b2,
+    final_exponentiate,
+    is_inf,
+    multiply,
+    neg,
+    normalize,
+    pairing,
+)
 
 from zkclear.errors import ArtefactError, ProofError
 from zkclear.field import P as R
 from zkclear.prover import _node
 from zkclear.prover.prove import verify as snarkjs_verify
 from zkclear.verifier import Proof, VerifyingKey, check, parse_public, verify
-from zkclear.verifier.groth16 import Q
+from zkclear.verifier.groth16 import Q, _g1, _g2
 
 from .groth16_fixture import Groth16Fixture
 
@@ -152,6 +166,49 @@ def test_direct_construction_validates_and_normalises() -> None:
     assert proof.a == (1, 2) and isinstance(proof.b[0], tuple)
     with pytest.raises(ProofError, match=r"pi_c is not on the curve"):
         Proof((1, 2), proof.b, (1, 3))
+
+
+# ------------------------------------------------------ 3-pairing form, cached e(alpha, beta)
+
+
+def four_pairing_product(vk: VerifyingKey, proof: Proof, public: list[int]) -> FQ12:
+    """e(-A, B) · e(alpha, beta) · e(vk_x, gamma) · e(C, delta): the textbook form, with
+    e(alpha, beta) computed afresh (4 Miller loops and one final exponentiation)."""
+    vk_x = _g1(vk.ic[0])
+    for x, base in zip(public, vk.ic[1:], strict=True):
+        vk_x = add(vk_x, multiply(_g1(base), x))
+    f = (pairing(_g2(proof.b), neg(_g1(proof.a)), final_exponentiate=False)
+         * pairing(_g2(vk.beta2), _g1(vk.alpha1), final_exponentiate=False)
+         * pairing(_g2(vk.gamma2), vk_x, final_exponentiate=False)
+         * pairing(_g2(vk.delta2), _g1(proof.c), final_exponentiate=False))
+    return final_exponentiate(f)
+
+
+def test_cached_alpha_beta_equals_a_fresh_pairing(fx: Groth16Fixture) -> None:
+    """The per-key precomputation is e(alpha, beta)^-1, computed once and then reused."""
+    vk = VerifyingKey.from_json(fx.vkey)  # a key of its own: nothing cached yet
+    assert "_alpha_beta_inverse" not in vk.__dict__
+    cached = vk._alpha_beta_inverse
+    assert vk.__dict__["_alpha_beta_inverse"] is cached and vk._alpha_beta_inverse is cached
+    fresh = pairing(_g2(vk.beta2), _g1(vk.alpha1))  # e(alpha, beta), full pairing
+    assert fresh != FQ12.one() and cached * fresh == FQ12.one()
+    # verify() compares against it; the cache belongs to the instance, not the class.
+    assert verify(vk, Proof.from_json(fx.proof), fx.public) is True
+    other = VerifyingKey.from_json(fx.vkey)
+    assert "_alpha_beta_inverse" not in other.__dict__
+
+
+@pytest.mark.parametrize("how", ["valid", "A = -A", "public[0] + 1"])
+def test_three_pairing_form_agrees_with_four_pairings(
+        fx: Groth16Fixture, vk: VerifyingKey, how: str) -> None:
+    """The 3-Miller-loop check against the cached value gives the textbook verdict: the
+    valid proof passes, a wrong proof (A negated, still on the curve) or a wrong
+    statement fails, both ways."""
+    proof_json, public = (fx.proof, list(fx.public)) if how == "valid" else tampered(fx, how)
+    proof = Proof.from_json(proof_json)
+    textbook = four_pairing_product(vk, proof, [int(x) for x in public]) == FQ12.one()
+    assert textbook is (how == "valid")
+    assert verify(vk, proof, public) is textbook
 
 
 # --------------------------------------------------------------------- tampered: pairings
