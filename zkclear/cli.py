@@ -281,6 +281,82 @@ def cmd_operator_run(args: argparse.Namespace, out: Output) -> int:
     return run(opts, ready=ready)
 
 
+def _role_result(out: Output, res: dict[str, Any], line: str) -> int:
+    out.info(line)
+    out.result({"ok": True, **res})
+    return 0
+
+
+def cmd_member_escrow(args: argparse.Namespace, out: Output) -> int:
+    from zkclear import roles
+
+    res = roles.member_escrow(args.dir, args.compliance_public, args.pool_id)
+    return _role_result(out, res, f"slot {res['slot']}: account {res['account']}, vkh "
+                                  f"{res['vkh']}, escrow {len(res['escrow']) // 2 - 1} bytes")
+
+
+def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
+    from zkclear import roles
+
+    with out.step("compile the epoch circuit, deploy verifier and contracts"):
+        res = roles.deploy(args.rpc_url, args.pool, args.out, key_file=args.key,
+                           insecure_dev_setup=args.insecure_dev_setup,
+                           from_account=args.from_account)
+    warn = " [red](INSECURE development keys)[/]" if res["insecure_keys"] else ""
+    return _role_result(out, res, f"deployed on chain {res['chain_id']}: ClearingHouse "
+                                  f"{res['addresses']['ClearingHouse']}{warn}; {args.out}")
+
+
+def cmd_oracle_post(args: argparse.Namespace, out: Output) -> int:
+    from zkclear import roles
+
+    try:
+        prices = [int(x) for x in args.prices.split(",")]
+    except ValueError:
+        raise ZkclearError(f"--prices takes comma-separated integers, got "
+                           f"{args.prices!r}") from None
+    res = roles.post_prices(args.rpc_url, args.deployment, args.epoch, prices,
+                            key_file=args.key, from_account=args.from_account)
+    state = f"final: {res['final_prices']}" if res["final"] else "not final yet (quorum)"
+    return _role_result(out, res, f"epoch {args.epoch} prices posted; {state}")
+
+
+def cmd_gov_propose(args: argparse.Namespace, out: Output) -> int:
+    from zkclear import roles
+
+    res = roles.propose(args.rpc_url, args.deployment, args.action, key_file=args.key,
+                        slot=args.slot, account=args.account, vkh=args.vkh,
+                        escrow=args.escrow, risk_file=args.risk,
+                        from_account=args.from_account)
+    return _role_result(out, res, f"proposal {res['proposal']} ({args.action}): "
+                                  f"{res['confirmations']} confirmation(s)")
+
+
+def cmd_gov_confirm(args: argparse.Namespace, out: Output) -> int:
+    from zkclear import roles
+
+    res = roles.confirm(args.rpc_url, args.deployment, args.id, key_file=args.key,
+                        from_account=args.from_account)
+    eta = f", executable at {res['eta']}" if res["eta"] else ""
+    return _role_result(out, res, f"proposal {args.id}: {res['confirmations']} "
+                                  f"confirmation(s){eta}")
+
+
+def cmd_gov_execute(args: argparse.Namespace, out: Output) -> int:
+    from zkclear import roles
+
+    res = roles.execute(args.rpc_url, args.deployment, args.id, key_file=args.key,
+                        from_account=args.from_account)
+    return _role_result(out, res, f"proposal {args.id} executed")
+
+
+def cmd_gov_show(args: argparse.Namespace, out: Output) -> int:
+    from zkclear import roles
+
+    res = roles.show(args.rpc_url, args.deployment, args.id)
+    return _role_result(out, res, f"proposal {args.id}: {res}")
+
+
 def _member(args: argparse.Namespace) -> Any:
     from zkclear import chain, contracts
     from zkclear.chainclient import Client
@@ -492,6 +568,55 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--epoch", type=int, required=True)
         if action in ("deposit", "withdraw"):
             sp.add_argument("--amount", type=int, required=True)
+    sp = add("escrow", cmd_member_escrow, "registration request: account, vkh and the view "
+             "key escrowed to the compliance key (what governance registers)", mem)
+    sp.add_argument("--dir", required=True, help="the member's key folder")
+    sp.add_argument("--compliance-public", required=True, help="the pool's compliance "
+                    "public key (0x + 64 hex)")
+    sp.add_argument("--pool-id", required=True, help='"<chain id>:<ClearingHouse address>"')
+
+    def chain_args(sp: argparse.ArgumentParser, deployment: bool = True) -> None:
+        sp.add_argument("--rpc-url", required=True, help="JSON-RPC URL of the chain")
+        if deployment:
+            sp.add_argument("--deployment", required=True, help="deployment JSON file")
+        sp.add_argument("--key", help="zkclear-eth-key-v1 file: sign locally (real nodes); "
+                        "default: the node's first unlocked account")
+        sp.add_argument("--from", dest="from_account", metavar="ADDRESS",
+                        help="send from this unlocked account of the node instead")
+
+    sp = add("deploy", cmd_deploy, "deploy the contracts for a pool file (zkclear-pool-v1)")
+    chain_args(sp, deployment=False)
+    sp.add_argument("--pool", required=True, help="pool file (see zkclear/roles.py)")
+    sp.add_argument("--out", default="deployment.json", help="where to write the deployment")
+    sp.add_argument("--insecure-dev-setup", action="store_true",
+                    help="INSECURE development proving keys if no ceremony installed keys "
+                    "(refused on non-local chains)")
+
+    orc = sub.add_parser("oracle", help="an oracle reporter").add_subparsers(
+        dest="sub", required=True, metavar="SUBCOMMAND")
+    sp = add("post", cmd_oracle_post, "post an epoch's prices (the quorum finalises)", orc)
+    chain_args(sp)
+    sp.add_argument("--epoch", type=int, required=True)
+    sp.add_argument("--prices", required=True, help="comma-separated ticks, one per instrument")
+
+    gov = sub.add_parser("governance", help="a governance owner").add_subparsers(
+        dest="sub", required=True, metavar="SUBCOMMAND")
+    sp = add("propose", cmd_gov_propose, "propose one governed action (time-locked)", gov)
+    chain_args(sp)
+    sp.add_argument("action", choices=["register-member", "remove-member", "risk-params",
+                                       "set-operator", "add-reporter", "remove-reporter"])
+    sp.add_argument("--slot", type=int)
+    sp.add_argument("--account")
+    sp.add_argument("--vkh", type=int)
+    sp.add_argument("--escrow", help="hex escrow blob (zkclear member escrow)")
+    sp.add_argument("--risk", help="JSON file with the risk object of a pool file")
+    for name, fn, help_ in (("confirm", cmd_gov_confirm, "confirm a proposal"),
+                            ("execute", cmd_gov_execute, "execute a queued proposal after "
+                             "its time-lock"),
+                            ("show", cmd_gov_show, "a proposal's state")):
+        sp = add(name, fn, help_, gov)
+        chain_args(sp)
+        sp.add_argument("--id", type=int, required=True, help="proposal id")
     return p
 
 

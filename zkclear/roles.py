@@ -1,0 +1,280 @@
+"""The command-line roles around the pool: deployer, oracle reporter, governance owner,
+and a member's registration request (view-key commitment + escrow).
+
+Every function here takes plain arguments and returns a JSON-able dict, so the CLI
+(:mod:`zkclear.cli`) only parses and prints. On a real node, pass the role's key file
+(``zkclear-eth-key-v1``, owner-only; see :func:`zkclear.member.read_eth_key`): the
+transactions are signed locally (:func:`zkclear.chain.use_local_keys`).
+
+The pool file that ``zkclear deploy`` reads (``zkclear-pool-v1``)::
+
+    {"format": "zkclear-pool-v1",
+     "slots": 4, "instruments": 2, "scenarios": 4,
+     "risk": {"im_factor_bp": 15000, "penalty_bp": 1000,
+              "position_limits": [1000000, 1000000],
+              "shocks": [[500, 500], [-500, -500], [1000, 1000], [-1000, -1000]]},
+     "genesis_prices": [1000, 1100],
+     "owners": ["0x…", "0x…", "0x…"], "threshold": 2, "delay": 3600,
+     "reporters": ["0x…", "0x…", "0x…"], "quorum": 2, "max_move_bp": 2000, "max_age": 3600,
+     "operator": "0x…", "house_account": "0x…", "token": null}
+
+``token`` null deploys a test collateral token (local chains); otherwise the ERC-20 to
+hold as collateral.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+
+from zkclear.errors import ZkclearError
+
+POOL_FORMAT = "zkclear-pool-v1"
+_POOL_FIELDS = {"format", "slots", "instruments", "scenarios", "risk", "genesis_prices",
+                "owners", "threshold", "delay", "reporters", "quorum", "max_move_bp",
+                "max_age", "operator", "house_account", "token"}
+_RISK_FIELDS = {"im_factor_bp", "penalty_bp", "position_limits", "shocks"}
+
+
+class RoleError(ZkclearError):
+    """A role command's input is wrong (the message says which field or file)."""
+
+
+def connect(rpc_url: str, key_file: str | Path | None, from_account: str | None = None) -> Web3:
+    """A JSON-RPC connection; with ``key_file`` its account signs locally, with
+    ``from_account`` transactions come from that account of the node's unlocked ones."""
+    from zkclear import chain
+    from zkclear.member import read_eth_key
+
+    if key_file and from_account:
+        raise RoleError("pass --key (sign locally) or --from (a node account), not both")
+    signers = [read_eth_key(Path(key_file))] if key_file else []
+    w3 = chain.http_web3(rpc_url, signers=signers)
+    if from_account:
+        try:
+            w3.eth.default_account = Web3.to_checksum_address(from_account)
+        except ValueError:
+            raise RoleError(f"--from {from_account!r} is not an address") from None
+    return w3
+
+
+def _client(rpc_url: str, deployment: str | Path, key_file: str | Path | None,
+            from_account: str | None = None) -> Any:
+    from zkclear.chainclient import Client
+    from zkclear.contracts import Deployment
+
+    try:
+        dep = Deployment.load(Path(deployment))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RoleError(f"cannot read the deployment file {deployment}: {exc}") from exc
+    return Client(connect(rpc_url, key_file, from_account), dep)
+
+
+def _sender(cl: Any) -> str:
+    account = cl.w3.eth.default_account
+    if not account:
+        raise RoleError("no account to send from: pass --key FILE (or use a node with "
+                        "unlocked accounts)")
+    return str(account)
+
+
+# -- deploy ---------------------------------------------------------------------------------
+
+
+def risk_params_from_json(doc: Any, where: str) -> Any:
+    from zkclear.clearing.params import ParamsError, RiskParams
+
+    if not isinstance(doc, dict) or set(doc) != _RISK_FIELDS:
+        raise RoleError(f"{where}: risk must have exactly the fields "
+                        f"{sorted(_RISK_FIELDS)}")
+    try:
+        return RiskParams(int(doc["im_factor_bp"]), int(doc["penalty_bp"]),
+                          tuple(int(x) for x in doc["position_limits"]),
+                          tuple(tuple(int(x) for x in row) for row in doc["shocks"]))
+    except (ParamsError, TypeError, ValueError) as exc:
+        raise RoleError(f"{where}: risk parameters: {exc}") from exc
+
+
+def load_pool(path: str | Path) -> Any:
+    """A :class:`zkclear.contracts.PoolSetup` from a ``zkclear-pool-v1`` file."""
+    from zkclear.clearing.params import ParamsError, PoolConfig
+    from zkclear.contracts import PoolSetup
+
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise RoleError(f"cannot read the pool file {path}: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("format") != POOL_FORMAT:
+        raise RoleError(f"{path} is not a {POOL_FORMAT} file")
+    missing, unknown = _POOL_FIELDS - set(doc), set(doc) - _POOL_FIELDS
+    if missing or unknown:
+        raise RoleError(f"{path}: missing fields {sorted(missing)}, unknown fields "
+                        f"{sorted(unknown)}")
+    try:
+        cfg = PoolConfig(int(doc["slots"]), int(doc["instruments"]), int(doc["scenarios"]))
+        return PoolSetup(
+            cfg, risk_params_from_json(doc["risk"], str(path)),
+            tuple(int(p) for p in doc["genesis_prices"]),
+            owners=tuple(Web3.to_checksum_address(a) for a in doc["owners"]),
+            threshold=int(doc["threshold"]),
+            reporters=tuple(Web3.to_checksum_address(a) for a in doc["reporters"]),
+            quorum=int(doc["quorum"]), operator=Web3.to_checksum_address(doc["operator"]),
+            house_account=Web3.to_checksum_address(doc["house_account"]),
+            delay=int(doc["delay"]), max_move_bp=int(doc["max_move_bp"]),
+            max_age=int(doc["max_age"]),
+            token=Web3.to_checksum_address(doc["token"]) if doc["token"] else None)
+    except (ParamsError, TypeError, ValueError) as exc:
+        raise RoleError(f"{path}: {exc}") from exc
+
+
+def deploy(rpc_url: str, pool_file: str | Path, out: str | Path, *,
+           key_file: str | Path | None = None, insecure_dev_setup: bool = False,
+           from_account: str | None = None) -> dict[str, Any]:
+    """Deploy the system for the pool file with the installed epoch keys (a ceremony's),
+    or INSECURE development keys with ``insecure_dev_setup`` (local chains only: the
+    deployment refuses them elsewhere)."""
+    from zkclear.contracts import deploy_with_keys
+    from zkclear.prover import registry
+    from zkclear.prover.circuit import compile_circuit
+    from zkclear.prover.keys import dev_setup, load_keys
+
+    setup = load_pool(pool_file)
+    cfg = setup.config
+    compiled = compile_circuit(registry.epoch(cfg.n_slots, cfg.n_instruments, cfg.n_scenarios,
+                                              cfg.max_events))
+    keys = load_keys(compiled)
+    if keys is None:
+        if not insecure_dev_setup:
+            raise RoleError("no proving keys are installed for this pool's epoch circuit: "
+                            "run a ceremony (zkclear ceremony ...), or pass "
+                            "--insecure-dev-setup on a local chain")
+        keys = dev_setup(compiled)
+    w3 = connect(rpc_url, key_file, from_account)
+    dep = deploy_with_keys(w3, setup, keys, allow_insecure=insecure_dev_setup,
+                           sender=str(w3.eth.default_account))
+    dep.save(Path(out))
+    return {"deployment": str(out), "chain_id": dep.chain_id, "addresses": dep.addresses,
+            "insecure_keys": bool(keys.insecure)}
+
+
+# -- oracle ---------------------------------------------------------------------------------
+
+
+def post_prices(rpc_url: str, deployment: str | Path, epoch: int, prices: Sequence[int], *,
+                key_file: str | Path | None = None,
+                from_account: str | None = None) -> dict[str, Any]:
+    cl = _client(rpc_url, deployment, key_file, from_account)
+    m = cl.deployment.config.n_instruments
+    if len(prices) != m:
+        raise RoleError(f"the pool has {m} instruments, got {len(prices)} prices")
+    receipt = cl.post_prices(epoch, list(prices), sender=_sender(cl))
+    final = cl.prices_hash(epoch)
+    return {"epoch": epoch, "prices": list(prices), "gas_used": int(receipt["gasUsed"]),
+            "final": final != 0,
+            "final_prices": list(cl.final_prices(epoch)) if final else None}
+
+
+# -- governance -----------------------------------------------------------------------------
+
+
+def propose(rpc_url: str, deployment: str | Path, action: str, *,
+            key_file: str | Path | None = None, slot: int | None = None,
+            account: str | None = None, vkh: int | None = None, escrow: str | None = None,
+            risk_file: str | Path | None = None,
+            from_account: str | None = None) -> dict[str, Any]:
+    """Propose one governed action: ``register-member``, ``remove-member``,
+    ``risk-params``, ``set-operator``, ``add-reporter``, ``remove-reporter``."""
+    cl = _client(rpc_url, deployment, key_file, from_account)
+    if action == "register-member":
+        if slot is None or account is None or vkh is None or escrow is None:
+            raise RoleError("register-member needs --slot, --account, --vkh and --escrow")
+        try:
+            blob = bytes.fromhex(escrow.removeprefix("0x"))
+        except ValueError:
+            raise RoleError("--escrow must be hex (zkclear member escrow prints it)") from None
+        call = cl.register_member_call(slot, Web3.to_checksum_address(account), vkh, blob)
+    elif action == "remove-member":
+        if slot is None:
+            raise RoleError("remove-member needs --slot")
+        call = cl.remove_member_call(slot)
+    elif action == "risk-params":
+        if risk_file is None:
+            raise RoleError("risk-params needs --risk FILE (the pool file's risk object)")
+        try:
+            doc = json.loads(Path(risk_file).read_text())
+        except (OSError, ValueError) as exc:
+            raise RoleError(f"cannot read {risk_file}: {exc}") from exc
+        params = risk_params_from_json(doc, str(risk_file))
+        params.check_config(cl.deployment.config)
+        call = cl.risk_params_call(params)
+    elif action in ("set-operator", "add-reporter", "remove-reporter"):
+        if account is None:
+            raise RoleError(f"{action} needs --account")
+        addr = Web3.to_checksum_address(account)
+        call = {"set-operator": cl.set_operator_call, "add-reporter": cl.add_reporter_call,
+                "remove-reporter": cl.remove_reporter_call}[action](addr)
+    else:
+        raise RoleError(f"unknown governance action {action!r}")
+    pid = cl.propose([call], sender=_sender(cl))
+    return {"proposal": pid, "action": action, **proposal_info(cl, pid)}
+
+
+def proposal_info(cl: Any, pid: int) -> dict[str, Any]:
+    proposer, eta, confirmations, executed = cl.call(cl.governance.functions.proposals(pid))
+    if int(proposer, 16) == 0:
+        raise RoleError(f"there is no proposal {pid}")
+    return {"proposer": str(proposer), "confirmations": int(confirmations),
+            "eta": int(eta) or None, "executed": bool(executed)}
+
+
+def confirm(rpc_url: str, deployment: str | Path, pid: int, *,
+            key_file: str | Path | None = None,
+            from_account: str | None = None) -> dict[str, Any]:
+    cl = _client(rpc_url, deployment, key_file, from_account)
+    cl.confirm(pid, sender=_sender(cl))
+    return {"proposal": pid, **proposal_info(cl, pid)}
+
+
+def execute(rpc_url: str, deployment: str | Path, pid: int, *,
+            key_file: str | Path | None = None,
+            from_account: str | None = None) -> dict[str, Any]:
+    cl = _client(rpc_url, deployment, key_file, from_account)
+    cl.execute(pid, sender=_sender(cl))
+    return {"proposal": pid, **proposal_info(cl, pid)}
+
+
+def show(rpc_url: str, deployment: str | Path, pid: int) -> dict[str, Any]:
+    cl = _client(rpc_url, deployment, None)
+    return {"proposal": pid, **proposal_info(cl, pid)}
+
+
+# -- a member's registration request ----------------------------------------------------------
+
+
+def member_escrow(key_dir: str | Path, compliance_public: str, pool_id: str) -> dict[str, Any]:
+    """What governance needs to register a member: its account, ``vkh`` and the escrow of
+    its view key to the pool's compliance key (``pool_id`` = "<chain id>:<house address>")."""
+    from eth_account import Account
+
+    from zkclear.compliance import escrow
+    from zkclear.member import read_eth_key
+    from zkclear.viewkeys import MemberKey, load_key
+
+    key = load_key(Path(key_dir) / "viewkey.json")
+    if not isinstance(key, MemberKey):
+        raise RoleError(f"{key_dir}/viewkey.json holds an epoch key, not a member key")
+    try:
+        public = bytes.fromhex(compliance_public.removeprefix("0x"))
+    except ValueError:
+        raise RoleError("--compliance-public must be 32 bytes of hex") from None
+    try:
+        blob = escrow(key, public, key.slot, pool_id)
+    except ValueError as exc:
+        raise RoleError(str(exc)) from exc
+    account = Account.from_key(read_eth_key(Path(key_dir) / "eth-key.json")).address
+    return {"slot": key.slot, "account": account, "vkh": str(key.vkh),
+            "escrow": "0x" + blob.hex(), "pool_id": pool_id}
