@@ -36,7 +36,7 @@ from zkclear.field import P as R
 from zkclear.prover import _node
 from zkclear.prover.prove import verify as snarkjs_verify
 from zkclear.verifier import Proof, VerifyingKey, check, parse_public, verify
-from zkclear.verifier.groth16 import Q, _g1, _g2
+from zkclear.verifier.groth16 import Q, _conjugate, _g1, _g2, final_exponentiation
 
 from .groth16_fixture import Groth16Fixture
 
@@ -196,6 +196,20 @@ def test_cached_alpha_beta_equals_a_fresh_pairing(fx: Groth16Fixture) -> None:
     assert verify(vk, Proof.from_json(fx.proof), fx.public) is True
     other = VerifyingKey.from_json(fx.vkey)
     assert "_alpha_beta_inverse" not in other.__dict__
+
+
+def test_split_final_exponentiation_equals_py_ecc() -> None:
+    """The easy/hard split equals py_ecc's single power of (q^12 - 1) / r."""
+    w = FQ12([0, 1] + [0] * 10)
+    assert w ** (Q ** 6) == -w  # the q^6 Frobenius negates w: _conjugate's premise
+    rng = random.Random(8)
+    f = FQ12([rng.randrange(Q) for _ in range(12)])
+    assert _conjugate(f) == f ** (Q ** 6)
+    miller = pairing(G2, G1, final_exponentiate=False)
+    for x in (f, miller):
+        assert final_exponentiation(x) == final_exponentiate(x)
+    assert final_exponentiation(FQ12.one()) == FQ12.one()
+    assert final_exponentiation(FQ12.zero()) == FQ12.zero()
 
 
 @pytest.mark.parametrize("how", ["valid", "A = -A", "public[0] + 1"])

@@ -7,8 +7,12 @@ and the one verification equation (Groth16, https://eprint.iacr.org/2016/260)::
     e(-A, B) · e(alpha, beta) · e(vk_x, gamma) · e(C, delta) == 1
     vk_x = IC[0] + sum_i public[i] · IC[i + 1]
 
-computed as a product of Miller loops with a single final exponentiation; the
-factor e(alpha, beta) depends only on the key and is computed once per key.
+computed as a product of three Miller loops with a single final exponentiation,
+compared with e(alpha, beta)^-1, which depends only on the key and is computed once per
+key (the 3-pairing form). The final exponentiation is split as usual into the easy part
+``(q^6 - 1)(q^2 + 1)`` (a conjugation, an inversion and one power) and the hard part
+``(q^4 - q^2 + 1) / r``: about half the cost of py_ecc's single power of
+``(q^12 - 1) / r`` (:func:`final_exponentiation`; equal to py_ecc's, tested).
 
 snarkjs's layout, which :meth:`Proof.from_json` / :meth:`VerifyingKey.from_json` read and
 ``to_json`` writes (all numbers are decimal strings)::
@@ -54,12 +58,12 @@ from py_ecc.optimized_bn128 import (
     b2,
     curve_order,
     field_modulus,
-    final_exponentiate,
     is_inf,
     multiply,
     neg,
     pairing,
 )
+from py_ecc.optimized_bn128 import final_exponentiate as _py_ecc_final_exponentiate
 
 from zkclear.errors import ArtefactError, ProofError, ZkclearError
 from zkclear.field import P as R
@@ -224,6 +228,32 @@ def _g2_to_json(pt: G2Affine) -> list[list[str]]:
     return [[str(c) for c in pt[0]], [str(c) for c in pt[1]], ["1", "0"]]
 
 
+# ----------------------------------------------------------------- final exponentiation
+
+#: The hard part's exponent: (q^12 - 1) / r = (q^6 - 1) (q^2 + 1) (q^4 - q^2 + 1) / r.
+_HARD_EXPONENT = (Q ** 4 - Q ** 2 + 1) // R
+assert (Q ** 4 - Q ** 2 + 1) % R == 0
+assert (Q ** 6 - 1) * (Q ** 2 + 1) * _HARD_EXPONENT == (Q ** 12 - 1) // R
+
+
+def _conjugate(f: FQ12) -> FQ12:
+    """``f^(q^6)``. py_ecc's F_q^12 is F_q[w] / (w^12 - 18 w^6 + 82); the Frobenius
+    fixes the F_q coefficients and maps w to w^(q^6) = -w (w^(q^6 - 1) = -1, checked in
+    tests/test_verifier_python.py), so it negates the odd coefficients."""
+    return FQ12([c if i % 2 == 0 else -c for i, c in enumerate(f.coeffs)])
+
+
+def final_exponentiation(f: FQ12) -> FQ12:
+    """``f^((q^12 - 1) / r)``, equal to py_ecc's ``final_exponentiate`` but about twice
+    as fast: the easy part ``f^((q^6 - 1)(q^2 + 1))`` costs a conjugation, an inversion
+    and a ~508-bit power, the hard part a ~762-bit power (py_ecc: one ~2 790-bit power)."""
+    if f == FQ12.zero():
+        return _py_ecc_final_exponentiate(f)
+    g = _conjugate(f) * f.inv()  # f^(q^6 - 1)
+    g = g ** (Q * Q) * g  # ^(q^2 + 1)
+    return g ** _HARD_EXPONENT
+
+
 # ------------------------------------------------------------------------------ the types
 
 
@@ -349,7 +379,8 @@ class VerifyingKey:
     @functools.cached_property
     def _alpha_beta_inverse(self) -> FQ12:
         """e(alpha, beta)^-1 = e(-alpha, beta): the same for every proof under this key."""
-        return pairing(_g2(self.beta2), neg(_g1(self.alpha1)))
+        return final_exponentiation(
+            pairing(_g2(self.beta2), neg(_g1(self.alpha1)), final_exponentiate=False))
 
 
 # --------------------------------------------------------------------------- public inputs
@@ -407,7 +438,7 @@ def verify(vk: VerifyingKey, proof: Proof, public: Sequence[int | str]) -> bool:
     f = (pairing(_g2(proof.b), neg(_g1(proof.a)), final_exponentiate=False)
          * pairing(_g2(vk.gamma2), vk_x, final_exponentiate=False)
          * pairing(_g2(vk.delta2), _g1(proof.c), final_exponentiate=False))
-    return bool(final_exponentiate(f) == vk._alpha_beta_inverse)
+    return bool(final_exponentiation(f) == vk._alpha_beta_inverse)
 
 
 def check(vk: VerifyingKey, proof: Proof, public: Sequence[int | str]) -> None:
