@@ -188,6 +188,15 @@ def test_epoch_key_discloses_its_epoch_only(story: Story, slot: int) -> None:
         assert reasons(rep) == [(3, "ciphertext", "truncated")]
 
 
+def test_epoch_key_of_a_later_epoch_shows_its_report_only(story: Story) -> None:
+    rep = audit_member(story.w3, story.deployment, story.keys[1].epoch_key(3))
+    assert rep.ok and [r.status for r in rep.rows] == [
+        "not disclosed", "not derivable", "not derivable"]
+    row3 = rep.row(3)  # the report opens, but the positions it adds to are not disclosed
+    assert row3.disclosed and row3.delta == (LOTS3, 0) and row3.figures is None
+    assert rep.row(2).withdrawal_paid == story.slot(2, 1).withdrawal_requested
+
+
 def test_compliance_key_recovers_the_key_from_the_escrow(story: Story) -> None:
     rep = audit_member(story.w3, story.deployment, None, slot=1, compliance_key=cs.COMPLIANCE)
     assert rep.ok and rep.key_kind == "compliance", [str(f) for f in rep.findings]
@@ -263,10 +272,12 @@ def test_audit_refuses_what_it_cannot_start(story: Story) -> None:
 
 
 def test_pool_id_is_chain_and_house() -> None:
+    from zkclear import pool
     from zkclear.contracts import Deployment
 
     dep = Deployment(31337, {"ClearingHouse": "0x" + "ab" * 20}, cs.CFG, 1)
     assert pool_id(dep) == "31337:0x" + "ab" * 20
+    assert pool.pool_id(dep) == pool_id(dep)  # the pool driver escrows with the same id
 
 
 # --- outputs ----------------------------------------------------------------------------------

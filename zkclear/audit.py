@@ -542,8 +542,9 @@ def _audit_epoch(row: EpochRow, client: Client, chain: _Chain, slot: int, state:
                     _hex(prices_hash(prices)), "the oracle's final prices do not hash to "
                     "its pricesHash")
     except ZkclearError as exc:
-        finding("prices", "prices", None, None, f"no final prices: {exc}")
         prices = None
+        if epoch in chain.accepted:  # an epoch awaiting its prices is merely pending
+            finding("prices", "prices", None, None, f"no final prices: {exc}")
     row.prices_prev, row.prices = prev_prices, prices
 
     report: Report | None = None
@@ -896,7 +897,7 @@ def _render_html(rep: AuditReport) -> str:
 def _svg_plot(rep: AuditReport) -> str:
     """Equity (cpre) and maintenance margin per epoch, hand-made SVG; gaps where unknown."""
     e = html.escape
-    width, height, left, right, top, bottom = 640, 300, 90, 20, 20, 45
+    width, height, left, right, top, bottom = 660, 300, 90, 45, 20, 45
     pts = [(r.epoch, r.figures.equity if r.figures else None,
             r.figures.maintenance_margin if r.figures else None,
             r.figures.liquidated if r.figures else bool(r.onchain_liquidated))
@@ -944,8 +945,9 @@ def _svg_plot(rep: AuditReport) -> str:
                 run = []
                 continue
             run.append(f"{x(i):.1f},{y(v):.1f}")
+            label = "maintenance margin" if name == "mm" else name
             parts.append(f'<circle class="{e(name)}" cx="{x(i):.1f}" cy="{y(v):.1f}" r="3.5" '
-                         f'fill="{colour}"><title>{e(f"{name}, epoch {p[0]}: {v}")}</title>'
+                         f'fill="{colour}"><title>{e(f"{label}, epoch {p[0]}: {v}")}</title>'
                          "</circle>")
         if run:
             segments.append(run)
@@ -954,12 +956,20 @@ def _svg_plot(rep: AuditReport) -> str:
                 parts.append(f'<polyline class="{e(name)}" points="{" ".join(seg)}" '
                              f'fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
 
-    series(1, "#1f5fbf", "equity", "")
-    series(2, "#c0392b", "maintenance margin", ' stroke-dasharray="6 4"')
+    base = height - bottom
     for i, p in enumerate(pts):
         if p[3]:
-            parts.append(f'<text x="{x(i):.1f}" y="{top + 12}" font-size="11" fill="#b00020" '
-                         'text-anchor="middle">liquidated</text>')
+            parts.append(f'<line class="liquidation" x1="{x(i):.1f}" y1="{top}" x2="{x(i):.1f}" '
+                         f'y2="{base}" stroke="#b00020" stroke-dasharray="2 3"/>')
+            last = i == len(pts) - 1 and len(pts) > 1
+            parts.append(f'<text x="{x(i) + (-4 if last else 4):.1f}" y="{base - 6}" '
+                         f'font-size="11" fill="#b00020" text-anchor="{"end" if last else "start"}"'
+                         '>liquidated</text>')
+        if p[1] is None:
+            parts.append(f'<text x="{x(i):.1f}" y="{base - 22}" font-size="11" fill="#7a8190" '
+                         'text-anchor="middle">no figures</text>')
+    series(1, "#1f5fbf", "equity", "")
+    series(2, "#c0392b", "mm", ' stroke-dasharray="6 4"')
     lx = left + 10
     parts.append(f'<line x1="{lx}" y1="{height - 10}" x2="{lx + 24}" y2="{height - 10}" '
                  'stroke="#1f5fbf" stroke-width="2"/>')
