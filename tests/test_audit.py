@@ -262,6 +262,21 @@ def test_escrow_that_does_not_open_is_flagged(story: Story) -> None:
     assert rep.row(2).accepted and rep.row(2).withdrawal_paid is not None
 
 
+def test_closed_epoch_awaiting_its_proof_is_pending(story: Story) -> None:
+    cl = story.pool.client
+    snap = chain.snapshot(story.w3)
+    try:
+        cl.deposit(2_500, sender=story.pool.actors.members[1])
+        cl.close_epoch(sender=story.pool.actors.operator)  # epoch 4: no prices, no proof
+        rep = audit_member(story.w3, story.deployment, story.keys[1])
+        assert rep.ok and [r.epoch for r in rep.rows] == [1, 2, 3, 4]
+        row4 = rep.row(4)
+        assert row4.status == "pending" and not row4.accepted and row4.deposit == 2_500
+        assert row4.figures is None and row4.prices is None
+    finally:
+        chain.revert(story.w3, snap)
+
+
 def test_audit_refuses_what_it_cannot_start(story: Story) -> None:
     with pytest.raises(AuditError, match="which member"):
         audit_member(story.w3, story.deployment, None)
@@ -496,3 +511,41 @@ def test_cli_audit_usage_errors(story: Story, rpc: Path, tmp_path: Path,
     code = cli.main(["audit", "--rpc-url", "http://x", "--deployment", str(rpc),
                      "--compliance-key", str(ck), "--json"])
     assert code == 2 and "which member" in json.loads(capsys.readouterr().out)["error"]
+
+
+# --- across processes, over JSON-RPC --------------------------------------------------------
+
+
+def test_cli_audit_in_another_process_over_json_rpc(tmp_path: Path) -> None:
+    """The story on a hardhat node; `zkclear audit` run as its own process against the
+    node's URL reproduces the liquidated member's history equal to the engine's."""
+    import subprocess
+    import sys
+
+    with chain.HardhatNode() as node:
+        pool = cs.deploy_pool(node.web3(), cs.epoch_keys())
+        genesis = pool.state
+        cs.story_end_to_end(pool)
+        cl = pool.client
+        dep = tmp_path / "deployment.json"
+        cl.deployment.save(dep)
+        keyfile = demo_keys(cs.CFG)[2].save(tmp_path / "slot2.key")
+        proc = subprocess.run(
+            [sys.executable, "-m", "zkclear.cli", "audit", "--rpc-url", node.url,
+             "--deployment", str(dep), "--key", str(keyfile), "--out", str(tmp_path),
+             "--vkey", str(pool.keys.vkey_path), "--json"],
+            capture_output=True, text=True, timeout=600, check=False)
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        state = genesis
+        for epoch, plan in zip((1, 2), demo_plans(cs.CFG), strict=True):
+            r = run_epoch(state, pool.setup.params, cl.final_prices(epoch),
+                          cl.epoch_events(epoch), plan.reports, view_keys=plan.view_keys)
+            state = r.new
+            row, s = doc["epochs"][epoch - 1], r.slots[2]
+            assert row["status"] == "verified" and row["onchain"]["proof_verified"]
+            assert (row["equity"], row["maintenance_margin"], row["initial_margin"],
+                    row["liquidated"], row["collateral_after"], row["positions_after"]) == (
+                s.collateral_pre, s.maintenance_margin, s.initial_margin, s.liquidated,
+                s.after.collateral, list(s.after.positions))
+        assert doc["epochs"][1]["liquidated"] and doc["ok"]
