@@ -413,12 +413,16 @@ def cmd_member_action(args: argparse.Namespace, out: Output) -> int:
 def cmd_audit(args: argparse.Namespace, out: Output) -> int:
     """Audit one member from public chain data and a view key (or the compliance key)."""
     from zkclear import chain
-    from zkclear.audit import audit_member
+    from zkclear.audit import AuditError, audit_member
     from zkclear.compliance import load_compliance_key
     from zkclear.contracts import Deployment
     from zkclear.viewkeys import load_key
 
-    deployment = Deployment.load(Path(args.deployment))
+    try:
+        deployment = Deployment.load(Path(args.deployment))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else f"bad content ({exc!r})"
+        raise AuditError(f"cannot read the deployment file {args.deployment}: {why}") from exc
     key = load_key(args.key) if args.key else None
     compliance = load_compliance_key(args.compliance_key) if args.compliance_key else None
     w3 = chain.http_web3(args.rpc_url)
