@@ -1,4 +1,4 @@
-"""The command line: doctor, JSON output, clear errors, the demo end to end."""
+"""The command line: doctor, JSON output, clear errors (the demo: tests/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -66,12 +66,3 @@ def test_insecure_keys_are_only_deployed_to_local_chains(monkeypatch):
         onchain.deploy_for_keys(w3, keys)
     deployed = onchain.deploy_for_keys(w3, keys, allow_insecure=True)
     assert w3.eth.get_code(deployed.address)
-
-
-def test_demo_runs_end_to_end(capsys):
-    code, data, _ = run(capsys, "demo")
-    assert code == 0 and data["ok"]
-    assert data["verified"] == {"python": True, "snarkjs": True, "evm": True}
-    assert all(data["tampered_rejected"].values())
-    assert data["ceremony_contributors"] == ["Bank A", "Fund B", "Market maker C"]
-    assert 150_000 < data["verify_proof_gas"] < 300_000

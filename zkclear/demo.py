@@ -1,39 +1,370 @@
-"""``zkclear demo``: the end-to-end story, on the embedded EVM.
+"""``zkclear demo``: the whole story on the embedded EVM (``make demo``).
 
-Foundations stage: a member's report is committed, the report-commitment circuit is
-compiled, its keys come out of a phase-2 ceremony with three member contributions and a
-beacon (over the INSECURE development phase 1 — tau is public, so these keys are only
-for the local chain), the member proves its report opens to the commitment, and the
-proof is verified three ways: in Python (py-ecc), by snarkjs, and by the generated
-Solidity verifier deployed on the embedded EVM. A tampered public input is rejected by
-all three.
+1. The epoch circuit (N=4 slots, M=2 instruments, K=4 margin scenarios) is compiled and
+   its Groth16 keys come out of a phase-2 ceremony: one contribution from each member
+   and a public beacon, over the INSECURE development phase 1 (tau is public: these keys
+   are for the local chain only). The verified ceremony is cached under
+   ``build/demo/ceremony-epoch-<circuit key>/``, so later runs reuse it (an interrupted
+   ceremony resumes where it stopped).
+2. The system is deployed (Poseidon, 2-of-3 governance with a time-lock, test
+   collateral, the oracle with two reporters' quorum, the verifier generated from the
+   ceremony's key, the clearing house).
+3. A compliance key is generated for the pool and Shamir-split among three officers
+   (any two recover it). Three institutions get fresh view keys (key files with
+   owner-only permissions under ``build/demo/keys/``) and are registered by governance,
+   each escrowing its view key to the compliance key.
+4. Three epochs are cleared from the members' own trade lists: deposits, a hedged
+   portfolio (long one index future, short the correlated one), trades the operator
+   rejects (unmatched, contradictory, naming the house), a withdrawal refused for lack
+   of initial margin, then a 12 % price shock that liquidates the fund that was short.
+   Each epoch: the reporters post prices, the operator matches and nets the trades, each
+   member encrypts its report under its view key and commits it, the operator closes
+   the epoch, clears it with the engine, proves it and submits the proof; the chain
+   accepts it only with a valid proof, and its root must be the engine's.
+5. Two officers recombine the compliance key; one member is audited from public chain
+   data twice, with its own view key and with the compliance key (its escrow opened),
+   every epoch's proof re-verified; the HTML report goes to ``build/demo/``.
+
+``run_demo`` returns the JSON summary ``zkclear demo --json`` prints.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import json
+import os
+import re
 import shutil
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zkclear import paths
+from zkclear.clearing.params import PoolConfig, RiskParams
+from zkclear.clearing.trades import BUY, SELL, TradeReport
+from zkclear.errors import ZkclearError
 
 if TYPE_CHECKING:
     from zkclear.cli import Output
+    from zkclear.keyfile import X25519KeyPair
+    from zkclear.pool import EpochOrders, EpochOutcome, Member, Pool
+    from zkclear.prover.circuit import Compiled
+    from zkclear.prover.keys import Keys
 
-MEMBERS = ("Bank A", "Fund B", "Market maker C")
+#: The institutions, by slot (slot 0 is the house).
+MEMBERS = {1: "Bank A", 2: "Fund B", 3: "Market maker C"}
+INSTRUMENTS = ("ALPHA index future", "BETA index future")
+#: Pool sizes: N slots, M instruments, K margin scenarios (the epoch circuit's size).
+CONFIG = PoolConfig(4, 2, 4)
+#: Compliance officers holding shares of the pool's compliance key, and how many recover it.
+OFFICERS, THRESHOLD = 3, 2
+#: The member the demo audits (the one that gets liquidated).
+AUDITED = 2
+#: A public value for the ceremony's final beacon (a real ceremony takes a future block
+#: hash or a randomness beacon's output, fixed in advance).
+BEACON = hashlib.sha256(b"zkclear demo beacon: a public, unpredictable value").hexdigest()
+GENESIS_PRICES = (1_000, 1_100)
+
+
+class DemoError(ZkclearError):
+    """The demo's story did not go as told (a bug, or a changed rule)."""
+
+
+def risk_params() -> RiskParams:
+    """Initial margin 1.5x maintenance; 10 % liquidation penalty (of MM); scenarios: every
+    price up or down 5 % and 10 % together (so a long/short hedge of correlated futures
+    offsets)."""
+    return RiskParams.symmetric(CONFIG.n_instruments, [500, 1_000], im_factor_bp=15_000,
+                                penalty_bp=1_000, position_limit=10**9)
+
+
+# --- the story ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chapter:
+    title: str
+    orders: EpochOrders
+
+
+def _trades(*deals: tuple[str, int, int, int, int, int]) -> dict[int, list[TradeReport]]:
+    """Both sides' reports of each deal ``(id, buyer, seller, instrument, size, price)``."""
+    out: dict[int, list[TradeReport]] = {}
+    for tid, buyer, seller, inst, size, px in deals:
+        out.setdefault(buyer, []).append(TradeReport(tid, inst, BUY, size, px, seller))
+        out.setdefault(seller, []).append(TradeReport(tid, inst, SELL, size, px, buyer))
+    return out
+
+
+def _add(trades: dict[int, list[TradeReport]], slot: int, *reports: TradeReport) -> None:
+    trades.setdefault(slot, []).extend(reports)
+
+
+def story() -> list[Chapter]:
+    """Three epochs; slot 1 Bank A, 2 Fund B, 3 Market maker C (instrument 0 ALPHA,
+    1 BETA)."""
+    from zkclear.pool import EpochOrders
+
+    bank, fund, mm = 1, 2, 3
+    t1 = _trades(
+        ("E1-01", bank, mm, 0, 100, 998),  # Bank A: long 100 ALPHA ...
+        ("E1-02", mm, bank, 1, 90, 1_101),  # ... short 90 BETA: a hedge
+        ("E1-03", mm, fund, 0, 50, 1_000),  # Fund B: short 50 ALPHA, thinly collateralised
+    )
+    # Fund B reports a trade Market maker C never confirmed: rejected as unmatched.
+    _add(t1, fund, TradeReport("E1-04", 1, BUY, 20, 1_100, mm))
+    e1 = EpochOrders(GENESIS_PRICES, t1,
+                     deposits={0: 1_000_000, bank: 60_000, fund: 9_000, mm: 400_000})
+
+    t2 = _trades(
+        ("E2-01", bank, mm, 0, 10, 1_005),
+        ("E2-02", mm, bank, 1, 10, 1_106),
+    )
+    # The two sides of E2-03 disagree on the price: both reports are rejected.
+    _add(t2, bank, TradeReport("E2-03", 0, SELL, 5, 1_012, mm))
+    _add(t2, mm, TradeReport("E2-03", 0, BUY, 5, 1_010, bank))
+    # Market maker C asks for almost all its collateral: it would be left below initial
+    # margin, so the epoch refuses the withdrawal (and pays nothing).
+    e2 = EpochOrders((1_010, 1_105), t2, withdrawals={mm: 396_000})
+
+    t3 = _trades(("E3-01", mm, bank, 1, 5, 1_104))
+    # A trade naming the house as counterparty: the house never trades.
+    _add(t3, mm, TradeReport("E3-02", 0, BUY, 5, 1_131, 0))
+    # ALPHA jumps 12 %: Fund B, short ALPHA, falls below maintenance margin and is
+    # liquidated; Bank A's hedge gains and its withdrawal is granted and paid.
+    e3 = EpochOrders((1_131, 1_105), t3, withdrawals={bank: 20_000})
+    return [
+        Chapter("registration, deposits, a hedge, a short; an unmatched trade", e1),
+        Chapter("prices move; a contradictory trade; a withdrawal refused", e2),
+        Chapter("ALPHA +12 %: a liquidation; a withdrawal paid", e3),
+    ]
+
+
+# --- keys: compile, phase 1, the phase-2 ceremony (cached) --------------------------------
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def ceremony_dir(compiled: Compiled) -> Path:
+    return paths.build_dir() / "demo" / f"ceremony-{compiled.circuit.name}-{compiled.circuit.key}"
+
+
+def _cached_keys(folder: Path, compiled: Compiled) -> Keys | None:
+    """The keys a finished, verified ceremony installed in ``folder/keys``, if they are
+    still those of its transcript (file hashes checked)."""
+    from zkclear.prover.keys import Keys, check_zkey_matches, file_sha256
+
+    kdir = folder / "keys"
+    zkey, vkey = kdir / compiled.paths.zkey.name, kdir / compiled.paths.vkey.name
+    try:
+        record = json.loads((kdir / "setup.json").read_text())
+        transcript = json.loads((folder / "transcript.json").read_text())
+        if (record.get("transcript_sha256") != file_sha256(folder / "transcript.json")
+                or record.get("zkey_sha256") != file_sha256(zkey) or not vkey.exists()
+                or transcript["circuit"]["key"] != compiled.circuit.key):
+            return None
+        check_zkey_matches(compiled, zkey)
+    except (OSError, ValueError, KeyError, ZkclearError):
+        return None
+    return Keys(compiled, zkey, vkey, record["provenance"], record)
+
+
+def run_ceremony(compiled: Compiled, ptau_path: Path, out: Output) -> tuple[Keys, dict[str, Any]]:
+    """The epoch circuit's keys from a phase-2 ceremony: each member contributes, a beacon
+    finishes it, the transcript is verified and the keys installed apart from the
+    circuit's active keys. Reuses a verified ceremony of the same circuit from build/."""
+    from zkclear.prover import ceremony
+
+    folder = ceremony_dir(compiled)
+    names = list(MEMBERS.values())
+    with _locked(folder.with_suffix(".lock")):
+        keys = _cached_keys(folder, compiled)
+        cached = keys is not None
+        if keys is None:
+            try:
+                data = json.loads((folder / "transcript.json").read_text())
+            except (OSError, ValueError):
+                data = None
+            if data is None or data.get("beacon") is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+                with out.step(f"phase 2: ceremony init ({compiled.info.n_constraints} "
+                              "constraints; the longest step)") as log:
+                    ceremony.init(compiled, ptau_path, folder, log=log)
+                data = json.loads((folder / "transcript.json").read_text())
+            else:
+                out.info(f"  resuming the ceremony in {folder}")
+            done = {c["name"] for c in data["contributions"]}
+            for name in names:
+                if name in done:
+                    continue
+                with out.step(f"phase 2: contribution by {name}") as log:
+                    c = ceremony.contribute(folder, name, log=log)
+                out.info(f"    {name}'s contribution hash {c.contribution_hash[:16]}…")
+            with out.step("phase 2: public beacon") as log:
+                ceremony.finalize(folder, BEACON, iterations_exp=10, log=log)
+            with out.step("phase 2: verify the transcript (snarkjs re-derives the initial "
+                          "key) and install the keys") as log:
+                keys = ceremony.install(folder, compiled, log=log, dest_dir=folder / "keys")
+        data = json.loads((folder / "transcript.json").read_text())
+    contributors = [c["name"] for c in data["contributions"]]
+    if contributors != names or data.get("beacon") is None:
+        raise DemoError(f"{folder}: the ceremony's contributors are {contributors}, "
+                        f"expected {names} and a beacon; delete the folder to redo it")
+    if cached:
+        out.info(f"  phase 2: reusing the verified ceremony in {folder} (contributions by "
+                 f"{', '.join(contributors)} and a beacon); delete it to run a fresh one")
+    info = {
+        "folder": str(folder),
+        "cached": cached,
+        "contributors": contributors,
+        "contribution_hashes": {c["name"]: c["contribution_hash"]
+                                for c in data["contributions"]},
+        "beacon": data["beacon"]["hash"],
+        "keys_insecure": keys.insecure,
+    }
+    return keys, info
+
+
+# --- institutions, compliance, keys on disk -----------------------------------------------
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def key_dir() -> Path:
+    d = paths.build_dir() / "demo" / "keys"
+    d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d, 0o700)
+    return d
+
+
+def make_members(pool: Pool) -> list[Member]:
+    """Fresh view keys for the institutions, saved owner-only under build/demo/keys."""
+    from zkclear.pool import Member
+    from zkclear.viewkeys import MemberKey
+
+    d = key_dir()
+    members = []
+    for slot, name in MEMBERS.items():
+        key = MemberKey.generate(slot)
+        key.save(d / f"{_slug(name)}.viewkey.json", overwrite=True)
+        members.append(Member(name, slot, pool.account(slot), key))
+    return members
+
+
+def make_compliance() -> tuple[X25519KeyPair, list[Path]]:
+    """The pool's compliance key, split among the officers; only the shares are saved."""
+    from zkclear.compliance import generate_compliance_key, split_key
+
+    pair = generate_compliance_key()
+    d = key_dir()
+    files = []
+    for share in split_key(pair, OFFICERS, THRESHOLD):
+        files.append(share.save(d / f"officer-{share.x}.share.json", overwrite=True))
+    return pair, files
+
+
+def recombine(files: list[Path]) -> X25519KeyPair:
+    """What the officers do for an audit: any ``THRESHOLD`` shares give the key back."""
+    from zkclear.compliance import KeyShare, combine_key
+
+    return combine_key([KeyShare.load(f) for f in files])
+
+
+# --- the audit ----------------------------------------------------------------------------
+
+
+def audit(pool: Pool, member: Member, compliance: X25519KeyPair, vkey: dict[str, Any],
+          out_dir: Path) -> dict[str, Any]:
+    """Audit ``member`` from public chain data: with its view key and with the
+    (recombined) compliance key; proofs re-verified. Writes the HTML and JSON reports."""
+    from zkclear.audit import audit_member
+
+    by_key = audit_member(pool.w3, pool.deployment, member.key, vkey=vkey)
+    by_compliance = audit_member(pool.w3, pool.deployment, None, slot=member.slot,
+                                 compliance_key=compliance, vkey=vkey)
+    stem = f"audit-{_slug(member.name)}"
+    html = by_key.write_html(out_dir / f"{stem}.html")
+    js = by_key.write_json(out_dir / f"{stem}.json")
+    same = ([r.to_json() for r in by_key.rows]
+            == [r.to_json() for r in by_compliance.rows])
+    return {
+        "slot": member.slot,
+        "member": member.name,
+        "view_key_ok": by_key.ok,
+        "compliance_key_ok": by_compliance.ok,
+        "same_figures": same,
+        "epochs": [r.epoch for r in by_key.rows],
+        "proofs_checked": by_key.proofs_checked,
+        "findings": [f.to_json() for f in (*by_key.findings, *by_compliance.findings)],
+        "rows": [r.to_json() for r in by_key.rows],
+        "html": str(html),
+        "json": str(js),
+        "ok": by_key.ok and by_compliance.ok and same,
+    }
+
+
+# --- printing -----------------------------------------------------------------------------
+
+
+def _fmt(x: int) -> str:
+    return f"{x:,}"
+
+
+def _show_epoch(out: Output, pool: Pool, o: EpochOutcome) -> None:
+    from rich.markup import escape
+
+    names = {**MEMBERS, 0: "house"}
+    n = o.netted
+    out.info(f"  trades: {len(n.match.accepted)} matched, {len(n.match.rejected)} report(s) "
+             "rejected")
+    for rj in n.match.rejected:
+        out.info(f"    [yellow]rejected[/] ({rj.reason.value}): {escape(rj.message)}")
+    for slot, rep in sorted(n.reports.items()):
+        out.info(f"    {names[slot]}: report delta={list(rep.delta)} "
+                 f"tradeCash={_fmt(rep.trade_cash)} → ciphertext "
+                 f"{len(o.ciphertexts[slot].to_bytes())} bytes, commitment "
+                 f"{o.ciphertexts[slot].commitment():#x}"[:160])
+    for s in o.result.slots:
+        if s.slot not in names or (s.slot not in pool.members and s.slot != 0):
+            continue
+        status = []
+        if s.liquidated:
+            status.append(f"[red]LIQUIDATED[/] (penalty {_fmt(s.penalty)}, shortfall "
+                          f"{_fmt(s.shortfall)})")
+        if s.withdrawal_requested:
+            status.append(("[green]withdrawal of {} paid[/]" if s.withdrawal_granted else
+                           "[yellow]withdrawal of {} refused[/]").format(
+                               _fmt(s.withdrawal_requested)))
+        out.info(f"    {names[s.slot]:<15} collateral {_fmt(s.after.collateral):>10}  "
+                 f"positions {list(s.after.positions)!s:<12} MM {_fmt(s.maintenance_margin):>6}"
+                 f"  IM {_fmt(s.initial_margin):>6}  " + "; ".join(status))
+    a = o.accepted
+    out.info(f"  [green]accepted on-chain[/]: epoch {a.epoch}, root {a.new_root:#x}"[:120]
+             + f", submitEpoch gas {_fmt(a.gas_used)}, proof {o.proof.prove_seconds:.1f} s")
+
+
+# --- the demo -----------------------------------------------------------------------------
 
 
 def run_demo(out: Output) -> dict[str, Any]:
-    from zkclear.chain import embedded_web3
-    from zkclear.clearing.report import Report
-    from zkclear.field import P
-    from zkclear.prover import ceremony, ptau, registry
+    from rich.markup import escape
+
+    from zkclear import chain
+    from zkclear.pool import EpochOutcome, deploy_pool
+    from zkclear.prover import ptau, registry
     from zkclear.prover.circuit import compile_circuit
-    from zkclear.prover.prove import prove
-    from zkclear.prover.prove import verify as snarkjs_verify
-    from zkclear.verifier import groth16
-    from zkclear.verifier.onchain import deploy_for_keys
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -41,95 +372,154 @@ def run_demo(out: Output) -> dict[str, Any]:
     def timed(name: str, t0: float) -> None:
         timings[name] = round(time.perf_counter() - t0, 2)
 
-    out.info("[bold]zkclear demo[/] — report commitment proven, verified in Python, snarkjs "
-             "and on the embedded EVM")
-    circuit = registry.report_commitment(instruments=2)
+    out.info("[bold]zkclear demo[/] — three institutions clear three epochs privately on "
+             "the embedded EVM")
+    out.info("[dim]INSECURE development phase 1 (public tau): these keys are for a local "
+             "chain only[/]")
+    demo_dir = paths.build_dir() / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+
+    # 1. keys
+    cfg = CONFIG
+    circuit = registry.epoch(cfg.n_slots, cfg.n_instruments, cfg.n_scenarios, cfg.max_events)
     t0 = time.perf_counter()
-    with out.step(f"compile {circuit.name}") as log:
+    with out.step(f"compile the epoch circuit (N={cfg.n_slots}, M={cfg.n_instruments}, "
+                  f"K={cfg.n_scenarios})") as log:
         compiled = compile_circuit(circuit, log=log)
     timed("compile", t0)
     info = compiled.info
-    out.info(f"  {info.n_constraints} constraints, {info.n_public} public signal(s)")
-
+    out.info(f"  {_fmt(info.n_constraints)} constraints, {info.n_public} public signals")
     power = ptau.required_power(info.n_constraints, info.n_public)
     t0 = time.perf_counter()
     with out.step(f"phase 1: INSECURE development powers of tau 2^{power}") as log:
         ptau_path = ptau.dev_ptau(power, log=log)
     timed("phase1", t0)
-
-    folder = paths.build_dir() / "demo" / "ceremony"
-    shutil.rmtree(folder, ignore_errors=True)
     t0 = time.perf_counter()
-    with out.step("phase 2: ceremony init") as log:
-        ceremony.init(compiled, ptau_path, folder, log=log)
-    hashes = {}
-    for name in MEMBERS:
-        with out.step(f"phase 2: contribution by {name}") as log:
-            hashes[name] = ceremony.contribute(folder, name, log=log).contribution_hash
-    beacon = hashlib.sha256(b"zkclear demo beacon: a public, unpredictable value").hexdigest()
-    with out.step("phase 2: beacon") as log:
-        ceremony.finalize(folder, beacon, iterations_exp=10, log=log)
-    with out.step("phase 2: verify transcript and install key") as log:
-        # The demo's keys stay in its folder: the circuit's active keys are untouched.
-        keys = ceremony.install(folder, compiled, log=log, dest_dir=folder / "keys")
+    keys, ceremony_info = run_ceremony(compiled, ptau_path, out)
     timed("ceremony", t0)
 
-    report = Report.new([25, -10], -2_500_000)
-    commitment = report.commitment()
-    out.info(f"  member report: delta={list(report.delta)}, tradeCash={report.trade_cash}; "
-             f"commitment {hex(commitment)[:18]}…")
+    # 2. deploy
     t0 = time.perf_counter()
-    with out.step("prove the report opens to its commitment") as log:
-        result = prove(keys, report.circuit_inputs(), log=log)
-    timed("prove", t0)
-    public = result.public
-    if public != [commitment]:
-        raise AssertionError(f"circuit output {public} != Python commitment {commitment}")
+    with out.step("deploy Poseidon, governance, collateral, oracle, the epoch verifier "
+                  "and the clearing house"):
+        w3 = chain.embedded_web3()
+        pool = deploy_pool(w3, keys, cfg, risk_params(), GENESIS_PRICES)
+    timed("deploy", t0)
+    dep = pool.deployment
+    out.info(f"  clearing house {dep.address('ClearingHouse')} on chain {dep.chain_id}; "
+             f"pool id {pool.pool_id}")
 
-    vk = groth16.VerifyingKey.from_json(keys.vkey)
-    proof = groth16.Proof.from_json(result.proof)
+    # 3. compliance and institutions
     t0 = time.perf_counter()
-    py_ok = groth16.verify(vk, proof, public)
-    timed("verify_python", t0)
-    t0 = time.perf_counter()
-    sj_ok = snarkjs_verify(keys.vkey, public, result.proof)
-    timed("verify_snarkjs", t0)
+    compliance, share_files = make_compliance()
+    out.info(f"  compliance key {compliance.fingerprint.hex()} split among {OFFICERS} "
+             f"officers (any {THRESHOLD} recover it); shares in {key_dir()}")
+    members = make_members(pool)
+    with out.step(f"governance registers {', '.join(MEMBERS.values())} (view-key "
+                  "commitments, escrows to the compliance key; 2-of-3, time-lock)"):
+        pool.register(members, compliance)
+    del compliance  # only the officers' shares remain
+    timed("register", t0)
+    for m in members:
+        out.info(f"    slot {m.slot} {m.name:<15} account {m.account}  vkh "
+                 f"{m.key.vkh:#x}"[:140])
 
-    t0 = time.perf_counter()
-    with out.step("deploy the generated verifier on the embedded EVM"):
-        w3 = embedded_web3()
-        onchain = deploy_for_keys(w3, keys)
-    evm_ok = onchain.verify(result.proof, public)
-    gas = onchain.gas_of_verify(result.proof, public).gas_used
-    timed("verify_evm", t0)
+    # 4. epochs
+    outcomes: list[EpochOutcome] = []
+    epoch_timings = []
+    for chapter in story():
+        epoch = pool.client.open_epoch()
+        out.info(f"[bold]epoch {epoch}[/]: {chapter.title}")
+        o = chapter.orders
+        te = time.perf_counter()
+        pool.act(o)
+        prices = pool.post_prices(epoch, o.prices)
+        out.info("  oracle: " + ", ".join(f"{n} {p}" for n, p in
+                                         zip(INSTRUMENTS, prices, strict=True)))
+        netted = pool.net(epoch, o.trades, prices)
+        cts = pool.commit(epoch, netted.reports)
+        pool.close()
+        result = pool.clear(epoch, netted.reports)
+        t_chain = time.perf_counter() - te
+        with out.step(f"prove epoch {epoch}") as log:
+            proof = pool.prove(result, log=log)
+        t0 = time.perf_counter()
+        accepted = pool.submit(result, proof)
+        outcome = EpochOutcome(netted, cts, result, proof, accepted)
+        outcomes.append(outcome)
+        epoch_timings.append({"chain_and_engine": round(t_chain, 2),
+                              "prove": round(proof.prove_seconds, 2),
+                              "submit": round(time.perf_counter() - t0, 2)})
+        _show_epoch(out, pool, outcome)
 
-    tampered = [(commitment + 1) % P]
-    rejected = {
-        "python": not groth16.verify(vk, proof, tampered),
-        "snarkjs": not snarkjs_verify(keys.vkey, tampered, result.proof),
-        "evm": not onchain.verify(result.proof, tampered),
-    }
-    ok = py_ok and sj_ok and evm_ok and all(rejected.values())
-    for who, good in (("Python (py-ecc)", py_ok), ("snarkjs", sj_ok), ("embedded EVM", evm_ok)):
-        out.info(f"  {who}: " + ("[green]accepted[/]" if good else "[red]REJECTED[/]"))
-    out.info("  tampered public input rejected by: "
-             + ", ".join(k for k, v in rejected.items() if v))
-    out.info(f"  verifyProof gas on the EVM: {gas}")
-    out.info(("[green]demo OK[/]" if ok else "[red]demo FAILED[/]")
-             + f" in {time.perf_counter() - t_start:.1f} s")
-    return {
+    # 5. audit
+    audited = pool.members[AUDITED]
+    t0 = time.perf_counter()
+    with out.step(f"officers recombine the compliance key ({THRESHOLD} of {OFFICERS} "
+                  f"shares); audit {audited.name} with its view key and with the "
+                  "compliance key"):
+        recovered = recombine([share_files[0], share_files[2]])
+        audit_info = audit(pool, audited, recovered, keys.vkey, demo_dir)
+    timed("audit", t0)
+    audit_ok = bool(audit_info["ok"])
+    for row in audit_info["rows"]:
+        out.info(f"    epoch {row['epoch']}: {escape(str(row['status']))}")
+    out.info(("  [green]audit matches the chain[/]" if audit_ok else
+              f"  [red]audit findings: {len(audit_info['findings'])}[/]")
+             + f" — {audit_info['html']}")
+
+    liquidations = [(o.epoch, s.slot) for o in outcomes for s in o.result.slots if s.liquidated]
+    refused = [(o.epoch, s.slot, s.withdrawal_requested)
+               for o in outcomes for s in o.result.slots if s.withdrawal_refused]
+    paid = [(o.epoch, s.slot, s.withdrawal_requested)
+            for o in outcomes for s in o.result.slots if s.withdrawal_granted]
+    accepted_n = sum(1 for o in outcomes if o.accepted.new_root == o.result.new.root())
+    chain_root = pool.client.state_root()
+    ok = (accepted_n == len(outcomes) and chain_root == pool.state.root()
+          and bool(liquidations) and bool(refused) and audit_ok)
+    total = round(time.perf_counter() - t_start, 2)
+    summary: dict[str, Any] = {
         "ok": ok,
-        "circuit": circuit.name,
-        "constraints": info.n_constraints,
-        "ceremony_contributors": list(MEMBERS),
-        "contribution_hashes": hashes,
-        "keys_insecure": keys.insecure,
-        "commitment": str(commitment),
-        "prove_seconds": result.prove_seconds,
-        "proof_cached": result.cached,
-        "verified": {"python": py_ok, "snarkjs": sj_ok, "evm": evm_ok},
-        "tampered_rejected": rejected,
-        "verify_proof_gas": gas,
-        "timings": timings,
-        "total_seconds": round(time.perf_counter() - t_start, 2),
+        "epochs": len(outcomes),
+        "members": [{"slot": m.slot, "name": m.name, "account": m.account,
+                     "vkh": hex(m.key.vkh)} for m in members],
+        "proofs_accepted": accepted_n,
+        "liquidations": len(liquidations),
+        "liquidated": [{"epoch": e, "slot": s, "member": MEMBERS[s]} for e, s in liquidations],
+        "withdrawals_refused": len(refused),
+        "withdrawals_paid": len(paid),
+        "withdrawals": [{"epoch": e, "slot": s, "member": MEMBERS[s], "amount": a,
+                         "paid": p} for p, rows in ((False, refused), (True, paid))
+                        for e, s, a in rows],
+        "trades": [{"epoch": o.epoch, "accepted": len(o.netted.match.accepted),
+                    "rejected": [{"member": MEMBERS.get(r.member, str(r.member)),
+                                  "trade_id": r.trade_id, "reason": r.reason.name}
+                                 for r in o.netted.match.rejected]} for o in outcomes],
+        "audit_ok": audit_ok,
+        "audit": {k: v for k, v in audit_info.items() if k != "rows"},
+        "submit_epoch_gas": [o.accepted.gas_used for o in outcomes],
+        "prove_seconds": [round(o.proof.prove_seconds, 2) for o in outcomes],
+        "genesis_root": hex(pool.setup.genesis_state().root()),
+        "state_roots": [hex(o.accepted.new_root) for o in outcomes],
+        "chain_state_root": hex(chain_root),
+        "total_collateral": pool.client.total_collateral(),
+        "circuit": {"name": circuit.name, "constraints": info.n_constraints,
+                    "slots": cfg.n_slots, "instruments": cfg.n_instruments,
+                    "scenarios": cfg.n_scenarios},
+        "ceremony": ceremony_info,
+        "deploy_gas": sum(dep.gas.values()),
+        "chain_id": dep.chain_id,
+        "clearing_house": dep.address("ClearingHouse"),
+        "keys_dir": str(key_dir()),
+        "timings": {**timings, "epochs": epoch_timings, "total": total},
+        "total_seconds": total,
     }
+    if not ok:
+        out.info("[red]demo FAILED[/]: " + json.dumps(
+            {k: summary[k] for k in ("proofs_accepted", "liquidations",
+                                     "withdrawals_refused", "audit_ok")}))
+    else:
+        out.info(f"[green]demo OK[/]: {len(outcomes)} epochs proven and accepted on-chain, "
+                 f"{len(liquidations)} liquidation, {len(refused)} withdrawal refused, "
+                 f"{len(paid)} paid, audit matching — {total:.0f} s")
+    return summary
