@@ -511,6 +511,10 @@ def test_cli_audit_usage_errors(story: Story, rpc: Path, tmp_path: Path,
     code = cli.main(["audit", "--rpc-url", "http://x", "--deployment", str(rpc),
                      "--compliance-key", str(ck), "--json"])
     assert code == 2 and "which member" in json.loads(capsys.readouterr().out)["error"]
+    code = cli.main(["audit", "--rpc-url", "http://x", "--deployment", str(tmp_path / "no"),
+                     "--compliance-key", str(ck), "--slot", "1", "--json"])
+    assert code == 2
+    assert "cannot read the deployment file" in json.loads(capsys.readouterr().out)["error"]
 
 
 # --- across processes, over JSON-RPC --------------------------------------------------------
