@@ -22,19 +22,24 @@ from typing import Any
 
 import pytest
 from eth_utils import event_abi_to_log_topic
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from zkclear import chain, cli
-from zkclear.audit import AuditError, AuditReport, EpochRow, audit_member, pool_id
+from zkclear.audit import AuditError, AuditReport, EpochRow, audit_member, derive_slot, pool_id
 from zkclear.cipher import Ciphertext, encrypt_report
 from zkclear.clearing.epoch import EpochResult, SlotResult, run_epoch
 from zkclear.clearing.events import Event, Kind
+from zkclear.clearing.params import PoolConfig, RiskParams
 from zkclear.clearing.report import Report
 from zkclear.clearing.scenario import EpochPlan, demo_keys, demo_plans
+from zkclear.clearing.state import PoolState
 from zkclear.compliance import generate_compliance_key
 from zkclear.field import P
 from zkclear.viewkeys import EpochKey, MemberKey
 
 from . import contracts_support as cs
+from . import epoch_support as es
 
 # Epoch 3: slot 1 buys LOTS3 of instrument 0 from slot 3 at PX3; settlement PRICES3.
 PRICES3 = (1_117, 1_093)
@@ -132,6 +137,60 @@ def assert_row_equals_engine(row: EpochRow, r: EpochResult, slot: int) -> None:
 
 def reasons(rep: AuditReport) -> list[tuple[int | None, str, str]]:
     return [(f.epoch, f.field, f.reason) for f in rep.findings]
+
+
+# --- the per-slot rules against the engine ---------------------------------------------------
+
+PROP_CFG = PoolConfig(8, 3, 4)
+PROP_PARAMS = RiskParams.symmetric(3, [500, 2000], im_factor_bp=12_000, penalty_bp=500)
+_trade = st.tuples(st.integers(1, 7), st.integers(1, 7), st.integers(0, 2),
+                   st.integers(1, 60), st.integers(50, 150))
+_epoch = st.tuples(
+    st.lists(_trade, max_size=10),
+    st.lists(st.integers(50, 150), min_size=3, max_size=3),  # prices: big moves liquidate
+    st.lists(st.tuples(st.integers(1, 7), st.integers(1, 3000)), max_size=4),  # deposits
+    st.lists(st.tuples(st.integers(1, 7), st.integers(1, 3000)), max_size=3),  # withdrawals
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_epoch, min_size=1, max_size=4), st.integers(0, 2**32))
+def test_derive_slot_equals_the_engine_on_random_epochs(epochs, seed) -> None:
+    """The audit's per-slot derivation (from one slot's leaf, report and public events)
+    gives exactly the engine's SlotResult, whatever the rest of the pool does."""
+    state = PoolState.genesis(PROP_CFG, (100, 100, 100))
+    for j, (trades, prices, deposits, withdrawals) in enumerate(epochs):
+        delta = [[0] * 3 for _ in range(8)]
+        cash = [0] * 8
+        for buyer, seller, m, size, px in trades:
+            if buyer != seller:
+                delta[buyer][m] += size
+                delta[seller][m] -= size
+                cash[buyer] += size * (prices[m] - px)
+                cash[seller] -= size * (prices[m] - px)
+        reports = {i: Report(tuple(delta[i]), cash[i], (seed + i + j) % 2**64 + 1)
+                   for i in range(1, 8) if any(delta[i]) or cash[i]}
+        events = es.registered(range(1, 8)) if j == 0 else []
+        events += es.committed(reports, state.epoch + 1)
+        events += [Event(Kind.DEPOSIT, s, a) for s, a in dict(deposits).items()]
+        events += [Event(Kind.WITHDRAW, s, a) for s, a in dict(withdrawals).items()]
+        r = run_epoch(state, PROP_PARAMS, tuple(prices), events, reports,
+                      view_keys=es.keys_of(reports))
+        for s in r.slots[1:]:
+            rep = reports.get(s.slot, Report((0, 0, 0), 0, 0))
+            se = r.events.per_slot[s.slot]
+            f = derive_slot(s.slot, s.before.collateral, s.before.positions, rep, se.deposit,
+                            se.withdrawal, r.prices, r.prices_prev, PROP_PARAMS)
+            assert (f.variation_margin, f.equity, f.losses, f.maintenance_margin,
+                    f.initial_margin, f.liquidated, f.withdrawal_granted, f.penalty,
+                    f.shortfall, f.collateral_after, f.positions_after) == (
+                s.variation_margin, s.collateral_pre, s.losses, s.maintenance_margin,
+                s.initial_margin, s.liquidated, s.withdrawal_granted, s.penalty,
+                s.shortfall, s.after.collateral, s.after.positions)
+            event("liquidated" if s.liquidated else "not liquidated")
+            if s.withdrawal_requested:
+                event("granted" if s.withdrawal_granted else "refused")
+        state = r.new
 
 
 # --- the story itself ---------------------------------------------------------------------
