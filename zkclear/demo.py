@@ -49,9 +49,10 @@ from zkclear.clearing.trades import BUY, SELL, TradeReport
 from zkclear.errors import ZkclearError
 
 if TYPE_CHECKING:
+    from zkclear.cipher import Ciphertext
     from zkclear.cli import Output
     from zkclear.keyfile import X25519KeyPair
-    from zkclear.pool import EpochOrders, EpochOutcome, Member, Pool
+    from zkclear.pool import EpochOrders, EpochOutcome, Member, NetOutcome, Pool
     from zkclear.prover.circuit import Compiled
     from zkclear.prover.keys import Keys
 
@@ -322,37 +323,47 @@ def _fmt(x: int) -> str:
     return f"{x:,}"
 
 
-def _show_epoch(out: Output, pool: Pool, o: EpochOutcome) -> None:
+def _short(x: int) -> str:
+    h = f"{x:#066x}"
+    return h[:14] + "…"
+
+
+def _show_netting(out: Output, netted: NetOutcome, cts: dict[int, Ciphertext]) -> None:
     from rich.markup import escape
 
-    names = {**MEMBERS, 0: "house"}
-    n = o.netted
-    out.info(f"  trades: {len(n.match.accepted)} matched, {len(n.match.rejected)} report(s) "
-             "rejected")
-    for rj in n.match.rejected:
-        out.info(f"    [yellow]rejected[/] ({rj.reason.value}): {escape(rj.message)}")
-    for slot, rep in sorted(n.reports.items()):
-        out.info(f"    {names[slot]}: report delta={list(rep.delta)} "
-                 f"tradeCash={_fmt(rep.trade_cash)} → ciphertext "
-                 f"{len(o.ciphertexts[slot].to_bytes())} bytes, commitment "
-                 f"{o.ciphertexts[slot].commitment():#x}"[:160])
+    out.info(f"  operator: {len(netted.match.accepted)} trade(s) matched, "
+             f"{len(netted.match.rejected)} report(s) rejected")
+    for rj in netted.match.rejected:
+        who = MEMBERS.get(rj.member, str(rj.member))
+        out.info(f"    [yellow]rejected[/] {who}'s {rj.trade_id!r} ({rj.reason.value}): "
+                 f"{escape(rj.message)}")
+    for slot, rep in sorted(netted.reports.items()):
+        ct = cts[slot]
+        out.info(f"    {MEMBERS[slot]} commits its netted report delta={list(rep.delta)} "
+                 f"tradeCash={_fmt(rep.trade_cash)}, encrypted under its view key "
+                 f"({len(ct.to_bytes())} bytes, C={_short(ct.commitment())})")
+
+
+def _show_result(out: Output, o: EpochOutcome) -> None:
+    names = {0: "house (insurance)", **MEMBERS}
     for s in o.result.slots:
-        if s.slot not in names or (s.slot not in pool.members and s.slot != 0):
+        if s.slot not in names:
             continue
         status = []
         if s.liquidated:
             status.append(f"[red]LIQUIDATED[/] (penalty {_fmt(s.penalty)}, shortfall "
-                          f"{_fmt(s.shortfall)})")
+                          f"{_fmt(s.shortfall)}; positions to the house)")
         if s.withdrawal_requested:
             status.append(("[green]withdrawal of {} paid[/]" if s.withdrawal_granted else
-                           "[yellow]withdrawal of {} refused[/]").format(
-                               _fmt(s.withdrawal_requested)))
-        out.info(f"    {names[s.slot]:<15} collateral {_fmt(s.after.collateral):>10}  "
-                 f"positions {list(s.after.positions)!s:<12} MM {_fmt(s.maintenance_margin):>6}"
-                 f"  IM {_fmt(s.initial_margin):>6}  " + "; ".join(status))
+                           "[yellow]withdrawal of {} refused[/] (below initial margin)"
+                           ).format(_fmt(s.withdrawal_requested)))
+        margin = (f"MM {_fmt(s.maintenance_margin):>6} IM {_fmt(s.initial_margin):>6}"
+                  if s.slot else " " * 20)
+        out.info(f"    {names[s.slot]:<18} collateral {_fmt(s.after.collateral):>10}  "
+                 f"positions {list(s.after.positions)!s:<12} {margin}  " + "; ".join(status))
     a = o.accepted
-    out.info(f"  [green]accepted on-chain[/]: epoch {a.epoch}, root {a.new_root:#x}"[:120]
-             + f", submitEpoch gas {_fmt(a.gas_used)}, proof {o.proof.prove_seconds:.1f} s")
+    out.info(f"  [green]accepted on-chain[/]: epoch {a.epoch}, state root {_short(a.new_root)} "
+             f"(= engine), submitEpoch gas {_fmt(a.gas_used)}")
 
 
 # --- the demo -----------------------------------------------------------------------------
@@ -422,7 +433,7 @@ def run_demo(out: Output) -> dict[str, Any]:
     timed("register", t0)
     for m in members:
         out.info(f"    slot {m.slot} {m.name:<15} account {m.account}  vkh "
-                 f"{m.key.vkh:#x}"[:140])
+                 f"{_short(m.key.vkh)}")
 
     # 4. epochs
     outcomes: list[EpochOutcome] = []
@@ -438,6 +449,7 @@ def run_demo(out: Output) -> dict[str, Any]:
                                          zip(INSTRUMENTS, prices, strict=True)))
         netted = pool.net(epoch, o.trades, prices)
         cts = pool.commit(epoch, netted.reports)
+        _show_netting(out, netted, cts)
         pool.close()
         result = pool.clear(epoch, netted.reports)
         t_chain = time.perf_counter() - te
@@ -450,7 +462,7 @@ def run_demo(out: Output) -> dict[str, Any]:
         epoch_timings.append({"chain_and_engine": round(t_chain, 2),
                               "prove": round(proof.prove_seconds, 2),
                               "submit": round(time.perf_counter() - t0, 2)})
-        _show_epoch(out, pool, outcome)
+        _show_result(out, outcome)
 
     # 5. audit
     audited = pool.members[AUDITED]
