@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from zkclear import bounds
 from zkclear.cipher import encrypt_report
@@ -19,7 +19,7 @@ from zkclear.field import BoundError, P
 from zkclear.viewkeys import MemberKey
 
 from .events import EpochEvents, Event
-from .params import RiskParams, check_prices, prices_hash
+from .params import ParamsError, RiskParams, check_prices, prices_hash
 from .report import Report
 from .state import HOUSE, Leaf, PoolState
 
@@ -50,6 +50,58 @@ def maintenance_margin(positions: Sequence[int], prices: Sequence[int],
 
 def initial_margin(mm: int, params: RiskParams) -> int:
     return ceil_div(mm * params.im_factor_bp, BP)
+
+
+@dataclass(frozen=True)
+class SlotFigures:
+    """One slot's clearing of one epoch (transition steps 3-8), from its own data only."""
+
+    variation_margin: int
+    positions: tuple[int, ...]  # qn = q + delta: the positions margined this epoch
+    equity: int  # cpre = c + vm + tradeCash + deposits
+    losses: tuple[int, ...]
+    maintenance_margin: int
+    initial_margin: int
+    liquidated: bool
+    withdrawal_granted: bool
+    penalty: int
+    shortfall: int  # the part of a negative cpre the house absorbs (>= 0)
+    collateral_after: int
+    positions_after: tuple[int, ...]
+
+
+def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
+               trade_cash: int, deposit: int, withdrawal: int, prices: Sequence[int],
+               prices_prev: Sequence[int], params: RiskParams, *,
+               house: bool = False) -> SlotFigures:
+    """Steps 3-8 for one slot: the one place these formulas live (the engine and the audit
+    both call it). The house is never liquidated, never withdraws and has no position
+    limit; its intake of liquidated positions is the engine's (it needs every slot).
+
+    Raises :class:`BoundError` (a position or the equity outside its bounds) or
+    :class:`ParamsError` (over a position limit): values no epoch proof can accept.
+    """
+    vm = sum(q * (p - pp) for q, p, pp in zip(positions, prices, prices_prev, strict=True))
+    qn = tuple(q + d for q, d in zip(positions, delta, strict=True))
+    for m, q in enumerate(qn):
+        bounds.DELTA.check(q, f"position[{m}]")
+        if not house and abs(q) > params.position_limits[m]:
+            raise ParamsError(f"position {q} in instrument {m} exceeds the limit "
+                              f"{params.position_limits[m]}")
+    cpre = collateral + vm + trade_cash + deposit
+    bounds.CASH.check(cpre, "collateral (equity cpre)")
+    losses = tuple(scenario_losses(qn, prices, params))
+    mm = ceil_div(max(0, *losses), BP)
+    im = initial_margin(mm, params)
+    liq = not house and cpre < mm
+    granted = not house and withdrawal > 0 and cpre - withdrawal >= im
+    pen = min(ceil_div(mm * params.penalty_bp, BP), max(cpre, 0)) if liq else 0
+    shortfall = -min(cpre, 0) if liq else 0
+    if liq:
+        c_new, q_new = max(cpre, 0) - pen, (0,) * len(qn)
+    else:
+        c_new, q_new = cpre - (withdrawal if granted else 0), qn
+    return SlotFigures(vm, qn, cpre, losses, mm, im, liq, granted, pen, shortfall, c_new, q_new)
 
 
 @dataclass(frozen=True)
@@ -192,53 +244,36 @@ def run_epoch(
         if sum(leaf.positions[m] for leaf in state.leaves) != 0:
             raise EpochError(f"state invariant broken: positions in {m} do not sum to 0")
 
-    slots: list[SlotResult | None] = [None] * n
-    pre: list[tuple[int, int, tuple[int, ...], list[int], int, int]] = []
+    figures: list[SlotFigures] = []
     for i, leaf in enumerate(state.leaves):
         se = ev.per_slot[i]
-        vm = sum(q * (p - pp) for q, p, pp in zip(leaf.positions, prices, prev, strict=True))
-        qn = tuple(q + d for q, d in zip(leaf.positions, deltas[i], strict=True))
-        for m, q in enumerate(qn):
-            try:
-                bounds.DELTA.check(q, f"slot {i} position[{m}]")
-            except BoundError as exc:
-                raise EpochError(str(exc)) from exc
-            if i != HOUSE and abs(q) > params.position_limits[m]:
-                raise EpochError(f"slot {i}: position {q} in instrument {m} exceeds the "
-                                 f"limit {params.position_limits[m]}")
-        cpre = leaf.collateral + vm + cash[i] + se.deposit
         try:
-            bounds.CASH.check(cpre, f"slot {i} collateral")
-        except BoundError as exc:
-            raise EpochError(str(exc)) from exc
-        losses = scenario_losses(qn, prices, params)
-        mm = ceil_div(max(0, *losses), BP)
-        im = initial_margin(mm, params)
-        pre.append((vm, cpre, qn, losses, mm, im))
+            figures.append(clear_slot(leaf.collateral, leaf.positions, deltas[i], cash[i],
+                                      se.deposit, se.withdrawal, prices, prev, params,
+                                      house=i == HOUSE))
+        except (BoundError, ParamsError) as exc:
+            raise EpochError(f"slot {i}: {exc}") from exc
 
-    house_q = list(pre[HOUSE][2])
-    house_c = pre[HOUSE][1]
-    new_leaves: list[Leaf] = [state.leaves[HOUSE]] * n
-    for i in range(n):
-        leaf, se = state.leaves[i], ev.per_slot[i]
-        vm, cpre, qn, losses, mm, im = pre[i]
-        liq = i != HOUSE and cpre < mm
-        w = se.withdrawal
-        granted = w > 0 and cpre - w >= im
-        pen = min(ceil_div(mm * params.penalty_bp, BP), max(cpre, 0)) if liq else 0
-        shortfall = -min(cpre, 0) if liq else 0
+    # Step 8: the house takes over liquidated positions, penalties in, shortfalls out.
+    house_f = figures[HOUSE]
+    house_q = list(house_f.positions)
+    house_c = house_f.equity
+    slots: list[SlotResult] = []
+    new_leaves: list[Leaf] = []
+    for i, (leaf, f) in enumerate(zip(state.leaves, figures, strict=True)):
+        se = ev.per_slot[i]
         status = 1 if (leaf.status or se.registered) else 0
         vkh = se.vkh if se.registered else leaf.vkh
-        if liq:
-            c_new, q_new = max(cpre, 0) - pen, zero
-            house_q = [h + q for h, q in zip(house_q, qn, strict=True)]
-            house_c += pen - shortfall
-        else:
-            c_new, q_new = cpre - (w if granted else 0), qn
-        if i != HOUSE:
-            new_leaves[i] = Leaf(c_new, q_new, vkh, status, nonces[i])
-        slots[i] = SlotResult(i, vm, cpre, tuple(losses), mm, im, liq, w, granted, pen,
-                              shortfall, leaf, new_leaves[i])
+        if f.liquidated:
+            house_q = [h + q for h, q in zip(house_q, f.positions, strict=True)]
+            house_c += f.penalty - f.shortfall
+        after = (Leaf(f.collateral_after, f.positions_after, vkh, status, nonces[i])
+                 if i != HOUSE else leaf)  # the house's leaf is set below
+        new_leaves.append(after)
+        slots.append(SlotResult(i, f.variation_margin, f.equity, f.losses,
+                                f.maintenance_margin, f.initial_margin, f.liquidated,
+                                se.withdrawal if i != HOUSE else 0, f.withdrawal_granted,
+                                f.penalty, f.shortfall, leaf, after))
     h = state.leaves[HOUSE]
     hse = ev.per_slot[HOUSE]
     try:
@@ -247,15 +282,11 @@ def run_epoch(
     except BoundError as exc:
         raise EpochError(f"house account out of bounds: {exc}") from exc
     new_leaves[HOUSE] = house
-    s0 = slots[HOUSE]
-    assert s0 is not None
-    slots[HOUSE] = SlotResult(HOUSE, s0.variation_margin, s0.collateral_pre, s0.losses,
-                              s0.maintenance_margin, s0.initial_margin, False,
-                              0, False, 0, 0, h, house)
+    slots[HOUSE] = replace(slots[HOUSE], after=house)
 
     new_state = state.with_leaves(new_leaves, epoch, prices)
     result = EpochResult(epoch, state, new_state, params, prev, prices, ev, dict(reports),
-                         tuple(s for s in slots if s is not None),
+                         tuple(slots),
                          {i: view_keys[i] for i in reports})
     _check_invariants(result)
     return result

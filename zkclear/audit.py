@@ -40,17 +40,9 @@ from typing import Any
 from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 
-from zkclear import bounds
 from zkclear.chainclient import Client
 from zkclear.cipher import Ciphertext, DecryptionError, decrypt, decrypt_report
-from zkclear.clearing.epoch import (
-    BP,
-    EpochResult,
-    ceil_div,
-    initial_margin,
-    maintenance_margin,
-    scenario_losses,
-)
+from zkclear.clearing.epoch import EpochResult, SlotFigures, clear_slot
 from zkclear.clearing.events import EpochEvents, Event, Kind, accumulate
 from zkclear.clearing.params import ParamsError, RiskParams, prices_hash
 from zkclear.clearing.report import Report
@@ -120,61 +112,19 @@ class Finding:
         return f"{where}: {self.field}: {self.reason}: {self.message}{extra}"
 
 
-@dataclass(frozen=True)
-class SlotFigures:
-    """One slot's clearing of one epoch (docs/protocol.md, transition steps 3-8).
-
-    The same quantities as :class:`zkclear.clearing.epoch.SlotResult`.
-    """
-
-    variation_margin: int
-    positions: tuple[int, ...]  # qn = q + delta: the positions margined this epoch
-    equity: int  # cpre = c + vm + tradeCash + deposits
-    losses: tuple[int, ...]
-    maintenance_margin: int
-    initial_margin: int
-    liquidated: bool
-    withdrawal_granted: bool
-    penalty: int
-    shortfall: int
-    collateral_after: int
-    positions_after: tuple[int, ...]
-
-
 def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Report,
                 deposit: int, withdrawal: int, prices: Sequence[int],
                 prices_prev: Sequence[int], params: RiskParams) -> SlotFigures:
-    """Clear one member slot (``slot >= 1``) exactly as :func:`~zkclear.clearing.epoch.run_epoch`
-    does, from its leaf before the epoch, its report and its public events.
-
-    Margins come from the engine's own functions; the steps around them are the engine's
-    per-slot lines (steps 3 and 5-8), which only need the slot's own data. Raises
-    :class:`BoundError` / :class:`ParamsError` for values the epoch proof could never have
-    accepted (out of bounds, over a position limit).
+    """Clear one member slot (``slot >= 1``) from its leaf before the epoch, its report and
+    its public events: the engine's own per-slot function
+    (:func:`zkclear.clearing.epoch.clear_slot`), so audit and engine cannot drift apart.
+    Raises :class:`BoundError` / :class:`ParamsError` for values the epoch proof could
+    never have accepted (out of bounds, over a position limit).
     """
     if slot < 1:
         raise ValueError("the house (slot 0) is not audited per member")
-    vm = sum(q * (p - pp) for q, p, pp in zip(positions, prices, prices_prev, strict=True))
-    qn = tuple(q + d for q, d in zip(positions, report.delta, strict=True))
-    for m, q in enumerate(qn):
-        bounds.DELTA.check(q, f"position[{m}]")
-        if abs(q) > params.position_limits[m]:
-            raise ParamsError(f"position {q} in instrument {m} exceeds the limit "
-                              f"{params.position_limits[m]}")
-    cpre = collateral + vm + report.trade_cash + deposit
-    bounds.CASH.check(cpre, "equity (cpre)")
-    losses = tuple(scenario_losses(qn, prices, params))
-    mm = maintenance_margin(qn, prices, params)
-    im = initial_margin(mm, params)
-    liq = cpre < mm
-    granted = withdrawal > 0 and cpre - withdrawal >= im
-    pen = min(ceil_div(mm * params.penalty_bp, BP), max(cpre, 0)) if liq else 0
-    shortfall = -min(cpre, 0) if liq else 0
-    if liq:
-        c_new, q_new = max(cpre, 0) - pen, (0,) * len(qn)
-    else:
-        c_new, q_new = cpre - (withdrawal if granted else 0), qn
-    return SlotFigures(vm, qn, cpre, losses, mm, im, liq, granted, pen, shortfall, c_new, q_new)
+    return clear_slot(collateral, positions, report.delta, report.trade_cash, deposit,
+                      withdrawal, prices, prices_prev, params)
 
 
 #: Row statuses, in the order of the HTML legend.
