@@ -79,12 +79,13 @@ def test_deploy_register_and_price_through_the_cli(node, tmp_path, capsys) -> No
     member_dir = tmp_path / "member1"
     info = keygen(member_dir, 1, "0x" + "11" * 32)
     compliance = generate_compliance_key()
-    pool_id = f"{dep.chain_id}:{house}"
+    pool_id = f"{dep.chain_id}:{house}"  # checksummed: normalised to the escrow's spelling
     code, req, err = run(capsys, "member", "escrow", "--dir", str(member_dir),
                          "--compliance-public", "0x" + compliance.public_bytes.hex(),
                          "--pool-id", pool_id)
     assert code == 0, err
     assert (req["slot"], req["account"], req["vkh"]) == (1, info["account"], info["vkh"])
+    assert req["pool_id"] == dep.pool_id == f"31337:{house.lower()}"
 
     # Governance: owner 0 proposes, owner 1 confirms, the time-lock passes, anyone executes.
     owner0 = ["--rpc-url", url, "--deployment", dep_file]
@@ -111,7 +112,7 @@ def test_deploy_register_and_price_through_the_cli(node, tmp_path, capsys) -> No
                                                          argument_filters={"slot": 1})
     assert str(ev["args"]["vkh"]) == req["vkh"]
     # The compliance officers can open the escrow the chain now holds.
-    opened = recover(bytes(ev["args"]["escrow"]), compliance, 1, pool_id,
+    opened = recover(bytes(ev["args"]["escrow"]), compliance, 1, dep.pool_id,
                      expected_vkh=int(req["vkh"]))
     assert str(opened.vkh) == req["vkh"]
 
@@ -135,6 +136,8 @@ def test_deploy_register_and_price_through_the_cli(node, tmp_path, capsys) -> No
         (["governance", "show", *owner0, "--id", "99"], "no proposal 99"),
         (["governance", "propose", "register-member", *owner0, "--slot", "2"], "needs"),
         (["deploy", "--rpc-url", url, "--pool", str(tmp_path / "nope.json")], "pool file"),
+        (["member", "escrow", "--dir", str(member_dir), "--compliance-public",
+          "0x" + compliance.public_bytes.hex(), "--pool-id", house], "a pool id is"),
     ):
         code, _, err = run(capsys, *argv)
         assert code == 2 and words in err, (argv, err)

@@ -75,9 +75,8 @@ class AuditError(ZkclearError):
 
 
 def pool_id(deployment: Deployment) -> str:
-    """The pool id bound into escrow blobs: ``"<chain id>:<house address, lower case>"``
-    (docs/protocol.md, "Escrow of K")."""
-    return f"{deployment.chain_id}:{deployment.address('ClearingHouse').lower()}"
+    """The pool id bound into escrow blobs (:attr:`Deployment.pool_id`)."""
+    return deployment.pool_id
 
 
 # --- findings and rows ------------------------------------------------------------------

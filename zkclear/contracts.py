@@ -184,6 +184,21 @@ class PoolSetup:
         return PoolState.genesis(self.config, self.genesis_prices, self.house_vkh)
 
 
+def pool_id(chain_id: int, house: str) -> str:
+    """``"<chain id>:<house address, lower case>"``: the one spelling escrows are bound to."""
+    if not Web3.is_address(house):
+        raise ValueError(f"not an address: {house!r}")
+    return f"{int(chain_id)}:{house.lower()}"
+
+
+def parse_pool_id(text: str) -> str:
+    """Normalise a user-given ``"<chain id>:<house address>"`` (any address case)."""
+    chain_id, sep, house = text.strip().partition(":")
+    if not sep or not chain_id.isdigit() or not Web3.is_address(house):
+        raise ValueError(f"a pool id is \"<chain id>:<ClearingHouse address>\", got {text!r}")
+    return pool_id(int(chain_id), house)
+
+
 @dataclass
 class Deployment:
     """Where the system lives on one chain (JSON-serialisable)."""
@@ -196,6 +211,12 @@ class Deployment:
 
     def address(self, name: str) -> ChecksumAddress:
         return Web3.to_checksum_address(self.addresses[name])
+
+    @property
+    def pool_id(self) -> str:
+        """The pool id bound into escrow blobs: ``"<chain id>:<house address, lower
+        case>"`` (docs/protocol.md, "Escrow of K")."""
+        return pool_id(self.chain_id, self.address("ClearingHouse"))
 
     def to_json(self) -> dict[str, Any]:
         return {"chain_id": self.chain_id, "addresses": self.addresses,

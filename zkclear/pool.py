@@ -74,9 +74,8 @@ class PoolError(ZkclearError):
 
 
 def pool_id(deployment: contracts.Deployment) -> str:
-    """The pool id bound into escrow blobs: ``"<chain id>:<house address, lower case>"``
-    (docs/protocol.md, "Escrow of K"; the audit opens escrows with the same id)."""
-    return f"{deployment.chain_id}:{deployment.address('ClearingHouse').lower()}"
+    """The pool id bound into escrow blobs (:attr:`Deployment.pool_id`)."""
+    return deployment.pool_id
 
 
 @dataclass(frozen=True)

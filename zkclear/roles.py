@@ -261,9 +261,14 @@ def member_escrow(key_dir: str | Path, compliance_public: str, pool_id: str) -> 
     from eth_account import Account
 
     from zkclear.compliance import escrow
+    from zkclear.contracts import parse_pool_id
     from zkclear.member import read_eth_key
     from zkclear.viewkeys import MemberKey, load_key
 
+    try:
+        pool_id = parse_pool_id(pool_id)
+    except ValueError as exc:
+        raise RoleError(str(exc)) from None
     key = load_key(Path(key_dir) / "viewkey.json")
     if not isinstance(key, MemberKey):
         raise RoleError(f"{key_dir}/viewkey.json holds an epoch key, not a member key")
