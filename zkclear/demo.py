@@ -180,6 +180,22 @@ def _cached_keys(folder: Path, compiled: Compiled) -> Keys | None:
     return Keys(compiled, zkey, vkey, record["provenance"], record)
 
 
+def _prune_stale(keep: Path) -> None:
+    """Remove the demo's ceremonies of earlier versions of the circuit (~150 MB each),
+    unless another process holds one's lock."""
+    prefix = keep.name.rsplit("-", 1)[0] + "-"
+    for other in keep.parent.glob(prefix + "*"):
+        if other == keep or not other.is_dir():
+            continue
+        with other.with_suffix(".lock").open("w") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue
+            shutil.rmtree(other, ignore_errors=True)
+        other.with_suffix(".lock").unlink(missing_ok=True)
+
+
 def run_ceremony(compiled: Compiled, ptau_path: Path, out: Output) -> tuple[Keys, dict[str, Any]]:
     """The epoch circuit's keys from a phase-2 ceremony: each member contributes, a beacon
     finishes it, the transcript is verified and the keys installed apart from the
@@ -216,6 +232,7 @@ def run_ceremony(compiled: Compiled, ptau_path: Path, out: Output) -> tuple[Keys
             with out.step("phase 2: verify the transcript (snarkjs re-derives the initial "
                           "key) and install the keys") as log:
                 keys = ceremony.install(folder, compiled, log=log, dest_dir=folder / "keys")
+            _prune_stale(folder)
         data = json.loads((folder / "transcript.json").read_text())
     contributors = [c["name"] for c in data["contributions"]]
     if contributors != names or data.get("beacon") is None:
