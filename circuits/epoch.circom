@@ -15,16 +15,24 @@ include "lib/epoch_slot.circom";
 // the basis-point scale come from zkclear/bounds.py through prover/registry.py.
 // Every public value is a public input (no outputs), in the documented order.
 template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS,
-               IM_FACTOR_BITS, PENALTY_BITS, BP) {
-    // The masks pack one bit per slot into a field element; N is a power of two (Merkle).
-    assert(N >= 2 && N <= 248);
+               IM_FACTOR_BITS, PENALTY_BITS, BP, EPOCH_BITS, N_EVENTS_BITS, TOTAL_BITS) {
+    // Both masks (N bits each) share one field element; N is a power of two (Merkle).
+    assert(N >= 2 && 2 * N <= 252);
+    assert(E < (1 << N_EVENTS_BITS) && EPOCH_BITS + N_EVENTS_BITS + TOTAL_BITS <= 252);
+    // Public (clearing/public.py): the small values are packed, so the verifier pays for
+    // 8 public inputs instead of 11:
+    //   epochInfo = epoch + nEvents * 2^EPOCH_BITS + totalCollateral * 2^(EPOCH_BITS + N_EVENTS_BITS)
+    //   outcome   = liquidatedMask + grantedMask * 2^N
     signal input oldRoot;
     signal input newRoot;
-    signal input epoch;
+    signal input epochInfo;
     signal input paramsHash;
     signal input pricesPrevHash;
     signal input pricesHash;
     signal input eventsAcc;
+    signal input outcome;
+    // private: the values the packed signals carry (unpacked and range-checked below)
+    signal input epoch;
     signal input nEvents;
     signal input liquidatedMask;
     signal input grantedMask;
@@ -50,13 +58,6 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal input tradeCash[N];
     signal input salt[N];
     signal input viewKey[N]; // K_i of every slot that committed (0 otherwise)
-
-    // The epoch number enters the constraints through the report cipher's epoch keys
-    // (Step 1), but only for slots that committed. A public input that appears in no
-    // constraint is not bound by a Groth16 proof (its verifying-key point is zero), so
-    // an epoch without reports could be replayed under another epoch number; squaring
-    // it binds it in every case (semaphore's "dummy square").
-    signal epochSquared <== epoch * epoch;
 
     // Parameters and prices are the ones the contract holds by hash.
     signal paramsHashIn <== RiskParams(M, K, DELTA_BITS, SHOCK_BITS, IM_FACTOR_BITS,
@@ -199,4 +200,13 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     }
     signal newRootIn <== MerkleRoot(N)(newLeaf);
     newRoot === newRootIn;
+
+    // The packed public signals. Each field is range-checked, so each word has exactly
+    // one decomposition: epoch < 2^EPOCH_BITS, nEvents <= E < 2^N_EVENTS_BITS (the
+    // accumulator's prefix mask), 0 <= totalCollateral < 2^TOTAL_BITS (the contract holds
+    // it as an unsigned amount), masks < 2^N (sums of N bits, above).
+    Unsigned(EPOCH_BITS)(epoch);
+    Unsigned(TOTAL_BITS)(totalCollateral);
+    epochInfo === epoch + nEvents * (1 << EPOCH_BITS) + totalCollateral * (1 << (EPOCH_BITS + N_EVENTS_BITS));
+    outcome === liquidatedMask + grantedMask * (1 << N);
 }

@@ -18,6 +18,7 @@ from zkclear.errors import ZkclearError
 from zkclear.field import BoundError, P
 from zkclear.viewkeys import MemberKey
 
+from . import public
 from .events import EpochEvents, Event
 from .params import ParamsError, RiskParams, check_prices, prices_hash
 from .report import Report
@@ -154,16 +155,21 @@ class EpochResult:
     def total_collateral(self) -> int:
         return self.new.total_collateral()
 
-    def public_signals(self) -> list[int]:
-        """In the circuit's order (docs/protocol.md)."""
-        return [self.old.root(), self.new.root(), self.epoch, self.params.hash(),
-                prices_hash(self.prices_prev), prices_hash(self.prices),
-                self.events.accumulator, len(self.events.events),
-                self.liquidated_mask, self.granted_mask, self.total_collateral % P]
+    def public_values(self) -> dict[str, int]:
+        """What the public signals carry, by name (:data:`public.PUBLIC_VALUES`)."""
+        return {"oldRoot": self.old.root(), "newRoot": self.new.root(), "epoch": self.epoch,
+                "paramsHash": self.params.hash(),
+                "pricesPrevHash": prices_hash(self.prices_prev),
+                "pricesHash": prices_hash(self.prices),
+                "eventsAcc": self.events.accumulator, "nEvents": len(self.events.events),
+                "liquidatedMask": self.liquidated_mask, "grantedMask": self.granted_mask,
+                "totalCollateral": self.total_collateral}
 
-    PUBLIC_NAMES = ("oldRoot", "newRoot", "epoch", "paramsHash", "pricesPrevHash",
-                    "pricesHash", "eventsAcc", "nEvents", "liquidatedMask", "grantedMask",
-                    "totalCollateral")
+    def public_signals(self) -> list[int]:
+        """In the circuit's order (docs/protocol.md), small values packed."""
+        return public.pack(self.public_values(), self.old.config.n_slots)
+
+    PUBLIC_NAMES = public.PUBLIC_NAMES
 
 
 def run_epoch(
@@ -285,6 +291,10 @@ def run_epoch(
     slots[HOUSE] = replace(slots[HOUSE], after=house)
 
     new_state = state.with_leaves(new_leaves, epoch, prices)
+    total = new_state.total_collateral()
+    if not 0 <= total < 1 << bounds.TOTAL_BITS:
+        raise EpochError(f"total collateral after the epoch would be {total}: the granted "
+                         "withdrawals exceed what the pool holds (the house is under water)")
     result = EpochResult(epoch, state, new_state, params, prev, prices, ev, dict(reports),
                          tuple(slots),
                          {i: view_keys[i] for i in reports})

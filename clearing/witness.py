@@ -22,6 +22,8 @@ def epoch_circuit_inputs(r: EpochResult) -> dict[str, Any]:
     pad = e_max - len(events)
     reports = [r.reports.get(i) for i in range(n)]
     inputs: dict[str, Any] = dict(zip(r.PUBLIC_NAMES, r.public_signals(), strict=True))
+    # The values the packed signals carry are private inputs the circuit unpacks to.
+    inputs |= {k: v % P for k, v in r.public_values().items() if k not in inputs}
     inputs |= {
         "imFactorBp": r.params.im_factor_bp,
         "penaltyBp": r.params.penalty_bp,

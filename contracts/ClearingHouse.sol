@@ -44,7 +44,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     }
 
     /// Gas left before calling the verifier: below this it could run out of gas inside a
-    /// precompile and answer false (read as an invalid proof). ~250k are used for 11 inputs.
+    /// precompile and answer false (read as an invalid proof). ~235k are used for 8 inputs.
     uint256 public constant MIN_VERIFY_GAS = 400_000;
 
     IERC20 public immutable collateral;
@@ -141,18 +141,19 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         _closeEpoch(paramsHash);
     }
 
-    /// Accept epoch `publicInputs[PUB_EPOCH]` if every public input matches this contract's
-    /// state and the proof verifies (named error otherwise).
-    function submitEpoch(Proof calldata proof, uint256[11] calldata publicInputs) external {
-        uint256 epoch = publicInputs[PUB_EPOCH];
-        _checkPublicInputs(epoch, publicInputs);
+    /// Accept the epoch in `publicInputs[PUB_EPOCH_INFO]` if every public input matches
+    /// this contract's state and the proof verifies (named error otherwise).
+    function submitEpoch(Proof calldata proof, uint256[8] calldata publicInputs) external {
+        uint256 info = publicInputs[PUB_EPOCH_INFO];
+        uint256 epoch = info & ((1 << EPOCH_BITS) - 1);
+        uint256 outcome = publicInputs[PUB_OUTCOME];
+        uint256 liquidated = outcome & ((1 << nSlots) - 1);
+        uint256 granted = outcome >> nSlots;
+        uint256 newTotal = _checkPublicInputs(epoch, info, liquidated, granted, publicInputs);
         if (gasleft() < MIN_VERIFY_GAS) revert InsufficientGas(gasleft(), MIN_VERIFY_GAS);
         if (!verifier.verifyProof(proof.a, proof.b, proof.c, publicInputs)) revert InvalidProof();
 
         uint256 oldRoot = stateRoot;
-        uint256 granted = publicInputs[PUB_GRANTED_MASK];
-        uint256 liquidated = publicInputs[PUB_LIQUIDATED_MASK];
-        uint256 newTotal = publicInputs[PUB_TOTAL_COLLATERAL];
         stateRoot = publicInputs[PUB_NEW_ROOT];
         lastAcceptedEpoch = epoch;
         totalCollateral = newTotal;
@@ -182,8 +183,11 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
 
     // --- internals -------------------------------------------------------------------
 
-    /// Every public input against state (newRoot is the proof's to establish).
-    function _checkPublicInputs(uint256 epoch, uint256[11] calldata pub) private view {
+    /// Every public input against state (newRoot is the proof's to establish); returns
+    /// the new total collateral. `epochInfo` must be exactly the packing of this epoch's
+    /// number, its event count and the total this contract expects.
+    function _checkPublicInputs(uint256 epoch, uint256 info, uint256 liquidated, uint256 granted,
+                                uint256[8] calldata pub) private view returns (uint256 expected) {
         if (epoch <= lastAcceptedEpoch) revert EpochAlreadyAccepted(epoch);
         if (epoch != lastAcceptedEpoch + 1) revert EpochOutOfOrder(epoch, lastAcceptedEpoch + 1);
         EpochData storage ep = _epochs[epoch];
@@ -196,20 +200,18 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (curHash == 0) revert PricesNotFinal(epoch);
         if (pub[PUB_PRICES_HASH] != curHash) revert PricesMismatch(pub[PUB_PRICES_HASH], curHash);
         if (pub[PUB_EVENTS_ACC] != ep.eventsAcc) revert EventsMismatch(pub[PUB_EVENTS_ACC], ep.eventsAcc);
-        if (pub[PUB_N_EVENTS] != ep.nEvents) revert EventCountMismatch(pub[PUB_N_EVENTS], ep.nEvents);
-        uint256 liquidated = pub[PUB_LIQUIDATED_MASK];
-        if (liquidated & (1 << HOUSE) != 0 || liquidated >> nSlots != 0) revert InvalidLiquidatedMask(liquidated);
-        uint256 granted = pub[PUB_GRANTED_MASK];
+        uint256 nEvents = (info >> EPOCH_BITS) & ((1 << N_EVENTS_BITS) - 1);
+        if (nEvents != ep.nEvents) revert EventCountMismatch(nEvents, ep.nEvents);
+        if (liquidated & (1 << HOUSE) != 0) revert InvalidLiquidatedMask(liquidated);
         if (granted & ~ep.withdrawMask != 0) revert GrantedWithoutRequest(granted & ~ep.withdrawMask);
         uint256 paid = 0;
         for (uint256 bits = granted; bits != 0; bits &= bits - 1) {
             paid += _slotEpochs[epoch][_lowestBit(bits)].withdrawal;
         }
         uint256 available = totalCollateral + ep.deposits;
-        uint256 expected = paid <= available ? available - paid : 0;
-        if (paid > available || pub[PUB_TOTAL_COLLATERAL] != expected) {
-            revert TotalCollateralMismatch(pub[PUB_TOTAL_COLLATERAL], expected);
-        }
+        expected = paid <= available ? available - paid : 0;
+        uint256 given = info >> (EPOCH_BITS + N_EVENTS_BITS);
+        if (paid > available || given != expected) revert TotalCollateralMismatch(given, expected);
     }
 
     function _checkAmount(uint256 amount) private pure {

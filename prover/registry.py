@@ -19,8 +19,9 @@ def report_commitment(instruments: int = 2) -> Circuit:
     )
 
 
-EPOCH_PUBLIC = ("oldRoot", "newRoot", "epoch", "paramsHash", "pricesPrevHash", "pricesHash",
-                "eventsAcc", "nEvents", "liquidatedMask", "grantedMask", "totalCollateral")
+#: The epoch circuit's public signals, in order (zkclear.clearing.public packs them).
+EPOCH_PUBLIC = ("oldRoot", "newRoot", "epochInfo", "paramsHash", "pricesPrevHash", "pricesHash",
+                "eventsAcc", "outcome")
 
 
 def epoch(slots: int = 4, instruments: int = 2, scenarios: int = 4,
@@ -37,7 +38,8 @@ def epoch(slots: int = 4, instruments: int = 2, scenarios: int = 4,
         template="Epoch",
         params=(slots, instruments, scenarios, e, bounds.DELTA_BITS, bounds.CASH_BITS,
                 bounds.PRICE_BITS, bounds.SHOCK_BITS, bounds.LOSS_BITS,
-                bounds.IM_FACTOR_BITS, bounds.PENALTY_BITS, bounds.BP),
+                bounds.IM_FACTOR_BITS, bounds.PENALTY_BITS, bounds.BP, bounds.EPOCH_BITS,
+                bounds.N_EVENTS_BITS, bounds.TOTAL_BITS),
         public=EPOCH_PUBLIC,
         description="events, reports, netting, mark-to-market, portfolio margin, two-way "
                     "liquidation, withdrawals, penalties, conservation, state roots",

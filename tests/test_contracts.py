@@ -22,6 +22,7 @@ from zkclear import chain, contracts
 from zkclear.chainclient import ContractError, decode_error
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.params import PoolConfig, RiskParams, prices_hash
+from zkclear.clearing.public import pack, unpack
 from zkclear.clearing.scenario import demo_plans
 from zkclear.field import P
 from zkclear.poseidon import poseidon, poseidon_chain
@@ -91,6 +92,7 @@ def test_on_chain_hashes_equal_python(pool: cs.Pool) -> None:
 def test_constants_are_checked_by_name(pool: cs.Pool, monkeypatch: pytest.MonkeyPatch) -> None:
     contracts.check_constants(pool.client.house)
     assert contracts.expected_constants()["PUB_PRICES_PREV_HASH"] == 4
+    assert contracts.expected_constants()["PUB_OUTCOME"] == 7
     real = contracts.expected_constants
     monkeypatch.setattr(contracts, "expected_constants", lambda: {**real(), "CASH_BITS": 121})
     with pytest.raises(contracts.DeploymentError, match="CASH_BITS: chain 120, Python 121"):
@@ -408,11 +410,9 @@ def epoch1(closed):
 
 
 def _with(public: list[int], **changes: int) -> list[int]:
-    out = list(public)
-    names = list(cs.EpochResult.PUBLIC_NAMES)
-    for name, value in changes.items():
-        out[names.index(name)] = value % P
-    return out
+    """The public signals with some of the values they carry changed (packed again)."""
+    values = unpack(public, cs.CFG.n_slots) | changes
+    return pack(values, cs.CFG.n_slots)
 
 
 def test_each_public_input_is_checked_against_state(epoch1) -> None:
@@ -422,20 +422,23 @@ def test_each_public_input_is_checked_against_state(epoch1) -> None:
                     for e in r.events.events]
     other_deposit = [Event(e.kind, e.slot, e.value + 1 if e.kind == Kind.DEPOSIT else e.value)
                      for e in r.events.events]
+    v = unpack(pub, cs.CFG.n_slots)
+    outcome = cs.EpochResult.PUBLIC_NAMES.index("outcome")
     cases = [
-        ("RootMismatch", _with(pub, oldRoot=pub[0] + 1)),
+        ("RootMismatch", _with(pub, oldRoot=v["oldRoot"] + 1)),
         ("EpochOutOfOrder", _with(pub, epoch=2)),
         ("EpochAlreadyAccepted", _with(pub, epoch=0)),
-        ("ParamsMismatch", _with(pub, paramsHash=pub[3] + 1)),
+        ("ParamsMismatch", _with(pub, paramsHash=v["paramsHash"] + 1)),
         ("PrevPricesMismatch", _with(pub, pricesPrevHash=prices_hash((1_000, 1_101)))),
         ("PricesMismatch", _with(pub, pricesHash=prices_hash((1_001, 1_100)))),
         ("EventsMismatch", _with(pub, eventsAcc=accumulate(other_commit))),  # a commitment
         ("EventsMismatch", _with(pub, eventsAcc=accumulate(other_deposit))),  # a deposit
-        ("InvalidLiquidatedMask", _with(pub, liquidatedMask=1 << 4)),  # a slot beyond N
-        ("EventCountMismatch", _with(pub, nEvents=pub[7] - 1)),
+        ("EventCountMismatch", _with(pub, nEvents=v["nEvents"] - 1)),
         ("InvalidLiquidatedMask", _with(pub, liquidatedMask=0b1)),
         ("GrantedWithoutRequest", _with(pub, grantedMask=0b10)),
-        ("TotalCollateralMismatch", _with(pub, totalCollateral=pub[10] + 1)),
+        # bits above the two N-bit masks read as grants of slots that do not exist
+        ("GrantedWithoutRequest", [*pub[:outcome], pub[outcome] | 1 << 8, *pub[outcome + 1:]]),
+        ("TotalCollateralMismatch", _with(pub, totalCollateral=v["totalCollateral"] + 1)),
     ]
     for error, public in cases:
         with reverts(error):
@@ -458,7 +461,10 @@ def test_tampered_proof_and_replay(epoch1) -> None:
 
 def test_epoch_must_be_closed_and_priced(pool: cs.Pool) -> None:
     cl = pool.client
-    pub = [cl.state_root(), 0, 1, cl.params_hash(), cl.prices_hash(0), 0, 0, 0, 0, 0, 0]
+    pub = pack({"oldRoot": cl.state_root(), "newRoot": 0, "epoch": 1,
+                "paramsHash": cl.params_hash(), "pricesPrevHash": cl.prices_hash(0),
+                "pricesHash": 0, "eventsAcc": 0, "nEvents": 0, "liquidatedMask": 0,
+                "grantedMask": 0, "totalCollateral": 0}, cs.CFG.n_slots)
     proof = {"pi_a": ["1", "2", "1"], "pi_b": [["0", "0"], ["0", "0"], ["1", "0"]],
              "pi_c": ["1", "2", "1"]}
     with reverts("EpochNotClosed"):

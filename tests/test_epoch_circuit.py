@@ -45,7 +45,7 @@ from .epoch_support import committed as committed_at
 
 CFG = PoolConfig(4, 2, 4)
 #: Pinned so growth is visible in review (docs/benchmarks.md, "Epoch circuit size").
-CONSTRAINTS_N4_M2_K4 = 29745
+CONSTRAINTS_N4_M2_K4 = 29936
 LIB = paths.CIRCUITS_DIR / "lib"
 
 
@@ -72,10 +72,10 @@ def story() -> tuple[EpochResult, EpochResult]:
 
 
 def public_of(compiled, inputs: dict, tmp_path: Path) -> list[int]:
-    """Witness generation passes; returns the witness's public signals (wires 1..11)."""
+    """Witness generation passes; returns the witness's public signals (wires 1..8)."""
     wtns = tmp_path / "ok.wtns"
     calculate_witness(compiled, inputs, wtns)
-    return read_witness(wtns)[1:12]
+    return read_witness(wtns)[1:1 + len(EpochResult.PUBLIC_NAMES)]
 
 
 def fails_at(compiled, inputs: dict, tmp_path: Path, template: str,
@@ -166,17 +166,17 @@ def test_constraint_count_is_pinned(compiled):
 
 def test_public_inputs_are_the_documented_ones_in_order(compiled):
     assert compiled.info.n_outputs == 0
-    assert compiled.info.n_public_inputs == 11
+    assert compiled.info.n_public_inputs == 8
     assert tuple(compiled.manifest["public"]) == EpochResult.PUBLIC_NAMES
     # Parameters come from zkclear.bounds, in the order of the template's parameters.
     assert registry.epoch(16, 4, 8).params == (
         16, 4, 8, 64, bounds.DELTA_BITS, bounds.CASH_BITS, bounds.PRICE_BITS,
         bounds.SHOCK_BITS, bounds.LOSS_BITS, bounds.IM_FACTOR_BITS, bounds.PENALTY_BITS,
-        bounds.BP)
+        bounds.BP, bounds.EPOCH_BITS, bounds.N_EVENTS_BITS, bounds.TOTAL_BITS)
     # In circom, public inputs are numbered in declaration order: that is the order.
     src = (paths.CIRCUITS_DIR / "epoch.circom").read_text()
     declared = [line.split()[2].rstrip(";") for line in src.splitlines()
-                if line.strip().startswith("signal input")][:11]
+                if line.strip().startswith("signal input")][:8]
     assert tuple(declared) == EpochResult.PUBLIC_NAMES
 
 
@@ -392,6 +392,29 @@ def test_cannot_refuse_a_covered_withdrawal(compiled, e2, tmp_path):
 def test_wrong_total_collateral(compiled, e1, tmp_path):
     e1["totalCollateral"] += 1
     fails_at(compiled, e1, tmp_path, "Epoch", **at_epoch("totalCollateral === total;"))
+
+
+def test_packed_public_signals_bind_their_values(compiled, e1, e2, tmp_path):
+    """epochInfo and outcome are the packed private values, and only one decomposition of
+    each word passes: every field is bound on its own (nEvents by the accumulator, the
+    total by conservation, the masks by the liquidation and withdrawal bits) and
+    range-checked, so no other split of the same word has a witness."""
+    from zkclear.clearing import public
+
+    assert public.unpack([e1[k] for k in EpochResult.PUBLIC_NAMES], 4)["epoch"] == 1
+    bad = copy.deepcopy(e1)
+    bad["epochInfo"] += 1  # another epoch number than the one the reports were opened with
+    fails_at(compiled, bad, tmp_path, "Epoch", **at_epoch("epochInfo === epoch"))
+    bad = copy.deepcopy(e2)
+    bad["outcome"] ^= 1 << 4  # slot 0's granted bit
+    fails_at(compiled, bad, tmp_path, "Epoch", **at_epoch("outcome === liquidatedMask"))
+    # Same word, other split: epoch + 2^64, nEvents - 1 (the count is the accumulator's).
+    bad = copy.deepcopy(e2)
+    bad["epoch"] += 1 << bounds.EPOCH_BITS
+    bad["nEvents"] -= 1
+    assert bad["epoch"] + (bad["nEvents"] << 64) + (bad["totalCollateral"] << 80) == \
+        bad["epochInfo"]
+    fails_at(compiled, bad, tmp_path, "EventAccumulator")
 
 
 def test_changed_penalty_breaks_the_new_root(compiled, tmp_path):
@@ -713,13 +736,13 @@ def _prove_story(cfg: PoolConfig) -> None:
         assert res.public == r.public_signals()
         assert verify(vk, Proof.from_json(res.proof), res.public)
         assert snarkjs_verify(keys.vkey, res.public, res.proof)
-    # The proof is bound to every public input, the epoch number (used in no other
-    # constraint) and the liquidation mask included.
+    # The proof is bound to every public input: each one changed is refused, the packed
+    # epoch number and liquidation mask included.
     proof = Proof.from_json(res.proof)
-    for index, change in ((2, 1), (8, 0b10)):
+    for index in range(len(res.public)):
         tampered = list(res.public)
-        tampered[index] ^= change
-        assert not snarkjs_verify(keys.vkey, tampered, res.proof)
+        tampered[index] = (tampered[index] ^ 0b10) % P
+        assert not snarkjs_verify(keys.vkey, tampered, res.proof), index
     assert not verify(vk, proof, [*res.public[:2], res.public[2] + 1, *res.public[3:]])
 
 

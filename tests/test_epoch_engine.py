@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from zkclear.clearing import public
 from zkclear.clearing.epoch import EpochError, maintenance_margin, run_epoch
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import ParamsError, PoolConfig, RiskParams
@@ -74,9 +75,14 @@ def test_first_epoch_with_trades_registration_deposits_and_withdrawals():
     assert r.liquidated_mask == 0b1000 and r.granted_mask == 0b0010
     assert r.total_collateral == 12_050 - 700 == 11_350
     assert [lf.vkh for lf in r.new.leaves] == [0, vkh(1), vkh(2), vkh(3)]
+    v = r.public_values()
+    assert v["oldRoot"] == s0.root() and v["newRoot"] == r.new.root() and v["epoch"] == 1
+    assert v["nEvents"] == len(events) and v["totalCollateral"] == 11_350
+    # Packed into 8 signals: epoch | nEvents << 64 | total << 80, liq | granted << N.
     pub = r.public_signals()
-    assert pub[0] == s0.root() and pub[1] == r.new.root() and pub[2] == 1
-    assert pub[7] == len(events) and pub[10] == 11_350
+    assert pub[2] == 1 + (len(events) << 64) + (11_350 << 80)
+    assert pub[7] == 0b1000 + (0b0010 << 4)
+    assert public.unpack(pub, 4) == v
 
 
 def test_member_exactly_at_maintenance_margin_is_not_liquidated():

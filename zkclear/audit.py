@@ -42,9 +42,11 @@ from web3 import Web3
 
 from zkclear.chainclient import Client
 from zkclear.cipher import Ciphertext, DecryptionError, decrypt, decrypt_report
-from zkclear.clearing.epoch import EpochResult, SlotFigures, clear_slot
+from zkclear.clearing.epoch import SlotFigures, clear_slot
 from zkclear.clearing.events import EpochEvents, Event, Kind, accumulate
 from zkclear.clearing.params import ParamsError, RiskParams, prices_hash
+from zkclear.clearing.public import PackingError
+from zkclear.clearing.public import unpack as unpack_public
 from zkclear.clearing.report import Report
 from zkclear.compliance import EscrowError, pool_id_bytes, recover
 from zkclear.contracts import Deployment
@@ -708,7 +710,6 @@ def _check_proof(row: EpochRow, client: Client, chain: _Chain, acc: Any,
     if not ok:
         finding("proof", "proof", "valid", "invalid",
                 "the submitEpoch proof does not verify under the given verification key")
-    names = EpochResult.PUBLIC_NAMES
     closed = chain.closed.get(epoch, {})
     acc_args = acc["args"]
     expect: dict[str, int | None] = {
@@ -722,7 +723,12 @@ def _check_proof(row: EpochRow, client: Client, chain: _Chain, acc: Any,
         "grantedMask": int(acc_args["grantedMask"]),
         "totalCollateral": int(acc_args["totalCollateral"]) % P,
     }
-    for name, value in zip(names, public, strict=True):
+    try:
+        values = unpack_public(public, client.deployment.config.n_slots)
+    except PackingError as exc:
+        finding("proof", "public-input", "8 public signals", str(len(public)), str(exc))
+        return
+    for name, value in values.items():
         want = expect[name]
         if want is not None and want != value:
             finding("proof", "public-input", f"{name}={_hex(want)}", f"{name}={_hex(value)}",

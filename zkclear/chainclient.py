@@ -40,6 +40,7 @@ from web3.logs import DISCARD
 from zkclear import chain, contracts
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import RiskParams
+from zkclear.clearing.public import PUBLIC_NAMES
 from zkclear.errors import ZkclearError
 from zkclear.verifier.onchain import proof_calldata, verify_gas_limit
 
@@ -207,9 +208,12 @@ SUBMIT_GAS_PER_SLOT_EVENT = 5_000
 
 
 def submit_gas_limit(public: Sequence[int]) -> int:
-    """The explicit gas limit of a submitEpoch transaction for these public inputs."""
-    granted = int(public[9]).bit_count()
-    flagged = int(public[8]).bit_count() + 128  # refusals are not in the inputs: allow N
+    """The explicit gas limit of a submitEpoch transaction for these public inputs
+    (generous: the outcome word holds both masks; a granted withdrawal is one transfer,
+    a liquidated or refused slot one event, refusals are not in the inputs: allow N)."""
+    marked = int(public[PUBLIC_NAMES.index("outcome")]).bit_count()
+    granted = marked
+    flagged = marked + 64
     return (verify_gas_limit(len(public)) + SUBMIT_BASE_GAS
             + SUBMIT_GAS_PER_PAYOUT * granted + SUBMIT_GAS_PER_SLOT_EVENT * flagged)
 

@@ -20,8 +20,12 @@ abstract contract Constants {
     uint256 public constant SHOCK_BITS = 16;
     uint256 public constant IM_FACTOR_BITS = 16;
     uint256 public constant BP = 10_000;
-    /// Masks of slots are packed into one field element.
-    uint256 public constant MAX_SLOTS = 128;
+    /// Both slot masks share one public field element: 2 * MAX_SLOTS < 253.
+    uint256 public constant MAX_SLOTS = 64;
+    /// epochInfo = epoch | nEvents << EPOCH_BITS | totalCollateral << (EPOCH_BITS + N_EVENTS_BITS).
+    uint256 public constant EPOCH_BITS = 64;
+    uint256 public constant N_EVENTS_BITS = 16;
+    uint256 public constant TOTAL_BITS = 128;
     /// Slot 0 is the house (insurance fund): it never commits or withdraws.
     uint256 public constant HOUSE = 0;
 
@@ -32,19 +36,18 @@ abstract contract Constants {
     uint256 public constant KIND_WITHDRAW = 3;
     uint256 public constant KIND_REGISTER = 4;
 
-    /// The epoch circuit's public signals, in order.
+    /// The epoch circuit's public signals, in order (clearing/public.py): the small values
+    /// are packed, epochInfo (epoch, nEvents, totalCollateral) and outcome
+    /// (liquidatedMask | grantedMask << nSlots).
     uint256 public constant PUB_OLD_ROOT = 0;
     uint256 public constant PUB_NEW_ROOT = 1;
-    uint256 public constant PUB_EPOCH = 2;
+    uint256 public constant PUB_EPOCH_INFO = 2;
     uint256 public constant PUB_PARAMS_HASH = 3;
     uint256 public constant PUB_PRICES_PREV_HASH = 4;
     uint256 public constant PUB_PRICES_HASH = 5;
     uint256 public constant PUB_EVENTS_ACC = 6;
-    uint256 public constant PUB_N_EVENTS = 7;
-    uint256 public constant PUB_LIQUIDATED_MASK = 8;
-    uint256 public constant PUB_GRANTED_MASK = 9;
-    uint256 public constant PUB_TOTAL_COLLATERAL = 10;
-    uint256 public constant N_PUBLIC = 11;
+    uint256 public constant PUB_OUTCOME = 7;
+    uint256 public constant N_PUBLIC = 8;
 
     /// Widest circomlib Poseidon: 6 inputs (t = 7); longer vectors use PoseidonChain.
     uint256 public constant POSEIDON_MAX_INPUTS = 6;

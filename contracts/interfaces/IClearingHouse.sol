@@ -100,5 +100,5 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     function deposit(uint256 amount) external;
     function requestWithdrawal(uint256 amount) external;
     function closeEpoch() external;
-    function submitEpoch(Proof calldata proof, uint256[11] calldata publicInputs) external;
+    function submitEpoch(Proof calldata proof, uint256[8] calldata publicInputs) external;
 }

@@ -1,0 +1,79 @@
+"""The epoch proof's public signals: what each carries and how values are packed.
+
+Eleven values are public (docs/protocol.md, "Public signals"); the circuit exposes them
+as eight field elements, packing the small ones so that the on-chain verifier pays for
+fewer public inputs (each costs an elliptic-curve multiplication, ~6.6k gas):
+
+    epochInfo = epoch + nEvents * 2^64 + totalCollateral * 2^80
+    outcome   = liquidatedMask + grantedMask * 2^N
+
+with ``epoch < 2^64``, ``nEvents < 2^16``, ``0 <= totalCollateral < 2^128`` and each mask
+below ``2^N`` (the circuit range-checks all of them, so each word has one decomposition).
+The contract reconstructs both words from its own state and the masks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from zkclear import bounds
+from zkclear.field import P
+
+#: The circuit's public signals, in order.
+PUBLIC_NAMES = ("oldRoot", "newRoot", "epochInfo", "paramsHash", "pricesPrevHash",
+                "pricesHash", "eventsAcc", "outcome")
+#: The values they carry.
+PUBLIC_VALUES = ("oldRoot", "newRoot", "epoch", "paramsHash", "pricesPrevHash", "pricesHash",
+                 "eventsAcc", "nEvents", "liquidatedMask", "grantedMask", "totalCollateral")
+
+_EVENTS_SHIFT = bounds.EPOCH_BITS
+_TOTAL_SHIFT = bounds.EPOCH_BITS + bounds.N_EVENTS_BITS
+
+
+class PackingError(ValueError):
+    """A value does not fit its field of a packed public signal."""
+
+
+def _fits(name: str, value: int, bits: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << bits:
+        raise PackingError(f"{name} = {value!r} does not fit in {bits} bits")
+    return value
+
+
+def epoch_info(epoch: int, n_events: int, total_collateral: int) -> int:
+    return (_fits("epoch", epoch, bounds.EPOCH_BITS)
+            + (_fits("nEvents", n_events, bounds.N_EVENTS_BITS) << _EVENTS_SHIFT)
+            + (_fits("totalCollateral", total_collateral, bounds.TOTAL_BITS) << _TOTAL_SHIFT))
+
+
+def outcome(liquidated_mask: int, granted_mask: int, n_slots: int) -> int:
+    return (_fits("liquidatedMask", liquidated_mask, n_slots)
+            + (_fits("grantedMask", granted_mask, n_slots) << n_slots))
+
+
+def pack(values: Mapping[str, int], n_slots: int) -> list[int]:
+    """The public signals (circuit order) of the named values (:data:`PUBLIC_VALUES`)."""
+    missing = set(PUBLIC_VALUES) - set(values)
+    if missing:
+        raise PackingError(f"missing public values: {sorted(missing)}")
+    words = {
+        **{k: values[k] % P for k in ("oldRoot", "newRoot", "paramsHash", "pricesPrevHash",
+                                       "pricesHash", "eventsAcc")},
+        "epochInfo": epoch_info(values["epoch"], values["nEvents"], values["totalCollateral"]),
+        "outcome": outcome(values["liquidatedMask"], values["grantedMask"], n_slots),
+    }
+    return [words[k] for k in PUBLIC_NAMES]
+
+
+def unpack(public: Sequence[int], n_slots: int) -> dict[str, int]:
+    """The named values of public signals (inverse of :func:`pack` on its range)."""
+    if len(public) != len(PUBLIC_NAMES):
+        raise PackingError(f"{len(public)} public signals, expected {len(PUBLIC_NAMES)}")
+    w = dict(zip(PUBLIC_NAMES, (int(x) for x in public), strict=True))
+    info, out = w.pop("epochInfo"), w.pop("outcome")
+    w["epoch"] = info & ((1 << bounds.EPOCH_BITS) - 1)
+    w["nEvents"] = (info >> _EVENTS_SHIFT) & ((1 << bounds.N_EVENTS_BITS) - 1)
+    w["totalCollateral"] = info >> _TOTAL_SHIFT
+    w["liquidatedMask"] = out & ((1 << n_slots) - 1)
+    w["grantedMask"] = out >> n_slots
+    return {k: w[k] for k in PUBLIC_VALUES}
