@@ -205,8 +205,15 @@ class VerifyReport:
 
 
 def verify(folder: Path, compiled: Compiled, *, ptau: Path | None = None,
-           log: _node.LogSink | None = None) -> VerifyReport:
-    """Verify the whole transcript; never raises for a bad transcript, lists problems."""
+           log: _node.LogSink | None = None, trust_initial: bool = False) -> VerifyReport:
+    """Verify the whole transcript; never raises for a bad transcript, lists problems.
+
+    By default snarkjs re-derives the initial key from the circuit's R1CS and the phase-1
+    file (as long as ``init`` took) and checks every contribution and the beacon from it.
+    ``trust_initial`` starts from the transcript's own initial key (its hash checked)
+    instead: only for a caller that made that initial key itself, in this folder (the
+    demo); an independent verifier keeps the default.
+    """
     problems: list[str] = []
     try:
         data = _load(folder)
@@ -244,8 +251,14 @@ def verify(folder: Path, compiled: Compiled, *, ptau: Path | None = None,
         if log is not None:
             log(level, msg)
 
-    ok = _node.snarkjs().call("zkey.verifyFromR1cs", str(compiled.paths.r1cs), str(ptau_path),
-                              str(last), step="ceremony verify", subject=str(folder), log=sink)
+    if trust_initial:
+        ok = _node.snarkjs().call("zkey.verifyFromInit", str(folder / data["initial"]["file"]),
+                                  str(ptau_path), str(last), step="ceremony verify",
+                                  subject=str(folder), log=sink)
+    else:
+        ok = _node.snarkjs().call("zkey.verifyFromR1cs", str(compiled.paths.r1cs),
+                                  str(ptau_path), str(last), step="ceremony verify",
+                                  subject=str(folder), log=sink)
     if not ok:
         problems.append(f"{last.name}: snarkjs zkey verify failed")
     # Contribution hashes the key carries, in order (formatted as 4 lines of hex words).
@@ -274,13 +287,15 @@ def _carried_hashes(text: str) -> list[str]:
 
 
 def install(folder: Path, compiled: Compiled, *, ptau: Path | None = None,
-            log: _node.LogSink | None = None, dest_dir: Path | None = None) -> Keys:
+            log: _node.LogSink | None = None, dest_dir: Path | None = None,
+            trust_initial: bool = False) -> Keys:
     """Verify a finalized ceremony and make its key the circuit's proving key
-    (or, with ``dest_dir``, put the keys there without touching the active ones)."""
+    (or, with ``dest_dir``, put the keys there without touching the active ones).
+    ``trust_initial``: see :func:`verify`."""
     data = _load(folder)
     if data["beacon"] is None:
         raise CeremonyError(f"{folder}: not finalized (run `zkclear ceremony finalize`)")
-    report = verify(folder, compiled, ptau=ptau, log=log)
+    report = verify(folder, compiled, ptau=ptau, log=log, trust_initial=trust_initial)
     if not report.ok:
         raise ArtefactError(f"{folder}: ceremony does not verify: " + "; ".join(report.problems))
     return install_ceremony_zkey(compiled, folder / data["beacon"]["file"],

@@ -90,6 +90,17 @@ def test_corrupted_final_key_fails_even_with_a_rewritten_transcript(compiled, fi
     assert any("zkey verify failed" in p or "snarkjs" in p for p in rep.problems)
     with pytest.raises(ArtefactError, match="does not verify"):
         ceremony.install(folder, compiled)
+    # Verifying from the transcript's own initial key (what the demo does) catches it too.
+    rep = ceremony.verify(folder, compiled, trust_initial=True)
+    assert not rep.ok
+
+
+def test_verifying_from_the_initial_key_agrees(compiled, finished):
+    """The demo's shortcut (start from the initial key the caller made) accepts the same
+    honest transcript and lists the same contributions."""
+    folder, _ = finished
+    rep = ceremony.verify(folder, compiled, trust_initial=True)
+    assert rep.ok and rep.contributions == ["Bank A", "Fund B"], rep.problems
 
 
 def test_transcript_hash_mismatch_is_detected(compiled, finished, tmp_path):

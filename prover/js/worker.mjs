@@ -52,6 +52,8 @@ const OPS = {
     snarkjs.zKey.beacon(oldZ, newZ, name, hash, iterExp, logger),
   "zkey.verifyFromR1cs": ([r1cs, ptau, zkey], logger) =>
     snarkjs.zKey.verifyFromR1cs(r1cs, ptau, zkey, logger),
+  "zkey.verifyFromInit": ([init, ptau, zkey], logger) =>
+    snarkjs.zKey.verifyFromInit(init, ptau, zkey, logger),
   "zkey.exportVerificationKey": ([zkey], logger) => snarkjs.zKey.exportVerificationKey(zkey, logger),
   "zkey.exportSolidityVerifier": ([zkey], logger) =>
     snarkjs.zKey.exportSolidityVerifier(zkey, { groth16: groth16Template() }, logger),
