@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zkclear.clearing.epoch import run_epoch
+from zkclear.clearing.epoch import EpochError, run_epoch
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import PoolConfig, RiskParams
 from zkclear.clearing.report import Report
@@ -55,7 +55,17 @@ def test_random_epochs_conserve_and_leave_survivors_solvent(epochs, seed):
             if s not in seen:
                 events.append(Event(Kind.WITHDRAW, s, a))
                 seen.add(s)
-        r = run_epoch(state, PARAMS, tuple(prices), events, reports, view_keys=keys_of(reports))
+        try:
+            r = run_epoch(state, PARAMS, tuple(prices), events, reports,
+                          view_keys=keys_of(reports))
+        except EpochError as exc:
+            # The one refusal these epochs can meet (docs/protocol.md, known gap 1): the
+            # house absorbed shortfalls beyond its fund and granted withdrawals would take
+            # the pool's total below zero.
+            assert "total collateral after the epoch would be -" in str(exc), exc
+            assert state.total_collateral() + sum(a for _, a in deposits) < sum(
+                a for s, a in withdrawals)
+            return
         paid = sum(s.withdrawal_requested for s in r.slots if s.withdrawal_granted)
         assert r.total_collateral == state.total_collateral() + sum(a for _, a in deposits) - paid
         for m in range(3):
