@@ -1,10 +1,7 @@
 """Shared setup of the contract tests and the gas benchmark: a deployed pool driven
 through the chain client, epochs played from the engine's demo story, real epoch proofs.
 
-Accounts (the embedded chain has ten, hardhat twenty): 0 deployer, minter, operator and
-first owner; 1-2 the other owners (threshold 2); 3-5 oracle reporters (quorum 2); 6 the
-house; 7.. members of slots 1..N-1 -- and when those run out, accounts 1-5 as well
-(a reporter or owner may also be a member; one account holds one slot only).
+Accounts: :class:`zkclear.pool.Actors` (the layout the demo and the pool driver use).
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ from zkclear.clearing.state import PoolState
 from zkclear.clearing.witness import epoch_circuit_inputs
 from zkclear.compliance import escrow
 from zkclear.keyfile import X25519KeyPair
+from zkclear.pool import Actors
 from zkclear.prover import registry
 from zkclear.prover.circuit import compile_circuit
 from zkclear.prover.keys import Keys, dev_setup
@@ -47,29 +45,6 @@ def epoch_keys(cfg: PoolConfig = CFG) -> Keys:
     """INSECURE development keys of the epoch circuit (cached in build/ after the first)."""
     return dev_setup(compile_circuit(registry.epoch(cfg.n_slots, cfg.n_instruments,
                                                     cfg.n_scenarios, cfg.max_events)))
-
-
-@dataclass(frozen=True)
-class Actors:
-    deployer: str
-    owners: tuple[str, ...]
-    reporters: tuple[str, ...]
-    operator: str
-    house: str
-    members: dict[int, str]  # slot -> account (slot 0: the house)
-
-    @classmethod
-    def of(cls, w3: Web3, n_slots: int) -> Actors:
-        a = list(w3.eth.accounts)
-        candidates = a[7:] + a[1:6]
-        if len(candidates) < n_slots - 1:
-            raise ValueError(f"{len(a)} accounts are too few for {n_slots} slots")
-        members = {0: a[6]} | {i: candidates[i - 1] for i in range(1, n_slots)}
-        return cls(a[0], (a[0], a[1], a[2]), (a[3], a[4], a[5]), a[0], a[6], members)
-
-    @property
-    def signers(self) -> tuple[str, str]:
-        return self.owners[0], self.owners[1]
 
 
 @dataclass
