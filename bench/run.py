@@ -37,6 +37,10 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "prove": ("bench_prove.py", ["--sizes", "12", "--fresh"], ["--fresh"]),
     "contract_gas": ("bench_contract_gas.py", ["--sizes", "4x2x4", "--chain", "embedded"],
                      ["--sizes", "4x2x4,16x4x8", "--chain", "both"]),
+    "epoch": ("bench_epoch.py", ["--sizes", "4,2,4", "--prove", "4,2,4"],
+              ["--prove", "4,2,4", "16,4,8"]),
+    "audit": ("bench_audit.py", ["--epochs", "1000"],
+              ["--epochs", "1000", "--instruments", "8", "--scenarios", "16"]),
 }
 
 
