@@ -323,10 +323,7 @@ class OperatorService:
         with self.store.transaction() as db:
             if nonce is not None:
                 self.record_nonce(*nonce)
-            msg = _open(receiver, data, ENROL_EPOCH)
-            if msg.slot != slot:
-                raise ServiceError("wrong_slot", f"the message is from slot {msg.slot}, the "
-                                   f"request is signed by slot {slot}'s account", 403)
+            msg = _open(receiver, data, ENROL_EPOCH, slot)
             try:
                 doc = json.loads(msg.payload)
                 key = MemberKey(slot, int.from_bytes(_hex32(doc["view_key"], "view_key"),
@@ -367,10 +364,7 @@ class OperatorService:
         with self.store.transaction() as db:
             if nonce is not None:
                 self.record_nonce(*nonce)
-            msg = _open(receiver, body, epoch)
-            if msg.slot != slot:
-                raise ServiceError("wrong_slot", f"the message is from slot {msg.slot}, the "
-                                   f"request is signed by slot {slot}'s account", 403)
+            msg = _open(receiver, body, epoch, slot)
             trades = parse_trade_list(msg.payload)
             cur = db.execute("INSERT INTO submissions (epoch, slot, counter, received_at, "
                              "trades) VALUES (?, ?, ?, ?, ?)",
@@ -721,9 +715,11 @@ class OperatorService:
         self.prune_nonces(int(time.time()) - 3600)
 
 
-def _open(receiver: TransportReceiver, data: bytes, epoch: int) -> Any:
+def _open(receiver: TransportReceiver, data: bytes, epoch: int, slot: int) -> Any:
+    """Open a member's transport message for ``epoch``; it must come from ``slot``, the
+    slot whose account signed the request (ServiceError otherwise)."""
     try:
-        return receiver.open(data, expected_epoch=epoch)
+        msg = receiver.open(data, expected_epoch=epoch)
     except TransportError as exc:
         name = type(exc).__name__
         code, status = {
@@ -735,4 +731,8 @@ def _open(receiver: TransportReceiver, data: bytes, epoch: int) -> Any:
         if name == "TransportError" and "is for epoch" in str(exc):
             code, status = "epoch_mismatch", 409
         raise ServiceError(code, str(exc), status) from exc
+    if msg.slot != slot:
+        raise ServiceError("wrong_slot", f"the message is from slot {msg.slot}, the request "
+                           f"is signed by slot {slot}'s account", 403)
+    return msg
 
