@@ -7,7 +7,7 @@ Accounts: :class:`zkclear.pool.Actors` (the layout the demo and the pool driver 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from py_ecc import bn128
@@ -20,11 +20,10 @@ from zkclear.clearing.epoch import EpochResult, run_epoch
 from zkclear.clearing.events import Kind
 from zkclear.clearing.params import PoolConfig
 from zkclear.clearing.scenario import EpochPlan, demo_keys, demo_params, demo_plans
-from zkclear.clearing.state import PoolState
 from zkclear.clearing.witness import epoch_circuit_inputs
 from zkclear.compliance import escrow
 from zkclear.keyfile import X25519KeyPair
-from zkclear.pool import Actors
+from zkclear.pool import Actors, Pool
 from zkclear.prover import registry
 from zkclear.prover.circuit import compile_circuit
 from zkclear.prover.keys import Keys, dev_setup
@@ -45,21 +44,6 @@ def epoch_keys(cfg: PoolConfig = CFG) -> Keys:
     """INSECURE development keys of the epoch circuit (cached in build/ after the first)."""
     return dev_setup(compile_circuit(registry.epoch(cfg.n_slots, cfg.n_instruments,
                                                     cfg.n_scenarios, cfg.max_events)))
-
-
-@dataclass
-class Pool:
-    """A deployed pool with its off-chain twin (state after the last accepted epoch)."""
-
-    client: Client
-    actors: Actors
-    setup: contracts.PoolSetup
-    keys: Keys
-    state: PoolState
-
-    @property
-    def w3(self) -> Web3:
-        return self.client.w3
 
 
 def deploy_pool(w3: Web3, keys: Keys, cfg: PoolConfig = CFG, *,
