@@ -37,7 +37,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
 
-from zkclear import chain, contracts
+from zkclear import bounds, chain, contracts
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import RiskParams
 from zkclear.clearing.public import PUBLIC_NAMES
@@ -211,11 +211,9 @@ def submit_gas_limit(public: Sequence[int]) -> int:
     """The explicit gas limit of a submitEpoch transaction for these public inputs
     (generous: the outcome word holds both masks; a granted withdrawal is one transfer,
     a liquidated or refused slot one event, refusals are not in the inputs: allow N)."""
-    marked = int(public[PUBLIC_NAMES.index("outcome")]).bit_count()
-    granted = marked
-    flagged = marked + 64
-    return (verify_gas_limit(len(public)) + SUBMIT_BASE_GAS
-            + SUBMIT_GAS_PER_PAYOUT * granted + SUBMIT_GAS_PER_SLOT_EVENT * flagged)
+    marked = int(public[PUBLIC_NAMES.index("outcome")]).bit_count()  # liquidated + granted
+    return (verify_gas_limit(len(public)) + SUBMIT_BASE_GAS + SUBMIT_GAS_PER_PAYOUT * marked
+            + SUBMIT_GAS_PER_SLOT_EVENT * (marked + bounds.MAX_SLOTS))
 
 
 # --- the client -------------------------------------------------------------------------
