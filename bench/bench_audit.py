@@ -19,11 +19,11 @@ from typing import Any
 
 from bench_prove import machine
 
-from zkclear.audit import derive_slot
-from zkclear.cipher import decrypt_report, encrypt_report
+from zkclear.audit.core import derive_slot
 from zkclear.clearing.params import RiskParams
 from zkclear.clearing.report import Report
-from zkclear.viewkeys import MemberKey
+from zkclear.privacy.cipher import decrypt_report, encrypt_report
+from zkclear.privacy.viewkeys import MemberKey
 
 
 def history(epochs: int, m: int, rng: random.Random) -> list[dict[str, Any]]:

@@ -40,7 +40,9 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
-from zkclear import chain, contracts, paths
+from zkclear import paths
+from zkclear.chain import contracts
+from zkclear.chain import node as chain
 from zkclear.clearing.params import PoolConfig
 from zkclear.prover import _node
 from zkclear.verifier.onchain import OnchainVerifier

@@ -29,7 +29,9 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
-from zkclear import chain, paths, solidity
+from zkclear import paths
+from zkclear.chain import node as chain
+from zkclear.chain import solidity
 from zkclear.prover import _node
 from zkclear.verifier.onchain import OnchainVerifier, deploy_verifier, export_verifier
 

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from zkclear import bounds
-from zkclear.cipher import encrypt_report
 from zkclear.errors import ZkclearError
 from zkclear.field import BoundError, P
-from zkclear.viewkeys import MemberKey
+from zkclear.privacy.cipher import encrypt_report
+from zkclear.privacy.viewkeys import MemberKey
 
 from . import public
 from .events import EpochEvents, Event

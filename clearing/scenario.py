@@ -11,9 +11,9 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from zkclear.cipher import Ciphertext, encrypt_report
 from zkclear.field import P
-from zkclear.viewkeys import MemberKey
+from zkclear.privacy.cipher import Ciphertext, encrypt_report
+from zkclear.privacy.viewkeys import MemberKey
 
 from .epoch import EpochResult, initial_margin, maintenance_margin, run_epoch
 from .events import Event, Kind

@@ -1,7 +1,7 @@
 """Shared setup of the contract tests and the gas benchmark: a deployed pool driven
 through the chain client, epochs played from the engine's demo story, real epoch proofs.
 
-Accounts: :class:`zkclear.pool.Actors` (the layout the demo and the pool driver use).
+Accounts: :class:`zkclear.chain.pool.Actors` (the layout the demo and the pool driver use).
 """
 
 from __future__ import annotations
@@ -13,17 +13,18 @@ from typing import Any
 from py_ecc import bn128
 from web3 import Web3
 
-from zkclear import chain, contracts
-from zkclear.audit import pool_id
-from zkclear.chainclient import Client, EpochAccepted
+from zkclear.audit.core import pool_id
+from zkclear.chain import contracts
+from zkclear.chain import node as chain
+from zkclear.chain.client import Client, EpochAccepted
+from zkclear.chain.pool import Actors, Pool
 from zkclear.clearing.epoch import EpochResult, run_epoch
 from zkclear.clearing.events import Kind
 from zkclear.clearing.params import PoolConfig
 from zkclear.clearing.scenario import EpochPlan, demo_keys, demo_params, demo_plans
 from zkclear.clearing.witness import epoch_circuit_inputs
-from zkclear.compliance import escrow
-from zkclear.keyfile import X25519KeyPair
-from zkclear.pool import Actors, Pool
+from zkclear.privacy.compliance import escrow
+from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.prover import registry
 from zkclear.prover.circuit import compile_circuit
 from zkclear.prover.keys import Keys, dev_setup
@@ -64,7 +65,7 @@ def deploy_pool(w3: Web3, keys: Keys, cfg: PoolConfig = CFG, *,
 
 def escrow_for(pool: Pool, slot: int, vkh: int) -> bytes:
     """The registration's escrow: the story's view key of ``slot`` (``demo_keys``) sealed
-    to :data:`COMPLIANCE` for this pool (``zkclear.audit.pool_id``: chain id and house
+    to :data:`COMPLIANCE` for this pool (``zkclear.audit.core.pool_id``: chain id and house
     address); the stand-in :data:`ESCROW` when ``vkh`` is not that key's."""
     key = demo_keys(pool.setup.config).get(slot)
     if key is None or key.vkh != vkh:
@@ -154,7 +155,7 @@ def story_end_to_end(pool: Pool) -> tuple[dict[str, int], list[ProofResult]]:
     submitted through the client; a replay of epoch 1 is refused. Returns the gas of
     each submitEpoch and the two proofs.
     """
-    from zkclear.chainclient import ContractError
+    from zkclear.chain.client import ContractError
     from zkclear.clearing.events import Event
 
     cl, act = pool.client, pool.actors

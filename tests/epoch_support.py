@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from zkclear.cipher import encrypt_report
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.report import Report
 from zkclear.poseidon import poseidon
-from zkclear.viewkeys import MemberKey
+from zkclear.privacy.cipher import encrypt_report
+from zkclear.privacy.viewkeys import MemberKey
 
 #: Fixed, public test keys (never use such keys for real members).
 KEYS = {slot: MemberKey(slot, poseidon([0x7E57, slot])) for slot in range(256)}

@@ -9,11 +9,11 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
-from zkclear import chain
+from zkclear.chain import node as chain
 from zkclear.clearing.trades import TradeReport
-from zkclear.keyfile import X25519KeyPair
-from zkclear.member import MemberClient
-from zkclear.viewkeys import MemberKey
+from zkclear.privacy.keyfile import X25519KeyPair
+from zkclear.privacy.viewkeys import MemberKey
+from zkclear.roles.member import MemberClient
 
 from . import contracts_support as cs
 

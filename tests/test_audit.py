@@ -25,18 +25,19 @@ from eth_utils import event_abi_to_log_topic
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from zkclear import chain, cli
-from zkclear.audit import AuditError, AuditReport, EpochRow, audit_member, derive_slot, pool_id
-from zkclear.cipher import Ciphertext, encrypt_report
+from zkclear.audit.core import AuditError, AuditReport, EpochRow, audit_member, derive_slot, pool_id
+from zkclear.chain import node as chain
 from zkclear.clearing.epoch import EpochError, EpochResult, SlotResult, run_epoch
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import PoolConfig, RiskParams
 from zkclear.clearing.report import Report
 from zkclear.clearing.scenario import EpochPlan, demo_keys, demo_plans
 from zkclear.clearing.state import PoolState
-from zkclear.compliance import generate_compliance_key
+from zkclear.cli import main as cli
 from zkclear.field import P
-from zkclear.viewkeys import EpochKey, MemberKey
+from zkclear.privacy.cipher import Ciphertext, encrypt_report
+from zkclear.privacy.compliance import generate_compliance_key
+from zkclear.privacy.viewkeys import EpochKey, MemberKey
 
 from . import contracts_support as cs
 from . import epoch_support as es
@@ -350,8 +351,8 @@ def test_audit_refuses_what_it_cannot_start(story: Story) -> None:
 
 
 def test_pool_id_is_chain_and_house() -> None:
-    from zkclear import pool
-    from zkclear.contracts import Deployment
+    from zkclear.chain import pool
+    from zkclear.chain.contracts import Deployment
 
     dep = Deployment(31337, {"ClearingHouse": "0x" + "ab" * 20}, cs.CFG, 1)
     assert pool_id(dep) == "31337:0x" + "ab" * 20
@@ -598,7 +599,7 @@ def test_cli_audit_in_another_process_over_json_rpc(tmp_path: Path) -> None:
         cl.deployment.save(dep)
         keyfile = demo_keys(cs.CFG)[2].save(tmp_path / "slot2.key")
         proc = subprocess.run(
-            [sys.executable, "-m", "zkclear.cli", "audit", "--rpc-url", node.url,
+            [sys.executable, "-m", "zkclear.cli.main", "audit", "--rpc-url", node.url,
              "--deployment", str(dep), "--key", str(keyfile), "--out", str(tmp_path),
              "--vkey", str(pool.keys.vkey_path), "--json"],
             capture_output=True, text=True, timeout=600, check=False)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from zkclear import cli
-from zkclear.chain import embedded_web3
+from zkclear.chain.node import embedded_web3
+from zkclear.cli import main as cli
 from zkclear.prover import registry
 from zkclear.prover.circuit import compile_circuit
 from zkclear.prover.keys import dev_setup

@@ -1,6 +1,6 @@
 """The contracts on the embedded EVM (py-evm), driven through the chain client.
 
-Every rejection asserts its named custom error, decoded by :mod:`zkclear.chainclient`.
+Every rejection asserts its named custom error, decoded by :mod:`zkclear.chain.client`.
 Each test runs on a snapshot of a deployed pool and the chain is reverted afterwards, so
 the tests are independent and deployment (~10 s) happens once per fixture. The epoch
 proofs are real (the epoch circuit at N=4, M=2, K=4 with INSECURE development keys,
@@ -18,8 +18,9 @@ import pytest
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 
-from zkclear import chain, contracts
-from zkclear.chainclient import ContractError, decode_error
+from zkclear.chain import contracts
+from zkclear.chain import node as chain
+from zkclear.chain.client import ContractError, decode_error
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.params import PoolConfig, RiskParams, prices_hash
 from zkclear.clearing.public import pack, unpack
@@ -310,7 +311,7 @@ def test_an_epoch_cannot_overflow_its_capacity(pool: cs.Pool) -> None:
     setup = replace(pool.setup, config=PoolConfig(4, 2, 4, max_events=2))
     dep = contracts.deploy_system(pool.w3, setup, pool.client.deployment.address(
         "EpochVerifier"), sender=pool.actors.deployer)
-    from zkclear.chainclient import Client
+    from zkclear.chain.client import Client
 
     cl = Client(pool.w3, dep)
     calls = [cl.register_member_call(i, pool.actors.members[i], 9, cs.ESCROW)

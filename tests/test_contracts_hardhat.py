@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from zkclear import chain
-from zkclear.chainclient import ContractError
+from zkclear.chain import node as chain
+from zkclear.chain.client import ContractError
 from zkclear.clearing.params import PoolConfig
 from zkclear.clearing.scenario import demo_plans
 
@@ -107,7 +107,7 @@ def test_locally_signed_accounts_over_json_rpc(node: chain.HardhatNode, pool: cs
     fails without it."""
     from eth_account import Account
 
-    from zkclear.chainclient import Client
+    from zkclear.chain.client import Client
     from zkclear.errors import ToolError
 
     member = Account.create()

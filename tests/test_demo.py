@@ -10,7 +10,7 @@ import json
 import stat
 from pathlib import Path
 
-from zkclear import cli
+from zkclear.cli import main as cli
 
 
 def test_demo_clears_proves_and_audits_the_whole_story(capsys):

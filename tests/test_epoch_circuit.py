@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from zkclear import bounds, paths
-from zkclear.cipher import Ciphertext, encrypt
 from zkclear.clearing.epoch import EpochError, EpochResult, run_epoch
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.params import PoolConfig, RiskParams
@@ -33,11 +32,12 @@ from zkclear.clearing.witness import epoch_circuit_inputs
 from zkclear.errors import WitnessError
 from zkclear.field import P
 from zkclear.poseidon import poseidon, poseidon_chain
+from zkclear.privacy.cipher import Ciphertext, encrypt
+from zkclear.privacy.viewkeys import epoch_key
 from zkclear.prover import registry
 from zkclear.prover.binfile import read_witness
 from zkclear.prover.circuit import Circuit, compile_circuit
 from zkclear.prover.prove import calculate_witness
-from zkclear.viewkeys import epoch_key
 
 from . import r1cs_eval
 from .epoch_support import KEYS, keys_of, registered, vkh

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from zkclear import bounds, chain, paths
+from zkclear import bounds, paths
+from zkclear.chain import node as chain
 from zkclear.field import P, encode_signed
 from zkclear.poseidon import poseidon_chain
 from zkclear.prover import ceremony, ptau

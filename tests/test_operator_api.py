@@ -13,15 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from zkclear import chain
+from zkclear.chain import node as chain
 from zkclear.clearing.epoch import run_epoch
 from zkclear.clearing.state import PoolState
-from zkclear.keyfile import X25519KeyPair
-from zkclear.member import MemberClient, MemberError, check_result
 from zkclear.operator.api import ServerThread, create_app, sign_request
 from zkclear.operator.service import OperatorService
 from zkclear.operator.store import Store, StoreError
-from zkclear.transport import TransportSender
+from zkclear.privacy.keyfile import X25519KeyPair
+from zkclear.privacy.transport import TransportSender
+from zkclear.roles.member import MemberClient, MemberError, check_result
 
 from . import contracts_support as cs
 from . import operator_support as ops
@@ -277,7 +277,7 @@ def test_second_epoch_netted_on_schedule_and_settled_by_the_driver(env: Env) -> 
 def test_enrol_refuses_a_wrong_view_key(env: Env) -> None:
     m = env.members[2]
     before = env.store.counts()
-    from zkclear.viewkeys import MemberKey
+    from zkclear.privacy.viewkeys import MemberKey
 
     c = MemberClient(env.server.url, m.eth_key, m.transport, MemberKey.generate(2))
     try:
@@ -290,7 +290,7 @@ def test_enrol_refuses_a_wrong_view_key(env: Env) -> None:
 
 
 def test_member_cli(env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from zkclear.cli import main
+    from zkclear.cli.main import main
 
     m3 = env.members[3]
     d = tmp_path / "m3"

@@ -18,12 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from zkclear import chain
+from zkclear.chain import node as chain
 from zkclear.clearing.state import PoolState
 from zkclear.clearing.trades import match_trades, net_reference
-from zkclear.keyfile import read_json_secret
-from zkclear.member import MemberClient, MemberError
 from zkclear.operator.store import Store
+from zkclear.privacy.keyfile import read_json_secret
+from zkclear.roles.member import MemberClient, MemberError
 
 from . import contracts_support as cs
 from . import operator_support as ops

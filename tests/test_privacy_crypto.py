@@ -18,14 +18,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zkclear import bounds, cipher, compliance, transport
-from zkclear.cipher import Ciphertext, DecryptionError
+from zkclear import bounds
 from zkclear.clearing.report import Report
-from zkclear.compliance import EscrowError, KeyShare, ShareError
 from zkclear.field import P
-from zkclear.keyfile import KeyFileError, Secret, X25519KeyPair, read_json_secret
 from zkclear.poseidon import poseidon, poseidon_chain
-from zkclear.transport import (
+from zkclear.privacy import cipher, compliance, transport
+from zkclear.privacy.cipher import Ciphertext, DecryptionError
+from zkclear.privacy.compliance import EscrowError, KeyShare, ShareError
+from zkclear.privacy.keyfile import KeyFileError, Secret, X25519KeyPair, read_json_secret
+from zkclear.privacy.transport import (
     ReplayError,
     ReplayGuard,
     TamperedError,
@@ -35,7 +36,7 @@ from zkclear.transport import (
     UnknownMemberError,
     WrongRecipientError,
 )
-from zkclear.viewkeys import EpochKey, MemberKey, load_key
+from zkclear.privacy.viewkeys import EpochKey, MemberKey, load_key
 
 POOL = "31337:0x5fbdb2315678afecb367f032d93f642f64180aa3"
 FE = st.integers(min_value=0, max_value=P - 1)

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from zkclear import chain, cli
-from zkclear.chainclient import Client
-from zkclear.compliance import generate_compliance_key, recover
-from zkclear.contracts import Deployment
-from zkclear.keyfile import write_json_secret
-from zkclear.member import ETH_KEY_FORMAT, keygen
+from zkclear.chain import node as chain
+from zkclear.chain.client import Client
+from zkclear.chain.contracts import Deployment
+from zkclear.cli import main as cli
+from zkclear.privacy.compliance import generate_compliance_key, recover
+from zkclear.privacy.keyfile import write_json_secret
+from zkclear.roles.member import ETH_KEY_FORMAT, keygen
 
 from . import contracts_support as cs
 

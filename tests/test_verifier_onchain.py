@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from zkclear import chain, solidity
+from zkclear.chain import node as chain
+from zkclear.chain import solidity
 from zkclear.errors import ProofError, ToolError
 from zkclear.field import P as R
 from zkclear.prover.keys import file_sha256

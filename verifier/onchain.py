@@ -4,7 +4,7 @@
   of a zkey, renames ``contract Groth16Verifier`` to the circuit's own name
   (:func:`zkclear.paths.contract_name`; several verifiers must coexist in one
   project) and prepends a provenance header.
-* :func:`deploy_verifier` compiles it with the pinned solc (:mod:`zkclear.solidity`)
+* :func:`deploy_verifier` compiles it with the pinned solc (:mod:`zkclear.chain.solidity`)
   and deploys it; :class:`OnchainVerifier` then checks snarkjs proofs on-chain.
 
 Two traps of the generated verifier are handled here rather than left to callers:
@@ -35,11 +35,11 @@ from web3 import Web3
 from web3.contract import Contract
 
 from zkclear import paths
+from zkclear.chain.solidity import compile_sources
 from zkclear.errors import ArtefactError, ProofError, ToolError, ZkclearError
 from zkclear.fsutil import write_atomic
 from zkclear.prover import _node
 from zkclear.prover.keys import Keys, file_sha256
-from zkclear.solidity import compile_sources
 from zkclear.verifier.groth16 import Q, parse_public
 
 #: The name snarkjs gives every verifier it generates.

@@ -49,10 +49,10 @@ from zkclear.clearing.trades import BUY, SELL, TradeReport
 from zkclear.errors import ZkclearError
 
 if TYPE_CHECKING:
-    from zkclear.cipher import Ciphertext
-    from zkclear.cli import Output
-    from zkclear.keyfile import X25519KeyPair
-    from zkclear.pool import EpochOrders, EpochOutcome, Member, NetOutcome, Pool
+    from zkclear.chain.pool import EpochOrders, EpochOutcome, Member, NetOutcome, Pool
+    from zkclear.cli.main import Output
+    from zkclear.privacy.cipher import Ciphertext
+    from zkclear.privacy.keyfile import X25519KeyPair
     from zkclear.prover.circuit import Compiled
     from zkclear.prover.keys import Keys
 
@@ -108,7 +108,7 @@ def _add(trades: dict[int, list[TradeReport]], slot: int, *reports: TradeReport)
 def story() -> list[Chapter]:
     """Three epochs; slot 1 Bank A, 2 Fund B, 3 Market maker C (instrument 0 ALPHA,
     1 BETA)."""
-    from zkclear.pool import EpochOrders
+    from zkclear.chain.pool import EpochOrders
 
     bank, fund, mm = 1, 2, 3
     t1 = _trades(
@@ -272,8 +272,8 @@ def key_dir() -> Path:
 
 def make_members(pool: Pool) -> list[Member]:
     """Fresh view keys for the institutions, saved owner-only under build/demo/keys."""
-    from zkclear.pool import Member
-    from zkclear.viewkeys import MemberKey
+    from zkclear.chain.pool import Member
+    from zkclear.privacy.viewkeys import MemberKey
 
     d = key_dir()
     members = []
@@ -286,7 +286,7 @@ def make_members(pool: Pool) -> list[Member]:
 
 def make_compliance() -> tuple[X25519KeyPair, list[Path]]:
     """The pool's compliance key, split among the officers; only the shares are saved."""
-    from zkclear.compliance import generate_compliance_key, split_key
+    from zkclear.privacy.compliance import generate_compliance_key, split_key
 
     pair = generate_compliance_key()
     d = key_dir()
@@ -298,7 +298,7 @@ def make_compliance() -> tuple[X25519KeyPair, list[Path]]:
 
 def recombine(files: list[Path]) -> X25519KeyPair:
     """What the officers do for an audit: any ``THRESHOLD`` shares give the key back."""
-    from zkclear.compliance import KeyShare, combine_key
+    from zkclear.privacy.compliance import KeyShare, combine_key
 
     return combine_key([KeyShare.load(f) for f in files])
 
@@ -310,7 +310,7 @@ def audit(pool: Pool, member: Member, compliance: X25519KeyPair, vkey: dict[str,
           out_dir: Path) -> dict[str, Any]:
     """Audit ``member`` from public chain data: with its view key and with the
     (recombined) compliance key; proofs re-verified. Writes the HTML and JSON reports."""
-    from zkclear.audit import audit_member
+    from zkclear.audit.core import audit_member
 
     by_key = audit_member(pool.w3, pool.deployment, member.key, vkey=vkey)
     by_compliance = audit_member(pool.w3, pool.deployment, None, slot=member.slot,
@@ -392,8 +392,8 @@ def _show_result(out: Output, o: EpochOutcome) -> None:
 def run_demo(out: Output) -> dict[str, Any]:
     from rich.markup import escape
 
-    from zkclear import chain
-    from zkclear.pool import EpochOutcome, deploy_pool
+    from zkclear.chain import node as chain
+    from zkclear.chain.pool import EpochOutcome, deploy_pool
     from zkclear.prover import ptau, registry
     from zkclear.prover.circuit import compile_circuit
 
@@ -493,7 +493,7 @@ def run_demo(out: Output) -> dict[str, Any]:
         recovered = recombine([share_files[0], share_files[2]])
         try:
             audit_info = audit(pool, audited, recovered, keys.vkey, demo_dir)
-        except ImportError as exc:  # zkclear.audit broken in this checkout: say so
+        except ImportError as exc:  # zkclear.audit.core broken in this checkout: say so
             audit_info = {"ok": False, "error": f"the audit could not run: {exc}",
                           "rows": [], "findings": [], "html": None}
     timed("audit", t0)

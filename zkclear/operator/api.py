@@ -46,7 +46,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from web3 import Web3
 
-from zkclear.chainclient import ContractError
+from zkclear.chain.client import ContractError
 from zkclear.errors import ZkclearError
 
 from .service import OperatorService, ServiceError
@@ -345,7 +345,7 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
                   "application/octet-stream": {"schema": {"type": "string",
                                                           "format": "binary"}}}}})
     async def submit(epoch: int, request: Request) -> dict[str, Any]:
-        """Body: one transport message (zkclear.transport) for this epoch whose payload is
+        """Body: one transport message (zkclear.privacy.transport) for this epoch whose payload is
         ``{"trades": [{trade_id, instrument, side, size, price, counterparty}, ...]}``."""
         body = await body_of(request)
         auth = await authenticate(request, body)
@@ -421,7 +421,7 @@ class ServerThread:
     """uvicorn serving an app on ``host:port`` in a background thread (tests, embedding)."""
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
-        from zkclear.chain import free_port
+        from zkclear.chain.node import free_port
 
         self.port = port or free_port()
         self.url = f"http://{host}:{self.port}"

@@ -2,7 +2,7 @@
 
 Everything the process needs comes from its arguments and files: the chain (``--rpc-url``
 of a JSON-RPC node; the embedded EVM lives in one process and cannot be shared), the
-deployment file (:class:`zkclear.contracts.Deployment` JSON), the database URL, the
+deployment file (:class:`zkclear.chain.contracts.Deployment` JSON), the database URL, the
 operator's transport key file (created on first start) and the proving keys of the epoch
 circuit (``--dev-keys``: the INSECURE development setup, local chains only; otherwise the
 installed ceremony keys). At start it resumes every unfinished epoch, then serves.
@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zkclear import chain, contracts
-from zkclear.chainclient import Client
+from zkclear.chain import contracts
+from zkclear.chain import node as chain
+from zkclear.chain.client import Client
 from zkclear.errors import ZkclearError
-from zkclear.keyfile import X25519KeyPair, write_json_secret
+from zkclear.privacy.keyfile import X25519KeyPair, write_json_secret
 
 from .api import Driver, ServerThread, create_app
 from .service import OperatorService
@@ -70,7 +71,7 @@ def epoch_keys_for(client: Client, dev: bool) -> Any:
 def build_service(opts: RunOptions) -> OperatorService:
     signers = []
     if opts.operator_key is not None:
-        from zkclear.member import read_eth_key
+        from zkclear.roles.member import read_eth_key
 
         signers = [read_eth_key(opts.operator_key)]
     w3 = chain.http_web3(opts.rpc_url, signers=signers)

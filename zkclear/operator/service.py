@@ -6,7 +6,7 @@ Epoch ``e`` goes through these phases, each recorded in the store (:mod:`.store`
                                                                    \\-> failed (needs a human)
 
 1. **intake** -- enrolled members send encrypted, authenticated trade lists
-   (:mod:`zkclear.transport` messages, counters checked by ReplayGuard's SQL) for the
+   (:mod:`zkclear.privacy.transport` messages, counters checked by ReplayGuard's SQL) for the
    intake epoch. Each is committed to SQLite, in the same transaction as its counter and
    its HTTP request nonce, before the 2xx reply; a later list from the same member
    replaces the earlier one for netting (all are kept).
@@ -19,7 +19,7 @@ Epoch ``e`` goes through these phases, each recorded in the store (:mod:`.store`
    the chain's open epoch. Intake of ``e`` is over; new trade lists go to ``e + 1``.
 3. members fetch their result (``GET /v1/epochs/{e}/me``), check it against their own
    trades, encrypt the report under their view key and call ``commitReport`` themselves
-   (:class:`zkclear.member.MemberClient`).
+   (:class:`zkclear.roles.member.MemberClient`).
 4. **close_requested** once every netted member's commitment is on-chain (or on command);
    **closing** is recorded *before* ``closeEpoch`` is sent and **closed** after; **proved**
    stores the engine's new state and the proof (the engine runs on the chain's own events
@@ -55,8 +55,7 @@ from typing import Any
 
 from web3 import Web3
 
-from zkclear.chainclient import Client, ContractError
-from zkclear.cipher import encrypt_report
+from zkclear.chain.client import Client, ContractError
 from zkclear.clearing.epoch import EpochError, run_epoch
 from zkclear.clearing.events import Kind
 from zkclear.clearing.params import ParamsError, RiskParams
@@ -72,9 +71,10 @@ from zkclear.clearing.trades import (
 )
 from zkclear.clearing.witness import epoch_circuit_inputs
 from zkclear.errors import ZkclearError
-from zkclear.keyfile import X25519KeyPair
-from zkclear.transport import TransportError, TransportReceiver
-from zkclear.viewkeys import MemberKey
+from zkclear.privacy.cipher import encrypt_report
+from zkclear.privacy.keyfile import X25519KeyPair
+from zkclear.privacy.transport import TransportError, TransportReceiver
+from zkclear.privacy.viewkeys import MemberKey
 
 from .store import Store, StoreError
 

@@ -19,7 +19,7 @@ Tables (schema version 1):
 ``request_nonces(address, nonce, ts)``
     Nonces of authenticated HTTP requests (replays refused); pruned past the time window.
 ``counters(pool, slot, last)``
-    :class:`zkclear.transport.ReplayGuard`'s table: the highest transport counter accepted
+    :class:`zkclear.privacy.transport.ReplayGuard`'s table: the highest transport counter accepted
     per member, updated in the same transaction as the submission it admits.
 ``submissions(id, epoch, slot, counter, received_at, trades)``
     Every trade list accepted (decrypted JSON); the latest per (epoch, slot) is netted.
@@ -48,7 +48,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from zkclear.errors import ZkclearError
-from zkclear.transport import ReplayGuard
+from zkclear.privacy.transport import ReplayGuard
 
 SCHEMA = 1
 

@@ -1,11 +1,11 @@
 """The member client: talks to the operator over HTTP and to the chain through
-:class:`zkclear.chainclient.Client`.
+:class:`zkclear.chain.client.Client`.
 
 A member holds three keys: its Ethereum account key (signs every HTTP request, see
 :mod:`zkclear.operator.api`; its account is the one governance registered for the slot),
 its X25519 transport key (seals trade lists and the enrolment message,
-:mod:`zkclear.transport`) and its view key ``K`` (encrypts its report,
-:mod:`zkclear.cipher`; handed to the operator at enrolment inside a sealed message).
+:mod:`zkclear.privacy.transport`) and its view key ``K`` (encrypts its report,
+:mod:`zkclear.privacy.cipher`; handed to the operator at enrolment inside a sealed message).
 
 Per epoch: :meth:`MemberClient.submit_trades` sends the trade list; after netting,
 :meth:`MemberClient.commit` fetches the netted result, checks it against the trades it
@@ -28,16 +28,16 @@ from typing import Any
 
 import httpx
 
-from zkclear.chainclient import Client
-from zkclear.cipher import encrypt_report
+from zkclear.chain.client import Client
 from zkclear.clearing.events import Kind
 from zkclear.clearing.report import Report
 from zkclear.clearing.trades import TradeReport
 from zkclear.errors import ZkclearError
-from zkclear.keyfile import X25519KeyPair
 from zkclear.operator.api import sign_request
-from zkclear.transport import TransportSender
-from zkclear.viewkeys import MemberKey
+from zkclear.privacy.cipher import encrypt_report
+from zkclear.privacy.keyfile import X25519KeyPair
+from zkclear.privacy.transport import TransportSender
+from zkclear.privacy.viewkeys import MemberKey
 
 
 class MemberError(ZkclearError):
@@ -282,7 +282,7 @@ def keygen(directory: Path, slot: int, eth_key: str | None = None) -> dict[str, 
     governance needs to register it: account, vkh (and the transport public key)."""
     from eth_account import Account
 
-    from zkclear.keyfile import write_json_secret
+    from zkclear.privacy.keyfile import write_json_secret
 
     directory.mkdir(parents=True, exist_ok=True)
     acct = Account.from_key(eth_key) if eth_key else Account.create()
@@ -298,7 +298,7 @@ def keygen(directory: Path, slot: int, eth_key: str | None = None) -> dict[str, 
 
 def read_eth_key(path: Path) -> str:
     """The private key (0x hex) of a ``zkclear-eth-key-v1`` file (owner-only, see keyfile)."""
-    from zkclear.keyfile import read_json_secret
+    from zkclear.privacy.keyfile import read_json_secret
 
     doc = read_json_secret(path, "Ethereum key file")
     if doc.get("format") != ETH_KEY_FORMAT or not isinstance(doc.get("key"), str):
@@ -310,7 +310,7 @@ def load_member(directory: Path, operator_url: str, chain_client: Client | None 
                 ) -> MemberClient:
     """A MemberClient from the key files :func:`keygen` wrote (trades sent earlier are
     read back from ``sent-<epoch>.json``)."""
-    from zkclear.viewkeys import load_key
+    from zkclear.privacy.viewkeys import load_key
 
     eth_key = read_eth_key(directory / "eth-key.json")
     view = load_key(directory / "viewkey.json")

@@ -8,14 +8,14 @@
   not computable from ``K_e`` or ``vkh`` (Poseidon is one-way).
 
 Key files are JSON, written with mode 0600 atomically and refused on read if their
-permissions are wider than 0600 (:mod:`zkclear.keyfile`)::
+permissions are wider than 0600 (:mod:`zkclear.privacy.keyfile`)::
 
     {"format": "zkclear-viewkey-v1", "kind": "member", "slot": 3,
      "key": "0x<64 hex digits: K, 32-byte big-endian>"}
     {"format": "zkclear-viewkey-v1", "kind": "epoch", "slot": 3, "epoch": 7,
      "key": "0x<64 hex digits: K_e>"}
 
-Keys are held in a :class:`~zkclear.keyfile.Secret`, so ``repr``/``str`` of a key object
+Keys are held in a :class:`~zkclear.privacy.keyfile.Secret`, so ``repr``/``str`` of a key object
 never show them.
 """
 
@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from zkclear.field import P, canonical
-from zkclear.keyfile import (
+from zkclear.poseidon import poseidon
+from zkclear.privacy.keyfile import (
     KeyFileError,
     Secret,
     parse_hex,
@@ -37,7 +38,6 @@ from zkclear.keyfile import (
     require_fields,
     write_json_secret,
 )
-from zkclear.poseidon import poseidon
 
 __all__ = [
     "FORMAT",

@@ -288,7 +288,7 @@ def _role_result(out: Output, res: dict[str, Any], line: str) -> int:
 
 
 def cmd_member_escrow(args: argparse.Namespace, out: Output) -> int:
-    from zkclear import roles
+    from zkclear.roles import admin as roles
 
     res = roles.member_escrow(args.dir, args.compliance_public, args.pool_id)
     return _role_result(out, res, f"slot {res['slot']}: account {res['account']}, vkh "
@@ -296,7 +296,7 @@ def cmd_member_escrow(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
-    from zkclear import roles
+    from zkclear.roles import admin as roles
 
     with out.step("compile the epoch circuit, deploy verifier and contracts"):
         res = roles.deploy(args.rpc_url, args.pool, args.out, key_file=args.key,
@@ -308,7 +308,7 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_oracle_post(args: argparse.Namespace, out: Output) -> int:
-    from zkclear import roles
+    from zkclear.roles import admin as roles
 
     try:
         prices = [int(x) for x in args.prices.split(",")]
@@ -322,7 +322,7 @@ def cmd_oracle_post(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_gov_propose(args: argparse.Namespace, out: Output) -> int:
-    from zkclear import roles
+    from zkclear.roles import admin as roles
 
     res = roles.propose(args.rpc_url, args.deployment, args.action, key_file=args.key,
                         slot=args.slot, account=args.account, vkh=args.vkh,
@@ -333,7 +333,7 @@ def cmd_gov_propose(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_gov_confirm(args: argparse.Namespace, out: Output) -> int:
-    from zkclear import roles
+    from zkclear.roles import admin as roles
 
     res = roles.confirm(args.rpc_url, args.deployment, args.id, key_file=args.key,
                         from_account=args.from_account)
@@ -343,7 +343,7 @@ def cmd_gov_confirm(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_gov_execute(args: argparse.Namespace, out: Output) -> int:
-    from zkclear import roles
+    from zkclear.roles import admin as roles
 
     res = roles.execute(args.rpc_url, args.deployment, args.id, key_file=args.key,
                         from_account=args.from_account)
@@ -351,16 +351,17 @@ def cmd_gov_execute(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_gov_show(args: argparse.Namespace, out: Output) -> int:
-    from zkclear import roles
+    from zkclear.roles import admin as roles
 
     res = roles.show(args.rpc_url, args.deployment, args.id)
     return _role_result(out, res, f"proposal {args.id}: {res}")
 
 
 def _member(args: argparse.Namespace) -> Any:
-    from zkclear import chain, contracts
-    from zkclear.chainclient import Client
-    from zkclear.member import load_member, read_eth_key
+    from zkclear.chain import contracts
+    from zkclear.chain import node as chain
+    from zkclear.chain.client import Client
+    from zkclear.roles.member import load_member, read_eth_key
 
     cl = None
     if getattr(args, "rpc_url", None) and getattr(args, "deployment", None):
@@ -372,7 +373,7 @@ def _member(args: argparse.Namespace) -> Any:
 
 
 def cmd_member_keygen(args: argparse.Namespace, out: Output) -> int:
-    from zkclear.member import keygen
+    from zkclear.roles.member import keygen
 
     info = keygen(Path(args.dir), args.slot, args.eth_key)
     out.info(f"member keys for slot {info['slot']} in {args.dir}: account {info['account']}, "
@@ -382,7 +383,7 @@ def cmd_member_keygen(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_member_action(args: argparse.Namespace, out: Output) -> int:
-    from zkclear.member import save_sent
+    from zkclear.roles.member import save_sent
 
     with _member(args) as m:
         action = args.action
@@ -412,11 +413,11 @@ def cmd_member_action(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_audit(args: argparse.Namespace, out: Output) -> int:
     """Audit one member from public chain data and a view key (or the compliance key)."""
-    from zkclear import chain
-    from zkclear.audit import AuditError, audit_member
-    from zkclear.compliance import load_compliance_key
-    from zkclear.contracts import Deployment
-    from zkclear.viewkeys import load_key
+    from zkclear.audit.core import AuditError, audit_member
+    from zkclear.chain import node as chain
+    from zkclear.chain.contracts import Deployment
+    from zkclear.privacy.compliance import load_compliance_key
+    from zkclear.privacy.viewkeys import load_key
 
     try:
         deployment = Deployment.load(Path(args.deployment))
@@ -590,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("deploy", cmd_deploy, "deploy the contracts for a pool file (zkclear-pool-v1)")
     chain_args(sp, deployment=False)
-    sp.add_argument("--pool", required=True, help="pool file (see zkclear/roles.py)")
+    sp.add_argument("--pool", required=True, help="pool file (see zkclear/roles/admin.py)")
     sp.add_argument("--out", default="deployment.json", help="where to write the deployment")
     sp.add_argument("--insecure-dev-setup", action="store_true",
                     help="INSECURE development proving keys if no ceremony installed keys "

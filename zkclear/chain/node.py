@@ -23,7 +23,7 @@ Facts that matter here:
   an explicit gas limit for anything that verifies a proof.
 * A reverting transaction sent with an explicit gas limit is *mined* on the embedded
   chain (receipt status 0, no exception); hardhat's automine raises instead.
-  :mod:`zkclear.chainclient` handles both.
+  :mod:`zkclear.chain.client` handles both.
 """
 
 from __future__ import annotations

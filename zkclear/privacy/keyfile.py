@@ -14,8 +14,9 @@
 - :class:`X25519KeyPair` is a static X25519 key pair (the pool's compliance key, members'
   and the operator's transport keys) with its key file.
 
-The view-key, compliance-key and transport-key files (``zkclear.viewkeys``,
-``zkclear.compliance``, ``zkclear.transport``) are all written and read through here.
+The view-key, compliance-key and transport-key files (``zkclear.privacy.viewkeys``,
+``zkclear.privacy.compliance``, ``zkclear.privacy.transport``) are all written and read
+through here.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ The system (see ``contracts/ClearingHouse.sol`` for the epoch rules):
 * ``ClearingHouse``: registry, custody, the events accumulator, ``submitEpoch``.
 
 Every source under ``contracts/`` is compiled in one solc job with the pinned solc
-(:mod:`zkclear.solidity`, cached). Constants mirrored by name between Solidity
+(:mod:`zkclear.chain.solidity`, cached). Constants mirrored by name between Solidity
 (``base/Constants.sol``) and Python are read back from the deployed contracts and
 compared (:func:`check_constants`); so are the genesis root, the paramsHash and the genesis
 pricesHash, which the contracts compute themselves.
@@ -36,6 +36,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from zkclear import bounds, paths
+from zkclear.chain.solidity import CompiledContract, compile_sources
 from zkclear.clearing.events import Kind
 from zkclear.clearing.params import PoolConfig, RiskParams, prices_hash
 from zkclear.clearing.state import HOUSE, PoolState
@@ -45,7 +46,6 @@ from zkclear.fsutil import write_json_atomic
 from zkclear.poseidon import MAX_INPUTS, poseidon
 from zkclear.prover import _node
 from zkclear.prover.registry import EPOCH_PUBLIC
-from zkclear.solidity import CompiledContract, compile_sources
 
 #: Solidity sources of the system.
 SOURCES_DIR = paths.CONTRACTS_DIR
@@ -240,7 +240,7 @@ class Deployment:
 
 
 def _reraise_decoded(exc: Exception, what: str) -> None:
-    from zkclear.chainclient import raise_decoded  # the decoder needs every ABI
+    from zkclear.chain.client import raise_decoded  # the decoder needs every ABI
 
     raise_decoded(exc, f"deploy {what}")
 

@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from zkclear.errors import ZkclearError
-from zkclear.keyfile import X25519KeyPair, fingerprint, public_key_bytes
+from zkclear.privacy.keyfile import X25519KeyPair, fingerprint, public_key_bytes
 
 __all__ = [
     "Message",

@@ -2,9 +2,9 @@
 and a member's registration request (view-key commitment + escrow).
 
 Every function here takes plain arguments and returns a JSON-able dict, so the CLI
-(:mod:`zkclear.cli`) only parses and prints. On a real node, pass the role's key file
-(``zkclear-eth-key-v1``, owner-only; see :func:`zkclear.member.read_eth_key`): the
-transactions are signed locally (:func:`zkclear.chain.use_local_keys`).
+(:mod:`zkclear.cli.main`) only parses and prints. On a real node, pass the role's key file
+(``zkclear-eth-key-v1``, owner-only; see :func:`zkclear.roles.member.read_eth_key`): the
+transactions are signed locally (:func:`zkclear.chain.node.use_local_keys`).
 
 The pool file that ``zkclear deploy`` reads (``zkclear-pool-v1``)::
 
@@ -47,8 +47,8 @@ class RoleError(ZkclearError):
 def connect(rpc_url: str, key_file: str | Path | None, from_account: str | None = None) -> Web3:
     """A JSON-RPC connection; with ``key_file`` its account signs locally, with
     ``from_account`` transactions come from that account of the node's unlocked ones."""
-    from zkclear import chain
-    from zkclear.member import read_eth_key
+    from zkclear.chain import node as chain
+    from zkclear.roles.member import read_eth_key
 
     if key_file and from_account:
         raise RoleError("pass --key (sign locally) or --from (a node account), not both")
@@ -64,8 +64,8 @@ def connect(rpc_url: str, key_file: str | Path | None, from_account: str | None 
 
 def _client(rpc_url: str, deployment: str | Path, key_file: str | Path | None,
             from_account: str | None = None) -> Any:
-    from zkclear.chainclient import Client
-    from zkclear.contracts import Deployment
+    from zkclear.chain.client import Client
+    from zkclear.chain.contracts import Deployment
 
     try:
         dep = Deployment.load(Path(deployment))
@@ -100,9 +100,9 @@ def risk_params_from_json(doc: Any, where: str) -> Any:
 
 
 def load_pool(path: str | Path) -> Any:
-    """A :class:`zkclear.contracts.PoolSetup` from a ``zkclear-pool-v1`` file."""
+    """A :class:`zkclear.chain.contracts.PoolSetup` from a ``zkclear-pool-v1`` file."""
+    from zkclear.chain.contracts import PoolSetup
     from zkclear.clearing.params import ParamsError, PoolConfig
-    from zkclear.contracts import PoolSetup
 
     try:
         doc = json.loads(Path(path).read_text())
@@ -137,7 +137,7 @@ def deploy(rpc_url: str, pool_file: str | Path, out: str | Path, *,
     """Deploy the system for the pool file with the installed epoch keys (a ceremony's),
     or INSECURE development keys with ``insecure_dev_setup`` (local chains only: the
     deployment refuses them elsewhere)."""
-    from zkclear.contracts import deploy_with_keys
+    from zkclear.chain.contracts import deploy_with_keys
     from zkclear.prover import registry
     from zkclear.prover.circuit import compile_circuit
     from zkclear.prover.keys import dev_setup, load_keys
@@ -260,10 +260,10 @@ def member_escrow(key_dir: str | Path, compliance_public: str, pool_id: str) -> 
     its view key to the pool's compliance key (``pool_id`` = "<chain id>:<house address>")."""
     from eth_account import Account
 
-    from zkclear.compliance import escrow
-    from zkclear.contracts import parse_pool_id
-    from zkclear.member import read_eth_key
-    from zkclear.viewkeys import MemberKey, load_key
+    from zkclear.chain.contracts import parse_pool_id
+    from zkclear.privacy.compliance import escrow
+    from zkclear.privacy.viewkeys import MemberKey, load_key
+    from zkclear.roles.member import read_eth_key
 
     try:
         pool_id = parse_pool_id(pool_id)

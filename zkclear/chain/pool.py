@@ -1,6 +1,6 @@
 """Driving a deployed pool on-chain: the parts the demo, the operator and tests share.
 
-:class:`Pool` wraps a :class:`~zkclear.chainclient.Client` with the pool's actors
+:class:`Pool` wraps a :class:`~zkclear.chain.client.Client` with the pool's actors
 (:class:`Actors`: deployer, governance owners, oracle reporters, operator, house and one
 account per member slot) and the off-chain twin of the on-chain state (the
 :class:`~zkclear.clearing.state.PoolState` after the last accepted epoch). An epoch is
@@ -30,9 +30,8 @@ from typing import Any
 
 from web3 import Web3
 
-from zkclear import contracts
-from zkclear.chainclient import Client, EpochAccepted
-from zkclear.cipher import Ciphertext, encrypt_report
+from zkclear.chain import contracts
+from zkclear.chain.client import Client, EpochAccepted
 from zkclear.clearing.epoch import EpochResult, run_epoch
 from zkclear.clearing.params import PoolConfig, RiskParams
 from zkclear.clearing.report import Report
@@ -46,12 +45,13 @@ from zkclear.clearing.trades import (
     reports_from_netting,
 )
 from zkclear.clearing.witness import epoch_circuit_inputs
-from zkclear.compliance import escrow
 from zkclear.errors import ZkclearError
-from zkclear.keyfile import X25519KeyPair
+from zkclear.privacy.cipher import Ciphertext, encrypt_report
+from zkclear.privacy.compliance import escrow
+from zkclear.privacy.keyfile import X25519KeyPair
+from zkclear.privacy.viewkeys import MemberKey
 from zkclear.prover.keys import Keys
 from zkclear.prover.prove import ProofResult, prove
-from zkclear.viewkeys import MemberKey
 
 __all__ = [
     "Actors",

@@ -4,8 +4,8 @@
 and the oracle's events and views (and, to re-verify the epoch proofs, the calldata of
 the ``submitEpoch`` transactions) -- plus one key:
 
-- a :class:`~zkclear.viewkeys.MemberKey` (``K``: every epoch of the member),
-- an :class:`~zkclear.viewkeys.EpochKey` (``K_e``: epoch ``e`` only; epochs in which the
+- a :class:`~zkclear.privacy.viewkeys.MemberKey` (``K``: every epoch of the member),
+- an :class:`~zkclear.privacy.viewkeys.EpochKey` (``K_e``: epoch ``e`` only; epochs in which the
   member committed a report under another key are listed as *not disclosed*, which is
   not a failure), or
 - the pool's compliance key pair, which opens the member's escrow (published with its
@@ -40,21 +40,21 @@ from typing import Any
 from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 
-from zkclear.chainclient import Client
-from zkclear.cipher import Ciphertext, DecryptionError, decrypt, decrypt_report
+from zkclear.chain.client import Client
+from zkclear.chain.contracts import Deployment
 from zkclear.clearing.epoch import SlotFigures, clear_slot
 from zkclear.clearing.events import EpochEvents, Event, Kind, accumulate
 from zkclear.clearing.params import ParamsError, RiskParams, prices_hash
 from zkclear.clearing.public import PackingError
 from zkclear.clearing.public import unpack as unpack_public
 from zkclear.clearing.report import Report
-from zkclear.compliance import EscrowError, pool_id_bytes, recover
-from zkclear.contracts import Deployment
 from zkclear.errors import ArtefactError, ProofError, ZkclearError
 from zkclear.field import BoundError, P
 from zkclear.fsutil import write_atomic
-from zkclear.keyfile import X25519KeyPair
-from zkclear.viewkeys import EpochKey, MemberKey
+from zkclear.privacy.cipher import Ciphertext, DecryptionError, decrypt, decrypt_report
+from zkclear.privacy.compliance import EscrowError, pool_id_bytes, recover
+from zkclear.privacy.keyfile import X25519KeyPair
+from zkclear.privacy.viewkeys import EpochKey, MemberKey
 
 __all__ = [
     "FORMAT",

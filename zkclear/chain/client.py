@@ -1,6 +1,6 @@
 """The chain client: every call to the deployed system, with clear Python errors.
 
-:class:`Client` wraps a :class:`~zkclear.contracts.Deployment` on any web3 connection
+:class:`Client` wraps a :class:`~zkclear.chain.contracts.Deployment` on any web3 connection
 (the embedded EVM or a JSON-RPC node) and offers one method per action -- governance
 proposals, member registration, reports, deposits, withdrawal requests, oracle posts,
 closing and submitting epochs -- plus the views and event logs the operator and auditors
@@ -37,7 +37,9 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
 
-from zkclear import bounds, chain, contracts
+from zkclear import bounds
+from zkclear.chain import contracts
+from zkclear.chain import node as chain
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import RiskParams
 from zkclear.clearing.public import PUBLIC_NAMES

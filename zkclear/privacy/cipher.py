@@ -34,9 +34,9 @@ from zkclear import bounds
 from zkclear.clearing.report import Report
 from zkclear.errors import ZkclearError
 from zkclear.field import BoundError, P, canonical
-from zkclear.keyfile import Secret
 from zkclear.poseidon import poseidon, poseidon_chain
-from zkclear.viewkeys import EpochKey, MemberKey
+from zkclear.privacy.keyfile import Secret
+from zkclear.privacy.viewkeys import EpochKey, MemberKey
 
 __all__ = [
     "MAGIC",

@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from zkclear.errors import ZkclearError
 from zkclear.field import P
-from zkclear.keyfile import (
+from zkclear.privacy.keyfile import (
     KeyFileError,
     Secret,
     X25519KeyPair,
@@ -57,7 +57,7 @@ from zkclear.keyfile import (
     require_fields,
     write_json_secret,
 )
-from zkclear.viewkeys import MemberKey
+from zkclear.privacy.viewkeys import MemberKey
 
 if TYPE_CHECKING:  # galois is imported where it is used: importing it takes ~0.5 s
     import galois

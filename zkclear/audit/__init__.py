@@ -1,0 +1,1 @@
+"""The compliance audit from public chain data and a view key."""

@@ -1,0 +1,1 @@
+"""Nodes, contracts, the chain client and the pool driver."""

@@ -1,0 +1,1 @@
+"""The ``zkclear`` command line."""

@@ -1,0 +1,1 @@
+"""Keys, the report cipher, transport, escrow and Shamir sharing."""

@@ -1,0 +1,1 @@
+"""The pool's roles: deployer, oracle reporter, governance owner, member."""
