@@ -1,0 +1,85 @@
+"""What a drill is: an adversarial story run on the embedded EVM through the same
+operator and member code a real pool uses, ending in a verdict with the money accounted
+for. A drill passes only when no honest member lost anything and the pool either kept
+clearing or every member got out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Ledger:
+    """Token holdings per party, before and after a drill (minor units).
+
+    ``owed`` is what each party was owed at the start (its collateral and claims in the
+    pool plus its wallet); ``final`` what it holds or can claim at the end. An honest
+    party's loss is ``owed - final`` where positive; an attacker's gain is not netted
+    against anyone's loss.
+    """
+
+    owed: dict[str, int] = field(default_factory=dict)
+    final: dict[str, int] = field(default_factory=dict)
+    honest: set[str] = field(default_factory=set)
+
+    def loss(self, party: str) -> int:
+        return max(0, self.owed.get(party, 0) - self.final.get(party, 0))
+
+    def honest_loss(self) -> int:
+        return sum(self.loss(p) for p in self.honest)
+
+    def to_json(self) -> dict[str, Any]:
+        return {p: {"owed": self.owed.get(p, 0), "final": self.final.get(p, 0),
+                    "honest": p in self.honest, "loss": self.loss(p)}
+                for p in sorted(set(self.owed) | set(self.final))}
+
+
+@dataclass
+class Verdict:
+    name: str
+    passed: bool
+    summary: str
+    story: list[str] = field(default_factory=list)
+    ledger: Ledger = field(default_factory=Ledger)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"drill": self.name, "passed": self.passed, "summary": self.summary,
+                "story": self.story, "honest_loss": self.ledger.honest_loss(),
+                "money": self.ledger.to_json(), "facts": self.facts}
+
+
+class Story:
+    """A drill's running log (``step``) and its checks (``check``: a failed check makes
+    the verdict fail and says why)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lines: list[str] = []
+        self.failures: list[str] = []
+        self.ledger = Ledger()
+        self.facts: dict[str, Any] = {}
+
+    def step(self, line: str) -> None:
+        self.lines.append(line)
+
+    def check(self, ok: bool, what: str) -> bool:
+        self.lines.append(("ok: " if ok else "FAILED: ") + what)
+        if not ok:
+            self.failures.append(what)
+        return ok
+
+    def verdict(self, summary: str) -> Verdict:
+        loss = self.ledger.honest_loss()
+        if loss:
+            self.failures.append(f"honest members lost {loss}")
+        passed = not self.failures
+        return Verdict(self.name, passed,
+                       summary if passed else f"{summary}; failed: {'; '.join(self.failures)}",
+                       self.lines, self.ledger, self.facts)
+
+
+DrillFn = Callable[[], Verdict]
