@@ -46,8 +46,4 @@ LOSS = SignedRange(LOSS_BITS)
 
 assert 2 * DELTA_BITS + SHOCK_BITS + 8 <= LOSS_BITS - 2  # losses cannot reach the bound
 assert LOSS_BITS + IM_FACTOR_BITS < 250  # MM * factor stays far from r
-#: ``outcome = liquidatedMask + grantedMask * 2^N + rho * 2^RHO_SHIFT``: the exit-data
-#: challenge ``rho`` (docs/protocol.md, "Freeze and escape") sits above both masks.
-RHO_BITS = 100
-RHO_SHIFT = 2 * MAX_SLOTS
-assert EPOCH_BITS + N_EVENTS_BITS + TOTAL_BITS < 253 and RHO_SHIFT + RHO_BITS < 253  # packing
+assert EPOCH_BITS + N_EVENTS_BITS + TOTAL_BITS < 253 and 2 * MAX_SLOTS < 253  # packing
