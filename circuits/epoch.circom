@@ -15,14 +15,18 @@ include "lib/epoch_slot.circom";
 // the basis-point scale come from zkclear/bounds.py through prover/registry.py.
 // Every public value is a public input (no outputs), in the documented order.
 template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS,
-               IM_FACTOR_BITS, PENALTY_BITS, BP, EPOCH_BITS, N_EVENTS_BITS, TOTAL_BITS) {
-    // Both masks (N bits each) share one field element; N is a power of two (Merkle).
-    assert(N >= 2 && 2 * N <= 252);
+               IM_FACTOR_BITS, PENALTY_BITS, BP, EPOCH_BITS, N_EVENTS_BITS, TOTAL_BITS,
+               RHO_BITS) {
+    // Both masks (N bits each) and the exit-data challenge share one field element; N is
+    // a power of two (Merkle).
+    assert(N >= 2 && 2 * N + RHO_BITS <= 252);
     assert(E < (1 << N_EVENTS_BITS) && EPOCH_BITS + N_EVENTS_BITS + TOTAL_BITS <= 252);
     // Public (clearing/public.py): the small values are packed, so the verifier pays for
-    // 8 public inputs instead of 11:
+    // 9 public inputs instead of 13:
     //   epochInfo = epoch + nEvents * 2^EPOCH_BITS + totalCollateral * 2^(EPOCH_BITS + N_EVENTS_BITS)
-    //   outcome   = liquidatedMask + grantedMask * 2^N
+    //   outcome   = liquidatedMask + grantedMask * 2^N + rho * 2^(2N)
+    //   exitSum   = sum_j D[j] * rho^j, D = (new leaves, house collateral): the exit data
+    //               the contract receives in calldata and derives rho from (Fiat-Shamir).
     signal input oldRoot;
     signal input newRoot;
     signal input epochInfo;
@@ -31,12 +35,14 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal input pricesHash;
     signal input eventsAcc;
     signal input outcome;
+    signal input exitSum;
     // private: the values the packed signals carry (unpacked and range-checked below)
     signal input epoch;
     signal input nEvents;
     signal input liquidatedMask;
     signal input grantedMask;
     signal input totalCollateral;
+    signal input rho;
     // private: parameters, prices, events
     signal input imFactorBp;
     signal input penaltyBp;
@@ -47,17 +53,17 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal input evKind[E];
     signal input evSlot[E];
     signal input evValue[E];
-    // private: old leaves, new nonces, reports
+    // private: old leaves, reports, view keys
     signal input c[N];
     signal input q[N][M];
     signal input vkh[N];
     signal input status[N];
     signal input nonce[N];
-    signal input nonceNew[N];
     signal input delta[N][M];
     signal input tradeCash[N];
     signal input salt[N];
-    signal input viewKey[N]; // K_i of every slot that committed (0 otherwise)
+    signal input viewKey[N]; // K_i of every slot that committed or is blinded (0 otherwise)
+    signal input blind[N]; // 1: the new leaf's nonce is derived from K_i (SlotKey)
 
     // Parameters and prices are the ones the contract holds by hash.
     signal paramsHashIn <== RiskParams(M, K, DELTA_BITS, SHOCK_BITS, IM_FACTOR_BITS,
@@ -90,10 +96,11 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal oldRootIn <== MerkleRoot(N)(oldLeaf);
     oldRoot === oldRootIn;
 
-    // Step 1: membership (status' = status OR reg) and reports.
+    // Step 1: membership (status' = status OR reg), keys and reports.
     signal statusNew[N];
     signal vkhNew[N];
     component open[N];
+    component key[N];
     for (var i = 0; i < N; i++) {
         statusNew[i] <== status[i] + ev.reg[i] - status[i] * ev.reg[i];
         vkhNew[i] <== vkh[i] + ev.reg[i] * (ev.vkhNew[i] - vkh[i]);
@@ -103,12 +110,18 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         (1 - statusNew[i]) * ev.withdraw[i] === 0;
         open[i] = OpenReport(M, DELTA_BITS, CASH_BITS);
         open[i].commit <== ev.commit[i];
-        open[i].vkh <== vkhNew[i];
-        open[i].epoch <== epoch;
-        open[i].viewKey <== viewKey[i];
         open[i].delta <== delta[i];
         open[i].tradeCash <== tradeCash[i];
         open[i].salt <== salt[i];
+        key[i] = SlotKey();
+        key[i].commit <== ev.commit[i];
+        key[i].blind <== blind[i];
+        key[i].status <== statusNew[i];
+        key[i].vkh <== vkhNew[i];
+        key[i].epoch <== epoch;
+        key[i].viewKey <== viewKey[i];
+        open[i].hasReport <== key[i].hasReport;
+        open[i].epochKey <== key[i].epochKey;
     }
 
     // Step 2: netting conserves positions and cash; old positions net to zero too.
@@ -135,6 +148,8 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     // Steps 4-8 for members.
     component step[N];
     signal cNew[N];
+    signal granted[N];
+    signal paid[N];
     signal qNew[N][M];
     var houseC = mtm[0].cpre;
     var houseQ[M];
@@ -142,8 +157,6 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         houseQ[m] = mtm[0].qn[m];
     }
     var liqMask = 0;
-    var grantMask = 0;
-    var paid = 0;
     for (var i = 1; i < N; i++) {
         step[i] = MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS,
                              IM_FACTOR_BITS, PENALTY_BITS, BP);
@@ -156,21 +169,31 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         step[i].imFactorBp <== imFactorBp;
         step[i].penaltyBp <== penaltyBp;
         step[i].withdraw <== ev.withdraw[i];
-        cNew[i] <== step[i].cNew;
         qNew[i] <== step[i].qNew;
         houseC += step[i].toHouse;
         for (var m = 0; m < M; m++) {
             houseQ[m] += step[i].toHouseQ[m];
         }
         liqMask += step[i].liq * (1 << i);
-        grantMask += step[i].granted * (1 << i);
-        paid += step[i].paid;
     }
     // The house (never liquidated, never withdraws) takes over liquidated positions at
     // the mark, penalties in and shortfalls out; it may go negative (docs/protocol.md),
     // but stays a cash amount and its positions stay in range.
     cNew[0] <== houseC;
-    SignedRange(CASH_BITS)(cNew[0]);
+    signal houseNeg <== SignBit(CASH_BITS)(cNew[0]);
+    // Step 6, pool rule: no withdrawal is granted while the house is negative, so the
+    // pool total never goes negative and an under-water house cannot be drained.
+    var grantMask = 0;
+    var paidTotal = 0;
+    granted[0] <== 0;
+    paid[0] <== 0;
+    for (var i = 1; i < N; i++) {
+        granted[i] <== step[i].eligible * (1 - houseNeg);
+        paid[i] <== granted[i] * ev.withdraw[i];
+        cNew[i] <== step[i].cRest - paid[i];
+        grantMask += granted[i] * (1 << i);
+        paidTotal += paid[i];
+    }
     for (var m = 0; m < M; m++) {
         qNew[0][m] <== houseQ[m];
     }
@@ -191,22 +214,33 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         deposits += ev.deposit[i];
     }
     totalCollateral === total;
-    total === totalOld + deposits - paid;
+    total === totalOld + deposits - paidTotal;
 
-    // The new state under newRoot, with fresh nonces.
+    // The new state under newRoot, with the nonces SlotKey derived.
     signal newLeaf[N];
     for (var i = 0; i < N; i++) {
-        newLeaf[i] <== Leaf(M)(cNew[i], qNew[i], vkhNew[i], statusNew[i], nonceNew[i]);
+        newLeaf[i] <== Leaf(M)(cNew[i], qNew[i], vkhNew[i], statusNew[i], key[i].nonce);
     }
     signal newRootIn <== MerkleRoot(N)(newLeaf);
     newRoot === newRootIn;
 
+    // Exit data D = (newLeaf[0..N-1], cNew[0]): exitSum = sum_j D[j] * rho^j (Horner).
+    // The contract derives rho from the D it was given and newRoot, so a published D
+    // that differs from the real one passes with probability <= N / 2^RHO_BITS.
+    signal horner[N + 1];
+    horner[N] <== cNew[0];
+    for (var j = N - 1; j >= 0; j--) {
+        horner[j] <== horner[j + 1] * rho + newLeaf[j];
+    }
+    exitSum === horner[0];
+
     // The packed public signals. Each field is range-checked, so each word has exactly
     // one decomposition: epoch < 2^EPOCH_BITS, nEvents <= E < 2^N_EVENTS_BITS (the
     // accumulator's prefix mask), 0 <= totalCollateral < 2^TOTAL_BITS (the contract holds
-    // it as an unsigned amount), masks < 2^N (sums of N bits, above).
+    // it as an unsigned amount), masks < 2^N (sums of N bits, above), rho < 2^RHO_BITS.
     Unsigned(EPOCH_BITS)(epoch);
     Unsigned(TOTAL_BITS)(totalCollateral);
+    Unsigned(RHO_BITS)(rho);
     epochInfo === epoch + nEvents * (1 << EPOCH_BITS) + totalCollateral * (1 << (EPOCH_BITS + N_EVENTS_BITS));
-    outcome === liquidatedMask + grantedMask * (1 << N);
+    outcome === liquidatedMask + grantedMask * (1 << N) + rho * (1 << (2 * N));
 }

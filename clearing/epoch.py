@@ -8,13 +8,12 @@ inputs to the circuit, and the tests check that the circuit's public values equa
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from zkclear import bounds
 from zkclear.errors import ZkclearError
-from zkclear.field import BoundError, P
+from zkclear.field import BoundError
 from zkclear.privacy.cipher import encrypt_report
 from zkclear.privacy.viewkeys import MemberKey
 
@@ -29,6 +28,10 @@ BP = bounds.BP
 
 class EpochError(ZkclearError, ValueError):
     """The epoch cannot be cleared as given (refused before proving)."""
+
+
+class TradeLossError(ZkclearError, ValueError):
+    """A slot's trade losses exceed its equity before trades (the trade-cash rule)."""
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -59,7 +62,8 @@ class SlotFigures:
 
     variation_margin: int
     positions: tuple[int, ...]  # qn = q + delta: the positions margined this epoch
-    equity: int  # cpre = c + vm + tradeCash + deposits
+    equity_before_trades: int  # e0 = c + vm + deposits
+    equity: int  # cpre = e0 + tradeCash
     losses: tuple[int, ...]
     maintenance_margin: int
     initial_margin: int
@@ -74,13 +78,16 @@ class SlotFigures:
 def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
                trade_cash: int, deposit: int, withdrawal: int, prices: Sequence[int],
                prices_prev: Sequence[int], params: RiskParams, *,
-               house: bool = False) -> SlotFigures:
+               house: bool = False, house_ok: bool = True) -> SlotFigures:
     """Steps 3-8 for one slot: the one place these formulas live (the engine and the audit
     both call it). The house is never liquidated, never withdraws and has no position
     limit; its intake of liquidated positions is the engine's (it needs every slot).
+    ``house_ok`` is false when the house's collateral after liquidations is negative:
+    then no withdrawal is granted (step 6, pool rule).
 
-    Raises :class:`BoundError` (a position or the equity outside its bounds) or
-    :class:`ParamsError` (over a position limit): values no epoch proof can accept.
+    Raises :class:`BoundError` (a position or the equity outside its bounds),
+    :class:`ParamsError` (over a position limit) or :class:`TradeLossError` (trade losses
+    beyond the equity before trades): values no epoch proof can accept.
     """
     vm = sum(q * (p - pp) for q, p, pp in zip(positions, prices, prices_prev, strict=True))
     qn = tuple(q + d for q, d in zip(positions, delta, strict=True))
@@ -89,20 +96,25 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
         if not house and abs(q) > params.position_limits[m]:
             raise ParamsError(f"position {q} in instrument {m} exceeds the limit "
                               f"{params.position_limits[m]}")
-    cpre = collateral + vm + trade_cash + deposit
+    e0 = collateral + vm + deposit
+    cpre = e0 + trade_cash
     bounds.CASH.check(cpre, "collateral (equity cpre)")
+    if cpre < min(e0, 0):
+        raise TradeLossError(f"trade cash {trade_cash} exceeds the equity before trades {e0}: "
+                             "trades may not create a shortfall (cpre >= min(e0, 0))")
     losses = tuple(scenario_losses(qn, prices, params))
     mm = ceil_div(max(0, *losses), BP)
     im = initial_margin(mm, params)
     liq = not house and cpre < mm
-    granted = not house and withdrawal > 0 and cpre - withdrawal >= im
+    granted = not house and house_ok and withdrawal > 0 and cpre - withdrawal >= im
     pen = min(ceil_div(mm * params.penalty_bp, BP), max(cpre, 0)) if liq else 0
     shortfall = -min(cpre, 0) if liq else 0
     if liq:
         c_new, q_new = max(cpre, 0) - pen, (0,) * len(qn)
     else:
         c_new, q_new = cpre - (withdrawal if granted else 0), qn
-    return SlotFigures(vm, qn, cpre, losses, mm, im, liq, granted, pen, shortfall, c_new, q_new)
+    return SlotFigures(vm, qn, e0, cpre, losses, mm, im, liq, granted, pen, shortfall, c_new,
+                       q_new)
 
 
 @dataclass(frozen=True)
@@ -141,7 +153,8 @@ class EpochResult:
     events: EpochEvents
     reports: Mapping[int, Report]
     slots: tuple[SlotResult, ...]
-    view_keys: Mapping[int, MemberKey]  # the key of every slot that reported
+    view_keys: Mapping[int, MemberKey]  # the key of every slot that reported or is blinded
+    blinded: frozenset[int] = frozenset()  # slots whose new nonce derives from their key
 
     @property
     def liquidated_mask(self) -> int:
@@ -155,9 +168,20 @@ class EpochResult:
     def total_collateral(self) -> int:
         return self.new.total_collateral()
 
+    def exit_data(self) -> list[int]:
+        """``D``: the new leaf hashes and the house's collateral mod r, published with the
+        proof (``submitEpoch`` calldata) so that members can exit after a freeze."""
+        return self.new.exit_data()
+
+    @property
+    def rho(self) -> int:
+        return public.exit_challenge(self.epoch, self.new.root(), self.exit_data())
+
     def public_values(self) -> dict[str, int]:
         """What the public signals carry, by name (:data:`public.PUBLIC_VALUES`)."""
-        return {"oldRoot": self.old.root(), "newRoot": self.new.root(), "epoch": self.epoch,
+        rho = self.rho
+        return {"rho": rho, "exitSum": public.exit_sum(self.exit_data(), rho),
+                "oldRoot": self.old.root(), "newRoot": self.new.root(), "epoch": self.epoch,
                 "paramsHash": self.params.hash(),
                 "pricesPrevHash": prices_hash(self.prices_prev),
                 "pricesHash": prices_hash(self.prices),
@@ -180,15 +204,18 @@ def run_epoch(
     reports: Mapping[int, Report],
     *,
     view_keys: Mapping[int, MemberKey] | None = None,
-    nonces: Sequence[int] | None = None,
 ) -> EpochResult:
     """Clear epoch ``state.epoch + 1``; raises :class:`EpochError` before any proving.
 
     ``reports`` maps a slot to the report its on-chain commitment opens; ``view_keys``
     must hold that slot's :class:`MemberKey`: the commitment is the one of the report's
     ciphertext under the key's epoch key (docs/protocol.md, "Report cipher"), and the key
-    must be the one the slot's leaf commits to after this epoch's registration.
+    must be the one the slot's leaf commits to after this epoch's registration. Every
+    member slot whose key is given is *blinded* (keys of non-members are ignored): its new
+    leaf's nonce is ``Poseidon(K_e, 0)``, which the member can recompute; any other leaf's
+    nonce is 0.
     """
+
     cfg = state.config
     n, m_count = cfg.n_slots, cfg.n_instruments
     params.check_config(cfg)
@@ -196,16 +223,26 @@ def run_epoch(
     prev = check_prices(state.prices, m_count, "previous prices")
     ev = EpochEvents.build(cfg, events)
     epoch = state.epoch + 1
-    if nonces is None:
-        nonces = [secrets.randbelow(P) for _ in range(n)]
-    if len(nonces) != n or not all(0 <= x < P for x in nonces):
-        raise EpochError(f"need {n} canonical nonces")
 
     # 1. Reports must be what the committed ciphertexts decrypt to; members only.
     view_keys = dict(view_keys or {})
     for slot in reports:
         if not 0 <= slot < n:
             raise EpochError(f"report for unknown slot {slot}")
+    nonces = [0] * n
+    for slot, key in view_keys.items():
+        if not (isinstance(slot, int) and 0 <= slot < n):
+            raise EpochError(f"view key for unknown slot {slot!r}")
+        if not isinstance(key, MemberKey) or key.slot != slot:
+            raise EpochError(f"slot {slot}: view_keys[{slot}] must be slot {slot}'s MemberKey")
+        se = ev.per_slot[slot]
+        if not (state.leaves[slot].status == 1 or se.registered):
+            continue  # not a member (yet): its leaf stays empty, its nonce 0
+        vkh = se.vkh if se.registered else state.leaves[slot].vkh
+        if key.vkh != vkh:
+            raise EpochError(f"slot {slot}: the view key is not the one the slot registered "
+                             "(Poseidon(K) != vkh)")
+        nonces[slot] = key.leaf_nonce(epoch)
     for i in range(n):
         se = ev.per_slot[i]
         member = state.leaves[i].status == 1 or se.registered
@@ -225,12 +262,6 @@ def run_epoch(
             if key is None:
                 raise EpochError(f"slot {i}: no view key given: the proof shows the "
                                  "committed ciphertext decrypts to the report, which needs it")
-            if not isinstance(key, MemberKey) or key.slot != i:
-                raise EpochError(f"slot {i}: view_keys[{i}] must be slot {i}'s MemberKey")
-            vkh = se.vkh if se.registered else state.leaves[i].vkh
-            if key.vkh != vkh:
-                raise EpochError(f"slot {i}: the view key is not the one the slot registered "
-                                 "(Poseidon(K) != vkh)")
             if encrypt_report(key, epoch, rep).commitment() != se.commitment:
                 raise EpochError(f"slot {i}: the report's ciphertext under the slot's epoch "
                                  f"{epoch} key does not match its on-chain commitment")
@@ -250,15 +281,25 @@ def run_epoch(
         if sum(leaf.positions[m] for leaf in state.leaves) != 0:
             raise EpochError(f"state invariant broken: positions in {m} do not sum to 0")
 
-    figures: list[SlotFigures] = []
-    for i, leaf in enumerate(state.leaves):
-        se = ev.per_slot[i]
-        try:
-            figures.append(clear_slot(leaf.collateral, leaf.positions, deltas[i], cash[i],
-                                      se.deposit, se.withdrawal, prices, prev, params,
-                                      house=i == HOUSE))
-        except (BoundError, ParamsError) as exc:
-            raise EpochError(f"slot {i}: {exc}") from exc
+    def clear_all(house_ok: bool) -> list[SlotFigures]:
+        figures: list[SlotFigures] = []
+        for i, leaf in enumerate(state.leaves):
+            se = ev.per_slot[i]
+            try:
+                figures.append(clear_slot(leaf.collateral, leaf.positions, deltas[i], cash[i],
+                                          se.deposit, se.withdrawal, prices, prev, params,
+                                          house=i == HOUSE, house_ok=house_ok))
+            except (BoundError, ParamsError, TradeLossError) as exc:
+                raise EpochError(f"slot {i}: {exc}") from exc
+        return figures
+
+    figures = clear_all(True)
+    # Step 6, pool rule: no withdrawal is granted while the house, after this epoch's
+    # penalties and shortfalls, is negative (grants do not change the house's figure).
+    house_after = figures[HOUSE].equity + sum(f.penalty - f.shortfall for f in figures
+                                              if f.liquidated)
+    if house_after < 0:
+        figures = clear_all(False)
 
     # Step 8: the house takes over liquidated positions, penalties in, shortfalls out.
     house_f = figures[HOUSE]
@@ -295,9 +336,10 @@ def run_epoch(
     if not 0 <= total < 1 << bounds.TOTAL_BITS:
         raise EpochError(f"total collateral after the epoch would be {total}: the granted "
                          "withdrawals exceed what the pool holds (the house is under water)")
+    blinded = frozenset(i for i in range(n) if nonces[i])
     result = EpochResult(epoch, state, new_state, params, prev, prices, ev, dict(reports),
-                         tuple(slots),
-                         {i: view_keys[i] for i in reports})
+                         tuple(slots), {i: view_keys[i] for i in set(reports) | blinded},
+                         blinded)
     _check_invariants(result)
     return result
 

@@ -1,30 +1,37 @@
 """The epoch proof's public signals: what each carries and how values are packed.
 
-Eleven values are public (docs/protocol.md, "Public signals"); the circuit exposes them
-as eight field elements, packing the small ones so that the on-chain verifier pays for
-fewer public inputs (each costs an elliptic-curve multiplication, ~6.6k gas):
+Thirteen values are public (docs/protocol.md, "Public signals"); the circuit exposes
+them as nine field elements, packing the small ones so that the on-chain verifier pays
+for fewer public inputs (each costs an elliptic-curve multiplication, ~6.6k gas):
 
     epochInfo = epoch + nEvents * 2^64 + totalCollateral * 2^80
-    outcome   = liquidatedMask + grantedMask * 2^N
+    outcome   = liquidatedMask + grantedMask * 2^N + rho * 2^(2N)
+    exitSum   = sum_j D[j] * rho^j mod r
 
-with ``epoch < 2^64``, ``nEvents < 2^16``, ``0 <= totalCollateral < 2^128`` and each mask
-below ``2^N`` (the circuit range-checks all of them, so each word has one decomposition).
-The contract reconstructs both words from its own state and the masks.
+with ``epoch < 2^64``, ``nEvents < 2^16``, ``0 <= totalCollateral < 2^128``, each mask
+below ``2^N`` and ``rho < 2^100`` (the circuit range-checks all of them, so each word has
+one decomposition). ``D`` is the epoch's exit data (the new leaf hashes and the house's
+collateral), published in ``submitEpoch`` calldata; ``rho`` is derived from it by the
+contract (:func:`exit_challenge`), which also recomputes ``exitSum``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from eth_abi import encode
+from eth_utils import keccak
+
 from zkclear import bounds
 from zkclear.field import P
 
 #: The circuit's public signals, in order.
 PUBLIC_NAMES = ("oldRoot", "newRoot", "epochInfo", "paramsHash", "pricesPrevHash",
-                "pricesHash", "eventsAcc", "outcome")
+                "pricesHash", "eventsAcc", "outcome", "exitSum")
 #: The values they carry.
 PUBLIC_VALUES = ("oldRoot", "newRoot", "epoch", "paramsHash", "pricesPrevHash", "pricesHash",
-                 "eventsAcc", "nEvents", "liquidatedMask", "grantedMask", "totalCollateral")
+                 "eventsAcc", "nEvents", "liquidatedMask", "grantedMask", "totalCollateral",
+                 "rho", "exitSum")
 
 _EVENTS_SHIFT = bounds.EPOCH_BITS
 _TOTAL_SHIFT = bounds.EPOCH_BITS + bounds.N_EVENTS_BITS
@@ -46,9 +53,26 @@ def epoch_info(epoch: int, n_events: int, total_collateral: int) -> int:
             + (_fits("totalCollateral", total_collateral, bounds.TOTAL_BITS) << _TOTAL_SHIFT))
 
 
-def outcome(liquidated_mask: int, granted_mask: int, n_slots: int) -> int:
+def outcome(liquidated_mask: int, granted_mask: int, rho: int, n_slots: int) -> int:
     return (_fits("liquidatedMask", liquidated_mask, n_slots)
-            + (_fits("grantedMask", granted_mask, n_slots) << n_slots))
+            + (_fits("grantedMask", granted_mask, n_slots) << n_slots)
+            + (_fits("rho", rho, bounds.RHO_BITS) << (2 * n_slots)))
+
+
+def exit_challenge(epoch: int, new_root: int, exit_data: Sequence[int]) -> int:
+    """``rho = keccak256(abi.encode(epoch, newRoot, D)) >> (256 - RHO_BITS)``, exactly as
+    ``ClearingHouse._checkExitData`` derives it (``D`` a dynamic ``uint256[]``)."""
+    digest = keccak(encode(["uint256", "uint256", "uint256[]"],
+                           [epoch, new_root, [int(x) for x in exit_data]]))
+    return int.from_bytes(digest, "big") >> (256 - bounds.RHO_BITS)
+
+
+def exit_sum(exit_data: Sequence[int], rho: int) -> int:
+    """``sum_j D[j] * rho^j mod r`` (Horner, from the top)."""
+    acc = 0
+    for d in reversed(exit_data):
+        acc = (acc * rho + d) % P
+    return acc
 
 
 def pack(values: Mapping[str, int], n_slots: int) -> list[int]:
@@ -60,7 +84,9 @@ def pack(values: Mapping[str, int], n_slots: int) -> list[int]:
         **{k: values[k] % P for k in ("oldRoot", "newRoot", "paramsHash", "pricesPrevHash",
                                        "pricesHash", "eventsAcc")},
         "epochInfo": epoch_info(values["epoch"], values["nEvents"], values["totalCollateral"]),
-        "outcome": outcome(values["liquidatedMask"], values["grantedMask"], n_slots),
+        "outcome": outcome(values["liquidatedMask"], values["grantedMask"], values["rho"],
+                           n_slots),
+        "exitSum": values["exitSum"] % P,
     }
     return [words[k] for k in PUBLIC_NAMES]
 
@@ -75,5 +101,6 @@ def unpack(public: Sequence[int], n_slots: int) -> dict[str, int]:
     w["nEvents"] = (info >> _EVENTS_SHIFT) & ((1 << bounds.N_EVENTS_BITS) - 1)
     w["totalCollateral"] = info >> _TOTAL_SHIFT
     w["liquidatedMask"] = out & ((1 << n_slots) - 1)
-    w["grantedMask"] = out >> n_slots
+    w["grantedMask"] = (out >> n_slots) & ((1 << n_slots) - 1)
+    w["rho"] = out >> (2 * n_slots)
     return {k: w[k] for k in PUBLIC_VALUES}

@@ -101,6 +101,12 @@ class PoolState:
     def total_collateral(self) -> int:
         return sum(leaf.collateral for leaf in self.leaves)
 
+    def exit_data(self) -> list[int]:
+        """``D``: the leaf hashes and the house's collateral mod r, published with each
+        epoch's proof (``submitEpoch`` calldata) so that members can exit after a freeze
+        (docs/protocol.md, "Freeze and escape"). Blinded leaves reveal nothing."""
+        return [leaf.hash() for leaf in self.leaves] + [self.leaves[HOUSE].collateral % P]
+
     def with_leaves(self, leaves: Sequence[Leaf], epoch: int,
                     prices: Sequence[int]) -> PoolState:
         return replace(self, leaves=tuple(leaves), epoch=epoch, prices=tuple(prices), _root=None)

@@ -39,10 +39,10 @@ def epoch_circuit_inputs(r: EpochResult) -> dict[str, Any]:
         "vkh": [lf.vkh for lf in r.old.leaves],
         "status": [lf.status for lf in r.old.leaves],
         "nonce": [lf.nonce for lf in r.old.leaves],
-        "nonceNew": [lf.nonce for lf in r.new.leaves],
         "delta": [[d % P for d in (rep.delta if rep else zero)] for rep in reports],
         "tradeCash": [(rep.trade_cash if rep else 0) % P for rep in reports],
         "salt": [rep.salt if rep else 0 for rep in reports],
-        "viewKey": [r.view_keys[i].key.reveal() if reports[i] else 0 for i in range(n)],
+        "viewKey": [r.view_keys[i].key.reveal() if i in r.view_keys else 0 for i in range(n)],
+        "blind": [1 if i in r.blinded else 0 for i in range(n)],
     }
     return inputs

@@ -57,6 +57,9 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// Sum of all leaves' collateral after the last accepted epoch.
     uint256 public totalCollateral;
     uint256 public immutable genesisRoot;
+    /// keccak256(abi.encode(D)) of the last accepted epoch's exit data D = (new leaf
+    /// hashes, house collateral mod r): what exits open leaves against after a freeze.
+    bytes32 public lastExitDataHash;
 
     constructor(Config memory cfg)
         Governed(cfg.governance)
@@ -142,14 +145,19 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     }
 
     /// Accept the epoch in `publicInputs[PUB_EPOCH_INFO]` if every public input matches
-    /// this contract's state and the proof verifies (named error otherwise).
-    function submitEpoch(Proof calldata proof, uint256[8] calldata publicInputs) external {
+    /// this contract's state and the proof verifies (named error otherwise). `exitData`
+    /// is the epoch's exit data D (docs/protocol.md, "Freeze and escape"): the proof shows
+    /// that it is exactly the new leaves and the house's collateral.
+    function submitEpoch(Proof calldata proof, uint256[9] calldata publicInputs,
+                         uint256[] calldata exitData) external {
         uint256 info = publicInputs[PUB_EPOCH_INFO];
         uint256 epoch = info & ((1 << EPOCH_BITS) - 1);
         uint256 outcome = publicInputs[PUB_OUTCOME];
-        uint256 liquidated = outcome & ((1 << nSlots) - 1);
-        uint256 granted = outcome >> nSlots;
+        uint256 mask = (1 << nSlots) - 1;
+        uint256 liquidated = outcome & mask;
+        uint256 granted = (outcome >> nSlots) & mask;
         uint256 newTotal = _checkPublicInputs(epoch, info, liquidated, granted, publicInputs);
+        _checkExitData(epoch, outcome >> (2 * nSlots), publicInputs, exitData);
         if (gasleft() < MIN_VERIFY_GAS) revert InsufficientGas(gasleft(), MIN_VERIFY_GAS);
         if (!verifier.verifyProof(proof.a, proof.b, proof.c, publicInputs)) revert InvalidProof();
 
@@ -157,7 +165,9 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         stateRoot = publicInputs[PUB_NEW_ROOT];
         lastAcceptedEpoch = epoch;
         totalCollateral = newTotal;
+        lastExitDataHash = keccak256(abi.encode(exitData));
         emit EpochAccepted(epoch, oldRoot, stateRoot, liquidated, granted, newTotal);
+        emit ExitDataPublished(epoch, exitData);
 
         for (uint256 bits = liquidated; bits != 0; bits &= bits - 1) {
             emit Liquidated(epoch, _lowestBit(bits));
@@ -187,7 +197,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// the new total collateral. `epochInfo` must be exactly the packing of this epoch's
     /// number, its event count and the total this contract expects.
     function _checkPublicInputs(uint256 epoch, uint256 info, uint256 liquidated, uint256 granted,
-                                uint256[8] calldata pub) private view returns (uint256 expected) {
+                                uint256[9] calldata pub) private view returns (uint256 expected) {
         if (epoch <= lastAcceptedEpoch) revert EpochAlreadyAccepted(epoch);
         if (epoch != lastAcceptedEpoch + 1) revert EpochOutOfOrder(epoch, lastAcceptedEpoch + 1);
         EpochData storage ep = _epochs[epoch];
@@ -212,6 +222,24 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         expected = paid <= available ? available - paid : 0;
         uint256 given = info >> (EPOCH_BITS + N_EVENTS_BITS);
         if (paid > available || given != expected) revert TotalCollateralMismatch(given, expected);
+    }
+
+    /// The exit data is N + 1 canonical field elements; the proof's challenge rho is the
+    /// one derived from it (Fiat-Shamir over the epoch, newRoot and D) and its exitSum is
+    /// sum_j D[j] * rho^j mod r, so the proof binds D to the new leaves.
+    function _checkExitData(uint256 epoch, uint256 rhoGiven, uint256[9] calldata pub,
+                            uint256[] calldata d) private view {
+        if (d.length != nSlots + 1) revert ExitDataLength(d.length, nSlots + 1);
+        for (uint256 j = 0; j < d.length; j++) {
+            if (d[j] >= FIELD_R) revert ExitDataNotCanonical(j);
+        }
+        uint256 rho = uint256(keccak256(abi.encode(epoch, pub[PUB_NEW_ROOT], d))) >> (256 - RHO_BITS);
+        if (rhoGiven != rho) revert ExitChallengeMismatch(rhoGiven, rho);
+        uint256 acc = 0;
+        for (uint256 j = d.length; j > 0; j--) {
+            acc = addmod(mulmod(acc, rho, FIELD_R), d[j - 1], FIELD_R);
+        }
+        if (pub[PUB_EXIT_SUM] != acc) revert ExitSumMismatch(pub[PUB_EXIT_SUM], acc);
     }
 
     function _checkAmount(uint256 amount) private pure {

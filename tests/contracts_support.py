@@ -128,7 +128,8 @@ def prepare_epoch(pool: Pool, plan: EpochPlan, *,
 
 
 def submit(pool: Pool, result: EpochResult, proof: ProofResult) -> EpochAccepted:
-    accepted = pool.client.submit_epoch(proof.proof, proof.public, sender=pool.actors.operator)
+    accepted = pool.client.submit_epoch(proof.proof, proof.public, result.exit_data(),
+                                        sender=pool.actors.operator)
     pool.state = result.new
     return accepted
 
@@ -179,7 +180,7 @@ def story_end_to_end(pool: Pool) -> tuple[dict[str, int], list[ProofResult]]:
     assert cl.total_collateral() == r1.total_collateral
 
     try:
-        cl.submit_epoch(p1.proof, p1.public, sender=act.operator)
+        cl.submit_epoch(p1.proof, p1.public, r1.exit_data(), sender=act.operator)
         raise AssertionError("a replayed epoch was accepted")
     except ContractError as exc:
         assert exc.name == "EpochAlreadyAccepted", exc

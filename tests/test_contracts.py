@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import pytest
 from eth_abi import encode
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, keccak
 
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
@@ -437,27 +437,38 @@ def test_each_public_input_is_checked_against_state(epoch1) -> None:
         ("EventCountMismatch", _with(pub, nEvents=v["nEvents"] - 1)),
         ("InvalidLiquidatedMask", _with(pub, liquidatedMask=0b1)),
         ("GrantedWithoutRequest", _with(pub, grantedMask=0b10)),
-        # bits above the two N-bit masks read as grants of slots that do not exist
-        ("GrantedWithoutRequest", [*pub[:outcome], pub[outcome] | 1 << 8, *pub[outcome + 1:]]),
+        # bits above the two N-bit masks are the exit-data challenge, derived on-chain
+        ("ExitChallengeMismatch", [*pub[:outcome], pub[outcome] ^ 1 << 8, *pub[outcome + 1:]]),
+        ("ExitSumMismatch", _with(pub, exitSum=v["exitSum"] + 1)),
         ("TotalCollateralMismatch", _with(pub, totalCollateral=v["totalCollateral"] + 1)),
     ]
+    d = r.exit_data()
     for error, public in cases:
         with reverts(error):
-            p.client.submit_epoch(proof.proof, public, sender=p.actors.operator)
+            p.client.submit_epoch(proof.proof, public, d, sender=p.actors.operator)
+    # Exit data: the proof binds it, so another D (a different leaf) changes the challenge;
+    # wrong lengths and non-canonical words are refused by name.
+    for error, bad in [("ExitChallengeMismatch", [d[0], d[1] ^ 1, *d[2:]]),
+                       ("ExitDataLength", d[:-1]), ("ExitDataLength", [*d, 0]),
+                       ("ExitDataNotCanonical", [*d[:-1], d[-1] + P])]:
+        with reverts(error):
+            p.client.submit_epoch(proof.proof, pub, bad, sender=p.actors.operator)
     with reverts("InsufficientGas"):  # too little gas left for the pairing check
-        p.client.submit_epoch(proof.proof, pub, sender=p.actors.operator, gas=300_000)
+        p.client.submit_epoch(proof.proof, pub, d, sender=p.actors.operator, gas=300_000)
     assert p.client.last_accepted_epoch() == 0
 
 
 def test_tampered_proof_and_replay(epoch1) -> None:
     p, r, proof = epoch1
     cl = p.client
+    d = r.exit_data()
     with reverts("InvalidProof"):
-        cl.submit_epoch(cs.tamper(proof.proof), proof.public, sender=p.actors.operator)
-    accepted = cl.submit_epoch(proof.proof, proof.public, sender=p.actors.operator)
+        cl.submit_epoch(cs.tamper(proof.proof), proof.public, d, sender=p.actors.operator)
+    accepted = cl.submit_epoch(proof.proof, proof.public, d, sender=p.actors.operator)
     assert accepted.new_root == r.new.root() == cl.state_root()
+    assert cl.house.functions.lastExitDataHash().call() == keccak(encode(["uint256[]"], [d]))
     with reverts("EpochAlreadyAccepted"):
-        cl.submit_epoch(proof.proof, proof.public, sender=p.actors.operator)
+        cl.submit_epoch(proof.proof, proof.public, d, sender=p.actors.operator)
 
 
 def test_epoch_must_be_closed_and_priced(pool: cs.Pool) -> None:
@@ -465,14 +476,16 @@ def test_epoch_must_be_closed_and_priced(pool: cs.Pool) -> None:
     pub = pack({"oldRoot": cl.state_root(), "newRoot": 0, "epoch": 1,
                 "paramsHash": cl.params_hash(), "pricesPrevHash": cl.prices_hash(0),
                 "pricesHash": 0, "eventsAcc": 0, "nEvents": 0, "liquidatedMask": 0,
-                "grantedMask": 0, "totalCollateral": 0}, cs.CFG.n_slots)
+                "grantedMask": 0, "totalCollateral": 0, "rho": 0, "exitSum": 0},
+               cs.CFG.n_slots)
+    d = [0] * (cs.CFG.n_slots + 1)
     proof = {"pi_a": ["1", "2", "1"], "pi_b": [["0", "0"], ["0", "0"], ["1", "0"]],
              "pi_c": ["1", "2", "1"]}
     with reverts("EpochNotClosed"):
-        cl.submit_epoch(proof, pub, sender=pool.actors.operator)
+        cl.submit_epoch(proof, pub, d, sender=pool.actors.operator)
     cl.close_epoch(sender=pool.actors.operator)
     with reverts("PricesNotFinal"):
-        cl.submit_epoch(proof, pub, sender=pool.actors.operator)
+        cl.submit_epoch(proof, pub, d, sender=pool.actors.operator)
 
 
 # --- end to end -------------------------------------------------------------------------------

@@ -71,15 +71,15 @@ def test_submit_rejections_over_json_rpc(pool: cs.Pool) -> None:
     cl, op = pool.client, pool.actors.operator
     bad_root = [proof.public[0] ^ 1, *proof.public[1:]]
     with pytest.raises(ContractError) as ei:
-        cl.submit_epoch(proof.proof, bad_root, sender=op)
+        cl.submit_epoch(proof.proof, bad_root, r.exit_data(), sender=op)
     assert ei.value.name == "RootMismatch"
     assert ei.value.args_dict == {"given": bad_root[0], "expected": r.old.root()}
     with pytest.raises(ContractError) as ei:
-        cl.submit_epoch(cs.tamper(proof.proof), proof.public, sender=op)
+        cl.submit_epoch(cs.tamper(proof.proof), proof.public, r.exit_data(), sender=op)
     assert ei.value.name == "InvalidProof"
-    cl.submit_epoch(proof.proof, proof.public, sender=op)
+    cl.submit_epoch(proof.proof, proof.public, r.exit_data(), sender=op)
     with pytest.raises(ContractError) as ei:
-        cl.submit_epoch(proof.proof, proof.public, sender=op)
+        cl.submit_epoch(proof.proof, proof.public, r.exit_data(), sender=op)
     assert ei.value.name == "EpochAlreadyAccepted"
 
 

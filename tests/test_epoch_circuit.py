@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from zkclear import bounds, paths
+from zkclear.clearing import public
 from zkclear.clearing.epoch import EpochError, EpochResult, run_epoch
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.params import PoolConfig, RiskParams
@@ -45,7 +46,7 @@ from .epoch_support import committed as committed_at
 
 CFG = PoolConfig(4, 2, 4)
 #: Pinned so growth is visible in review (docs/benchmarks.md, "Epoch circuit size").
-CONSTRAINTS_N4_M2_K4 = 29936
+CONSTRAINTS_N4_M2_K4 = 31995
 LIB = paths.CIRCUITS_DIR / "lib"
 
 
@@ -166,17 +167,18 @@ def test_constraint_count_is_pinned(compiled):
 
 def test_public_inputs_are_the_documented_ones_in_order(compiled):
     assert compiled.info.n_outputs == 0
-    assert compiled.info.n_public_inputs == 8
+    assert compiled.info.n_public_inputs == 9
     assert tuple(compiled.manifest["public"]) == EpochResult.PUBLIC_NAMES
     # Parameters come from zkclear.bounds, in the order of the template's parameters.
     assert registry.epoch(16, 4, 8).params == (
         16, 4, 8, 64, bounds.DELTA_BITS, bounds.CASH_BITS, bounds.PRICE_BITS,
         bounds.SHOCK_BITS, bounds.LOSS_BITS, bounds.IM_FACTOR_BITS, bounds.PENALTY_BITS,
-        bounds.BP, bounds.EPOCH_BITS, bounds.N_EVENTS_BITS, bounds.TOTAL_BITS)
+        bounds.BP, bounds.EPOCH_BITS, bounds.N_EVENTS_BITS, bounds.TOTAL_BITS,
+        bounds.RHO_BITS)
     # In circom, public inputs are numbered in declaration order: that is the order.
     src = (paths.CIRCUITS_DIR / "epoch.circom").read_text()
     declared = [line.split()[2].rstrip(";") for line in src.splitlines()
-                if line.strip().startswith("signal input")][:8]
+                if line.strip().startswith("signal input")][:9]
     assert tuple(declared) == EpochResult.PUBLIC_NAMES
 
 
@@ -229,18 +231,18 @@ def first_epoch() -> EpochResult:
                3: Report((0, 4), -800, 7)}
     events = registered((1, 2, 3))
     events += [Event(Kind.DEPOSIT, 0, 10_000), Event(Kind.DEPOSIT, 1, 1000),
-               Event(Kind.DEPOSIT, 2, 1000), Event(Kind.DEPOSIT, 3, 50)]
+               Event(Kind.DEPOSIT, 2, 1000), Event(Kind.DEPOSIT, 3, 800)]
     events += committed(reports, 1)
     events += [Event(Kind.WITHDRAW, 1, 700), Event(Kind.WITHDRAW, 2, 1900)]
     r = run_epoch(PoolState.genesis(CFG, PRICES), PARAMS, PRICES, events, reports,
-                  view_keys=keys_of(reports), nonces=NONCES)
-    assert (r.liquidated_mask, r.granted_mask, r.total_collateral) == (0b1000, 0b10, 11_350)
+                  view_keys=keys_of(reports))
+    assert (r.liquidated_mask, r.granted_mask, r.total_collateral) == (0b1000, 0b10, 12_100)
     return r
 
 
 def at_maintenance_margin(c: int) -> Callable[[], EpochResult]:
     def run() -> EpochResult:  # short 10 A at 100: MM = 100
-        r = run_epoch(state_with(member(c, (-10, 0))), PARAMS, PRICES, [], {}, nonces=NONCES)
+        r = run_epoch(state_with(member(c, (-10, 0))), PARAMS, PRICES, [], {})
         assert r.slots[1].maintenance_margin == 100 and r.slots[1].liquidated == (c < 100)
         return r
     return run
@@ -249,7 +251,7 @@ def at_maintenance_margin(c: int) -> Callable[[], EpochResult]:
 def at_initial_margin(w: int) -> Callable[[], EpochResult]:
     def run() -> EpochResult:  # MM 100, IM 150: 1000 - w >= 150 is granted
         r = run_epoch(state_with(member(1000, (-10, 0))), PARAMS, PRICES,
-                      [Event(Kind.WITHDRAW, 1, w)], {}, nonces=NONCES)
+                      [Event(Kind.WITHDRAW, 1, w)], {})
         assert r.slots[1].initial_margin == 150 and r.slots[1].withdrawal_granted == (w <= 850)
         return r
     return run
@@ -257,14 +259,14 @@ def at_initial_margin(w: int) -> Callable[[], EpochResult]:
 
 def capped_penalty() -> EpochResult:
     r = run_epoch(state_with(member(105, (-10, 0)), member(15, (-10, 0))), PARAMS, (101, 200),
-                  [], {}, nonces=NONCES)
+                  [], {})
     assert [s.penalty for s in r.slots[1:3]] == [11, 5] and r.liquidated_mask == 0b110
     return r
 
 
 def shortfall() -> EpochResult:
     r = run_epoch(state_with(member(0, (-10, 0))), PARAMS, (101, 200),
-                  [Event(Kind.DEPOSIT, 0, 500)], {}, nonces=NONCES)
+                  [Event(Kind.DEPOSIT, 0, 500)], {})
     assert r.slots[1].shortfall == 10
     return r
 
@@ -273,18 +275,22 @@ def house_goes_negative() -> EpochResult:
     # Member 1 short 1000 A (member 2 is long) with 200 in cash; A jumps 100 -> 150:
     # cpre = -49,800, more than the insurance fund of 1000 can absorb.
     st = state_with(member(200, (-1000, 0)), member(10**6, (1000, 0)), house_c=1000)
-    r = run_epoch(st, PARAMS, (150, 200), [], {}, nonces=NONCES)
+    r = run_epoch(st, PARAMS, (150, 200), [], {})
     assert r.new.leaves[0].collateral == 1000 - 49_800
     assert r.total_collateral == 1000 + 200 + 10**6
     return r
 
 
 def flat_with_negative_equity() -> EpochResult:
+    # Member 1 (short 10 A, 5 in cash) is wiped out by the move to 101 (VM -10, e0 = -5)
+    # and buys back at the settlement price (trade cash 0 >= min(e0, 0) - the rule holds):
+    # flat with negative equity, MM 0 > cpre, liquidated, the house absorbs 5.
     st = state_with(member(5, (-10, 0)), member(2000, (0, 0)))
-    reports = {1: Report((10, 0), -1000, 1), 2: Report((-10, 0), 1000, 2)}
-    r = run_epoch(st, PARAMS, PRICES, committed(reports), reports, view_keys=keys_of(reports),
-                  nonces=NONCES)
+    reports = {1: Report((10, 0), 0, 1), 2: Report((-10, 0), 0, 2)}
+    r = run_epoch(st, PARAMS, (101, 200), committed(reports), reports,
+                  view_keys=keys_of(reports))
     assert r.slots[1].maintenance_margin == 0 and r.slots[1].liquidated
+    assert r.slots[1].shortfall == 5
     return r
 
 
@@ -292,7 +298,7 @@ def extreme_params() -> EpochResult:
     # IM = MM (factor 1.0) and the full penalty (100 % of MM); a hedge across instruments.
     params = RiskParams.symmetric(2, [1000, 500], im_factor_bp=10_000, penalty_bp=10_000)
     st = state_with(member(60, (10, -4)), member(50, (-10, 0)))
-    r = run_epoch(st, params, (101, 199), [Event(Kind.WITHDRAW, 1, 30)], {}, nonces=NONCES)
+    r = run_epoch(st, params, (101, 199), [Event(Kind.WITHDRAW, 1, 30)], {})
     assert r.granted_mask == 0b10 and r.liquidated_mask == 0b100
     return r
 
@@ -306,7 +312,7 @@ def extreme_magnitudes() -> EpochResult:
     st = PoolState(CFG, 7, (Leaf(1 << 100, (0, 0), 0, 1), Leaf(1 << 104, (a, -a), 7, 1),
                             Leaf(1 << 98, (-a, a), 8, 1), Leaf(0, (0, 0))), (a, 1 << 47))
     r = run_epoch(st, params, (a - 1, (1 << 47) + 12345), [Event(Kind.WITHDRAW, 1, 1 << 103)],
-                  {}, nonces=NONCES)
+                  {})
     assert max(abs(x) for x in r.slots[1].losses).bit_length() == 113
     assert (r.liquidated_mask, r.granted_mask) == (0b100, 0b10)
     return r
@@ -463,7 +469,7 @@ def test_old_positions_must_net(compiled, e2, tmp_path):
     fails_at(compiled, e2, tmp_path, "ColumnSumsAreZero", LIB / "conserve.circom", "s === 0;")
 
 
-COMMITMENT_CHECK = "(1 - none) * (cipher.commitment - commit) === 0;"
+COMMITMENT_CHECK = "hasReport * (cipher.commitment - commit) === 0;"
 
 
 def test_report_must_be_the_committed_one(compiled, e1, tmp_path):
@@ -500,8 +506,67 @@ def test_view_key_must_be_the_registered_one(compiled, e1, tmp_path):
     # member's real key (and the auditor's copy of it) decrypts.
     e1["viewKey"][1] = KEYS[200].key.reveal()
     recommit(e1, 1)
-    fails_at(compiled, e1, tmp_path, "OpenReport", LIB / "epoch_slot.circom",
-             "(1 - none) * (keyHash - vkh) === 0;")
+    fails_at(compiled, e1, tmp_path, "SlotKey", LIB / "epoch_slot.circom",
+             "uses * (keyHash - vkh) === 0;")
+
+
+def test_off_market_drain_has_no_witness(compiled, e1, tmp_path):
+    """Issue 13's drain: two members move cash between them with an off-market price so
+    that one's trade loss exceeds its equity and the house absorbs the shortfall. The
+    reports are committed correctly (the members collude); the trade-cash rule
+    cpre >= min(e0, 0) has no witness."""
+    e0 = (e1["c"][3] + sum(e1["q"][3][m] * (e1["price"][m] - e1["pricePrev"][m])
+                            for m in range(2)))
+    deposits = sum(e1["evValue"][j] for j in range(e1["nEvents"])
+                   if e1["evKind"][j] == Kind.DEPOSIT and e1["evSlot"][j] == 3)
+    loss = e0 + deposits + (e1["tradeCash"][3] if e1["tradeCash"][3] < P // 2
+                            else e1["tradeCash"][3] - P) + 1
+    # slot 3 pays `loss` more to slot 1: its equity ends at -1 while it was >= 0 before trades
+    e1["tradeCash"][3] = (e1["tradeCash"][3] - loss) % P
+    e1["tradeCash"][1] = (e1["tradeCash"][1] + loss) % P
+    recommit(e1, 1)
+    recommit(e1, 3)
+    fails_at(compiled, e1, tmp_path, "Num2Bits", None, None)
+
+
+def test_deterministic_nonces_cannot_be_replaced(compiled, e1, tmp_path):
+    """A blinded leaf's nonce is Poseidon(K_e, 0): the operator cannot choose another (the
+    member could no longer open its leaf after a freeze), nor blind a slot with a key that
+    is not the registered one, nor blind a non-member's leaf."""
+    assert e1["blind"][1] == 1
+    bad = copy.deepcopy(e1)
+    bad["viewKey"][1] = KEYS[200].key.reveal()
+    fails_at(compiled, bad, tmp_path, "SlotKey", LIB / "epoch_slot.circom",
+             "uses * (keyHash - vkh) === 0;")
+    bad = copy.deepcopy(e1)
+    bad["blind"][1] = 2
+    fails_at(compiled, bad, tmp_path, "SlotKey", LIB / "epoch_slot.circom",
+             "blind * (1 - blind) === 0;")
+
+
+def test_exit_sum_binds_the_exit_data(compiled, story, e2, tmp_path):
+    """exitSum is sum_j D[j] rho^j over the real new leaves and house collateral: another
+    exit data (as a contract would compute it) gives a different exitSum, which fails."""
+    r = story[1]
+    d = r.exit_data()
+    d[1] = (d[1] + 1) % P
+    e2["exitSum"] = public.exit_sum(d, r.rho)
+    fails_at(compiled, e2, tmp_path, "Epoch", **at_epoch("exitSum === horner[0];"))
+
+
+def test_no_withdrawal_is_granted_while_the_house_is_negative(compiled, tmp_path):
+    # The house goes negative in this epoch (member 1's shortfall); member 2's covered
+    # withdrawal is refused by the pool rule, and granting it has no witness.
+    st = state_with(member(200, (-1000, 0)), member(10**6, (1000, 0)), house_c=1000)
+    r = run_epoch(st, PARAMS, (150, 200), [Event(Kind.WITHDRAW, 2, 1000)], {})
+    assert r.new.leaves[0].collateral < 0 and r.granted_mask == 0
+    assert not r.slots[2].withdrawal_granted and r.slots[2].initial_margin < 10**6 - 1000
+    inputs = epoch_circuit_inputs(r)
+    assert public_of(compiled, inputs, tmp_path) == r.public_signals()
+    forged = copy.deepcopy(inputs)
+    forged["grantedMask"] = 0b100
+    forged["outcome"] = public.outcome(r.liquidated_mask, 0b100, r.rho, 4)
+    fails_at(compiled, forged, tmp_path, "Epoch", **at_epoch("grantedMask === grantMask;"))
 
 
 def test_no_commitment_means_no_trades(compiled, e2, tmp_path):
@@ -534,7 +599,7 @@ def test_cash_out_of_range_is_refused(compiled, tmp_path):
     # cpre = c + deposit must stay below 2^CASH_BITS; the engine refuses it, so forge it.
     top = (1 << bounds.CASH_BITS) - 10
     r = run_epoch(state_with(member(top, (0, 0))), PARAMS, PRICES,
-                  [Event(Kind.DEPOSIT, 1, 5)], {}, nonces=NONCES)
+                  [Event(Kind.DEPOSIT, 1, 5)], {})
     inputs = epoch_circuit_inputs(r)
     inputs["evValue"][0] = 20
     reaccumulate(inputs)
@@ -655,7 +720,7 @@ def test_one_commitment_per_slot_and_none_for_the_house(compiled, e1, tmp_path):
 
 
 def test_only_members_deposit(compiled, tmp_path):
-    r = run_epoch(state_with(member(100, (0, 0))), PARAMS, PRICES, [], {}, nonces=NONCES)
+    r = run_epoch(state_with(member(100, (0, 0))), PARAMS, PRICES, [], {})
     inputs = epoch_circuit_inputs(r)
     add_event(inputs, int(Kind.DEPOSIT), STRANGER, 100)  # slot 3 never registered
     inputs["totalCollateral"] += 100

@@ -14,6 +14,7 @@ from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import ParamsError, PoolConfig, RiskParams
 from zkclear.clearing.report import Report
 from zkclear.clearing.state import Leaf, PoolState
+from zkclear.field import P
 
 from .epoch_support import KEYS, commitment, committed, keys_of, registered, vkh
 
@@ -54,11 +55,10 @@ def test_first_epoch_with_trades_registration_deposits_and_withdrawals():
                3: Report((0, 4), -800, 7)}
     events = registered((1, 2, 3))
     events += [Event(Kind.DEPOSIT, 0, 10_000), Event(Kind.DEPOSIT, 1, 1000),
-               Event(Kind.DEPOSIT, 2, 1000), Event(Kind.DEPOSIT, 3, 50)]
+               Event(Kind.DEPOSIT, 2, 1000), Event(Kind.DEPOSIT, 3, 800)]
     events += committed(reports, 1)
     events += [Event(Kind.WITHDRAW, 1, 700), Event(Kind.WITHDRAW, 2, 1900)]
-    r = run_epoch(s0, PARAMS, PRICES, events, reports, view_keys=keys_of(reports),
-                  nonces=NONCES)
+    r = run_epoch(s0, PARAMS, PRICES, events, reports, view_keys=keys_of(reports))
     s1, s2, s3 = r.slots[1], r.slots[2], r.slots[3]
     # member 1: hedged, cpre 800, MM 20, IM 30; withdrawal of 700 leaves 100 >= 30: granted
     assert (s1.collateral_pre, s1.maintenance_margin, s1.initial_margin) == (800, 20, 30)
@@ -66,30 +66,64 @@ def test_first_epoch_with_trades_registration_deposits_and_withdrawals():
     # member 2: short 10 A, MM 100, IM 150; 2000 - 1900 = 100 < 150: refused, nothing paid
     assert (s2.collateral_pre, s2.maintenance_margin, s2.initial_margin) == (2000, 100, 150)
     assert s2.withdrawal_refused and r.new.leaves[2].collateral == 2000
-    # member 3: paid 800 for 4 B with only 50 deposited: cpre -750 < MM 80 -> liquidated,
-    # no penalty (no equity), shortfall 750 absorbed by the house
-    assert (s3.collateral_pre, s3.maintenance_margin, s3.liquidated) == (-750, 80, True)
-    assert (s3.penalty, s3.shortfall) == (0, 750)
-    assert r.new.leaves[3] == Leaf(0, (0, 0), vkh(3), 1, NONCES[3])
-    assert r.new.leaves[0].positions == (0, 4) and r.new.leaves[0].collateral == 10_000 - 750
+    # member 3: paid 800 for 4 B with exactly 800 deposited: cpre 0 < MM 80 -> liquidated,
+    # no penalty (no equity), no shortfall (trades may not create one)
+    assert (s3.collateral_pre, s3.maintenance_margin, s3.liquidated) == (0, 80, True)
+    assert (s3.penalty, s3.shortfall) == (0, 0)
+    keys = keys_of(reports)
+    assert r.new.leaves[3] == Leaf(0, (0, 0), vkh(3), 1, keys[3].leaf_nonce(1))
+    assert r.new.leaves[0].positions == (0, 4) and r.new.leaves[0].collateral == 10_000
     assert r.liquidated_mask == 0b1000 and r.granted_mask == 0b0010
-    assert r.total_collateral == 12_050 - 700 == 11_350
+    assert r.total_collateral == 12_800 - 700 == 12_100
     assert [lf.vkh for lf in r.new.leaves] == [0, vkh(1), vkh(2), vkh(3)]
     v = r.public_values()
     assert v["oldRoot"] == s0.root() and v["newRoot"] == r.new.root() and v["epoch"] == 1
-    assert v["nEvents"] == len(events) and v["totalCollateral"] == 11_350
-    # Packed into 8 signals: epoch | nEvents << 64 | total << 80, liq | granted << N.
+    assert v["nEvents"] == len(events) and v["totalCollateral"] == 12_100
+    # Packed into 9 signals: epoch | nEvents << 64 | total << 80,
+    # liq | granted << N | rho << 2N, and the exit sum over the exit data.
     pub = r.public_signals()
-    assert pub[2] == 1 + (len(events) << 64) + (11_350 << 80)
-    assert pub[7] == 0b1000 + (0b0010 << 4)
+    assert pub[2] == 1 + (len(events) << 64) + (12_100 << 80)
+    assert 0 < r.rho < 2**100 and pub[7] == 0b1000 + (0b0010 << 4) + (r.rho << 8)
+    d = r.exit_data()
+    assert d == [lf.hash() for lf in r.new.leaves] + [10_000]
+    assert pub[8] == sum(x * pow(r.rho, j, P) for j, x in enumerate(d)) % P
     assert public.unpack(pub, 4) == v
+
+
+def test_trade_losses_beyond_the_equity_before_trades_are_refused():
+    """The off-market drain (issue 13): slot 3 pays 800 for 4 B with only 50 deposited.
+    Its shortfall would be the house's, so the engine refuses the epoch (the circuit has
+    no witness for it either)."""
+    s0 = PoolState.genesis(CFG, PRICES)
+    reports = {1: Report((10, -4), -200, 5), 2: Report((-10, 0), 1000, 6),
+               3: Report((0, 4), -800, 7)}
+    events = registered((1, 2, 3))
+    events += [Event(Kind.DEPOSIT, 0, 10_000), Event(Kind.DEPOSIT, 1, 1000),
+               Event(Kind.DEPOSIT, 2, 1000), Event(Kind.DEPOSIT, 3, 50)]
+    events += committed(reports, 1)
+    with pytest.raises(EpochError, match="slot 3: trade cash -800 exceeds the equity before "
+                                         "trades 50"):
+        run_epoch(s0, PARAMS, PRICES, events, reports, view_keys=keys_of(reports))
+
+
+def test_nonces_are_derived_from_the_view_key_and_zero_without_one():
+    s0 = PoolState.genesis(CFG, PRICES)
+    events = [*registered((1, 2)), Event(Kind.DEPOSIT, 1, 10), Event(Kind.DEPOSIT, 2, 10)]
+    keys = KEYS
+    r = run_epoch(s0, PARAMS, PRICES, events, {}, view_keys={1: keys[1]})
+    assert r.new.leaves[1].nonce == keys[1].leaf_nonce(1) != 0
+    assert r.new.leaves[2].nonce == 0 and r.new.leaves[3].nonce == 0
+    assert r.blinded == {1}
+    # a key that is not the registered one is refused
+    with pytest.raises(EpochError, match="not the one the slot registered"):
+        run_epoch(s0, PARAMS, PRICES, events, {}, view_keys={1: keys[2].__class__(1, 12345)})
 
 
 def test_member_exactly_at_maintenance_margin_is_not_liquidated():
     # short 10 A @100: MM = 100
-    r = run_epoch(state_with(member(100, (-10, 0))), PARAMS, PRICES, [], {}, nonces=NONCES)
+    r = run_epoch(state_with(member(100, (-10, 0))), PARAMS, PRICES, [], {})
     assert r.slots[1].maintenance_margin == 100 and not r.slots[1].liquidated
-    r = run_epoch(state_with(member(99, (-10, 0))), PARAMS, PRICES, [], {}, nonces=NONCES)
+    r = run_epoch(state_with(member(99, (-10, 0))), PARAMS, PRICES, [], {})
     assert r.slots[1].liquidated and r.liquidated_mask == 0b10
 
 
@@ -97,7 +131,7 @@ def test_penalty_is_capped_by_remaining_equity():
     # A moves 100 -> 101: VM -10. MM at 101 = ceil(1,010,000 / 10,000) = 101,
     # uncapped penalty ceil(101 * 1000 / 10000) = 11.
     st = state_with(member(105, (-10, 0)), member(15, (-10, 0)))
-    r = run_epoch(st, PARAMS, (101, 200), [], {}, nonces=NONCES)
+    r = run_epoch(st, PARAMS, (101, 200), [], {})
     full, capped = r.slots[1], r.slots[2]
     assert (full.collateral_pre, full.maintenance_margin, full.penalty) == (95, 101, 11)
     assert r.new.leaves[1].collateral == 95 - 11 == 84
@@ -110,7 +144,7 @@ def test_penalty_is_capped_by_remaining_equity():
 
 def test_shortfall_is_absorbed_by_the_house():
     st = state_with(member(0, (-10, 0)))
-    r = run_epoch(st, PARAMS, (101, 200), [Event(Kind.DEPOSIT, 0, 500)], {}, nonces=NONCES)
+    r = run_epoch(st, PARAMS, (101, 200), [Event(Kind.DEPOSIT, 0, 500)], {})
     s = r.slots[1]
     assert (s.collateral_pre, s.liquidated, s.penalty, s.shortfall) == (-10, True, 0, 10)
     assert r.new.leaves[1].collateral == 0 and r.new.leaves[1].is_flat
@@ -118,15 +152,23 @@ def test_shortfall_is_absorbed_by_the_house():
     assert r.total_collateral == 500
 
 
-def test_flat_member_with_negative_equity_is_liquidated():
-    # Closing a position at a loss larger than collateral: MM 0 > cpre.
-    # Member 1 (short 10 A, 5 in collateral) buys back 10 A at 100 from member 2.
+def test_closing_at_a_loss_beyond_the_collateral_is_refused():
+    # Member 1 (short 10 A, 5 in collateral) buys back 10 A at 200 (settlement 100) from
+    # member 2: a trade loss of 1000 against an equity of 5 would be the house's shortfall
+    # and member 2's gain -- the off-market drain. The trade-cash rule refuses it.
     st = state_with(member(5, (-10, 0)), member(2000, (0, 0)))
     reports = {1: Report((10, 0), -1000, 1), 2: Report((-10, 0), 1000, 2)}
+    with pytest.raises(EpochError, match="slot 1: trade cash -1000 exceeds the equity "
+                                         "before trades 5"):
+        run_epoch(st, PARAMS, PRICES, committed(reports, 4), reports,
+                  view_keys=keys_of(reports))
+    # Within the equity: closing at 100.5 costs 5, the member ends flat at 0, not liquidated
+    # (MM 0), and the house absorbs nothing.
+    reports = {1: Report((10, 0), -5, 1), 2: Report((-10, 0), 5, 2)}
     r = run_epoch(st, PARAMS, PRICES, committed(reports, 4), reports,
-                  view_keys=keys_of(reports), nonces=NONCES)
-    assert r.slots[1].maintenance_margin == 0 and r.slots[1].collateral_pre == -995
-    assert r.slots[1].liquidated
+                  view_keys=keys_of(reports))
+    assert r.slots[1].collateral_pre == 0 and not r.slots[1].liquidated
+    assert r.new.leaves[0].collateral == 0
 
 
 REP = Report((1, 0), 0, 1)

@@ -30,9 +30,15 @@ PENALTY_BITS = 14
 BP = 10_000
 #: Most instruments a pool may have (keeps losses below 2^LOSS_BITS).
 MAX_INSTRUMENTS = 256
-#: Most slots: the liquidated and granted masks (N bits each) share one public field
-#: element, ``outcome = liquidatedMask + grantedMask * 2^N`` (2N <= 252; N a power of two).
+#: Most slots: the liquidated and granted masks (N bits each) and the exit-data
+#: challenge share one public field element,
+#: ``outcome = liquidatedMask + grantedMask * 2^N + rho * 2^(2N)`` (2N + RHO_BITS <= 252;
+#: N a power of two).
 MAX_SLOTS = 64
+#: The exit-data challenge ``rho`` (docs/protocol.md, "Freeze and escape"): the top bits
+#: of a keccak256 the contract computes; a wrong published exit data passes with
+#: probability at most N / 2^RHO_BITS.
+RHO_BITS = 100
 #: ``epochInfo = epoch + nEvents * 2^EPOCH_BITS + totalCollateral * 2^(EPOCH_BITS +
 #: N_EVENTS_BITS)``: one public field element for three values (docs/protocol.md).
 EPOCH_BITS = 64
@@ -46,4 +52,4 @@ LOSS = SignedRange(LOSS_BITS)
 
 assert 2 * DELTA_BITS + SHOCK_BITS + 8 <= LOSS_BITS - 2  # losses cannot reach the bound
 assert LOSS_BITS + IM_FACTOR_BITS < 250  # MM * factor stays far from r
-assert EPOCH_BITS + N_EVENTS_BITS + TOTAL_BITS < 253 and 2 * MAX_SLOTS < 253  # packing
+assert EPOCH_BITS + N_EVENTS_BITS + TOTAL_BITS < 253 and 2 * MAX_SLOTS + RHO_BITS <= 252  # packing

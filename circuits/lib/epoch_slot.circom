@@ -9,17 +9,45 @@ include "margin.circom";
 
 // The per-slot steps of the epoch transition (docs/protocol.md, "Transition, per slot i").
 
-// Step 1: the report a slot clears is the one its published ciphertext decrypts to
-// (verifiable encryption, docs/protocol.md "Report cipher"); no commitment (C = 0) means
-// no trades. With a commitment, the view key is the one committed in the slot's leaf
-// after this epoch's registration (Poseidon(K) = vkh'), the epoch key is Poseidon(K, e),
-// and C commits to the ciphertext of exactly (delta, tradeCash, salt) under it, tag
-// included. So whoever holds K or K_e decrypts exactly the report that was cleared.
-template OpenReport(M, DELTA_BITS, CASH_BITS) {
-    signal input commit;
-    signal input vkh;
+// Step 1, keys: the slot's view key K wherever one is used -- for a report (commit != 0)
+// and for a blinded leaf (blind) -- is the one committed in the slot's leaf after this
+// epoch's registration (Poseidon(K) = vkh'). K_e = Poseidon(K, e) is the epoch key; a
+// blinded leaf's nonce is Poseidon(K_e, 0) (counter 0: the report keystream starts at 1),
+// any other leaf's nonce is 0. So a member, or compliance with the escrowed K, can open
+// its own new leaf without the operator (docs/protocol.md, "Freeze and escape").
+// Only members' leaves are blinded.
+template SlotKey() {
+    signal input commit; // the slot's COMMIT value, 0 if none
+    signal input blind;
+    signal input status; // status' (a bit)
+    signal input vkh; // vkh'
     signal input epoch;
     signal input viewKey;
+    signal output hasReport;
+    signal output epochKey;
+    signal output nonce;
+
+    signal none <== IsZero()(commit);
+    hasReport <== 1 - none;
+    blind * (1 - blind) === 0;
+    blind * (1 - status) === 0;
+    signal uses <== hasReport + blind - hasReport * blind;
+    signal keyHash <== Poseidon(1)([viewKey]);
+    uses * (keyHash - vkh) === 0;
+    epochKey <== Poseidon(2)([viewKey, epoch]);
+    signal leafKey <== Poseidon(2)([epochKey, 0]);
+    nonce <== blind * leafKey;
+}
+
+// Step 1, report: the report a slot clears is the one its published ciphertext decrypts
+// to (verifiable encryption, docs/protocol.md "Report cipher"); no commitment (C = 0)
+// means no trades. With a commitment, C commits to the ciphertext of exactly
+// (delta, tradeCash, salt) under the slot's epoch key (SlotKey), tag included. So whoever
+// holds K or K_e decrypts exactly the report that was cleared.
+template OpenReport(M, DELTA_BITS, CASH_BITS) {
+    signal input commit;
+    signal input hasReport; // commit != 0 (SlotKey)
+    signal input epochKey;
     signal input delta[M];
     signal input tradeCash;
     signal input salt;
@@ -28,17 +56,13 @@ template OpenReport(M, DELTA_BITS, CASH_BITS) {
     SignedRangeArray(M, DELTA_BITS)(delta);
     SignedRange(CASH_BITS)(tradeCash);
 
-    signal none <== IsZero()(commit);
+    signal none <== 1 - hasReport;
     // Without a commitment the operator cannot put trades on the slot.
     for (var m = 0; m < M; m++) {
         none * delta[m] === 0;
     }
     none * tradeCash === 0;
 
-    // With one: the committed view key, its epoch key, and the ciphertext's commitment.
-    signal keyHash <== Poseidon(1)([viewKey]);
-    (1 - none) * (keyHash - vkh) === 0;
-    signal epochKey <== Poseidon(2)([viewKey, epoch]);
     signal pt[M + 2];
     for (var m = 0; m < M; m++) {
         pt[m] <== delta[m];
@@ -48,7 +72,7 @@ template OpenReport(M, DELTA_BITS, CASH_BITS) {
     component cipher = ReportCipher(M + 2);
     cipher.key <== epochKey;
     cipher.pt <== pt;
-    (1 - none) * (cipher.commitment - commit) === 0;
+    hasReport * (cipher.commitment - commit) === 0;
 }
 
 // Step 3: mark to market on the old positions, new positions, pre-liquidation cash:
@@ -81,10 +105,21 @@ template MarkToMarket(M, DELTA_BITS, CASH_BITS) {
     cpre <== c + vm + tradeCash + deposit;
     // cpre is a cash amount (within CASH bounds); the same bits give its sign.
     cpreNeg <== SignBit(CASH_BITS)(cpre);
+
+    // Trades cannot create a shortfall (docs/protocol.md, "Trades cannot move value out of
+    // the pool"): with e0 = c + vm + deposit, the equity before trade cash,
+    // cpre >= min(e0, 0). |e0| < 2^CASH + M * 2^96 + 2^CASH < 2^(CASH+2), and
+    // cpre - min(e0, 0) < 2^CASH + 2^(CASH+2) < 2^(CASH+3).
+    signal e0 <== c + vm + deposit;
+    signal e0Neg <== SignBit(CASH_BITS + 2)(e0);
+    signal e0Floor <== e0Neg * e0;
+    Unsigned(CASH_BITS + 3)(cpre - e0Floor);
 }
 
-// Steps 4-8 for a member slot (i >= 1): margin, liquidation, withdrawal, penalty and
-// the slot's new values; toHouse / toHouseQ are what the house account takes over.
+// Steps 4-8 for a member slot (i >= 1): margin, liquidation, withdrawal eligibility,
+// penalty and the slot's new values before any withdrawal (cRest); toHouse / toHouseQ are
+// what the house account takes over. Whether an eligible withdrawal is granted also
+// depends on the house (Epoch: none while the house is negative), so it is decided there.
 template MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS,
                     IM_FACTOR_BITS, PENALTY_BITS, BP) {
     var MM_BITS = mmBits(LOSS_BITS, BP);
@@ -101,9 +136,8 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BI
     signal input penaltyBp;
     signal input withdraw; // 0 or a requested amount in [1, 2^CASH_BITS)
     signal output liq;
-    signal output granted;
-    signal output paid; // granted * withdraw
-    signal output cNew;
+    signal output eligible; // requested and cpre - withdraw >= IM
+    signal output cRest; // the new collateral before a granted withdrawal is paid
     signal output qNew[M];
     signal output toHouse; // liq * (penalty + min(cpre, 0))
     signal output toHouseQ[M]; // liq * qn
@@ -126,13 +160,12 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BI
     // cpre - MM lies in [-2^CASH - 2^MM_BITS, 2^CASH).
     liq <== SignedLessThan(CASH_BITS + 1)(cpre, margin.mm);
 
-    // Step 6. Granted iff requested and cpre - w >= IM; a refused request changes nothing.
-    // cpre - w - IM lies in [-2^(CASH+1) - 2^IM_BITS, 2^CASH). A liquidated slot has
-    // cpre < MM <= IM, so it is never granted.
+    // Step 6. Eligible iff requested and cpre - w >= IM; a refused request changes
+    // nothing. cpre - w - IM lies in [-2^(CASH+1) - 2^IM_BITS, 2^CASH). A liquidated slot
+    // has cpre < MM <= IM, so it is never eligible.
     signal wZero <== IsZero()(withdraw);
     signal short <== SignedLessThan(CASH_BITS + 2)(cpre - withdraw, margin.im);
-    granted <== (1 - wZero) * (1 - short);
-    paid <== granted * withdraw;
+    eligible <== (1 - wZero) * (1 - short);
 
     // Step 7. Penalty = min(ceil(MM * penaltyBp / BP), max(cpre, 0)): never more than the
     // remaining equity, so the defaulter ends with max(cpre, 0) - penalty >= 0.
@@ -143,10 +176,10 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BI
 
     // Step 8. The house takes penalty and shortfall (min(cpre, 0) = cpre - pos) and the
     // positions; what it takes is exactly what the slot gives up, so cash and positions
-    // are conserved by construction: liquidated, cNew = pos - pen and the slot is flat;
-    // otherwise cNew = cpre - paid and qNew = qn.
+    // are conserved by construction: liquidated, cRest = pos - pen and the slot is flat;
+    // otherwise cRest = cpre and qNew = qn.
     toHouse <== liq * (pen + cpre - pos);
-    cNew <== cpre - paid - toHouse;
+    cRest <== cpre - toHouse;
     for (var m = 0; m < M; m++) {
         toHouseQ[m] <== liq * qn[m];
         qNew[m] <== qn[m] - toHouseQ[m];

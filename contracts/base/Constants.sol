@@ -20,8 +20,11 @@ abstract contract Constants {
     uint256 public constant SHOCK_BITS = 16;
     uint256 public constant IM_FACTOR_BITS = 16;
     uint256 public constant BP = 10_000;
-    /// Both slot masks share one public field element: 2 * MAX_SLOTS < 253.
+    /// Both slot masks and the exit-data challenge share one public field element:
+    /// 2 * MAX_SLOTS + RHO_BITS <= 252.
     uint256 public constant MAX_SLOTS = 64;
+    /// The exit-data challenge rho: the top RHO_BITS bits of a keccak256.
+    uint256 public constant RHO_BITS = 100;
     /// epochInfo = epoch | nEvents << EPOCH_BITS | totalCollateral << (EPOCH_BITS + N_EVENTS_BITS).
     uint256 public constant EPOCH_BITS = 64;
     uint256 public constant N_EVENTS_BITS = 16;
@@ -38,7 +41,8 @@ abstract contract Constants {
 
     /// The epoch circuit's public signals, in order (clearing/public.py): the small values
     /// are packed, epochInfo (epoch, nEvents, totalCollateral) and outcome
-    /// (liquidatedMask | grantedMask << nSlots).
+    /// (liquidatedMask | grantedMask << nSlots | rho << 2 nSlots); exitSum binds the
+    /// epoch's exit data (submitEpoch calldata) to the new leaves.
     uint256 public constant PUB_OLD_ROOT = 0;
     uint256 public constant PUB_NEW_ROOT = 1;
     uint256 public constant PUB_EPOCH_INFO = 2;
@@ -47,7 +51,8 @@ abstract contract Constants {
     uint256 public constant PUB_PRICES_HASH = 5;
     uint256 public constant PUB_EVENTS_ACC = 6;
     uint256 public constant PUB_OUTCOME = 7;
-    uint256 public constant N_PUBLIC = 8;
+    uint256 public constant PUB_EXIT_SUM = 8;
+    uint256 public constant N_PUBLIC = 9;
 
     /// Widest circomlib Poseidon: 6 inputs (t = 7); longer vectors use PoseidonChain.
     uint256 public constant POSEIDON_MAX_INPUTS = 6;

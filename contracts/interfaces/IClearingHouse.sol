@@ -76,6 +76,10 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     error InvalidLiquidatedMask(uint256 mask);
     error GrantedWithoutRequest(uint256 slots);
     error TotalCollateralMismatch(uint256 given, uint256 expected);
+    error ExitDataLength(uint256 given, uint256 expected);
+    error ExitDataNotCanonical(uint256 index);
+    error ExitChallengeMismatch(uint256 given, uint256 expected);
+    error ExitSumMismatch(uint256 given, uint256 expected);
     error InsufficientGas(uint256 available, uint256 required);
     error InvalidProof();
     error ReservesShortfall(uint256 balance, uint256 required);
@@ -92,6 +96,9 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
         uint256 grantedMask,
         uint256 totalCollateral
     );
+    /// The accepted epoch's exit data D (new leaf hashes, house collateral mod r): what a
+    /// member needs, with its own view key, to exit after a freeze.
+    event ExitDataPublished(uint256 indexed epoch, uint256[] exitData);
     event Liquidated(uint256 indexed epoch, uint256 indexed slot);
     event WithdrawalPaid(uint256 indexed epoch, uint256 indexed slot, address to, uint256 amount);
     event WithdrawalRefused(uint256 indexed epoch, uint256 indexed slot, uint256 amount);
@@ -100,5 +107,6 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     function deposit(uint256 amount) external;
     function requestWithdrawal(uint256 amount) external;
     function closeEpoch() external;
-    function submitEpoch(Proof calldata proof, uint256[8] calldata publicInputs) external;
+    function submitEpoch(Proof calldata proof, uint256[9] calldata publicInputs,
+                         uint256[] calldata exitData) external;
 }

@@ -207,6 +207,8 @@ def raise_decoded(exc: BaseException, action: str) -> None:
 SUBMIT_BASE_GAS = 200_000
 SUBMIT_GAS_PER_PAYOUT = 60_000
 SUBMIT_GAS_PER_SLOT_EVENT = 5_000
+#: Per word of exit data: calldata, a check and a mulmod/addmod step.
+SUBMIT_GAS_PER_EXIT_WORD = 1_500
 
 
 def submit_gas_limit(public: Sequence[int]) -> int:
@@ -215,7 +217,8 @@ def submit_gas_limit(public: Sequence[int]) -> int:
     a liquidated or refused slot one event, refusals are not in the inputs: allow N)."""
     marked = int(public[PUBLIC_NAMES.index("outcome")]).bit_count()  # liquidated + granted
     return (verify_gas_limit(len(public)) + SUBMIT_BASE_GAS + SUBMIT_GAS_PER_PAYOUT * marked
-            + SUBMIT_GAS_PER_SLOT_EVENT * (marked + bounds.MAX_SLOTS))
+            + SUBMIT_GAS_PER_SLOT_EVENT * (marked + bounds.MAX_SLOTS)
+            + SUBMIT_GAS_PER_EXIT_WORD * (bounds.MAX_SLOTS + 1))
 
 
 # --- the client -------------------------------------------------------------------------
@@ -414,11 +417,13 @@ class Client:
     def close_epoch(self, *, sender: str) -> Any:
         return self.transact(self.house.functions.closeEpoch(), sender=sender)
 
-    def submit_epoch(self, proof: Mapping[str, Any], public: Sequence[int], *,
-                     sender: str, gas: int | None = None) -> EpochAccepted:
-        """Submit an epoch proof (snarkjs JSON) with its public signals."""
+    def submit_epoch(self, proof: Mapping[str, Any], public: Sequence[int],
+                     exit_data: Sequence[int], *, sender: str,
+                     gas: int | None = None) -> EpochAccepted:
+        """Submit an epoch proof (snarkjs JSON) with its public signals and the epoch's
+        exit data (``PoolState.exit_data`` of the new state)."""
         a, b, c, pub = proof_calldata(proof, public)
-        fn = self.house.functions.submitEpoch((a, b, c), list(pub))
+        fn = self.house.functions.submitEpoch((a, b, c), list(pub), [int(x) for x in exit_data])
         receipt = self.transact(fn, sender=sender, gas=gas or submit_gas_limit(pub))
         ev = self.house.events
 

@@ -93,6 +93,7 @@ def expected_constants() -> dict[str, int]:
         "IM_FACTOR_BITS": bounds.IM_FACTOR_BITS,
         "BP": bounds.BP,
         "MAX_SLOTS": bounds.MAX_SLOTS,
+        "RHO_BITS": bounds.RHO_BITS,
         "EPOCH_BITS": bounds.EPOCH_BITS,
         "N_EVENTS_BITS": bounds.N_EVENTS_BITS,
         "TOTAL_BITS": bounds.TOTAL_BITS,

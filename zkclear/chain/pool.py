@@ -297,7 +297,9 @@ class Pool:
             raise PoolError("the on-chain paramsHash is not the pool's risk parameters' "
                             "(changed by governance?)")
         events = self.client.epoch_events(epoch)
-        keys = {slot: self.members[slot].key for slot in reports}
+        # Every member's key: reporting slots need it, and every leaf is blinded with it
+        # so that its member can open it after a freeze (docs/protocol.md).
+        keys = {slot: m.key for slot, m in self.members.items()}
         result = run_epoch(self.state, self.params, self.client.final_prices(epoch), events,
                            reports, view_keys=keys)
         if result.epoch != epoch:
@@ -313,7 +315,7 @@ class Pool:
 
     def submit(self, result: EpochResult, proof: ProofResult) -> EpochAccepted:
         """Submit the proof; checks the chain now holds the engine's root and totals."""
-        accepted = self.client.submit_epoch(proof.proof, proof.public,
+        accepted = self.client.submit_epoch(proof.proof, proof.public, result.exit_data(),
                                             sender=self.actors.operator)
         root = self.client.state_root()
         if (accepted.epoch, accepted.new_root, root) != (result.epoch, result.new.root(),

@@ -446,6 +446,10 @@ class OperatorService:
                     "accepted": len(match.accepted), "rejected": len(match.rejected),
                     "prices": list(prices)}
 
+    def _enrolled_keys(self) -> dict[int, MemberKey]:
+        return {int(s): MemberKey(int(s), int(k, 16))
+                for s, k in self.store.query("SELECT slot, view_key FROM members")}
+
     def _view_keys(self, slots: set[int]) -> dict[int, MemberKey]:
         out = {}
         for s, k in self.store.query("SELECT slot, view_key FROM members"):
@@ -623,8 +627,11 @@ class OperatorService:
         events = self.client.epoch_events(epoch)
         prices = self.client.final_prices(epoch)
         reports = self.reports(epoch)
+        # Every enrolled member's key: reporting slots need it, and every member's leaf is
+        # blinded with it so that the member can open it after a freeze.
+        keys = self._view_keys(set(reports)) | self._enrolled_keys()
         result = run_epoch(state, self.params_for(epoch), prices, events, reports,
-                           view_keys=self._view_keys(set(reports)))
+                           view_keys=keys)
         from zkclear.prover.prove import prove
 
         self.store.journal(epoch, "proving")
@@ -666,7 +673,8 @@ class OperatorService:
         if landed is None:
             crash_point("before_submit_sent")
             try:
-                acc = self.client.submit_epoch(json.loads(row["proof"]), public,
+                exit_data = PoolState.from_json(new_state).exit_data()
+                acc = self.client.submit_epoch(json.loads(row["proof"]), public, exit_data,
                                                sender=self.operator)
                 gas = acc.gas_used
             except ContractError as exc:

@@ -80,6 +80,13 @@ def epoch_key(key: int, epoch: int) -> int:
     return poseidon([canonical(key, "view key"), _index(epoch, "epoch")])
 
 
+def leaf_nonce(key: int, epoch: int) -> int:
+    """The nonce of a blinded leaf after epoch ``e``: ``Poseidon(K_e, 0)`` (counter 0; the
+    report keystream starts at 1). The member, or compliance with the escrowed ``K``,
+    recomputes it to open its own leaf without the operator (docs/protocol.md)."""
+    return poseidon([epoch_key(key, epoch), 0])
+
+
 def _key_hex(value: int) -> str:
     return "0x" + value.to_bytes(32, "big").hex()
 
@@ -104,6 +111,10 @@ class MemberKey:
     def vkh(self) -> int:
         """``Poseidon(K)``, the commitment published at registration."""
         return view_key_hash(self.key.reveal())
+
+    def leaf_nonce(self, epoch: int) -> int:
+        """The nonce of this member's leaf after ``epoch`` when the leaf is blinded."""
+        return leaf_nonce(self.key.reveal(), epoch)
 
     def epoch_key(self, epoch: int) -> EpochKey:
         """The key of one epoch, ``K_e = Poseidon(K, e)``."""
