@@ -253,6 +253,28 @@ def cmd_epoch_prove(args: argparse.Namespace, out: Output) -> int:
     return 0 if all(e["verified"] for e in epochs) else 1
 
 
+def cmd_drill(args: argparse.Namespace, out: Output) -> int:
+    """Run adversarial drills; exit 0 only if every one passed."""
+    from zkclear import drills
+
+    names = sorted(drills.DRILLS) if args.name == "all" else [args.name]
+    if args.name != "all" and args.name not in drills.DRILLS:
+        raise ZkclearError(f"unknown drill {args.name!r}; known: "
+                           f"{', '.join(sorted(drills.DRILLS))} or all")
+    verdicts = []
+    for name in names:
+        out.info(f"drill {name} ...")
+        v = drills.run(name)
+        verdicts.append(v)
+        for line in v.story:
+            out.info(f"  {escape(line)}")
+        mark = "[green]PASS[/]" if v.passed else "[red]FAIL[/]"
+        out.info(f"{mark} {name}: {escape(v.summary)} (honest loss {v.ledger.honest_loss()})")
+    ok = all(v.passed for v in verdicts)
+    out.result({"ok": ok, "drills": [v.to_json() for v in verdicts]})
+    return 0 if ok else 1
+
+
 def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     from zkclear.demo import run_demo
 
@@ -485,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", default=".", help="folder for audit-slotN.json/.html")
     add("doctor", cmd_doctor, "check Python, node, pinned tools and the artefact cache")
     add("demo", cmd_demo, "run the end-to-end demo on the embedded EVM")
+    sp = add("drill", cmd_drill, "run an adversarial drill (or all) on the embedded EVM; "
+             "passes only if no honest member lost money")
+    sp.add_argument("name", help="drill name or 'all'")
 
     circ = sub.add_parser("circuit", help="list and compile circuits").add_subparsers(
         dest="sub", required=True, metavar="SUBCOMMAND")

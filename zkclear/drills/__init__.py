@@ -1,3 +1,38 @@
 """Adversarial drills (``zkclear drill NAME|all``): each story of what one member, two
 colluding members, one oracle reporter or a vanished operator could try, run on the
 embedded EVM, with a verdict that accounts for the money (:mod:`.base`)."""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+
+from .base import DrillFn, Story, Verdict
+
+#: drill name -> "module:function" (imported when run, so listing them is cheap).
+DRILLS: dict[str, str] = {
+    "offmarket-drain": "economic:drill_offmarket_drain",
+}
+
+
+def drill(name: str) -> DrillFn:
+    try:
+        module, fn = DRILLS[name].split(":")
+    except KeyError:
+        raise KeyError(f"unknown drill {name!r}; known: {', '.join(sorted(DRILLS))}") from None
+    return getattr(importlib.import_module(f"{__name__}.{module}"), fn)  # type: ignore[no-any-return]
+
+
+def run(name: str) -> Verdict:
+    """Run one drill; a drill that crashes fails with the error as its summary."""
+    fn = drill(name)
+    try:
+        return fn()
+    except Exception as exc:  # a crash is a failed drill, reported, not a traceback
+        s = Story(name)
+        s.step(traceback.format_exc(limit=3))
+        s.check(False, f"the drill crashed: {type(exc).__name__}: {exc}")
+        return s.verdict("crashed")
+
+
+__all__ = ["DRILLS", "Story", "Verdict", "drill", "run"]

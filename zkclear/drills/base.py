@@ -83,3 +83,46 @@ class Story:
 
 
 DrillFn = Callable[[], Verdict]
+
+
+# -- the pool every drill starts from ------------------------------------------------------
+
+#: Drill pools: N=4 slots (house + three members), M=2 instruments, K=4 scenarios.
+DRILL_SLOTS, DRILL_INSTRUMENTS, DRILL_SCENARIOS = 4, 2, 4
+DRILL_PRICES = (1_000, 1_100)
+
+
+def drill_pool(names: dict[int, str]) -> Any:
+    """A fresh pool on the embedded EVM with INSECURE development keys (local chain only;
+    cached after the first run), members registered in ``names``' slots with fresh view
+    keys escrowed to a fresh compliance key. Returns the :class:`zkclear.chain.pool.Pool`."""
+    from zkclear.chain import node
+    from zkclear.chain.pool import Member, deploy_pool
+    from zkclear.clearing.params import PoolConfig
+    from zkclear.clearing.scenario import demo_params
+    from zkclear.privacy.keyfile import X25519KeyPair
+    from zkclear.privacy.viewkeys import MemberKey
+    from zkclear.prover import registry
+    from zkclear.prover.circuit import compile_circuit
+    from zkclear.prover.keys import dev_setup
+
+    cfg = PoolConfig(DRILL_SLOTS, DRILL_INSTRUMENTS, DRILL_SCENARIOS)
+    keys = dev_setup(compile_circuit(registry.epoch(cfg.n_slots, cfg.n_instruments,
+                                                    cfg.n_scenarios, cfg.max_events)))
+    w3 = node.embedded_web3()
+    pool = deploy_pool(w3, keys, cfg, demo_params(cfg.n_instruments, cfg.n_scenarios),
+                       DRILL_PRICES, allow_insecure=True)
+    members = [Member(name, slot, pool.account(slot), MemberKey.generate(slot))
+               for slot, name in sorted(names.items())]
+    pool.register(members, X25519KeyPair.generate("compliance").public)
+    return pool
+
+
+def pool_holdings(pool: Any, slot: int) -> int:
+    """What the pool owes ``slot`` now: its collateral in the last accepted state plus
+    what it can claim (pull payouts) -- read from the chain-checked off-chain twin."""
+    owed = pool.state.leaves[slot].collateral
+    house = pool.client.house
+    if any(f.get("name") == "claimable" for f in house.abi):
+        owed += int(house.functions.claimable(pool.account(slot)).call())
+    return int(owed)
