@@ -40,6 +40,14 @@ Matching
     member is rejected as a whole, again without affecting the others. Slot 0, the
     house, never trades.
 
+Rules (:func:`apply_rules`, at the settlement prices, before the reports are made)
+    A price band (operator policy): a trade priced more than ``band_bp`` basis points
+    away from ``P_e[m]`` is rejected for both sides (``OFF_MARKET``). Rule R (the epoch
+    circuit enforces it): per slot, with ``e0`` the equity before trade cash
+    (:func:`equity_before_trades`), ``e0 + tradeCash >= min(e0, 0)``; every trade of a
+    slot that violates it is rejected (``INSUFFICIENT_EQUITY``), the rest netted again,
+    until no slot violates it. See docs/protocol.md, "Trades and netting".
+
 Netting (exact, vectorised)
     ``size * price`` reaches ``2^96`` and per-slot sums more, so int64 cannot hold them.
     :func:`net_columnar` splits sizes and prices into three 16-bit limbs
