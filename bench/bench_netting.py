@@ -9,6 +9,10 @@ Prints one JSON object:
   (TradeReport objects, 2 x 10^5 reports) followed by :func:`net`;
 - ``trade_cash_s``: :meth:`NettingResult.trade_cash` (settlement-relative ``tradeCash``
   from the netted result, N x M Python-int products; independent of the trade count).
+- ``rules``: :func:`apply_rules` (price band and rule R, then the netting) on the 10^5
+  matched trades priced within 1 % of settlement, against :func:`net` alone: ``ample``
+  (every slot's equity is large: one round), ``zero_equity`` (every slot's equity is 0:
+  each slot with a net loss is refused, and so on, over several rounds).
 
 Trades: random buyer != seller among slots 1..N-1, random instrument, sizes
 1..2^40 - 1 lots (so netted positions stay inside 2^48), prices 1..2^48 - 1 ticks (every
@@ -28,7 +32,16 @@ from importlib import metadata
 
 import numpy as np
 
-from zkclear.clearing.trades import BUY, SELL, TradeReport, match_trades, net, net_columnar
+from zkclear.clearing.trades import (
+    BUY,
+    SELL,
+    MatchedTrade,
+    TradeReport,
+    apply_rules,
+    match_trades,
+    net,
+    net_columnar,
+)
 
 COLUMNAR_SIZES = (10**4, 10**5, 10**6)
 MATCH_SIZE = 10**5
@@ -103,6 +116,25 @@ def main(argv: list[str] | None = None) -> int:
         "net_median_s": round(statistics.median(net_s), 6),
     }
 
+    settle = np.random.default_rng(a.seed + 1).integers(1_000, 2**47, n_inst).tolist()
+    rng = np.random.default_rng(a.seed + 2)
+    near = [settle[m[k]] + int(rng.integers(-settle[m[k]] // 100, settle[m[k]] // 100 + 1))
+            for k in range(MATCH_SIZE)]
+    matched = [MatchedTrade(k, m[k], b[k], s[k], q[k], near[k]) for k in range(MATCH_SIZE)]
+    rules = {"trades": MATCH_SIZE,
+             "net_only_s": round(statistics.median(
+                 timed(lambda: net(matched, n_slots, n_inst), a.runs)), 6)}
+    for name, e0 in (("ample", 2**110), ("zero_equity", 0)):
+        equity = dict.fromkeys(range(n_slots), e0)
+        res = apply_rules(matched, settle, n_slots=n_slots, n_instruments=n_inst,
+                          band_bp=2_000, equity=equity)
+        secs = timed(lambda eq=equity: apply_rules(matched, settle, n_slots=n_slots,
+                                                   n_instruments=n_inst, band_bp=2_000,
+                                                   equity=eq), a.runs)
+        rules[name] = {"median_s": round(statistics.median(secs), 6), "rounds": res.rounds,
+                       "slots_refused": len(res.equity_rejected),
+                       "trades_kept": len(res.match.accepted)}
+
     print(json.dumps({
         "benchmark": "netting",
         "n_slots": n_slots,
@@ -111,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         "columnar": columnar,
         "match_and_net": match_and_net,
         "trade_cash_s": round(trade_cash_s, 6),
+        "rules": rules,
         "python": sys.version.split()[0],
         "numpy": metadata.version("numpy"),
         "machine": platform.machine(),

@@ -37,11 +37,14 @@ from zkclear.clearing.params import PoolConfig, RiskParams
 from zkclear.clearing.report import Report
 from zkclear.clearing.state import HOUSE, PoolState
 from zkclear.clearing.trades import (
+    DEFAULT_BAND_BP,
     MatchResult,
     NettingResult,
     TradeReport,
+    apply_rules,
+    deposits_from_events,
+    equity_before_trades,
     match_trades,
-    net,
     reports_from_netting,
 )
 from zkclear.clearing.witness import epoch_circuit_inputs
@@ -176,6 +179,7 @@ class Pool:
     keys: Keys
     state: PoolState
     members: dict[int, Member] = field(default_factory=dict)  # registered, by slot
+    trade_band_bp: int | None = DEFAULT_BAND_BP  # operator policy (trades.apply_rules)
 
     @property
     def w3(self) -> Web3:
@@ -255,12 +259,23 @@ class Pool:
 
     def net(self, epoch: int, trades: Mapping[int, Sequence[Any]],
             prices: Sequence[int] | None = None) -> NetOutcome:
-        """Match and net the members' trade lists at the epoch's final oracle prices."""
+        """Match and net the members' trade lists at the epoch's final oracle prices,
+        refusing off-market trades (:attr:`trade_band_bp`) and the trades of slots whose
+        losses would exceed their equity before trades (rule R, from the state after the
+        previous epoch and the epoch's deposits so far)."""
         cfg = self.config
         prices = tuple(prices) if prices is not None else self.client.final_prices(epoch)
         match = match_trades(trades, n_slots=cfg.n_slots, n_instruments=cfg.n_instruments,
                              members=self.members)
-        netting = net(match.accepted, cfg.n_slots, cfg.n_instruments)
+        if self.state.epoch != epoch - 1:
+            raise PoolError(f"the off-chain state is after epoch {self.state.epoch}; the "
+                            f"equity before trades of epoch {epoch} needs epoch {epoch - 1}")
+        equity = equity_before_trades(self.state, prices,
+                                      deposits_from_events(self.client.epoch_events(epoch)))
+        ruled = apply_rules(match, prices, n_slots=cfg.n_slots,
+                            n_instruments=cfg.n_instruments, band_bp=self.trade_band_bp,
+                            equity=equity)
+        match, netting = ruled.match, ruled.netting
         reports = reports_from_netting(netting, prices)
         return NetOutcome(epoch, prices, match, netting, reports)
 

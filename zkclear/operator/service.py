@@ -63,10 +63,13 @@ from zkclear.clearing.report import Report
 from zkclear.clearing.state import PoolState
 from zkclear.clearing.trades import (
     BUY,
+    DEFAULT_BAND_BP,
     TradeError,
     TradeReport,
+    apply_rules,
+    deposits_from_events,
+    equity_before_trades,
     match_trades,
-    net,
     reports_from_netting,
 )
 from zkclear.clearing.witness import epoch_circuit_inputs
@@ -211,6 +214,9 @@ class OperatorService:
     open epoch, its prices are final and its first trade list is this many seconds old
     (None: only on command).
     """
+
+    #: Price band of accepted trades, bp of the settlement price (None: no band).
+    trade_band_bp: int | None = DEFAULT_BAND_BP
 
     def __init__(self, store: Store, client: Client, transport: X25519KeyPair, *,
                  operator: str, keys: Any | Callable[[], Any],
@@ -407,9 +413,15 @@ class OperatorService:
             cfg = self.config
             match = match_trades(subs, n_slots=cfg.n_slots, n_instruments=cfg.n_instruments,
                                  members=members)
+            before = self._state_before(epoch)
+            deposits = deposits_from_events(self.client.epoch_events(epoch))
             try:
-                reports = reports_from_netting(net(match.accepted, cfg.n_slots,
-                                                   cfg.n_instruments), prices)
+                equity = equity_before_trades(before, prices, deposits)
+                ruled = apply_rules(match, prices, n_slots=cfg.n_slots,
+                                    n_instruments=cfg.n_instruments,
+                                    band_bp=self.trade_band_bp, equity=equity)
+                match = ruled.match
+                reports = reports_from_netting(ruled.netting, prices)
             except TradeError as exc:
                 raise ServiceError("netting_failed", str(exc), 422) from exc
             keys = self._view_keys(set(reports))
@@ -449,6 +461,20 @@ class OperatorService:
     def _enrolled_keys(self) -> dict[int, MemberKey]:
         return {int(s): MemberKey(int(s), int(k, 16))
                 for s, k in self.store.query("SELECT slot, view_key FROM members")}
+
+    def _state_before(self, epoch: int) -> PoolState:
+        """The state after ``epoch - 1`` (members' equity before trades of ``epoch``):
+        the latest accepted one, or epoch - 1's once proved but not yet landed."""
+        state = self.state()
+        if state.epoch == epoch - 1:
+            return state
+        row = self.store.epoch_row(epoch - 1)
+        if row is not None and row.get("new_state"):
+            prev = PoolState.from_json(json.loads(row["new_state"]))
+            if prev.epoch == epoch - 1:
+                return prev
+        raise ServiceError("previous_epoch_pending", f"epoch {epoch - 1} is not cleared yet; "
+                           f"netting epoch {epoch} needs members' equity after it", 409)
 
     def _view_keys(self, slots: set[int]) -> dict[int, MemberKey]:
         out = {}
@@ -703,7 +729,8 @@ class OperatorService:
         try:
             return self.net_epoch(e)
         except ServiceError as exc:
-            if exc.code in ("prices_not_final", "epoch_not_open", "already_netted"):
+            if exc.code in ("prices_not_final", "epoch_not_open", "already_netted",
+                            "previous_epoch_pending"):
                 return None  # not yet: the next tick tries again
             raise
 
