@@ -114,7 +114,7 @@ def drill_pool(names: dict[int, str]) -> Any:
                        DRILL_PRICES, allow_insecure=True)
     members = [Member(name, slot, pool.account(slot), MemberKey.generate(slot))
                for slot, name in sorted(names.items())]
-    pool.register(members, X25519KeyPair.generate("compliance").public)
+    pool.register(members, X25519KeyPair.generate("compliance"))
     return pool
 
 

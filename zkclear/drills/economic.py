@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from zkclear.chain.pool import EpochOrders
 from zkclear.clearing.epoch import EpochError, run_epoch
+from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.report import Report
 from zkclear.clearing.trades import TradeReport
+from zkclear.privacy.cipher import encrypt_report
 
 from .base import DRILL_PRICES, Story, Verdict, drill_pool, pool_holdings
 
@@ -55,30 +57,39 @@ def drill_offmarket_drain() -> Verdict:
     attack = _pair("drain", 0, 1, prices[0] + X, BUYER, SELLER)
     s.step(f"slot 1 buys 1 lot of instrument 0 from slot 3 at {prices[0] + X} "
            f"(settlement {prices[0]}); slot 3 requests a withdrawal of {X}")
-    e2 = pool.play_epoch(EpochOrders(prices, attack, withdrawals={SELLER: X}))
-    reasons = sorted({rj.reason.name for rj in e2.netted.match.rejected})
-    s.check(not e2.netted.match.accepted and bool(reasons),
-            f"the matcher refused the off-market trade ({', '.join(reasons) or 'accepted!'})")
-    s.check(e2.accepted.epoch == 2, "epoch 2 still cleared: the pool kept going")
-    s.check(SELLER not in {slot for slot, _, _ in e2.accepted.paid},
-            "slot 3's withdrawal was not granted")
-    s.facts["rejections"] = [str(rj) for rj in e2.netted.match.rejected]
+    for epoch, band in ((2, pool.trade_band_bp), (3, None)):
+        pool.trade_band_bp = band
+        out = pool.play_epoch(EpochOrders(prices, attack, withdrawals={SELLER: X}))
+        reasons = sorted({rj.reason.name for rj in out.netted.match.rejected})
+        policy = f"band {band} bp" if band is not None else "no price band"
+        s.check(not out.netted.match.accepted and bool(reasons),
+                f"epoch {epoch} ({policy}): the matcher refused the trade "
+                f"({', '.join(reasons) or 'accepted!'})")
+        s.check(out.accepted.epoch == epoch, f"epoch {epoch} still cleared: the pool kept going")
+        s.check(SELLER not in {slot for slot, _, _ in out.accepted.paid},
+                f"epoch {epoch}: slot 3's withdrawal was not granted")
+        s.facts[f"rejections_epoch_{epoch}"] = [str(rj) for rj in out.netted.match.rejected]
 
-    # A colluding operator that forces the trade into the reports is refused before
-    # proving: the engine applies the circuit's own rule.
+    # A colluding operator that forces the trade into committed reports is refused before
+    # proving: the engine applies the circuit's own rule (which has no witness for it).
+    epoch = pool.state.epoch + 1
     forced = {BUYER: Report((1, 0), -X, 1), SELLER: Report((-1, 0), X, 2)}
+    keys = {slot: pool.members[slot].key for slot in forced}
+    events = [Event(Kind.COMMIT, slot, encrypt_report(keys[slot], epoch, rep).commitment())
+              for slot, rep in forced.items()]
     try:
-        run_epoch(pool.state, pool.params, prices, [], forced)
+        run_epoch(pool.state, pool.params, prices, events, forced, view_keys=keys)
         s.check(False, "an operator forcing the trade was refused by the engine")
     except EpochError as exc:
-        s.check("trade" in str(exc) or "commit" in str(exc),
+        s.check("exceeds the equity before trades" in str(exc),
                 f"an operator forcing the trade is refused before proving: {exc}")
 
-    # Within the buyer's own equity the trade clears, and the house pays nothing for it.
+    # Within the buyer's own equity (and with no band) the trade clears, and the house
+    # pays nothing for it: the money only moves between the colluders.
     small = STAKE // 2
-    e3 = pool.play_epoch(EpochOrders(prices, _pair("gift", 0, 1, prices[0] + small,
-                                                   BUYER, SELLER)))
-    s.check(len(e3.netted.match.accepted) == 1,
+    out = pool.play_epoch(EpochOrders(prices, _pair("gift", 0, 1, prices[0] + small,
+                                                    BUYER, SELLER)))
+    s.check(len(out.netted.match.accepted) == 1,
             f"a premium of {small} (within slot 1's equity) is accepted")
     colluders_after = pool_holdings(pool, BUYER) + pool_holdings(pool, SELLER)
     s.check(colluders_after <= colluders_before,

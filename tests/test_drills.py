@@ -1,0 +1,29 @@
+"""The adversarial drills (``zkclear drill``) as tests: each must pass with no honest loss."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from zkclear import drills
+from zkclear.cli.main import main
+
+
+def test_offmarket_drain_drill_passes() -> None:
+    v = drills.run("offmarket-drain")
+    assert v.passed, v.summary
+    assert v.ledger.honest_loss() == 0 and v.ledger.honest == {"house", "Bank A"}
+    assert any("INSUFFICIENT_EQUITY" in r for r in v.facts["rejections_epoch_3"])
+
+
+def test_unknown_drill_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["drill", "no-such-drill", "--json"]) == 2
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["ok"] is False and "unknown drill" in out["error"]
+
+
+def test_a_crashing_drill_fails_with_its_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(drills.DRILLS, "boom", "base:drill_pool")  # needs an argument
+    v = drills.run("boom")
+    assert not v.passed and "crashed" in v.summary
