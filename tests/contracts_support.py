@@ -53,7 +53,7 @@ def deploy_pool(w3: Web3, keys: Keys, cfg: PoolConfig = CFG, *,
     actors = Actors.of(w3, cfg.n_slots)
     setup = contracts.PoolSetup(
         cfg, demo_params(cfg.n_instruments, cfg.n_scenarios), plans[0].prices,
-        owners=actors.owners, threshold=2, reporters=actors.reporters, quorum=2,
+        owners=actors.owners, threshold=2, reporters=actors.reporters, quorum=3,
         operator=actors.operator, house_account=actors.house, delay=DELAY,
         max_move_bp=2_000, max_age=3600)
     dep = contracts.deploy_with_keys(w3, setup, keys, sender=actors.deployer)
@@ -105,7 +105,8 @@ def play_events(pool: Pool, plan: EpochPlan) -> None:
 
 
 def post_prices(pool: Pool, epoch: int, prices: Sequence[int]) -> None:
-    for r in pool.actors.reporters[:2]:
+    """Every reporter (the quorum of three) posts ``prices``: final at the third."""
+    for r in pool.actors.reporters[:3]:
         pool.client.post_prices(epoch, prices, sender=r)
 
 

@@ -62,8 +62,29 @@ def test_named_errors_over_json_rpc(pool: cs.Pool) -> None:
         cl.execute(pid, sender=act.owners[0])
     assert ei.value.name == "TimelockNotExpired"
     with pytest.raises(ContractError) as ei:
-        cl.post_prices(1, (1_300, 1_100), sender=act.reporters[0])
-    assert ei.value.name == "PriceOutOfBand"
+        cl.post_prices(2, (1_300, 1_100), sender=act.reporters[0])
+    assert ei.value.name == "PriceEpochInFuture"
+    assert ei.value.args_dict == {"epoch": 2, "openEpoch": 1}
+
+
+def test_oracle_median_and_breaker_over_json_rpc(pool: cs.Pool) -> None:
+    """One reporter's manipulated post cannot move the price; a real crash beyond the
+    band is held by the circuit breaker and released after its delay."""
+    cl, r = pool.client, pool.actors.reporters
+    for who, prices in zip(r, ((801, 1_100), (1_000, 1_100), (1_000, 1_100)), strict=True):
+        cl.post_prices(1, prices, sender=who)
+    assert cl.final_prices(1) == (1_000, 1_100)
+    cl.close_epoch(sender=pool.actors.operator)
+    for who in r:
+        cl.post_prices(2, (600, 1_100), sender=who)
+    prices, release_at = cl.pending_prices(2)
+    assert prices == (600, 1_100) and cl.prices_hash(2) == 0
+    with pytest.raises(ContractError) as ei:
+        cl.release_prices(2, sender=r[0])
+    assert ei.value.name == "BreakerDelayNotOver"
+    chain.advance_time(pool.w3, release_at - chain.latest_timestamp(pool.w3))
+    cl.release_prices(2, sender=r[0])
+    assert cl.final_prices(2) == (600, 1_100)
 
 
 def test_submit_rejections_over_json_rpc(pool: cs.Pool) -> None:

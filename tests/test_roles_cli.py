@@ -55,7 +55,7 @@ def test_deploy_register_and_price_through_the_cli(node, tmp_path, capsys) -> No
                  "shocks": [[500, 500], [-500, -500], [1000, 1000], [-1000, -1000]]},
         "genesis_prices": [1000, 1100],
         "owners": a[0:3], "threshold": 2, "delay": 3600,
-        "reporters": [a[3], reporter.address, a[5]], "quorum": 2,
+        "reporters": [a[3], reporter.address, a[5]], "quorum": 3,
         "max_move_bp": 2000, "max_age": 3600,
         "operator": a[0], "house_account": a[6], "token": None,
     }
@@ -117,7 +117,8 @@ def test_deploy_register_and_price_through_the_cli(node, tmp_path, capsys) -> No
                      expected_vkh=int(req["vkh"]))
     assert str(opened.vkh) == req["vkh"]
 
-    # Oracle: two reporters post epoch 1's prices; the second post finalises the median.
+    # Oracle: three reporters post epoch 1's prices (one from its venues); the third
+    # post finalises the median.
     r_key = key_file(tmp_path / "reporter.json", reporter)
     code, p1, err = run(capsys, "oracle", "post", *owner0, "--key", str(r_key), "--epoch",
                         "1", "--prices", "1010,1090")
@@ -127,13 +128,24 @@ def test_deploy_register_and_price_through_the_cli(node, tmp_path, capsys) -> No
     assert code == 2 and "NotReporter" in err, err
     code, p2, err = run(capsys, "oracle", "post", "--rpc-url", url, "--deployment", dep_file,
                         "--epoch", "1", "--prices", "1020,1100", "--from", a[5])
-    assert code == 0 and p2["final"] and p2["final_prices"] == [1010, 1090], err
-    assert cl.final_prices(1) == (1010, 1090)
+    assert code == 0 and not p2["final"], err
+    code, p3, err = run(capsys, "oracle", "post", *owner0, "--from", a[3], "--epoch", "1",
+                        "--venue", "alpha=1000,1080", "--venue", "beta=1030,1095",
+                        "--venue", "gamma=1015,1200")
+    assert code == 0 and p3["prices"] == [1015, 1095], err
+    assert p3["final"] and p3["final_prices"] == [1015, 1095], p3
+    assert cl.final_prices(1) == (1015, 1095)
+    (posted,) = [p for p in cl.posted_venues(1) if p["reporter"] == a[3]]
+    assert posted["venues"] == {"alpha": (1000, 1080), "beta": (1030, 1095),
+                                "gamma": (1015, 1200)}
 
     # Bad input: one line, exit status 2, nothing sent.
     for argv, words in (
         (["oracle", "post", *owner0, "--epoch", "2", "--prices", "1,x"], "comma-separated"),
         (["oracle", "post", *owner0, "--epoch", "2", "--prices", "1,2,3"], "2 instruments"),
+        (["oracle", "post", *owner0, "--epoch", "2"], "--prices or"),
+        (["oracle", "post", *owner0, "--epoch", "2", "--venue", "x"], "NAME=P1"),
+        (["oracle", "post", *owner0, "--epoch", "2", "--venue", "x=1"], "2 instruments"),
         (["governance", "show", *owner0, "--id", "99"], "no proposal 99"),
         (["governance", "propose", "register-member", *owner0, "--slot", "2"], "needs"),
         (["deploy", "--rpc-url", url, "--pool", str(tmp_path / "nope.json")], "pool file"),

@@ -7,8 +7,8 @@
    ``build/demo/ceremony-epoch-<circuit key>/``, so later runs reuse it (an interrupted
    ceremony resumes where it stopped).
 2. The system is deployed (Poseidon, 2-of-3 governance with a time-lock, test
-   collateral, the oracle with two reporters' quorum, the verifier generated from the
-   ceremony's key, the clearing house).
+   collateral, the oracle with three reporters and a quorum of three -- the median of
+   three posts --, the verifier generated from the ceremony's key, the clearing house).
 3. A compliance key is generated for the pool and Shamir-split among three officers
    (any two recover it). Three institutions get fresh view keys (key files with
    owner-only permissions under ``build/demo/keys/``) and are registered by governance,

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_typing import ChecksumAddress
 from eth_utils import function_signature_to_4byte_selector
@@ -176,8 +177,6 @@ def revert_data(exc: BaseException) -> bytes | None:
         return bytes(value) if isinstance(value, bytes) else None
     if msg.startswith("execution reverted: "):  # eth-tester decoded a require string
         reason = msg[len("execution reverted: "):]
-        from eth_abi import encode as abi_encode
-
         return function_signature_to_4byte_selector("Error(string)") + abi_encode(
             ["string"], [reason])
     return None
@@ -219,6 +218,46 @@ def submit_gas_limit(public: Sequence[int]) -> int:
     return (verify_gas_limit(len(public)) + SUBMIT_BASE_GAS + SUBMIT_GAS_PER_PAYOUT * marked
             + SUBMIT_GAS_PER_SLOT_EVENT * (marked + bounds.MAX_SLOTS)
             + SUBMIT_GAS_PER_EXIT_WORD * (bounds.MAX_SLOTS + 1))
+
+
+# --- oracle venues ----------------------------------------------------------------------
+
+
+def median(values: Sequence[int]) -> int:
+    """The venues' median (PriceOracle._checkVenues): the middle value, or for an even
+    count the floor of the mean of the two middle values."""
+    if not values:
+        raise ZkclearError("the median of no values")
+    v = sorted(int(x) for x in values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) // 2
+
+
+def venue_medians(venues: Mapping[str, Sequence[int]]) -> tuple[int, ...]:
+    """Per instrument, the median over venues (name -> one price per instrument)."""
+    if not venues:
+        raise ZkclearError("no venues")
+    widths = {len(p) for p in venues.values()}
+    if len(widths) != 1:
+        raise ZkclearError(f"the venues quote different numbers of instruments: "
+                           f"{ {n: len(p) for n, p in venues.items()} }")
+    (m,) = widths
+    return tuple(median([p[i] for p in venues.values()]) for i in range(m))
+
+
+def encode_venues(venues: Mapping[str, Sequence[int]]) -> bytes:
+    """abi.encode(string[] names, uint256[][] prices), the PricesPosted ``venues`` blob."""
+    names = list(venues)
+    return abi_encode(["string[]", "uint256[][]"],
+                      [names, [[int(p) for p in venues[n]] for n in names]])
+
+
+def decode_venues(blob: bytes) -> dict[str, tuple[int, ...]]:
+    """The venues of a PricesPosted event ({} when the reporter posted none)."""
+    if not blob:
+        return {}
+    names, prices = abi_decode(["string[]", "uint256[][]"], blob)
+    return {str(n): tuple(int(x) for x in p) for n, p in zip(names, prices, strict=True)}
 
 
 # --- the client -------------------------------------------------------------------------
@@ -339,8 +378,21 @@ class Client:
     def set_quorum_call(self, quorum: int) -> Call:
         return self._encode("PriceOracle", "setQuorum", quorum)
 
-    def set_oracle_limits_call(self, max_move_bp: int, max_age: int) -> Call:
-        return self._encode("PriceOracle", "setLimits", max_move_bp, max_age)
+    def set_oracle_limits_call(self, max_move_bp: int, max_age: int,
+                               breaker_delay: int | None = None) -> Call:
+        """setLimits; ``breaker_delay`` None keeps the current one."""
+        if breaker_delay is None:
+            breaker_delay = int(self.call(self.oracle.functions.breakerDelay()))
+        return self._encode("PriceOracle", "setLimits", max_move_bp, max_age, breaker_delay)
+
+    def add_owner_call(self, owner: str) -> Call:
+        return self._encode("Governance", "addOwner", Web3.to_checksum_address(owner))
+
+    def remove_owner_call(self, owner: str) -> Call:
+        return self._encode("Governance", "removeOwner", Web3.to_checksum_address(owner))
+
+    def set_expiry_call(self, expiry: int) -> Call:
+        return self._encode("Governance", "setExpiry", expiry)
 
     def propose(self, calls: Sequence[Call], *, sender: str) -> int:
         receipt = self.transact(self.governance.functions.propose(
@@ -354,8 +406,16 @@ class Client:
     def execute(self, proposal: int, *, sender: str) -> Any:
         return self.transact(self.governance.functions.execute(proposal), sender=sender)
 
+    def cancel(self, proposal: int, *, sender: str) -> Any:
+        """Vote to cancel a proposal (the owners' threshold cancels it)."""
+        return self.transact(self.governance.functions.cancel(proposal), sender=sender)
+
     def proposal_eta(self, proposal: int) -> int:
         return int(self.call(self.governance.functions.proposals(proposal))[1])
+
+    def confirmations(self, proposal: int) -> int:
+        """Confirmations that count now (by current owners)."""
+        return int(self.call(self.governance.functions.confirmationsOf(proposal)))
 
     def govern(self, calls: Sequence[Call], signers: Sequence[str]) -> Any:
         """Propose, confirm by ``signers`` (the first proposes), wait out the time-lock
@@ -379,10 +439,32 @@ class Client:
                              sender=sender)
 
     def deposit(self, amount: int, *, sender: str, approve: bool = True) -> Any:
-        if approve:
-            self.transact(self.token.functions.approve(self.house.address, amount),
-                          sender=sender)
-        return self.transact(self.house.functions.deposit(amount), sender=sender)
+        """Deposit ``amount``; with ``approve``, the allowance is granted only after the
+        amount and the sender's membership are checked, and taken back if the deposit
+        is refused anyway (no allowance is left behind)."""
+        if not approve:
+            return self.transact(self.house.functions.deposit(amount), sender=sender)
+        self.check_deposit(amount, sender)
+        self.transact(self.token.functions.approve(self.house.address, amount), sender=sender)
+        try:
+            return self.transact(self.house.functions.deposit(amount), sender=sender)
+        except ContractError:
+            self.transact(self.token.functions.approve(self.house.address, 0), sender=sender)
+            raise
+
+    def check_deposit(self, amount: int, sender: str) -> None:
+        """The contract's own checks of a deposit that need no allowance: the amount
+        (AmountOutOfRange) and membership (NotMember), as the same named errors."""
+        if not 0 < amount < 1 << bounds.CASH_BITS:
+            sel = function_signature_to_4byte_selector("AmountOutOfRange(uint256)")
+            data = sel + abi_encode(["uint256"], [amount % (1 << 256)])
+            raise decode_error(data, "ClearingHouse.deposit")
+        self.call(self.house.functions.slotOf(Web3.to_checksum_address(sender)))
+
+    def allowance(self, owner: str) -> int:
+        """What ``owner`` has approved the clearing house to pull."""
+        return int(self.call(self.token.functions.allowance(
+            Web3.to_checksum_address(owner), self.house.address)))
 
     def request_withdrawal(self, amount: int, *, sender: str) -> Any:
         return self.transact(self.house.functions.requestWithdrawal(amount), sender=sender)
@@ -400,11 +482,44 @@ class Client:
 
     # -- oracle -----------------------------------------------------------------------
 
-    def post_prices(self, epoch: int, prices: Sequence[int], *, sender: str,
-                    observed_at: int | None = None) -> Any:
+    def post_prices(self, epoch: int, prices: Sequence[int] | None = None, *, sender: str,
+                    observed_at: int | None = None,
+                    venues: Mapping[str, Sequence[int]] | None = None) -> Any:
+        """Post ``epoch``'s prices; with ``venues`` (name -> one price per instrument) the
+        posted prices are their per-instrument median (:func:`venue_medians`) and the
+        venues go into the PricesPosted event (the contract checks the median)."""
+        blob = b""
+        if venues is not None:
+            med = venue_medians(venues)
+            if prices is not None and tuple(prices) != med:
+                raise ZkclearError(f"prices {tuple(prices)} are not the venues' median {med}")
+            prices, blob = med, encode_venues(venues)
+        if prices is None:
+            raise ZkclearError("post_prices needs prices or venues")
         ts = chain.latest_timestamp(self.w3) if observed_at is None else observed_at
-        return self.transact(self.oracle.functions.postPrices(epoch, ts, list(prices)),
+        return self.transact(self.oracle.functions.postPrices(epoch, ts, list(prices), blob),
                              sender=sender)
+
+    def release_prices(self, epoch: int, *, sender: str) -> Any:
+        """Make a candidate held by the circuit breaker final (after breakerDelay)."""
+        return self.transact(self.oracle.functions.releasePrices(epoch), sender=sender)
+
+    def pending_prices(self, epoch: int) -> tuple[tuple[int, ...], int]:
+        """The candidate the breaker holds for ``epoch`` and its release time (() and 0)."""
+        prices, release_at = self.call(self.oracle.functions.pendingPrices(epoch))
+        return tuple(int(p) for p in prices), int(release_at)
+
+    def finalised_at(self, epoch: int) -> int:
+        return int(self.call(self.oracle.functions.finalisedAt(epoch)))
+
+    def posted_venues(self, epoch: int) -> list[dict[str, Any]]:
+        """Every PricesPosted of ``epoch``: reporter, observedAt, prices, decoded venues."""
+        logs = self.oracle.events.PricesPosted().get_logs(
+            argument_filters={"epoch": epoch}, from_block=self.deployment.first_block)
+        return [{"reporter": str(e["args"]["reporter"]),
+                 "observed_at": int(e["args"]["observedAt"]),
+                 "prices": tuple(int(p) for p in e["args"]["prices"]),
+                 "venues": decode_venues(bytes(e["args"]["venues"]))} for e in logs]
 
     def final_prices(self, epoch: int) -> tuple[int, ...]:
         return tuple(int(p) for p in self.call(self.oracle.functions.finalPrices(epoch)))

@@ -9,7 +9,9 @@ The system (see ``contracts/ClearingHouse.sol`` for the epoch rules):
 * ``Governance``: the M-of-N multisig with a time-lock; it is the only caller allowed to
   change members, risk parameters, oracle reporters/limits and the operator.
 * ``TestCollateral``: an ERC-20 for tests and the demo (or an existing token's address).
-* ``PriceOracle``: reporters, quorum, median, band and staleness; genesis prices final.
+* ``PriceOracle``: reporters, odd quorum, median, circuit breaker and staleness; genesis
+  prices final; bound to the ClearingHouse right after that is deployed (it prices only
+  the epochs the house is working on).
 * ``EpochVerifier``: the Groth16 verifier generated from the epoch circuit's zkey
   (:mod:`zkclear.verifier.onchain`, which refuses insecure keys on non-local chains).
 * ``ClearingHouse``: registry, custody, the events accumulator, ``submitEpoch``.
@@ -159,7 +161,9 @@ class PoolSetup:
     """Everything a deployment fixes, apart from the epoch verifier.
 
     ``owners``/``threshold``/``delay``: the Governance multisig and its time-lock
-    (seconds). ``reporters``/``quorum``/``max_move_bp``/``max_age``: the oracle.
+    (seconds). ``reporters``/``quorum``/``max_move_bp``/``max_age``/``breaker_delay``:
+    the oracle (``quorum`` odd; a median beyond ``max_move_bp`` of the previous price
+    becomes final ``breaker_delay`` seconds after it is posted, docs/protocol.md "Oracle").
     ``token``: an existing ERC-20 to use as collateral; None deploys ``TestCollateral``.
     """
 
@@ -177,6 +181,7 @@ class PoolSetup:
     max_move_bp: int = 2_000
     max_age: int = 3600
     token: str | None = None
+    breaker_delay: int = 600
 
     def __post_init__(self) -> None:
         self.params.check_config(self.config)
@@ -324,7 +329,7 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
     oracle, gas["PriceOracle"] = deploy_contract(
         w3, compiled["PriceOracle"], gov.address, pos_addrs, list(setup.genesis_prices),
         list(setup.reporters), setup.quorum, setup.max_move_bp, setup.max_age,
-        sender=sender)
+        setup.breaker_delay, sender=sender)
     p = setup.params
     ch_config = (
         gov.address, pos_addrs, token_address, oracle.address,
@@ -336,6 +341,7 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
     )
     house, gas["ClearingHouse"] = deploy_contract(w3, compiled["ClearingHouse"], ch_config,
                                                   sender=sender)
+    gas["PriceOracle.bind"] = _bind_oracle(w3, oracle, house.address, sender)
     addresses |= {"Governance": gov.address, "Collateral": token_address,
                   "PriceOracle": oracle.address, "EpochVerifier":
                   Web3.to_checksum_address(verifier), "ClearingHouse": house.address}
@@ -343,6 +349,20 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
     check_constants(house)
     _check_computed(house, oracle, setup)
     return Deployment(int(w3.eth.chain_id), addresses, cfg, first_block, gas)
+
+
+def _bind_oracle(w3: Web3, oracle: Contract, house: str, sender: str) -> int:
+    """Bind the oracle to the clearing house (once, by its deployer); the gas used."""
+    fn = oracle.functions.bindClearingHouse(house)
+    try:
+        tx_hash = fn.transact({"from": sender})
+    except Exception as exc:
+        _reraise_decoded(exc, "PriceOracle.bindClearingHouse")
+        raise
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    if receipt["status"] != 1 or oracle.functions.clearingHouse().call() != house:
+        raise DeploymentError(f"binding the oracle to {house} failed: {dict(receipt)}")
+    return int(receipt["gasUsed"])
 
 
 def _check_computed(house: Contract, oracle: Contract, setup: PoolSetup) -> None:

@@ -329,18 +329,49 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
                                   f"{res['addresses']['ClearingHouse']}{warn}; {args.out}")
 
 
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ZkclearError(f"{what} takes comma-separated integers, got {text!r}") from None
+
+
 def cmd_oracle_post(args: argparse.Namespace, out: Output) -> int:
     from zkclear.roles import admin as roles
 
-    try:
-        prices = [int(x) for x in args.prices.split(",")]
-    except ValueError:
-        raise ZkclearError(f"--prices takes comma-separated integers, got "
-                           f"{args.prices!r}") from None
+    prices = _ints(args.prices, "--prices") if args.prices is not None else None
+    venues: dict[str, list[int]] = {}
+    for spec in args.venue or []:
+        name, sep, values = spec.partition("=")
+        if not sep or not name.strip():
+            raise ZkclearError(f"--venue takes NAME=P1,P2,..., got {spec!r}")
+        if name.strip() in venues:
+            raise ZkclearError(f"--venue {name.strip()} given twice")
+        venues[name.strip()] = _ints(values, f"--venue {name.strip()}")
+    if prices is None and not venues:
+        raise ZkclearError("oracle post needs --prices or at least one --venue")
     res = roles.post_prices(args.rpc_url, args.deployment, args.epoch, prices,
-                            key_file=args.key, from_account=args.from_account)
-    state = f"final: {res['final_prices']}" if res["final"] else "not final yet (quorum)"
-    return _role_result(out, res, f"epoch {args.epoch} prices posted; {state}")
+                            venues=venues or None, key_file=args.key,
+                            from_account=args.from_account)
+    return _role_result(out, res, f"epoch {args.epoch} prices {res['prices']} posted; "
+                                  f"{_price_state_line(res)}")
+
+
+def cmd_oracle_release(args: argparse.Namespace, out: Output) -> int:
+    from zkclear.roles import admin as roles
+
+    res = roles.release_prices(args.rpc_url, args.deployment, args.epoch, key_file=args.key,
+                               from_account=args.from_account)
+    return _role_result(out, res, f"epoch {args.epoch}: {_price_state_line(res)}")
+
+
+def _price_state_line(res: dict[str, Any]) -> str:
+    if res["final"]:
+        return f"final: {res['final_prices']}"
+    if res["breaker"]:
+        return (f"beyond the band: {res['breaker']['prices']} held by the circuit breaker "
+                f"until {res['breaker']['release_at']} (then: zkclear oracle release)")
+    return "not final yet (quorum)"
 
 
 def cmd_gov_propose(args: argparse.Namespace, out: Output) -> int:
@@ -627,7 +658,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("post", cmd_oracle_post, "post an epoch's prices (the quorum finalises)", orc)
     chain_args(sp)
     sp.add_argument("--epoch", type=int, required=True)
-    sp.add_argument("--prices", required=True, help="comma-separated ticks, one per instrument")
+    sp.add_argument("--prices", help="comma-separated ticks, one per instrument")
+    sp.add_argument("--venue", action="append", metavar="NAME=P1,P2,...",
+                    help="one venue's prices, one per instrument (repeat per venue): the "
+                    "post is their per-instrument median, the venues go into the event")
+    sp = add("release", cmd_oracle_release, "make prices the circuit breaker held final "
+             "(after its delay)", orc)
+    chain_args(sp)
+    sp.add_argument("--epoch", type=int, required=True)
 
     gov = sub.add_parser("governance", help="a governance owner").add_subparsers(
         dest="sub", required=True, metavar="SUBCOMMAND")

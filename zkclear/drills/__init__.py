@@ -12,6 +12,7 @@ from .base import DrillFn, Story, Verdict
 #: drill name -> "module:function" (imported when run, so listing them is cheap).
 DRILLS: dict[str, str] = {
     "offmarket-drain": "economic:drill_offmarket_drain",
+    "oracle-single-reporter": "oracle:drill_oracle_single_reporter",
 }
 
 

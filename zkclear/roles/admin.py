@@ -15,8 +15,12 @@ The pool file that ``zkclear deploy`` reads (``zkclear-pool-v1``)::
               "shocks": [[500, 500], [-500, -500], [1000, 1000], [-1000, -1000]]},
      "genesis_prices": [1000, 1100],
      "owners": ["0x…", "0x…", "0x…"], "threshold": 2, "delay": 3600,
-     "reporters": ["0x…", "0x…", "0x…"], "quorum": 2, "max_move_bp": 2000, "max_age": 3600,
-     "operator": "0x…", "house_account": "0x…", "token": null}
+     "reporters": ["0x…", "0x…", "0x…"], "quorum": 3, "max_move_bp": 2000, "max_age": 3600,
+     "breaker_delay": 600, "operator": "0x…", "house_account": "0x…", "token": null}
+
+``quorum`` is odd (the final price is the median of that many posts); ``breaker_delay``
+(optional, default 600 s, below ``max_age``) is how long a median beyond ``max_move_bp``
+waits before it becomes final (docs/protocol.md, "Oracle").
 
 ``token`` null deploys a test collateral token (local chains); otherwise the ERC-20 to
 hold as collateral.
@@ -25,7 +29,7 @@ hold as collateral.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,7 @@ POOL_FORMAT = "zkclear-pool-v1"
 _POOL_FIELDS = {"format", "slots", "instruments", "scenarios", "risk", "genesis_prices",
                 "owners", "threshold", "delay", "reporters", "quorum", "max_move_bp",
                 "max_age", "operator", "house_account", "token"}
+_POOL_OPTIONAL = {"breaker_delay"}
 _RISK_FIELDS = {"im_factor_bp", "penalty_bp", "position_limits", "shocks"}
 
 
@@ -110,7 +115,7 @@ def load_pool(path: str | Path) -> Any:
         raise RoleError(f"cannot read the pool file {path}: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("format") != POOL_FORMAT:
         raise RoleError(f"{path} is not a {POOL_FORMAT} file")
-    missing, unknown = _POOL_FIELDS - set(doc), set(doc) - _POOL_FIELDS
+    missing, unknown = _POOL_FIELDS - set(doc), set(doc) - _POOL_FIELDS - _POOL_OPTIONAL
     if missing or unknown:
         raise RoleError(f"{path}: missing fields {sorted(missing)}, unknown fields "
                         f"{sorted(unknown)}")
@@ -126,6 +131,7 @@ def load_pool(path: str | Path) -> Any:
             house_account=Web3.to_checksum_address(doc["house_account"]),
             delay=int(doc["delay"]), max_move_bp=int(doc["max_move_bp"]),
             max_age=int(doc["max_age"]),
+            breaker_delay=int(doc.get("breaker_delay", 600)),
             token=Web3.to_checksum_address(doc["token"]) if doc["token"] else None)
     except (ParamsError, TypeError, ValueError) as exc:
         raise RoleError(f"{path}: {exc}") from exc
@@ -164,18 +170,51 @@ def deploy(rpc_url: str, pool_file: str | Path, out: str | Path, *,
 # -- oracle ---------------------------------------------------------------------------------
 
 
-def post_prices(rpc_url: str, deployment: str | Path, epoch: int, prices: Sequence[int], *,
+def post_prices(rpc_url: str, deployment: str | Path, epoch: int,
+                prices: Sequence[int] | None = None, *,
+                venues: Mapping[str, Sequence[int]] | None = None,
                 key_file: str | Path | None = None,
                 from_account: str | None = None) -> dict[str, Any]:
+    """Post ``epoch``'s prices: ``prices`` as given, or with ``venues`` (name -> one price
+    per instrument) their per-instrument median, the venues published in the event."""
+    from zkclear.chain.client import venue_medians
+
     cl = _client(rpc_url, deployment, key_file, from_account)
     m = cl.deployment.config.n_instruments
+    if venues:
+        for name, ps in venues.items():
+            if len(ps) != m:
+                raise RoleError(f"venue {name}: the pool has {m} instruments, got "
+                                f"{len(ps)} prices")
+        med = venue_medians(venues)
+        if prices is not None and tuple(prices) != med:
+            raise RoleError(f"--prices {list(prices)} are not the venues' median {list(med)}")
+        prices = med
+    if prices is None:
+        raise RoleError("post needs --prices or --venue")
     if len(prices) != m:
         raise RoleError(f"the pool has {m} instruments, got {len(prices)} prices")
-    receipt = cl.post_prices(epoch, list(prices), sender=_sender(cl))
-    final = cl.prices_hash(epoch)
-    return {"epoch": epoch, "prices": list(prices), "gas_used": int(receipt["gasUsed"]),
-            "final": final != 0,
-            "final_prices": list(cl.final_prices(epoch)) if final else None}
+    receipt = cl.post_prices(epoch, list(prices), venues=venues or None, sender=_sender(cl))
+    return {"epoch": epoch, "prices": list(prices), "venues":
+            {k: list(v) for k, v in (venues or {}).items()},
+            "gas_used": int(receipt["gasUsed"]), **_price_state(cl, epoch)}
+
+
+def release_prices(rpc_url: str, deployment: str | Path, epoch: int, *,
+                   key_file: str | Path | None = None,
+                   from_account: str | None = None) -> dict[str, Any]:
+    """Release prices the circuit breaker held, once its delay has passed."""
+    cl = _client(rpc_url, deployment, key_file, from_account)
+    receipt = cl.release_prices(epoch, sender=_sender(cl))
+    return {"epoch": epoch, "gas_used": int(receipt["gasUsed"]), **_price_state(cl, epoch)}
+
+
+def _price_state(cl: Any, epoch: int) -> dict[str, Any]:
+    final = cl.prices_hash(epoch) != 0
+    pending, release_at = cl.pending_prices(epoch)
+    return {"final": final, "final_prices": list(cl.final_prices(epoch)) if final else None,
+            "breaker": {"prices": list(pending), "release_at": release_at}
+            if release_at else None}
 
 
 # -- governance -----------------------------------------------------------------------------
@@ -224,11 +263,14 @@ def propose(rpc_url: str, deployment: str | Path, action: str, *,
 
 
 def proposal_info(cl: Any, pid: int) -> dict[str, Any]:
-    proposer, eta, confirmations, executed = cl.call(cl.governance.functions.proposals(pid))
+    proposer, eta, _, executed, _, cancelled = cl.call(
+        cl.governance.functions.proposals(pid))
     if int(proposer, 16) == 0:
         raise RoleError(f"there is no proposal {pid}")
-    return {"proposer": str(proposer), "confirmations": int(confirmations),
-            "eta": int(eta) or None, "executed": bool(executed)}
+    return {"proposer": str(proposer), "confirmations": cl.confirmations(pid),
+            "eta": int(eta) or None, "executed": bool(executed),
+            "cancelled": bool(cancelled),
+            "expires_at": int(cl.call(cl.governance.functions.expiresAt(pid)))}
 
 
 def confirm(rpc_url: str, deployment: str | Path, pid: int, *,
