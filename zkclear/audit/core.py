@@ -42,7 +42,7 @@ from web3 import Web3
 
 from zkclear.chain.client import Client
 from zkclear.chain.contracts import Deployment
-from zkclear.clearing.epoch import SlotFigures, clear_slot
+from zkclear.clearing.epoch import SlotFigures, TradeLossError, clear_slot
 from zkclear.clearing.events import EpochEvents, Event, Kind, accumulate
 from zkclear.clearing.params import ParamsError, RiskParams, prices_hash
 from zkclear.clearing.public import PackingError
@@ -115,7 +115,8 @@ class Finding:
 
 def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Report,
                 deposit: int, withdrawal: int, prices: Sequence[int],
-                prices_prev: Sequence[int], params: RiskParams) -> SlotFigures:
+                prices_prev: Sequence[int], params: RiskParams, *,
+                house_ok: bool = True) -> SlotFigures:
     """Clear one member slot (``slot >= 1``) from its leaf before the epoch, its report and
     its public events: the engine's own per-slot function
     (:func:`zkclear.clearing.epoch.clear_slot`), so audit and engine cannot drift apart.
@@ -125,7 +126,18 @@ def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Re
     if slot < 1:
         raise ValueError("the house (slot 0) is not audited per member")
     return clear_slot(collateral, positions, report.delta, report.trade_cash, deposit,
-                      withdrawal, prices, prices_prev, params)
+                      withdrawal, prices, prices_prev, params, house_ok=house_ok)
+
+
+def house_collateral(client: Any, epoch: int) -> int | None:
+    """The house's collateral after an accepted epoch, from its published exit data
+    (``ExitDataPublished``; the last word, signed mod r), or None if not published."""
+    logs = client.house.events.ExitDataPublished().get_logs(
+        argument_filters={"epoch": epoch}, from_block=client.deployment.first_block)
+    if not logs:
+        return None
+    c0 = int(logs[-1]["args"]["exitData"][-1])
+    return c0 - P if c0 > P // 2 else c0
 
 
 #: Row statuses, in the order of the HTML legend.
@@ -518,10 +530,13 @@ def _audit_epoch(row: EpochRow, client: Client, chain: _Chain, slot: int, state:
     if (known and report is not None and per is not None and params is not None
             and prices is not None and prev_prices is not None):
         assert state.collateral is not None and state.positions is not None
+        # The pool rule of step 6: no grant while the house is negative after the epoch.
+        house_c = house_collateral(client, epoch) if epoch in chain.accepted else None
         try:
             figures = derive_slot(slot, state.collateral, state.positions, report,
-                                  per.deposit, per.withdrawal, prices, prev_prices, params)
-        except (BoundError, ParamsError) as exc:
+                                  per.deposit, per.withdrawal, prices, prev_prices, params,
+                                  house_ok=house_c is None or house_c >= 0)
+        except (BoundError, ParamsError, TradeLossError) as exc:
             finding("clearing", "bounds", None, None,
                     f"the decrypted report cannot have been cleared: {exc}")
     row.figures = figures
@@ -726,7 +741,7 @@ def _check_proof(row: EpochRow, client: Client, chain: _Chain, acc: Any,
     try:
         values = unpack_public(public, client.deployment.config.n_slots)
     except PackingError as exc:
-        finding("proof", "public-input", "8 public signals", str(len(public)), str(exc))
+        finding("proof", "public-input", "9 public signals", str(len(public)), str(exc))
         return
     for name, value in values.items():
         want = expect[name]
