@@ -57,6 +57,10 @@ POSEIDON_NAMES = tuple(f"Poseidon{n}" for n in POSEIDON_ARITIES)
 SYSTEM = ("Governance", "Collateral", "PriceOracle", "EpochVerifier", "ClearingHouse")
 
 
+#: Default governed withdrawal timeout (seconds): one day.
+DEFAULT_WITHDRAWAL_TIMEOUT = 86_400
+
+
 class DeploymentError(ZkclearError):
     """A deployment failed or does not match what the off-chain code expects."""
 
@@ -160,6 +164,8 @@ class PoolSetup:
     ``owners``/``threshold``/``delay``: the Governance multisig and its time-lock
     (seconds). ``reporters``/``quorum``/``max_move_bp``/``max_age``: the oracle.
     ``token``: an existing ERC-20 to use as collateral; None deploys ``TestCollateral``.
+    ``withdrawal_timeout``: seconds after which an unserved withdrawal request lets
+    anyone freeze the pool (governed; docs/protocol.md, "Liveness").
     """
 
     config: PoolConfig
@@ -176,6 +182,7 @@ class PoolSetup:
     max_move_bp: int = 2_000
     max_age: int = 3600
     token: str | None = None
+    withdrawal_timeout: int = DEFAULT_WITHDRAWAL_TIMEOUT
 
     def __post_init__(self) -> None:
         self.params.check_config(self.config)
@@ -331,7 +338,7 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
         cfg.n_slots, cfg.n_instruments, cfg.n_scenarios, cfg.max_events,
         Web3.to_checksum_address(setup.house_account), setup.house_vkh,
         p.im_factor_bp, p.penalty_bp, list(p.position_limits),
-        [s for row in p.shocks for s in row],
+        [s for row in p.shocks for s in row], setup.withdrawal_timeout,
     )
     house, gas["ClearingHouse"] = deploy_contract(w3, compiled["ClearingHouse"], ch_config,
                                                   sender=sender)
@@ -354,6 +361,8 @@ def _check_computed(house: Contract, oracle: Contract, setup: PoolSetup) -> None
         bad.append("paramsHash")
     if int(oracle.functions.pricesHashOf(0).call()) != prices_hash(setup.genesis_prices):
         bad.append("genesis pricesHash")
+    if int(house.functions.withdrawalTimeout().call()) != setup.withdrawal_timeout:
+        bad.append("withdrawalTimeout")
     sizes = [int(getattr(house.functions, n)().call())
              for n in ("nSlots", "nInstruments", "nScenarios", "maxEvents")]
     c = setup.config

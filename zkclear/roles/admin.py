@@ -16,7 +16,11 @@ The pool file that ``zkclear deploy`` reads (``zkclear-pool-v1``)::
      "genesis_prices": [1000, 1100],
      "owners": ["0x…", "0x…", "0x…"], "threshold": 2, "delay": 3600,
      "reporters": ["0x…", "0x…", "0x…"], "quorum": 2, "max_move_bp": 2000, "max_age": 3600,
-     "operator": "0x…", "house_account": "0x…", "token": null}
+     "operator": "0x…", "house_account": "0x…", "token": null,
+     "withdrawal_timeout": 86400}
+
+``withdrawal_timeout`` (optional, seconds, default one day): an unserved withdrawal
+request older than this lets anyone freeze the pool.
 
 ``token`` null deploys a test collateral token (local chains); otherwise the ERC-20 to
 hold as collateral.
@@ -37,6 +41,7 @@ POOL_FORMAT = "zkclear-pool-v1"
 _POOL_FIELDS = {"format", "slots", "instruments", "scenarios", "risk", "genesis_prices",
                 "owners", "threshold", "delay", "reporters", "quorum", "max_move_bp",
                 "max_age", "operator", "house_account", "token"}
+_OPTIONAL_POOL_FIELDS = {"withdrawal_timeout"}
 _RISK_FIELDS = {"im_factor_bp", "penalty_bp", "position_limits", "shocks"}
 
 
@@ -101,7 +106,7 @@ def risk_params_from_json(doc: Any, where: str) -> Any:
 
 def load_pool(path: str | Path) -> Any:
     """A :class:`zkclear.chain.contracts.PoolSetup` from a ``zkclear-pool-v1`` file."""
-    from zkclear.chain.contracts import PoolSetup
+    from zkclear.chain.contracts import DEFAULT_WITHDRAWAL_TIMEOUT, PoolSetup
     from zkclear.clearing.params import ParamsError, PoolConfig
 
     try:
@@ -110,7 +115,7 @@ def load_pool(path: str | Path) -> Any:
         raise RoleError(f"cannot read the pool file {path}: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("format") != POOL_FORMAT:
         raise RoleError(f"{path} is not a {POOL_FORMAT} file")
-    missing, unknown = _POOL_FIELDS - set(doc), set(doc) - _POOL_FIELDS
+    missing, unknown = _POOL_FIELDS - set(doc), set(doc) - _POOL_FIELDS - _OPTIONAL_POOL_FIELDS
     if missing or unknown:
         raise RoleError(f"{path}: missing fields {sorted(missing)}, unknown fields "
                         f"{sorted(unknown)}")
@@ -126,7 +131,9 @@ def load_pool(path: str | Path) -> Any:
             house_account=Web3.to_checksum_address(doc["house_account"]),
             delay=int(doc["delay"]), max_move_bp=int(doc["max_move_bp"]),
             max_age=int(doc["max_age"]),
-            token=Web3.to_checksum_address(doc["token"]) if doc["token"] else None)
+            token=Web3.to_checksum_address(doc["token"]) if doc["token"] else None,
+            withdrawal_timeout=int(doc.get("withdrawal_timeout",
+                                           DEFAULT_WITHDRAWAL_TIMEOUT)))
     except (ParamsError, TypeError, ValueError) as exc:
         raise RoleError(f"{path}: {exc}") from exc
 
