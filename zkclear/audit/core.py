@@ -45,7 +45,7 @@ from zkclear.chain.contracts import Deployment
 from zkclear.clearing.epoch import SlotFigures, TradeLossError, clear_slot
 from zkclear.clearing.events import EpochEvents, Event, Kind, accumulate
 from zkclear.clearing.params import ParamsError, RiskParams, prices_hash
-from zkclear.clearing.public import PackingError
+from zkclear.clearing.public import PackingError, exit_challenge, exit_sum
 from zkclear.clearing.public import unpack as unpack_public
 from zkclear.clearing.report import Report
 from zkclear.errors import ArtefactError, ProofError, ZkclearError
@@ -738,6 +738,10 @@ def _check_proof(row: EpochRow, client: Client, chain: _Chain, acc: Any,
         "grantedMask": int(acc_args["grantedMask"]),
         "totalCollateral": int(acc_args["totalCollateral"]) % P,
     }
+    # The exit data in calldata: the challenge and sum the contract derived from it.
+    exit_data = [int(x) for x in args.get("exitData", ())]
+    rho = exit_challenge(epoch, int(acc_args["newRoot"]), exit_data)
+    expect |= {"rho": rho, "exitSum": exit_sum(exit_data, rho)}
     try:
         values = unpack_public(public, client.deployment.config.n_slots)
     except PackingError as exc:
