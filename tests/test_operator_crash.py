@@ -118,7 +118,8 @@ def _submit_epoch_txs(pool: cs.Pool) -> int:
     """submitEpoch transactions sent to the ClearingHouse since deployment."""
     house = pool.client.house
     selector = house.encode_abi("submitEpoch", args=[((0, 0), ((0, 0), (0, 0)), (0, 0)),
-                                                     [0] * len(cs.EpochResult.PUBLIC_NAMES)])[:10]
+                                                     [0] * len(cs.EpochResult.PUBLIC_NAMES),
+                                                     []])[:10]
     w3, n = pool.w3, 0
     for b in range(pool.client.deployment.first_block, w3.eth.block_number + 1):
         for tx in w3.eth.get_block(b, full_transactions=True)["transactions"]:

@@ -68,7 +68,8 @@ def drill_offmarket_drain() -> Verdict:
         s.check(out.accepted.epoch == epoch, f"epoch {epoch} still cleared: the pool kept going")
         s.check(SELLER not in {slot for slot, _, _ in out.accepted.paid},
                 f"epoch {epoch}: slot 3's withdrawal was not granted")
-        s.facts[f"rejections_epoch_{epoch}"] = [str(rj) for rj in out.netted.match.rejected]
+        s.facts[f"rejections_epoch_{epoch}"] = [f"{rj.reason.name}: {rj}"
+                                                for rj in out.netted.match.rejected]
 
     # A colluding operator that forces the trade into committed reports is refused before
     # proving: the engine applies the circuit's own rule (which has no witness for it).
