@@ -41,11 +41,18 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         uint256 penaltyBp;
         uint256[] positionLimits;
         int256[] shocks;
+        uint256 withdrawalTimeout;
     }
 
     /// Gas left before calling the verifier: below this it could run out of gas inside a
     /// precompile and answer false (read as an invalid proof). ~235k are used for 8 inputs.
     uint256 public constant MIN_VERIFY_GAS = 400_000;
+    /// Bounds of the governed withdrawal timeout (seconds).
+    uint256 public constant MIN_WITHDRAWAL_TIMEOUT = 60;
+    uint256 public constant MAX_WITHDRAWAL_TIMEOUT = 365 days;
+    /// Largest s of a canonical (low-s) secp256k1 signature.
+    uint256 private constant SECP256K1_HALF_N =
+        0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
     IERC20 public immutable collateral;
     IPriceOracle public immutable oracle;
@@ -57,9 +64,16 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// Sum of all leaves' collateral after the last accepted epoch.
     uint256 public totalCollateral;
     uint256 public immutable genesisRoot;
-    /// keccak256(abi.encode(D)) of the last accepted epoch's exit data D = (new leaf
-    /// hashes, house collateral mod r): what exits open leaves against after a freeze.
+    /// keccak256(abi.encode(exitData)) of the last accepted epoch (set by submitEpoch).
     bytes32 public lastExitDataHash;
+
+    /// Credited payouts (granted withdrawals, exits), transferred by claim().
+    mapping(address => uint256) public claimable;
+    uint256 public totalClaimable;
+    /// A withdrawal request older than this (seconds) in an unaccepted epoch lets anyone freeze.
+    uint256 public withdrawalTimeout;
+    bool public frozen;
+    mapping(uint256 => bool) public exited;
 
     constructor(Config memory cfg)
         Governed(cfg.governance)
@@ -77,6 +91,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         oracle = IPriceOracle(cfg.oracle);
         verifier = IEpochVerifier(cfg.verifier);
         _setOperator(cfg.operator);
+        _setWithdrawalTimeout(cfg.withdrawalTimeout);
         uint256 root = _genesisRoot(cfg.houseVkh);
         genesisRoot = root;
         stateRoot = root;
@@ -91,57 +106,145 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         _setOperator(operator_);
     }
 
-    // --- members ---------------------------------------------------------------------
-
-    /// Commit this epoch's report: `commitment` is C (docs/protocol.md), `ciphertext` the
-    /// report encrypted under the member's epoch key, published for auditors (the epoch
-    /// proof binds it to C; this contract only logs it).
-    function commitReport(uint256 commitment, bytes calldata ciphertext) external {
-        uint256 slot = slotOf(msg.sender);
-        if (slot == HOUSE) revert HouseCannotCommit();
-        if (commitment == 0 || commitment >= FIELD_R) revert InvalidCommitment(commitment);
-        uint256 epoch = openEpoch;
-        SlotEpoch storage se = _slotEpochs[epoch][slot];
-        if (se.committed) revert AlreadyCommitted(epoch, slot);
-        se.committed = true;
-        _record(KIND_COMMIT, slot, commitment);
-        emit ReportCommitted(epoch, slot, commitment, ciphertext);
+    function setWithdrawalTimeout(uint256 timeout) external onlyGovernance {
+        _setWithdrawalTimeout(timeout);
     }
+
+    // --- members ---------------------------------------------------------------------
 
     /// Deposit `amount` collateral tokens (approved to this contract beforehand).
     function deposit(uint256 amount) external {
+        _notFrozen();
         uint256 slot = slotOf(msg.sender);
         _checkAmount(amount);
         uint256 epoch = openEpoch;
         SlotEpoch storage se = _slotEpochs[epoch][slot];
-        if (se.deposited) revert AlreadyDeposited(epoch, slot);
-        se.deposited = true;
+        if (se.deposit != 0) revert AlreadyDeposited(epoch, slot);
+        se.deposit = uint128(amount);
         _epochs[epoch].deposits += uint128(amount);
         _record(KIND_DEPOSIT, slot, amount);
         _pull(msg.sender, amount);
     }
 
     /// Ask for `amount` back; the epoch proof grants it only if the slot still meets its
-    /// initial margin afterwards, and submitEpoch pays it then.
+    /// initial margin afterwards, and submitEpoch credits it then (claim() pays it).
+    /// A removed member may still ask. The epoch's first request starts the clock of
+    /// freeze().
     function requestWithdrawal(uint256 amount) external {
-        uint256 slot = slotOf(msg.sender);
+        _notFrozen();
+        uint256 slot = _anySlotOf(msg.sender);
         if (slot == HOUSE) revert HouseCannotWithdraw();
         _checkAmount(amount);
         uint256 epoch = openEpoch;
         SlotEpoch storage se = _slotEpochs[epoch][slot];
         if (se.withdrawal != 0) revert AlreadyRequested(epoch, slot);
         se.withdrawal = uint128(amount);
-        _epochs[epoch].withdrawMask |= 1 << slot;
+        EpochData storage ep = _epochs[epoch];
+        ep.withdrawMask |= 1 << slot;
+        if (ep.firstRequestAt == 0) ep.firstRequestAt = uint64(block.timestamp);
         _record(KIND_WITHDRAW, slot, amount);
+    }
+
+    /// Transfer everything credited to the caller. A token that refuses the transfer
+    /// reverts this claim only.
+    function claim() external {
+        uint256 amount = claimable[msg.sender];
+        if (amount == 0) revert NothingToClaim(msg.sender);
+        claimable[msg.sender] = 0;
+        totalClaimable -= amount;
+        _push(msg.sender, amount);
+        emit Claimed(msg.sender, amount);
     }
 
     // --- epochs ----------------------------------------------------------------------
 
-    /// Freeze the open epoch for proving; later events go to the next epoch. Only one
-    /// closed epoch may wait for its proof at a time.
-    function closeEpoch() external onlyOperator {
+    /// Post the members' signed commitments and freeze the open epoch for proving; later
+    /// events go to the next epoch. Only one closed epoch may wait for its proof at a
+    /// time. Each commit is signed (EIP-191) by the slot's account over commitDigest;
+    /// `excludedMask` names the slots closed without their report (suspended next epoch).
+    function closeEpoch(Commit[] calldata commits, uint256 excludedMask) external onlyOperator {
+        _notFrozen();
         if (openEpoch != lastAcceptedEpoch + 1) revert EpochPending(lastAcceptedEpoch + 1);
+        uint256 epoch = openEpoch;
+        uint256 suspended = _epochs[epoch - 1].excludedMask;
+        uint256 committed = 0;
+        for (uint256 i = 0; i < commits.length; i++) {
+            committed |= _postCommit(epoch, suspended, commits[i]);
+        }
+        if (excludedMask >> nSlots != 0 || excludedMask & (1 << HOUSE) != 0 || excludedMask & committed != 0) {
+            revert InvalidExcludedMask(excludedMask);
+        }
+        _epochs[epoch].excludedMask = excludedMask;
+        for (uint256 bits = excludedMask; bits != 0; bits &= bits - 1) {
+            emit ReportExcluded(epoch, _lowestBit(bits));
+        }
         _closeEpoch(paramsHash);
+    }
+
+    /// The EIP-191 digest a slot's account signs for its commitment in `epoch`.
+    function commitDigest(uint256 epoch, uint256 slot, uint256 commitment, bytes calldata ciphertext)
+        external
+        view
+        returns (bytes32)
+    {
+        return _commitDigest(epoch, slot, commitment, keccak256(ciphertext));
+    }
+
+    // --- freeze and exit ---------------------------------------------------------------
+
+    /// Anyone may freeze the pool once a withdrawal request of an unaccepted epoch is
+    /// older than withdrawalTimeout. Frozen: no deposit, request, close or epoch; exits only.
+    function freeze() external {
+        _notFrozen();
+        uint256 deadlineOf = withdrawalTimeout;
+        for (uint256 e = lastAcceptedEpoch + 1; e <= openEpoch; e++) {
+            uint256 t = _epochs[e].firstRequestAt;
+            if (t == 0) continue;
+            if (block.timestamp < t + deadlineOf) revert FreezeTooEarly(e, t + deadlineOf);
+            frozen = true;
+            emit Frozen(e, t);
+            return;
+        }
+        revert NothingToForce();
+    }
+
+    /// After a freeze, credit `slot`'s account with its collateral in the last accepted
+    /// state (its leaf, opened against the published exit data; pro rata if the house is
+    /// negative) plus its deposits of the unaccepted epochs. Anyone may call it.
+    function exit(uint256 slot, int256 c, int256[] calldata q, uint256 vkh, uint256 nonce,
+                  uint256[] calldata exitData) external {
+        if (!frozen) revert NotFrozen();
+        if (slot >= nSlots) revert SlotOutOfRange(slot, nSlots);
+        if (slot == HOUSE) revert HouseCannotExit();
+        if (exited[slot]) revert AlreadyExited(slot);
+        if (members[slot].account == address(0)) revert NotRegistered(slot);
+        uint256 amount = 0;
+        bool haircut = false;
+        if (_hasLeaf(slot)) (amount, haircut) = _openLeaf(slot, _leafHash(c, q, vkh, nonce), uint256(c), exitData);
+        amount += _pendingDeposits(slot);
+        exited[slot] = true;
+        address account = members[slot].account;
+        _credit(account, amount);
+        _checkCredits();
+        emit Exited(slot, account, amount, haircut);
+    }
+
+    /// After a freeze, credit the house account with the house's collateral, if positive,
+    /// plus its deposits of the unaccepted epochs (governance only, once).
+    function exitHouse(uint256[] calldata exitData) external onlyGovernance {
+        if (!frozen) revert NotFrozen();
+        if (exited[HOUSE]) revert AlreadyExited(HOUSE);
+        uint256 amount = 0;
+        if (lastAcceptedEpoch != 0) {
+            int256 c0 = _checkStoredExitData(exitData);
+            if (c0 > 0) amount = uint256(c0);
+        }
+        amount += _pendingDeposits(HOUSE);
+        exited[HOUSE] = true;
+        address account = members[HOUSE].account;
+        _credit(account, amount);
+        _checkCredits();
+        emit Exited(HOUSE, account, amount, false);
     }
 
     /// Accept the epoch in `publicInputs[PUB_EPOCH_INFO]` if every public input matches
@@ -150,6 +253,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// that it is exactly the new leaves and the house's collateral.
     function submitEpoch(Proof calldata proof, uint256[9] calldata publicInputs,
                          uint256[] calldata exitData) external {
+        _notFrozen();
         uint256 info = publicInputs[PUB_EPOCH_INFO];
         uint256 epoch = info & ((1 << EPOCH_BITS) - 1);
         uint256 outcome = publicInputs[PUB_OUTCOME];
@@ -181,12 +285,12 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
             uint256 slot = _lowestBit(bits);
             uint256 amount = _slotEpochs[epoch][slot].withdrawal;
             address to = members[slot].account;
-            _push(to, amount);
+            _credit(to, amount); // pulled with claim()
             emit WithdrawalPaid(epoch, slot, to, amount);
         }
-        // Proof of reserves: the tokens held cover every leaf's collateral plus the
-        // deposits already made into the next, open epoch.
-        uint256 required = newTotal + _epochs[epoch + 1].deposits;
+        // Proof of reserves: the tokens held cover every leaf's collateral, the deposits
+        // already made into the next, open epoch and every credited payout.
+        uint256 required = newTotal + _epochs[epoch + 1].deposits + totalClaimable;
         uint256 balance = collateral.balanceOf(address(this));
         if (balance < required) revert ReservesShortfall(balance, required);
     }
@@ -240,6 +344,125 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
             acc = addmod(mulmod(acc, rho, FIELD_R), d[j - 1], FIELD_R);
         }
         if (pub[PUB_EXIT_SUM] != acc) revert ExitSumMismatch(pub[PUB_EXIT_SUM], acc);
+    }
+
+    /// One signed commit: checks and records it; returns its slot's bit.
+    function _postCommit(uint256 epoch, uint256 suspended, Commit calldata cm) private returns (uint256) {
+        uint256 slot = cm.slot;
+        if (slot >= nSlots) revert SlotOutOfRange(slot, nSlots);
+        if (slot == HOUSE) revert HouseCannotCommit();
+        Member storage m = members[slot];
+        if (!m.active) revert SlotNotActive(slot);
+        if (suspended & (1 << slot) != 0) revert SlotSuspended(epoch, slot);
+        uint256 commitment = cm.commitment;
+        if (commitment == 0 || commitment >= FIELD_R) revert InvalidCommitment(commitment);
+        SlotEpoch storage se = _slotEpochs[epoch][slot];
+        if (se.committed) revert AlreadyCommitted(epoch, slot);
+        bytes32 digest = _commitDigest(epoch, slot, commitment, keccak256(cm.ciphertext));
+        if (uint256(cm.s) > SECP256K1_HALF_N || (cm.v != 27 && cm.v != 28)) revert InvalidSignature(slot);
+        address signer = ecrecover(digest, cm.v, cm.r, cm.s);
+        if (signer == address(0)) revert InvalidSignature(slot);
+        if (signer != m.account) revert WrongSigner(slot, signer, m.account);
+        se.committed = true;
+        _record(KIND_COMMIT, slot, commitment);
+        emit ReportCommitted(epoch, slot, commitment, cm.ciphertext);
+        return 1 << slot;
+    }
+
+    function _commitDigest(uint256 epoch, uint256 slot, uint256 commitment, bytes32 ctHash)
+        private
+        view
+        returns (bytes32)
+    {
+        bytes32 inner = keccak256(
+            abi.encode("zkclear-commit-v1", block.chainid, address(this), epoch, slot, commitment, ctHash)
+        );
+        return keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", inner));
+    }
+
+    function _notFrozen() private view {
+        if (frozen) revert PoolFrozen();
+    }
+
+    function _setWithdrawalTimeout(uint256 timeout) private {
+        if (timeout < MIN_WITHDRAWAL_TIMEOUT || timeout > MAX_WITHDRAWAL_TIMEOUT) {
+            revert InvalidWithdrawalTimeout(timeout);
+        }
+        withdrawalTimeout = timeout;
+        emit WithdrawalTimeoutSet(timeout);
+    }
+
+    function _credit(address to, uint256 amount) private {
+        claimable[to] += amount;
+        totalClaimable += amount;
+    }
+
+    /// Everything credited and not yet claimed is held (exits never pay out more).
+    function _checkCredits() private view {
+        uint256 balance = collateral.balanceOf(address(this));
+        if (balance < totalClaimable) revert ReservesShortfall(balance, totalClaimable);
+    }
+
+    /// False for a slot registered in an epoch that was never accepted (no leaf yet) and
+    /// for every slot before the first accepted epoch.
+    function _hasLeaf(uint256 slot) private view returns (bool) {
+        if (lastAcceptedEpoch == 0) return false;
+        for (uint256 e = lastAcceptedEpoch + 1; e <= openEpoch; e++) {
+            if (_slotEpochs[e][slot].registered) return false;
+        }
+        return true;
+    }
+
+    /// The slot's deposits in the epochs after the last accepted one (at most two).
+    function _pendingDeposits(uint256 slot) private view returns (uint256 sum) {
+        for (uint256 e = lastAcceptedEpoch + 1; e <= openEpoch; e++) {
+            sum += _slotEpochs[e][slot].deposit;
+        }
+    }
+
+    /// Checks exit data against the stored hash; returns the house's signed collateral.
+    function _checkStoredExitData(uint256[] calldata exitData) private view returns (int256) {
+        if (exitData.length != nSlots + 1) revert WrongExitDataLength(exitData.length, nSlots + 1);
+        bytes32 h = keccak256(abi.encode(exitData));
+        if (h != lastExitDataHash) revert ExitDataMismatch(h, lastExitDataHash);
+        uint256 x = exitData[nSlots];
+        return x > FIELD_R / 2 ? -int256(FIELD_R - x) : int256(x);
+    }
+
+    /// What the slot's leaf pays if it is the published one: c, or pro rata
+    /// c * T / (T - c0) if the house's c0 is negative. (`leafHash` checked c >= 0.)
+    function _openLeaf(uint256 slot, uint256 leafHash, uint256 c, uint256[] calldata exitData)
+        private
+        view
+        returns (uint256 amount, bool haircut)
+    {
+        int256 c0 = _checkStoredExitData(exitData);
+        if (leafHash != exitData[slot]) revert LeafMismatch(slot, leafHash, exitData[slot]);
+        amount = c;
+        if (c0 < 0) {
+            uint256 total = totalCollateral;
+            amount = amount * total / (total + uint256(-c0));
+            haircut = true;
+        }
+    }
+
+    /// PoseidonChain(c, q[0..M-1], vkh, 1, nonce): a member leaf (values range-checked).
+    function _leafHash(int256 c, int256[] calldata q, uint256 vkh, uint256 nonce) private view returns (uint256) {
+        uint256 m = nInstruments;
+        if (q.length != m) revert WrongPositionCount(q.length, m);
+        if (c < 0) revert NegativeCollateral(c);
+        if (c >= int256(1 << CASH_BITS)) revert ExitValueOutOfRange(c);
+        uint256[] memory leaf = new uint256[](m + 4);
+        leaf[0] = uint256(c);
+        int256 bound = int256(1 << DELTA_BITS);
+        for (uint256 i = 0; i < m; i++) {
+            if (q[i] <= -bound || q[i] >= bound) revert ExitValueOutOfRange(q[i]);
+            leaf[1 + i] = _signedToField(q[i]);
+        }
+        leaf[m + 1] = vkh;
+        leaf[m + 2] = 1;
+        leaf[m + 3] = nonce;
+        return _poseidonChain(leaf);
     }
 
     function _checkAmount(uint256 amount) private pure {

@@ -16,7 +16,7 @@ from web3 import Web3
 from zkclear.audit.core import pool_id
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
-from zkclear.chain.client import Client, EpochAccepted
+from zkclear.chain.client import Client, EpochAccepted, SignedCommit
 from zkclear.chain.pool import Actors, Pool
 from zkclear.clearing.epoch import EpochResult, run_epoch
 from zkclear.clearing.events import Kind
@@ -73,12 +73,21 @@ def escrow_for(pool: Pool, slot: int, vkh: int) -> bytes:
     return escrow(key, COMPLIANCE, slot, pool_id(pool.client.deployment))
 
 
-def play_events(pool: Pool, plan: EpochPlan) -> None:
+def onchain_order(events: Sequence[Any]) -> list[Any]:
+    """The order events land in on-chain: commitments are posted with closeEpoch, after
+    every other event of the epoch."""
+    return ([e for e in events if e.kind != Kind.COMMIT]
+            + [e for e in events if e.kind == Kind.COMMIT])
+
+
+def play_events(pool: Pool, plan: EpochPlan) -> list[SignedCommit]:
     """Send the plan's events as the members' (and governance's) transactions, in order;
     consecutive registrations go through one governance proposal, each with its escrow
-    (:func:`escrow_for`). Each commitment is published with its report's ciphertext (the
-    plan's)."""
+    (:func:`escrow_for`). Each commitment is signed by its member with its report's
+    ciphertext (the plan's) and returned, for the operator's closeEpoch."""
     cl, act = pool.client, pool.actors
+    epoch = cl.open_epoch()
+    signed = []
     events = list(plan.events)
     i = 0
     while i < len(events):
@@ -98,10 +107,11 @@ def play_events(pool: Pool, plan: EpochPlan) -> None:
         elif ev.kind == Kind.COMMIT:
             ct = plan.ciphertexts[ev.slot]
             assert ct.commitment() == ev.value
-            cl.commit_report(ev.value, sender=who, ciphertext=ct.to_bytes())
+            signed.append(cl.sign_commit_as(who, epoch, ev.slot, ev.value, ct.to_bytes()))
         elif ev.kind == Kind.WITHDRAW:
             cl.request_withdrawal(ev.value, sender=who)
         i += 1
+    return signed
 
 
 def post_prices(pool: Pool, epoch: int, prices: Sequence[int]) -> None:
@@ -117,11 +127,11 @@ def prepare_epoch(pool: Pool, plan: EpochPlan, *,
     (a real epoch proof)."""
     cl = pool.client
     epoch = cl.open_epoch()
-    play_events(pool, replace(plan, events=plan.events[played:]))
+    signed = play_events(pool, replace(plan, events=plan.events[played:]))
     post_prices(pool, epoch, plan.prices)
-    cl.close_epoch(sender=pool.actors.operator)
+    cl.close_epoch(signed, sender=pool.actors.operator)
     events = cl.epoch_events(epoch)
-    assert events == list(plan.events)
+    assert events == onchain_order(plan.events)
     result = run_epoch(pool.state, pool.setup.params, cl.final_prices(epoch), events,
                        plan.reports, view_keys=plan.view_keys)
     assert result.epoch == epoch
@@ -133,6 +143,10 @@ def submit(pool: Pool, result: EpochResult, proof: ProofResult) -> EpochAccepted
                                         sender=pool.actors.operator)
     pool.state = result.new
     return accepted
+
+
+def granted_amount(result: EpochResult) -> int:
+    return sum(s.withdrawal_requested for s in result.slots if s.withdrawal_granted)
 
 
 def tamper(proof: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +177,7 @@ def story_end_to_end(pool: Pool) -> tuple[dict[str, int], list[ProofResult]]:
     cl, act = pool.client, pool.actors
     plan1, plan2 = demo_plans(pool.setup.config)
     r1, p1 = prepare_epoch(pool, plan1)
+    assert cl.epoch_info(1)["firstRequestAt"] > 0  # the refused request started the clock
     assert p1.public == r1.public_signals()
     (refused_slot,) = [s.slot for s in r1.slots if s.withdrawal_refused]
 
@@ -190,6 +205,11 @@ def story_end_to_end(pool: Pool) -> tuple[dict[str, int], list[ProofResult]]:
     r2, p2 = prepare_epoch(pool, plan2, played=1)
     paid_before = cl.balance(act.members[1])
     a2 = submit(pool, r2, p2)
+    assert cl.balance(act.members[1]) == paid_before  # credited, not pushed
+    assert cl.claimable(act.members[1]) == cl.total_claimable() == granted_amount(r2)
+    receipt = cl.claim(sender=act.members[1])
+    assert cl.logs(receipt, "ClearingHouse", "Claimed")[0]["amount"] == granted_amount(r2)
+    assert cl.claimable(act.members[1]) == cl.total_claimable() == 0
     liquidated = tuple(s.slot for s in r2.slots if s.liquidated)
     granted = tuple((s.slot, act.members[s.slot], s.withdrawal_requested)
                     for s in r2.slots if s.withdrawal_granted)

@@ -237,15 +237,16 @@ def test_registration_rejections(pool: cs.Pool, slot, who, vkh, escrow, error) -
 def test_non_members_cannot_act(pool: cs.Pool) -> None:
     cl, stranger = pool.client, pool.actors.owners[1]
     with reverts("NotMember"):
-        cl.commit_report(5, sender=stranger)
-    with reverts("NotMember"):
         cl.deposit(5, sender=stranger, approve=False)
     with reverts("NotMember"):
         cl.request_withdrawal(5, sender=stranger)
     register_all(pool)
     cl.govern([cl.remove_member_call(1)], pool.actors.signers)
     with reverts("NotMember"):
-        cl.commit_report(5, sender=pool.actors.members[1])
+        cl.deposit(5, sender=pool.actors.members[1], approve=False)
+    with reverts("SlotNotActive"):  # a removed slot cannot be committed for
+        cl.close_epoch([cl.sign_commit_as(pool.actors.members[1], 1, 1, 5, b"")],
+                       sender=pool.actors.operator)
     with reverts("SlotInUse"):  # a slot keeps its leaf: never handed to someone else
         cl.govern([cl.register_member_call(1, pool.actors.members[1], 5, cs.ESCROW)],
                   pool.actors.signers)
@@ -269,22 +270,16 @@ def test_member_actions_and_their_rejections(pool: cs.Pool) -> None:
     with reverts("TransferFailed"):  # nothing approved
         cl.deposit(10, sender=m[3], approve=False)
     cl.deposit(500, sender=m[0])  # the house tops up its insurance fund
-    with reverts("HouseCannotCommit"):
-        cl.commit_report(5, sender=m[0])
     with reverts("HouseCannotWithdraw"):
         cl.request_withdrawal(5, sender=m[0])
-    for c in (0, P):
-        with reverts("InvalidCommitment"):
-            cl.commit_report(c, sender=m[1])
-    cl.commit_report(P - 1, sender=m[1], ciphertext=b"ZKRC\x01")
-    with reverts("AlreadyCommitted"):
-        cl.commit_report(7, sender=m[1])
     cl.request_withdrawal(CASH_MAX, sender=m[3])
     with reverts("AlreadyRequested"):
         cl.request_withdrawal(1, sender=m[3])
+    signed = cl.sign_commit_as(m[1], 1, 1, P - 1, b"ZKRC\x01")
+    cl.close_epoch([signed], sender=pool.actors.operator)
     events = cl.epoch_events(1)
     assert events[3:] == [Event(Kind.DEPOSIT, 1, 1_000), Event(Kind.DEPOSIT, 0, 500),
-                          Event(Kind.COMMIT, 1, P - 1), Event(Kind.WITHDRAW, 3, CASH_MAX)]
+                          Event(Kind.WITHDRAW, 3, CASH_MAX), Event(Kind.COMMIT, 1, P - 1)]
     info = cl.epoch_info(1)
     assert info["eventsAcc"] == accumulate(events) and info["nEvents"] == 7
     assert info["deposits"] == 1_500 and info["withdrawMask"] == 0b1000

@@ -54,7 +54,7 @@ def test_story_end_to_end_with_real_proofs(pool: cs.Pool) -> None:
 def test_named_errors_over_json_rpc(pool: cs.Pool) -> None:
     cl, act = pool.client, pool.actors
     with pytest.raises(ContractError) as ei:
-        cl.commit_report(5, sender=act.owners[1])
+        cl.deposit(5, sender=act.owners[1], approve=False)
     assert ei.value.name == "NotMember" and ei.value.args_dict["caller"] == act.owners[1]
     pid = cl.propose([cl.set_quorum_call(3)], sender=act.owners[0])
     cl.confirm(pid, sender=act.owners[1])

@@ -22,12 +22,14 @@ abstract contract EpochLog is IEpochLog, PoseidonHasher {
         uint128 deposits; // sum of the epoch's deposits
         uint32 nEvents;
         bool closed;
+        uint64 firstRequestAt; // time of the epoch's first withdrawal request (0: none)
+        uint256 excludedMask; // slots closed without their report (suspended next epoch)
     }
 
     struct SlotEpoch {
         uint128 withdrawal;
+        uint128 deposit; // the slot's deposit in this epoch (0: none)
         bool committed;
-        bool deposited;
         bool registered;
     }
 

@@ -10,9 +10,10 @@ import {IMemberRegistry} from "../interfaces/IClearingHouse.sol";
 /// its collateral and positions, so a slot is never handed to someone else), which records
 /// a REGISTER event (value = vkh = Poseidon(K)) in the open epoch; the circuit then sets
 /// the leaf's status and vkh. The escrowed view key (K encrypted to the compliance key,
-/// zkclear.compliance) is stored with it. Removal only stops the account from acting
-/// (committing, depositing, requesting withdrawals): the leaf, and any withdrawal already
-/// requested, stay. The house (slot 0) is a member from genesis.
+/// zkclear.compliance) is stored with it. Removal stops the account from committing and
+/// depositing; it keeps its slot (one account, one slot, for good), so it may still
+/// request withdrawals and, after a freeze, exit. The house (slot 0) is a member from
+/// genesis.
 abstract contract MemberRegistry is EpochLog, Governed, IMemberRegistry {
     struct Member {
         address account;
@@ -67,12 +68,23 @@ abstract contract MemberRegistry is EpochLog, Governed, IMemberRegistry {
         Member storage m = members[slot];
         if (!m.active) revert NotRegistered(slot);
         m.active = false;
-        delete _slotPlusOne[m.account];
         emit MemberRemoved(slot, m.account);
     }
 
     /// The slot of an active member's account (reverts NotMember otherwise).
     function slotOf(address account) public view returns (uint256) {
+        uint256 s = _slotPlusOne[account];
+        if (s == 0 || !members[s - 1].active) revert NotMember(account);
+        return s - 1;
+    }
+
+    /// The account registered for `slot` (removed or not; address(0) if never used).
+    function accountOfSlot(uint256 slot) external view returns (address) {
+        return members[slot].account;
+    }
+
+    /// The slot of an active or removed member's account (reverts NotMember otherwise).
+    function _anySlotOf(address account) internal view returns (uint256) {
         uint256 s = _slotPlusOne[account];
         if (s == 0) revert NotMember(account);
         return s - 1;

@@ -56,6 +56,16 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
         uint256[2] c;
     }
 
+    /// A member's report commitment, signed by the slot's account, posted by the operator.
+    struct Commit {
+        uint256 slot;
+        uint256 commitment;
+        bytes ciphertext;
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
+    }
+
     error NotOperator(address caller);
     error HouseCannotCommit();
     error HouseCannotWithdraw();
@@ -85,6 +95,26 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     error ReservesShortfall(uint256 balance, uint256 required);
     error NotAContract(address account);
     error OracleMismatch(uint256 oracleInstruments, uint256 nInstruments);
+    // liveness: signed commits, suspension, pull payouts, freeze and exit
+    error SlotNotActive(uint256 slot);
+    error SlotSuspended(uint256 epoch, uint256 slot);
+    error InvalidSignature(uint256 slot);
+    error WrongSigner(uint256 slot, address signer, address expected);
+    error InvalidExcludedMask(uint256 mask);
+    error NothingToClaim(address account);
+    error PoolFrozen();
+    error NotFrozen();
+    error FreezeTooEarly(uint256 epoch, uint256 deadline);
+    error NothingToForce();
+    error InvalidWithdrawalTimeout(uint256 timeout);
+    error ExitDataMismatch(bytes32 given, bytes32 expected);
+    error WrongExitDataLength(uint256 length, uint256 expected);
+    error WrongPositionCount(uint256 given, uint256 expected);
+    error LeafMismatch(uint256 slot, uint256 leaf, uint256 expected);
+    error NegativeCollateral(int256 collateral);
+    error ExitValueOutOfRange(int256 value);
+    error AlreadyExited(uint256 slot);
+    error HouseCannotExit();
 
     event OperatorSet(address indexed operator);
     event ReportCommitted(uint256 indexed epoch, uint256 indexed slot, uint256 commitment, bytes ciphertext);
@@ -102,11 +132,22 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     event Liquidated(uint256 indexed epoch, uint256 indexed slot);
     event WithdrawalPaid(uint256 indexed epoch, uint256 indexed slot, address to, uint256 amount);
     event WithdrawalRefused(uint256 indexed epoch, uint256 indexed slot, uint256 amount);
+    /// The operator closed `epoch` without this slot's report; it is suspended in epoch + 1.
+    event ReportExcluded(uint256 indexed epoch, uint256 indexed slot);
+    event Claimed(address indexed account, uint256 amount);
+    event WithdrawalTimeoutSet(uint256 timeout);
+    /// `epoch`'s first withdrawal request (at `requestedAt`) was not served in time.
+    event Frozen(uint256 indexed epoch, uint256 requestedAt);
+    event Exited(uint256 indexed slot, address indexed account, uint256 amount, bool haircutApplied);
 
-    function commitReport(uint256 commitment, bytes calldata ciphertext) external;
     function deposit(uint256 amount) external;
     function requestWithdrawal(uint256 amount) external;
-    function closeEpoch() external;
+    function closeEpoch(Commit[] calldata commits, uint256 excludedMask) external;
+    function claim() external;
+    function freeze() external;
+    function exit(uint256 slot, int256 c, int256[] calldata q, uint256 vkh, uint256 nonce,
+                  uint256[] calldata exitData) external;
+    function exitHouse(uint256[] calldata exitData) external;
     function submitEpoch(Proof calldata proof, uint256[9] calldata publicInputs,
                          uint256[] calldata exitData) external;
 }

@@ -31,8 +31,10 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
+from eth_account import Account
+from eth_account.messages import encode_defunct
 from eth_typing import ChecksumAddress
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3RPCError
@@ -260,6 +262,64 @@ def decode_venues(blob: bytes) -> dict[str, tuple[int, ...]]:
     return {str(n): tuple(int(x) for x in p) for n, p in zip(names, prices, strict=True)}
 
 
+# --- signed commits and exit data --------------------------------------------------------
+
+#: Domain tag of the commit digest (docs/protocol.md, "Reports are posted by the operator").
+COMMIT_DOMAIN = "zkclear-commit-v1"
+#: Largest s of a canonical (low-s) secp256k1 signature, as the contract requires.
+SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+
+
+def commit_inner(chain_id: int, house: str, epoch: int, slot: int, commitment: int,
+                 ciphertext: bytes) -> bytes:
+    """keccak256(abi.encode("zkclear-commit-v1", chainid, clearingHouse, epoch, slot, C,
+    keccak256(ciphertext))): what a member signs (EIP-191) for its commitment."""
+    return keccak(abi_encode(
+        ["string", "uint256", "address", "uint256", "uint256", "uint256", "bytes32"],
+        [COMMIT_DOMAIN, chain_id, Web3.to_checksum_address(house), epoch, slot, commitment,
+         keccak(bytes(ciphertext))]))
+
+
+def eip191_digest(inner: bytes) -> bytes:
+    """keccak256("\\x19Ethereum Signed Message:\\n32" || inner) (eth_sign of 32 bytes)."""
+    return keccak(b"\x19Ethereum Signed Message:\n32" + inner)
+
+
+@dataclass(frozen=True)
+class SignedCommit:
+    """One entry of closeEpoch's ``commits``: a slot's commitment, its ciphertext and the
+    slot account's signature of the commit digest."""
+
+    slot: int
+    commitment: int
+    ciphertext: bytes
+    v: int
+    r: bytes
+    s: bytes
+
+    def as_tuple(self) -> tuple[int, int, bytes, int, bytes, bytes]:
+        return (self.slot, self.commitment, self.ciphertext, self.v, self.r, self.s)
+
+    @classmethod
+    def from_signature(cls, slot: int, commitment: int, ciphertext: bytes,
+                       signature: bytes) -> SignedCommit:
+        """From a 65-byte r || s || v signature (v 0/1 or 27/28)."""
+        if len(signature) != 65:
+            raise ZkclearError(f"a commit signature has 65 bytes, got {len(signature)}")
+        v = signature[64]
+        return cls(slot, commitment, bytes(ciphertext), v + 27 if v < 27 else v,
+                   bytes(signature[:32]), bytes(signature[32:64]))
+
+    @property
+    def signature(self) -> bytes:
+        return self.r + self.s + bytes([self.v])
+
+
+def exit_data_hash(exit_data: Sequence[int]) -> bytes:
+    """keccak256(abi.encode(uint256[] exitData)), as the contract stores it."""
+    return keccak(abi_encode(["uint256[]"], [list(exit_data)]))
+
+
 # --- the client -------------------------------------------------------------------------
 
 Call = tuple[str, bytes]
@@ -434,9 +494,47 @@ class Client:
 
     # -- members ----------------------------------------------------------------------
 
-    def commit_report(self, commitment: int, *, sender: str, ciphertext: bytes = b"") -> Any:
-        return self.transact(self.house.functions.commitReport(commitment, ciphertext),
-                             sender=sender)
+    def commit_digest(self, epoch: int, slot: int, commitment: int,
+                      ciphertext: bytes) -> bytes:
+        """The EIP-191 digest the slot's account signs for ``commitment`` in ``epoch`` on
+        this pool (the contract's commitDigest)."""
+        return eip191_digest(self.commit_inner(epoch, slot, commitment, ciphertext))
+
+    def commit_inner(self, epoch: int, slot: int, commitment: int, ciphertext: bytes) -> bytes:
+        return commit_inner(self.deployment.chain_id, self.house.address, epoch, slot,
+                            commitment, ciphertext)
+
+    def sign_commit(self, private_key: Any, epoch: int, slot: int, commitment: int,
+                    ciphertext: bytes) -> SignedCommit:
+        """Sign a commitment with a private key (eth_account, EIP-191, low s)."""
+        inner = self.commit_inner(epoch, slot, commitment, ciphertext)
+        sig = Account.sign_message(encode_defunct(primitive=inner), private_key)
+        return SignedCommit(slot, commitment, bytes(ciphertext), int(sig.v),
+                            int(sig.r).to_bytes(32, "big"), int(sig.s).to_bytes(32, "big"))
+
+    def sign_commit_as(self, account: str, epoch: int, slot: int, commitment: int,
+                       ciphertext: bytes) -> SignedCommit:
+        """Sign as one of the node's accounts: with the embedded chain's key, else by
+        ``eth_sign`` (a local node's unlocked account)."""
+        key = chain.embedded_private_key(self.w3, account)
+        if key is not None:
+            return self.sign_commit(key, epoch, slot, commitment, ciphertext)
+        inner = self.commit_inner(epoch, slot, commitment, ciphertext)
+        sig = bytes(self.w3.eth.sign(Web3.to_checksum_address(account), data=inner))
+        return SignedCommit.from_signature(slot, commitment, ciphertext, sig)
+
+    def claim(self, *, sender: str) -> Any:
+        return self.transact(self.house.functions.claim(), sender=sender)
+
+    def claimable(self, account: str) -> int:
+        return int(self.call(self.house.functions.claimable(
+            Web3.to_checksum_address(account))))
+
+    def total_claimable(self) -> int:
+        return int(self.call(self.house.functions.totalClaimable()))
+
+    def account_of_slot(self, slot: int) -> str:
+        return str(self.call(self.house.functions.accountOfSlot(slot)))
 
     def deposit(self, amount: int, *, sender: str, approve: bool = True) -> Any:
         """Deposit ``amount``; with ``approve``, the allowance is granted only after the
@@ -529,8 +627,41 @@ class Client:
 
     # -- epochs -----------------------------------------------------------------------
 
-    def close_epoch(self, *, sender: str) -> Any:
-        return self.transact(self.house.functions.closeEpoch(), sender=sender)
+    def close_epoch(self, commits: Sequence[SignedCommit] = (), excluded_mask: int = 0, *,
+                    sender: str) -> Any:
+        """Post the signed commits and close the open epoch (operator)."""
+        return self.transact(self.house.functions.closeEpoch(
+            [c.as_tuple() for c in commits], excluded_mask), sender=sender)
+
+    # -- liveness: freeze and exit ------------------------------------------------------
+
+    def set_withdrawal_timeout_call(self, timeout: int) -> Call:
+        return self._encode("ClearingHouse", "setWithdrawalTimeout", timeout)
+
+    def withdrawal_timeout(self) -> int:
+        return int(self.call(self.house.functions.withdrawalTimeout()))
+
+    def freeze(self, *, sender: str) -> Any:
+        return self.transact(self.house.functions.freeze(), sender=sender)
+
+    def frozen(self) -> bool:
+        return bool(self.call(self.house.functions.frozen()))
+
+    def exited(self, slot: int) -> bool:
+        return bool(self.call(self.house.functions.exited(slot)))
+
+    def last_exit_data_hash(self) -> bytes:
+        return bytes(self.call(self.house.functions.lastExitDataHash()))
+
+    def exit(self, slot: int, collateral: int, positions: Sequence[int], vkh: int, nonce: int,
+             exit_data: Sequence[int], *, sender: str) -> Any:
+        """Exit ``slot`` after a freeze with its leaf (c, q, vkh, nonce) and the last
+        accepted epoch's exit data; the proceeds go to the slot's claimable balance."""
+        return self.transact(self.house.functions.exit(
+            slot, collateral, list(positions), vkh, nonce, list(exit_data)), sender=sender)
+
+    def exit_house_call(self, exit_data: Sequence[int]) -> Call:
+        return self._encode("ClearingHouse", "exitHouse", list(exit_data))
 
     def submit_epoch(self, proof: Mapping[str, Any], public: Sequence[int],
                      exit_data: Sequence[int], *, sender: str,
@@ -576,7 +707,8 @@ class Client:
         return events
 
     def epoch_info(self, epoch: int) -> dict[str, Any]:
-        keys = ("eventsAcc", "paramsHash", "withdrawMask", "deposits", "nEvents", "closed")
+        keys = ("eventsAcc", "paramsHash", "withdrawMask", "deposits", "nEvents", "closed",
+                "firstRequestAt", "excludedMask")
         return dict(zip(keys, self.call(self.house.functions.epochInfo(epoch)), strict=True))
 
     def state_root(self) -> int:

@@ -59,6 +59,10 @@ POSEIDON_NAMES = tuple(f"Poseidon{n}" for n in POSEIDON_ARITIES)
 SYSTEM = ("Governance", "Collateral", "PriceOracle", "EpochVerifier", "ClearingHouse")
 
 
+#: Default governed withdrawal timeout (seconds): one day.
+DEFAULT_WITHDRAWAL_TIMEOUT = 86_400
+
+
 class DeploymentError(ZkclearError):
     """A deployment failed or does not match what the off-chain code expects."""
 
@@ -165,6 +169,8 @@ class PoolSetup:
     the oracle (``quorum`` odd; a median beyond ``max_move_bp`` of the previous price
     becomes final ``breaker_delay`` seconds after it is posted, docs/protocol.md "Oracle").
     ``token``: an existing ERC-20 to use as collateral; None deploys ``TestCollateral``.
+    ``withdrawal_timeout``: seconds after which an unserved withdrawal request lets
+    anyone freeze the pool (governed; docs/protocol.md, "Liveness").
     """
 
     config: PoolConfig
@@ -182,6 +188,7 @@ class PoolSetup:
     max_age: int = 3600
     token: str | None = None
     breaker_delay: int = 600
+    withdrawal_timeout: int = DEFAULT_WITHDRAWAL_TIMEOUT
 
     def __post_init__(self) -> None:
         self.params.check_config(self.config)
@@ -337,7 +344,7 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
         cfg.n_slots, cfg.n_instruments, cfg.n_scenarios, cfg.max_events,
         Web3.to_checksum_address(setup.house_account), setup.house_vkh,
         p.im_factor_bp, p.penalty_bp, list(p.position_limits),
-        [s for row in p.shocks for s in row],
+        [s for row in p.shocks for s in row], setup.withdrawal_timeout,
     )
     house, gas["ClearingHouse"] = deploy_contract(w3, compiled["ClearingHouse"], ch_config,
                                                   sender=sender)
@@ -375,6 +382,8 @@ def _check_computed(house: Contract, oracle: Contract, setup: PoolSetup) -> None
         bad.append("paramsHash")
     if int(oracle.functions.pricesHashOf(0).call()) != prices_hash(setup.genesis_prices):
         bad.append("genesis pricesHash")
+    if int(house.functions.withdrawalTimeout().call()) != setup.withdrawal_timeout:
+        bad.append("withdrawalTimeout")
     sizes = [int(getattr(house.functions, n)().call())
              for n in ("nSlots", "nInstruments", "nScenarios", "maxEvents")]
     c = setup.config

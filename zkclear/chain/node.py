@@ -107,6 +107,17 @@ def use_local_keys(w3: Web3, keys: Sequence[Any]) -> list[str]:
     return [a.address for a in accounts]
 
 
+def embedded_private_key(w3: Web3, account: str) -> bytes | None:
+    """The private key of one of the embedded chain's own accounts (None otherwise)."""
+    if not is_embedded(w3):
+        return None
+    backend = w3.provider.ethereum_tester.backend  # type: ignore[attr-defined]
+    for key in backend.account_keys:
+        if key.public_key.to_checksum_address() == Web3.to_checksum_address(account):
+            return bytes(key.to_bytes())
+    return None
+
+
 def is_embedded(w3: Web3) -> bool:
     return isinstance(w3.provider, EthereumTesterProvider)
 

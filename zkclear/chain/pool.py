@@ -12,10 +12,11 @@ played in the order the protocol needs (docs/protocol.md):
 2. the oracle reporters post the epoch's settlement prices (:meth:`Pool.post_prices`);
 3. the operator matches the members' trade lists and nets the accepted trades into one
    report per slot at those prices (:meth:`Pool.net`, :mod:`zkclear.clearing.trades`);
-4. each member encrypts its report under its view key and commits the ciphertext
-   (:meth:`Pool.commit`);
-5. the operator closes the epoch, clears it with the engine from the chain's own events
-   and final prices, proves it and submits the proof (:meth:`Pool.close`,
+4. each member encrypts its report under its view key and signs the commit digest
+   (epoch, slot, C, ciphertext) with its account (:meth:`Pool.commit`);
+5. the operator posts the signed commitments and closes the epoch in one transaction,
+   clears it with the engine from the chain's own events and final prices, proves it
+   and submits the proof (:meth:`Pool.close`,
    :meth:`Pool.clear`, :meth:`Pool.prove`, :meth:`Pool.submit`); the new on-chain root
    must be the engine's.
 
@@ -32,7 +33,7 @@ from web3 import Web3
 
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
-from zkclear.chain.client import Client, EpochAccepted
+from zkclear.chain.client import Client, EpochAccepted, SignedCommit
 from zkclear.clearing.epoch import EpochResult, run_epoch
 from zkclear.clearing.params import PoolConfig, RiskParams
 from zkclear.clearing.report import Report
@@ -182,6 +183,8 @@ class Pool:
     state: PoolState
     members: dict[int, Member] = field(default_factory=dict)  # registered, by slot
     trade_band_bp: int | None = DEFAULT_BAND_BP  # operator policy (trades.apply_rules)
+    #: Signed commitments waiting for the operator's closeEpoch, by slot.
+    signed: dict[int, SignedCommit] = field(default_factory=dict)
 
     @property
     def w3(self) -> Web3:
@@ -295,25 +298,29 @@ class Pool:
     # -- 4. members commit -------------------------------------------------------------
 
     def commit(self, epoch: int, reports: Mapping[int, Report]) -> dict[int, Ciphertext]:
-        """Each reporting member encrypts its report under its view key and commits the
-        ciphertext (commitment stored, ciphertext published with the transaction)."""
+        """Each reporting member encrypts its report under its view key and signs the
+        commit digest with its account; the operator posts them at :meth:`close`."""
         out = {}
         for slot, report in sorted(reports.items()):
             member = self.members.get(slot)
             if member is None:
                 raise PoolError(f"slot {slot} has a report but is not a registered member")
             ct = encrypt_report(member.key, epoch, report)
-            self.client.commit_report(ct.commitment(), sender=member.account,
-                                      ciphertext=ct.to_bytes())
+            data = ct.to_bytes()
+            self.signed[slot] = self.client.sign_commit_as(member.account, epoch, slot,
+                                                           ct.commitment(), data)
             out[slot] = ct
         return out
 
     # -- 5. operator closes, clears, proves, submits -----------------------------------
 
-    def close(self) -> int:
-        """Close the open epoch; returns its number."""
+    def close(self, excluded_mask: int = 0) -> int:
+        """The operator posts the signed commitments (:meth:`commit`) and closes the open
+        epoch, excluding the slots of ``excluded_mask``; returns its number."""
         epoch = self.client.open_epoch()
-        self.client.close_epoch(sender=self.actors.operator)
+        commits = [self.signed[s] for s in sorted(self.signed)]
+        self.client.close_epoch(commits, excluded_mask, sender=self.actors.operator)
+        self.signed = {}
         return epoch
 
     def clear(self, epoch: int, reports: Mapping[int, Report]) -> EpochResult:
@@ -373,6 +380,7 @@ class Pool:
 def deploy_pool(w3: Web3, keys: Keys, config: PoolConfig, params: RiskParams,
                 genesis_prices: Sequence[int], *, mint: int = 10**12, delay: int = 3600,
                 max_move_bp: int = 2_000, max_age: int = 3600,
+                withdrawal_timeout: int = contracts.DEFAULT_WITHDRAWAL_TIMEOUT,
                 allow_insecure: bool = False) -> Pool:
     """Deploy the system around the epoch ``keys``' verifier, with :meth:`Actors.of`'s
     accounts (governance 2-of-3, oracle quorum 3 of 3 reporters), and mint ``mint`` test
@@ -381,7 +389,8 @@ def deploy_pool(w3: Web3, keys: Keys, config: PoolConfig, params: RiskParams,
     setup = contracts.PoolSetup(
         config, params, tuple(genesis_prices), owners=actors.owners, threshold=2,
         reporters=actors.reporters, quorum=3, operator=actors.operator,
-        house_account=actors.house, delay=delay, max_move_bp=max_move_bp, max_age=max_age)
+        house_account=actors.house, delay=delay, max_move_bp=max_move_bp, max_age=max_age,
+        withdrawal_timeout=withdrawal_timeout)
     dep = contracts.deploy_with_keys(w3, setup, keys, allow_insecure=allow_insecure,
                                      sender=actors.deployer)
     client = Client(w3, dep)

@@ -16,11 +16,14 @@ The pool file that ``zkclear deploy`` reads (``zkclear-pool-v1``)::
      "genesis_prices": [1000, 1100],
      "owners": ["0x…", "0x…", "0x…"], "threshold": 2, "delay": 3600,
      "reporters": ["0x…", "0x…", "0x…"], "quorum": 3, "max_move_bp": 2000, "max_age": 3600,
-     "breaker_delay": 600, "operator": "0x…", "house_account": "0x…", "token": null}
+     "breaker_delay": 600, "operator": "0x…", "house_account": "0x…", "token": null,
+     "withdrawal_timeout": 86400}
 
 ``quorum`` is odd (the final price is the median of that many posts); ``breaker_delay``
 (optional, default 600 s, below ``max_age``) is how long a median beyond ``max_move_bp``
-waits before it becomes final (docs/protocol.md, "Oracle").
+waits before it becomes final (docs/protocol.md, "Oracle"). ``withdrawal_timeout``
+(optional, seconds, default one day): an unserved withdrawal request older than this lets
+anyone freeze the pool.
 
 ``token`` null deploys a test collateral token (local chains); otherwise the ERC-20 to
 hold as collateral.
@@ -41,7 +44,7 @@ POOL_FORMAT = "zkclear-pool-v1"
 _POOL_FIELDS = {"format", "slots", "instruments", "scenarios", "risk", "genesis_prices",
                 "owners", "threshold", "delay", "reporters", "quorum", "max_move_bp",
                 "max_age", "operator", "house_account", "token"}
-_POOL_OPTIONAL = {"breaker_delay"}
+_POOL_OPTIONAL = {"breaker_delay", "withdrawal_timeout"}
 _RISK_FIELDS = {"im_factor_bp", "penalty_bp", "position_limits", "shocks"}
 
 
@@ -106,7 +109,7 @@ def risk_params_from_json(doc: Any, where: str) -> Any:
 
 def load_pool(path: str | Path) -> Any:
     """A :class:`zkclear.chain.contracts.PoolSetup` from a ``zkclear-pool-v1`` file."""
-    from zkclear.chain.contracts import PoolSetup
+    from zkclear.chain.contracts import DEFAULT_WITHDRAWAL_TIMEOUT, PoolSetup
     from zkclear.clearing.params import ParamsError, PoolConfig
 
     try:
@@ -132,6 +135,7 @@ def load_pool(path: str | Path) -> Any:
             delay=int(doc["delay"]), max_move_bp=int(doc["max_move_bp"]),
             max_age=int(doc["max_age"]),
             breaker_delay=int(doc.get("breaker_delay", 600)),
+            withdrawal_timeout=int(doc.get("withdrawal_timeout", DEFAULT_WITHDRAWAL_TIMEOUT)),
             token=Web3.to_checksum_address(doc["token"]) if doc["token"] else None)
     except (ParamsError, TypeError, ValueError) as exc:
         raise RoleError(f"{path}: {exc}") from exc
