@@ -119,14 +119,14 @@ def post_prices(pool: Pool, epoch: int, prices: Sequence[int]) -> None:
         pool.client.post_prices(epoch, prices, sender=r)
 
 
-def prepare_epoch(pool: Pool, plan: EpochPlan, *,
-                  played: int = 0) -> tuple[EpochResult, ProofResult]:
-    """Play the plan (but its first ``played`` events, already sent), price and close the
-    epoch, clear it from the chain's own events and prices with the engine, and prove it
-    (a real epoch proof)."""
+def prepare_epoch(pool: Pool, plan: EpochPlan, *, played: int = 0,
+                  commits: Sequence[SignedCommit] = ()) -> tuple[EpochResult, ProofResult]:
+    """Play the plan (but its first ``played`` events, already sent; ``commits``: their
+    signed commitments), price and close the epoch, clear it from the chain's own events
+    and prices with the engine, and prove it (a real epoch proof)."""
     cl = pool.client
     epoch = cl.open_epoch()
-    signed = play_events(pool, replace(plan, events=plan.events[played:]))
+    signed = [*commits, *play_events(pool, replace(plan, events=plan.events[played:]))]
     post_prices(pool, epoch, plan.prices)
     cl.close_epoch(signed, sender=pool.actors.operator)
     events = cl.epoch_events(epoch)

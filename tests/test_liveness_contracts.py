@@ -216,7 +216,7 @@ def test_granted_withdrawals_are_credited_and_claimed(epoch2) -> None:
     with reverts("NothingToClaim"):
         cl.claim(sender=m[2])
     cl.transact(cl.token.functions.setBlocked(m[1], True), sender=p.actors.deployer)
-    with reverts("ERC20InvalidReceiver"):  # the token refuses: only this claim fails
+    with reverts("TransferFailed"):  # the token refuses: only this claim fails
         cl.claim(sender=m[1])
     assert cl.claimable(m[1]) == 400
     cl.transact(cl.token.functions.setBlocked(m[1], False), sender=p.actors.deployer)
@@ -477,7 +477,8 @@ def test_a_negative_house_means_a_published_pro_rata_haircut(pool: cs.Pool) -> N
     assert cl.total_claimable() == sum(amounts) <= cl.balance(cl.house.address) == 900
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cs_=st.lists(st.integers(0, 10**9), min_size=N - 1, max_size=N - 1),
        house=st.integers(-(10**9), 10**9),
        qs=st.lists(st.integers(-(10**6), 10**6), min_size=M, max_size=M),
