@@ -19,7 +19,6 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from web3 import Web3
 
 from zkclear.chain import node as chain
 from zkclear.chain.client import (
@@ -28,7 +27,6 @@ from zkclear.chain.client import (
     SignedCommit,
     commit_inner,
     eip191_digest,
-    exit_data_hash,
 )
 from zkclear.clearing.epoch import run_epoch
 from zkclear.clearing.events import Event, Kind
@@ -368,50 +366,6 @@ def test_genesis_exit_pays_pending_deposits(pool: cs.Pool) -> None:
 # --- exits against leaves (last accepted state written into storage; see the docstring) ---
 
 
-def _slots(p: cs.Pool) -> dict[str, int]:
-    """Storage slots of ClearingHouse's state variables this file writes, checked
-    against their known values (a layout change fails here, not silently)."""
-    cl = p.client
-    layout = {"openEpoch": 0, "paramsHash": 7, "stateRoot": 9, "lastAcceptedEpoch": 10,
-              "totalCollateral": 11, "lastExitDataHash": 12}
-    addr = cl.house.address
-    assert int.from_bytes(p.w3.eth.get_storage_at(addr, layout["paramsHash"]), "big") \
-        == cl.params_hash()
-    assert int.from_bytes(p.w3.eth.get_storage_at(addr, layout["stateRoot"]), "big") \
-        == cl.state_root()
-    return layout
-
-
-def set_storage(w3: Web3, address: str, slot: int, value: int) -> None:
-    """Write one storage word on the embedded chain (py-evm) and mine it into a block."""
-    backend = w3.provider.ethereum_tester.backend  # type: ignore[attr-defined]
-    state = backend.chain.get_vm().state
-    state.set_storage(bytes.fromhex(address[2:]), slot, value)
-    state.persist()
-    backend.chain.header = backend.chain.header.copy(state_root=state.state_root)
-    backend.mine_blocks()
-
-
-def install_exit_state(p: cs.Pool, leaves: dict[int, Leaf], house_c: int) -> list[int]:
-    """Make the contract's last accepted state epoch 1 with these member leaves and the
-    house's collateral ``house_c``: totalCollateral, exit data hash, tokens held; the
-    open epoch becomes 2. Returns the exit data D."""
-    cl = p.client
-    layout = _slots(p)
-    data = [Leaf(0, (0,) * M).hash()] * N + [house_c % P]
-    for s, leaf in leaves.items():
-        data[s] = leaf.hash()
-    total = house_c + sum(lf.collateral for lf in leaves.values())
-    assert total >= 0
-    for name, value in (("openEpoch", 2), ("lastAcceptedEpoch", 1), ("totalCollateral", total),
-                        ("lastExitDataHash", int.from_bytes(exit_data_hash(data), "big"))):
-        set_storage(p.w3, cl.house.address, layout[name], value)
-    if total:
-        cl.mint(cl.house.address, total, sender=p.actors.deployer)
-    assert (cl.last_accepted_epoch(), cl.open_epoch(), cl.total_collateral()) == (1, 2, total)
-    return data
-
-
 def leaf(c: int, q: Sequence[int] = (0, 0), slot: int = 1, nonce: int = 99) -> Leaf:
     return Leaf(c, tuple(q), 77 + slot, 1, nonce)
 
@@ -425,7 +379,7 @@ def test_exit_with_a_leaf_and_its_refusals(pool: cs.Pool) -> None:
     cl, m = pool.client, pool.actors.members
     register(pool)
     leaves = {1: leaf(700, (5, -3), 1), 2: leaf(300, (-5, 3), 2, nonce=P - 1), 3: leaf(0, slot=3)}
-    data = install_exit_state(pool, leaves, house_c=100)
+    data = cs.install_exit_state(pool, leaves, house_c=100)
     cl.deposit(40, sender=m[2])  # pending in epoch 2
     freeze_now(pool)
     lf = leaves[1]
@@ -464,7 +418,7 @@ def test_a_negative_house_means_a_published_pro_rata_haircut(pool: cs.Pool) -> N
     cl, m = pool.client, pool.actors.members
     register(pool)
     leaves = {1: leaf(700, slot=1), 2: leaf(301, slot=2), 3: leaf(0, slot=3)}
-    data = install_exit_state(pool, leaves, house_c=-101)  # T = 900, members hold 1,001
+    data = cs.install_exit_state(pool, leaves, house_c=-101)  # T = 900, members hold 1,001
     freeze_now(pool)
     amounts = []
     for s in (1, 2, 3):
@@ -496,7 +450,7 @@ def test_random_exits_never_pay_more_than_the_balance(deployed: cs.Pool, cs_, ho
         register(p)
         leaves = {s: leaf(c, qs if s == 1 else [-q for q in qs] if s == 2 else (0, 0), s)
                   for s, c in zip((1, 2, 3), cs_, strict=True)}
-        data = install_exit_state(p, leaves, house)
+        data = cs.install_exit_state(p, leaves, house)
         for s, d in enumerate(deposits):
             if d:
                 cl.deposit(d, sender=m[s])
