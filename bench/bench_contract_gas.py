@@ -16,10 +16,15 @@ by contract function (values in the order sent), plus:
 * ``verify_proof_tx``: the epoch verifier alone on the epoch-2 proof, so
   ``submitEpoch - verify_proof_tx.execution`` is what the clearing house adds;
 * ``submit_epoch``: per epoch, with what it paid out and liquidated;
+* ``liveness``: ``closeEpoch`` with 0, 1 and N - 1 member-signed commitments (real
+  ciphertext size) and the gas per posted commitment; ``claim``; ``freeze``; ``exit``
+  with pending deposits only (no accepted epoch) and against a leaf and the published
+  exit data (the last accepted state written into storage as the tests do, until the
+  9-signal epoch circuit publishes exit data), with and without a haircut;
 * ``gas_per_cleared_trade``: everything the chain pays for one epoch of a full pool
-  (N - 1 members each committing a report and depositing once -- ERC-20 ``approve`` +
-  ``deposit`` --, the oracle posts that finalise the prices, ``closeEpoch`` and the
-  costlier of the two ``submitEpoch``; medians of the measured transactions) divided by
+  (N - 1 members each depositing once -- ERC-20 ``approve`` + ``deposit`` --, the
+  oracle posts that finalise the prices, ``closeEpoch`` posting the N - 1 signed
+  commitments and the costlier of the two ``submitEpoch``; medians) divided by
   the trades cleared in the epoch (``--trades``, default 1,000 and 10,000). Trades are
   matched and netted off-chain, so the per-epoch chain cost does not depend on them.
 
@@ -64,7 +69,7 @@ STORY_EPOCHS = 2
 
 
 def gas_per_trade(cfg: PoolConfig, ops: dict[str, dict[str, Any]], submit: Sequence[int],
-                  quorum: int, trades: Sequence[int]) -> dict[str, Any]:
+                  quorum: int, trades: Sequence[int], close_all: int) -> dict[str, Any]:
     """Chain gas of one epoch of a full pool, and that divided by each trade count."""
     members = cfg.n_slots - 1  # slot 0 is the house
 
@@ -77,10 +82,9 @@ def gas_per_trade(cfg: PoolConfig, ops: dict[str, dict[str, Any]], submit: Seque
         raise SystemExit(f"expected {quorum} oracle posts per epoch, the story sent "
                          f"{posts['calls']} in {STORY_EPOCHS} epochs")
     per_epoch = {
-        "member_commits": members * med("ClearingHouse.commitReport"),
         "member_deposits": members * (med("Collateral.approve") + med("ClearingHouse.deposit")),
         "oracle_posts": sum(posts["gas"]) // STORY_EPOCHS,
-        "close_epoch": med("ClearingHouse.closeEpoch"),
+        "close_epoch_with_commits": close_all,
         "submit_epoch": max(submit),
     }
     total = sum(per_epoch.values())
@@ -89,11 +93,60 @@ def gas_per_trade(cfg: PoolConfig, ops: dict[str, dict[str, Any]], submit: Seque
         "per_epoch_gas": {**per_epoch, "total": total},
         "gas_per_trade": {str(t): round(total / t, 1) for t in trades},
         "note": ("trades are matched and netted off-chain: the chain sees one report "
-                 "commitment and at most one deposit per member, the oracle's posts, one "
-                 "closeEpoch and one submitEpoch per epoch, whatever the number of trades, "
+                 "commitment (posted by the operator in closeEpoch) and at most one deposit "
+                 "per member, the oracle's posts, one closeEpoch and one submitEpoch per "
+                 "epoch, whatever the number of trades, "
                  "so gas per cleared trade is the per-epoch total divided by the trades "
                  "(1/trades; deposits are optional, so this is an upper bound)"),
     }
+
+
+def liveness_gas(w3: Any, keys: Any, cfg: PoolConfig) -> dict[str, Any]:
+    """Gas of the liveness operations on a fresh pool (every member registered)."""
+    from zkclear.clearing.state import Leaf
+    from zkclear.privacy.cipher import Ciphertext
+
+    pool = cs.deploy_pool(w3, keys, cfg)
+    cl, act = pool.client, pool.actors
+    members = list(range(1, cfg.n_slots))
+    cl.govern([cl.register_member_call(s, act.members[s], 77 + s, cs.ESCROW)
+               for s in members], act.signers)
+    ct = Ciphertext(tuple(range(1, cfg.n_instruments + 3)), 7).to_bytes()  # real size
+    close: dict[str, int] = {}
+    for k in (0, 1, len(members)):
+        snap = chain.snapshot(w3)
+        signed = [cl.sign_commit_as(act.members[s], 1, s, 1_000 + s, ct) for s in members[:k]]
+        close[str(k)] = int(cl.close_epoch(signed, sender=act.operator)["gasUsed"])
+        chain.revert(w3, snap)
+    k = len(members)
+    out: dict[str, Any] = {
+        "ciphertext_bytes": len(ct),
+        "close_epoch_by_commits": close,
+        "close_epoch_per_commit": (close[str(k)] - close["0"]) // k,
+    }
+    snap = chain.snapshot(w3)
+    cl.deposit(1_000, sender=act.members[1])
+    cl.request_withdrawal(1, sender=act.members[1])
+    chain.advance_time(w3, cl.withdrawal_timeout())
+    out["freeze"] = int(cl.freeze(sender=act.reporters[0])["gasUsed"])
+    out["exit_pending_deposits_only"] = int(
+        cl.exit(1, 0, [], 0, 0, [], sender=act.members[1])["gasUsed"])
+    out["claim"] = int(cl.claim(sender=act.members[1])["gasUsed"])
+    chain.revert(w3, snap)
+    for name, house in (("exit_leaf", 100), ("exit_leaf_haircut", -100)):
+        snap = chain.snapshot(w3)
+        leaves = {s: Leaf(1_000 * s, (5, -5) + (0,) * (cfg.n_instruments - 2), 77 + s, 1,
+                          12345) for s in members}
+        data = cs.install_exit_state(pool, leaves, house)
+        cl.deposit(500, sender=act.members[1])
+        cl.request_withdrawal(1, sender=act.members[1])
+        chain.advance_time(w3, cl.withdrawal_timeout())
+        cl.freeze(sender=act.reporters[0])
+        lf = leaves[1]
+        out[name] = int(cl.exit(1, lf.collateral, lf.positions, lf.vkh, lf.nonce, data,
+                                sender=act.members[1])["gasUsed"])
+        chain.revert(w3, snap)
+    return out
 
 
 def measure(w3: Any, cfg: PoolConfig, trades: Sequence[int]) -> dict[str, Any]:
@@ -127,6 +180,7 @@ def measure(w3: Any, cfg: PoolConfig, trades: Sequence[int]) -> dict[str, Any]:
                                             abi=abi), "epoch")
     vg = v.gas_of_verify(proofs[1].proof, proofs[1].public, sender=deployer)
     quorum = int(cl.call(cl.oracle.functions.quorum()))
+    live = liveness_gas(w3, keys, cfg)
     return {
         "pool": {"N": cfg.n_slots, "M": cfg.n_instruments, "K": cfg.n_scenarios,
                  "E": cfg.max_events},
@@ -138,13 +192,14 @@ def measure(w3: Any, cfg: PoolConfig, trades: Sequence[int]) -> dict[str, Any]:
             "epoch_1": {"gas_used": submit_gas["submit_epoch_1"],
                         "note": "1 withdrawal refused, none paid, no liquidation"},
             "epoch_2": {"gas_used": submit_gas["submit_epoch_2"],
-                        "note": "1 withdrawal paid, 1 slot liquidated"},
+                        "note": "1 withdrawal credited (claimable), 1 slot liquidated"},
         },
         "verify_proof_tx": {"gas_used": vg.gas_used, "execution": vg.execution,
                             "intrinsic": vg.intrinsic},
+        "liveness": live,
         "gas_per_cleared_trade": gas_per_trade(
             cfg, ops, (submit_gas["submit_epoch_1"], submit_gas["submit_epoch_2"]), quorum,
-            trades),
+            trades, live["close_epoch_by_commits"][str(cfg.n_slots - 1)]),
         "seconds": {"keys": round(t_keys, 1), "story": round(t_story, 1)},
     }
 

@@ -12,17 +12,23 @@ import {IERC20} from "./interfaces/IERC20.sol";
 import {IPriceOracle} from "./interfaces/IPriceOracle.sol";
 
 /// @title zkclear's clearing house: where a proven epoch becomes final.
-/// @notice Members commit reports, deposit collateral and request withdrawals; each is an
-/// event of the open epoch (EpochLog). The operator closes the epoch, clears it off-chain
+/// @notice Members deposit collateral and request withdrawals; each is an event of the open
+/// epoch (EpochLog). Members sign their report commitments; the operator posts them when it
+/// closes the epoch (closeEpoch checks each signature), clears it off-chain
 /// and proves it with the epoch circuit; `submitEpoch` accepts the new state root only if
 /// every public input equals what this contract knows -- current root, next epoch number,
 /// the parameters frozen at close, the oracle's final prices of the previous and this
 /// epoch, the frozen events accumulator and count, withdrawal grants only for requested
 /// withdrawals, total collateral = previous total + deposits - granted withdrawals -- and
-/// the Groth16 proof verifies. It then moves the root, pays granted withdrawals and checks
-/// that the token balance still covers all collateral (a proof of reserves per epoch).
+/// the Groth16 proof verifies. It then moves the root, credits granted withdrawals to
+/// `claimable` (claim() transfers them) and checks that the token balance still covers all
+/// collateral and credits (a proof of reserves per epoch).
+/// Liveness (docs/protocol.md, "Liveness"): a withdrawal request of an unaccepted epoch
+/// older than the governed withdrawalTimeout lets anyone freeze() the pool; frozen, every
+/// slot exits with its leaf of the last accepted state (checked against the published exit
+/// data) plus its pending deposits, pro rata if the house is negative.
 /// Gas does not grow with N or M: per-slot data reaches the proof through the accumulator;
-/// only granted withdrawals and liquidations cost per slot (one transfer or event each).
+/// only granted withdrawals and liquidations cost per slot (one credit or event each).
 contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     struct Config {
         address governance;

@@ -18,6 +18,8 @@ contract TestCollateral is IERC20 {
     uint256 public totalSupply;
     mapping(address => uint256) public balanceOf;
     mapping(address => mapping(address => uint256)) public allowance;
+    /// Receivers the minter blocked (a stand-in for a token's blacklist, for drills).
+    mapping(address => bool) public blocked;
 
     constructor(string memory name_, string memory symbol_, uint8 decimals_) {
         name = name_;
@@ -32,6 +34,12 @@ contract TestCollateral is IERC20 {
         totalSupply += value;
         balanceOf[to] += value;
         emit Transfer(address(0), to, value);
+    }
+
+    /// Block or unblock transfers to `account` (minter only; tests and drills).
+    function setBlocked(address account, bool isBlocked) external {
+        if (msg.sender != minter) revert NotMinter(msg.sender);
+        blocked[account] = isBlocked;
     }
 
     function transfer(address to, uint256 value) external returns (bool) {
@@ -56,7 +64,7 @@ contract TestCollateral is IERC20 {
     }
 
     function _transfer(address from, address to, uint256 value) private {
-        if (to == address(0)) revert ERC20InvalidReceiver(to);
+        if (to == address(0) || blocked[to]) revert ERC20InvalidReceiver(to);
         uint256 bal = balanceOf[from];
         if (bal < value) revert ERC20InsufficientBalance(from, bal, value);
         balanceOf[from] = bal - value;

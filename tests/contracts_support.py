@@ -16,13 +16,15 @@ from web3 import Web3
 from zkclear.audit.core import pool_id
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
-from zkclear.chain.client import Client, EpochAccepted, SignedCommit
+from zkclear.chain.client import Client, EpochAccepted, SignedCommit, exit_data_hash
 from zkclear.chain.pool import Actors, Pool
 from zkclear.clearing.epoch import EpochResult, run_epoch
 from zkclear.clearing.events import Kind
 from zkclear.clearing.params import PoolConfig
 from zkclear.clearing.scenario import EpochPlan, demo_keys, demo_params, demo_plans
+from zkclear.clearing.state import Leaf
 from zkclear.clearing.witness import epoch_circuit_inputs
+from zkclear.field import P
 from zkclear.privacy.compliance import escrow
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.prover import registry
@@ -120,14 +122,14 @@ def post_prices(pool: Pool, epoch: int, prices: Sequence[int]) -> None:
         pool.client.post_prices(epoch, prices, sender=r)
 
 
-def prepare_epoch(pool: Pool, plan: EpochPlan, *,
-                  played: int = 0) -> tuple[EpochResult, ProofResult]:
-    """Play the plan (but its first ``played`` events, already sent), price and close the
-    epoch, clear it from the chain's own events and prices with the engine, and prove it
-    (a real epoch proof)."""
+def prepare_epoch(pool: Pool, plan: EpochPlan, *, played: int = 0,
+                  commits: Sequence[SignedCommit] = ()) -> tuple[EpochResult, ProofResult]:
+    """Play the plan (but its first ``played`` events, already sent; ``commits``: their
+    signed commitments), price and close the epoch, clear it from the chain's own events
+    and prices with the engine, and prove it (a real epoch proof)."""
     cl = pool.client
     epoch = cl.open_epoch()
-    signed = play_events(pool, replace(plan, events=plan.events[played:]))
+    signed = [*commits, *play_events(pool, replace(plan, events=plan.events[played:]))]
     post_prices(pool, epoch, plan.prices)
     cl.close_epoch(signed, sender=pool.actors.operator)
     events = cl.epoch_events(epoch)
@@ -153,6 +155,54 @@ def tamper(proof: dict[str, Any]) -> dict[str, Any]:
     """The proof with pi_a replaced by another valid curve point (2·G1)."""
     x, y = bn128.multiply(bn128.G1, 2)
     return {**proof, "pi_a": [str(x), str(y), "1"]}
+
+
+# --- a stand-in last accepted state for exits (until the 9-signal circuit publishes one) --
+
+
+def _slots(p: Pool) -> dict[str, int]:
+    """Storage slots of ClearingHouse's state variables this file writes, checked
+    against their known values (a layout change fails here, not silently)."""
+    cl = p.client
+    layout = {"openEpoch": 0, "paramsHash": 7, "stateRoot": 9, "lastAcceptedEpoch": 10,
+              "totalCollateral": 11, "lastExitDataHash": 12}
+    addr = cl.house.address
+    assert int.from_bytes(p.w3.eth.get_storage_at(addr, layout["paramsHash"]), "big") \
+        == cl.params_hash()
+    assert int.from_bytes(p.w3.eth.get_storage_at(addr, layout["stateRoot"]), "big") \
+        == cl.state_root()
+    return layout
+
+
+def set_storage(w3: Web3, address: str, slot: int, value: int) -> None:
+    """Write one storage word on the embedded chain (py-evm) and mine it into a block."""
+    backend = w3.provider.ethereum_tester.backend  # type: ignore[attr-defined]
+    state = backend.chain.get_vm().state
+    state.set_storage(bytes.fromhex(address[2:]), slot, value)
+    state.persist()
+    backend.chain.header = backend.chain.header.copy(state_root=state.state_root)
+    backend.mine_blocks()
+
+
+def install_exit_state(p: Pool, leaves: dict[int, Leaf], house_c: int) -> list[int]:
+    """Make the contract's last accepted state epoch 1 with these member leaves and the
+    house's collateral ``house_c``: totalCollateral, exit data hash, tokens held; the
+    open epoch becomes 2. Returns the exit data D."""
+    cl = p.client
+    layout = _slots(p)
+    n, m = p.setup.config.n_slots, p.setup.config.n_instruments
+    data = [Leaf(0, (0,) * m).hash()] * n + [house_c % P]
+    for s, leaf in leaves.items():
+        data[s] = leaf.hash()
+    total = house_c + sum(lf.collateral for lf in leaves.values())
+    assert total >= 0
+    for name, value in (("openEpoch", 2), ("lastAcceptedEpoch", 1), ("totalCollateral", total),
+                        ("lastExitDataHash", int.from_bytes(exit_data_hash(data), "big"))):
+        set_storage(p.w3, cl.house.address, layout[name], value)
+    if total:
+        cl.mint(cl.house.address, total, sender=p.actors.deployer)
+    assert (cl.last_accepted_epoch(), cl.open_epoch(), cl.total_collateral()) == (1, 2, total)
+    return data
 
 
 def fresh_w3(kind: str, node: chain.HardhatNode | None = None) -> Web3:

@@ -99,10 +99,9 @@ def story() -> Story:
     # Epoch 3: commitments with what each member chose to publish, then clear and prove.
     plan3, published = _epoch3(keys)
     assert cl.open_epoch() == 3
-    for ev in plan3.events:
-        cl.commit_report(ev.value, sender=pool.actors.members[ev.slot],
-                         ciphertext=published[ev.slot])
-    r3, p3 = cs.prepare_epoch(pool, plan3, played=len(plan3.events))
+    signed = [cl.sign_commit_as(pool.actors.members[ev.slot], 3, ev.slot, ev.value,
+                                published[ev.slot]) for ev in plan3.events]
+    r3, p3 = cs.prepare_epoch(pool, plan3, played=len(plan3.events), commits=signed)
     cs.submit(pool, r3, p3)
     results[3] = r3
     assert cl.last_accepted_epoch() == 3 and cl.state_root() == r3.new.root()

@@ -17,7 +17,7 @@ from zkclear.chain import node as chain
 from zkclear.clearing.epoch import run_epoch
 from zkclear.clearing.state import PoolState
 from zkclear.operator.api import ServerThread, create_app, sign_request
-from zkclear.operator.service import OperatorService
+from zkclear.operator.service import OperatorService, ServiceError
 from zkclear.operator.store import Store, StoreError
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.transport import TransportSender
@@ -219,11 +219,25 @@ def test_epoch_end_to_end_over_http(env: Env) -> None:
 
     commitments = {s: c.commit(1) for s, c in env.clients.items()}
     assert all(commitments.values())
-    assert env.clients[1].commit(1) == commitments[1]  # idempotent, nothing resent
-    assert svc.committed(1) == commitments == svc.expected_commitments(1)
+    assert env.clients[1].commit(1) == commitments[1]  # idempotent
+    signed = svc.signed_commits(1)
+    assert {s: c.commitment for s, c in signed.items()} == commitments \
+        == svc.expected_commitments(1)
+    assert svc.committed(1) == {}  # nothing on-chain before the operator's closeEpoch
+    # a commitment signed by another member's key, or not the netted report's, is refused
+    s1 = signed[1]
+    other = cl.sign_commit(env.clients[2].eth_key, 1, 1, s1.commitment, s1.ciphertext)
+    for args, code in (((s1.commitment, s1.ciphertext, other.signature), "bad_signature"),
+                       ((s1.commitment + 1, s1.ciphertext, s1.signature), "wrong_commitment"),
+                       ((s1.commitment, s1.ciphertext + b"x", s1.signature),
+                        "wrong_commitment")):
+        with pytest.raises(ServiceError) as ei:
+            svc.accept_commit(1, 1, *args)
+        assert ei.value.code == code
 
     r = env.admin("/v1/admin/epochs/1/close")
     assert r.status_code == 200 and r.json()["phase"] == "closed", r.text
+    assert svc.committed(1) == commitments  # posted with closeEpoch
     r = env.admin("/v1/admin/epochs/1/settle")
     assert r.status_code == 200, r.text
     out = r.json()

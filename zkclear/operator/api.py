@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import re
 import secrets
@@ -119,6 +120,12 @@ class PoolOut(BaseModel):
     n_slots: int
     n_instruments: int
     intake_epoch: int
+
+
+class CommitOut(BaseModel):
+    epoch: int
+    slot: int
+    commitment: str
 
 
 class SubmitOut(BaseModel):
@@ -353,6 +360,28 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
         def f() -> dict[str, Any]:
             assert auth.slot is not None
             return service.submit_trades(auth.slot, epoch, body,
+                                         nonce=(auth.address, auth.nonce, auth.ts))
+        return await run_in_threadpool(f)
+
+    @app.post("/v1/epochs/{epoch}/commit", response_model=CommitOut, responses=_ERRORS,
+              status_code=201)
+    async def commit(epoch: int, request: Request) -> dict[str, Any]:
+        """Body: ``{"commitment": "<decimal>", "ciphertext": "0x..", "signature": "0x.."}``,
+        the member's signature (EIP-191, its account) of the commit digest; the operator
+        posts it with closeEpoch."""
+        body = await body_of(request)
+        auth = await authenticate(request, body)
+        try:
+            doc = json.loads(body)
+            commitment = int(doc["commitment"])
+            ciphertext = bytes.fromhex(str(doc["ciphertext"]).removeprefix("0x"))
+            signature = bytes.fromhex(str(doc["signature"]).removeprefix("0x"))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ServiceError("bad_request", f"commit body: {exc}", 400) from None
+
+        def f() -> dict[str, Any]:
+            assert auth.slot is not None
+            return service.accept_commit(auth.slot, epoch, commitment, ciphertext, signature,
                                          nonce=(auth.address, auth.nonce, auth.ts))
         return await run_in_threadpool(f)
 

@@ -18,10 +18,13 @@ Epoch ``e`` goes through these phases, each recorded in the store (:mod:`.store`
    report's ``tradeCash`` is settlement-relative, docs/protocol.md) and needs ``e`` to be
    the chain's open epoch. Intake of ``e`` is over; new trade lists go to ``e + 1``.
 3. members fetch their result (``GET /v1/epochs/{e}/me``), check it against their own
-   trades, encrypt the report under their view key and call ``commitReport`` themselves
-   (:class:`zkclear.roles.member.MemberClient`).
-4. **close_requested** once every netted member's commitment is on-chain (or on command);
-   **closing** is recorded *before* ``closeEpoch`` is sent and **closed** after; **proved**
+   trades, encrypt the report under their view key, sign the commit digest with their
+   account and send ``(C, ciphertext, signature)`` back (``POST /v1/epochs/{e}/commit``,
+   :class:`zkclear.roles.member.MemberClient`); the operator checks that the ciphertext
+   is the one of the netted report and the signature the slot account's, and stores it.
+4. **close_requested** once every netted member's signed commitment is in (or on
+   command); **closing** is recorded *before* ``closeEpoch(commits, 0)`` (every stored
+   signed commitment) is sent and **closed** after; **proved**
    stores the engine's new state and the proof (the engine runs on the chain's own events
    and final prices); **submitting** is recorded before ``submitEpoch`` is sent and
    **accepted** (with the new off-chain PoolState, in the same transaction) after.
@@ -53,9 +56,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from eth_account import Account
+from eth_account.messages import encode_defunct
 from web3 import Web3
 
-from zkclear.chain.client import Client, ContractError
+from zkclear.chain.client import Client, ContractError, SignedCommit
 from zkclear.clearing.epoch import EpochError, run_epoch
 from zkclear.clearing.events import Kind
 from zkclear.clearing.params import ParamsError, RiskParams
@@ -541,6 +546,47 @@ class OperatorService:
         out["reporting_slots"] = sorted(self.expected_commitments(epoch))
         return out
 
+    def accept_commit(self, slot: int, epoch: int, commitment: int, ciphertext: bytes,
+                      signature: bytes, *, nonce: tuple[str, str, int] | None = None
+                      ) -> dict[str, Any]:
+        """Store a member's signed commitment for closeEpoch: it must be the netted
+        report's (same C, same ciphertext) and signed by the slot's account. Idempotent."""
+        row = self.store.epoch_row(epoch)
+        if row is None or row["phase"] not in ("netted", "close_requested"):
+            raise ServiceError("not_committable", f"epoch {epoch} does not take commitments "
+                               f"now (phase {row['phase'] if row else 'intake'})", 409)
+        want = self.expected_commitments(epoch).get(slot)
+        if want is None:
+            raise ServiceError("no_report", f"slot {slot} has no report in epoch {epoch}", 409)
+        expected_ct = encrypt_report(self._view_keys({slot})[slot], epoch,
+                                     self.reports(epoch)[slot]).to_bytes()
+        if commitment != want or ciphertext != expected_ct:
+            raise ServiceError("wrong_commitment", f"slot {slot}: the commitment or "
+                               "ciphertext is not the netted report's", 422)
+        try:
+            signed = SignedCommit.from_signature(slot, commitment, ciphertext, signature)
+            inner = self.raw_client.commit_inner(epoch, slot, commitment, ciphertext)
+            signer = Account.recover_message(encode_defunct(primitive=inner),
+                                             signature=signed.signature)
+        except Exception:
+            raise ServiceError("bad_signature", "the commit signature does not parse",
+                               422) from None
+        if signer.lower() != self._account_of(slot).lower():
+            raise ServiceError("bad_signature", f"the commit is not signed by slot {slot}'s "
+                               "account", 422)
+        with self.store.transaction() as db:
+            if nonce is not None:
+                self.record_nonce(*nonce)
+            db.execute("INSERT OR REPLACE INTO signed_commits VALUES (?, ?, ?, ?, ?)",
+                       (epoch, slot, str(commitment), ciphertext, signed.signature))
+        return {"epoch": epoch, "slot": slot, "commitment": str(commitment)}
+
+    def signed_commits(self, epoch: int) -> dict[int, SignedCommit]:
+        rows = self.store.query("SELECT slot, commitment, ciphertext, signature FROM "
+                                "signed_commits WHERE epoch = ?", (epoch,))
+        return {int(s): SignedCommit.from_signature(int(s), int(c), bytes(ct), bytes(sig))
+                for s, c, ct, sig in rows}
+
     def committed(self, epoch: int) -> dict[int, int]:
         """Slot -> commitment of the epoch's on-chain COMMIT events."""
         try:
@@ -589,7 +635,7 @@ class OperatorService:
     def _step(self, epoch: int, phase: str) -> bool:
         if phase == "netted":
             want = set(self.expected_commitments(epoch))
-            if not self.auto_close or not want <= set(self.committed(epoch)):
+            if not self.auto_close or not want <= set(self.signed_commits(epoch)):
                 return False
             with self.store.transaction():
                 self.store.set_epoch(epoch, phase="close_requested")
@@ -605,7 +651,9 @@ class OperatorService:
         if phase == "closing":
             if not self.client.epoch_info(epoch)["closed"]:
                 crash_point("before_close_sent")
-                self.client.close_epoch(sender=self.operator)
+                signed = self.signed_commits(epoch)
+                self.client.close_epoch([signed[s] for s in sorted(signed)], 0,
+                                        sender=self.operator)
                 crash_point("after_close_sent")
             with self.store.transaction():
                 self.store.set_epoch(epoch, phase="closed")

@@ -73,6 +73,9 @@ CREATE TABLE IF NOT EXISTS epochs (
 CREATE TABLE IF NOT EXISTS results (
     epoch INTEGER NOT NULL, slot INTEGER NOT NULL, accepted TEXT NOT NULL,
     rejected TEXT NOT NULL, report TEXT, commitment TEXT, PRIMARY KEY (epoch, slot));
+CREATE TABLE IF NOT EXISTS signed_commits (
+    epoch INTEGER NOT NULL, slot INTEGER NOT NULL, commitment TEXT NOT NULL,
+    ciphertext BLOB NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (epoch, slot));
 CREATE TABLE IF NOT EXISTS pool_state (epoch INTEGER PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (
     id INTEGER PRIMARY KEY AUTOINCREMENT, epoch INTEGER NOT NULL, step TEXT NOT NULL,
@@ -80,7 +83,7 @@ CREATE TABLE IF NOT EXISTS journal (
 """
 
 TABLES = ("members", "request_nonces", "counters", "submissions", "epochs", "results",
-          "pool_state", "journal")
+          "signed_commits", "pool_state", "journal")
 
 
 class StoreError(ZkclearError):

@@ -11,9 +11,11 @@ Per epoch: :meth:`MemberClient.submit_trades` sends the trade list; after nettin
 :meth:`MemberClient.commit` fetches the netted result, checks it against the trades it
 sent (every accepted trade is one of its own, every one of its trades is accepted or
 rejected with a reason, the report nets exactly its accepted trades at the chain's final
-prices), encrypts the report under its view key and calls ``commitReport`` with the
-ciphertext. Committing is idempotent: if the slot already committed this epoch, the
-on-chain commitment is compared with the expected one and nothing is sent again.
+prices), encrypts the report under its view key, signs the commit digest (epoch, slot,
+C, ciphertext) with its account and hands it to the operator, who posts it with
+``closeEpoch``. Committing is idempotent: if the slot's commitment is already on-chain,
+it is compared with the expected one and nothing is sent again; sending it again to the
+operator before the close replaces nothing.
 """
 
 from __future__ import annotations
@@ -257,7 +259,11 @@ class MemberClient:
         if cl.open_epoch() != epoch:
             raise MemberError(f"the chain's open epoch is {cl.open_epoch()}, not {epoch}: "
                               "cannot commit now", "epoch_not_open")
-        cl.commit_report(c, sender=self.address, ciphertext=ct.to_bytes())
+        data = ct.to_bytes()
+        signed = cl.sign_commit(self.eth_key, epoch, self.slot, c, data)
+        body = json.dumps({"commitment": str(c), "ciphertext": "0x" + data.hex(),
+                           "signature": "0x" + signed.signature.hex()}).encode()
+        self._send("POST", f"/v1/epochs/{epoch}/commit", body)
         return c
 
     def deposit(self, amount: int) -> Any:
