@@ -258,8 +258,8 @@ class OperatorService:
             return
         if self.client.last_accepted_epoch() != 0:
             raise StoreError("the chain has accepted epochs but this operator database has "
-                             "no pool state: the private state cannot be rebuilt from the "
-                             "chain (restore the operator's database)")
+                             "no pool state: rebuild it with `zkclear operator recover` "
+                             "(compliance key) or restore the operator's database")
         vkh0 = int(self.client.call(self.raw_client.house.functions.vkhOf(0)))
         genesis = PoolState.genesis(self.config, self.client.final_prices(0), vkh0)
         if genesis.root() != self.client.state_root():
@@ -297,8 +297,11 @@ class OperatorService:
         return out
 
     def registry(self) -> dict[int, bytes]:
+        """Slot -> transport key of the members enrolled with this operator (a row that
+        ``zkclear operator recover`` wrote has a view key but no transport key yet)."""
         return {int(s): bytes(k) for s, k in
-                self.store.query("SELECT slot, transport_public FROM members")}
+                self.store.query("SELECT slot, transport_public FROM members")
+                if len(bytes(k)) == 32}
 
     def intake_epoch(self) -> int:
         return max(self.client.open_epoch(), self.store.last_closed_intake() + 1)

@@ -1,0 +1,376 @@
+"""``zkclear operator recover``: rebuild the operator's state from public chain data and
+the compliance key (docs/operator.md, "Replacing the operator").
+
+Everything the operator knows can be derived again by whoever holds the pool's
+compliance key (or a threshold of its officers' shares):
+
+1. the registry: every ``MemberRegistered`` log gives a slot's account, its ``vkh`` and
+   the escrow of its view key ``K``; the compliance key opens each escrow
+   (:func:`zkclear.privacy.compliance.recover`, as the audit does for one slot) and
+   ``Poseidon(K)`` must be the registered ``vkh``;
+2. every accepted epoch is cleared again with the engine: the epoch's events from the
+   ``EpochEvent`` logs (checked against the on-chain accumulator), each committed report
+   decrypted from its ``ReportCommitted`` ciphertext with the member's key, the risk
+   parameters frozen at close (``EpochClosed.paramsHash`` matched to a
+   ``RiskParamsSet`` log) and the oracle's final prices;
+3. which leaves were blinded is read off the published exit data
+   (``ExitDataPublished(epoch, D)``): a member leaf hashes to ``D[slot]`` with nonce
+   ``leaf_nonce(K, epoch)`` (blinded) or with nonce 0; the epoch is replayed with exactly
+   the blinded slots' keys and its new root and exit data must be the chain's.
+
+Any disagreement is refused with a named error (:class:`RecoverError` and its
+subclasses): a wrong compliance key or tampered escrow (:class:`EscrowOpenError`), a
+committed report that does not open (:class:`ReportOpenError`), a replayed epoch whose
+root is not the chain's (:class:`ReplayMismatchError`).
+
+:func:`write_store` then fills a fresh operator database so that ``zkclear operator run``
+carries on: the pool state after every accepted epoch, an ``accepted`` row per epoch, the
+members with their view keys, and -- for an epoch closed on-chain but not yet accepted --
+its reports and a ``closed`` row, so the service proves and submits it at start.
+
+Not on-chain, so not recovered: the members' X25519 transport keys and their trade lists.
+A recovered member row has an empty transport key; the member enrols again with the new
+operator (``zkclear member enrol``: the new operator has a new transport key anyway) and
+sends its trade list of the open epoch again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import event_abi_to_log_topic
+from web3 import Web3
+
+from zkclear.chain.client import Client
+from zkclear.chain.contracts import Deployment
+from zkclear.clearing.epoch import EpochError, EpochResult, run_epoch
+from zkclear.clearing.events import Event, Kind, accumulate
+from zkclear.clearing.params import ParamsError, RiskParams
+from zkclear.clearing.report import Report
+from zkclear.clearing.state import HOUSE, Leaf, PoolState
+from zkclear.errors import ZkclearError
+from zkclear.privacy.cipher import Ciphertext, DecryptionError, decrypt_report, encrypt_report
+from zkclear.privacy.compliance import EscrowError, pool_id_bytes
+from zkclear.privacy.compliance import recover as open_escrow
+from zkclear.privacy.keyfile import X25519KeyPair
+from zkclear.privacy.viewkeys import MemberKey
+
+from .service import report_to_json
+from .store import Store
+
+__all__ = [
+    "EscrowOpenError",
+    "RecoverError",
+    "Recovered",
+    "ReplayMismatchError",
+    "ReportOpenError",
+    "recover_operator",
+    "recover_state",
+    "write_store",
+]
+
+
+class RecoverError(ZkclearError):
+    """The operator's state cannot be rebuilt from the chain and the compliance key."""
+
+
+class EscrowOpenError(RecoverError):
+    """A member's escrow does not yield its view key: a wrong compliance key, or the escrow
+    was tampered with (or escrows another key than the registered vkh)."""
+
+
+class ReportOpenError(RecoverError):
+    """A committed report's ciphertext is missing or does not open with the member's key."""
+
+
+class ReplayMismatchError(RecoverError):
+    """A replayed epoch does not give the chain's leaves or root."""
+
+
+def _hex(x: int) -> str:
+    return f"{x:#066x}"
+
+
+class _Logs:
+    """The clearing house's logs since deployment, fetched in one query and decoded."""
+
+    def __init__(self, client: Client) -> None:
+        house = client.house
+        by_topic = {event_abi_to_log_topic(abi): getattr(house.events, abi["name"])()
+                    for abi in house.abi if abi.get("type") == "event"}
+        raw = client.w3.eth.get_logs({"address": house.address,
+                                      "fromBlock": client.deployment.first_block,
+                                      "toBlock": "latest"})
+        self.by_name: dict[str, list[Any]] = {}
+        for log in raw:
+            ev = by_topic.get(bytes(log["topics"][0])) if log["topics"] else None
+            if ev is not None:
+                self.by_name.setdefault(ev.event_name, []).append(ev.process_log(log))
+
+    def of(self, name: str) -> list[Any]:
+        return self.by_name.get(name, [])
+
+
+@dataclass
+class Recovered:
+    """The operator's state rebuilt from the chain."""
+
+    deployment: Deployment
+    keys: dict[int, MemberKey]  # every registered member slot's view key
+    accounts: dict[int, str]  # slot -> registered account (removed members included)
+    states: dict[int, PoolState]  # epoch -> state after it (0 = genesis)
+    results: dict[int, EpochResult]  # accepted epoch -> its replay
+    blinded: dict[int, frozenset[int]]  # accepted epoch -> slots whose leaf was blinded
+    accepted_logs: dict[int, Any]  # accepted epoch -> EpochAccepted log
+    #: An epoch closed on-chain but not accepted yet: (epoch, prices, reports), or None.
+    pending: tuple[int, tuple[int, ...], dict[int, Report]] | None = None
+    open_epoch: int = 1
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def state(self) -> PoolState:
+        """The state after the last accepted epoch."""
+        return self.states[max(self.states)]
+
+    def summary(self) -> dict[str, Any]:
+        return {"pool_id": self.deployment.pool_id, "last_accepted": self.state.epoch,
+                "root": _hex(self.state.root()), "members": sorted(self.keys),
+                "blinded": {e: sorted(b) for e, b in sorted(self.blinded.items())},
+                "pending": self.pending[0] if self.pending else None,
+                "open_epoch": self.open_epoch}
+
+
+def _member_keys(client: Client, logs: _Logs, compliance: X25519KeyPair
+                 ) -> tuple[dict[int, MemberKey], dict[int, str]]:
+    pid = pool_id_bytes(client.deployment.pool_id)
+    keys: dict[int, MemberKey] = {}
+    accounts: dict[int, str] = {}
+    for ev in logs.of("MemberRegistered"):
+        a = ev["args"]
+        slot = int(a["slot"])
+        if slot == HOUSE:
+            continue
+        try:
+            keys[slot] = open_escrow(bytes(a["escrow"]), compliance, slot, pid,
+                                     expected_vkh=int(a["vkh"]))
+        except EscrowError as exc:
+            raise EscrowOpenError(f"slot {slot}: the escrow published with its registration "
+                                  f"does not yield its view key: {exc}") from None
+        accounts[slot] = Web3.to_checksum_address(a["account"])
+    return keys, accounts
+
+
+def _params(logs: _Logs, params_hash: int, m: int) -> RiskParams:
+    for ev in reversed(logs.of("RiskParamsSet")):
+        a = ev["args"]
+        if int(a["paramsHash"]) != params_hash:
+            continue
+        shocks = [int(s) for s in a["shocks"]]
+        params = RiskParams(int(a["imFactorBp"]), int(a["penaltyBp"]),
+                            tuple(int(x) for x in a["positionLimits"]),
+                            tuple(tuple(shocks[k * m:(k + 1) * m])
+                                  for k in range(len(shocks) // m)))
+        if params.hash() != params_hash:
+            raise RecoverError(f"RiskParamsSet announces paramsHash {_hex(params_hash)} but "
+                               f"its parameters hash to {_hex(params.hash())}")
+        return params
+    raise RecoverError(f"no RiskParamsSet log has paramsHash {_hex(params_hash)}")
+
+
+def _events(client: Client, logs: _Logs, epoch: int) -> list[Event]:
+    evs = sorted((e for e in logs.of("EpochEvent") if int(e["args"]["epoch"]) == epoch),
+                 key=lambda e: int(e["args"]["index"]))
+    events = [Event(Kind(int(e["args"]["kind"])), int(e["args"]["slot"]),
+                    int(e["args"]["value"])) for e in evs]
+    info = client.epoch_info(epoch)
+    if [int(e["args"]["index"]) for e in evs] != list(range(len(evs))) \
+            or len(events) != info["nEvents"] or accumulate(events) != info["eventsAcc"]:
+        raise RecoverError(f"epoch {epoch}: the event logs do not rebuild the on-chain "
+                           "accumulator (incomplete logs from the node?)")
+    return events
+
+
+def _reports(logs: _Logs, epoch: int, events: Sequence[Event], keys: Mapping[int, MemberKey],
+             m: int) -> dict[int, Report]:
+    """Every committed report of ``epoch``, decrypted from its published ciphertext."""
+    published: dict[int, list[Any]] = {}
+    for ev in logs.of("ReportCommitted"):
+        if int(ev["args"]["epoch"]) == epoch:
+            published.setdefault(int(ev["args"]["slot"]), []).append(ev["args"])
+    out: dict[int, Report] = {}
+    for e in events:
+        if e.kind != Kind.COMMIT:
+            continue
+        slot, commitment = e.slot, e.value
+        key = keys.get(slot)
+        if key is None:
+            raise ReportOpenError(f"epoch {epoch}: slot {slot} committed a report but no "
+                                  "view key of that slot was recovered")
+        cands = [a for a in published.get(slot, []) if int(a["commitment"]) == commitment]
+        if not cands:
+            raise ReportOpenError(f"epoch {epoch}: slot {slot}'s commitment "
+                                  f"{_hex(commitment)} has no ReportCommitted ciphertext")
+        try:
+            ct = Ciphertext.from_bytes(bytes(cands[-1]["ciphertext"]), m + 2)
+            out[slot] = decrypt_report(key, epoch, ct, m, slot=slot, commitment=commitment)
+        except DecryptionError as exc:
+            raise ReportOpenError(f"epoch {epoch}: slot {slot}'s committed report does not "
+                                  f"open with its view key: {exc}") from None
+    return out
+
+
+def _replay(state: PoolState, epoch: int, params: RiskParams, prices: tuple[int, ...],
+            events: list[Event], reports: dict[int, Report], keys: Mapping[int, MemberKey],
+            exit_data: list[int] | None) -> EpochResult:
+    """Clear ``epoch`` with the keys of exactly the slots the exit data shows blinded."""
+    try:
+        result = run_epoch(state, params, prices, events, reports, view_keys=keys)
+    except (EpochError, ParamsError) as exc:
+        raise ReplayMismatchError(f"epoch {epoch}: the engine refuses the chain's data: "
+                                  f"{exc}") from None
+    if exit_data is None:
+        return result
+    n = state.config.n_slots
+    if len(exit_data) != n + 1:
+        raise ReplayMismatchError(f"epoch {epoch}: the published exit data has "
+                                  f"{len(exit_data)} words, expected {n + 1}")
+    blinded: set[int] = set()
+    for i, leaf in enumerate(result.new.leaves):
+        if leaf.hash() == exit_data[i]:
+            if leaf.nonce:
+                blinded.add(i)
+            continue
+        plain = Leaf(leaf.collateral, leaf.positions, leaf.vkh, leaf.status, 0)
+        if leaf.nonce and plain.hash() == exit_data[i]:
+            continue
+        raise ReplayMismatchError(f"epoch {epoch}: slot {i}'s replayed leaf is not the "
+                                  "published one (neither blinded nor with nonce 0): wrong "
+                                  "view key, parameters or prices")
+    if blinded != set(result.blinded):
+        missing = set(reports) - blinded
+        if missing:
+            raise ReplayMismatchError(f"epoch {epoch}: reporting slots {sorted(missing)} "
+                                      "have unblinded leaves in the published exit data")
+        result = run_epoch(state, params, prices, events, reports,
+                           view_keys={s: keys[s] for s in blinded})
+    if result.exit_data() != list(exit_data):
+        raise ReplayMismatchError(f"epoch {epoch}: the replayed exit data is not the "
+                                  "published one")
+    return result
+
+
+def recover_state(client: Client, compliance: X25519KeyPair) -> Recovered:
+    """Rebuild the registry, every accepted epoch and the pending epoch from the chain."""
+    dep = client.deployment
+    cfg = dep.config
+    m = cfg.n_instruments
+    logs = _Logs(client)
+    keys, accounts = _member_keys(client, logs, compliance)
+    closed = {int(e["args"]["epoch"]): e["args"] for e in logs.of("EpochClosed")}
+    accepted = {int(e["args"]["epoch"]): e for e in logs.of("EpochAccepted")}
+    exits = {int(e["args"]["epoch"]): [int(x) for x in e["args"]["exitData"]]
+             for e in logs.of("ExitDataPublished")}
+
+    vkh0 = int(client.call(client.house.functions.vkhOf(HOUSE)))
+    state = PoolState.genesis(cfg, client.final_prices(0), vkh0)
+    genesis_root = int(client.call(client.house.functions.genesisRoot()))
+    if state.root() != genesis_root:
+        raise ReplayMismatchError(f"the genesis state's root {_hex(state.root())} is not the "
+                                  f"chain's genesisRoot {_hex(genesis_root)}")
+    rec = Recovered(dep, keys, accounts, {0: state}, {}, {}, {},
+                    open_epoch=client.open_epoch())
+    last = client.last_accepted_epoch()
+    if sorted(accepted) != list(range(1, last + 1)):
+        raise RecoverError(f"lastAcceptedEpoch is {last} but EpochAccepted logs cover "
+                           f"{sorted(accepted)} (incomplete logs from the node?)")
+    for epoch in range(1, last + 1):
+        acc = accepted[epoch]["args"]
+        if int(acc["oldRoot"]) != state.root():
+            raise ReplayMismatchError(f"epoch {epoch}: accepted on oldRoot "
+                                      f"{_hex(int(acc['oldRoot']))}, the replay holds "
+                                      f"{_hex(state.root())}")
+        if epoch not in closed or epoch not in exits:
+            raise RecoverError(f"epoch {epoch}: no EpochClosed or ExitDataPublished log")
+        events = _events(client, logs, epoch)
+        params = _params(logs, int(closed[epoch]["paramsHash"]), m)
+        prices = client.final_prices(epoch)
+        reports = _reports(logs, epoch, events, keys, m)
+        result = _replay(state, epoch, params, prices, events, reports, keys, exits[epoch])
+        if result.new.root() != int(acc["newRoot"]):
+            raise ReplayMismatchError(f"epoch {epoch}: the replayed root "
+                                      f"{_hex(result.new.root())} is not the accepted "
+                                      f"newRoot {_hex(int(acc['newRoot']))}")
+        if result.total_collateral != int(acc["totalCollateral"]):
+            raise ReplayMismatchError(f"epoch {epoch}: replayed total collateral "
+                                      f"{result.total_collateral} != accepted "
+                                      f"{int(acc['totalCollateral'])}")
+        state = result.new
+        rec.states[epoch] = state
+        rec.results[epoch] = result
+        rec.blinded[epoch] = result.blinded
+        rec.accepted_logs[epoch] = accepted[epoch]
+    if state.root() != client.state_root():
+        raise ReplayMismatchError(f"the replayed root {_hex(state.root())} is not the "
+                                  f"chain's stateRoot {_hex(client.state_root())}")
+    nxt = last + 1
+    if nxt in closed:
+        events = _events(client, logs, nxt)
+        reports = _reports(logs, nxt, events, keys, m)
+        try:
+            prices = client.final_prices(nxt)
+        except ZkclearError:
+            prices = ()
+        rec.pending = (nxt, prices, reports)
+    return rec
+
+
+def _check_fresh(store: Store) -> None:
+    counts = store.counts()
+    busy = {t: n for t, n in counts.items() if n}
+    if busy:
+        raise RecoverError(f"the database {store.path} is not empty ({busy}): recover into a "
+                           "new database")
+
+
+def write_store(rec: Recovered, store: Store) -> None:
+    """Fill a fresh operator database with the recovered state (one transaction)."""
+    _check_fresh(store)
+    store.bind_pool(rec.deployment.pool_id)
+    with store.transaction() as db:
+        for slot, key in sorted(rec.keys.items()):
+            # No transport key: the member enrols again with the new operator.
+            db.execute("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?)",
+                       (slot, rec.accounts[slot].lower(), b"", hex(key.key.reveal()),
+                        str(key.vkh), 0.0))
+        for epoch, state in sorted(rec.states.items()):
+            store.put_state(epoch, state.to_json())
+            if epoch == 0:
+                continue
+            result = rec.results[epoch]
+            log = rec.accepted_logs[epoch]
+            store.set_epoch(epoch, phase="accepted", prices=json.dumps(list(result.prices)),
+                            public=json.dumps([str(x) for x in result.public_signals()]),
+                            new_state=json.dumps(state.to_json()),
+                            submit_tx=json.dumps({"tx": log["transactionHash"].hex(),
+                                                  "block": int(log["blockNumber"])}))
+            store.journal(epoch, "recovered", {"new_root": str(state.root()),
+                                               "blinded": sorted(rec.blinded[epoch])})
+        if rec.pending is not None:
+            epoch, prices, reports = rec.pending
+            for slot, rep in sorted(reports.items()):
+                c = encrypt_report(rec.keys[slot], epoch, rep).commitment()
+                db.execute("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)",
+                           (epoch, slot, "[]", "[]", json.dumps(report_to_json(rep)), str(c)))
+            store.set_epoch(epoch, phase="closed", prices=json.dumps(list(prices)))
+            store.journal(epoch, "recovered", "closed on-chain, not accepted: to prove")
+
+
+def recover_operator(client: Client, compliance: X25519KeyPair, db_url: str) -> Recovered:
+    """Rebuild from the chain and write a fresh operator database at ``db_url``."""
+    rec = recover_state(client, compliance)
+    with Store(db_url) as store:
+        write_store(rec, store)
+    return rec
