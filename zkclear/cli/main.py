@@ -303,6 +303,37 @@ def cmd_operator_run(args: argparse.Namespace, out: Output) -> int:
     return run(opts, ready=ready)
 
 
+def cmd_operator_recover(args: argparse.Namespace, out: Output) -> int:
+    """Rebuild the operator's database from the chain and the compliance key."""
+    from zkclear.chain import node as chain
+    from zkclear.chain.client import Client
+    from zkclear.chain.contracts import Deployment
+    from zkclear.operator.recover import RecoverError, recover_operator
+    from zkclear.privacy.compliance import KeyShare, combine_key, load_compliance_key
+
+    try:
+        deployment = Deployment.load(Path(args.deployment))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else f"bad content ({exc!r})"
+        raise RecoverError(f"cannot read the deployment file {args.deployment}: {why}") from exc
+    if args.compliance_key:
+        compliance = load_compliance_key(args.compliance_key)
+    else:
+        compliance = combine_key([KeyShare.load(f) for f in args.shares])
+    client = Client(chain.http_web3(args.rpc_url), deployment)
+    with out.step("read the chain, open the escrows and replay every accepted epoch"):
+        rec = recover_operator(client, compliance, args.db)
+    summary = rec.summary()
+    out.info(f"recovered pool {summary['pool_id']}: epochs 1..{summary['last_accepted']} "
+             f"replayed, root {summary['root']} (the chain's), members {summary['members']}"
+             + (f", epoch {summary['pending']} closed and left to prove"
+                if summary["pending"] else ""))
+    out.info("members must enrol again with the new operator (transport keys are not "
+             "on-chain) and resend their trade lists of the open epoch")
+    out.result({"ok": True, **summary, "db": args.db})
+    return 0
+
+
 def _role_result(out: Output, res: dict[str, Any], line: str) -> int:
     out.info(line)
     out.result({"ok": True, **res})
@@ -602,6 +633,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--net-after", type=float, metavar="SECONDS",
                     help="net the intake epoch by itself once its prices are final and its "
                     "first trade list is SECONDS old (default: only on command)")
+
+    sp = add("recover", cmd_operator_recover, "rebuild the operator's database from "
+             "chain data and the compliance key (a new operator takes over)", op)
+    sp.add_argument("--rpc-url", required=True, help="JSON-RPC URL of the chain")
+    sp.add_argument("--deployment", required=True, help="deployment JSON file")
+    who = sp.add_mutually_exclusive_group(required=True)
+    who.add_argument("--compliance-key", help="the pool's compliance key file")
+    who.add_argument("--shares", nargs="+", metavar="FILE",
+                     help="a threshold of the compliance officers' share files")
+    sp.add_argument("--db", required=True, help="a NEW database URL, e.g. sqlite:///new.db "
+                    "(SECRET: it will hold members' view keys)")
 
     mem = sub.add_parser("member", help="a member's client").add_subparsers(
         dest="sub", required=True, metavar="SUBCOMMAND")

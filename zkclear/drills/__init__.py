@@ -13,6 +13,7 @@ from .base import DrillFn, Story, Verdict
 DRILLS: dict[str, str] = {
     "offmarket-drain": "economic:drill_offmarket_drain",
     "oracle-single-reporter": "oracle:drill_oracle_single_reporter",
+    "operator-replaced": "operator:drill_operator_replaced",
 }
 
 
