@@ -162,6 +162,7 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
                              IM_FACTOR_BITS, PENALTY_BITS, BP);
         step[i].cpre <== mtm[i].cpre;
         step[i].cpreNeg <== mtm[i].cpreNeg;
+        step[i].q <== q[i];
         step[i].qn <== mtm[i].qn;
         step[i].price <== price;
         step[i].shock <== shock;

@@ -93,9 +93,12 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
     qn = tuple(q + d for q, d in zip(positions, delta, strict=True))
     for m, q in enumerate(qn):
         bounds.DELTA.check(q, f"position[{m}]")
-        if not house and abs(q) > params.position_limits[m]:
+        # Limits bind increases only: a lowered limit lets a member trade down.
+        limit = max(params.position_limits[m], abs(positions[m]))
+        if not house and abs(q) > limit:
             raise ParamsError(f"position {q} in instrument {m} exceeds the limit "
-                              f"{params.position_limits[m]}")
+                              f"{params.position_limits[m]} (and the position held before, "
+                              f"{positions[m]})")
     e0 = collateral + vm + deposit
     cpre = e0 + trade_cash
     bounds.CASH.check(cpre, "collateral (equity cpre)")

@@ -107,8 +107,9 @@ def test_submit_rejections_over_json_rpc(pool: cs.Pool) -> None:
 @pytest.mark.heavy
 def test_submit_gas_does_not_grow_with_the_pool(node: chain.HardhatNode, keys) -> None:
     """The story at N=16, M=4, K=8 (proof keys: minutes to set up the first time) costs
-    the same submitEpoch gas as at N=4, M=2, K=4: per-slot data only reaches the proof
-    through the events accumulator."""
+    the same submitEpoch gas as at N=4, M=2, K=4 but for the exit data: per-slot data
+    reaches the proof through the events accumulator, and the only per-slot cost left is
+    one published exit-data word (calldata, event data, a check and a Horner step)."""
     w3 = node.web3()
     gas = {}
     for cfg, k in ((cs.CFG, keys), (PoolConfig(16, 4, 8), None)):
@@ -119,7 +120,8 @@ def test_submit_gas_does_not_grow_with_the_pool(node: chain.HardhatNode, keys) -
         finally:
             chain.revert(w3, snap)
     for epoch in ("submit_epoch_1", "submit_epoch_2"):
-        assert abs(gas[16][epoch] - gas[4][epoch]) < 1_000, gas
+        per_slot = (gas[16][epoch] - gas[4][epoch]) / (16 - 4)
+        assert 0 < per_slot < 2_000, gas
 
 
 def test_locally_signed_accounts_over_json_rpc(node: chain.HardhatNode, pool: cs.Pool) -> None:

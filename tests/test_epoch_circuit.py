@@ -46,7 +46,7 @@ from .epoch_support import committed as committed_at
 
 CFG = PoolConfig(4, 2, 4)
 #: Pinned so growth is visible in review (docs/benchmarks.md, "Epoch circuit size").
-CONSTRAINTS_N4_M2_K4 = 31995
+CONSTRAINTS_N4_M2_K4 = 32907
 LIB = paths.CIRCUITS_DIR / "lib"
 
 
@@ -593,6 +593,22 @@ def test_position_limit_is_enforced(compiled, story, e1, tmp_path):
     e1["posLimit"] = [biggest - 1] * 2
     rehash_params(e1)
     fails_at(compiled, e1, tmp_path, "Num2Bits")
+
+
+def test_a_lowered_limit_binds_increases_only(compiled, tmp_path):
+    # Held 10 / -10, limit lowered to 5: trading down to 7 / -7 is provable ...
+    params = RiskParams.symmetric(2, [1000, 500], position_limit=5)
+    st = state_with(member(10**6, (10, 0)), member(10**6, (-10, 0)))
+    down = {1: Report((-3, 0), 0, 1), 2: Report((3, 0), 0, 2)}
+    r = run_epoch(st, params, PRICES, committed(down), down, view_keys=keys_of(down))
+    inputs = epoch_circuit_inputs(r)
+    assert public_of(compiled, inputs, tmp_path) == r.public_signals()
+    # ... trading up to 11 is not, although it nets and is committed.
+    inputs["delta"][1] = [1, 0]
+    inputs["delta"][2] = [P - 1, 0]
+    recommit(inputs, 1)
+    recommit(inputs, 2)
+    fails_at(compiled, inputs, tmp_path, "Num2Bits")
 
 
 def test_cash_out_of_range_is_refused(compiled, tmp_path):

@@ -235,6 +235,22 @@ def test_position_limit_and_price_bounds():
         RiskParams(15_000, 1000, (10, 10), ((1 << 16, 0),))
 
 
+def test_a_lowered_position_limit_binds_increases_only():
+    """Governance lowers the limit to 5 while members hold 10 and -10: they may trade
+    down (the epoch stays provable), not up."""
+    params = RiskParams.symmetric(2, [1000], position_limit=5)
+    st = state_with(member(10**6, (10, 0)), member(10**6, (-10, 0)))
+    down = {1: Report((-3, 0), 0, 1), 2: Report((3, 0), 0, 2)}
+    r = run_epoch(st, params, PRICES, committed(down, 4), down, view_keys=keys_of(down))
+    assert r.new.leaves[1].positions == (7, 0) and r.new.leaves[2].positions == (-7, 0)
+    up = {1: Report((1, 0), 0, 1), 2: Report((-1, 0), 0, 2)}
+    with pytest.raises(EpochError, match="exceeds the limit 5"):
+        run_epoch(st, params, PRICES, committed(up, 4), up, view_keys=keys_of(up))
+    # nothing traded: the held positions above the limit are simply kept
+    r = run_epoch(st, params, PRICES, [], {})
+    assert r.new.leaves[1].positions == (10, 0)
+
+
 def test_state_round_trips_through_json(tmp_path):
     st = state_with(member(-5, (3, -2)))
     st.save(tmp_path / "s.json")

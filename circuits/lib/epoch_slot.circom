@@ -128,6 +128,7 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BI
     assert(MM_BITS <= IM_BITS && IM_BITS < CASH_BITS && PEN_BITS < CASH_BITS);
     signal input cpre; // -2^CASH_BITS <= cpre < 2^CASH_BITS (MarkToMarket)
     signal input cpreNeg;
+    signal input q[M]; // the positions before the epoch (range-checked in MarkToMarket)
     signal input qn[M];
     signal input price[M];
     signal input shock[K][M];
@@ -142,12 +143,22 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BI
     signal output toHouse; // liq * (penalty + min(cpre, 0))
     signal output toHouseQ[M]; // liq * qn
 
-    // Position limits |qn| <= posLimit < 2^DELTA_BITS. Both differences lie in
-    // [0, 2^(DELTA_BITS+1)) only if qn does: this is also qn's range check.
+    // Position limits bind increases only: |qn| <= max(posLimit, |q|), so a limit that
+    // governance lowers below a held position never makes an epoch unprovable; the member
+    // may only trade down. |q| <= 2^DELTA_BITS (q is range-checked in MarkToMarket), so
+    // lim <= 2^DELTA_BITS and both differences lie in [0, 2^(DELTA_BITS+2)) exactly when
+    // |qn| <= lim; qn also keeps the DELTA range of a leaf.
+    signal qNeg[M];
+    signal qAbs[M];
+    signal lim[M];
     for (var m = 0; m < M; m++) {
-        Unsigned(DELTA_BITS + 1)(posLimit[m] - qn[m]);
-        Unsigned(DELTA_BITS + 1)(posLimit[m] + qn[m]);
+        qNeg[m] <== SignBit(DELTA_BITS)(q[m]);
+        qAbs[m] <== q[m] - 2 * qNeg[m] * q[m];
+        lim[m] <== SignedMax(DELTA_BITS + 1)(posLimit[m], qAbs[m]);
+        Unsigned(DELTA_BITS + 2)(lim[m] - qn[m]);
+        Unsigned(DELTA_BITS + 2)(lim[m] + qn[m]);
     }
+    SignedRangeArray(M, DELTA_BITS)(qn);
     component margin = PortfolioMargin(M, K, DELTA_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS,
                                        IM_FACTOR_BITS, BP);
     margin.q <== qn;
