@@ -163,6 +163,9 @@ class Reason(enum.Enum):
     COUNTERPARTY_REJECTED = "counterparty's report rejected"
     OFF_MARKET = "price outside the band around the settlement price"
     INSUFFICIENT_EQUITY = "trade losses exceed the member's equity before trades"
+    REPORT_WITHHELD = "the member did not sign its netted report in time"
+    SLOT_SUSPENDED = "the member is suspended this epoch (its report was excluded last epoch)"
+    COUNTERPARTY_EXCLUDED = "the counterparty was excluded from the epoch"
 
 
 @dataclass(frozen=True)
@@ -819,3 +822,62 @@ def _violators(result: NettingResult, px: Sequence[int],
         if e0 + _slot_trade_cash(result, px, i) < min(e0, 0):
             out.add(i)
     return out
+
+
+def exclude_slots(match: MatchResult | Sequence[MatchedTrade], excluded: Iterable[int],
+                  prices: Sequence[int], *, n_slots: int, n_instruments: int,
+                  band_bp: int | None = None, equity: Mapping[int, int] | None = None,
+                  reason: Reason = Reason.REPORT_WITHHELD) -> RuleResult:
+    """Drop every trade of the ``excluded`` slots, then :func:`apply_rules` and net the rest.
+
+    The excluded slot's side of each dropped trade is rejected with ``reason``
+    (:attr:`Reason.REPORT_WITHHELD`: the member did not sign its report before the
+    deadline; :attr:`Reason.SLOT_SUSPENDED`: the slot was excluded the epoch before and
+    may not trade), the counterparty's side with :attr:`Reason.COUNTERPARTY_EXCLUDED`.
+    What is left goes through :func:`apply_rules` again (dropping a trade can make a
+    counterparty break rule R), so the result only ever loses trades: applied to
+    ``apply_rules``' own result, the counterparties' reports change or vanish and no
+    trade comes back. With no excluded slot this is :func:`apply_rules`.
+    """
+    _check_config(n_slots, n_instruments)
+    out = _member_set(excluded, n_slots)
+    if isinstance(match, MatchResult):
+        trades, rejected = list(match.accepted), list(match.rejected)
+    else:
+        trades, rejected = list(match), []
+    kept = []
+    for t in trades:
+        if t.buyer not in out and t.seller not in out:
+            kept.append(t)
+            continue
+        for slot, other in ((t.buyer, t.seller), (t.seller, t.buyer)):
+            who = f"member {slot}, trade {t.trade_id!r}"
+            if slot in out:
+                rejected.append(Rejection(reason, slot, t.trade_id,
+                                          f"{who}: {reason.value}", _as_report(t, slot)))
+            else:
+                rejected.append(Rejection(
+                    Reason.COUNTERPARTY_EXCLUDED, slot, t.trade_id,
+                    f"{who}: counterparty {other} was excluded ({reason.value})",
+                    _as_report(t, slot)))
+    return apply_rules(MatchResult(kept, rejected), prices, n_slots=n_slots,
+                       n_instruments=n_instruments, band_bp=band_bp, equity=equity)
+
+
+def changed_reports(old: Mapping[int, Report], new: Mapping[int, Report]
+                    ) -> tuple[dict[int, Report], frozenset[int]]:
+    """``new`` with ``old``'s Report (and so its salt, ciphertext and signature) kept for
+    every slot whose ``delta`` and ``tradeCash`` did not change; and the slots whose
+    report changed, appeared or vanished (they must sign again, or have nothing to sign)."""
+    merged: dict[int, Report] = {}
+    changed = set()
+    for slot in set(old) | set(new):
+        o, n = old.get(slot), new.get(slot)
+        if n is None:
+            changed.add(slot)
+        elif o is not None and (o.delta, o.trade_cash) == (n.delta, n.trade_cash):
+            merged[slot] = o
+        else:
+            merged[slot] = n
+            changed.add(slot)
+    return dict(sorted(merged.items())), frozenset(changed)

@@ -143,6 +143,8 @@ def house_collateral(client: Any, epoch: int) -> int | None:
 #: Row statuses, in the order of the HTML legend.
 STATUSES = {
     "verified": "figures derived from the decrypted report and checked against the chain",
+    "excluded": "closed without the member's report (ReportExcluded: it did not sign its "
+                "netted report in time); figures derived with no trades and checked",
     "failed": "a check failed (see the findings)",
     "pending": "closed but not accepted yet: figures derived, no on-chain outcome to check",
     "not disclosed": "the member committed a report that the given key does not open "
@@ -161,6 +163,7 @@ class EpochRow:
     accepted: bool = False
     committed: bool = False
     commitment: int | None = None
+    excluded: bool = False  # ReportExcluded: closed without the member's report
     disclosed: bool = False
     registered: bool = False
     deposit: int = 0
@@ -193,7 +196,8 @@ class EpochRow:
         return {
             "epoch": self.epoch, "status": self.status, "accepted": self.accepted,
             "registered": self.registered, "committed": self.committed,
-            "commitment": hx(self.commitment), "disclosed": self.disclosed,
+            "commitment": hx(self.commitment), "excluded": self.excluded,
+            "disclosed": self.disclosed,
             "deposit": self.deposit, "withdrawal_requested": self.withdrawal_requested,
             "prices_prev": lst(self.prices_prev), "prices": lst(self.prices),
             "params_hash": hx(self.params_hash),
@@ -311,6 +315,7 @@ class _Chain:
         for e in logs("EpochEvent"):
             self.epoch_events.setdefault(int(e["epoch"]), []).append(e)
         self.slot_events = [e for e in logs("EpochEvent") if int(e["slot"]) == slot]
+        self.excluded = {int(e["epoch"]) for e in logs("ReportExcluded", slot=slot)}
         self.reports: dict[int, list[dict[str, Any]]] = {}
         for e in logs("ReportCommitted", slot=slot):
             self.reports.setdefault(int(e["epoch"]), []).append(e)
@@ -515,6 +520,10 @@ def _audit_epoch(row: EpochRow, client: Client, chain: _Chain, slot: int, state:
         row.registered = per.registered
         row.deposit, row.withdrawal_requested = per.deposit, per.withdrawal
         row.committed = per.commitment != 0
+        row.excluded = epoch in chain.excluded
+        if row.committed and row.excluded:
+            finding("commitment", "excluded", None, _hex(per.commitment),
+                    "the slot is both excluded and committed in this epoch")
         if row.committed:
             row.commitment = per.commitment
             report = _open_report(row, chain, slot, per.commitment, m_count, member_key,
@@ -557,6 +566,8 @@ def _audit_epoch(row: EpochRow, client: Client, chain: _Chain, slot: int, state:
         row.status = "failed"
     elif not row.accepted:
         row.status = "pending"
+    elif row.excluded and figures is not None:
+        row.status = "excluded"
     elif figures is not None:
         row.status = "verified"
     elif row.committed and not row.disclosed:
@@ -763,7 +774,8 @@ table{border-collapse:collapse;font-size:.88em}
 th,td{border:1px solid #c9ced8;padding:.3em .55em;text-align:right;vertical-align:top}
 th{background:#eef1f6} td.text{text-align:left}
 tr.failed td{background:#fde8e8} tr.verified td.status{color:#136c2e}
-tr.pending td.status,tr.not-disclosed td.status,tr.not-derivable td.status{color:#8a6100}
+tr.pending td.status,tr.not-disclosed td.status,tr.not-derivable td.status,
+tr.excluded td.status{color:#8a6100}
 .ok{color:#136c2e;font-weight:600} .bad{color:#b00020;font-weight:600}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em} dt{font-weight:600}
 code{font-size:.9em}

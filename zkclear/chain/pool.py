@@ -13,8 +13,14 @@ played in the order the protocol needs (docs/protocol.md):
 3. the operator matches the members' trade lists and nets the accepted trades into one
    report per slot at those prices (:meth:`Pool.net`, :mod:`zkclear.clearing.trades`);
 4. each member encrypts its report under its view key and signs the commit digest
-   (epoch, slot, C, ciphertext) with its account (:meth:`Pool.commit`);
-5. the operator posts the signed commitments and closes the epoch in one transaction,
+   (epoch, slot, C, ciphertext) with its account (:meth:`Pool.commit`); the operator
+   checks each one against the report it netted (:meth:`Pool.accept_commit`);
+   a member that does not sign (:attr:`EpochOrders.withheld`) or signs something else is
+   excluded: its trades and its counterparties' matching trades are dropped, the rest is
+   netted again and the counterparties whose report changed sign again, round after
+   round until every remaining report is signed (:meth:`Pool.settle_commits`);
+5. the operator posts the signed commitments and closes the epoch in one transaction
+   (the excluded slots in ``excludedMask``: suspended next epoch),
    clears it with the engine from the chain's own events and final prices, proves it
    and submits the proof (:meth:`Pool.close`,
    :meth:`Pool.clear`, :meth:`Pool.prove`, :meth:`Pool.submit`); the new on-chain root
@@ -29,6 +35,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_account import Account
+from eth_account.messages import encode_defunct
 from web3 import Web3
 
 from zkclear.chain import contracts
@@ -42,10 +50,12 @@ from zkclear.clearing.trades import (
     DEFAULT_BAND_BP,
     MatchResult,
     NettingResult,
+    Reason,
     TradeReport,
-    apply_rules,
+    changed_reports,
     deposits_from_events,
     equity_before_trades,
+    exclude_slots,
     match_trades,
     reports_from_netting,
 )
@@ -60,6 +70,7 @@ from zkclear.prover.prove import ProofResult, prove
 
 __all__ = [
     "Actors",
+    "CommitRefused",
     "EpochOrders",
     "EpochOutcome",
     "Member",
@@ -76,6 +87,20 @@ LogSink = Callable[[str, str], None]
 
 class PoolError(ZkclearError):
     """The chain or the engine disagrees with what the pool driver expected."""
+
+
+class CommitRefused(PoolError):
+    """The operator refuses a signed commitment: not the netted report's, or not signed
+    by the slot's account (the member is then treated as withholding)."""
+
+
+def slots_of(mask: int) -> frozenset[int]:
+    """The slots whose bit is set in ``mask``."""
+    return frozenset(i for i in range(mask.bit_length()) if mask >> i & 1)
+
+
+def mask_of(slots: Iterable[int]) -> int:
+    return sum(1 << s for s in set(slots))
 
 
 def pool_id(deployment: contracts.Deployment) -> str:
@@ -138,23 +163,34 @@ class Member:
 class EpochOrders:
     """What happens in one epoch: the oracle's settlement prices, each member's trade
     list (as the member reports it), deposits and withdrawal requests (slot -> amount;
-    the house, slot 0, may deposit to the insurance fund)."""
+    the house, slot 0, may deposit to the insurance fund). ``withheld``: members that
+    never sign their netted report (nor any re-netted one)."""
 
     prices: tuple[int, ...]
     trades: Mapping[int, Sequence[TradeReport]] = field(default_factory=dict)
     deposits: Mapping[int, int] = field(default_factory=dict)
     withdrawals: Mapping[int, int] = field(default_factory=dict)
+    withheld: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
 class NetOutcome:
-    """The operator's matching and netting of one epoch's trade lists."""
+    """The operator's matching and netting of one epoch's trade lists (after
+    :meth:`Pool.settle_commits`: of what is left once the withholding slots are out)."""
 
     epoch: int
     prices: tuple[int, ...]
     match: MatchResult
     netting: NettingResult
     reports: dict[int, Report]
+    equity: Mapping[int, int] = field(default_factory=dict)  # rule R's e0 per slot
+    suspended: frozenset[int] = frozenset()  # excluded last epoch: no trades this epoch
+    excluded: frozenset[int] = frozenset()  # closed without their report (excludedMask)
+    rounds: int = 1  # netting rounds (1 + one per exclusion round)
+
+    @property
+    def excluded_mask(self) -> int:
+        return mask_of(self.excluded)
 
 
 @dataclass(frozen=True)
@@ -276,9 +312,11 @@ class Pool:
     def net(self, epoch: int, trades: Mapping[int, Sequence[Any]],
             prices: Sequence[int] | None = None) -> NetOutcome:
         """Match and net the members' trade lists at the epoch's final oracle prices,
-        refusing off-market trades (:attr:`trade_band_bp`) and the trades of slots whose
+        refusing off-market trades (:attr:`trade_band_bp`), the trades of slots whose
         losses would exceed their equity before trades (rule R, from the state after the
-        previous epoch and the epoch's deposits so far)."""
+        previous epoch and the epoch's deposits so far) and the trades of the slots
+        suspended this epoch (excluded from the previous one: closeEpoch would refuse
+        their commits with SlotSuspended)."""
         cfg = self.config
         prices = tuple(prices) if prices is not None else self.client.final_prices(epoch)
         match = match_trades(trades, n_slots=cfg.n_slots, n_instruments=cfg.n_instruments,
@@ -288,29 +326,96 @@ class Pool:
                             f"equity before trades of epoch {epoch} needs epoch {epoch - 1}")
         equity = equity_before_trades(self.state, prices,
                                       deposits_from_events(self.client.epoch_events(epoch)))
-        ruled = apply_rules(match, prices, n_slots=cfg.n_slots,
-                            n_instruments=cfg.n_instruments, band_bp=self.trade_band_bp,
-                            equity=equity)
+        suspended = self.suspended(epoch)
+        ruled = exclude_slots(match, suspended, prices, n_slots=cfg.n_slots,
+                              n_instruments=cfg.n_instruments, band_bp=self.trade_band_bp,
+                              equity=equity, reason=Reason.SLOT_SUSPENDED)
         match, netting = ruled.match, ruled.netting
         reports = reports_from_netting(netting, prices)
-        return NetOutcome(epoch, prices, match, netting, reports)
+        return NetOutcome(epoch, prices, match, netting, reports, equity, suspended)
+
+    def suspended(self, epoch: int) -> frozenset[int]:
+        """The slots suspended in ``epoch``: those excluded from ``epoch - 1``."""
+        if epoch <= 1:
+            return frozenset()
+        return slots_of(int(self.client.epoch_info(epoch - 1)["excludedMask"]))
 
     # -- 4. members commit -------------------------------------------------------------
 
-    def commit(self, epoch: int, reports: Mapping[int, Report]) -> dict[int, Ciphertext]:
-        """Each reporting member encrypts its report under its view key and signs the
-        commit digest with its account; the operator posts them at :meth:`close`."""
+    def commit(self, epoch: int, reports: Mapping[int, Report],
+               withheld: Iterable[int] = ()) -> dict[int, Ciphertext]:
+        """Each reporting member (but the ``withheld`` ones) encrypts its report under its
+        view key and signs the commit digest with its account; the operator checks each
+        (:meth:`accept_commit`) and posts them at :meth:`close`."""
         out = {}
+        withheld = set(withheld)
         for slot, report in sorted(reports.items()):
             member = self.members.get(slot)
             if member is None:
                 raise PoolError(f"slot {slot} has a report but is not a registered member")
+            if slot in withheld:
+                continue
             ct = encrypt_report(member.key, epoch, report)
             data = ct.to_bytes()
-            self.signed[slot] = self.client.sign_commit_as(member.account, epoch, slot,
-                                                           ct.commitment(), data)
+            signed = self.client.sign_commit_as(member.account, epoch, slot,
+                                                ct.commitment(), data)
+            self.accept_commit(epoch, reports, signed)
             out[slot] = ct
         return out
+
+    def accept_commit(self, epoch: int, reports: Mapping[int, Report],
+                      signed: SignedCommit) -> None:
+        """The operator's check of a member's signed commitment before it keeps it for
+        closeEpoch: the slot has a netted report, the commitment and ciphertext are that
+        report's (encrypted under the slot's view key for ``epoch``), and the slot's
+        account signed the commit digest of ``epoch``. CommitRefused otherwise."""
+        slot = signed.slot
+        report, member = reports.get(slot), self.members.get(slot)
+        if report is None or member is None:
+            raise CommitRefused(f"slot {slot} has no netted report in epoch {epoch}")
+        ct = encrypt_report(member.key, epoch, report)
+        if signed.commitment != ct.commitment() or signed.ciphertext != ct.to_bytes():
+            raise CommitRefused(f"slot {slot}: the commitment or ciphertext is not the one "
+                                f"of the report netted for epoch {epoch}")
+        inner = self.client.commit_inner(epoch, slot, signed.commitment, signed.ciphertext)
+        try:
+            signer = Account.recover_message(encode_defunct(primitive=inner),
+                                             signature=signed.signature)
+        except Exception:
+            raise CommitRefused(f"slot {slot}: the signature does not parse") from None
+        if signer.lower() != member.account.lower():
+            raise CommitRefused(f"slot {slot}: the commit is not signed by the slot's "
+                                f"account for epoch {epoch}")
+        self.signed[slot] = signed
+
+    def settle_commits(self, netted: NetOutcome, withheld: Iterable[int] = ()) -> NetOutcome:
+        """Exclusion rounds: while a netted report has no accepted signed commitment
+        (its member withheld it, or signed something :meth:`accept_commit` refused),
+        exclude that slot, drop its trades and its counterparties' matching trades
+        (:func:`~zkclear.clearing.trades.exclude_slots`, rule R again), and let every
+        member whose report changed sign the new one (``withheld`` ones never do).
+        Each round excludes at least one slot, so there are at most N rounds. Returns
+        the final netting, with ``excluded`` the slots for closeEpoch's excludedMask."""
+        cfg = self.config
+        withheld = set(withheld)
+        excluded = set(netted.excluded)
+        while True:
+            missing = {s for s in netted.reports if s not in self.signed}
+            if not missing:
+                return netted
+            excluded |= missing
+            ruled = exclude_slots(netted.match, excluded, netted.prices, n_slots=cfg.n_slots,
+                                  n_instruments=cfg.n_instruments,
+                                  band_bp=self.trade_band_bp, equity=netted.equity)
+            fresh = reports_from_netting(ruled.netting, netted.prices)
+            reports, changed = changed_reports(netted.reports, fresh)
+            for slot in changed:  # their signed commitment (if any) is of the old report
+                self.signed.pop(slot, None)
+            netted = NetOutcome(netted.epoch, netted.prices, ruled.match, ruled.netting,
+                                reports, netted.equity, netted.suspended,
+                                frozenset(excluded), netted.rounds + 1)
+            self.commit(netted.epoch, {s: reports[s] for s in changed if s in reports},
+                        withheld)
 
     # -- 5. operator closes, clears, proves, submits -----------------------------------
 
@@ -318,7 +423,8 @@ class Pool:
         """The operator posts the signed commitments (:meth:`commit`) and closes the open
         epoch, excluding the slots of ``excluded_mask``; returns its number."""
         epoch = self.client.open_epoch()
-        commits = [self.signed[s] for s in sorted(self.signed)]
+        commits = [self.signed[s] for s in sorted(self.signed)
+                   if not excluded_mask >> s & 1]
         self.client.close_epoch(commits, excluded_mask, sender=self.actors.operator)
         self.signed = {}
         return epoch
@@ -370,8 +476,17 @@ class Pool:
         self.act(orders)
         prices = self.post_prices(epoch, orders.prices)
         netted = self.net(epoch, orders.trades, prices)
-        cts = self.commit(epoch, netted.reports)
-        self.close()
+        self.commit(epoch, netted.reports, orders.withheld)
+        return self.finish_epoch(netted, orders.withheld, log=log)
+
+    def finish_epoch(self, netted: NetOutcome, withheld: Iterable[int] = (), *,
+                     log: LogSink | None = None) -> EpochOutcome:
+        """After the first signing round: exclusion rounds, close, clear, prove, submit."""
+        epoch = netted.epoch
+        netted = self.settle_commits(netted, withheld)
+        self.close(netted.excluded_mask)
+        cts = {s: encrypt_report(self.members[s].key, epoch, r)
+               for s, r in netted.reports.items()}
         result = self.clear(epoch, netted.reports)
         proof = self.prove(result, log=log)
         return EpochOutcome(netted, cts, result, proof, self.submit(result, proof))

@@ -294,7 +294,8 @@ def cmd_operator_run(args: argparse.Namespace, out: Output) -> int:
     opts = RunOptions(args.rpc_url, Path(args.deployment), args.db, Path(args.transport_key),
                       Path(args.admin_token_file), args.host, args.port, args.operator,
                       args.dev_keys, not args.no_auto_close, args.interval, args.net_after,
-                      Path(args.operator_key) if args.operator_key else None)
+                      Path(args.operator_key) if args.operator_key else None,
+                      args.sign_timeout if args.sign_timeout > 0 else None)
 
     def ready(info: dict[str, Any]) -> None:
         out.info(f"operator API on {info['url']} (pool {info['pool_id']})")
@@ -633,6 +634,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--net-after", type=float, metavar="SECONDS",
                     help="net the intake epoch by itself once its prices are final and its "
                     "first trade list is SECONDS old (default: only on command)")
+    sp.add_argument("--sign-timeout", type=float, default=300.0, metavar="SECONDS",
+                    help="members have SECONDS after each netting round to send their signed "
+                    "commitment; then the missing ones are excluded and the rest re-netted "
+                    "(0: only when a close is commanded; default 300)")
 
     sp = add("recover", cmd_operator_recover, "rebuild the operator's database from "
              "chain data and the compliance key (a new operator takes over)", op)

@@ -12,6 +12,9 @@ from .base import DrillFn, Story, Verdict
 #: drill name -> "module:function" (imported when run, so listing them is cheap).
 DRILLS: dict[str, str] = {
     "offmarket-drain": "economic:drill_offmarket_drain",
+    "garbage-commit": "commits:drill_garbage_commit",
+    "withheld-commit": "commits:drill_withheld_commit",
+    "late-commit": "commits:drill_late_commit",
     "oracle-single-reporter": "oracle:drill_oracle_single_reporter",
     "operator-replaced": "operator:drill_operator_replaced",
 }

@@ -168,6 +168,8 @@ class MemberResultOut(BaseModel):
     report: ReportOut | None = None
     commitment: str | None = None
     committed_on_chain: bool | None = None
+    excluded: bool | None = None  # closed without this slot's report (no signature)
+    needs_signature: bool | None = None  # the current report is not signed yet
 
 
 class EpochOut(BaseModel):
@@ -180,6 +182,9 @@ class EpochOut(BaseModel):
     accepted_on_chain: bool | None = None
     submit: dict[str, Any] | None = None
     reporting_slots: list[int] | None = None
+    excluded_slots: list[int] | None = None
+    awaiting_signatures: list[int] | None = None
+    sign_deadline: float | None = None
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {

@@ -46,6 +46,7 @@ class RunOptions:
     interval: float = 1.0
     net_after: float | None = None
     operator_key: Path | None = None  # eth key file: sign locally (real networks)
+    sign_timeout: float | None = 300.0  # seconds to sign a netted report (None: on command)
 
 
 def epoch_keys_for(client: Client, dev: bool) -> Any:
@@ -90,7 +91,8 @@ def build_service(opts: RunOptions) -> OperatorService:
     store = Store(opts.db)
     return OperatorService(store, client, transport, operator=operator,
                            keys=lambda: epoch_keys_for(client, opts.dev_keys),
-                           auto_close=opts.auto_close, net_after=opts.net_after)
+                           auto_close=opts.auto_close, net_after=opts.net_after,
+                           sign_timeout=opts.sign_timeout)
 
 
 def run(opts: RunOptions, *, ready: Any = None) -> int:

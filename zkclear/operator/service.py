@@ -22,9 +22,20 @@ Epoch ``e`` goes through these phases, each recorded in the store (:mod:`.store`
    account and send ``(C, ciphertext, signature)`` back (``POST /v1/epochs/{e}/commit``,
    :class:`zkclear.roles.member.MemberClient`); the operator checks that the ciphertext
    is the one of the netted report and the signature the slot account's, and stores it.
+   Deadline (``sign_timeout``): a member whose netted report has no valid signed
+   commitment ``sign_timeout`` seconds after netting (or when the close is commanded) is
+   excluded: its trades and its counterparties' matching trades are dropped
+   (:func:`zkclear.clearing.trades.exclude_slots`, reasons ``REPORT_WITHHELD`` /
+   ``COUNTERPARTY_EXCLUDED``), the rest is netted again in one transaction (journal step
+   ``renetted``; the slot goes to the ``exclusions`` table), and the members whose report
+   changed must fetch and sign their new report (their old signed commitment is
+   deleted); a new deadline starts. Each round excludes at least one slot, so an epoch
+   needs at most N rounds. A slot excluded from epoch e is suspended in e + 1: netting
+   rejects its trades (``SLOT_SUSPENDED``).
 4. **close_requested** once every netted member's signed commitment is in (or on
-   command); **closing** is recorded *before* ``closeEpoch(commits, 0)`` (every stored
-   signed commitment) is sent and **closed** after; **proved**
+   command); **closing** is recorded *before* ``closeEpoch(commits, excludedMask)``
+   (every stored signed commitment, the excluded slots) is sent and **closed** after;
+   **proved**
    stores the engine's new state and the proof (the engine runs on the chain's own events
    and final prices); **submitting** is recorded before ``submitEpoch`` is sent and
    **accepted** (with the new off-chain PoolState, in the same transaction) after.
@@ -69,11 +80,15 @@ from zkclear.clearing.state import PoolState
 from zkclear.clearing.trades import (
     BUY,
     DEFAULT_BAND_BP,
+    MatchedTrade,
+    MatchResult,
+    Reason,
     TradeError,
     TradeReport,
-    apply_rules,
+    changed_reports,
     deposits_from_events,
     equity_before_trades,
+    exclude_slots,
     match_trades,
     reports_from_netting,
 )
@@ -217,7 +232,9 @@ class OperatorService:
     ``auto_close``: close an epoch as soon as every netted member has committed.
     ``net_after``: the schedule -- net the intake epoch by itself once it is the chain's
     open epoch, its prices are final and its first trade list is this many seconds old
-    (None: only on command).
+    (None: only on command). ``sign_timeout``: seconds members have, after each netting
+    round, to send their signed commitment before the missing ones are excluded (None:
+    only when a close is commanded).
     """
 
     #: Price band of accepted trades, bp of the settlement price (None: no band).
@@ -225,7 +242,8 @@ class OperatorService:
 
     def __init__(self, store: Store, client: Client, transport: X25519KeyPair, *,
                  operator: str, keys: Any | Callable[[], Any],
-                 auto_close: bool = True, net_after: float | None = None) -> None:
+                 auto_close: bool = True, net_after: float | None = None,
+                 sign_timeout: float | None = None) -> None:
         self.store = store
         self._chain_lock = threading.RLock()
         self.raw_client = client
@@ -235,6 +253,7 @@ class OperatorService:
         self._keys = keys
         self.auto_close = auto_close
         self.net_after = net_after
+        self.sign_timeout = sign_timeout
         self._advance_lock = threading.RLock()
         dep = client.deployment
         self.config = dep.config
@@ -421,13 +440,12 @@ class OperatorService:
             cfg = self.config
             match = match_trades(subs, n_slots=cfg.n_slots, n_instruments=cfg.n_instruments,
                                  members=members)
-            before = self._state_before(epoch)
-            deposits = deposits_from_events(self.client.epoch_events(epoch))
+            equity = self._equity(epoch, prices)
             try:
-                equity = equity_before_trades(before, prices, deposits)
-                ruled = apply_rules(match, prices, n_slots=cfg.n_slots,
-                                    n_instruments=cfg.n_instruments,
-                                    band_bp=self.trade_band_bp, equity=equity)
+                ruled = exclude_slots(match, self.suspended(epoch), prices,
+                                      n_slots=cfg.n_slots, n_instruments=cfg.n_instruments,
+                                      band_bp=self.trade_band_bp, equity=equity,
+                                      reason=Reason.SLOT_SUSPENDED)
                 match = ruled.match
                 reports = reports_from_netting(ruled.netting, prices)
             except TradeError as exc:
@@ -465,6 +483,101 @@ class OperatorService:
             return {"epoch": epoch, "phase": "netted", "reports": sorted(reports),
                     "accepted": len(match.accepted), "rejected": len(match.rejected),
                     "prices": list(prices)}
+
+    def _equity(self, epoch: int, prices: Any) -> dict[int, int]:
+        before = self._state_before(epoch)
+        deposits = deposits_from_events(self.client.epoch_events(epoch))
+        try:
+            return equity_before_trades(before, prices, deposits)
+        except TradeError as exc:
+            raise ServiceError("netting_failed", str(exc), 422) from exc
+
+    def suspended(self, epoch: int) -> set[int]:
+        """Slots suspended in ``epoch``: those closeEpoch excluded from ``epoch - 1``."""
+        if epoch <= 1:
+            return set()
+        mask = int(self.client.epoch_info(epoch - 1)["excludedMask"])
+        return {i for i in range(mask.bit_length()) if mask >> i & 1}
+
+    def excluded(self, epoch: int) -> set[int]:
+        return {int(r[0]) for r in self.store.query(
+            "SELECT slot FROM exclusions WHERE epoch = ?", (epoch,))}
+
+    def missing_commitments(self, epoch: int) -> set[int]:
+        """Slots with a netted report but no stored signed commitment of it."""
+        return set(self.expected_commitments(epoch)) - set(self.signed_commits(epoch))
+
+    def sign_deadline(self, epoch: int) -> float | None:
+        """When the current signing round of ``epoch`` ends (None: no timeout set)."""
+        if self.sign_timeout is None:
+            return None
+        start = self.store.journal_last(epoch, "netted", "renetted")
+        return None if start is None else start + self.sign_timeout
+
+    def exclude_missing(self, epoch: int) -> dict[str, Any]:
+        """One exclusion round: every slot in :meth:`missing_commitments` is excluded, the
+        accepted trades without them are netted again (rule R again), changed reports
+        replace the old ones and lose their signed commitment. One transaction."""
+        missing = self.missing_commitments(epoch)
+        if not missing:
+            return {"epoch": epoch, "excluded": [], "changed": []}
+        row = self.store.epoch_row(epoch)
+        assert row is not None and row["prices"]
+        prices = tuple(int(p) for p in json.loads(row["prices"]))
+        cfg = self.config
+        results = {int(s): (json.loads(a), json.loads(r)) for s, a, r in self.store.query(
+            "SELECT slot, accepted, rejected FROM results WHERE epoch = ?", (epoch,))}
+        trades = [MatchedTrade(t["trade_id"], t["instrument"], slot, t["counterparty"],
+                               t["size"], t["price"])
+                  for slot, (acc, _) in sorted(results.items()) for t in acc
+                  if t["side"] == BUY]
+        excluded = self.excluded(epoch) | missing
+        try:
+            ruled = exclude_slots(MatchResult(trades, []), excluded, prices,
+                                  n_slots=cfg.n_slots, n_instruments=cfg.n_instruments,
+                                  band_bp=self.trade_band_bp,
+                                  equity=self._equity(epoch, prices))
+            fresh = reports_from_netting(ruled.netting, prices)
+        except TradeError as exc:
+            raise ServiceError("netting_failed", str(exc), 422) from exc
+        reports, changed = changed_reports(self.reports(epoch), fresh)
+        keys = self._view_keys({s for s in changed if s in reports})
+        accepted: dict[int, list[dict[str, Any]]] = {s: [] for s in results}
+        for t in ruled.match.accepted:
+            for me, other, side in ((t.buyer, t.seller, BUY), (t.seller, t.buyer, -BUY)):
+                accepted.setdefault(me, []).append(trade_to_json(TradeReport(
+                    t.trade_id, t.instrument, side, t.size, t.price, other)))
+        new_rej: dict[int, list[dict[str, Any]]] = {}
+        for rj in ruled.match.rejected:
+            new_rej.setdefault(rj.member, []).append(
+                {"trade_id": rj.trade_id, "reason": rj.reason.name, "message": rj.message})
+        rnd = int(self.store.one("SELECT COUNT(DISTINCT round) FROM exclusions WHERE "
+                                 "epoch = ?", (epoch,))[0]) + 1
+        with self.store.transaction() as db:
+            for slot, (_, old_rej) in sorted(results.items()):
+                db.execute("UPDATE results SET accepted = ?, rejected = ? WHERE epoch = ? "
+                           "AND slot = ?", (json.dumps(accepted.get(slot, [])),
+                                            json.dumps(old_rej + new_rej.get(slot, [])),
+                                            epoch, slot))
+            for slot in sorted(changed):
+                rep = reports.get(slot)
+                commitment = (str(encrypt_report(keys[slot], epoch, rep).commitment())
+                              if rep is not None else None)
+                db.execute("UPDATE results SET report = ?, commitment = ? WHERE epoch = ? "
+                           "AND slot = ?", (json.dumps(report_to_json(rep)) if rep else None,
+                                            commitment, epoch, slot))
+                db.execute("DELETE FROM signed_commits WHERE epoch = ? AND slot = ?",
+                           (epoch, slot))
+            for slot in sorted(missing):
+                db.execute("INSERT OR IGNORE INTO exclusions VALUES (?, ?, ?, ?)",
+                           (epoch, slot, rnd, time.time()))
+            detail = {"round": rnd, "excluded": sorted(missing),
+                      "changed": sorted(changed - missing),
+                      "resign": sorted(s for s in changed if s in reports)}
+            self.store.journal(epoch, "renetted", detail)
+        log.warning("epoch %d: slots %s excluded (no signed commitment), %s re-netted",
+                    epoch, sorted(missing), detail["changed"])
+        return {"epoch": epoch, **detail}
 
     def _enrolled_keys(self) -> dict[int, MemberKey]:
         return {int(s): MemberKey(int(s), int(k, 16))
@@ -526,8 +639,11 @@ class OperatorService:
             out |= {"accepted": json.loads(res[0]), "rejected": json.loads(res[1]),
                     "report": json.loads(res[2]) if res[2] else None,
                     "commitment": res[3]}
+        out["excluded"] = slot in self.excluded(epoch)
         if out["report"] is not None:
             out["committed_on_chain"] = slot in self.committed(epoch)
+            out["needs_signature"] = (row["phase"] in ("netted", "close_requested")
+                                      and slot not in self.signed_commits(epoch))
         return out
 
     def epoch_public(self, epoch: int) -> dict[str, Any]:
@@ -547,6 +663,12 @@ class OperatorService:
         if row["submit_tx"]:
             out["submit"] = json.loads(row["submit_tx"])
         out["reporting_slots"] = sorted(self.expected_commitments(epoch))
+        out["excluded_slots"] = sorted(self.excluded(epoch))
+        if row["phase"] in ("netted", "close_requested"):
+            out["awaiting_signatures"] = sorted(self.missing_commitments(epoch))
+            deadline = self.sign_deadline(epoch)
+            if deadline is not None:
+                out["sign_deadline"] = deadline
         return out
 
     def accept_commit(self, slot: int, epoch: int, commitment: int, ciphertext: bytes,
@@ -637,14 +759,27 @@ class OperatorService:
 
     def _step(self, epoch: int, phase: str) -> bool:
         if phase == "netted":
-            want = set(self.expected_commitments(epoch))
-            if not self.auto_close or not want <= set(self.signed_commits(epoch)):
+            if self.missing_commitments(epoch):
+                deadline = self.sign_deadline(epoch)
+                if deadline is None or time.time() < deadline:
+                    return False
+                self.exclude_missing(epoch)
+                return True  # a new round: the changed reports' members sign again
+            if not self.auto_close:
                 return False
             with self.store.transaction():
                 self.store.set_epoch(epoch, phase="close_requested")
                 self.store.journal(epoch, "close_requested", "all reports committed")
             return True
         if phase == "close_requested":
+            if self.missing_commitments(epoch):
+                # A commanded close is the deadline: exclude, then wait for the changed
+                # reports' signatures (netted again: a new round).
+                self.exclude_missing(epoch)
+                with self.store.transaction():
+                    self.store.set_epoch(epoch, phase="netted")
+                    self.store.journal(epoch, "close_deferred", "reports re-netted")
+                return True
             if self.client.last_accepted_epoch() != epoch - 1:
                 return False  # the previous epoch is still being proven
             with self.store.transaction():
@@ -655,7 +790,8 @@ class OperatorService:
             if not self.client.epoch_info(epoch)["closed"]:
                 crash_point("before_close_sent")
                 signed = self.signed_commits(epoch)
-                self.client.close_epoch([signed[s] for s in sorted(signed)], 0,
+                mask = sum(1 << s for s in self.excluded(epoch))
+                self.client.close_epoch([signed[s] for s in sorted(signed)], mask,
                                         sender=self.operator)
                 crash_point("after_close_sent")
             with self.store.transaction():

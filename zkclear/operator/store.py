@@ -28,6 +28,11 @@ Tables (schema version 1):
 ``results(epoch, slot, accepted, rejected, report, commitment)``
     The netting outcome per member: accepted trades, rejections with reasons, the Report
     (``delta``, ``trade_cash``, ``salt``) and the commitment its ciphertext must have.
+``signed_commits(epoch, slot, commitment, ciphertext, signature)``
+    Each member's signed commitment of its current report, posted with closeEpoch.
+``exclusions(epoch, slot, round, at)``
+    Slots closed without their report (no valid signed commitment by the deadline):
+    ``excludedMask`` of the epoch's closeEpoch.
 ``pool_state(epoch, state)``
     The off-chain PoolState after each accepted epoch (0 = genesis), JSON.
 ``journal(id, epoch, step, at, detail)``
@@ -76,6 +81,9 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE TABLE IF NOT EXISTS signed_commits (
     epoch INTEGER NOT NULL, slot INTEGER NOT NULL, commitment TEXT NOT NULL,
     ciphertext BLOB NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (epoch, slot));
+CREATE TABLE IF NOT EXISTS exclusions (
+    epoch INTEGER NOT NULL, slot INTEGER NOT NULL, round INTEGER NOT NULL,
+    at REAL NOT NULL, PRIMARY KEY (epoch, slot));
 CREATE TABLE IF NOT EXISTS pool_state (epoch INTEGER PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (
     id INTEGER PRIMARY KEY AUTOINCREMENT, epoch INTEGER NOT NULL, step TEXT NOT NULL,
@@ -83,7 +91,7 @@ CREATE TABLE IF NOT EXISTS journal (
 """
 
 TABLES = ("members", "request_nonces", "counters", "submissions", "epochs", "results",
-          "signed_commits", "pool_state", "journal")
+          "signed_commits", "exclusions", "pool_state", "journal")
 
 
 class StoreError(ZkclearError):
@@ -222,6 +230,13 @@ class Store:
             db.execute("INSERT INTO journal (epoch, step, at, detail) VALUES (?, ?, ?, ?)",
                        (epoch, step, time.time(),
                         detail if isinstance(detail, str) else json.dumps(detail)))
+
+    def journal_last(self, epoch: int, *steps: str) -> float | None:
+        """When the latest of ``steps`` was journalled for ``epoch`` (None if never)."""
+        marks = ", ".join("?" * len(steps))
+        row = self.one(f"SELECT MAX(at) FROM journal WHERE epoch = ? AND step IN ({marks})",
+                       (epoch, *steps))
+        return None if row is None or row[0] is None else float(row[0])
 
     def journal_steps(self, epoch: int | None = None) -> list[tuple[int, str]]:
         if epoch is None:
