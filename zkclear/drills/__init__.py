@@ -13,6 +13,9 @@ from .base import DrillFn, Story, Verdict
 DRILLS: dict[str, str] = {
     "offmarket-drain": "economic:drill_offmarket_drain",
     "oracle-single-reporter": "oracle:drill_oracle_single_reporter",
+    "operator-vanishes": "liveness:drill_operator_vanishes",
+    "removed-member-exits": "liveness:drill_removed_member_exits",
+    "refused-payout": "liveness:drill_refused_payout",
 }
 
 

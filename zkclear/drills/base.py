@@ -92,10 +92,11 @@ DRILL_SLOTS, DRILL_INSTRUMENTS, DRILL_SCENARIOS = 4, 2, 4
 DRILL_PRICES = (1_000, 1_100)
 
 
-def drill_pool(names: dict[int, str]) -> Any:
+def drill_pool(names: dict[int, str], compliance: Any = None) -> Any:
     """A fresh pool on the embedded EVM with INSECURE development keys (local chain only;
     cached after the first run), members registered in ``names``' slots with fresh view
-    keys escrowed to a fresh compliance key. Returns the :class:`zkclear.chain.pool.Pool`."""
+    keys escrowed to ``compliance`` (default: a fresh compliance key pair). Returns the
+    :class:`zkclear.chain.pool.Pool`."""
     from zkclear.chain import node
     from zkclear.chain.pool import Member, deploy_pool
     from zkclear.clearing.params import PoolConfig
@@ -114,7 +115,7 @@ def drill_pool(names: dict[int, str]) -> Any:
                        DRILL_PRICES, allow_insecure=True)
     members = [Member(name, slot, pool.account(slot), MemberKey.generate(slot))
                for slot, name in sorted(names.items())]
-    pool.register(members, X25519KeyPair.generate("compliance"))
+    pool.register(members, compliance or X25519KeyPair.generate("compliance"))
     return pool
 
 
