@@ -22,6 +22,7 @@ compliance key, which opens the member's escrow (published with its registration
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from web3 import Web3
@@ -34,7 +35,7 @@ from zkclear.field import P
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.viewkeys import MemberKey
 
-__all__ = ["ExitError", "ExitPlan", "ExitResult", "exit_slot", "plan_exit"]
+__all__ = ["ExitError", "ExitPlan", "ExitResult", "exit_slot", "member_exit", "plan_exit"]
 
 
 class ExitError(ZkclearError):
@@ -249,3 +250,37 @@ def exit_slot(client: Client, slot: int | None = None, *, sender: str,
                             f"failed: {_reason(exc)}") from None
         res.claimed = client.balance(plan.account) - before
     return res
+
+
+def member_exit(rpc_url: str, deployment: str | Path, *, directory: str | Path | None = None,
+                view_key: str | Path | None = None, compliance_key: str | Path | None = None,
+                slot: int | None = None, key_file: str | Path | None = None,
+                from_account: str | None = None, freeze: bool = True,
+                claim: bool = True) -> dict[str, Any]:
+    """``zkclear member exit``: the key from ``directory`` (its ``viewkey.json``; its
+    ``eth-key.json`` signs unless ``key_file``/``from_account`` say otherwise), a view-key
+    file, or the compliance key file with ``slot``; returns the result as JSON."""
+    from zkclear.privacy.compliance import load_compliance_key
+    from zkclear.privacy.viewkeys import load_key
+    from zkclear.roles.admin import _client, _sender
+
+    if sum(x is not None for x in (directory, view_key, compliance_key)) != 1:
+        raise ExitError("give one of --dir, --view-key or --compliance-key")
+    mkey: MemberKey | None = None
+    ckey = None
+    if compliance_key is not None:
+        if slot is None:
+            raise ExitError("--compliance-key needs --slot")
+        ckey = load_compliance_key(compliance_key)
+    else:
+        path = Path(directory) / "viewkey.json" if directory is not None else Path(view_key or "")
+        loaded = load_key(path)
+        if not isinstance(loaded, MemberKey):
+            raise ExitError(f"{path} holds an epoch key; an exit needs the member key")
+        mkey = loaded
+        if directory is not None and key_file is None and from_account is None:
+            key_file = Path(directory) / "eth-key.json"
+    cl = _client(rpc_url, deployment, key_file, from_account)
+    res = exit_slot(cl, slot, sender=_sender(cl), key=mkey, compliance_key=ckey,
+                    freeze=freeze, claim=claim)
+    return res.to_json()
