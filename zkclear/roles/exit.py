@@ -224,11 +224,10 @@ def exit_slot(client: Client, slot: int | None = None, *, sender: str,
         if not freeze:
             raise ExitError("the pool is not frozen (pass freeze to freeze it first)")
         try:
-            client.call(client.house.functions.freeze(), sender=sender)
+            res.gas["freeze"] = int(client.freeze(sender=sender)["gasUsed"])
         except ContractError as exc:
             raise ExitError(f"the pool is not frozen and cannot be frozen yet: "
                             f"{_reason(exc)}") from None
-        res.gas["freeze"] = int(client.freeze(sender=sender)["gasUsed"])
         res.froze = True
     try:
         receipt = client.exit(*plan.exit_args(), sender=sender)
