@@ -134,6 +134,39 @@ def test_cli_exit_needs_a_slot_with_the_compliance_key(
     assert out["ok"] is False and out["error"] == "--compliance-key needs --slot"
 
 
+def test_member_exit_cli_on_a_node(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """``zkclear member exit`` as a user runs it, on hardhat: a member with its view-key
+    file (freezing the pool first), compliance for another slot from a third account."""
+    with chain.HardhatNode() as node:
+        pool = drill_pool({1: "A", 2: "B"}, COMPLIANCE, node.web3())
+        pool.play_epoch(EpochOrders(DRILL_PRICES, _trade("t", 1, 7, P1, 2, 1),
+                                    deposits={0: 9_000, 1: 4_000, 2: 6_000}))
+        pool.act(EpochOrders(DRILL_PRICES, deposits={2: 300}, withdrawals={1: 1}))
+        pool.deployment.save(tmp_path / "deployment.json")
+        pool.members[1].key.save(tmp_path / "vk1.json")
+        COMPLIANCE.save(tmp_path / "compliance.json")
+        base = ["member", "exit", "--rpc-url", node.url, "--deployment",
+                str(tmp_path / "deployment.json"), "--json"]
+
+        def run(*argv: str) -> tuple[int, dict[str, Any]]:
+            code = main([*base, *argv])
+            return code, json.loads(capsys.readouterr().out)
+
+        mine = ["--view-key", str(tmp_path / "vk1.json"), "--from", pool.account(1)]
+        code, out = run(*mine)
+        assert code == 2 and "cannot be frozen yet: FreezeTooEarly" in out["error"]
+        chain.advance_time(pool.w3, pool.client.withdrawal_timeout())
+        code, out = run(*mine)
+        assert code == 0 and out["froze"] and out["credited"] == out["claimed"] == \
+            pool.state.leaves[1].collateral
+        code, out = run(*mine)
+        assert code == 2 and out["error"] == "slot 1 has already exited"
+        code, out = run("--compliance-key", str(tmp_path / "compliance.json"), "--slot", "2",
+                        "--from", pool.actors.reporters[0])
+        assert code == 0 and out["claimed"] is None
+        assert out["credited"] == pool.state.leaves[2].collateral + 300
+
+
 # --- property: the exits pay out what the contract holds ------------------------------
 
 
