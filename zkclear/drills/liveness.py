@@ -24,6 +24,7 @@ from typing import Any
 from zkclear.chain import node as chain
 from zkclear.chain.client import ContractError
 from zkclear.chain.pool import EpochOrders
+from zkclear.clearing.events import Kind
 from zkclear.clearing.trades import TradeReport
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.roles.exit import ExitError, exit_slot, plan_exit
@@ -59,7 +60,7 @@ def _reverts(fn: Any, name: str) -> tuple[bool, str]:
 def _pending(pool: Any, slot: int) -> int:
     cl = pool.client
     return sum(ev.value for e in range(cl.last_accepted_epoch() + 1, cl.open_epoch() + 1)
-               for ev in cl.epoch_events(e) if ev.slot == slot and int(ev.kind) == 2)
+               for ev in cl.epoch_events(e) if ev.slot == slot and ev.kind == Kind.DEPOSIT)
 
 
 def drill_operator_vanishes() -> Verdict:
