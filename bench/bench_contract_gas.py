@@ -20,7 +20,8 @@ by contract function (values in the order sent), plus:
   ciphertext size) and the gas per posted commitment; ``claim``; ``freeze``; ``exit``
   with pending deposits only (no accepted epoch) and against a leaf and the published
   exit data (the last accepted state written into storage as the tests do, until the
-  9-signal epoch circuit publishes exit data), with and without a haircut;
+  9-signal epoch circuit publishes exit data), with and without a haircut; the
+  governance ``execute`` that runs ``exitHouse``;
 * ``gas_per_cleared_trade``: everything the chain pays for one epoch of a full pool
   (N - 1 members each depositing once -- ERC-20 ``approve`` + ``deposit`` --, the
   oracle posts that finalise the prices, ``closeEpoch`` posting the N - 1 signed
@@ -145,6 +146,9 @@ def liveness_gas(w3: Any, keys: Any, cfg: PoolConfig) -> dict[str, Any]:
         lf = leaves[1]
         out[name] = int(cl.exit(1, lf.collateral, lf.positions, lf.vkh, lf.nonce, data,
                                 sender=act.members[1])["gasUsed"])
+        if house > 0:  # exitHouse runs inside Governance.execute (its overhead included)
+            out["exit_house_governance_execute"] = int(cl.govern(
+                [cl.exit_house_call(data)], act.signers)["gasUsed"])
         chain.revert(w3, snap)
     return out
 

@@ -496,6 +496,23 @@ def cmd_member_action(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def cmd_member_exit(args: argparse.Namespace, out: Output) -> int:
+    """Exit a slot after a freeze (freezing first if allowed) without the operator."""
+    from zkclear.roles.exit import member_exit
+
+    res = member_exit(args.rpc_url, args.deployment, directory=args.dir,
+                      view_key=args.view_key, compliance_key=args.compliance_key,
+                      slot=args.slot, key_file=args.key, from_account=args.from_account,
+                      freeze=not args.no_freeze, claim=not args.no_claim)
+    froze = "froze the pool; " if res["froze"] else ""
+    claimed = (f", claimed {res['claimed']}" if res["claimed"] is not None
+               else " (the slot's account claims it)")
+    out.info(f"slot {res['slot']}: {froze}exited after epoch {res['epoch']}, credited "
+             f"{res['credited']} to {res['account']}{claimed}")
+    out.result({"ok": True, **res})
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace, out: Output) -> int:
     """Audit one member from public chain data and a view key (or the compliance key)."""
     from zkclear.audit.core import AuditError, audit_member
@@ -682,6 +699,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--compliance-public", required=True, help="the pool's compliance "
                     "public key (0x + 64 hex)")
     sp.add_argument("--pool-id", required=True, help='"<chain id>:<ClearingHouse address>"')
+    sp = add("exit", cmd_member_exit, "after a freeze (freezing first once allowed): exit "
+             "with what the last accepted state owes the slot, from a view key or the "
+             "compliance key and public chain data", mem)
+    sp.add_argument("--rpc-url", required=True, help="JSON-RPC URL of the chain")
+    sp.add_argument("--deployment", required=True, help="deployment JSON file")
+    who = sp.add_mutually_exclusive_group(required=True)
+    who.add_argument("--dir", help="the member's key folder (viewkey.json; its eth-key.json "
+                     "signs and claims)")
+    who.add_argument("--view-key", help="the member's view-key file")
+    who.add_argument("--compliance-key", help="the pool's compliance key file (with --slot)")
+    sp.add_argument("--slot", type=int, help="member slot (default: the view key's)")
+    sp.add_argument("--key", help="zkclear-eth-key-v1 file that signs (default: --dir's)")
+    sp.add_argument("--from", dest="from_account", metavar="ADDRESS",
+                    help="send from this unlocked account of the node instead")
+    sp.add_argument("--no-freeze", action="store_true", help="do not freeze the pool")
+    sp.add_argument("--no-claim", action="store_true", help="leave the proceeds credited")
 
     def chain_args(sp: argparse.ArgumentParser, deployment: bool = True) -> None:
         sp.add_argument("--rpc-url", required=True, help="JSON-RPC URL of the chain")

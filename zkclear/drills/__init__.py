@@ -17,6 +17,9 @@ DRILLS: dict[str, str] = {
     "late-commit": "commits:drill_late_commit",
     "oracle-single-reporter": "oracle:drill_oracle_single_reporter",
     "operator-replaced": "operator:drill_operator_replaced",
+    "operator-vanishes": "liveness:drill_operator_vanishes",
+    "removed-member-exits": "liveness:drill_removed_member_exits",
+    "refused-payout": "liveness:drill_refused_payout",
 }
 
 

@@ -92,11 +92,11 @@ DRILL_SLOTS, DRILL_INSTRUMENTS, DRILL_SCENARIOS = 4, 2, 4
 DRILL_PRICES = (1_000, 1_100)
 
 
-def drill_pool(names: dict[int, str], compliance: Any = None) -> Any:
-    """A fresh pool on the embedded EVM with INSECURE development keys (local chain only;
-    cached after the first run), members registered in ``names``' slots with fresh view
-    keys escrowed to ``compliance`` (an X25519KeyPair; default a fresh compliance key).
-    Returns the :class:`zkclear.chain.pool.Pool`."""
+def drill_pool(names: dict[int, str], compliance: Any = None, w3: Any = None) -> Any:
+    """A fresh pool on the embedded EVM (or ``w3``, a local chain) with INSECURE
+    development keys (local chain only; cached after the first run), members registered
+    in ``names``' slots with fresh view keys escrowed to ``compliance`` (an X25519KeyPair;
+    default a fresh compliance key pair). Returns the :class:`zkclear.chain.pool.Pool`."""
     from zkclear.chain import node
     from zkclear.chain.pool import Member, deploy_pool
     from zkclear.clearing.params import PoolConfig
@@ -110,7 +110,7 @@ def drill_pool(names: dict[int, str], compliance: Any = None) -> Any:
     cfg = PoolConfig(DRILL_SLOTS, DRILL_INSTRUMENTS, DRILL_SCENARIOS)
     keys = dev_setup(compile_circuit(registry.epoch(cfg.n_slots, cfg.n_instruments,
                                                     cfg.n_scenarios, cfg.max_events)))
-    w3 = node.embedded_web3()
+    w3 = w3 or node.embedded_web3()
     pool = deploy_pool(w3, keys, cfg, demo_params(cfg.n_instruments, cfg.n_scenarios),
                        DRILL_PRICES, allow_insecure=True)
     members = [Member(name, slot, pool.account(slot), MemberKey.generate(slot))
