@@ -6,7 +6,8 @@ Accounts: :class:`zkclear.chain.pool.Actors` (the layout the demo and the pool d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -270,3 +271,26 @@ def story_end_to_end(pool: Pool) -> tuple[dict[str, int], list[ProofResult]]:
     assert cl.total_collateral() == r2.total_collateral
     assert cl.balance(cl.house.address) == r2.total_collateral  # reserves, nothing pending
     return {"submit_epoch_1": a1.gas_used, "submit_epoch_2": a2.gas_used}, [p1, p2]
+
+
+@contextlib.contextmanager
+def reverts(name: str) -> Iterator[Any]:
+    """Expect a revert whose innermost custom error is ``name`` (for pytest tests)."""
+    import pytest
+
+    from zkclear.chain.client import ContractError
+
+    with pytest.raises(ContractError) as ei:
+        yield ei
+    assert ei.value.root.name == name, str(ei.value)
+
+
+@contextlib.contextmanager
+def rolled_back(pool: Pool) -> Iterator[Pool]:
+    """The pool as it is now, restored (chain snapshot and off-chain state) afterwards."""
+    snap, state = chain.snapshot(pool.w3), pool.state
+    try:
+        yield pool
+    finally:
+        chain.revert(pool.w3, snap)
+        pool.state = state

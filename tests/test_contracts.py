@@ -10,7 +10,6 @@ takes about 1.5 s, so only the tests that must reach the verifier do.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -20,7 +19,7 @@ from eth_utils import function_signature_to_4byte_selector, keccak
 
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
-from zkclear.chain.client import ContractError, decode_error
+from zkclear.chain.client import decode_error
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.params import PoolConfig, RiskParams, prices_hash
 from zkclear.clearing.public import pack, unpack
@@ -34,12 +33,7 @@ from . import contracts_support as cs
 CASH_MAX = (1 << 120) - 1
 
 
-@contextlib.contextmanager
-def reverts(name: str) -> Iterator[pytest.ExceptionInfo[ContractError]]:
-    """Expect a revert whose innermost custom error is ``name``."""
-    with pytest.raises(ContractError) as ei:
-        yield ei
-    assert ei.value.root.name == name, str(ei.value)
+reverts = cs.reverts
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +48,8 @@ def deployed(keys) -> cs.Pool:
 
 @pytest.fixture
 def pool(deployed: cs.Pool) -> Iterator[cs.Pool]:
-    snap, state = chain.snapshot(deployed.w3), deployed.state
-    yield deployed
-    chain.revert(deployed.w3, snap)
-    deployed.state = state
+    with cs.rolled_back(deployed) as p:
+        yield p
 
 
 def register_all(p: cs.Pool, vkh: int = 77) -> None:

@@ -11,7 +11,6 @@ everything else -- deposits, requests, freeze, exit, claim -- to the real contra
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -23,7 +22,6 @@ from hypothesis import strategies as st
 from zkclear.chain import node as chain
 from zkclear.chain.client import (
     SECP256K1_HALF_N,
-    ContractError,
     SignedCommit,
     commit_inner,
     eip191_digest,
@@ -42,11 +40,7 @@ SECP256K1_N = 2 * SECP256K1_HALF_N + 1
 DAY = 86_400
 
 
-@contextlib.contextmanager
-def reverts(name: str) -> Iterator[pytest.ExceptionInfo[ContractError]]:
-    with pytest.raises(ContractError) as ei:
-        yield ei
-    assert ei.value.root.name == name, str(ei.value)
+reverts = cs.reverts
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +55,8 @@ def deployed(keys) -> cs.Pool:
 
 @pytest.fixture
 def pool(deployed: cs.Pool) -> Iterator[cs.Pool]:
-    snap, state = chain.snapshot(deployed.w3), deployed.state
-    yield deployed
-    chain.revert(deployed.w3, snap)
-    deployed.state = state
+    with cs.rolled_back(deployed) as p:
+        yield p
 
 
 def register(p: cs.Pool, slots: Sequence[int] = (1, 2, 3)) -> None:

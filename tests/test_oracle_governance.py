@@ -9,7 +9,6 @@ cancelled by the owners' threshold. The deposit path checks before it approves.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -18,7 +17,6 @@ import pytest
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
 from zkclear.chain.client import (
-    ContractError,
     decode_venues,
     encode_venues,
     median,
@@ -31,11 +29,7 @@ BREAKER_DELAY = 600  # PoolSetup's default
 MAX_AGE = 3600
 
 
-@contextlib.contextmanager
-def reverts(name: str) -> Iterator[pytest.ExceptionInfo[ContractError]]:
-    with pytest.raises(ContractError) as ei:
-        yield ei
-    assert ei.value.root.name == name, str(ei.value)
+reverts = cs.reverts
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +39,8 @@ def deployed() -> cs.Pool:
 
 @pytest.fixture
 def pool(deployed: cs.Pool) -> Iterator[cs.Pool]:
-    snap, state = chain.snapshot(deployed.w3), deployed.state
-    yield deployed
-    chain.revert(deployed.w3, snap)
-    deployed.state = state
+    with cs.rolled_back(deployed) as p:
+        yield p
 
 
 def post_all(pool: cs.Pool, epoch: int, *posts: tuple[int, ...]) -> None:
