@@ -2,11 +2,13 @@
 payouts, the forced-withdrawal freeze and exits (docs/protocol.md, "Liveness").
 
 Every refusal asserts its named custom error, decoded by :mod:`zkclear.chain.client`.
-Exits against real leaves need an accepted epoch that published its exit data (the
-9-signal epoch circuit); until that lands here, the leaf tests write the last accepted
-state into the contract's storage (:func:`install_exit_state`: lastAcceptedEpoch,
-totalCollateral, lastExitDataHash, with the tokens minted to the contract) and leave
-everything else -- deposits, requests, freeze, exit, claim -- to the real contract.
+Exits against leaves of real accepted epochs (exit data published by ``submitEpoch`` and
+bound by the proof) are in tests/test_exits.py and the drills. Here, to reach states that
+a short story cannot (a negative house, many random states), the leaf tests write the
+last accepted state into the contract's storage (:func:`install_exit_state`:
+lastAcceptedEpoch, totalCollateral, lastExitDataHash, with the tokens minted to the
+contract) and leave everything else -- deposits, requests, freeze, exit, claim -- to the
+real contract.
 """
 
 from __future__ import annotations
@@ -302,7 +304,7 @@ def test_freeze_only_after_an_unserved_request_times_out(pool: cs.Pool) -> None:
     proof = {"pi_a": ["1", "2", "1"], "pi_b": [["0", "0"], ["0", "0"], ["1", "0"]],
              "pi_c": ["1", "2", "1"]}
     with reverts("PoolFrozen"):
-        cl.submit_epoch(proof, [0] * 8, sender=pool.actors.operator)
+        cl.submit_epoch(proof, [0] * 9, [0] * (N + 1), sender=pool.actors.operator)
 
 
 # --- exits ------------------------------------------------------------------------------------
