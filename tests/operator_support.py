@@ -11,6 +11,7 @@ from web3 import Web3
 
 from zkclear.chain import node as chain
 from zkclear.clearing.trades import TradeReport
+from zkclear.privacy.compliance import escrow
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.viewkeys import MemberKey
 from zkclear.roles.member import MemberClient
@@ -46,8 +47,11 @@ class Member:
                             pool.client if pool else None)
 
 
-def register_members(pool: cs.Pool) -> dict[int, Member]:
-    """Register slots 1..N-1 through governance (fresh view keys) and deposit DEPOSIT each."""
+def register_members(pool: cs.Pool, compliance: X25519KeyPair | None = None
+                     ) -> dict[int, Member]:
+    """Register slots 1..N-1 through governance (fresh view keys) and deposit DEPOSIT each.
+    With ``compliance`` each view key is escrowed to it (a real escrow, as recovery and
+    the audit open it); without, the stand-in ``cs.ESCROW``."""
     cl, act = pool.client, pool.actors
     keys = account_keys(pool.w3)
     members = {}
@@ -55,7 +59,12 @@ def register_members(pool: cs.Pool) -> dict[int, Member]:
         account = act.members[slot]
         members[slot] = Member(slot, account, keys[account], X25519KeyPair.generate("member"),
                                MemberKey.generate(slot))
-    cl.govern([cl.register_member_call(s, m.account, m.view_key.vkh, cs.ESCROW)
+    pid = cl.deployment.pool_id
+
+    def blob(s: int, m: Member) -> bytes:
+        return cs.ESCROW if compliance is None else escrow(m.view_key, compliance, s, pid)
+
+    cl.govern([cl.register_member_call(s, m.account, m.view_key.vkh, blob(s, m))
                for s, m in members.items()], act.signers)
     for m in members.values():
         cl.deposit(DEPOSIT, sender=m.account)
