@@ -29,13 +29,13 @@ from typing import Any
 import httpx
 import pytest
 
-from clearing.epoch import EpochResult, run_epoch
-from clearing.events import Kind
-from clearing.report import Report
-from clearing.trades import TradeReport
 from zkclear.audit.core import audit_member
 from zkclear.chain import node as chain
 from zkclear.chain.client import Client
+from zkclear.clearing.epoch import EpochResult, run_epoch
+from zkclear.clearing.events import Kind
+from zkclear.clearing.report import Report
+from zkclear.clearing.trades import TradeReport
 from zkclear.operator.api import sign_request
 from zkclear.privacy.cipher import encrypt_report
 from zkclear.privacy.compliance import generate_compliance_key
@@ -48,7 +48,7 @@ from . import operator_support as ops
 ZKCLEAR = Path(sys.executable).with_name("zkclear")
 PRICES = {1: (1_010, 1_095), 2: (1_020, 1_090)}
 GARBAGE = 3  # the slot that never signs its report in epoch 1
-SIGN_TIMEOUT = 8.0  # seconds to sign a netted report (--sign-timeout)
+SIGN_TIMEOUT = 15.0  # seconds to sign a netted report (--sign-timeout)
 
 
 class Operator:
@@ -219,14 +219,17 @@ def _assert_money(st: Story, epoch: int, result: EpochResult) -> None:
         c0 = ops.DEPOSIT if prev is None else prev[s].collateral
         p0 = (0, 0) if prev is None else prev[s].positions
         delta, cash = EXPECTED[epoch].get(s, ((0, 0), 0))
-        assert leaves[s].collateral == c0 + cash, (epoch, s)
+        vm = sum(q * (p - pp) for q, p, pp in zip(p0, PRICES[epoch], PRICES.get(
+            epoch - 1, PRICES[epoch]), strict=True))  # variation margin on held positions
+        assert leaves[s].collateral == c0 + vm + cash, (epoch, s)
         assert leaves[s].positions == tuple(a + b for a, b in zip(p0, delta, strict=True))
         assert leaves[s].status == 1 and leaves[s].nonce != 0  # active, blinded
         rep = audit_member(st.pool.w3, cl.deployment, st.members[s].view_key)
         assert rep.ok, rep.findings
         row = rep.row(epoch)
         assert row.figures is not None and row.figures.collateral_after == leaves[s].collateral
-    # trade cash is zero-sum, no liquidation: the members hold all their deposits
+    # trade cash and variation margin are zero-sum, no liquidation: the members hold
+    # all their deposits
     assert sum(leaves[s].collateral for s in (1, 2, 3)) == 3 * ops.DEPOSIT
     assert leaves[0].collateral == st.pool.state.leaves[0].collateral
     assert cl.balance(cl.house.address) >= cl.total_collateral()
@@ -330,7 +333,7 @@ def test_operator_vanishes_recover_and_next_epoch_accepted(story: Story) -> None
          f"sqlite:///{new.db}", "--json"],
         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert rec.returncode == 0, rec.stdout + rec.stderr
-    out = json.loads(rec.stdout.strip().splitlines()[-1])
+    out = json.loads(rec.stdout)
     assert out["ok"] and out["last_accepted"] == 1 and out["pending"] is None
     assert out["root"] == f"{cl.state_root():#066x}" and out["members"] == [1, 2, 3]
     assert out["open_epoch"] == 2
