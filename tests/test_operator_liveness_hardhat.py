@@ -318,12 +318,13 @@ def test_garbage_commit_refused_then_excluded_and_epoch_accepted(story: Story) -
 def test_operator_vanishes_recover_and_next_epoch_accepted(story: Story) -> None:
     st, cl, old = story, story.client, story.op
     assert cl.last_accepted_epoch() == 1
-    # The operator's host dies: SIGKILL, its database gone (its keys files too).
+    # The operator's host dies: SIGKILL, its database gone (its key files too; the log
+    # stays for a failure's diagnosis).
     old.kill()
     assert old.proc is not None and old.proc.returncode == -signal.SIGKILL
-    for f in st.work.glob("operator*"):
+    for f in [*st.work.glob("operator.db*"), *st.work.glob("operator-*.json")]:
         f.unlink()
-    assert not old.db.exists()
+    assert not old.db.exists() and not list(st.work.glob("operator-*.json"))
 
     new = Operator(st.node, st.deployment, st.work, "newop")
     t0 = time.monotonic()
