@@ -80,6 +80,9 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     uint256 public withdrawalTimeout;
     bool public frozen;
     mapping(uint256 => bool) public exited;
+    /// When the house's collateral (the insurance fund) went negative in an accepted
+    /// epoch, 0 while it is not: see freeze().
+    uint256 public houseNegativeSince;
 
     constructor(Config memory cfg)
         Governed(cfg.governance)
@@ -203,6 +206,15 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     function freeze() external {
         _notFrozen();
         uint256 deadlineOf = withdrawalTimeout;
+        // A house under water for longer than the timeout: no withdrawal can be granted
+        // (the pool rule of step 6), so every member's money would be stuck; freezing lets
+        // everyone exit with the published pro-rata haircut instead.
+        uint256 since = houseNegativeSince;
+        if (since != 0 && block.timestamp >= since + deadlineOf) {
+            frozen = true;
+            emit Frozen(lastAcceptedEpoch, since);
+            return;
+        }
         for (uint256 e = lastAcceptedEpoch + 1; e <= openEpoch; e++) {
             uint256 t = _epochs[e].firstRequestAt;
             if (t == 0) continue;
@@ -211,6 +223,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
             emit Frozen(e, t);
             return;
         }
+        if (since != 0) revert FreezeTooEarly(lastAcceptedEpoch, since + deadlineOf);
         revert NothingToForce();
     }
 
@@ -276,6 +289,14 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         lastAcceptedEpoch = epoch;
         totalCollateral = newTotal;
         lastExitDataHash = keccak256(abi.encode(exitData));
+        // The house's collateral is the last exit-data word (signed mod r): record since
+        // when it has been negative (freeze() may be called once that is older than the
+        // withdrawal timeout).
+        if (exitData[nSlots] > FIELD_R / 2) {
+            if (houseNegativeSince == 0) houseNegativeSince = block.timestamp;
+        } else if (houseNegativeSince != 0) {
+            houseNegativeSince = 0;
+        }
         emit EpochAccepted(epoch, oldRoot, stateRoot, liquidated, granted, newTotal);
         emit ExitDataPublished(epoch, exitData);
 

@@ -27,3 +27,9 @@ def test_a_crashing_drill_fails_with_its_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(drills.DRILLS, "boom", "base:drill_pool")  # needs an argument
     v = drills.run("boom")
     assert not v.passed and "crashed" in v.summary
+
+
+def test_house_under_water_drill_passes() -> None:
+    v = drills.run("house-under-water")
+    assert v.passed, v.summary
+    assert v.facts["house"] < 0 and v.facts["paid"] <= v.facts["total"]

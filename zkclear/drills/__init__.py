@@ -20,6 +20,7 @@ DRILLS: dict[str, str] = {
     "operator-vanishes": "liveness:drill_operator_vanishes",
     "removed-member-exits": "liveness:drill_removed_member_exits",
     "refused-payout": "liveness:drill_refused_payout",
+    "house-under-water": "liveness:drill_house_under_water",
 }
 
 

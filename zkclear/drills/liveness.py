@@ -238,3 +238,56 @@ def drill_refused_payout() -> Verdict:
         s.ledger.final[party] = (cl.balance(pool.account(slot)) - wallets[slot]
                                  + pool_holdings(pool, slot))
     return s.verdict("a refused payout blocks only its own claim")
+
+
+def drill_house_under_water() -> Verdict:
+    """A default larger than the insurance fund leaves the house negative. No withdrawal
+    can then be granted (the pool rule), so money would be stuck; once the house has been
+    negative for ``withdrawalTimeout`` anyone may freeze, and every member exits with the
+    published pro-rata haircut ``c * T / (T - c0)``: nobody gets less than that share and
+    the payouts never exceed what the pool holds."""
+    s = Story("house-under-water")
+    names = {A: "Bank A", B: "Bank B", C: "Fund C (leveraged)"}
+    pool = drill_pool(names)
+    cl, w3 = pool.client, pool.w3
+    p0, p1 = DRILL_PRICES
+    s.step("pool: N=4, M=2, K=4 on the embedded EVM, INSECURE development keys; "
+           "an insurance fund of 1000")
+    e1 = pool.play_epoch(EpochOrders(
+        DRILL_PRICES, _trade("t1", 0, 10, p0, B, C),
+        deposits={0: 1_000, A: 200_000, B: 200_000, C: 2_000}))
+    s.check(e1.accepted.epoch == 1, "epoch 1: deposits; slot 3 sells 10 lots to slot 2")
+    # Instrument 0 jumps 50 % (beyond the oracle's band: released after the breaker delay).
+    e2 = pool.play_epoch(EpochOrders((p0 * 3 // 2, p1), withdrawals={A: 10_000}))
+    house = pool.state.leaves[0].collateral
+    s.check(e2.accepted.liquidated == (C,) and house < 0,
+            f"epoch 2: slot 3 liquidated, its shortfall leaves the house at {house}")
+    s.check([r[0] for r in e2.accepted.refused] == [A] and not e2.accepted.paid,
+            "slot 1's covered withdrawal is refused while the house is negative")
+    since = int(cl.house.functions.houseNegativeSince().call())
+    s.check(since > 0, "the contract records since when the house is negative")
+    ok, why = _reverts(lambda: cl.freeze(sender=pool.actors.reporters[2]), "FreezeTooEarly")
+    s.check(ok, f"a freeze before the timeout is refused: {why}")
+    chain.advance_time(w3, cl.withdrawal_timeout())
+    cl.freeze(sender=pool.actors.reporters[2])
+    s.check(cl.frozen(), "after withdrawalTimeout under water, a third party froze the pool")
+
+    total = cl.total_collateral()
+    members_total = total - house
+    held = cl.balance(cl.house.address)
+    for slot in (A, B, C):
+        party, c = names[slot], pool.state.leaves[slot].collateral
+        share = c * total // members_total
+        s.ledger.owed[party] = share
+        s.ledger.honest.add(party)
+        res = exit_slot(cl, key=pool.members[slot].key, sender=pool.account(slot))
+        s.ledger.final[party] = res.credited
+        s.check(res.credited == share and (res.plan.haircut or c == 0),
+                f"{party}: collateral {c}, credited {res.credited} = c * T / (T - c0) with "
+                f"T = {total}, c0 = {house}")
+    paid = sum(s.ledger.final.values())
+    s.check(paid <= held, f"the payouts {paid} do not exceed the {held} tokens held "
+            f"(left: {held - paid}, the rounding of the haircut)")
+    s.facts |= {"house": house, "total": total, "paid": paid}
+    return s.verdict("a house under water does not trap the members' money: freeze and "
+                     "exit with the published pro-rata haircut")
