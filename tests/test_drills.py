@@ -33,3 +33,12 @@ def test_house_under_water_drill_passes() -> None:
     v = drills.run("house-under-water")
     assert v.passed, v.summary
     assert v.facts["house"] < 0 and v.facts["paid"] <= v.facts["total"]
+
+
+def test_every_story_of_issues_12_and_13_is_a_registered_drill() -> None:
+    assert set(drills.DRILLS) >= {
+        "garbage-commit", "withheld-commit", "late-commit", "operator-vanishes",
+        "operator-replaced", "removed-member-exits", "refused-payout", "offmarket-drain",
+        "oracle-single-reporter", "house-under-water"}
+    for name in drills.DRILLS:  # each resolves to a function
+        assert callable(drills.drill(name))
