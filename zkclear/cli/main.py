@@ -383,7 +383,9 @@ def cmd_operator_run(args: argparse.Namespace, out: Output) -> int:
     import logging
 
     from zkclear.operator.run import RunOptions, run
+    from zkclear.operator.store import check_url
 
+    check_url(args.db)  # before connecting: a bad URL fails at once
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     opts = RunOptions(args.rpc_url, Path(args.deployment), args.db, Path(args.transport_key),
                       Path(args.admin_token_file), args.host, args.port, args.operator,
@@ -404,8 +406,10 @@ def cmd_operator_recover(args: argparse.Namespace, out: Output) -> int:
     from zkclear.chain.client import Client
     from zkclear.chain.contracts import Deployment
     from zkclear.operator.recover import RecoverError, recover_operator
+    from zkclear.operator.store import check_url
     from zkclear.privacy.compliance import KeyShare, combine_key, load_compliance_key
 
+    check_url(args.db)
     try:
         deployment = Deployment.load(Path(args.deployment))
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -549,8 +553,15 @@ def _member(args: argparse.Namespace) -> Any:
 
 
 def cmd_member_keygen(args: argparse.Namespace, out: Output) -> int:
+    from eth_account import Account
+
     from zkclear.roles.member import keygen
 
+    if args.eth_key is not None:
+        try:
+            Account.from_key(args.eth_key)
+        except Exception:  # never echo the key
+            raise ZkclearError("--eth-key is not a private key (0x + 64 hex)") from None
     info = keygen(Path(args.dir), args.slot, args.eth_key)
     out.info(f"member keys for slot {info['slot']} in {args.dir}: account {info['account']}, "
              f"vkh {info['vkh']} (governance registers these)")
