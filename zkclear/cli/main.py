@@ -46,7 +46,8 @@ def int_range(lo: int, hi: int, what: str = "an integer") -> Callable[[str], int
         except ValueError:
             raise argparse.ArgumentTypeError(f"{what} expected, got {text!r}") from None
         if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{text!r} is out of range: {what} in "
+            shown = text if len(text) <= 24 else text[:20] + "..."
+            raise argparse.ArgumentTypeError(f"{shown!r} is out of range: {what} in "
                                              f"{lo}..{_show(hi)}")
         return v
     parse.__name__ = what
