@@ -1,7 +1,8 @@
 """The ``zkclear`` command line: one entry point, a subcommand per role.
 
-Every command accepts ``--json`` (one JSON object on stdout). A user mistake or a tool
-failure prints one clear error (no traceback) and exits with status 2.
+Every command accepts ``--json`` (one JSON object on stdout). Every error -- a bad
+argument, a user mistake, a tool failure or a bug -- prints one line ``error: ...`` on
+stderr (no traceback; ``--debug`` shows it) and exits with status 2.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -21,6 +23,97 @@ from rich.markup import escape
 from zkclear.errors import ZkclearError
 
 err = Console(stderr=True, highlight=False)
+
+
+class UsageError(ZkclearError):
+    """The command line itself is wrong (an unknown option, a malformed number ...)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is a :class:`UsageError` (one line), not usage + exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+# -- argument types (argparse turns ArgumentTypeError into a usage error) ------------------
+
+def int_range(lo: int, hi: int, what: str = "an integer") -> Callable[[str], int]:
+    """An argparse type: an integer in ``lo..hi``."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text.strip(), 0) if text.strip().lower().startswith("0x") else int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} expected, got {text!r}") from None
+        if not lo <= v <= hi:
+            shown = text if len(text) <= 24 else text[:20] + "..."
+            raise argparse.ArgumentTypeError(f"{shown!r} is out of range: {what} in "
+                                             f"{lo}..{_show(hi)}")
+        return v
+    parse.__name__ = what
+    return parse
+
+
+def float_range(lo: float, what: str = "a number") -> Callable[[str], float]:
+    """An argparse type: a finite number >= ``lo``."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} expected, got {text!r}") from None
+        if not (v >= lo and v != float("inf")):
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range: {what} >= {lo}")
+        return v
+    parse.__name__ = what
+    return parse
+
+
+def _show(n: int) -> str:
+    return f"2^{n.bit_length()}-1" if n > 10**6 and (n + 1) & n == 0 else str(n)
+
+
+U64 = 2**64 - 1
+EPOCH = int_range(0, U64, "an epoch number")
+PROPOSAL = int_range(0, U64, "a proposal id")
+
+
+def _bounds() -> Any:
+    from zkclear import bounds
+
+    return bounds
+
+
+def member_slot(text: str) -> int:
+    """A member's slot: 1..MAX_SLOTS-1 (slot 0 is the house)."""
+    return int_range(1, _bounds().MAX_SLOTS - 1, "a member slot")(text)
+
+
+def any_slot(text: str) -> int:
+    return int_range(0, _bounds().MAX_SLOTS - 1, "a slot")(text)
+
+
+def amount(text: str) -> int:
+    """A cash amount: 1..2^CASH_BITS-1 minor units."""
+    return int_range(1, 2**_bounds().CASH_BITS - 1, "an amount")(text)
+
+
+def prices(text: str) -> list[int]:
+    """Comma-separated price ticks, each 1..2^PRICE_BITS-1."""
+    one = int_range(1, 2**_bounds().PRICE_BITS - 1, "a price in ticks")
+    return [one(x) for x in text.split(",")]
+
+
+def vkh(text: str) -> int:
+    """A view-key hash: a field element."""
+    from zkclear.field import P
+
+    return int_range(0, P - 1, "a field element")(text)
+
+
+def dev_power(text: str) -> int:
+    from zkclear.prover.ptau import MAX_DEV_POWER
+
+    return int_range(1, MAX_DEV_POWER, "a development ptau power")(text)
 
 
 class Output:
@@ -60,6 +153,8 @@ def _params(items: list[str]) -> dict[str, int]:
         if not sep or not v.lstrip("-").isdigit():
             raise ZkclearError(f"--param takes NAME=INT, got {item!r}")
         out[k] = int(v)
+        if not 0 < out[k] < 2**16:
+            raise ZkclearError(f"--param {k}: {v} is out of range 1..65535")
     return out
 
 
@@ -289,7 +384,9 @@ def cmd_operator_run(args: argparse.Namespace, out: Output) -> int:
     import logging
 
     from zkclear.operator.run import RunOptions, run
+    from zkclear.operator.store import check_url
 
+    check_url(args.db)  # before connecting: a bad URL fails at once
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     opts = RunOptions(args.rpc_url, Path(args.deployment), args.db, Path(args.transport_key),
                       Path(args.admin_token_file), args.host, args.port, args.operator,
@@ -310,8 +407,10 @@ def cmd_operator_recover(args: argparse.Namespace, out: Output) -> int:
     from zkclear.chain.client import Client
     from zkclear.chain.contracts import Deployment
     from zkclear.operator.recover import RecoverError, recover_operator
+    from zkclear.operator.store import check_url
     from zkclear.privacy.compliance import KeyShare, combine_key, load_compliance_key
 
+    check_url(args.db)
     try:
         deployment = Deployment.load(Path(args.deployment))
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -361,28 +460,25 @@ def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
                                   f"{res['addresses']['ClearingHouse']}{warn}; {args.out}")
 
 
-def _ints(text: str, what: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",")]
-    except ValueError:
-        raise ZkclearError(f"{what} takes comma-separated integers, got {text!r}") from None
+def _venue(spec: str) -> tuple[str, list[int]]:
+    """An argparse type: ``NAME=P1,P2,...`` (one venue's prices)."""
+    name, sep, values = spec.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"NAME=P1,P2,... expected, got {spec!r}")
+    return name.strip(), prices(values)
 
 
 def cmd_oracle_post(args: argparse.Namespace, out: Output) -> int:
     from zkclear.roles import admin as roles
 
-    prices = _ints(args.prices, "--prices") if args.prices is not None else None
     venues: dict[str, list[int]] = {}
-    for spec in args.venue or []:
-        name, sep, values = spec.partition("=")
-        if not sep or not name.strip():
-            raise ZkclearError(f"--venue takes NAME=P1,P2,..., got {spec!r}")
-        if name.strip() in venues:
-            raise ZkclearError(f"--venue {name.strip()} given twice")
-        venues[name.strip()] = _ints(values, f"--venue {name.strip()}")
-    if prices is None and not venues:
+    for name, values in args.venue or []:
+        if name in venues:
+            raise ZkclearError(f"--venue {name} given twice")
+        venues[name] = values
+    if args.prices is None and not venues:
         raise ZkclearError("oracle post needs --prices or at least one --venue")
-    res = roles.post_prices(args.rpc_url, args.deployment, args.epoch, prices,
+    res = roles.post_prices(args.rpc_url, args.deployment, args.epoch, args.prices,
                             venues=venues or None, key_file=args.key,
                             from_account=args.from_account)
     return _role_result(out, res, f"epoch {args.epoch} prices {res['prices']} posted; "
@@ -458,8 +554,15 @@ def _member(args: argparse.Namespace) -> Any:
 
 
 def cmd_member_keygen(args: argparse.Namespace, out: Output) -> int:
+    from eth_account import Account
+
     from zkclear.roles.member import keygen
 
+    if args.eth_key is not None:
+        try:
+            Account.from_key(args.eth_key)
+        except Exception:  # never echo the key
+            raise ZkclearError("--eth-key is not a private key (0x + 64 hex)") from None
     info = keygen(Path(args.dir), args.slot, args.eth_key)
     out.info(f"member keys for slot {info['slot']} in {args.dir}: account {info['account']}, "
              f"vkh {info['vkh']} (governance registers these)")
@@ -467,15 +570,39 @@ def cmd_member_keygen(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ZkclearError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise ZkclearError(f"{what} {path} is not valid JSON ({exc})") from exc
+
+
+def _has_gas_money(m: Any) -> None:
+    """Refuse an on-chain action from an account that cannot pay for gas."""
+    cl = m._chain()
+    if cl.w3.eth.get_balance(m.address) == 0:
+        raise ZkclearError(f"account {m.address} has no ETH to pay for gas: fund it first")
+
+
 def cmd_member_action(args: argparse.Namespace, out: Output) -> int:
     from zkclear.roles.member import save_sent
 
+    action = args.action
+    trades = None
+    if action == "submit":  # the file is checked before anything is sent
+        trades = _read_json(args.trades, "the trade list")
+        if not isinstance(trades, list):
+            raise ZkclearError(f"the trade list {args.trades} must be a JSON list of trades")
+    if action in ("deposit", "withdraw") and not (args.rpc_url and args.deployment):
+        raise ZkclearError(f"member {action} needs --rpc-url and --deployment")
     with _member(args) as m:
-        action = args.action
+        if action in ("deposit", "withdraw"):
+            _has_gas_money(m)
         if action == "enrol":
             res: Any = m.enrol()
         elif action == "submit":
-            trades = json.loads(Path(args.trades).read_text())
             res = m.submit_trades(trades, args.epoch)
             save_sent(m, Path(args.dir), int(res["epoch"]))
         elif action == "result":
@@ -551,9 +678,12 @@ def cmd_audit(args: argparse.Namespace, out: Output) -> int:
 # -- parser -------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="zkclear", description=__doc__.splitlines()[0])
+    p = _Parser(prog="zkclear", description=__doc__.splitlines()[0])
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an error")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, fn: Callable[..., int], help_: str,
@@ -571,9 +701,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="sub", required=True, metavar="SUBCOMMAND")
     sp = add("prove", cmd_epoch_prove,
              "clear the generated demo story (hedge, refusal, liquidation), prove, verify", ep)
-    sp.add_argument("--slots", type=int, default=4, help="N, a power of two (slot 0 = house)")
-    sp.add_argument("--instruments", type=int, default=2, help="M")
-    sp.add_argument("--scenarios", type=int, default=4, help="K")
+    sp.add_argument("--slots", type=int_range(2, 64, "a slot count"), default=4,
+                    help="N, a power of two (slot 0 = house)")
+    sp.add_argument("--instruments", type=int_range(1, 256, "an instrument count"),
+                    default=2, help="M")
+    sp.add_argument("--scenarios", type=int_range(1, 1024, "a scenario count"), default=4,
+                    help="K")
 
     sp = add("audit", cmd_audit,
              "audit a member's history from chain data and a view key or the compliance key")
@@ -582,7 +715,7 @@ def build_parser() -> argparse.ArgumentParser:
     who = sp.add_mutually_exclusive_group(required=True)
     who.add_argument("--key", help="view-key file: the member key or one epoch key")
     who.add_argument("--compliance-key", help="the pool's compliance key file (needs --slot)")
-    sp.add_argument("--slot", type=int, help="member slot (default: the key's)")
+    sp.add_argument("--slot", type=any_slot, help="member slot (default: the key's)")
     sp.add_argument("--vkey", help="epoch circuit verification key: re-verify every proof")
     sp.add_argument("--out", default=".", help="folder for audit-slotN.json/.html")
     add("doctor", cmd_doctor, "check Python, node, pinned tools and the artefact cache")
@@ -603,7 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
     pt = sub.add_parser("ptau", help="phase-1 files").add_subparsers(
         dest="sub", required=True, metavar="SUBCOMMAND")
     sp = add("dev", cmd_ptau_dev, "make the INSECURE development powers of tau", pt)
-    sp.add_argument("--power", type=int, required=True)
+    sp.add_argument("--power", type=dev_power, required=True)
 
     cer = sub.add_parser("ceremony", help="phase-2 multi-party ceremony").add_subparsers(
         dest="sub", required=True, metavar="SUBCOMMAND")
@@ -623,7 +756,8 @@ def build_parser() -> argparse.ArgumentParser:
     circuit_args(sp)
     sp.add_argument("--dir", required=True)
     sp.add_argument("--beacon", required=True, help="public random beacon, hex")
-    sp.add_argument("--iterations", type=int, default=10, help="beacon iterations exponent")
+    sp.add_argument("--iterations", type=int_range(0, 63, "an exponent"), default=10,
+                    help="beacon iterations exponent")
     sp.add_argument("--ptau", help="the phase-1 file (default: the one the transcript names)")
 
     op = sub.add_parser("operator", help="the operator service").add_subparsers(
@@ -638,7 +772,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--admin-token-file", default="operator-admin-token.json",
                     help="where the admin bearer token is written (0600)")
     sp.add_argument("--host", default="127.0.0.1")
-    sp.add_argument("--port", type=int, default=9545)
+    sp.add_argument("--port", type=int_range(0, 65535, "a TCP port"), default=9545)
     sp.add_argument("--operator", help="account sending closeEpoch/submitEpoch "
                     "(default: the ClearingHouse's operator)")
     sp.add_argument("--operator-key", metavar="FILE", help="zkclear-eth-key-v1 file of the "
@@ -647,11 +781,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="INSECURE development proving keys (local chains only)")
     sp.add_argument("--no-auto-close", action="store_true",
                     help="close epochs only on command")
-    sp.add_argument("--interval", type=float, default=1.0, help="driver period, seconds")
-    sp.add_argument("--net-after", type=float, metavar="SECONDS",
+    sp.add_argument("--interval", type=float_range(0.01, "seconds"), default=1.0,
+                    help="driver period, seconds")
+    sp.add_argument("--net-after", type=float_range(0, "seconds"), metavar="SECONDS",
                     help="net the intake epoch by itself once its prices are final and its "
                     "first trade list is SECONDS old (default: only on command)")
-    sp.add_argument("--sign-timeout", type=float, default=300.0, metavar="SECONDS",
+    sp.add_argument("--sign-timeout", type=float_range(0, "seconds"), default=300.0,
+                    metavar="SECONDS",
                     help="members have SECONDS after each netting round to send their signed "
                     "commitment; then the missing ones are excluded and the rest re-netted "
                     "(0: only when a close is commanded; default 300)")
@@ -671,7 +807,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="sub", required=True, metavar="SUBCOMMAND")
     sp = add("keygen", cmd_member_keygen, "create key files; print account and vkh", mem)
     sp.add_argument("--dir", required=True)
-    sp.add_argument("--slot", type=int, required=True)
+    sp.add_argument("--slot", type=member_slot, required=True)
     sp.add_argument("--eth-key", help="existing account key (hex); default: a new one")
     for action, help_ in (("enrol", "hand the operator the transport and view keys"),
                           ("submit", "send a trade list (JSON file)"),
@@ -688,11 +824,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--deployment", help="deployment JSON file (on-chain actions)")
         if action in ("submit",):
             sp.add_argument("--trades", required=True, help="JSON list of trades")
-            sp.add_argument("--epoch", type=int, help="default: the intake epoch")
+            sp.add_argument("--epoch", type=EPOCH, help="default: the intake epoch")
         if action in ("result", "commit"):
-            sp.add_argument("--epoch", type=int, required=True)
+            sp.add_argument("--epoch", type=EPOCH, required=True)
         if action in ("deposit", "withdraw"):
-            sp.add_argument("--amount", type=int, required=True)
+            sp.add_argument("--amount", type=amount, required=True)
     sp = add("escrow", cmd_member_escrow, "registration request: account, vkh and the view "
              "key escrowed to the compliance key (what governance registers)", mem)
     sp.add_argument("--dir", required=True, help="the member's key folder")
@@ -709,7 +845,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "signs and claims)")
     who.add_argument("--view-key", help="the member's view-key file")
     who.add_argument("--compliance-key", help="the pool's compliance key file (with --slot)")
-    sp.add_argument("--slot", type=int, help="member slot (default: the view key's)")
+    sp.add_argument("--slot", type=member_slot, help="member slot (default: the view key's)")
     sp.add_argument("--key", help="zkclear-eth-key-v1 file that signs (default: --dir's)")
     sp.add_argument("--from", dest="from_account", metavar="ADDRESS",
                     help="send from this unlocked account of the node instead")
@@ -737,15 +873,15 @@ def build_parser() -> argparse.ArgumentParser:
         dest="sub", required=True, metavar="SUBCOMMAND")
     sp = add("post", cmd_oracle_post, "post an epoch's prices (the quorum finalises)", orc)
     chain_args(sp)
-    sp.add_argument("--epoch", type=int, required=True)
-    sp.add_argument("--prices", help="comma-separated ticks, one per instrument")
-    sp.add_argument("--venue", action="append", metavar="NAME=P1,P2,...",
+    sp.add_argument("--epoch", type=EPOCH, required=True)
+    sp.add_argument("--prices", type=prices, help="comma-separated ticks, one per instrument")
+    sp.add_argument("--venue", type=_venue, action="append", metavar="NAME=P1,P2,...",
                     help="one venue's prices, one per instrument (repeat per venue): the "
                     "post is their per-instrument median, the venues go into the event")
     sp = add("release", cmd_oracle_release, "make prices the circuit breaker held final "
              "(after its delay)", orc)
     chain_args(sp)
-    sp.add_argument("--epoch", type=int, required=True)
+    sp.add_argument("--epoch", type=EPOCH, required=True)
 
     gov = sub.add_parser("governance", help="a governance owner").add_subparsers(
         dest="sub", required=True, metavar="SUBCOMMAND")
@@ -753,9 +889,9 @@ def build_parser() -> argparse.ArgumentParser:
     chain_args(sp)
     sp.add_argument("action", choices=["register-member", "remove-member", "risk-params",
                                        "set-operator", "add-reporter", "remove-reporter"])
-    sp.add_argument("--slot", type=int)
+    sp.add_argument("--slot", type=member_slot)
     sp.add_argument("--account")
-    sp.add_argument("--vkh", type=int)
+    sp.add_argument("--vkh", type=vkh)
     sp.add_argument("--escrow", help="hex escrow blob (zkclear member escrow)")
     sp.add_argument("--risk", help="JSON file with the risk object of a pool file")
     for name, fn, help_ in (("confirm", cmd_gov_confirm, "confirm a proposal"),
@@ -764,23 +900,47 @@ def build_parser() -> argparse.ArgumentParser:
                             ("show", cmd_gov_show, "a proposal's state")):
         sp = add(name, fn, help_, gov)
         chain_args(sp)
-        sp.add_argument("--id", type=int, required=True, help="proposal id")
+        sp.add_argument("--id", type=PROPOSAL, required=True, help="proposal id")
     return p
 
 
+def describe(exc: BaseException) -> str:
+    """One line saying what went wrong (a ZkclearError's message is written for users)."""
+    if isinstance(exc, ZkclearError):
+        text = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        text = f"{where}{exc.strerror}"
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return " ".join(line.strip() for line in text.splitlines() if line.strip()) or "failed"
+
+
+def _fail(exc: BaseException, as_json: bool, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(exc)
+    msg = describe(exc)
+    err.print(f"[red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
+    if as_json:
+        print(json.dumps({"ok": False, "error": msg, "type": type(exc).__name__}))
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug, as_json = "--debug" in argv, "--json" in argv
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return _fail(exc, as_json, debug)
     out = Output(getattr(args, "json", False))
     try:
         return int(args.fn(args, out))
-    except ZkclearError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-        if out.as_json:
-            print(json.dumps({"ok": False, "error": str(exc), "type": type(exc).__name__}))
-        return 2
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
+    except Exception as exc:  # every error is one line (the traceback with --debug)
+        return _fail(exc, out.as_json, bool(getattr(args, "debug", False)))
 
 
 if __name__ == "__main__":

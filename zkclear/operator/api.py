@@ -33,18 +33,21 @@ import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
+import h11
 import uvicorn
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from fastapi import FastAPI, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from web3 import Web3
 
 from zkclear.chain.client import ContractError
@@ -187,6 +190,10 @@ class EpochOut(BaseModel):
     sign_deadline: float | None = None
 
 
+#: An epoch in a path: 0 <= epoch < 2^63 (SQLite's INTEGER is signed 64-bit); anything
+#: else is a 422 in the JSON error shape before a handler runs.
+EpochPath = Annotated[int, PathParam(ge=0, lt=2**63, description="epoch number")]
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorOut} for s in (400, 401, 403, 409, 413, 422)}
 
@@ -325,7 +332,7 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
                 "intake_epoch": await run_in_threadpool(service.intake_epoch)}
 
     @app.get("/v1/epochs/{epoch}", response_model=EpochOut, responses=_ERRORS)
-    async def epoch_public(epoch: int) -> dict[str, Any]:
+    async def epoch_public(epoch: EpochPath) -> dict[str, Any]:
         return await run_in_threadpool(service.epoch_public, epoch)
 
     # -- members ---------------------------------------------------------------------
@@ -356,7 +363,7 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
               status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
                   "application/octet-stream": {"schema": {"type": "string",
                                                           "format": "binary"}}}}})
-    async def submit(epoch: int, request: Request) -> dict[str, Any]:
+    async def submit(epoch: EpochPath, request: Request) -> dict[str, Any]:
         """Body: one transport message (zkclear.privacy.transport) for this epoch whose payload is
         ``{"trades": [{trade_id, instrument, side, size, price, counterparty}, ...]}``."""
         body = await body_of(request)
@@ -370,7 +377,7 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
 
     @app.post("/v1/epochs/{epoch}/commit", response_model=CommitOut, responses=_ERRORS,
               status_code=201)
-    async def commit(epoch: int, request: Request) -> dict[str, Any]:
+    async def commit(epoch: EpochPath, request: Request) -> dict[str, Any]:
         """Body: ``{"commitment": "<decimal>", "ciphertext": "0x..", "signature": "0x.."}``,
         the member's signature (EIP-191, its account) of the commit digest; the operator
         posts it with closeEpoch."""
@@ -391,7 +398,7 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
         return await run_in_threadpool(f)
 
     @app.get("/v1/epochs/{epoch}/me", response_model=MemberResultOut, responses=_ERRORS)
-    async def my_result(epoch: int, request: Request) -> dict[str, Any]:
+    async def my_result(epoch: EpochPath, request: Request) -> dict[str, Any]:
         body = await body_of(request)
         auth = await authenticate(request, body)
 
@@ -405,17 +412,17 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
     # -- admin -----------------------------------------------------------------------
 
     @app.post("/v1/admin/epochs/{epoch}/net", responses=_ERRORS)
-    async def admin_net(epoch: int, request: Request) -> dict[str, Any]:
+    async def admin_net(epoch: EpochPath, request: Request) -> dict[str, Any]:
         admin(request)
         return await run_in_threadpool(service.net_epoch, epoch)
 
     @app.post("/v1/admin/epochs/{epoch}/close", response_model=EpochOut, responses=_ERRORS)
-    async def admin_close(epoch: int, request: Request) -> dict[str, Any]:
+    async def admin_close(epoch: EpochPath, request: Request) -> dict[str, Any]:
         admin(request)
         return await run_in_threadpool(service.request_close, epoch)
 
     @app.post("/v1/admin/epochs/{epoch}/settle", response_model=EpochOut, responses=_ERRORS)
-    async def admin_settle(epoch: int, request: Request) -> dict[str, Any]:
+    async def admin_settle(epoch: EpochPath, request: Request) -> dict[str, Any]:
         """Run every due step: close (if requested), engine, prove, submitEpoch."""
         admin(request)
         return await run_in_threadpool(service.advance, epoch)
@@ -451,6 +458,20 @@ class Driver:
         self._thread.join(timeout=60)
 
 
+class JsonErrorsH11(H11Protocol):
+    """uvicorn's h11 protocol, but a request it cannot parse (e.g. an invalid
+    Content-Length) is answered in the API's JSON error shape, not plain text."""
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps({"error": {"code": "bad_request", "message": msg}}).encode()
+        headers = [(b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                      h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))  # type: ignore[arg-type]
+        self.transport.close()
+
+
 class ServerThread:
     """uvicorn serving an app on ``host:port`` in a background thread (tests, embedding)."""
 
@@ -460,7 +481,8 @@ class ServerThread:
         self.port = port or free_port()
         self.url = f"http://{host}:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port,
-                                                    log_level="warning", lifespan="off"))
+                                                    log_level="warning", lifespan="off",
+                                                    http=JsonErrorsH11))
         self._thread = threading.Thread(target=self.server.run, name="zkclear-api",
                                         daemon=True)
 

@@ -4,7 +4,8 @@ state change.
 Opened from a URL so other databases can be added behind the same interface:
 ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``sqlite:///:memory:``
 (tests only). Any other scheme is refused with :class:`StoreError` (PostgreSQL would be
-``postgresql://...``: not implemented yet).
+``postgresql://...``: not implemented yet), and so is a path whose directory does not
+exist (nothing is created but the file itself).
 
 The file is SECRET: it holds the members' view keys (``members.view_key``) and their
 decrypted trade lists. It is created with mode 0600; nothing in this module logs a key.
@@ -113,6 +114,18 @@ def sqlite_path(url: str) -> str:
     return path
 
 
+def check_url(url: str) -> str:
+    """The file path of a database URL whose directory exists (nothing is created);
+    else StoreError. ``zkclear operator run`` checks its ``--db`` with this first."""
+    path = sqlite_path(url)
+    if path != ":memory:":
+        folder = Path(path).parent
+        if not folder.is_dir():
+            raise StoreError(f"database URL {url!r}: the directory {folder} does not exist "
+                             "(create it first; zkclear does not create it)")
+    return path
+
+
 class _Guard(ReplayGuard):
     """ReplayGuard's atomic counter update, run on the store's connection (and therefore
     inside the transaction that stores the submission it admits)."""
@@ -132,13 +145,15 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.path = sqlite_path(url)
+        self.path = check_url(url)
         if self.path != ":memory:":
             p = Path(self.path)
-            p.parent.mkdir(parents=True, exist_ok=True)
             if not p.exists():
-                fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o600)
-                os.close(fd)
+                try:
+                    os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o600))
+                except OSError as exc:
+                    raise StoreError(f"cannot create the operator database {p}: "
+                                     f"{exc.strerror}") from exc
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30,
                                        check_same_thread=False)

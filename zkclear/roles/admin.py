@@ -64,9 +64,13 @@ def connect(rpc_url: str, key_file: str | Path | None, from_account: str | None 
     w3 = chain.http_web3(rpc_url, signers=signers)
     if from_account:
         try:
-            w3.eth.default_account = Web3.to_checksum_address(from_account)
+            account = Web3.to_checksum_address(from_account)
         except ValueError:
             raise RoleError(f"--from {from_account!r} is not an address") from None
+        if account not in w3.eth.accounts:
+            raise RoleError(f"--from {account}: the node at {rpc_url} holds no such unlocked "
+                            "account (pass --key FILE to sign locally)")
+        w3.eth.default_account = account
     return w3
 
 
@@ -122,6 +126,11 @@ def load_pool(path: str | Path) -> Any:
     if missing or unknown:
         raise RoleError(f"{path}: missing fields {sorted(missing)}, unknown fields "
                         f"{sorted(unknown)}")
+    for name in ("threshold", "delay", "quorum", "max_move_bp", "max_age", "breaker_delay",
+                 "withdrawal_timeout"):
+        v = doc.get(name, 0)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**64:
+            raise RoleError(f"{path}: {name} must be an integer in 0..2^64-1, got {v!r}")
     try:
         cfg = PoolConfig(int(doc["slots"]), int(doc["instruments"]), int(doc["scenarios"]))
         return PoolSetup(
@@ -153,6 +162,7 @@ def deploy(rpc_url: str, pool_file: str | Path, out: str | Path, *,
     from zkclear.prover.keys import dev_setup, load_keys
 
     setup = load_pool(pool_file)
+    w3 = connect(rpc_url, key_file, from_account)  # a bad node or account fails first
     cfg = setup.config
     compiled = compile_circuit(registry.epoch(cfg.n_slots, cfg.n_instruments, cfg.n_scenarios,
                                               cfg.max_events))
@@ -163,7 +173,6 @@ def deploy(rpc_url: str, pool_file: str | Path, out: str | Path, *,
                             "run a ceremony (zkclear ceremony ...), or pass "
                             "--insecure-dev-setup on a local chain")
         keys = dev_setup(compiled)
-    w3 = connect(rpc_url, key_file, from_account)
     dep = deploy_with_keys(w3, setup, keys, allow_insecure=insecure_dev_setup,
                            sender=str(w3.eth.default_account))
     dep.save(Path(out))
