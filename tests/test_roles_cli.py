@@ -141,7 +141,7 @@ def test_deploy_register_and_price_through_the_cli(node, tmp_path, capsys) -> No
 
     # Bad input: one line, exit status 2, nothing sent.
     for argv, words in (
-        (["oracle", "post", *owner0, "--epoch", "2", "--prices", "1,x"], "comma-separated"),
+        (["oracle", "post", *owner0, "--epoch", "2", "--prices", "1,x"], "price in ticks"),
         (["oracle", "post", *owner0, "--epoch", "2", "--prices", "1,2,3"], "2 instruments"),
         (["oracle", "post", *owner0, "--epoch", "2"], "--prices or"),
         (["oracle", "post", *owner0, "--epoch", "2", "--venue", "x"], "NAME=P1"),
