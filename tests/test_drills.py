@@ -10,6 +10,7 @@ from zkclear import drills
 from zkclear.cli.main import main
 
 
+@pytest.mark.heavy
 def test_offmarket_drain_drill_passes() -> None:
     v = drills.run("offmarket-drain")
     assert v.passed, v.summary
@@ -29,6 +30,7 @@ def test_a_crashing_drill_fails_with_its_error(monkeypatch: pytest.MonkeyPatch) 
     assert not v.passed and "crashed" in v.summary
 
 
+@pytest.mark.heavy
 def test_house_under_water_drill_passes() -> None:
     v = drills.run("house-under-water")
     assert v.passed, v.summary

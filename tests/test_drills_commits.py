@@ -9,6 +9,7 @@ import pytest
 from zkclear.drills import DRILLS, run
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["garbage-commit", "withheld-commit", "late-commit"])
 def test_commit_drill_passes_with_no_honest_loss(name: str) -> None:
     assert name in DRILLS

@@ -32,6 +32,7 @@ P0, P1 = DRILL_PRICES
 # --- the drills ---------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["operator-vanishes", "removed-member-exits",
                                   "refused-payout"])
 def test_liveness_drill_passes(name: str) -> None:
@@ -175,6 +176,7 @@ def registered() -> Any:
     return drill_pool({1: "A", 2: "B", 3: "C"})
 
 
+@pytest.mark.heavy
 @settings(max_examples=3, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(deposits=st.lists(st.integers(1, 50_000), min_size=3, max_size=3),

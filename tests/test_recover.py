@@ -197,6 +197,7 @@ def test_a_report_that_does_not_open_is_refused(snap: Story) -> None:
         recover_state(pool.client, snap.compliance)
 
 
+@pytest.mark.heavy
 def test_operator_replaced_drill_passes() -> None:
     v = drills.run("operator-replaced")
     assert v.passed, v.summary
