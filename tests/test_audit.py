@@ -571,8 +571,10 @@ def test_cli_audit_with_the_compliance_key(story: Story, rpc: Path, tmp_path: Pa
 
 def test_cli_audit_usage_errors(story: Story, rpc: Path, tmp_path: Path,
                                 capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):  # a key is required
-        cli.main(["audit", "--rpc-url", "http://x", "--deployment", str(rpc)])
+    # a key is required: one line, exit status 2 (argparse's error, not a SystemExit)
+    assert cli.main(["audit", "--rpc-url", "http://x", "--deployment", str(rpc)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--key --compliance-key is required" in err
     ck = cs.COMPLIANCE.save(tmp_path / "compliance.key")
     code = cli.main(["audit", "--rpc-url", "http://x", "--deployment", str(rpc),
                      "--compliance-key", str(ck), "--json"])
