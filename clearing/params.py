@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from zkclear import bounds
 from zkclear.errors import ZkclearError
@@ -101,6 +102,16 @@ class RiskParams:
         """The hashed vector: imFactorBp, penaltyBp, posLimit[..], shock rows (mod r)."""
         return [self.im_factor_bp, self.penalty_bp, *self.position_limits,
                 *(s % P for row in self.shocks for s in row)]
+
+    @classmethod
+    def from_log(cls, args: Any, n_instruments: int) -> RiskParams:
+        """The parameters a ``RiskParamsSet`` event announces (shocks flattened row-major);
+        the caller checks them against the paramsHash it trusts."""
+        shocks = [int(x) for x in args["shocks"]]
+        m = n_instruments
+        return cls(int(args["imFactorBp"]), int(args["penaltyBp"]),
+                   tuple(int(x) for x in args["positionLimits"]),
+                   tuple(tuple(shocks[k * m:(k + 1) * m]) for k in range(len(shocks) // m)))
 
     def hash(self) -> int:
         """``paramsHash``."""

@@ -347,12 +347,7 @@ class _Chain:
         for ev in reversed(self.params_set):
             if int(ev["paramsHash"]) != params_hash:
                 continue
-            shocks = [int(s) for s in ev["shocks"]]
-            m = cfg.n_instruments
-            params = RiskParams(int(ev["imFactorBp"]), int(ev["penaltyBp"]),
-                                tuple(int(x) for x in ev["positionLimits"]),
-                                tuple(tuple(shocks[k * m:(k + 1) * m])
-                                      for k in range(len(shocks) // m)))
+            params = RiskParams.from_log(ev, cfg.n_instruments)
             if params.hash() != params_hash:
                 raise ParamsError(f"RiskParamsSet announces paramsHash {_hex(params_hash)} "
                                   f"but its parameters hash to {_hex(params.hash())}")

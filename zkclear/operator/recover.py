@@ -168,11 +168,7 @@ def _params(logs: _Logs, params_hash: int, m: int) -> RiskParams:
         a = ev["args"]
         if int(a["paramsHash"]) != params_hash:
             continue
-        shocks = [int(s) for s in a["shocks"]]
-        params = RiskParams(int(a["imFactorBp"]), int(a["penaltyBp"]),
-                            tuple(int(x) for x in a["positionLimits"]),
-                            tuple(tuple(shocks[k * m:(k + 1) * m])
-                                  for k in range(len(shocks) // m)))
+        params = RiskParams.from_log(a, m)
         if params.hash() != params_hash:
             raise RecoverError(f"RiskParamsSet announces paramsHash {_hex(params_hash)} but "
                                f"its parameters hash to {_hex(params.hash())}")
