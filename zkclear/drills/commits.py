@@ -21,7 +21,14 @@ from __future__ import annotations
 import secrets
 
 from zkclear.chain.client import ContractError, SignedCommit
-from zkclear.chain.pool import CommitRefused, EpochOrders, EpochOutcome, Pool, slots_of
+from zkclear.chain.pool import (
+    CommitRefused,
+    EpochOrders,
+    EpochOutcome,
+    NetOutcome,
+    Pool,
+    slots_of,
+)
 from zkclear.clearing.report import Report
 from zkclear.clearing.trades import Reason, TradeReport
 from zkclear.privacy.cipher import encrypt_report
@@ -119,14 +126,20 @@ def _garbage(pool: Pool, epoch: int, report: Report, kind: str) -> SignedCommit:
     return pool.client.sign_commit_as(m.account, epoch, MALLORY, c, data)
 
 
-def drill_garbage_commit() -> Verdict:
-    s = Story("garbage-commit")
-    pool = _start(s)
+def _act_and_net(pool: Pool) -> tuple[int, NetOutcome]:
+    """The open epoch's deposits and trade lists sent, its prices posted, the trades
+    netted by the operator: (epoch, the pool driver's NetOutcome)."""
     epoch = pool.client.open_epoch()
     orders = EpochOrders(DRILL_PRICES, _epoch_trades(epoch), deposits=_deposits())
     pool.act(orders)
     prices = pool.post_prices(epoch, orders.prices)
-    netted = pool.net(epoch, orders.trades, prices)
+    return epoch, pool.net(epoch, orders.trades, prices)
+
+
+def drill_garbage_commit() -> Verdict:
+    s = Story("garbage-commit")
+    pool = _start(s)
+    epoch, netted = _act_and_net(pool)
     s.check(set(netted.reports) == {BANK_A, BANK_B, MALLORY},
             f"epoch {epoch}: the operator netted reports for slots 1, 2 and 3")
     pool.commit(epoch, netted.reports, withheld={MALLORY})
@@ -215,11 +228,7 @@ def drill_withheld_commit() -> Verdict:
 def drill_late_commit() -> Verdict:
     s = Story("late-commit")
     pool = _start(s)
-    epoch = pool.client.open_epoch()
-    orders = EpochOrders(DRILL_PRICES, _epoch_trades(epoch), deposits=_deposits())
-    pool.act(orders)
-    prices = pool.post_prices(epoch, orders.prices)
-    netted = pool.net(epoch, orders.trades, prices)
+    epoch, netted = _act_and_net(pool)
     pool.commit(epoch, netted.reports, withheld={MALLORY})
     a_signed = pool.signed[BANK_A]
     out = pool.finish_epoch(netted, withheld={MALLORY})
