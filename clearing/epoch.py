@@ -182,8 +182,9 @@ class EpochResult:
 
     def public_values(self) -> dict[str, int]:
         """What the public signals carry, by name (:data:`public.PUBLIC_VALUES`)."""
-        rho = self.rho
-        return {"rho": rho, "exitSum": public.exit_sum(self.exit_data(), rho),
+        d = self.exit_data()
+        rho = public.exit_challenge(self.epoch, self.new.root(), d)
+        return {"rho": rho, "exitSum": public.exit_sum(d, rho),
                 "oldRoot": self.old.root(), "newRoot": self.new.root(), "epoch": self.epoch,
                 "paramsHash": self.params.hash(),
                 "pricesPrevHash": prices_hash(self.prices_prev),
@@ -218,7 +219,6 @@ def run_epoch(
     leaf's nonce is ``Poseidon(K_e, 0)``, which the member can recompute; any other leaf's
     nonce is 0.
     """
-
     cfg = state.config
     n, m_count = cfg.n_slots, cfg.n_instruments
     params.check_config(cfg)

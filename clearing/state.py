@@ -74,6 +74,7 @@ class PoolState:
     leaves: tuple[Leaf, ...]
     prices: tuple[int, ...]  # the prices this state is marked at
     _root: int | None = field(default=None, compare=False, repr=False)
+    _hashes: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "leaves", tuple(self.leaves))
@@ -92,9 +93,16 @@ class PoolState:
         leaves += [Leaf(0, zero) for _ in range(config.n_slots - 1)]
         return cls(config, 0, tuple(leaves), tuple(prices))
 
+    def leaf_hashes(self) -> tuple[int, ...]:
+        """Every leaf's hash, computed once (the root and the exit data both need them)."""
+        if self._hashes is None:
+            object.__setattr__(self, "_hashes", tuple(leaf.hash() for leaf in self.leaves))
+        assert self._hashes is not None
+        return self._hashes
+
     def root(self) -> int:
         if self._root is None:
-            object.__setattr__(self, "_root", merkle_root([leaf.hash() for leaf in self.leaves]))
+            object.__setattr__(self, "_root", merkle_root(self.leaf_hashes()))
         assert self._root is not None
         return self._root
 
@@ -105,11 +113,12 @@ class PoolState:
         """``D``: the leaf hashes and the house's collateral mod r, published with each
         epoch's proof (``submitEpoch`` calldata) so that members can exit after a freeze
         (docs/protocol.md, "Freeze and escape"). Blinded leaves reveal nothing."""
-        return [leaf.hash() for leaf in self.leaves] + [self.leaves[HOUSE].collateral % P]
+        return [*self.leaf_hashes(), self.leaves[HOUSE].collateral % P]
 
     def with_leaves(self, leaves: Sequence[Leaf], epoch: int,
                     prices: Sequence[int]) -> PoolState:
-        return replace(self, leaves=tuple(leaves), epoch=epoch, prices=tuple(prices), _root=None)
+        return replace(self, leaves=tuple(leaves), epoch=epoch, prices=tuple(prices), _root=None,
+                       _hashes=None)
 
     # -- persistence: plain JSON, integers as strings where they may exceed 2^53 ----------
     def to_json(self) -> dict[str, Any]:
