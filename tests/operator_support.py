@@ -3,14 +3,21 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 from eth_account import Account
 from web3 import Web3
 
 from zkclear.chain import node as chain
 from zkclear.clearing.trades import TradeReport
+from zkclear.operator.api import ServerThread, create_app
+from zkclear.operator.service import OperatorService
+from zkclear.operator.store import Store
 from zkclear.privacy.compliance import escrow
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.viewkeys import MemberKey
@@ -87,3 +94,53 @@ def as_dicts(trades: list[TradeReport]) -> list[dict[str, Any]]:
     return [{"trade_id": x.trade_id, "instrument": x.instrument, "side": x.side,
              "size": x.size, "price": x.price, "counterparty": x.counterparty}
             for x in trades]
+
+
+#: The admin bearer token of the test services.
+TOKEN = "test-admin-token-0123456789"
+
+
+@dataclass
+class ServiceEnv:
+    """A pool on the embedded EVM, its operator service behind a real HTTP server, and
+    one member client per registered member."""
+
+    pool: cs.Pool
+    service: OperatorService
+    server: ServerThread
+    members: dict[int, Member]
+    clients: dict[int, MemberClient]
+    http: httpx.Client
+
+    @property
+    def store(self) -> Store:
+        return self.service.store
+
+    def admin(self, path: str) -> httpx.Response:
+        return self.http.post(path, headers={"authorization": f"Bearer {TOKEN}"})
+
+
+@contextlib.contextmanager
+def service_env(db_dir: Path, *, enrol: bool = False, **service_kw: Any) -> Iterator[ServiceEnv]:
+    """Deploy a pool with development keys, register its members, run the operator service
+    (``service_kw``: OperatorService options) and, if ``enrol``, enrol every member."""
+    keys = cs.epoch_keys()
+    pool = cs.deploy_pool(chain.embedded_web3(), keys)
+    members = register_members(pool)
+    store = Store(f"sqlite:///{db_dir / 'op.db'}")
+    service = OperatorService(store, pool.client, X25519KeyPair.generate("operator"),
+                              operator=pool.actors.operator, keys=keys, **service_kw)
+    server = ServerThread(create_app(service, admin_token=TOKEN)).start()
+    clients = {s: m.client(server.url, pool) for s, m in members.items()}
+    http = httpx.Client(base_url=server.url, timeout=120)
+    try:
+        if enrol:
+            for c in clients.values():
+                c.enrol()
+        yield ServiceEnv(pool, service, server, members, clients, http)
+    finally:
+        http.close()
+        for c in clients.values():
+            c.close()
+        server.stop()
+        store.close()

@@ -7,19 +7,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from zkclear.chain import node as chain
 from zkclear.clearing.epoch import run_epoch
 from zkclear.clearing.state import PoolState
-from zkclear.operator.api import ServerThread, create_app, sign_request
-from zkclear.operator.service import OperatorService, ServiceError
+from zkclear.operator.api import sign_request
+from zkclear.operator.service import ServiceError
 from zkclear.operator.store import Store, StoreError
-from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.transport import TransportSender
 from zkclear.roles.member import MemberClient, MemberError, check_result
 
@@ -27,46 +24,14 @@ from . import contracts_support as cs
 from . import operator_support as ops
 
 PRICES_1 = (1_010, 1_095)
-TOKEN = "test-admin-token-0123456789"
 
-
-@dataclass
-class Env:
-    pool: cs.Pool
-    service: OperatorService
-    server: ServerThread
-    members: dict[int, ops.Member]
-    clients: dict[int, MemberClient]
-    http: httpx.Client
-
-    @property
-    def store(self) -> Store:
-        return self.service.store
-
-    def admin(self, path: str) -> httpx.Response:
-        return self.http.post(path, headers={"authorization": f"Bearer {TOKEN}"})
+Env = ops.ServiceEnv
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    keys = cs.epoch_keys()
-    pool = cs.deploy_pool(chain.embedded_web3(), keys)
-    members = ops.register_members(pool)
-    db = tmp_path_factory.mktemp("operator") / "op.db"
-    store = Store(f"sqlite:///{db}")
-    service = OperatorService(store, pool.client, X25519KeyPair.generate("operator"),
-                              operator=pool.actors.operator, keys=keys, auto_close=False)
-    server = ServerThread(create_app(service, admin_token=TOKEN)).start()
-    clients = {s: m.client(server.url, pool) for s, m in members.items()}
-    http = httpx.Client(base_url=server.url, timeout=120)
-    try:
-        yield Env(pool, service, server, members, clients, http)
-    finally:
-        http.close()
-        for c in clients.values():
-            c.close()
-        server.stop()
-        store.close()
+    with ops.service_env(tmp_path_factory.mktemp("operator"), auto_close=False) as e:
+        yield e
 
 
 def _signed(env: Env, member: ops.Member, method: str, path: str, body: bytes,

@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from zkclear.audit.core import audit_member
-from zkclear.chain import node as chain
 from zkclear.clearing.trades import TradeReport
-from zkclear.operator.api import ServerThread, create_app
-from zkclear.operator.service import OperatorService, ServiceError
-from zkclear.operator.store import Store
-from zkclear.privacy.keyfile import X25519KeyPair
-from zkclear.roles.member import MemberClient
+from zkclear.operator.service import ServiceError
 
 from . import contracts_support as cs
 from . import operator_support as ops
@@ -29,35 +23,14 @@ WITHHOLDER = 3
 TIMEOUT = 1.0
 
 
-@dataclass
-class Env:
-    pool: cs.Pool
-    service: OperatorService
-    members: dict[int, ops.Member]
-    clients: dict[int, MemberClient]
+Env = ops.ServiceEnv
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    keys = cs.epoch_keys()
-    pool = cs.deploy_pool(chain.embedded_web3(), keys)
-    members = ops.register_members(pool)
-    db = tmp_path_factory.mktemp("operator") / "op.db"
-    store = Store(f"sqlite:///{db}")
-    service = OperatorService(store, pool.client, X25519KeyPair.generate("operator"),
-                              operator=pool.actors.operator, keys=keys, auto_close=True,
-                              sign_timeout=TIMEOUT)
-    server = ServerThread(create_app(service, admin_token="t" * 32)).start()
-    clients = {s: m.client(server.url, pool) for s, m in members.items()}
-    for c in clients.values():
-        c.enrol()
-    try:
-        yield Env(pool, service, members, clients)
-    finally:
-        for c in clients.values():
-            c.close()
-        server.stop()
-        store.close()
+    with ops.service_env(tmp_path_factory.mktemp("operator"), enrol=True, auto_close=True,
+                         sign_timeout=TIMEOUT) as e:
+        yield e
 
 
 def _trades(e: int) -> dict[int, list[TradeReport]]:

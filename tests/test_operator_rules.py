@@ -5,59 +5,26 @@ lands on the embedded EVM. Members 1-3 deposit 200,000 each (operator_support)."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import httpx
 import pytest
 
-from zkclear.chain import node as chain
 from zkclear.clearing.trades import DEFAULT_BAND_BP, TradeReport
-from zkclear.operator.api import ServerThread, create_app
-from zkclear.operator.service import OperatorService
-from zkclear.operator.store import Store
-from zkclear.privacy.keyfile import X25519KeyPair
-from zkclear.roles.member import MemberClient
 
 from . import contracts_support as cs
 from . import operator_support as ops
 
-TOKEN = "test-admin-token-rules-0123456789"
 PRICES_1 = (1_010, 1_095)
 PRICES_2 = (1_010, 1_090)  # BETA -5: slot 2 (long 10 BETA after epoch 1) loses 50
 
 
-@dataclass
-class Env:
-    pool: cs.Pool
-    service: OperatorService
-    clients: dict[int, MemberClient]
-    http: httpx.Client
-
-    def admin(self, path: str) -> httpx.Response:
-        return self.http.post(path, headers={"authorization": f"Bearer {TOKEN}"})
+Env = ops.ServiceEnv
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    keys = cs.epoch_keys()
-    pool = cs.deploy_pool(chain.embedded_web3(), keys)
-    members = ops.register_members(pool)
-    store = Store(f"sqlite:///{tmp_path_factory.mktemp('operator') / 'op.db'}")
-    service = OperatorService(store, pool.client, X25519KeyPair.generate("operator"),
-                              operator=pool.actors.operator, keys=keys, auto_close=False)
-    server = ServerThread(create_app(service, admin_token=TOKEN)).start()
-    clients = {s: m.client(server.url, pool) for s, m in members.items()}
-    http = httpx.Client(base_url=server.url, timeout=120)
-    for c in clients.values():
-        c.enrol()
-    try:
-        yield Env(pool, service, clients, http)
-    finally:
-        http.close()
-        for c in clients.values():
-            c.close()
-        server.stop()
-        store.close()
+    with ops.service_env(tmp_path_factory.mktemp("operator"), enrol=True,
+                         auto_close=False) as e:
+        yield e
 
 
 def _send(env: Env, deals: list[tuple[str, int, int, int, int, int]]) -> None:
