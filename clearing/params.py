@@ -11,6 +11,9 @@ from zkclear.errors import ZkclearError
 from zkclear.field import P
 from zkclear.poseidon import poseidon_chain
 
+from . import instruments as _ins
+from .instruments import Instrument, InstrumentError, table_columns
+
 
 class ParamsError(ZkclearError, ValueError):
     """A pool configuration, risk parameter or price is outside what the circuits check."""
@@ -57,16 +60,28 @@ class RiskParams:
     ``im_factor_bp``: initial margin = maintenance margin x factor / 10000 (>= 10000).
     ``penalty_bp``: liquidation penalty in basis points of maintenance margin.
     ``position_limits[m]``: largest |position| a member may hold in instrument m.
+    ``instruments``: the deployment's fixed instrument table (docs/protocol.md,
+    "Instruments"); () means M plain futures. Its columns ``isPerp, isOption, expiry``
+    are hashed with the parameters; governance never changes them.
     """
 
     im_factor_bp: int
     penalty_bp: int
     position_limits: tuple[int, ...]
     shocks: tuple[tuple[int, ...], ...]
+    instruments: tuple[Instrument, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "position_limits", tuple(self.position_limits))
         object.__setattr__(self, "shocks", tuple(tuple(row) for row in self.shocks))
+        table = tuple(self.instruments) or _ins.futures(len(self.position_limits))
+        if len(table) != len(self.position_limits):
+            raise ParamsError(f"{len(table)} instruments in the table, "
+                              f"{len(self.position_limits)} position limits")
+        try:
+            object.__setattr__(self, "instruments", _ins.check_table(table))
+        except InstrumentError as exc:
+            raise ParamsError(str(exc)) from exc
         _unsigned("im_factor_bp", self.im_factor_bp, bounds.BP,
                   (1 << bounds.IM_FACTOR_BITS) - 1)
         _unsigned("penalty_bp", self.penalty_bp, 0, bounds.BP)
@@ -99,19 +114,31 @@ class RiskParams:
                 f"the pool has M={config.n_instruments}, K={config.n_scenarios}")
 
     def field_elements(self) -> list[int]:
-        """The hashed vector: imFactorBp, penaltyBp, posLimit[..], shock rows (mod r)."""
+        """The hashed vector: imFactorBp, penaltyBp, posLimit[..], shock rows (mod r),
+        then the table's columns isPerp[..], isOption[..], expiry[..]."""
         return [self.im_factor_bp, self.penalty_bp, *self.position_limits,
-                *(s % P for row in self.shocks for s in row)]
+                *(s % P for row in self.shocks for s in row),
+                *table_columns(self.instruments)]
 
     @classmethod
-    def from_log(cls, args: Any, n_instruments: int) -> RiskParams:
-        """The parameters a ``RiskParamsSet`` event announces (shocks flattened row-major);
-        the caller checks them against the paramsHash it trusts."""
+    def from_log(cls, args: Any, n_instruments: int,
+                 instruments: Sequence[Instrument] = ()) -> RiskParams:
+        """The parameters a ``RiskParamsSet`` event announces (shocks flattened row-major)
+        with the deployment's instrument table (() = plain futures); the event's table
+        columns must be the table's. The caller checks the paramsHash it trusts."""
         shocks = [int(x) for x in args["shocks"]]
         m = n_instruments
-        return cls(int(args["imFactorBp"]), int(args["penaltyBp"]),
-                   tuple(int(x) for x in args["positionLimits"]),
-                   tuple(tuple(shocks[k * m:(k + 1) * m]) for k in range(len(shocks) // m)))
+        params = cls(int(args["imFactorBp"]), int(args["penaltyBp"]),
+                     tuple(int(x) for x in args["positionLimits"]),
+                     tuple(tuple(shocks[k * m:(k + 1) * m]) for k in range(len(shocks) // m)),
+                     tuple(instruments))
+        if "expiry" in args:
+            cols = ([int(x) for x in args["isPerp"]] + [int(x) for x in args["isOption"]]
+                    + [int(x) for x in args["expiry"]])
+            if cols != table_columns(params.instruments):
+                raise ParamsError("the RiskParamsSet event's instrument columns are not "
+                                  "those of the deployment's instrument table")
+        return params
 
     def hash(self) -> int:
         """``paramsHash``."""
@@ -133,17 +160,25 @@ class RiskParams:
         return cls(im_factor_bp, penalty_bp, tuple([position_limit] * n_instruments),
                    tuple(rows))
 
+    def with_instruments(self, table: Sequence[Instrument]) -> RiskParams:
+        return RiskParams(self.im_factor_bp, self.penalty_bp, self.position_limits,
+                          self.shocks, tuple(table))
 
-def check_prices(prices: Sequence[int], n_instruments: int,
-                 what: str = "prices") -> tuple[int, ...]:
-    """Prices are positive ticks below 2^PRICE_BITS, one per instrument."""
+
+def check_prices(prices: Sequence[int], n_instruments: int, what: str = "prices",
+                 table: Sequence[Instrument] = ()) -> tuple[int, ...]:
+    """Prices are ticks below 2^PRICE_BITS, one per instrument: positive, except an
+    option's premium, which may be 0."""
     if len(prices) != n_instruments:
         raise ParamsError(f"{what}: {len(prices)} given, the pool has {n_instruments} instruments")
     for m, p in enumerate(prices):
-        _unsigned(f"{what}[{m}]", p, 1, (1 << bounds.PRICE_BITS) - 1)
+        lo = 0 if table and table[m].is_option else 1
+        _unsigned(f"{what}[{m}]", p, lo, (1 << bounds.PRICE_BITS) - 1)
     return tuple(prices)
 
 
-def prices_hash(prices: Sequence[int]) -> int:
-    """``pricesHash = PoseidonChain(P[0..M-1])``."""
-    return poseidon_chain(list(prices))
+def prices_hash(prices: Sequence[int], funding: Sequence[int] | None = None,
+                risk_hash: int = 0) -> int:
+    """``pricesHash = Poseidon(PoseidonChain(P[..], F[..]), riskHash)`` (docs/protocol.md,
+    "State"; :func:`.instruments.prices_hash`)."""
+    return _ins.prices_hash(prices, funding, risk_hash)
