@@ -48,8 +48,17 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal input penaltyBp;
     signal input posLimit[M];
     signal input shock[K][M];
+    signal input isPerp[M]; // the instrument table (docs/protocol.md, "Instruments")
+    signal input isOption[M];
+    signal input expiry[M];
+    // private: the market (marks, funding indices, option risk arrays) of this epoch and
+    // the previous one
     signal input pricePrev[M];
+    signal input fundPrev[M];
+    signal input riskPrev; // the previous epoch's riskHash
     signal input price[M];
+    signal input fund[M];
+    signal input riskArray[M][K];
     signal input evKind[E];
     signal input evSlot[E];
     signal input evValue[E];
@@ -66,13 +75,39 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal input blind[N]; // 1: the new leaf's nonce is derived from K_i (SlotKey)
 
     // Parameters and prices are the ones the contract holds by hash.
+    var ARRAY_BITS = PRICE_BITS + SHOCK_BITS;
     signal paramsHashIn <== RiskParams(M, K, DELTA_BITS, SHOCK_BITS, IM_FACTOR_BITS,
-                                       PENALTY_BITS, BP)(imFactorBp, penaltyBp, posLimit, shock);
+                                       PENALTY_BITS, BP, EPOCH_BITS)(
+        imFactorBp, penaltyBp, posLimit, shock, isPerp, isOption, expiry);
     paramsHash === paramsHashIn;
-    signal pricesPrevHashIn <== Prices(M, PRICE_BITS)(pricePrev);
+    signal markPrev <== MarkHash(M, PRICE_BITS)(pricePrev, fundPrev, isOption);
+    signal pricesPrevHashIn <== Poseidon(2)([markPrev, riskPrev]);
     pricesPrevHash === pricesPrevHashIn;
-    signal pricesHashIn <== Prices(M, PRICE_BITS)(price);
+    signal mark <== MarkHash(M, PRICE_BITS)(price, fund, isOption);
+    signal riskHash <== RiskArrays(M, K, ARRAY_BITS)(isOption, riskArray);
+    signal pricesHashIn <== Poseidon(2)([mark, riskHash]);
     pricesHash === pricesHashIn;
+
+    // Per instrument: settled (done) at and after its expiry epoch, and the risk array
+    // r[k][m] = isOption ? A[m][k] : -P * S[k][m] (|r| <= 2^ARRAY_BITS either way).
+    signal noExpiry[M];
+    signal early[M];
+    signal live[M];
+    signal ps[K][M];
+    signal linear[K][M];
+    signal risk[K][M];
+    for (var m = 0; m < M; m++) {
+        noExpiry[m] <== IsZero()(expiry[m]);
+        // epoch, expiry < 2^EPOCH_BITS (range-checked): early = epoch < expiry
+        early[m] <== LessThan(EPOCH_BITS)([epoch, expiry[m]]);
+        // live = 1 - done, done = (expiry != 0) * (epoch >= expiry)
+        live[m] <== 1 - (1 - noExpiry[m]) * (1 - early[m]);
+        for (var k = 0; k < K; k++) {
+            ps[k][m] <== price[m] * shock[k][m];
+            linear[k][m] <== (1 - isOption[m]) * ps[k][m];
+            risk[k][m] <== riskArray[m][k] - linear[k][m];
+        }
+    }
 
     // Events: exactly the ones the contract accumulated, and what they say per slot.
     component acc = EventAccumulator(E);
@@ -129,10 +164,12 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     SumIsZero(N)(tradeCash);
     ColumnSumsAreZero(N, M)(q);
 
-    // Step 3: mark to market at P - Pprev (|P - Pprev| < 2^PRICE_BITS by the price checks).
+    // Step 3: mark to market at (P - Pprev) - (F - Fprev): variation margin and funding
+    // (|dp| < 2^(PRICE_BITS+2) by the market checks); funding is 0 but for perpetuals
+    // (the oracle's rule) and conserves anyway, positions netting to zero.
     signal dp[M];
     for (var m = 0; m < M; m++) {
-        dp[m] <== price[m] - pricePrev[m];
+        dp[m] <== price[m] - pricePrev[m] - (fund[m] - fundPrev[m]);
     }
     component mtm[N];
     for (var i = 0; i < N; i++) {
@@ -140,6 +177,7 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         mtm[i].c <== c[i];
         mtm[i].q <== q[i];
         mtm[i].dp <== dp;
+        mtm[i].live <== live;
         mtm[i].delta <== delta[i];
         mtm[i].tradeCash <== tradeCash[i];
         mtm[i].deposit <== ev.deposit[i];
@@ -158,14 +196,13 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     }
     var liqMask = 0;
     for (var i = 1; i < N; i++) {
-        step[i] = MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS,
+        step[i] = MemberStep(M, K, DELTA_BITS, CASH_BITS, ARRAY_BITS, LOSS_BITS,
                              IM_FACTOR_BITS, PENALTY_BITS, BP);
         step[i].cpre <== mtm[i].cpre;
         step[i].cpreNeg <== mtm[i].cpreNeg;
         step[i].q <== q[i];
         step[i].qn <== mtm[i].qn;
-        step[i].price <== price;
-        step[i].shock <== shock;
+        step[i].risk <== risk;
         step[i].posLimit <== posLimit;
         step[i].imFactorBp <== imFactorBp;
         step[i].penaltyBp <== penaltyBp;

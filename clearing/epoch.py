@@ -9,7 +9,7 @@ inputs to the circuit, and the tests check that the circuit's public values equa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from zkclear import bounds
 from zkclear.errors import ZkclearError
@@ -19,6 +19,7 @@ from zkclear.privacy.viewkeys import MemberKey
 
 from . import public
 from .events import EpochEvents, Event
+from .instruments import InstrumentError, Market, risk_hash
 from .params import ParamsError, RiskParams, check_prices, prices_hash
 from .report import Report
 from .state import HOUSE, Leaf, PoolState
@@ -39,17 +40,20 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def scenario_losses(positions: Sequence[int], prices: Sequence[int],
-                    params: RiskParams) -> list[int]:
-    """loss_k = -sum_m q[m] * P[m] * S[k][m] (in bp-scaled minor units)."""
-    return [-sum(q * p * s for q, p, s in zip(positions, prices, row, strict=True))
-            for row in params.shocks]
+def scenario_losses(positions: Sequence[int], prices: Sequence[int], params: RiskParams,
+                    arrays: Mapping[int, Sequence[int]] | None = None, *,
+                    risk: Sequence[Sequence[int]] | None = None) -> list[int]:
+    """loss_k = sum_m q[m] * r[k][m] (in bp-scaled minor units), r the risk matrix
+    (:meth:`RiskParams.risk_matrix`: ``-P*S`` for futures, the risk array for options)."""
+    if risk is None:
+        risk = params.risk_matrix(prices, arrays)
+    return [sum(q * r for q, r in zip(positions, row, strict=True)) for row in risk]
 
 
-def maintenance_margin(positions: Sequence[int], prices: Sequence[int],
-                       params: RiskParams) -> int:
+def maintenance_margin(positions: Sequence[int], prices: Sequence[int], params: RiskParams,
+                       arrays: Mapping[int, Sequence[int]] | None = None) -> int:
     """MM = ceil(max(0, max_k loss_k) / 10000): the worst scenario loss."""
-    return ceil_div(max(0, *scenario_losses(positions, prices, params)), BP)
+    return ceil_div(max(0, *scenario_losses(positions, prices, params, arrays)), BP)
 
 
 def initial_margin(mm: int, params: RiskParams) -> int:
@@ -78,19 +82,35 @@ class SlotFigures:
 def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
                trade_cash: int, deposit: int, withdrawal: int, prices: Sequence[int],
                prices_prev: Sequence[int], params: RiskParams, *,
-               house: bool = False, house_ok: bool = True) -> SlotFigures:
+               house: bool = False, house_ok: bool = True,
+               funding: Sequence[int] = (), funding_prev: Sequence[int] = (),
+               live: Sequence[bool] = (), risk: Sequence[Sequence[int]] | None = None,
+               ) -> SlotFigures:
     """Steps 3-8 for one slot: the one place these formulas live (the engine and the audit
     both call it). The house is never liquidated, never withdraws and has no position
     limit; its intake of liquidated positions is the engine's (it needs every slot).
     ``house_ok`` is false when the house's collateral after liquidations is negative:
     then no withdrawal is granted (step 6, pool rule).
 
+    The market (docs/protocol.md, "Instruments"): ``funding``/``funding_prev`` are the
+    funding indices F (() = zeros); ``live[m]`` is false once instrument m is settled (no
+    trades; the position closes after this variation margin); ``risk`` is the epoch's
+    risk matrix r[k][m] (None: ``-P*S``, a pool of futures).
+
     Raises :class:`BoundError` (a position or the equity outside its bounds),
     :class:`ParamsError` (over a position limit) or :class:`TradeLossError` (trade losses
     beyond the equity before trades): values no epoch proof can accept.
     """
-    vm = sum(q * (p - pp) for q, p, pp in zip(positions, prices, prices_prev, strict=True))
-    qn = tuple(q + d for q, d in zip(positions, delta, strict=True))
+    m_count = len(positions)
+    fund = tuple(funding) or (0,) * m_count
+    fund_prev = tuple(funding_prev) or (0,) * m_count
+    alive = tuple(live) or (True,) * m_count
+    vm = sum(q * ((p - pp) - (f - fp)) for q, p, pp, f, fp
+             in zip(positions, prices, prices_prev, fund, fund_prev, strict=True))
+    for m, d in enumerate(delta):
+        if d and not alive[m]:
+            raise ParamsError(f"instrument {m} has expired: no trades in it")
+    qn = tuple(q + d if a else 0 for q, d, a in zip(positions, delta, alive, strict=True))
     for m, q in enumerate(qn):
         bounds.DELTA.check(q, f"position[{m}]")
         # Limits bind increases only: a lowered limit lets a member trade down.
@@ -105,7 +125,7 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
     if cpre < min(e0, 0):
         raise TradeLossError(f"trade cash {trade_cash} exceeds the equity before trades {e0}: "
                              "trades may not create a shortfall (cpre >= min(e0, 0))")
-    losses = tuple(scenario_losses(qn, prices, params))
+    losses = tuple(scenario_losses(qn, prices, params, risk=risk))
     mm = ceil_div(max(0, *losses), BP)
     im = initial_margin(mm, params)
     liq = not house and cpre < mm
@@ -158,6 +178,21 @@ class EpochResult:
     slots: tuple[SlotResult, ...]
     view_keys: Mapping[int, MemberKey]  # the key of every slot that reported or is blinded
     blinded: frozenset[int] = frozenset()  # slots whose new nonce derives from their key
+    funding_prev: tuple[int, ...] = ()  # F of the previous epoch (() = zeros)
+    funding: tuple[int, ...] = ()  # F of this epoch
+    risk_arrays: Mapping[int, tuple[int, ...]] = field(default_factory=dict)  # options' A
+    risk_prev: int = 0  # the previous epoch's riskHash
+
+    @property
+    def risk_hash(self) -> int:
+        cfg = self.old.config
+        return risk_hash(self.params.instruments, self.risk_arrays, cfg.n_scenarios)
+
+    @property
+    def settled(self) -> tuple[int, ...]:
+        """Instruments settled in this epoch (their expiry epoch)."""
+        return tuple(m for m, ins in enumerate(self.params.instruments)
+                     if ins.expiry == self.epoch)
 
     @property
     def liquidated_mask(self) -> int:
@@ -187,8 +222,9 @@ class EpochResult:
         return {"rho": rho, "exitSum": public.exit_sum(d, rho),
                 "oldRoot": self.old.root(), "newRoot": self.new.root(), "epoch": self.epoch,
                 "paramsHash": self.params.hash(),
-                "pricesPrevHash": prices_hash(self.prices_prev),
-                "pricesHash": prices_hash(self.prices),
+                "pricesPrevHash": prices_hash(self.prices_prev, self.funding_prev,
+                                              self.risk_prev),
+                "pricesHash": prices_hash(self.prices, self.funding, self.risk_hash),
                 "eventsAcc": self.events.accumulator, "nEvents": len(self.events.events),
                 "liquidatedMask": self.liquidated_mask, "grantedMask": self.granted_mask,
                 "totalCollateral": self.total_collateral}
@@ -208,6 +244,8 @@ def run_epoch(
     reports: Mapping[int, Report],
     *,
     view_keys: Mapping[int, MemberKey] | None = None,
+    funding: Sequence[int] | None = None,
+    risk_arrays: Mapping[int, Sequence[int]] | None = None,
 ) -> EpochResult:
     """Clear epoch ``state.epoch + 1``; raises :class:`EpochError` before any proving.
 
@@ -218,14 +256,32 @@ def run_epoch(
     member slot whose key is given is *blinded* (keys of non-members are ignored): its new
     leaf's nonce is ``Poseidon(K_e, 0)``, which the member can recompute; any other leaf's
     nonce is 0.
+
+    The market (docs/protocol.md, "Instruments"): ``funding`` is this epoch's funding
+    index F per instrument (None: unchanged, no funding paid), which may move only for
+    perpetuals; ``risk_arrays`` maps every option to its K-entry risk array (the oracle's
+    final arrays). Instruments at or past their expiry take no trades and close.
     """
     cfg = state.config
     n, m_count = cfg.n_slots, cfg.n_instruments
     params.check_config(cfg)
-    prices = check_prices(prices, m_count)
-    prev = check_prices(state.prices, m_count, "previous prices")
+    table = params.instruments
+    try:
+        prices = check_prices(prices, m_count, table=table)
+        prev = check_prices(state.prices, m_count, "previous prices", table=table)
+        market = Market(prices, tuple(funding) if funding is not None else state.funding,
+                        risk_arrays or {})
+        r_hash = risk_hash(table, market.arrays, cfg.n_scenarios)
+    except (ParamsError, InstrumentError) as exc:
+        raise EpochError(str(exc)) from exc
+    for m, ins in enumerate(table):
+        if market.funding[m] != state.funding[m] and not ins.is_perp:
+            raise EpochError(f"instrument {m} is not a perpetual: its funding index cannot "
+                             f"move ({state.funding[m]} -> {market.funding[m]})")
+    risk = params.risk_matrix(prices, market.arrays)
     ev = EpochEvents.build(cfg, events)
     epoch = state.epoch + 1
+    live = tuple(not ins.done(epoch) for ins in table)
 
     # 1. Reports must be what the committed ciphertexts decrypt to; members only.
     view_keys = dict(view_keys or {})
@@ -291,7 +347,9 @@ def run_epoch(
             try:
                 figures.append(clear_slot(leaf.collateral, leaf.positions, deltas[i], cash[i],
                                           se.deposit, se.withdrawal, prices, prev, params,
-                                          house=i == HOUSE, house_ok=house_ok))
+                                          house=i == HOUSE, house_ok=house_ok,
+                                          funding=market.funding, funding_prev=state.funding,
+                                          live=live, risk=risk))
             except (BoundError, ParamsError, TradeLossError) as exc:
                 raise EpochError(f"slot {i}: {exc}") from exc
         return figures
@@ -334,7 +392,7 @@ def run_epoch(
     new_leaves[HOUSE] = house
     slots[HOUSE] = replace(slots[HOUSE], after=house)
 
-    new_state = state.with_leaves(new_leaves, epoch, prices)
+    new_state = state.with_leaves(new_leaves, epoch, prices, market.funding, r_hash)
     total = new_state.total_collateral()
     if not 0 <= total < 1 << bounds.TOTAL_BITS:
         raise EpochError(f"total collateral after the epoch would be {total}: the granted "
@@ -342,7 +400,8 @@ def run_epoch(
     blinded = frozenset(i for i in range(n) if nonces[i])
     result = EpochResult(epoch, state, new_state, params, prev, prices, ev, dict(reports),
                          tuple(slots), {i: view_keys[i] for i in set(reports) | blinded},
-                         blinded)
+                         blinded, state.funding, market.funding, market.arrays,
+                         state.risk_hash)
     _check_invariants(result)
     return result
 

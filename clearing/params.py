@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +159,25 @@ class RiskParams:
             rows.append(tuple([-s] * n_instruments))
         return cls(im_factor_bp, penalty_bp, tuple([position_limit] * n_instruments),
                    tuple(rows))
+
+    def risk_matrix(self, prices: Sequence[int],
+                    arrays: Mapping[int, Sequence[int]] | None = None) -> list[list[int]]:
+        """``r[k][m]``: the loss of one long lot of instrument m in scenario k, in 1/BP
+        tick: ``A[m][k]`` for an option (its published risk array), ``-P[m] * S[k][m]``
+        for every other instrument (docs/protocol.md, "Instruments")."""
+        arrays = arrays or {}
+        rows: list[list[int]] = []
+        for k, row in enumerate(self.shocks):
+            r = []
+            for m, (p, s) in enumerate(zip(prices, row, strict=True)):
+                if self.instruments[m].is_option:
+                    if m not in arrays:
+                        raise ParamsError(f"no risk array for option {m}")
+                    r.append(int(arrays[m][k]))
+                else:
+                    r.append(-p * s)
+            rows.append(r)
+        return rows
 
     def with_instruments(self, table: Sequence[Instrument]) -> RiskParams:
         return RiskParams(self.im_factor_bp, self.penalty_bp, self.position_limits,

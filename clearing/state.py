@@ -73,11 +73,15 @@ class PoolState:
     epoch: int  # the last epoch applied (0 = genesis)
     leaves: tuple[Leaf, ...]
     prices: tuple[int, ...]  # the prices this state is marked at
+    funding: tuple[int, ...] = ()  # the funding indices F it is marked at (() = zeros)
+    risk_hash: int = 0  # the riskHash of the epoch that produced it (0 at genesis)
     _root: int | None = field(default=None, compare=False, repr=False)
     _hashes: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "leaves", tuple(self.leaves))
+        object.__setattr__(self, "funding",
+                           tuple(self.funding) or (0,) * self.config.n_instruments)
         if len(self.leaves) != self.config.n_slots:
             raise ParamsError(f"{len(self.leaves)} leaves for {self.config.n_slots} slots")
         for i, leaf in enumerate(self.leaves):
@@ -115,10 +119,10 @@ class PoolState:
         (docs/protocol.md, "Freeze and escape"). Blinded leaves reveal nothing."""
         return [*self.leaf_hashes(), self.leaves[HOUSE].collateral % P]
 
-    def with_leaves(self, leaves: Sequence[Leaf], epoch: int,
-                    prices: Sequence[int]) -> PoolState:
-        return replace(self, leaves=tuple(leaves), epoch=epoch, prices=tuple(prices), _root=None,
-                       _hashes=None)
+    def with_leaves(self, leaves: Sequence[Leaf], epoch: int, prices: Sequence[int],
+                    funding: Sequence[int] = (), risk_hash: int = 0) -> PoolState:
+        return replace(self, leaves=tuple(leaves), epoch=epoch, prices=tuple(prices),
+                       funding=tuple(funding), risk_hash=risk_hash, _root=None, _hashes=None)
 
     # -- persistence: plain JSON, integers as strings where they may exceed 2^53 ----------
     def to_json(self) -> dict[str, Any]:
@@ -128,6 +132,8 @@ class PoolState:
                        "n_scenarios": c.n_scenarios, "max_events": c.max_events},
             "epoch": self.epoch,
             "prices": [str(p) for p in self.prices],
+            "funding": [str(f) for f in self.funding],
+            "risk_hash": str(self.risk_hash),
             "leaves": [{"c": str(lf.collateral), "q": [str(q) for q in lf.positions],
                         "vkh": str(lf.vkh), "status": lf.status, "nonce": str(lf.nonce)}
                        for lf in self.leaves],
@@ -140,7 +146,9 @@ class PoolState:
         leaves = [Leaf(int(d["c"]), tuple(int(q) for q in d["q"]), int(d["vkh"]),
                        int(d["status"]), int(d["nonce"])) for d in data["leaves"]]
         state = cls(cfg, int(data["epoch"]), tuple(leaves),
-                    tuple(int(p) for p in data["prices"]))
+                    tuple(int(p) for p in data["prices"]),
+                    tuple(int(f) for f in data.get("funding", ())),
+                    int(data.get("risk_hash", 0)))
         if "root" in data and int(data["root"]) != state.root():
             raise ParamsError("stored state root does not match the stored leaves")
         return state

@@ -46,7 +46,7 @@ from .epoch_support import committed as committed_at
 
 CFG = PoolConfig(4, 2, 4)
 #: Pinned so growth is visible in review (docs/benchmarks.md, "Epoch circuit size").
-CONSTRAINTS_N4_M2_K4 = 32907
+CONSTRAINTS_N4_M2_K4 = 35519
 LIB = paths.CIRCUITS_DIR / "lib"
 
 
@@ -133,12 +133,18 @@ def add_event(inputs: dict, kind: int, slot: int, value: int) -> None:
 def rehash_params(inputs: dict) -> None:
     inputs["paramsHash"] = poseidon_chain([
         inputs["imFactorBp"], inputs["penaltyBp"], *inputs["posLimit"],
-        *(s for row in inputs["shock"] for s in row)])
+        *(s for row in inputs["shock"] for s in row),
+        *inputs["isPerp"], *inputs["isOption"], *inputs["expiry"]])
 
 
 def rehash_prices(inputs: dict) -> None:
-    inputs["pricesHash"] = poseidon_chain(inputs["price"])
-    inputs["pricesPrevHash"] = poseidon_chain(inputs["pricePrev"])
+    """pricesHash / pricesPrevHash of the (tampered) market, as the oracle computes them;
+    riskHash as the circuit does (0 without an option)."""
+    arrays = [a for row in inputs["riskArray"] for a in row]
+    risk = poseidon_chain(arrays) if any(inputs["isOption"]) else 0
+    inputs["pricesHash"] = poseidon([poseidon_chain([*inputs["price"], *inputs["fund"]]), risk])
+    inputs["pricesPrevHash"] = poseidon([
+        poseidon_chain([*inputs["pricePrev"], *inputs["fundPrev"]]), inputs["riskPrev"]])
 
 
 def reroot_old(inputs: dict) -> None:
@@ -420,6 +426,11 @@ def test_packed_public_signals_bind_their_values(compiled, e1, e2, tmp_path):
     bad["nEvents"] -= 1
     assert bad["epoch"] + (bad["nEvents"] << 64) + (bad["totalCollateral"] << 80) == \
         bad["epochInfo"]
+    # The epoch >= 2^64 is refused by the first range check it meets (the expiry
+    # comparison's bits); with it in range, the shorter count by the accumulator.
+    fails_at(compiled, bad, tmp_path, "Num2Bits")
+    bad["epoch"] -= 1 << bounds.EPOCH_BITS
+    bad["epochInfo"] -= 1 << bounds.EPOCH_BITS
     fails_at(compiled, bad, tmp_path, "EventAccumulator")
 
 

@@ -76,14 +76,18 @@ template OpenReport(M, DELTA_BITS, CASH_BITS) {
 }
 
 // Step 3: mark to market on the old positions, new positions, pre-liquidation cash:
-//   vm = sum_m q[m] * dp[m],  qn = q + delta,  cpre = c + vm + tradeCash + deposit.
-// Inputs checked elsewhere: |dp| < 2^PRICE_BITS (prices), delta and tradeCash
-// (OpenReport), 0 <= deposit < 2^CASH_BITS (events). qn is left to the caller: a member's
-// position limit bounds it (MemberStep); the house never trades, so its qn is q.
+//   vm = sum_m q[m] * dp[m],  qn = (q + delta) * live,  cpre = c + vm + tradeCash + deposit,
+// dp = (P - Pprev) - (F - Fprev) (funding: docs/protocol.md, "Instruments"); live[m] = 0
+// once instrument m is settled (at and after its expiry): no trades in it, and the
+// position closes after this last variation margin.
+// Inputs checked elsewhere: |dp| < 2^(PRICE_BITS+2) (market), live bits (Epoch), delta
+// and tradeCash (OpenReport), 0 <= deposit < 2^CASH_BITS (events). qn is left to the
+// caller: a member's position limit bounds it (MemberStep); the house never trades.
 template MarkToMarket(M, DELTA_BITS, CASH_BITS) {
     signal input c;
     signal input q[M];
     signal input dp[M];
+    signal input live[M];
     signal input delta[M];
     signal input tradeCash;
     signal input deposit;
@@ -100,7 +104,8 @@ template MarkToMarket(M, DELTA_BITS, CASH_BITS) {
     for (var m = 0; m < M; m++) {
         vmTerm[m] <== q[m] * dp[m];
         vm += vmTerm[m];
-        qn[m] <== q[m] + delta[m];
+        delta[m] * (1 - live[m]) === 0;
+        qn[m] <== (q[m] + delta[m]) * live[m];
     }
     cpre <== c + vm + tradeCash + deposit;
     // cpre is a cash amount (within CASH bounds); the same bits give its sign.
@@ -108,7 +113,7 @@ template MarkToMarket(M, DELTA_BITS, CASH_BITS) {
 
     // Trades cannot create a shortfall (docs/protocol.md, "Trades cannot move value out of
     // the pool"): with e0 = c + vm + deposit, the equity before trade cash,
-    // cpre >= min(e0, 0). |e0| < 2^CASH + M * 2^96 + 2^CASH < 2^(CASH+2), and
+    // cpre >= min(e0, 0). |e0| < 2^CASH + M * 2^98 + 2^CASH < 2^(CASH+2), and
     // cpre - min(e0, 0) < 2^CASH + 2^(CASH+2) < 2^(CASH+3).
     signal e0 <== c + vm + deposit;
     signal e0Neg <== SignBit(CASH_BITS + 2)(e0);
@@ -120,8 +125,8 @@ template MarkToMarket(M, DELTA_BITS, CASH_BITS) {
 // penalty and the slot's new values before any withdrawal (cRest); toHouse / toHouseQ are
 // what the house account takes over. Whether an eligible withdrawal is granted also
 // depends on the house (Epoch: none while the house is negative), so it is decided there.
-template MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS,
-                    IM_FACTOR_BITS, PENALTY_BITS, BP) {
+template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR_BITS,
+                    PENALTY_BITS, BP) {
     var MM_BITS = mmBits(LOSS_BITS, BP);
     var IM_BITS = imBits(LOSS_BITS, IM_FACTOR_BITS, BP);
     var PEN_BITS = ceilDivBits(MM_BITS + PENALTY_BITS, BP);
@@ -130,8 +135,7 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BI
     signal input cpreNeg;
     signal input q[M]; // the positions before the epoch (range-checked in MarkToMarket)
     signal input qn[M];
-    signal input price[M];
-    signal input shock[K][M];
+    signal input risk[K][M]; // r[k][m], |r| <= 2^RISK_BITS (Epoch)
     signal input posLimit[M];
     signal input imFactorBp;
     signal input penaltyBp;
@@ -159,11 +163,9 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BI
         Unsigned(DELTA_BITS + 2)(lim[m] + qn[m]);
     }
     SignedRangeArray(M, DELTA_BITS)(qn);
-    component margin = PortfolioMargin(M, K, DELTA_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS,
-                                       IM_FACTOR_BITS, BP);
+    component margin = PortfolioMargin(M, K, DELTA_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR_BITS, BP);
     margin.q <== qn;
-    margin.price <== price;
-    margin.shock <== shock;
+    margin.risk <== risk;
     margin.imFactorBp <== imFactorBp;
 
     // Step 5. Liquidated iff equity < MM: the bit *is* the comparison, so both directions
