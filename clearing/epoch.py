@@ -266,9 +266,9 @@ def run_epoch(
     n, m_count = cfg.n_slots, cfg.n_instruments
     params.check_config(cfg)
     table = params.instruments
+    prices = check_prices(prices, m_count, table=table)
+    prev = check_prices(state.prices, m_count, "previous prices", table=table)
     try:
-        prices = check_prices(prices, m_count, table=table)
-        prev = check_prices(state.prices, m_count, "previous prices", table=table)
         market = Market(prices, tuple(funding) if funding is not None else state.funding,
                         risk_arrays or {})
         r_hash = risk_hash(table, market.arrays, cfg.n_scenarios)

@@ -18,7 +18,9 @@ Bounds (checked, a :class:`MarginError` names the first offending entry)
     float64 would round.
 
 Exact arithmetic (signed 24-bit limbs, int64 matrix products)
-    ``W[k][m] = P[m] * S[k][m]`` is formed in Python ints (``K x M`` of them) and split as
+    ``W[k][m] = P[m] * S[k][m]`` (minus the risk array ``A[m][k]`` for an option, docs/
+    protocol.md "Instruments"; ``|A| <= 2^64`` too) is formed in Python ints (``K x M``)
+    and split as
     ``W = w0 + w1*2^24 + w2*2^48`` with ``w0, w1 in [0, 2^24)`` and ``w2 = W >> 48 in
     [-2^16, 2^16)``. The loss is ``sum_m x[m] * W[k][m]`` with ``x = -q`` in
     ``[-2^48 + 1, 2^48]``, split as ``x = x0 + x1*2^24`` with ``x0 in [0, 2^24)`` and
@@ -41,7 +43,7 @@ Exact arithmetic (signed 24-bit limbs, int64 matrix products)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,8 +120,11 @@ def _positions(positions: Any, n_instruments: int) -> I64:
     return arr.astype(np.int64, copy=False)
 
 
-def _shock_weights(prices: Sequence[int], params: RiskParams) -> list[list[int]]:
-    """``W[k][m] = P[m] * S[k][m]`` as Python ints, inputs checked against their bounds."""
+def _shock_weights(prices: Sequence[int], params: RiskParams,
+                   arrays: Mapping[int, Sequence[int]] | None = None) -> list[list[int]]:
+    """``W[k][m] = -r[k][m]`` as Python ints (``P[m] * S[k][m]`` for futures, minus the
+    risk array for options: :meth:`RiskParams.risk_matrix`), inputs checked against their
+    bounds (``|W| <= 2^64``)."""
     if not isinstance(params, RiskParams):
         raise TypeError(f"params must be RiskParams, got {type(params).__name__}")
     m = params.n_instruments
@@ -128,7 +133,8 @@ def _shock_weights(prices: Sequence[int], params: RiskParams) -> list[list[int]]
     if isinstance(prices, str | bytes) or not isinstance(prices, Sequence | np.ndarray):
         raise MarginError(f"prices must be a sequence of M ints, got {type(prices).__name__}")
     try:  # numpy integers are ints too; check_prices refuses anything else (and bools)
-        px = check_prices([int(p) if isinstance(p, np.integer) else p for p in prices], m)
+        px = check_prices([int(p) if isinstance(p, np.integer) else p for p in prices], m,
+                          table=params.instruments)
     except ParamsError as exc:
         raise MarginError(str(exc)) from exc
     for k, row in enumerate(params.shocks):  # RiskParams checks these too; the limb
@@ -136,7 +142,15 @@ def _shock_weights(prices: Sequence[int], params: RiskParams) -> list[list[int]]
             if not bounds.SHOCK.contains(s):
                 raise MarginError(f"shocks[{k}][{j}] = {s} is outside the signed range "
                                   f"[-2^{bounds.SHOCK_BITS}, 2^{bounds.SHOCK_BITS})")
-    return [[p * s for p, s in zip(px, row, strict=True)] for row in params.shocks]
+    try:
+        risk = params.risk_matrix(px, arrays)
+    except ParamsError as exc:
+        raise MarginError(str(exc)) from exc
+    for k, row in enumerate(risk):
+        for j, r in enumerate(row):
+            if not -(1 << 64) <= r <= 1 << 64:
+                raise MarginError(f"risk array [{j}][{k}] = {r} is outside [-2^64, 2^64]")
+    return [[-r for r in row] for row in risk]
 
 
 def _dot_limbs(q: I64, weights: list[list[int]], chunk: int) -> tuple[I64, I64, I64]:
@@ -168,11 +182,11 @@ def _dot_limbs(q: I64, weights: list[list[int]], chunk: int) -> tuple[I64, I64, 
 
 
 def _worst_losses(positions: Any, prices: Sequence[int], params: RiskParams,
-                  chunk: int) -> list[int]:
+                  chunk: int, arrays: Mapping[int, Sequence[int]] | None = None) -> list[int]:
     """``max(0, max_k loss_k)`` per account, as Python ints."""
     if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= MAX_CHUNK:
         raise MarginError(f"chunk must be an int in [1, {MAX_CHUNK}], got {chunk!r}")
-    weights = _shock_weights(prices, params)
+    weights = _shock_weights(prices, params, arrays)
     q = _positions(positions, params.n_instruments)
     if q.shape[0] == 0:
         return []
@@ -194,7 +208,8 @@ def _ceil_bp(x: int) -> int:
 
 
 def maintenance_margins(positions: Any, prices: Sequence[int], params: RiskParams, *,
-                        chunk: int = MAX_CHUNK) -> list[int]:
+                        chunk: int = MAX_CHUNK,
+                        arrays: Mapping[int, Sequence[int]] | None = None) -> list[int]:
     """``MM = ceil(max(0, max_k loss_k) / 10000)`` for each row of ``positions``.
 
     ``positions``: ``N x M`` ints (a list of rows or an integer numpy array), one row per
@@ -202,19 +217,22 @@ def maintenance_margins(positions: Any, prices: Sequence[int], params: RiskParam
     :func:`zkclear.clearing.epoch.maintenance_margin` row by row. Raises
     :class:`MarginError` for inputs outside the bounds (the module docstring).
     """
-    return [_ceil_bp(x) for x in _worst_losses(positions, prices, params, chunk)]
+    return [_ceil_bp(x) for x in _worst_losses(positions, prices, params, chunk, arrays)]
 
 
 def initial_margins(positions: Any, prices: Sequence[int], params: RiskParams, *,
-                    chunk: int = MAX_CHUNK) -> list[int]:
+                    chunk: int = MAX_CHUNK,
+                    arrays: Mapping[int, Sequence[int]] | None = None) -> list[int]:
     """``IM = ceil(MM * imFactorBp / 10000)`` for each row (the engine's
     :func:`~zkclear.clearing.epoch.initial_margin` of :func:`maintenance_margins`)."""
-    return portfolio_margins(positions, prices, params, chunk=chunk).initial
+    return portfolio_margins(positions, prices, params, chunk=chunk, arrays=arrays).initial
 
 
 def portfolio_margins(positions: Any, prices: Sequence[int], params: RiskParams, *,
-                      chunk: int = MAX_CHUNK) -> Margins:
-    """Maintenance and initial margins of every row, from one pass over the scenarios."""
-    mm = maintenance_margins(positions, prices, params, chunk=chunk)
+                      chunk: int = MAX_CHUNK,
+                      arrays: Mapping[int, Sequence[int]] | None = None) -> Margins:
+    """Maintenance and initial margins of every row, from one pass over the scenarios;
+    ``arrays``: the options' risk arrays (docs/protocol.md, "Instruments")."""
+    mm = maintenance_margins(positions, prices, params, chunk=chunk, arrays=arrays)
     f = params.im_factor_bp
     return Margins(mm, [_ceil_bp(x * f) for x in mm])
