@@ -414,40 +414,45 @@ def _name(value: Any, what: str) -> str:
 
 
 @dataclass(frozen=True)
-class Future:
+class _Instrument:
+    """What futures and options share: a name, unique in the inputs."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        self._check(f"{type(self).__name__.lower()} {_name(self.name, 'name')!r}")
+
+    def _check(self, where: str) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Future(_Instrument):
     """A future: price in ticks, price scan range in basis points of the price, and the
     inter-month spread charge rate in basis points of the price (an output only)."""
 
-    name: str
     price_ticks: int
     scan_bp: int
     intermonth_spread_bp: int = 0
 
-    kind = "future"
-
-    def __post_init__(self) -> None:
-        where = f"future {_name(self.name, 'name')!r}"
+    def _check(self, where: str) -> None:
         to_int(self.price_ticks, f"{where}: price_ticks", 1, (1 << bounds.PRICE_BITS) - 1)
         to_int(self.scan_bp, f"{where}: scan_bp", 0, BP - 1)
         to_int(self.intermonth_spread_bp, f"{where}: intermonth_spread_bp", 0, BP)
 
 
 @dataclass(frozen=True)
-class Option:
+class Option(_Instrument):
     """A European option on a future in the same inputs; ``som_ticks`` is its short option
     minimum per short lot (an output only)."""
 
-    name: str
     underlying: str
     right: str
     strike_ticks: int
     expiry: date
     som_ticks: int = 0
 
-    kind = "option"
-
-    def __post_init__(self) -> None:
-        where = f"option {_name(self.name, 'name')!r}"
+    def _check(self, where: str) -> None:
         _name(self.underlying, f"{where}: underlying")
         if self.right not in ("call", "put"):
             raise SpanError(f"{where}: right must be \"call\" or \"put\", got {self.right!r}")
