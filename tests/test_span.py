@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import replace
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from itertools import pairwise
 from pathlib import Path
 
@@ -204,6 +204,20 @@ def test_norm_cdf() -> None:
         assert abs(norm_cdf(d) + norm_cdf(-d) - 1) < Decimal("1e-45")
         assert float(norm_cdf(d)) == pytest.approx(ncdf(float(x)), rel=1e-14, abs=1e-50)
     assert norm_cdf(Decimal(1)) == Decimal("0.84134474606854294858523254563203792247791296672656")
+
+
+def test_norm_cdf_accuracy_against_100_digits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documented bound: |N_50(x) - N(x)| < 1e-45, N recomputed at 100 digits."""
+    xs = [Decimal(i) / 8 for i in range(-121, 122)]
+    at_50 = [norm_cdf(x) for x in xs]
+    ctx = span._CONTEXT.copy()
+    ctx.prec = 100
+    monkeypatch.setattr(span, "_CONTEXT", ctx)
+    with localcontext(ctx):
+        monkeypatch.setattr(span, "_SQRT_2PI", (2 * span._pi()).sqrt())
+        assert max(abs(a - norm_cdf(x)) for a, x in zip(at_50, xs, strict=True)) < Decimal(
+            "1e-45")
+        assert norm_cdf(Decimal(-span.CDF_CUTOFF)) < Decimal("4e-51")  # the dropped tail
 
 
 def test_smile_is_linear_between_points_and_flat_outside() -> None:
