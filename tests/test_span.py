@@ -115,6 +115,9 @@ def test_covered_call_known_answer() -> None:
     assert list(call.array) == HAND_CALL
     assert call.premium_ticks == 185  # 184.5128
     assert call.short_option_minimum == 5 * BP
+    assert call.delta_bp == 3183  # N(d1) = 0.31826
+    assert res.risk_hash == int("2057338436566752099334992620998141524581899959758850936135937"
+                                "6149568581588822")  # docs/risk_arrays.md
     covered = scanning_risk([(1, HAND_FUTURE), (-1, HAND_CALL)])
     legs = scanning_risk([(1, HAND_FUTURE)]) + scanning_risk([(-1, HAND_CALL)])
     # worst for the covered call: scenario 13 (-9 %, vol up): 9000000 - 1326512
