@@ -385,6 +385,7 @@ def option_risk_array(right: str, forward: int, strike: int, vol: Any, t: Any, *
     strike (sticky strike), ``t`` years to expiry, the same in every scenario.
     """
     scan = to_int(scan_bp, "scan_bp", 0, BP - 1)
+    f = to_decimal(forward, "forward")
     sigma, dvol = to_decimal(vol, "vol"), to_decimal(vol_scan, "vol_scan")
     if dvol < 0:
         raise SpanError(f"vol_scan must be >= 0, got {dvol}")
@@ -396,7 +397,7 @@ def option_risk_array(right: str, forward: int, strike: int, vol: Any, t: Any, *
             raise SpanError(f"scenario {s.number} moves the price by {move} of itself "
                             "(scan_bp * extreme_multiple must be below 10000)")
         with localcontext(_CONTEXT):
-            f_k = forward * (1 + Decimal(move.numerator) / move.denominator)
+            f_k = f * (1 + Decimal(move.numerator) / move.denominator)
             sigma_k = max(sigma + s.vol_move * dvol, VOL_FLOOR)
             v_k = black76(right, f_k, strike, sigma_k, t, rate)
             entry = round_half_even(s.weight_bp * (v0 - v_k))
@@ -407,7 +408,8 @@ def option_risk_array(right: str, forward: int, strike: int, vol: Any, t: Any, *
 # -- inputs ------------------------------------------------------------------------------------
 
 def _name(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value or value != value.strip():
+    if not isinstance(value, str) or isinstance(value, _JsonFloat) or not value or \
+            value != value.strip():
         raise SpanError(f"{what} must be a non-empty string without surrounding spaces, "
                         f"got {value!r}")
     return value

@@ -349,6 +349,8 @@ BAD_JSON = [
     (("instruments", 1, "kind"), "swap", "kind must be"),
     (("instruments", 0, "colour"), "red", "unknown field\\(s\\) colour"),
     (("format",), "zkclear-risk-inputs-v0", "not a zkclear-risk-inputs-v1 document"),
+    (("instruments", 0, "name"), span.loads("1.5"), "name must be a non-empty string"),
+    (("instruments", 1, "underlying"), "", "underlying must be a non-empty string"),
 ]
 
 
@@ -356,6 +358,14 @@ BAD_JSON = [
 def test_bad_inputs_are_refused(path: tuple, value: object, message: str) -> None:
     with pytest.raises(SpanError, match=message):
         span.inputs_from_json(edit(path, value))
+
+
+def test_entries_beyond_the_circuit_bound_are_refused() -> None:
+    """A huge price, a deep call and a strongly negative rate over 30 years: the entries
+    would pass 2^64, which the circuit's loss bound does not allow."""
+    with pytest.raises(SpanError, match="outside \\[-2\\^64, 2\\^64\\)"):
+        option_risk_array("call", (1 << 48) - 1, 1, "0.2", "30", scan_bp=900, vol_scan="0",
+                          rate="-1")
 
 
 def test_option_on_an_option_is_refused() -> None:
