@@ -74,7 +74,7 @@ DEFAULT_EXTREME_MULTIPLE = 2
 DEFAULT_EXTREME_WEIGHT_BP = 3500
 #: Largest absolute interest rate accepted (continuously compounded, per year).
 MAX_RATE = 1
-#: Every array entry lies in ``[-2^ENTRY_BITS, 2^ENTRY_BITS)``, like a future's ``P * S``
+#: Every array entry has ``|r| < 2^ENTRY_BITS``, like a future's ``P * S``
 #: (prices < 2^48, shocks < 2^16), so the circuit's loss bound holds for options too.
 ENTRY_BITS = bounds.PRICE_BITS + bounds.SHOCK_BITS
 
@@ -365,8 +365,8 @@ def futures_risk_array(price_ticks: int, shocks: Sequence[int]) -> list[int]:
 
 
 def _check_entry(value: int, name: str) -> int:
-    if not -(1 << ENTRY_BITS) <= value < 1 << ENTRY_BITS:
-        raise SpanError(f"{name} = {value} is outside [-2^{ENTRY_BITS}, 2^{ENTRY_BITS}): "
+    if abs(value) >= 1 << ENTRY_BITS:
+        raise SpanError(f"{name} = {value} is not below 2^{ENTRY_BITS} in size: "
                         "the circuit's loss bound would not hold")
     return value
 
@@ -643,6 +643,12 @@ class RiskArrays:
         """What the hash covers: the options' arrays by instrument index."""
         return {i.index: list(i.array) for i in self.instruments if i.kind == "option"}
 
+    def expected_hash(self) -> int:
+        """``riskHash`` of these arrays: :func:`risk_arrays_hash` of the options' arrays, and
+        0 when no instrument is an option (docs/protocol.md, "Instruments")."""
+        arrays = self.option_arrays()
+        return risk_arrays_hash(arrays, len(self.instruments), N_SCENARIOS) if arrays else 0
+
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT_ARRAYS, "epoch": self.epoch,
                 "scenarios": [s.to_json() for s in self.scenarios],
@@ -705,8 +711,7 @@ def risk_arrays(inputs: RiskInputs) -> RiskArrays:
                 else _option_risk(ins, m, inputs) for m, ins in enumerate(inputs.instruments))
     result = RiskArrays(inputs.epoch, scenarios(inputs.extreme_multiple,
                                                 inputs.extreme_weight_bp), out, 0)
-    h = risk_arrays_hash(result.option_arrays(), len(out), N_SCENARIOS)
-    return RiskArrays(result.epoch, result.scenarios, out, h)
+    return RiskArrays(result.epoch, result.scenarios, out, result.expected_hash())
 
 
 # -- JSON --------------------------------------------------------------------------------------
@@ -829,7 +834,7 @@ def arrays_from_json(doc: Any) -> RiskArrays:
         raise SpanError("scenarios are not the 16 SPAN scenarios")
     got = str(d["risk_hash"])
     result = RiskArrays(to_int(d["epoch"], "epoch", 0), scen, ins, 0)
-    want = risk_arrays_hash(result.option_arrays(), len(ins), N_SCENARIOS)
+    want = result.expected_hash()
     if got != str(want):
         raise SpanError(f"risk_hash {got} is not the hash of the option arrays ({want})")
     return RiskArrays(result.epoch, scen, ins, want)

@@ -291,6 +291,14 @@ def test_risk_hash_covers_only_options_in_order() -> None:
         risk_arrays_hash({2: HAND_CALL}, 2, 16)
 
 
+def test_risk_hash_is_zero_without_options() -> None:
+    """docs/protocol.md: riskHash = 0 in a pool without options."""
+    res = risk_arrays(covered_call_inputs(instruments=(Future("ALPHA", 10000, 900),),
+                                          smiles=()))
+    assert res.risk_hash == 0
+    assert span.arrays_from_json(json.loads(json.dumps(res.to_json()))) == res
+
+
 def test_tampered_arrays_document_is_refused() -> None:
     doc = risk_arrays(covered_call_inputs()).to_json()
     doc["instruments"][1]["array"][0] += 1
@@ -363,7 +371,7 @@ def test_bad_inputs_are_refused(path: tuple, value: object, message: str) -> Non
 def test_entries_beyond_the_circuit_bound_are_refused() -> None:
     """A huge price, a deep call and a strongly negative rate over 30 years: the entries
     would pass 2^64, which the circuit's loss bound does not allow."""
-    with pytest.raises(SpanError, match="outside \\[-2\\^64, 2\\^64\\)"):
+    with pytest.raises(SpanError, match="not below 2\\^64 in size"):
         option_risk_array("call", (1 << 48) - 1, 1, "0.2", "30", scan_bp=900, vol_scan="0",
                           rate="-1")
 
