@@ -52,9 +52,8 @@ from itertools import pairwise
 from typing import Any
 
 from zkclear import bounds
-from zkclear.field import P as FIELD_P
-from zkclear.poseidon import poseidon_chain
 
+from . import instruments
 from .params import ParamsError
 
 FORMAT_INPUTS = "zkclear-risk-inputs-v1"
@@ -673,9 +672,7 @@ def risk_arrays_hash(arrays: Mapping[int, Sequence[int]], n_instruments: int,
             raise SpanError(f"arrays[{m}] has {len(row)} entries, expected {n_scenarios}")
         for k, v in enumerate(row):
             to_int(v, f"arrays[{m}][{k}]")
-    values = [(arrays[m][k] if m in arrays else 0) % FIELD_P
-              for m in range(n_instruments) for k in range(n_scenarios)]
-    return poseidon_chain(values)
+    return instruments.risk_arrays_hash(arrays, n_instruments, n_scenarios)
 
 
 def _future_risk(fut: Future, index: int, inputs: RiskInputs) -> InstrumentRisk:
