@@ -166,6 +166,7 @@ class Reason(enum.Enum):
     REPORT_WITHHELD = "the member did not sign its netted report in time"
     SLOT_SUSPENDED = "the member is suspended this epoch (its report was excluded last epoch)"
     COUNTERPARTY_EXCLUDED = "the counterparty was excluded from the epoch"
+    SETTLED = "the instrument has expired (settled): it takes no trades"
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ class NettingResult:
         slot if a value leaves the CASH range, ``TradeError`` for bad prices.
         """
         m = len(self.delta[0]) if self.delta else 0
-        px = _check_prices(prices, m)
+        px = _check_prices(prices, m, range(m))  # an option's premium may be 0
         out = [c + sum(map(operator.mul, row, px))
                for c, row in zip(self.notional_cash, self.delta, strict=True)]
         _check_cash(out, "tradeCash")
@@ -221,14 +222,18 @@ class NettingResult:
 # --------------------------------------------------------------------------- intake
 
 
-def _check_prices(prices: Sequence[int], m: int) -> list[int]:
+def _check_prices(prices: Sequence[int], m: int, zero_ok: Iterable[int] = ()) -> list[int]:
+    """Settlement prices, ``1 <= P < 2^48``; 0 allowed for the instruments ``zero_ok``
+    (options: a premium may be 0)."""
     px = list(prices)
     if len(px) != m:
         raise TradeError(f"expected {m} settlement prices, got {len(px)}")
+    zero_ok = frozenset(zero_ok)
     for j, p in enumerate(px):
-        if isinstance(p, bool) or not isinstance(p, numbers.Integral) or not 1 <= p < MAX_PRICE:
+        lo = 0 if j in zero_ok else 1
+        if isinstance(p, bool) or not isinstance(p, numbers.Integral) or not lo <= p < MAX_PRICE:
             raise TradeError(f"settlement price of instrument {j} must be an int in "
-                             f"1 <= P < 2^{bounds.PRICE_BITS}, got {p!r}")
+                             f"{lo} <= P < 2^{bounds.PRICE_BITS}, got {p!r}")
     return [int(p) for p in px]
 
 
@@ -658,23 +663,26 @@ def deposits_from_events(events: Iterable[Any]) -> dict[int, int]:
 
 
 def equity_before_trades(state: Any, prices: Sequence[int],
-                         deposits: Mapping[int, int] | None = None) -> dict[int, int]:
+                         deposits: Mapping[int, int] | None = None,
+                         funding: Sequence[int] = ()) -> dict[int, int]:
     """``e0_i = c_i + vm_i + d_i`` per slot: the equity of each slot of ``state`` (the
     :class:`~zkclear.clearing.state.PoolState` after the previous epoch) at the epoch's
-    settlement ``prices``, before trade cash. It is the engine's ``cpre`` with no trades
-    and no withdrawal (:func:`~zkclear.clearing.epoch.clear_slot`, so the formula lives
-    in one place)."""
+    settlement ``prices`` and funding indices ``funding`` (() = unchanged), before trade
+    cash. It is the engine's ``cpre`` with no trades and no withdrawal
+    (:func:`~zkclear.clearing.epoch.clear_slot`, so the formula lives in one place)."""
     from .epoch import clear_slot
     from .params import RiskParams
 
     cfg = state.config
-    px = _check_prices(prices, cfg.n_instruments)
+    px = _check_prices(prices, cfg.n_instruments, range(cfg.n_instruments))
     deposits = deposits or {}
     zero = (0,) * cfg.n_instruments
     # margin figures are not used: neutral parameters, house=True (no limit, no liquidation)
     neutral = RiskParams(bounds.BP, 0, (1,) * cfg.n_instruments, (zero,))
     return {i: clear_slot(leaf.collateral, leaf.positions, zero, 0, deposits.get(i, 0), 0,
-                          px, state.prices, neutral, house=True).equity
+                          px, state.prices, neutral, house=True,
+                          funding=tuple(funding) or state.funding,
+                          funding_prev=state.funding).equity
             for i, leaf in enumerate(state.leaves)}
 
 
@@ -707,7 +715,8 @@ class RuleResult:
 
 def apply_rules(match: MatchResult | Sequence[MatchedTrade], prices: Sequence[int], *,
                 n_slots: int, n_instruments: int, band_bp: int | None = None,
-                equity: Mapping[int, int] | None = None) -> RuleResult:
+                equity: Mapping[int, int] | None = None, settled: Iterable[int] = (),
+                options: Iterable[int] = ()) -> RuleResult:
     """Refuse the matched trades the epoch must not contain, then net what is kept.
 
     1. Band (operator policy; ``band_bp`` None = no band): a trade whose price differs
@@ -724,12 +733,17 @@ def apply_rules(match: MatchResult | Sequence[MatchedTrade], prices: Sequence[in
        ``n_slots`` rounds. A slot that satisfies R is rejected only after one of its
        counterparties was.
 
+    0. Instruments ``settled`` (at or past their expiry, docs/protocol.md "Instruments")
+       take no trades: such a trade is rejected for both sides (:attr:`Reason.SETTLED`).
+       ``options``: instruments whose settlement price (a premium) may be 0.
+
     Kept trades stay in their order; new rejections follow ``match.rejected`` in the
-    order they were decided (band first, then each round by trade).
+    order they were decided (settled, band, then each round by trade).
     """
     _check_config(n_slots, n_instruments)
     band = _check_band(band_bp)
-    px = _check_prices(prices, n_instruments)
+    px = _check_prices(prices, n_instruments, options)
+    settled = frozenset(settled)
     if isinstance(match, MatchResult):
         trades, rejected = list(match.accepted), list(match.rejected)
     else:
@@ -743,13 +757,21 @@ def apply_rules(match: MatchResult | Sequence[MatchedTrade], prices: Sequence[in
         raise TradeError(f"trade row {k}: instrument {int(inst[k])} is not an instrument "
                          f"0..{n_instruments - 1}")
     keep = np.ones(n, bool)
+    for k, t in enumerate(trades):
+        if t.instrument in settled:
+            keep[k] = False
+            for slot in (t.buyer, t.seller):
+                rejected.append(Rejection(
+                    Reason.SETTLED, slot, t.trade_id,
+                    f"member {slot}, trade {t.trade_id!r}: instrument {t.instrument} has "
+                    "expired and takes no trades", _as_report(t, slot)))
 
     n_band = 0
     if band is not None and n:
         # |price - P| * 10^4 > band * P  <=>  |price - P| > floor(band * P / 10^4)
         allowed = np.array([min(band * p // bounds.BP, MAX_PRICE) for p in px], np.int64)
         settle = np.array(px, np.int64)
-        off = np.abs(price - settle[inst]) > allowed[inst]
+        off = (np.abs(price - settle[inst]) > allowed[inst]) & keep
         for k in np.flatnonzero(off).tolist():
             t = trades[k]
             p_m = px[t.instrument]

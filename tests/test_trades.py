@@ -108,13 +108,14 @@ def test_example_through_columnar_path():
 def test_settlement_prices_are_checked():
     n = net([], N, M)
     for prices, needle in [((1,), "expected 2 settlement prices, got 1"),
-                           ((1, 0), "instrument 1 must be an int in 1 <= P < 2^48, got 0"),
+                           ((1, -1), "instrument 1 must be an int in 0 <= P < 2^48, got -1"),
                            ((2**48, 1), "got 281474976710656"),
                            ((1.0, 1), "got 1.0")]:
         with pytest.raises(TradeError) as e:
             n.trade_cash(prices)
         assert needle in str(e.value)
     assert n.trade_cash((TOP, 1)) == [0] * N
+    assert n.trade_cash((1, 0)) == [0] * N  # an option's premium may be 0
 
 
 def test_reports_fresh_salts_and_flat_slots():
