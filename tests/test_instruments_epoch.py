@@ -286,9 +286,9 @@ def test_risk_array_must_match_its_hash(compiled, tmp_path, option_epochs):
 def test_matcher_refuses_trades_in_a_settled_instrument():
     from zkclear.clearing.trades import MatchedTrade, Reason, apply_rules
 
-    trades = [MatchedTrade("t1", 0, 1, 2, 3, 1_000), MatchedTrade("t2", 1, 1, 2, 4, 0)]
-    out = apply_rules(trades, (1_000, 0), n_slots=4, n_instruments=2, band_bp=2_000,
-                      settled={0}, options={1})
+    trades = [MatchedTrade("t1", 0, 1, 2, 3, 1_000), MatchedTrade("t2", 1, 1, 2, 4, 1)]
+    out = apply_rules(trades, (1_000, 0), n_slots=4, n_instruments=2, settled={0},
+                      options={1})
     assert [t.trade_id for t in out.match.accepted] == ["t2"]
     assert [(r.reason, r.member) for r in out.match.rejected] == \
         [(Reason.SETTLED, 1), (Reason.SETTLED, 2)]
