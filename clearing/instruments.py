@@ -226,3 +226,27 @@ def prices_hash(prices: Sequence[int], funding: Sequence[int] | None = None,
     """``pricesHash = Poseidon(markHash, riskHash)``: what the oracle holds per epoch and
     the epoch proof's ``pricesHash`` / ``pricesPrevHash`` public inputs."""
     return poseidon([mark_hash(prices, funding), risk_hash])
+
+
+def encode_arrays(arrays: Mapping[int, Sequence[int]]) -> bytes:
+    """The arrays as reporters publish them with their hash (``postRiskArrays`` calldata,
+    the ``RiskArraysPosted`` event): ``abi.encode(uint256[] instruments, int256[][] rows)``
+    in instrument order. The contract does not read them; auditors and the operator do."""
+    from eth_abi import encode
+
+    idx = sorted(arrays)
+    return encode(["uint256[]", "int256[][]"], [idx, [list(arrays[m]) for m in idx]])
+
+
+def decode_arrays(data: bytes) -> dict[int, tuple[int, ...]]:
+    """Inverse of :func:`encode_arrays` (InstrumentError if malformed)."""
+    from eth_abi import decode
+
+    try:
+        idx, rows = decode(["uint256[]", "int256[][]"], bytes(data))
+    except Exception as exc:  # eth_abi raises several unrelated types
+        raise InstrumentError(f"malformed risk arrays: {exc}") from None
+    if len(idx) != len(rows) or list(idx) != sorted(set(idx)):
+        raise InstrumentError("malformed risk arrays: instruments must be increasing, one "
+                              "row each")
+    return {int(m): tuple(int(v) for v in row) for m, row in zip(idx, rows, strict=True)}
