@@ -39,7 +39,7 @@ def demo(out: Output) -> int:
 
 @command(None, "drill", "run an adversarial drill (or all) on the embedded EVM; passes only "
          "if no honest member lost money")
-@click.argument("name", type=DRILL)
+@click.argument("name", type=DRILL, help="drill name or 'all'")
 def drill(out: Output, name: str) -> int:
     """Run adversarial drills; exit 0 only if every one passed."""
     from rich.markup import escape

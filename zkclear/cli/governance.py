@@ -26,7 +26,8 @@ proposal_id = click.option("--id", "pid", type=PROPOSAL, required=True, help="pr
 
 @command(governance, "propose", "propose one governed action (time-locked)", not_both=SIGNER)
 @chain_options
-@click.argument("action", type=click.Choice(ACTIONS), metavar="ACTION")
+@click.argument("action", type=click.Choice(ACTIONS), metavar="ACTION",
+                help=f"one of {', '.join(ACTIONS)}")
 @click.option("--slot", type=MEMBER_SLOT)
 @click.option("--account", type=ADDRESS)
 @click.option("--vkh", type=FIELD_ELEMENT)

@@ -66,9 +66,9 @@ class Int(click.IntRange):
 class Float(click.FloatRange):
     """A finite number >= ``lo``."""
 
-    def __init__(self, lo: float, what: str) -> None:
+    def __init__(self, lo: float, what: str, metavar: str = "SECONDS") -> None:
         super().__init__(min=lo)
-        self.lo, self.what = lo, what
+        self.lo, self.what, self.name = lo, what, metavar
 
     def convert(self, value: Any, param: Param, ctx: Ctx) -> float:
         try:
@@ -298,7 +298,8 @@ def circuit_args(fn: F) -> F:
     """``CIRCUIT [--param NAME=INT ...]``."""
     fn = click.option("--param", "params", type=CircuitParam(), multiple=True,
                       help="circuit size parameter, e.g. --param instruments=4")(fn)
-    return click.argument("circuit", type=CIRCUIT)(fn)
+    return click.argument("circuit", type=CIRCUIT,
+                          help="circuit name (see `zkclear circuit list`)")(fn)
 
 
 # -- commands -------------------------------------------------------------------------------
