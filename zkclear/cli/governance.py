@@ -21,6 +21,10 @@ governance = group("governance", "a governance owner")
 SIGNER = [("key", "from_account")]
 ACTIONS = ("register-member", "remove-member", "risk-params", "set-operator", "add-reporter",
            "remove-reporter")
+#: What each action needs (checked before the chain is asked anything).
+NEEDS = {"register-member": ("slot", "account", "vkh", "escrow"), "remove-member": ("slot",),
+         "risk-params": ("risk",), "set-operator": ("account",),
+         "add-reporter": ("account",), "remove-reporter": ("account",)}
 proposal_id = click.option("--id", "pid", type=PROPOSAL, required=True, help="proposal id")
 
 
@@ -39,6 +43,11 @@ def propose(out: Output, rpc_url: str, deployment: str, key: str | None,
             vkh: int | None, escrow: str | None, risk: str | None) -> int:
     from zkclear.roles import admin as roles
 
+    given = {"slot": slot, "account": account, "vkh": vkh, "escrow": escrow, "risk": risk}
+    if any(given[n] is None for n in NEEDS[action]):
+        *most, last = (f"--{n}" for n in NEEDS[action])
+        raise click.UsageError(f"{action} needs {', '.join(most) + ' and ' if most else ''}"
+                               f"{last}")
     res = roles.propose(rpc_url, deployment, action, key_file=key, slot=slot, account=account,
                         vkh=vkh, escrow=escrow, risk_file=risk, from_account=from_account)
     return out.done(res, f"proposal {res['proposal']} ({action}): {res['confirmations']} "

@@ -12,9 +12,9 @@ import click
 from zkclear.cli.output import Output
 from zkclear.cli.params import (
     ADDRESS,
+    DB_URL,
     PORT,
     SECONDS,
-    DbUrl,
     Existing,
     Float,
     command,
@@ -30,7 +30,7 @@ operator = group("operator", "the operator service")
 @command(operator, "run", "serve the operator API and run the epoch lifecycle")
 @rpc_url_option()
 @deployment_option()
-@click.option("--db", type=DbUrl(), default="sqlite:///operator.db",
+@click.option("--db", type=DB_URL, default="sqlite:///operator.db",
               help="database URL (SECRET: holds members' view keys)")
 @click.option("--transport-key", default="operator-transport.json",
               help="operator X25519 key file (created if missing)")
@@ -93,7 +93,7 @@ class _More(click.Argument):
               help="the pool's compliance key file")
 @click.option("--shares", type=Existing("a share file"), multiple=True,
               metavar="FILE [FILE ...]", help="a threshold of the compliance officers' share files")
-@click.option("--db", type=DbUrl(), required=True, help="a NEW database URL, e.g. "
+@click.option("--db", type=DB_URL, required=True, help="a NEW database URL, e.g. "
               "sqlite:///new.db (SECRET: it will hold members' view keys)")
 @click.argument("more_shares", nargs=-1, type=Existing("a share file"), cls=_More)
 def recover(out: Output, rpc_url: str, deployment: str, compliance_key: str | None,

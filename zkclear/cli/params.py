@@ -156,24 +156,32 @@ BEACON = Pattern(r"(0x)?([0-9a-fA-F]{2}){1,255}", "an even-length hex string of 
 PUBLIC_KEY = Pattern(r"(0x)?[0-9a-fA-F]{64}", "a public key (0x + 64 hex)", "0x…")
 PRIVATE_KEY = Pattern(r"(0x)?[0-9a-fA-F]{64}", "a private key (0x + 64 hex)", "HEX",
                       echo=False)  # never echo a key
-POOL_ID = Pattern(r"[0-9]+:0x[0-9a-fA-F]{40}",
-                  'a pool id is "<chain id>:<ClearingHouse address>"', "CHAIN:ADDRESS")
 URL = Pattern(r"https?://[^\s/]+(/\S*)?", "an http:// or https:// URL", "URL")
 
 
-class DbUrl(click.ParamType):
-    """A database URL whose directory exists (nothing is created)."""
+class Checked(click.ParamType):
+    """A string that a domain function accepts (else it raises ValueError or a ZkclearError
+    saying why); the value is returned as given. ``check`` is ``"module:function"``,
+    imported only when a value comes."""
 
-    name = "URL"
+    def __init__(self, check: str, metavar: str) -> None:
+        self.check, self.name = check, metavar
 
     def convert(self, value: Any, param: Param, ctx: Ctx) -> str:
-        from zkclear.operator.store import check_url
+        import importlib
 
+        from zkclear.errors import ZkclearError
+
+        module, _, function = self.check.partition(":")
         try:
-            check_url(str(value))
-        except Exception as exc:
+            getattr(importlib.import_module(module), function)(str(value))
+        except (ValueError, ZkclearError) as exc:
             self.fail(str(exc), param, ctx)
         return str(value)
+
+
+POOL_ID = Checked("zkclear.chain.contracts:parse_pool_id", "CHAIN:ADDRESS")
+DB_URL = Checked("zkclear.operator.store:check_url", "URL")  # its directory must exist
 
 
 class Named(click.ParamType):
