@@ -153,35 +153,43 @@ ADDRESS = Pattern(r"0x[0-9a-fA-F]{40}", "an address (0x + 40 hex)", "ADDRESS")
 HEX = Pattern(r"(0x)?([0-9a-fA-F]{2})+", "an even-length hex string", "HEX")
 BEACON = Pattern(r"(0x)?([0-9a-fA-F]{2}){1,255}", "an even-length hex string of 1..255 bytes",
                  "HEX")
-PUBLIC_KEY = Pattern(r"(0x)?[0-9a-fA-F]{64}", "a public key (0x + 64 hex)", "0x…")
+PUBLIC_KEY = Pattern(r"(0x)?[0-9a-fA-F]{64}", "a public key (0x + 64 hex)", "HEX")
 PRIVATE_KEY = Pattern(r"(0x)?[0-9a-fA-F]{64}", "a private key (0x + 64 hex)", "HEX",
                       echo=False)  # never echo a key
 URL = Pattern(r"https?://[^\s/]+(/\S*)?", "an http:// or https:// URL", "URL")
 
 
 class Checked(click.ParamType):
-    """A string that a domain function accepts (else it raises ValueError or a ZkclearError
-    saying why); the value is returned as given. ``check`` is ``"module:function"``,
-    imported only when a value comes."""
+    """A string that ``check`` accepts (else it raises ValueError or a ZkclearError saying
+    why); the value is returned as given."""
 
-    def __init__(self, check: str, metavar: str) -> None:
+    def __init__(self, check: Callable[[str], object], metavar: str) -> None:
         self.check, self.name = check, metavar
 
     def convert(self, value: Any, param: Param, ctx: Ctx) -> str:
-        import importlib
-
         from zkclear.errors import ZkclearError
 
-        module, _, function = self.check.partition(":")
         try:
-            getattr(importlib.import_module(module), function)(str(value))
+            self.check(str(value))
         except (ValueError, ZkclearError) as exc:
             self.fail(str(exc), param, ctx)
         return str(value)
 
 
-POOL_ID = Checked("zkclear.chain.contracts:parse_pool_id", "CHAIN:ADDRESS")
-DB_URL = Checked("zkclear.operator.store:check_url", "URL")  # its directory must exist
+def _pool_id(text: str) -> object:
+    from zkclear.chain.contracts import parse_pool_id
+
+    return parse_pool_id(text)
+
+
+def _db_url(text: str) -> object:
+    from zkclear.operator.store import check_url
+
+    return check_url(text)  # a sqlite URL whose directory exists (nothing is created)
+
+
+POOL_ID = Checked(_pool_id, "CHAIN:ADDRESS")
+DB_URL = Checked(_db_url, "URL")
 
 
 class Named(click.ParamType):
