@@ -6,6 +6,10 @@ that refuse a bad value before any work. Every command accepts ``--json`` (one J
 object on stdout). Every error -- a bad argument, a user mistake, a tool failure or a bug
 -- prints one line ``zkclear: error: ...`` on stderr (no traceback; ``--debug`` shows it)
 and exits with status 2.
+
+A new command goes into its role's module (or a new module with a ``COMMANDS`` list,
+registered below), with a bad-input case in ``tests/test_cli_bad_input.py``: that test
+enumerates this application and fails for a command without one.
 """
 
 from __future__ import annotations
