@@ -1,23 +1,25 @@
-"""Every ``zkclear`` subcommand with bad input: exit status 2, one line ``error: ...`` on
-stderr, never a traceback. The subcommands are read from the parser, so a new one without
-a bad-input case here fails :func:`test_every_subcommand_has_bad_input_cases`. Nothing
-here proves or starts a node: the unreachable RPC (127.0.0.1:9) is refused at once."""
+"""Every ``zkclear`` subcommand with bad input: exit status 2, one line
+``zkclear: error: ...`` on stderr, never a traceback. The subcommands are read from the
+click application itself, so a new one without a bad-input case here fails
+:func:`test_every_subcommand_has_bad_input_cases`. Nothing here proves or starts a node:
+the unreachable RPC (127.0.0.1:9) is refused at once."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 
 from zkclear.chain.contracts import Deployment
 from zkclear.chain.node import embedded_web3
 from zkclear.clearing.params import PoolConfig
 from zkclear.cli import main as cli
+from zkclear.errors import ZkclearError
 from zkclear.roles.member import keygen
 
 RPC = "http://127.0.0.1:9"  # loopback, nothing listens: connection refused
@@ -39,7 +41,7 @@ BAD: dict[tuple[str, ...], list[list[str]]] = {
     ("epoch", "prove"): [["--slots", "3x"], ["--instruments", "0"], ["--scenarios", "-2"]],
     ("audit",): [["--rpc-url", RPC, "--deployment", "missing.json", "--key", "k.json"],
                  [*CHAIN, "--key", "missing-key.json"], [*CHAIN, "--key", "k", "--slot", "x"],
-                 [*CHAIN]],
+                 [*CHAIN], [*CHAIN, "--key", DEP, "--compliance-key", DEP]],
     ("doctor",): [["--bogus"]],
     ("demo",): [["--bogus"]],
     ("drill",): [["no_such_drill"], []],
@@ -54,7 +56,8 @@ BAD: dict[tuple[str, ...], list[list[str]]] = {
     ("ceremony", "verify"): [["no_such_circuit", "--dir", "missing"]],
     ("ceremony", "finalize"): [["no_such_circuit", "--dir", "c", "--beacon", "00"],
                                ["report_commitment", "--dir", "c", "--beacon", "00",
-                                "--iterations", "99"]],
+                                "--iterations", "99"],
+                               ["report_commitment", "--dir", "c", "--beacon", "zz"]],
     ("operator", "run"): [["--rpc-url", RPC, "--deployment", DEP],
                           [*CHAIN, "--db", "sqlite:////nonexistent/dir/op.db"],
                           [*CHAIN, "--db", "postgresql://x/y"], [*CHAIN, "--port", "70000"],
@@ -65,11 +68,13 @@ BAD: dict[tuple[str, ...], list[list[str]]] = {
         [*CHAIN, "--compliance-key", "missing.json", "--db", "sqlite:///new.db"],
         [*CHAIN, "--shares", "s1.json", "--db", "sqlite:///new.db"],
         [*CHAIN, "--compliance-key", "c.json", "--db", "sqlite:////nonexistent/dir/op.db"],
-        [*CHAIN, "--db", "sqlite:///new.db"]],
+        [*CHAIN, "--db", "sqlite:///new.db"],
+        [*CHAIN, "--db", "sqlite:///new.db", DEP]],  # a second share file without --shares
     ("member", "keygen"): [["--dir", "k", "--slot", "-1"], ["--dir", "k", "--slot", "64"],
                            ["--dir", "k", "--slot", "1", "--eth-key", "0xzz"]],
     ("member", "enrol"): [["--dir", "missing"],
-                          ["--dir", KEYS, "--operator-url", "http://127.0.0.1:9"]],
+                          ["--dir", KEYS, "--operator-url", "http://127.0.0.1:9"],
+                          ["--dir", KEYS, "--operator-url", "127.0.0.1:9545"]],
     ("member", "submit"): [["--dir", KEYS, "--trades", "no.json"],
                            ["--dir", KEYS, "--trades", "notjson.txt"],
                            ["--dir", KEYS, "--trades", "obj.json"],
@@ -88,26 +93,36 @@ BAD: dict[tuple[str, ...], list[list[str]]] = {
     ("member", "status"): [["--dir", "missing"], ["--dir", KEYS]],
     ("member", "escrow"): [["--dir", KEYS, "--compliance-public", "0x12", "--pool-id", "1:0x"],
                            ["--dir", "missing", "--compliance-public", "0x" + "11" * 32,
-                            "--pool-id", "1:0x" + "11" * 20]],
+                            "--pool-id", "1:0x" + "11" * 20],
+                           ["--dir", KEYS, "--compliance-public", "0x" + "11" * 32,
+                            "--pool-id", "0x" + "11" * 20]],
     ("member", "exit"): [["--rpc-url", RPC, "--deployment", "missing.json", "--dir", KEYS],
                          [*CHAIN, "--dir", KEYS], [*CHAIN, "--compliance-key", "c.json"],
                          [*CHAIN, "--view-key", "missing.json"],
-                         [*CHAIN, "--dir", KEYS, "--slot", "0"]],
+                         [*CHAIN, "--dir", KEYS, "--slot", "0"],
+                         [*CHAIN, "--dir", KEYS, "--view-key", DEP],
+                         [*CHAIN, "--dir", KEYS, "--key", DEP, "--from", "0x" + "11" * 20]],
     ("deploy",): [["--rpc-url", RPC, "--pool", "missing.json"],
                   ["--rpc-url", RPC, "--pool", "pool-delay.json"],
                   ["--rpc-url", RPC, "--pool", "pool.json"],
-                  ["--rpc-url", RPC, "--pool", "pool.json", "--from", "0x12"]],
+                  ["--rpc-url", RPC, "--pool", "pool.json", "--from", "0x12"],
+                  ["--rpc-url", "127.0.0.1:8545", "--pool", "pool.json"]],
     ("oracle", "post"): [[*CHAIN, "--epoch", "1", "--prices", "2^300,1"],
                          [*CHAIN, "--epoch", "1", "--prices", str(2**300) + ",1"],
                          [*CHAIN, "--epoch", "1", "--prices", "0,1"],
                          [*CHAIN, "--epoch", "1", "--venue", "a"],
                          [*CHAIN, "--epoch", "1"], [*CHAIN, "--epoch", "1", "--prices", "5,6"],
-                         [*CHAIN, "--epoch", str(2**64), "--prices", "5,6"]],
+                         [*CHAIN, "--epoch", str(2**64), "--prices", "5,6"],
+                         [*CHAIN, "--epoch", "1", "--prices", "5,6", "--from", "0x12"],
+                         [*CHAIN, "--epoch", "1", "--prices", "5,6", "--key", "missing.json"],
+                         [*CHAIN, "--epoch", "1", "--prices", "5,6", "--key", DEP,
+                          "--from", "0x" + "11" * 20]],
     ("oracle", "release"): [[*CHAIN, "--epoch", "-1"], [*CHAIN, "--epoch", "1"]],
     ("governance", "propose"): [[*CHAIN, "no-such-action"],
                                 [*CHAIN, "register-member", "--vkh", "-1"],
                                 [*CHAIN, "register-member", "--slot", "0"],
-                                [*CHAIN, "register-member"]],
+                                [*CHAIN, "register-member"],
+                                [*CHAIN, "set-operator", "--account", "0x1"]],
     ("governance", "confirm"): [[*CHAIN, "--id", "-1"], [*CHAIN, "--id", "1"]],
     ("governance", "execute"): [[*CHAIN, "--id", "x"], [*CHAIN, "--id", "1"]],
     ("governance", "show"): [[*CHAIN, "--id", "-1"], [*CHAIN, "--id", "1"],
@@ -115,15 +130,17 @@ BAD: dict[tuple[str, ...], list[list[str]]] = {
 }
 
 
-def leaves(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
-           ) -> Iterator[tuple[str, ...]]:
-    """The runnable subcommands of ``parser`` (word tuples)."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sp in action.choices.items():
-                yield from leaves(sp, (*prefix, name))
-            return
-    yield prefix
+def leaves(cmd: click.Command, prefix: tuple[str, ...] = ()
+           ) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """The runnable subcommands of the click application (word tuples, command)."""
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            yield from leaves(sub, (*prefix, name))
+    else:
+        yield prefix, cmd
+
+
+LEAVES = dict(leaves(cli.cli))
 
 
 @pytest.fixture(autouse=True)
@@ -142,16 +159,19 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+ERROR = "zkclear: error: "
+
+
 def check(code: int, err: str, out: str = "") -> None:
     assert code == 2, (code, err)
     lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert len(lines) == 1 and lines[0].startswith(ERROR), err
     assert "Traceback" not in err + out
-    assert len(lines[0]) > len("error: ") + 10, err  # says something
+    assert len(lines[0]) > len(ERROR) + 10, err  # says something
 
 
 def test_every_subcommand_has_bad_input_cases() -> None:
-    found = set(leaves(cli.build_parser()))
+    found = set(LEAVES)
     assert found == set(BAD), f"add bad-input cases for {sorted(found - set(BAD))}"
     assert all(BAD.values())
 
@@ -180,7 +200,7 @@ def test_json_error_on_stdout(words, capsys) -> None:
 def test_debug_shows_the_traceback(capsys) -> None:
     code = cli.main(["--debug", "governance", "show", *CHAIN, "--id", "1"])
     err = capsys.readouterr().err
-    assert code == 2 and "Traceback" in err and err.splitlines()[-1].startswith("error: ")
+    assert code == 2 and "Traceback" in err and err.splitlines()[-1].startswith(ERROR)
     code = cli.main(["governance", "show", *CHAIN, "--id", "1", "--debug"])
     assert code == 2 and "Traceback" in capsys.readouterr().err
 
@@ -223,8 +243,97 @@ def test_deposit_from_an_account_without_eth(capsys) -> None:
         def _chain(self) -> object:
             return type("C", (), {"w3": w3})()
 
-    with pytest.raises(cli.ZkclearError, match="no ETH to pay for gas"):
-        cli._has_gas_money(Member())
+    from zkclear.cli.member import _has_gas_money
+
+    with pytest.raises(ZkclearError, match="no ETH to pay for gas"):
+        _has_gas_money(Member())
+
+
+#: What click raises for a refusal of the command line itself (JSON ``type``).
+USAGE = {"UsageError", "BadParameter", "MissingParameter", "NoSuchOption", "BadOptionUsage",
+         "BadArgumentUsage"}
+
+
+@pytest.mark.parametrize("words", sorted(BAD))
+def test_bad_values_are_refused_before_any_work(words, monkeypatch, capsys) -> None:
+    """Each subcommand has a case the parser refuses: no node, operator, key file or
+    compiler was touched by then."""
+    from zkclear.chain import node
+    from zkclear.prover import circuit
+    from zkclear.roles import member
+
+    started: list[str] = []
+
+    def spy(what: str):
+        def work(*_: object, **__: object) -> None:
+            started.append(what)
+            raise ZkclearError(f"{what} started")
+        return work
+
+    monkeypatch.setattr(node, "http_web3", spy("a connection"))
+    monkeypatch.setattr(circuit, "compile_circuit", spy("a compilation"))
+    monkeypatch.setattr(member, "load_member", spy("the member client"))
+    monkeypatch.setattr(member, "keygen", spy("keygen"))
+    refused = 0
+    for args in BAD[words]:
+        code = cli.main([*words, *args, "--json"])
+        cap = capsys.readouterr()
+        check(code, cap.err, cap.out)
+        if json.loads(cap.out)["type"] in USAGE:
+            refused += 1
+            assert not started, (args, started)
+        started.clear()
+    assert refused, f"no bad-input case of {' '.join(words)} is refused by the parser"
+
+
+def test_help_of_every_command_and_the_version(capsys) -> None:
+    for words, cmd in LEAVES.items():
+        assert cli.main([*words, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert text.startswith(f"Usage: zkclear {' '.join(words)}"), text
+        names = {p.name for p in cmd.params}
+        # the environment stands for the chain wherever a command takes it
+        assert ("ZKCLEAR_RPC_URL" in text) == ("rpc_url" in names), words
+        assert ("ZKCLEAR_DEPLOYMENT" in text) == ("deployment" in names), words
+        assert "--json" in text and "--debug" in text
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == "zkclear 0.1.0"
+    assert cli.main(["--help"]) == 0 and "ZKCLEAR_RPC_URL" in capsys.readouterr().out
+
+
+def test_the_environment_names_the_chain(monkeypatch, capsys) -> None:
+    from zkclear.chain import node
+
+    def connect(url: str, **_: object) -> None:
+        raise ZkclearError(f"reached {url}")
+
+    monkeypatch.setattr(node, "http_web3", connect)
+    monkeypatch.setenv("ZKCLEAR_RPC_URL", "http://127.0.0.1:7")
+    monkeypatch.setenv("ZKCLEAR_DEPLOYMENT", DEP)  # read (the role loads it first)
+    code = cli.main(["governance", "show", "--id", "1"])
+    err = capsys.readouterr().err
+    check(code, err)
+    assert "reached http://127.0.0.1:7" in err
+    # the command line wins over the environment
+    code = cli.main(["governance", "show", "--id", "1", "--rpc-url", "http://127.0.0.1:8"])
+    assert "reached http://127.0.0.1:8" in capsys.readouterr().err
+    monkeypatch.setenv("ZKCLEAR_DEPLOYMENT", "missing.json")
+    code = cli.main(["governance", "show", "--id", "1"])
+    err = capsys.readouterr().err
+    check(code, err)
+    assert "ZKCLEAR_DEPLOYMENT" in err and "missing.json" in err
+
+
+def test_interrupted(monkeypatch, capsys) -> None:
+    def interrupt(*_: object) -> dict:
+        raise KeyboardInterrupt
+
+    from zkclear.roles import admin
+
+    monkeypatch.setattr(admin, "member_escrow", interrupt)
+    code = cli.main(["member", "escrow", "--dir", KEYS, "--compliance-public", "0x" + "11" * 32,
+                     "--pool-id", "1:0x" + "11" * 20])
+    assert code == 130 and "interrupted" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [

@@ -128,6 +128,8 @@ def test_exit_before_any_accepted_epoch_pays_pending_deposits() -> None:
 
 def test_cli_exit_needs_a_slot_with_the_compliance_key(
         tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "d.json").write_text("{}")  # the parser refuses a file that does not exist
+    (tmp_path / "c.json").write_text("{}")
     assert main(["member", "exit", "--rpc-url", "http://127.0.0.1:1", "--deployment",
                  str(tmp_path / "d.json"), "--compliance-key", str(tmp_path / "c.json"),
                  "--json"]) == 2

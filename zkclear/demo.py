@@ -38,10 +38,11 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from zkclear import paths
 from zkclear.clearing.params import PoolConfig, RiskParams
@@ -50,11 +51,20 @@ from zkclear.errors import ZkclearError
 
 if TYPE_CHECKING:
     from zkclear.chain.pool import EpochOrders, EpochOutcome, Member, NetOutcome, Pool
-    from zkclear.cli.main import Output
     from zkclear.privacy.cipher import Ciphertext
     from zkclear.privacy.keyfile import X25519KeyPair
     from zkclear.prover.circuit import Compiled
     from zkclear.prover.keys import Keys
+
+
+class Output(Protocol):
+    """Where the demo tells its story (the command line's ``zkclear.cli.output.Output``):
+    a line, and a long step with a progress callback ``log(level, message)``."""
+
+    def info(self, msg: str) -> None: ...
+
+    def step(self, title: str) -> AbstractContextManager[Callable[[str, str], None]]: ...
+
 
 #: The institutions, by slot (slot 0 is the house).
 MEMBERS = {1: "Bank A", 2: "Fund B", 3: "Market maker C"}

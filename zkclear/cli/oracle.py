@@ -1,0 +1,63 @@
+"""An oracle reporter: ``zkclear oracle post`` and ``zkclear oracle release``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from zkclear.cli.output import Output
+from zkclear.cli.params import EPOCH, Prices, Venue, chain_options, command, group
+
+oracle = group("oracle", "an oracle reporter")
+SIGNER = [("key", "from_account")]
+
+
+def _price_state_line(res: dict[str, Any]) -> str:
+    if res["final"]:
+        return f"final: {res['final_prices']}"
+    if res["breaker"]:
+        return (f"beyond the band: {res['breaker']['prices']} held by the circuit breaker "
+                f"until {res['breaker']['release_at']} (then: zkclear oracle release)")
+    return "not final yet (quorum)"
+
+
+@command(oracle, "post", "post an epoch's prices (the quorum finalises)", not_both=SIGNER)
+@chain_options
+@click.option("--epoch", type=EPOCH, required=True)
+@click.option("--prices", type=Prices(), help="comma-separated ticks, one per instrument")
+@click.option("--venue", "venue_list", type=Venue(), multiple=True,
+              help="one venue's prices, one per instrument (repeat per venue): the post is "
+              "their per-instrument median, the venues go into the event")
+def post(out: Output, rpc_url: str, deployment: str, key: str | None,
+         from_account: str | None, epoch: int, prices: list[int] | None,
+         venue_list: tuple[tuple[str, list[int]], ...]) -> int:
+    from zkclear.roles import admin as roles
+
+    venues: dict[str, list[int]] = {}
+    for name, values in venue_list:
+        if name in venues:
+            raise click.BadParameter(f"--venue {name} given twice", param_hint="'--venue'")
+        venues[name] = values
+    if prices is None and not venues:
+        raise click.UsageError("oracle post needs --prices or at least one --venue")
+    res = roles.post_prices(rpc_url, deployment, epoch, prices, venues=venues or None,
+                            key_file=key, from_account=from_account)
+    return out.done(res, f"epoch {epoch} prices {res['prices']} posted; "
+                         f"{_price_state_line(res)}")
+
+
+@command(oracle, "release", "make prices the circuit breaker held final (after its delay)",
+         not_both=SIGNER)
+@chain_options
+@click.option("--epoch", type=EPOCH, required=True)
+def release(out: Output, rpc_url: str, deployment: str, key: str | None,
+            from_account: str | None, epoch: int) -> int:
+    from zkclear.roles import admin as roles
+
+    res = roles.release_prices(rpc_url, deployment, epoch, key_file=key,
+                               from_account=from_account)
+    return out.done(res, f"epoch {epoch}: {_price_state_line(res)}")
+
+
+COMMANDS = [oracle]
