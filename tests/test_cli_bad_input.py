@@ -118,6 +118,7 @@ BAD: dict[tuple[str, ...], list[list[str]]] = {
                          [*CHAIN, "--epoch", "1", "--prices", "5,6", "--key", DEP,
                           "--from", "0x" + "11" * 20]],
     ("oracle", "release"): [[*CHAIN, "--epoch", "-1"], [*CHAIN, "--epoch", "1"]],
+    ("risk", "arrays"): [["missing.json"], [DEP], ["pool.json", "--out", "."]],
     ("governance", "propose"): [[*CHAIN, "no-such-action"],
                                 [*CHAIN, "register-member", "--vkh", "-1"],
                                 [*CHAIN, "register-member", "--slot", "0"],

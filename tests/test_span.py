@@ -321,6 +321,17 @@ def test_cli_arrays_command(tmp_path: Path) -> None:
         arrays_command(tmp_path / "missing.json", None)
 
 
+def test_cli_risk_arrays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from zkclear.cli import main as cli
+
+    src = tmp_path / "inputs.json"
+    src.write_text(json.dumps(span.inputs_to_json(covered_call_inputs())))
+    assert cli.main(["risk", "arrays", str(src), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] and doc["instruments"][1]["array"] == HAND_CALL
+    assert int(doc["risk_hash"]) == risk_arrays(covered_call_inputs()).risk_hash
+
+
 # -- refused inputs -----------------------------------------------------------------------------
 
 def json_inputs() -> dict:

@@ -1,8 +1,6 @@
-"""``zkclear risk arrays``: the SPAN-style risk arrays of an epoch from a JSON input file.
-
-The command line (zkclear/cli/main.py) calls :func:`arrays_command` and prints its one-line
-errors; this module only reads, computes and writes (docs/risk_arrays.md has the formats).
-"""
+"""``zkclear risk arrays``: the SPAN-style risk arrays of an epoch from a JSON input file
+(docs/risk_arrays.md has the formats). Oracle reporters run it on the epoch's final marks
+and post the ``risk_hash`` with the arrays; anyone can re-run it and compare."""
 
 from __future__ import annotations
 
@@ -10,7 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import click
+
 from zkclear.clearing.span import SpanError, inputs_from_json, loads, risk_arrays
+from zkclear.cli.output import Output
+from zkclear.cli.params import command, group
 from zkclear.fsutil import write_atomic
 
 
@@ -36,3 +38,22 @@ def arrays_command(input_path: Path, output_path: Path | None) -> dict[str, Any]
         except OSError as exc:
             raise SpanError(f"cannot write {output_path}: {exc.strerror}") from exc
     return doc
+
+
+risk = group("risk", "SPAN-style risk arrays (an oracle reporter, an auditor)")
+
+
+@command(risk, "arrays", "compute an epoch's risk arrays and their hash from a "
+         "zkclear-risk-inputs-v1 file")
+@click.argument("inputs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="also write the zkclear-risk-arrays-v1 document here")
+def arrays(out: Output, inputs: Path, out_path: Path | None) -> int:
+    doc = arrays_command(inputs, out_path)
+    lines = [f"epoch {doc['epoch']}: risk_hash {doc['risk_hash']}"]
+    for ins in doc["instruments"]:
+        lines.append(f"  {ins['name']}: {ins['array']}")
+    return out.done(doc, "\n".join(lines))
+
+
+COMMANDS = [risk]
