@@ -3,10 +3,10 @@
 - :class:`Secret` holds a key (an int field element or bytes).  Its ``repr``/``str``/
   ``format`` are redacted, so a key that reaches a log line, a traceback's locals or an
   f-string shows ``Secret(<redacted>)``; :meth:`Secret.reveal` is the one way out.
-- :func:`write_json_secret` writes a JSON document atomically (a temporary file in the same
-  folder, created ``0600`` with ``O_EXCL``, fsynced, then renamed over the target) so a
-  crash leaves either the old file or the new one, never a half-written key, and the key
-  is never readable by others, not even for a moment.
+- :func:`write_json_secret` writes a JSON document with mode 0600 through
+  :func:`zkclear.fsutil.write_atomic`, so a crash leaves either the old file or the new
+  one, never a half-written key, and the key is never readable by others, not even for a
+  moment; it never replaces an existing key file unless told to.
 - :func:`read_json_secret` refuses a file whose permissions are wider than ``0600``
   (any group/other bit), that another user owns, that is not a regular file or that is
   not a JSON object, with a :class:`KeyFileError` that says what to fix.
@@ -26,13 +26,13 @@ import hmac
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from zkclear.errors import ZkclearError
+from zkclear.fsutil import write_atomic
 
 #: The only permission bits a key file may have.
 KEY_FILE_MODE = 0o600
@@ -102,37 +102,15 @@ def write_json_secret(path: str | os.PathLike[str], doc: dict[str, Any], *,
     error).  The folder must exist.
     """
     target = Path(path)
-    if not overwrite and (target.exists() or target.is_symlink()):
-        raise KeyFileError(f"{target} already exists; refusing to overwrite a key file")
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise KeyFileError(f"cannot write {target}: folder {folder} does not exist")
-    data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
-    # mkstemp creates the file with O_EXCL and mode 0600 (whatever the umask).
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, KEY_FILE_MODE)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if not overwrite and (target.exists() or target.is_symlink()):
-            raise KeyFileError(f"{target} already exists; refusing to overwrite a key file")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename durable
-        dfd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return target
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-    return target
+        return write_atomic(target, json.dumps(doc, indent=2, sort_keys=True) + "\n",
+                            mode=KEY_FILE_MODE, overwrite=overwrite, make_dirs=False)
+    except FileExistsError:
+        raise KeyFileError(f"{target} already exists; refusing to overwrite a key file"
+                           ) from None
 
 
 def read_json_secret(path: str | os.PathLike[str], what: str = "key file") -> dict[str, Any]:
