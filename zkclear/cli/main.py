@@ -570,15 +570,6 @@ def cmd_member_keygen(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-def _read_json(path: str, what: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise ZkclearError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise ZkclearError(f"{what} {path} is not valid JSON ({exc})") from exc
-
-
 def _has_gas_money(m: Any) -> None:
     """Refuse an on-chain action from an account that cannot pay for gas."""
     cl = m._chain()
@@ -588,13 +579,12 @@ def _has_gas_money(m: Any) -> None:
 
 def cmd_member_action(args: argparse.Namespace, out: Output) -> int:
     from zkclear.roles.member import save_sent
+    from zkclear.schemas import TradeList
 
     action = args.action
     trades = None
     if action == "submit":  # the file is checked before anything is sent
-        trades = _read_json(args.trades, "the trade list")
-        if not isinstance(trades, list):
-            raise ZkclearError(f"the trade list {args.trades} must be a JSON list of trades")
+        trades = TradeList.load(args.trades)
     if action in ("deposit", "withdraw") and not (args.rpc_url and args.deployment):
         raise ZkclearError(f"member {action} needs --rpc-url and --deployment")
     with _member(args) as m:

@@ -23,6 +23,7 @@ from zkclear.chain import node as chain
 from zkclear.chain.client import Client
 from zkclear.errors import ZkclearError
 from zkclear.privacy.keyfile import X25519KeyPair, write_json_secret
+from zkclear.schemas import AdminTokenFile, dump
 
 from .api import Driver, ServerThread, create_app
 from .service import OperatorService
@@ -99,8 +100,8 @@ def run(opts: RunOptions, *, ready: Any = None) -> int:
     """Serve until SIGTERM/SIGINT. ``ready(info)`` is called once the API listens."""
     service = build_service(opts)
     token = secrets.token_urlsafe(32)
-    write_json_secret(opts.admin_token_file, {"format": "zkclear-admin-token-v1",
-                                              "token": token}, overwrite=True)
+    write_json_secret(opts.admin_token_file, dump(AdminTokenFile.tagged(token=token)),
+                      overwrite=True)
     resumed = service.resume()
     if resumed:
         log.info("resumed epochs %s", resumed)

@@ -27,12 +27,15 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from zkclear.errors import ZkclearError
 from zkclear.fsutil import write_atomic
+from zkclear.schemas import Record, X25519KeyFile, dump, format_of, hex_value, parse
+
+R = TypeVar("R", bound=Record)
 
 #: The only permission bits a key file may have.
 KEY_FILE_MODE = 0o600
@@ -159,34 +162,10 @@ def read_json_secret(path: str | os.PathLike[str], what: str = "key file") -> di
     return doc
 
 
-def require_fields(doc: dict[str, Any], required: set[str], optional: set[str],
-                   where: str) -> None:
-    """Refuse missing and unknown fields (a typo must not silently drop data)."""
-    missing = required - doc.keys()
-    if missing:
-        raise KeyFileError(f"{where}: missing field(s) {', '.join(sorted(missing))}")
-    unknown = doc.keys() - required - optional
-    if unknown:
-        raise KeyFileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-
-
-def parse_hex(value: Any, nbytes: int, where: str, field: str = "key") -> bytes:
-    """``0x``-prefixed (or bare) hex of exactly ``nbytes`` bytes.  The error never echoes it."""
-    if not isinstance(value, str):
-        raise KeyFileError(f"{where}: {field} must be a hex string")
-    s = value[2:] if value[:2].lower() == "0x" else value
-    if len(s) != 2 * nbytes:
-        raise KeyFileError(f"{where}: {field} must be {nbytes} bytes ({2 * nbytes} hex digits)")
-    try:
-        return bytes.fromhex(s)
-    except ValueError:
-        raise KeyFileError(f"{where}: {field} is not hexadecimal") from None
-
-
-def parse_int(value: Any, where: str, field: str, lo: int = 0, hi: int = 2**64 - 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise KeyFileError(f"{where}: {field} must be an integer in [{lo}, {hi}]")
-    return value
+def read_key_file(path: str | os.PathLike[str], model: type[R], what: str = "key file") -> R:
+    """Read an owner-only key file and validate it as ``model`` (a :mod:`zkclear.schemas`
+    record); :class:`KeyFileError` names the file and the failing fields, never a key."""
+    return parse(model, read_json_secret(path, what), where=f"{what} {path}", error=KeyFileError)
 
 
 # --------------------------------------------------------------------------------------
@@ -194,7 +173,7 @@ def parse_int(value: Any, where: str, field: str, lo: int = 0, hi: int = 2**64 -
 # --------------------------------------------------------------------------------------
 
 #: The ``format`` field of an X25519 key file.
-X25519_FORMAT = "zkclear-x25519-key-v1"
+X25519_FORMAT = format_of(X25519KeyFile)
 
 
 def fingerprint(public: bytes) -> bytes:
@@ -254,9 +233,9 @@ class X25519KeyPair:
         raise TypeError("a key pair cannot be pickled; save it to a key file instead")
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": X25519_FORMAT, "purpose": self.purpose,
-                "public": "0x" + self.public_bytes.hex(),
-                "private": "0x" + self._private.reveal().hex()}
+        return dump(X25519KeyFile.tagged(purpose=self.purpose,
+                                         public="0x" + self.public_bytes.hex(),
+                                         private="0x" + self._private.reveal().hex()))
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         return write_json_secret(path, self.to_json(), overwrite=overwrite)
@@ -264,19 +243,14 @@ class X25519KeyPair:
     @classmethod
     def load(cls, path: str | os.PathLike[str], purpose: str | None = None) -> X25519KeyPair:
         """Read a key file; refuses unsafe permissions, bad content or another ``purpose``."""
-        where = f"key file {path}"
-        doc = read_json_secret(path, "key file")
-        if doc.get("format") != X25519_FORMAT:
-            raise KeyFileError(f"{where}: format must be {X25519_FORMAT!r}, "
-                               f"got {doc.get('format')!r}")
-        require_fields(doc, {"format", "purpose", "public", "private"}, set(), where)
-        if not isinstance(doc["purpose"], str):
-            raise KeyFileError(f"{where}: purpose must be a string")
-        if purpose is not None and doc["purpose"] != purpose:
-            raise KeyFileError(f"{where} holds a {doc['purpose']!r} key, not a {purpose!r} key")
-        pair = cls(parse_hex(doc["private"], 32, where, "private"), doc["purpose"])
-        if pair.public_bytes != parse_hex(doc["public"], 32, where, "public"):
-            raise KeyFileError(f"{where}: the public key does not belong to the private key")
+        doc = read_key_file(path, X25519KeyFile)
+        if purpose is not None and doc.purpose != purpose:
+            raise KeyFileError(f"key file {path} holds a {doc.purpose!r} key, not a "
+                               f"{purpose!r} key")
+        pair = cls(hex_value(doc.private), doc.purpose)
+        if pair.public_bytes != hex_value(doc.public):
+            raise KeyFileError(f"key file {path}: the public key does not belong to the "
+                               "private key")
         return pair
 
 
