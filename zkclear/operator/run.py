@@ -77,11 +77,7 @@ def build_service(opts: RunOptions) -> OperatorService:
 
         signers = [read_eth_key(opts.operator_key)]
     w3 = chain.http_web3(opts.rpc_url, signers=signers)
-    try:
-        dep = contracts.Deployment.load(opts.deployment)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ZkclearError(f"cannot read the deployment file {opts.deployment}: {exc}") from exc
-    client = Client(w3, dep)
+    client = Client(w3, contracts.Deployment.load(opts.deployment))
     operator = (opts.operator or (str(w3.eth.default_account) if signers else None)
                 or str(client.call(client.house.functions.operator())))
     if opts.transport_key.exists():

@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .base import Record, describe, dump, dumps, format_of, hex_value, load, parse
+from .base import Record, describe, dump, dumps, format_of, hex_value, load, parse, read_file
 from .keys import AdminTokenFile, ComplianceShareFile, EthKeyFile, ViewKeyFile, X25519KeyFile
 from .pool import DeploymentConfig, DeploymentFile, PoolFile, Risk
 from .trades import NettedReport, Trade, TradeList
@@ -58,6 +58,7 @@ __all__ = [
     "json_schema",
     "load",
     "parse",
+    "read_file",
 ]
 
 #: Published name (``docs/schemas/<name>.json``) -> record.
