@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .base import Record, describe, dump, dumps, format_of, hex_value, load, parse, read_file
+from .base import Record, describe, dump, format_of, hex_value, load, parse, read_file
 from .keys import AdminTokenFile, ComplianceShareFile, EthKeyFile, ViewKeyFile, X25519KeyFile
 from .pool import DeploymentConfig, DeploymentFile, PoolFile, Risk
 from .trades import NettedReport, Trade, TradeList
@@ -52,7 +52,6 @@ __all__ = [
     "X25519KeyFile",
     "describe",
     "dump",
-    "dumps",
     "format_of",
     "hex_value",
     "json_schema",

@@ -11,7 +11,6 @@ never repeat the offending value: a key file's content is a secret.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Self, TypeVar, get_args
@@ -231,9 +230,8 @@ def load(model: type[M], path: str | Path, *, what: str,
 
 
 def dump(record: BaseModel) -> dict[str, Any]:
-    """The JSON document of ``record`` (fields left at None are left out)."""
-    return record.model_dump(mode="json", exclude_none=True)
-
-
-def dumps(record: BaseModel, indent: int = 1) -> str:
-    return json.dumps(dump(record), indent=indent) + "\n"
+    """The JSON document of ``record``; optional fields that are None are left out (a
+    required field that may be null, like the pool file's ``token``, is kept)."""
+    skip = {name for name, info in type(record).model_fields.items()
+            if not info.is_required() and getattr(record, name) is None}
+    return record.model_dump(mode="json", exclude=skip)
