@@ -38,10 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from zkclear.errors import ZkclearError
 from zkclear.field import P
@@ -51,6 +49,7 @@ from zkclear.privacy.keyfile import (
     fingerprint,
     public_key_bytes,
     read_key_file,
+    seal_key,
     write_json_secret,
 )
 from zkclear.privacy.viewkeys import MemberKey
@@ -141,8 +140,7 @@ def _escrow_aad(slot: int, pool_id: bytes | str) -> bytes:
 
 def _escrow_cipher(shared: bytes, eph_pub: bytes, recipient: bytes) -> tuple[ChaCha20Poly1305,
                                                                               bytes]:
-    okm = HKDF(hashes.SHA256(), 44, b"", _ESCROW_INFO + eph_pub + recipient).derive(shared)
-    return ChaCha20Poly1305(okm[:32]), okm[32:]
+    return seal_key(shared, _ESCROW_INFO + eph_pub + recipient)
 
 
 def escrow(key: MemberKey | int | Secret, compliance_public: bytes | X25519PublicKey

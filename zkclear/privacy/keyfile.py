@@ -12,7 +12,9 @@
   not a JSON object, with a :class:`KeyFileError` that says what to fix.
 
 - :class:`X25519KeyPair` is a static X25519 key pair (the pool's compliance key, members'
-  and the operator's transport keys) with its key file.
+  and the operator's transport keys) with its key file; :func:`seal_key` is the
+  HKDF -> ChaCha20-Poly1305 key schedule of the boxes sealed to such keys (transport
+  messages and escrows).
 
 The view-key, compliance-key and transport-key files (``zkclear.privacy.viewkeys``,
 ``zkclear.privacy.compliance``, ``zkclear.privacy.transport``) are all written and read
@@ -29,7 +31,10 @@ import stat
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from zkclear.errors import ZkclearError
 from zkclear.fsutil import write_atomic
@@ -174,6 +179,15 @@ def read_key_file(path: str | os.PathLike[str], model: type[R], what: str = "key
 
 #: The ``format`` field of an X25519 key file.
 X25519_FORMAT = format_of(X25519KeyFile)
+
+
+def seal_key(ikm: bytes, info: bytes) -> tuple[ChaCha20Poly1305, bytes]:
+    """The key schedule of zkclear's sealed boxes (transport messages, escrows):
+    ``key ‖ nonce = HKDF-SHA256(ikm, salt = "", info, 44 bytes)``; the ChaCha20-Poly1305
+    cipher under ``key`` and the 12-byte ``nonce``. ``info`` binds the purpose and the
+    public keys involved, so each derived key is used once."""
+    okm = HKDF(hashes.SHA256(), 44, b"", info).derive(ikm)
+    return ChaCha20Poly1305(okm[:32]), okm[32:]
 
 
 def fingerprint(public: bytes) -> bytes:
