@@ -314,7 +314,7 @@ def load_member(directory: Path, operator_url: str, chain_client: Client | None 
                           X25519KeyPair.load(directory / "transport.json", "member"), view,
                           chain_client)
     for f in directory.glob("sent-*.json"):
-        client.sent[int(f.stem.split("-")[1])] = json.loads(f.read_text())
+        client.sent[int(f.stem.split("-")[1])] = TradeList.load(f, error=MemberError).to_json()
     return client
 
 
