@@ -74,8 +74,9 @@ def check_result(result: Mapping[str, Any], sent: Sequence[TradeReport | Mapping
     """The member's checks of its netted result (ResultMismatchError if one fails)."""
     mine_list = TradeList.read(sent, where="the trades sent", error=MemberError).trades
     mine = {t.trade_id: t for t in mine_list}
-    accepted = parse(TradeList, {"trades": result.get("accepted") or []},
-                     where="the operator's accepted trades", error=ResultMismatchError).trades
+    accepted = TradeList.read(result.get("accepted") or [],
+                              where="the operator's accepted trades",
+                              error=ResultMismatchError).trades
     if len(mine) != len(mine_list):
         mine_ids = [t.trade_id for t in mine_list]
         dup = {i for i in mine_ids if mine_ids.count(i) > 1}
