@@ -52,6 +52,7 @@ from web3 import Web3
 
 from zkclear.chain.client import ContractError
 from zkclear.errors import ZkclearError
+from zkclear.schemas import NettedReport, Trade
 
 from .service import OperatorService, ServiceError
 
@@ -138,25 +139,10 @@ class SubmitOut(BaseModel):
     trades: int
 
 
-class TradeOut(BaseModel):
-    trade_id: str | int
-    instrument: int
-    side: int
-    size: int
-    price: int
-    counterparty: int
-
-
 class RejectionOut(BaseModel):
     trade_id: str | int | None
     reason: str
     message: str
-
-
-class ReportOut(BaseModel):
-    delta: list[str]
-    trade_cash: str
-    salt: str
 
 
 class MemberResultOut(BaseModel):
@@ -166,9 +152,9 @@ class MemberResultOut(BaseModel):
     submissions: int
     netted: bool
     prices: list[str] | None = None
-    accepted: list[TradeOut] | None = None
+    accepted: list[Trade] | None = None
     rejected: list[RejectionOut] | None = None
-    report: ReportOut | None = None
+    report: NettedReport | None = None
     commitment: str | None = None
     committed_on_chain: bool | None = None
     excluded: bool | None = None  # closed without this slot's report (no signature)

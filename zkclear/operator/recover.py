@@ -57,8 +57,8 @@ from zkclear.privacy.compliance import EscrowError, pool_id_bytes
 from zkclear.privacy.compliance import recover as open_escrow
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.viewkeys import MemberKey
+from zkclear.schemas import NettedReport
 
-from .service import report_to_json
 from .store import Store
 
 __all__ = [
@@ -359,7 +359,8 @@ def write_store(rec: Recovered, store: Store) -> None:
             for slot, rep in sorted(reports.items()):
                 c = encrypt_report(rec.keys[slot], epoch, rep).commitment()
                 db.execute("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)",
-                           (epoch, slot, "[]", "[]", json.dumps(report_to_json(rep)), str(c)))
+                           (epoch, slot, "[]", "[]", NettedReport.of(rep).model_dump_json(),
+                            str(c)))
             store.set_epoch(epoch, phase="closed", prices=json.dumps(list(prices)))
             store.journal(epoch, "recovered", "closed on-chain, not accepted: to prove")
 

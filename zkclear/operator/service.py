@@ -63,7 +63,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +98,7 @@ from zkclear.privacy.cipher import encrypt_report
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.transport import TransportError, TransportReceiver
 from zkclear.privacy.viewkeys import MemberKey
+from zkclear.schemas import NettedReport, Trade, TradeList
 
 from .store import Store, StoreError
 
@@ -138,6 +139,13 @@ class ServiceError(ZkclearError):
         super().__init__(message)
 
 
+class _MalformedTrades(ServiceError):
+    """A trade list that is not a :class:`zkclear.schemas.TradeList` (422)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("malformed_trades", message, 422)
+
+
 def _hex32(value: Any, what: str) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x") or len(value) != 66:
         raise ServiceError("bad_request", f"{what} must be 0x followed by 64 hex digits")
@@ -147,52 +155,14 @@ def _hex32(value: Any, what: str) -> bytes:
         raise ServiceError("bad_request", f"{what} is not hex") from None
 
 
-def trade_to_json(t: TradeReport) -> dict[str, Any]:
-    return {"trade_id": t.trade_id, "instrument": t.instrument, "side": t.side,
-            "size": t.size, "price": t.price, "counterparty": t.counterparty}
-
-
-def report_to_json(r: Report) -> dict[str, Any]:
-    return {"delta": [str(d) for d in r.delta], "trade_cash": str(r.trade_cash),
-            "salt": str(r.salt)}
-
-
-def report_from_json(d: Mapping[str, Any]) -> Report:
-    return Report(tuple(int(x) for x in d["delta"]), int(d["trade_cash"]), int(d["salt"]))
-
-
 def parse_trade_list(payload: bytes) -> list[dict[str, Any]]:
-    """The trade list of a submission payload: ``{"trades": [{trade_id, instrument,
-    side, size, price, counterparty}, ...]}`` (field types checked; matching checks
-    values)."""
-    try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ServiceError("malformed_trades", f"the trade list is not JSON: {exc}",
-                           422) from None
-    if not isinstance(doc, dict) or set(doc) != {"trades"} or not isinstance(doc["trades"],
-                                                                             list):
-        raise ServiceError("malformed_trades", 'the payload must be {"trades": [...]}', 422)
-    trades = doc["trades"]
+    """The trades of a submission payload (:class:`zkclear.schemas.TradeList`), at most
+    :data:`MAX_TRADES_PER_LIST` of them (field types checked; matching checks values)."""
+    trades = TradeList.read(payload, where="the trade list", error=_MalformedTrades).trades
     if len(trades) > MAX_TRADES_PER_LIST:
         raise ServiceError("too_many_trades",
                            f"{len(trades)} trades, at most {MAX_TRADES_PER_LIST} per list", 422)
-    fields = {"trade_id", "instrument", "side", "size", "price", "counterparty"}
-    for i, t in enumerate(trades):
-        if not isinstance(t, dict) or set(t) != fields:
-            raise ServiceError("malformed_trades",
-                               f"trade #{i} must have exactly the fields {sorted(fields)}", 422)
-        tid = t["trade_id"]
-        if not (isinstance(tid, str) and 0 < len(tid) <= 128) and not (
-                type(tid) is int and 0 <= tid < 2**63):
-            raise ServiceError("malformed_trades",
-                               f"trade #{i}: trade_id must be a short string or an int", 422)
-        for f in ("instrument", "side", "size", "price", "counterparty"):
-            if type(t[f]) is not int:
-                raise ServiceError("malformed_trades", f"trade #{i}: {f} must be an int", 422)
-        if t["side"] not in (1, -1):
-            raise ServiceError("malformed_trades", f"trade #{i}: side must be +1 or -1", 422)
-    return trades
+    return [t.model_dump() for t in trades]
 
 
 @dataclass(frozen=True)
@@ -257,8 +227,7 @@ class OperatorService:
         self._advance_lock = threading.RLock()
         dep = client.deployment
         self.config = dep.config
-        self.info = PoolInfo(f"{dep.chain_id}:{dep.address('ClearingHouse').lower()}",
-                             dep.chain_id, dep.address("ClearingHouse"),
+        self.info = PoolInfo(dep.pool_id, dep.chain_id, dep.address("ClearingHouse"),
                              transport.public_bytes, self.config.n_slots,
                              self.config.n_instruments)
         store.bind_pool(self.info.pool_id)
@@ -456,8 +425,8 @@ class OperatorService:
             for t in match.accepted:
                 for me, other, side in ((t.buyer, t.seller, BUY), (t.seller, t.buyer, -BUY)):
                     per_slot.setdefault(me, {"accepted": [], "rejected": []})
-                    per_slot[me]["accepted"].append(trade_to_json(TradeReport(
-                        t.trade_id, t.instrument, side, t.size, t.price, other)))
+                    per_slot[me]["accepted"].append(Trade.of(TradeReport(
+                        t.trade_id, t.instrument, side, t.size, t.price, other)).model_dump())
             for rj in match.rejected:
                 if type(rj.member) is int and rj.member in per_slot:
                     per_slot[rj.member]["rejected"].append(
@@ -471,7 +440,8 @@ class OperatorService:
                     db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
                                (epoch, slot, json.dumps(res["accepted"]),
                                 json.dumps(res["rejected"]),
-                                json.dumps(report_to_json(rep)) if rep else None, commitment))
+                                NettedReport.of(rep).model_dump_json() if rep else None,
+                                commitment))
                 self.store.set_epoch(epoch, phase="netted", prices=json.dumps(list(prices)),
                                      error=None)
                 self.store.journal(epoch, "netted", {"reports": sorted(reports),
@@ -545,8 +515,8 @@ class OperatorService:
         accepted: dict[int, list[dict[str, Any]]] = {s: [] for s in results}
         for t in ruled.match.accepted:
             for me, other, side in ((t.buyer, t.seller, BUY), (t.seller, t.buyer, -BUY)):
-                accepted.setdefault(me, []).append(trade_to_json(TradeReport(
-                    t.trade_id, t.instrument, side, t.size, t.price, other)))
+                accepted.setdefault(me, []).append(Trade.of(TradeReport(
+                    t.trade_id, t.instrument, side, t.size, t.price, other)).model_dump())
         new_rej: dict[int, list[dict[str, Any]]] = {}
         for rj in ruled.match.rejected:
             new_rej.setdefault(rj.member, []).append(
@@ -564,7 +534,7 @@ class OperatorService:
                 commitment = (str(encrypt_report(keys[slot], epoch, rep).commitment())
                               if rep is not None else None)
                 db.execute("UPDATE results SET report = ?, commitment = ? WHERE epoch = ? "
-                           "AND slot = ?", (json.dumps(report_to_json(rep)) if rep else None,
+                           "AND slot = ?", (NettedReport.of(rep).model_dump_json() if rep else None,
                                             commitment, epoch, slot))
                 db.execute("DELETE FROM signed_commits WHERE epoch = ? AND slot = ?",
                            (epoch, slot))
@@ -611,7 +581,7 @@ class OperatorService:
     def reports(self, epoch: int) -> dict[int, Report]:
         rows = self.store.query("SELECT slot, report FROM results WHERE epoch = ? AND "
                                 "report IS NOT NULL", (epoch,))
-        return {int(s): report_from_json(json.loads(r)) for s, r in rows}
+        return {int(s): NettedReport.model_validate_json(r).to_engine() for s, r in rows}
 
     def expected_commitments(self, epoch: int) -> dict[int, int]:
         rows = self.store.query("SELECT slot, commitment FROM results WHERE epoch = ? AND "
