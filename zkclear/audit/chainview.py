@@ -58,8 +58,9 @@ class ChainView:
     def __init__(self, client: Client) -> None:
         self.client = client
         house = client.house
+        abis: list[Any] = list(house.abi)
         by_topic = {event_abi_to_log_topic(abi): getattr(house.events, abi["name"])()
-                    for abi in house.abi if abi.get("type") == "event"}
+                    for abi in abis if abi.get("type") == "event"}
         raw = client.w3.eth.get_logs({"address": house.address,
                                       "fromBlock": client.deployment.first_block,
                                       "toBlock": "latest"})

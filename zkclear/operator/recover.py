@@ -37,6 +37,7 @@ sends its trade list of the open epoch again.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +59,7 @@ from zkclear.privacy.compliance import recover as open_escrow
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.viewkeys import MemberKey
 
-from .service import report_to_json
+from .records import report_to_json
 from .store import Store
 
 __all__ = [
@@ -71,6 +72,8 @@ __all__ = [
     "recover_state",
     "write_store",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class RecoverError(ZkclearError):
@@ -267,6 +270,7 @@ def recover_state(client: Client, compliance: X25519KeyPair) -> Recovered:
         rec.results[epoch] = result
         rec.blinded[epoch] = result.blinded
         rec.accepted_logs[epoch] = accepted[epoch]
+        log.info("epoch %d replayed: root %s", epoch, hex32(state.root()))
     if state.root() != client.state_root():
         raise ReplayMismatchError(f"the replayed root {hex32(state.root())} is not the "
                                   f"chain's stateRoot {hex32(client.state_root())}")
