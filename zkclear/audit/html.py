@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import jinja2
@@ -45,9 +46,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 _TEXT_COLUMNS = {"status": "text status", "withdrawal": "text", "accepted": "text"}
 
 
+@cache
 def environment() -> jinja2.Environment:
-    """The template environment: the package's templates, autoescaped, strict about
-    undefined names (a typo in the template is an error, not an empty cell)."""
+    """The template environment (made once): the package's templates, autoescaped, strict
+    about undefined names (a typo in the template is an error, not an empty cell)."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("zkclear.audit", "templates"),
         autoescape=jinja2.select_autoescape(("html", "html.j2"), default=True,
