@@ -221,7 +221,7 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
                               f"request body of {length} bytes exceeds {max_body}")
         return await call_next(request)
 
-    # -- public ----------------------------------------------------------------------
+    # -- public ----------------------------------------------------------------------------
 
     @app.get("/v1/health", response_model=HealthOut)
     async def health() -> dict[str, Any]:
@@ -244,7 +244,7 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
     async def epoch_public(epoch: EpochPath) -> dict[str, Any]:
         return await run_in_threadpool(service.epoch_public, epoch)
 
-    # -- members ---------------------------------------------------------------------
+    # -- members ---------------------------------------------------------------------------
 
     @app.post("/v1/members/enrol", response_model=EnrolOut, responses=_ERRORS,
               openapi_extra={"requestBody": {"required": True, "content": {
@@ -297,7 +297,7 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
                 return service.member_result(auth.slot, epoch)
         return await run_in_threadpool(f)
 
-    # -- admin -----------------------------------------------------------------------
+    # -- admin -----------------------------------------------------------------------------
 
     @app.post("/v1/admin/epochs/{epoch}/net", responses=_ERRORS, dependencies=[EpochAdmin])
     async def admin_net(epoch: EpochPath) -> dict[str, Any]:

@@ -120,7 +120,7 @@ class ServiceBase:
         store.bind_pool(self.info.pool_id)
         self._ensure_genesis()
 
-    # -- set-up --------------------------------------------------------------------
+    # -- set-up ----------------------------------------------------------------------------
 
     @property
     def keys(self) -> Any:
@@ -147,7 +147,7 @@ class ServiceBase:
         assert latest is not None
         return PoolState.from_json(latest[1])
 
-    # -- identities ----------------------------------------------------------------
+    # -- identities ------------------------------------------------------------------------
 
     def slot_of(self, address: str) -> int | None:
         """The active member slot of an Ethereum account (None if not a member)."""
@@ -185,7 +185,7 @@ class ServiceBase:
         account, _active, _used = self.client.call(self.raw_client.house.functions.members(slot))
         return str(account)
 
-    # -- requests ----------------------------------------------------------------------
+    # -- requests --------------------------------------------------------------------------
 
     def record_nonce(self, address: str, nonce: str, ts: int) -> None:
         """Store an HTTP request nonce; ServiceError(replay) if seen (inside the caller's
@@ -201,7 +201,7 @@ class ServiceBase:
         with self.store.transaction() as db:
             db.execute("DELETE FROM request_nonces WHERE ts < ?", (older_than,))
 
-    # -- what is on record ---------------------------------------------------------
+    # -- what is on record -----------------------------------------------------------------
 
     def latest_submissions(self, epoch: int) -> dict[int, list[dict[str, Any]]]:
         rows = self.store.query("SELECT slot, trades FROM submissions WHERE id IN (SELECT "
@@ -277,7 +277,7 @@ class ServiceBase:
         start = self.store.journal_last(epoch, "netted", "renetted")
         return None if start is None else start + self.sign_timeout
 
-    # -- queries -----------------------------------------------------------------------
+    # -- queries ---------------------------------------------------------------------------
 
     def member_result(self, slot: int, epoch: int) -> dict[str, Any]:
         """What ``GET /v1/epochs/{e}/me`` answers a member."""

@@ -106,7 +106,7 @@ class OperatorService(Intake, Settlement):
     only when a close is commanded).
     """
 
-    # -- the background driver -----------------------------------------------------
+    # -- the background driver -------------------------------------------------------------
 
     def scheduled_net(self) -> dict[str, Any] | None:
         """Net the intake epoch if the schedule says so and it can be netted."""
