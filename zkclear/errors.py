@@ -14,9 +14,10 @@ the new drawing when it is not)::
 
     ZkclearError                      errors
     ├── ArtefactError                 errors
-    ├── AuditError                    audit.core
+    ├── AuditError                    audit.report
     ├── BoundError                    field; also ValueError
     ├── CeremonyError                 prover.ceremony
+    ├── ChainDataError                audit.chainview
     ├── ContractError                 chain.client
     ├── DecryptionError               privacy.cipher
     ├── DemoError                     demo
@@ -40,7 +41,7 @@ the new drawing when it is not)::
     │   ├── ReplayMismatchError       operator.recover
     │   └── ReportOpenError           operator.recover
     ├── RoleError                     roles.admin
-    ├── ServiceError                  operator.service
+    ├── ServiceError                  operator.errors
     ├── ShareError                    privacy.compliance
     ├── StoreError                    operator.store
     ├── ToolError                     errors

@@ -29,7 +29,7 @@ from .api import Driver, ServerThread, create_app
 from .service import OperatorService
 from .store import Store
 
-log = logging.getLogger("zkclear.operator")
+log = logging.getLogger(__name__)
 
 
 @dataclass

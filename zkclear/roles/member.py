@@ -2,7 +2,7 @@
 :class:`zkclear.chain.client.Client`.
 
 A member holds three keys: its Ethereum account key (signs every HTTP request, see
-:mod:`zkclear.operator.api`; its account is the one governance registered for the slot),
+:mod:`zkclear.operator.signing`; its account is the one governance registered for the slot),
 its X25519 transport key (seals trade lists and the enrolment message,
 :mod:`zkclear.privacy.transport`) and its view key ``K`` (encrypts its report,
 :mod:`zkclear.privacy.cipher`; handed to the operator at enrolment inside a sealed message).
@@ -35,7 +35,7 @@ from zkclear.clearing.events import Kind
 from zkclear.clearing.report import Report
 from zkclear.clearing.trades import TradeReport
 from zkclear.errors import ZkclearError
-from zkclear.operator.api import sign_request
+from zkclear.operator.signing import sign_request
 from zkclear.privacy.cipher import encrypt_report
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.transport import TransportSender
