@@ -23,6 +23,7 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from zkclear import bounds
+from zkclear.errors import ZkclearError
 from zkclear.field import P
 
 #: The circuit's public signals, in order.
@@ -37,7 +38,7 @@ _EVENTS_SHIFT = bounds.EPOCH_BITS
 _TOTAL_SHIFT = bounds.EPOCH_BITS + bounds.N_EVENTS_BITS
 
 
-class PackingError(ValueError):
+class PackingError(ZkclearError, ValueError):
     """A value does not fit its field of a packed public signal."""
 
 

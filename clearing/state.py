@@ -16,6 +16,7 @@ from typing import Any
 
 from zkclear import bounds
 from zkclear.field import P
+from zkclear.fsutil import write_json_atomic
 from zkclear.poseidon import poseidon, poseidon_chain
 
 from .params import ParamsError, PoolConfig
@@ -154,9 +155,7 @@ class PoolState:
         return state
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n")
-        tmp.replace(path)
+        write_json_atomic(path, self.to_json(), mode=0o644)
 
     @classmethod
     def load(cls, path: Path) -> PoolState:

@@ -244,8 +244,8 @@ def _check_cash(values: Sequence[int], quantity: str) -> None:
             raise NettingBoundError(i, quantity, c, bounds.CASH.bits)
 
 
-class _Malformed(Exception):
-    pass
+class _Malformed(TradeError):
+    """A submission :func:`match_trades` rejects as a whole (caught there)."""
 
 
 def _int_field(x: Any, name: str, index: int) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from zkclear.errors import ArtefactError, ZkclearError
+from zkclear.fsutil import write_json_atomic
 from zkclear.prover import _node
 from zkclear.prover.circuit import Compiled
 from zkclear.prover.keys import Keys, file_sha256, install_ceremony_zkey
@@ -58,9 +59,7 @@ def _load(folder: Path) -> dict[str, Any]:
 
 
 def _save(folder: Path, data: dict[str, Any]) -> None:
-    tmp = folder / f".{TRANSCRIPT}.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, folder / TRANSCRIPT)
+    write_json_atomic(folder / TRANSCRIPT, data, indent=2, mode=0o644)
 
 
 def _now() -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from zkclear.errors import ArtefactError
+from zkclear.fsutil import write_json_atomic
 from zkclear.prover import _node
 from zkclear.prover.binfile import zkey_info
 from zkclear.prover.circuit import Compiled
@@ -109,21 +110,17 @@ def _install(compiled: Compiled, zkey_src: Path, record: dict[str, Any], *, move
         step="export verification key", subject=str(zkey_src), log=log,
     )
     tmp_z = zkey_path.with_suffix(f".zkey.tmp{os.getpid()}")
-    tmp_v = vkey_path.with_suffix(f".json.tmp{os.getpid()}")
-    tmp_r = record_path.with_suffix(f".json.tmp{os.getpid()}")
     if move:
         os.replace(zkey_src, tmp_z)
     else:
         shutil.copyfile(zkey_src, tmp_z)
-    tmp_v.write_text(json.dumps(vkey, indent=1) + "\n")
     record = {**record, "zkey_sha256": file_sha256(tmp_z),
               "installed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    tmp_r.write_text(json.dumps(record, indent=2) + "\n")
     # The record goes last: keys without a record are treated as absent.
     record_path.unlink(missing_ok=True)
     os.replace(tmp_z, zkey_path)
-    os.replace(tmp_v, vkey_path)
-    os.replace(tmp_r, record_path)
+    write_json_atomic(vkey_path, vkey, mode=0o644)
+    write_json_atomic(record_path, record, indent=2, mode=0o644)
     return Keys(compiled, zkey_path, vkey_path, record["provenance"], record)
 
 

@@ -22,6 +22,7 @@ from zkclear.privacy.compliance import escrow
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.viewkeys import MemberKey
 from zkclear.roles.member import MemberClient
+from zkclear.schemas import TradeList
 
 from . import contracts_support as cs
 
@@ -91,9 +92,7 @@ def story_trades(epoch: int = 1) -> dict[int, list[TradeReport]]:
 
 
 def as_dicts(trades: list[TradeReport]) -> list[dict[str, Any]]:
-    return [{"trade_id": x.trade_id, "instrument": x.instrument, "side": x.side,
-             "size": x.size, "price": x.price, "counterparty": x.counterparty}
-            for x in trades]
+    return TradeList.read(trades, where="test trades").to_json()
 
 
 #: The admin bearer token of the test services.

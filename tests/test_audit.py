@@ -25,9 +25,18 @@ from eth_utils import event_abi_to_log_topic
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from zkclear.audit.core import AuditError, AuditReport, EpochRow, audit_member, derive_slot, pool_id
+from zkclear.audit import (
+    AuditError,
+    AuditReport,
+    EpochRow,
+    Finding,
+    audit_member,
+    derive_slot,
+    pool_id,
+)
+from zkclear.audit import html as audit_html
 from zkclear.chain import node as chain
-from zkclear.clearing.epoch import EpochError, EpochResult, SlotResult, run_epoch
+from zkclear.clearing.epoch import EpochError, EpochResult, SlotFigures, SlotResult, run_epoch
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import PoolConfig, RiskParams
 from zkclear.clearing.report import Report
@@ -427,6 +436,49 @@ def test_html_report_shows_the_engines_figures(story: Story, tmp_path: Path) -> 
     # Escaping: a finding's text with markup in it stays text.
     rep.findings[0] = type(rep.findings[0])(3, "<b>x</b>", "r&d", None, None, "<script>")
     assert "<script>" not in rep.to_html() and "&lt;script&gt;" in rep.to_html()
+
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+def _synthetic_report(text: str) -> AuditReport:
+    """A report made by hand (no chain) with ``text`` in every string a member, the chain
+    or a finding can put on the page."""
+    figures = SlotFigures(5, (1, -2), 993, 1_000, (3, 4), 300, 600, False, True, 0, 0, 997,
+                          (1, -2))
+    rows = [EpochRow(1, status="verified", accepted=True, figures=figures,
+                     onchain_liquidated=False),
+            EpochRow(2, status="failed", accepted=True, onchain_liquidated=True)]
+    findings = [Finding(2, text, text, text, text, text), Finding(None, "escrow", text, None,
+                                                                  None, text)]
+    return AuditReport(1, 31337, "0x" + "ab" * 20, f"31337:{text}", "member", None, 7, rows,
+                       findings, False)
+
+
+def test_html_report_escapes_hostile_strings() -> None:
+    page = _synthetic_report(HOSTILE).to_html()
+    assert "<script" not in page.lower() and "alert(\"x\")" not in page
+    assert page.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") == 8
+    parser = _Tables()
+    parser.feed(page)
+    assert set(parser.rows) == {1, 2} and parser.rows[1]["equity"] == "1000"
+    assert [t for t, _ in parser.svg].count("circle") == 2  # epoch 1's equity and MM
+    # An attribute cannot be left either: quotes are escaped too.
+    page = _synthetic_report('" onmouseover="x').to_html()
+    assert 'onmouseover="x' not in page and "&#34; onmouseover=&#34;x" in page
+
+
+def test_html_template_is_autoescaped_package_data() -> None:
+    from importlib.resources import files
+
+    assert files("zkclear.audit").joinpath("templates/report.html.j2").is_file()
+    env = audit_html.environment()
+    assert env.autoescape("report.html.j2") is True  # select_autoescape for .html.j2
+    assert audit_html.plot(_synthetic_report("x").to_json()) is not None
+    empty = AuditReport(1, 1, "0x" + "ab" * 20, "1:x", "none", None, None,
+                        [EpochRow(1)], [], False)
+    assert audit_html.plot(empty.to_json()) is None
+    assert "no derivable figures" in empty.to_html()
 
 
 def test_json_report_is_plain_json_without_key_material(story: Story, tmp_path: Path) -> None:

@@ -1,4 +1,63 @@
-"""The exception hierarchy: every user-facing failure is a ZkclearError with a clear message."""
+"""The exception hierarchy: every exception zkclear defines is a :class:`ZkclearError`.
+
+A ZkclearError's message is written for the user: the CLI prints it as one line and
+exits non-zero, the operator API answers it in its JSON error shape. Each module raises
+its own subclass (listed below with the module, without ``zkclear.``), directly under
+ZkclearError or under a branch that groups one kind of failure: :class:`ToolError` (an
+external tool failed), ``TransportError`` (a sealed message is refused), ``RecoverError``
+(the operator cannot rebuild its state from the chain), ``MemberError``, ``ParamsError``,
+``PoolError`` and ``TradeError``. Errors about a value out of range are also ValueErrors,
+so code that checks values can catch them as such. Private classes (``_Name``) are left
+out of the drawing; ``tests/test_errors.py`` checks that every exception class in the
+package derives from ZkclearError and that this drawing is the tree as it is (it prints
+the new drawing when it is not)::
+
+    ZkclearError                      errors
+    ├── ArtefactError                 errors
+    ├── AuditError                    audit.report
+    ├── BoundError                    field; also ValueError
+    ├── CeremonyError                 prover.ceremony
+    ├── ChainDataError                audit.chainview
+    ├── ContractError                 chain.client
+    ├── DecryptionError               privacy.cipher
+    ├── DemoError                     demo
+    ├── DeploymentError               chain.contracts
+    ├── EpochError                    clearing.epoch; also ValueError
+    ├── EscrowError                   privacy.compliance
+    ├── ExitError                     roles.exit
+    ├── FieldError                    field; also ValueError
+    ├── InsecureSetupError            verifier.onchain
+    ├── KeyFileError                  privacy.keyfile
+    ├── MemberError                   roles.member
+    │   └── ResultMismatchError       roles.member
+    ├── PackingError                  clearing.public; also ValueError
+    ├── ParamsError                   clearing.params; also ValueError
+    │   └── MarginError               clearing.margin
+    ├── PoolError                     chain.pool
+    │   └── CommitRefused             chain.pool
+    ├── ProofError                    errors
+    ├── RecoverError                  operator.recover
+    │   ├── EscrowOpenError           operator.recover
+    │   ├── ReplayMismatchError       operator.recover
+    │   └── ReportOpenError           operator.recover
+    ├── RoleError                     roles.admin
+    ├── ServiceError                  operator.errors
+    ├── ShareError                    privacy.compliance
+    ├── StoreError                    operator.store
+    ├── ToolError                     errors
+    │   ├── CompileError              errors
+    │   ├── ToolMissingError          errors
+    │   ├── WitnessError              errors
+    │   └── WorkerCallError           prover._node
+    ├── TradeError                    clearing.trades; also ValueError
+    │   └── NettingBoundError         clearing.trades; also BoundError
+    ├── TradeLossError                clearing.epoch; also ValueError
+    └── TransportError                privacy.transport
+        ├── ReplayError               privacy.transport
+        ├── TamperedError             privacy.transport
+        ├── UnknownMemberError        privacy.transport
+        └── WrongRecipientError       privacy.transport
+"""
 
 from __future__ import annotations
 

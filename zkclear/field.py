@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from py_ecc.optimized_bn128 import curve_order as _PY_ECC_CURVE_ORDER
 
+from zkclear.errors import ZkclearError
+
 #: The BN254 (alt_bn128) scalar field modulus r: circom's and snarkjs's default prime.
 P = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 #: Bits needed to write any field element.
@@ -28,11 +30,11 @@ assert pow(7, P - 1, P) == 1 and pow(5, (P - 1) // 2, P) == P - 1  # Fermat; 5 a
 assert (P - 1) % (1 << 28) == 0  # 2-adicity 28: FFT domains up to 2^28
 
 
-class FieldError(ValueError):
+class FieldError(ZkclearError, ValueError):
     """A value is not a canonical field element (not an int, negative, or >= r)."""
 
 
-class BoundError(ValueError):
+class BoundError(ZkclearError, ValueError):
     """A signed quantity lies outside the range the circuits can check."""
 
     def __init__(self, name: str, value: int, bits: int) -> None:

@@ -48,6 +48,7 @@ from zkclear.fsutil import write_json_atomic
 from zkclear.poseidon import MAX_INPUTS, poseidon
 from zkclear.prover import _node
 from zkclear.prover.registry import EPOCH_PUBLIC
+from zkclear.schemas import DeploymentConfig, DeploymentFile, dump, parse, read_file
 
 #: Solidity sources of the system.
 SOURCES_DIR = paths.CONTRACTS_DIR
@@ -235,21 +236,26 @@ class Deployment:
         return pool_id(self.chain_id, self.address("ClearingHouse"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"chain_id": self.chain_id, "addresses": self.addresses,
-                "config": asdict(self.config), "first_block": self.first_block,
-                "gas": self.gas}
+        """The ``zkclear-deployment-v1`` document (:class:`zkclear.schemas.DeploymentFile`)."""
+        return dump(DeploymentFile(chain_id=self.chain_id, addresses=self.addresses,
+                                   config=DeploymentConfig(**asdict(self.config)),
+                                   first_block=self.first_block, gas=self.gas))
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Deployment:
-        return cls(int(d["chain_id"]), dict(d["addresses"]), PoolConfig(**d["config"]),
-                   int(d["first_block"]), dict(d.get("gas", {})))
+    def from_json(cls, d: Mapping[str, Any] | str | bytes,
+                  where: str = "the deployment") -> Deployment:
+        """A deployment from its document (a file without ``format`` is read as v1)."""
+        doc = parse(DeploymentFile, d, where=where, error=DeploymentError)
+        return cls(doc.chain_id, dict(doc.addresses), doc.config.to_engine(),
+                   doc.first_block, dict(doc.gas))
 
     def save(self, path: Path) -> None:
         write_json_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: Path) -> Deployment:
-        return cls.from_json(json.loads(path.read_text()))
+        what = "the deployment file"
+        return cls.from_json(read_file(path, what, DeploymentError), f"{what} {path}")
 
 
 def _reraise_decoded(exc: Exception, what: str) -> None:

@@ -21,7 +21,7 @@ from zkclear.cli.params import (
     PUBLIC_KEY,
     URL,
     Existing,
-    JsonList,
+    TradeListFile,
     command,
     deployment_option,
     group,
@@ -124,10 +124,10 @@ def enrol(out: Output, **chain: Any) -> int:
 
 @command(member, "submit", "send a trade list (JSON file)")
 @client_options
-@click.option("--trades", type=JsonList("the trade list"), required=True,
-              help="JSON list of trades")
+@click.option("--trades", type=TradeListFile(), required=True,
+              help="the trade list: a JSON list of trades (or {\"trades\": [...]})")
 @click.option("--epoch", type=EPOCH, help="default: the intake epoch")
-def submit(out: Output, trades: list[Any], epoch: int | None, **chain: Any) -> int:
+def submit(out: Output, trades: Any, epoch: int | None, **chain: Any) -> int:
     from zkclear.roles.member import save_sent
 
     with _client(**chain) as m:

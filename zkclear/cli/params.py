@@ -6,9 +6,7 @@ exist), the options several commands share (the chain, ``ZKCLEAR_RPC_URL`` and
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -247,27 +245,24 @@ class Existing(click.Path):
         super().fail(f"cannot read {self.what}: {message}", param, ctx)
 
 
-class JsonList(Existing):
-    """A JSON file holding a list; the value is the list."""
+class TradeListFile(Existing):
+    """A trade-list file (``zkclear.schemas.TradeList``: the bare list or ``{"trades": ...}``);
+    the value is the checked :class:`TradeList`, errors name the field path."""
+
+    def __init__(self) -> None:
+        super().__init__("the trade list")
 
     def convert(self, value: Any, param: Param, ctx: Ctx) -> Any:
-        if isinstance(value, list):
+        from zkclear.errors import ZkclearError
+        from zkclear.schemas import TradeList
+
+        if isinstance(value, TradeList):
             return value
         path = super().convert(value, param, ctx)
-        why = None
         try:
-            with open(path, encoding="utf-8") as fh:
-                doc = json.load(fh)
-        except OSError as exc:
-            why = f"cannot read {self.what} {path}: {os.strerror(exc.errno or 0)}"
-        except ValueError as exc:
-            why = f"{self.what} {path} is not valid JSON ({exc})"
-        else:
-            if not isinstance(doc, list):
-                why = f"{self.what} {path} must be a JSON list"
-        if why:
-            raise click.BadParameter(why, ctx, param)
-        return doc
+            return TradeList.load(path)
+        except ZkclearError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
 
 
 def load_deployment(path: str) -> Any:

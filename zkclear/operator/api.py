@@ -1,46 +1,33 @@
 """The operator's HTTP API (FastAPI; OpenAPI at ``/openapi.json``, docs at ``/docs``).
 
-Member requests are authenticated with the member's Ethereum key: four headers
+Member requests are signed with the member's Ethereum key (:mod:`.signing`: four
+``X-Zkclear-*`` headers, EIP-191 over the request) and checked by the :mod:`.auth`
+dependencies: the recovered address must be the claimed one (else 401) and an active
+member on-chain (``slotOf``; else 403); the request's nonce is stored in the same SQLite
+transaction as its effect, so a refused request stores nothing and a replay is refused
+(409). Admin endpoints (``/v1/admin/...``: net, close, settle) take ``Authorization:
+Bearer <token>`` and are only served to loopback clients (127.0.0.1 / ::1): run the
+operator behind a proxy that does not forward ``/v1/admin`` if it must listen on other
+interfaces. Both show in the OpenAPI document as security schemes.
 
-    X-Zkclear-Address    the signer's account (checksummed or lower case)
-    X-Zkclear-Timestamp  unix seconds; refused if more than ``max_skew`` (300 s) away
-    X-Zkclear-Nonce      16-64 characters [A-Za-z0-9_-], never reused by that account
-    X-Zkclear-Signature  EIP-191 personal_sign over :func:`canonical_request`
-
-where the signed text is ``zkclear-request-v1``, the pool id, the method, the path (with
-its query), the timestamp, the nonce and the SHA-256 of the body, one per line. The
-recovered address must equal the claimed one (else 401) and be an active member on-chain
-(``slotOf``; else 403). The nonce is stored in the same SQLite transaction as the
-request's effect, so a refused request stores nothing and a replay is refused (409).
-
-Bodies are limited to ``max_body`` bytes (64 KiB; 413). Every error is JSON
-``{"error": {"code": "...", "message": "..."}}``.
-
-Admin endpoints (``/v1/admin/...``: net, close, settle) take ``Authorization: Bearer
-<token>`` -- a random token the operator writes to an owner-only file at start -- and
-are only served to loopback clients (127.0.0.1 / ::1): run the operator behind a proxy
-that does not forward ``/v1/admin`` if it must listen on other interfaces.
+Bodies are limited to ``max_body`` bytes (64 KiB; 413); path epochs to 0..2^63-1 (422).
+Every error -- a refusal, a validation error, an unknown path (404), a wrong method
+(405), a request the HTTP parser rejects (400, :class:`JsonErrorsH11`), an internal
+error (500) -- is JSON ``{"error": {"code": "...", "message": "..."}}``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import re
-import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import h11
 import uvicorn
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from fastapi import FastAPI, Request
-from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
@@ -48,41 +35,29 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from web3 import Web3
 
 from zkclear.chain.client import ContractError
 from zkclear.errors import ZkclearError
+from zkclear.schemas import NettedReport, Trade
 
-from .service import OperatorService, ServiceError
+from .auth import (
+    MAX_BODY,
+    MAX_SKEW,
+    ApiSettings,
+    Body,
+    EpochAdmin,
+    EpochMember,
+    EpochPath,
+    MemberAuth,
+)
+from .errors import ServiceError
+from .service import OperatorService
+from .signing import canonical_request, sign_request
 
-log = logging.getLogger("zkclear.operator.api")
+__all__ = ["Driver", "JsonErrorsH11", "ServerThread", "canonical_request", "create_app",
+           "sign_request"]
 
-SIGNATURE_DOMAIN = "zkclear-request-v1"
-MAX_BODY = 64 * 1024
-MAX_SKEW = 300
-_NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
-def canonical_request(pool_id: str, method: str, path: str, timestamp: int, nonce: str,
-                      body: bytes) -> str:
-    """The text a member signs for one request."""
-    return "\n".join([SIGNATURE_DOMAIN, pool_id, method.upper(), path, str(timestamp), nonce,
-                      hashlib.sha256(body).hexdigest()])
-
-
-def sign_request(private_key: Any, pool_id: str, method: str, path: str, body: bytes, *,
-                 timestamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
-    """The authentication headers of a request signed with ``private_key``."""
-    ts = int(time.time()) if timestamp is None else timestamp
-    nonce = nonce or secrets.token_urlsafe(24)
-    acct = Account.from_key(private_key)
-    msg = encode_defunct(text=canonical_request(pool_id, method, path, ts, nonce, body))
-    sig = acct.sign_message(msg).signature.hex()
-    return {"X-Zkclear-Address": acct.address, "X-Zkclear-Timestamp": str(ts),
-            "X-Zkclear-Nonce": nonce,
-            "X-Zkclear-Signature": sig if sig.startswith("0x") else "0x" + sig}
-
+log = logging.getLogger(__name__)
 
 # -- models (OpenAPI) ------------------------------------------------------------------------
 
@@ -138,25 +113,10 @@ class SubmitOut(BaseModel):
     trades: int
 
 
-class TradeOut(BaseModel):
-    trade_id: str | int
-    instrument: int
-    side: int
-    size: int
-    price: int
-    counterparty: int
-
-
 class RejectionOut(BaseModel):
     trade_id: str | int | None
     reason: str
     message: str
-
-
-class ReportOut(BaseModel):
-    delta: list[str]
-    trade_cash: str
-    salt: str
 
 
 class MemberResultOut(BaseModel):
@@ -166,9 +126,9 @@ class MemberResultOut(BaseModel):
     submissions: int
     netted: bool
     prices: list[str] | None = None
-    accepted: list[TradeOut] | None = None
+    accepted: list[Trade] | None = None
     rejected: list[RejectionOut] | None = None
-    report: ReportOut | None = None
+    report: NettedReport | None = None
     commitment: str | None = None
     committed_on_chain: bool | None = None
     excluded: bool | None = None  # closed without this slot's report (no signature)
@@ -190,21 +150,14 @@ class EpochOut(BaseModel):
     sign_deadline: float | None = None
 
 
-#: An epoch in a path: 0 <= epoch < 2^63 (SQLite's INTEGER is signed 64-bit); anything
-#: else is a 422 in the JSON error shape before a handler runs.
-EpochPath = Annotated[int, PathParam(ge=0, lt=2**63, description="epoch number")]
-
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorOut} for s in (400, 401, 403, 409, 413, 422)}
+    s: {"model": ErrorOut} for s in (400, 401, 403, 409, 413, 422, 500)}
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-class _Auth:
-    def __init__(self, address: str, slot: int | None, nonce: str, ts: int) -> None:
-        self.address, self.slot, self.nonce, self.ts = address, slot, nonce, ts
+def _error(status: int, code: str, message: str,
+           headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
+                        headers=headers)
 
 
 def create_app(service: OperatorService, *, admin_token: str | None = None,
@@ -212,7 +165,7 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
     """The FastAPI application serving ``service``."""
     app = FastAPI(title="zkclear operator", version="1",
                   description=(__doc__ or "").split("\n\n")[0])
-    pool_id = service.info.pool_id
+    app.state.api = ApiSettings(service, admin_token, max_body, max_skew)
 
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
@@ -226,7 +179,7 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail))
+        return _error(exc.status_code, code, str(exc.detail), exc.headers)  # 405: Allow
 
     @app.exception_handler(ContractError)
     async def _contract(_: Request, exc: ContractError) -> JSONResponse:
@@ -254,65 +207,7 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
                               f"request body of {length} bytes exceeds {max_body}")
         return await call_next(request)
 
-    async def body_of(request: Request) -> bytes:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body:
-                raise ServiceError("body_too_large", f"request body exceeds {max_body} bytes",
-                                   413)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    async def authenticate(request: Request, body: bytes, *, member: bool = True) -> _Auth:
-        h = request.headers
-        claimed, ts_s = h.get("x-zkclear-address"), h.get("x-zkclear-timestamp")
-        nonce, sig = h.get("x-zkclear-nonce"), h.get("x-zkclear-signature")
-        if not (claimed and ts_s and nonce and sig):
-            raise ServiceError("unauthenticated", "missing X-Zkclear-Address, -Timestamp, "
-                               "-Nonce or -Signature header", 401)
-        if not ts_s.isdigit():
-            raise ServiceError("unauthenticated", "X-Zkclear-Timestamp must be unix seconds",
-                               401)
-        ts = int(ts_s)
-        if abs(time.time() - ts) > max_skew:
-            raise ServiceError("stale_request", f"timestamp {ts} is more than {max_skew} s "
-                               "from the operator's clock", 401)
-        if not _NONCE.match(nonce):
-            raise ServiceError("unauthenticated", "X-Zkclear-Nonce must be 16-64 characters "
-                               "[A-Za-z0-9_-]", 401)
-        if not Web3.is_address(claimed):
-            raise ServiceError("unauthenticated", "X-Zkclear-Address is not an address", 401)
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        text = canonical_request(pool_id, request.method, path, ts, nonce, body)
-        try:
-            signer = Account.recover_message(encode_defunct(text=text), signature=sig)
-        except Exception:
-            raise ServiceError("bad_signature", "the signature does not parse", 401) from None
-        if signer.lower() != claimed.lower():
-            raise ServiceError("bad_signature", "the signature is not the claimed account's "
-                               "over this request", 401)
-        if service.store.one("SELECT 1 FROM request_nonces WHERE address = ? AND nonce = ?",
-                             (signer.lower(), nonce)):
-            raise ServiceError("replayed_request", "this request nonce was already used", 409)
-        slot = await run_in_threadpool(service.slot_of, signer)
-        if member and slot is None:
-            raise ServiceError("unknown_member", f"{signer} is not an active member of "
-                               "this pool", 403)
-        return _Auth(signer, slot, nonce, ts)
-
-    def admin(request: Request) -> None:
-        host = request.client.host if request.client else ""
-        if host not in LOOPBACK:
-            raise ServiceError("forbidden", "admin endpoints are served to loopback clients "
-                               "only", 403)
-        given = request.headers.get("authorization", "")
-        if not admin_token or not hmac.compare_digest(given.encode(),
-                                                      f"Bearer {admin_token}".encode()):
-            raise ServiceError("forbidden", "admin endpoints need the operator's bearer "
-                               "token", 403)
-
-    # -- public ----------------------------------------------------------------------
+    # -- public ----------------------------------------------------------------------------
 
     @app.get("/v1/health", response_model=HealthOut)
     async def health() -> dict[str, Any]:
@@ -335,14 +230,12 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
     async def epoch_public(epoch: EpochPath) -> dict[str, Any]:
         return await run_in_threadpool(service.epoch_public, epoch)
 
-    # -- members ---------------------------------------------------------------------
+    # -- members ---------------------------------------------------------------------------
 
     @app.post("/v1/members/enrol", response_model=EnrolOut, responses=_ERRORS,
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": EnrolIn.model_json_schema()}}}})
-    async def enrol(request: Request) -> dict[str, Any]:
-        body = await body_of(request)
-        auth = await authenticate(request, body)
+    async def enrol(auth: MemberAuth, body: Body) -> dict[str, Any]:
         try:
             doc = EnrolIn.model_validate_json(body)
         except ValidationError as exc:
@@ -352,37 +245,26 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
             raise ServiceError("invalid_request", "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
                 422) from None
-
-        def f() -> dict[str, Any]:
-            assert auth.slot is not None
-            return service.enrol(auth.slot, doc.transport_public, doc.message,
-                                 nonce=(auth.address, auth.nonce, auth.ts))
-        return await run_in_threadpool(f)
+        return await run_in_threadpool(service.enrol, auth.slot, doc.transport_public,
+                                       doc.message, nonce=auth.request_nonce)
 
     @app.post("/v1/epochs/{epoch}/trades", response_model=SubmitOut, responses=_ERRORS,
               status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
                   "application/octet-stream": {"schema": {"type": "string",
                                                           "format": "binary"}}}}})
-    async def submit(epoch: EpochPath, request: Request) -> dict[str, Any]:
-        """Body: one transport message (zkclear.privacy.transport) for this epoch whose payload is
-        ``{"trades": [{trade_id, instrument, side, size, price, counterparty}, ...]}``."""
-        body = await body_of(request)
-        auth = await authenticate(request, body)
-
-        def f() -> dict[str, Any]:
-            assert auth.slot is not None
-            return service.submit_trades(auth.slot, epoch, body,
-                                         nonce=(auth.address, auth.nonce, auth.ts))
-        return await run_in_threadpool(f)
+    async def submit(epoch: EpochPath, auth: EpochMember, body: Body) -> dict[str, Any]:
+        """Body: one transport message (zkclear.privacy.transport) for this epoch whose
+        payload is ``{"trades": [{trade_id, instrument, side, size, price, counterparty},
+        ...]}``."""
+        return await run_in_threadpool(service.submit_trades, auth.slot, epoch, body,
+                                       nonce=auth.request_nonce)
 
     @app.post("/v1/epochs/{epoch}/commit", response_model=CommitOut, responses=_ERRORS,
               status_code=201)
-    async def commit(epoch: EpochPath, request: Request) -> dict[str, Any]:
+    async def commit(epoch: EpochPath, auth: EpochMember, body: Body) -> dict[str, Any]:
         """Body: ``{"commitment": "<decimal>", "ciphertext": "0x..", "signature": "0x.."}``,
         the member's signature (EIP-191, its account) of the commit digest; the operator
         posts it with closeEpoch."""
-        body = await body_of(request)
-        auth = await authenticate(request, body)
         try:
             doc = json.loads(body)
             commitment = int(doc["commitment"])
@@ -390,41 +272,32 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
             signature = bytes.fromhex(str(doc["signature"]).removeprefix("0x"))
         except (ValueError, TypeError, KeyError) as exc:
             raise ServiceError("bad_request", f"commit body: {exc}", 400) from None
-
-        def f() -> dict[str, Any]:
-            assert auth.slot is not None
-            return service.accept_commit(auth.slot, epoch, commitment, ciphertext, signature,
-                                         nonce=(auth.address, auth.nonce, auth.ts))
-        return await run_in_threadpool(f)
+        return await run_in_threadpool(service.accept_commit, auth.slot, epoch, commitment,
+                                       ciphertext, signature, nonce=auth.request_nonce)
 
     @app.get("/v1/epochs/{epoch}/me", response_model=MemberResultOut, responses=_ERRORS)
-    async def my_result(epoch: EpochPath, request: Request) -> dict[str, Any]:
-        body = await body_of(request)
-        auth = await authenticate(request, body)
-
+    async def my_result(epoch: EpochPath, auth: EpochMember) -> dict[str, Any]:
         def f() -> dict[str, Any]:
-            assert auth.slot is not None
             with service.store.transaction():
-                service.record_nonce(auth.address, auth.nonce, auth.ts)
+                service.record_nonce(*auth.request_nonce)
                 return service.member_result(auth.slot, epoch)
         return await run_in_threadpool(f)
 
-    # -- admin -----------------------------------------------------------------------
+    # -- admin -----------------------------------------------------------------------------
 
-    @app.post("/v1/admin/epochs/{epoch}/net", responses=_ERRORS)
-    async def admin_net(epoch: EpochPath, request: Request) -> dict[str, Any]:
-        admin(request)
+    @app.post("/v1/admin/epochs/{epoch}/net", responses=_ERRORS, dependencies=[EpochAdmin])
+    async def admin_net(epoch: EpochPath) -> dict[str, Any]:
         return await run_in_threadpool(service.net_epoch, epoch)
 
-    @app.post("/v1/admin/epochs/{epoch}/close", response_model=EpochOut, responses=_ERRORS)
-    async def admin_close(epoch: EpochPath, request: Request) -> dict[str, Any]:
-        admin(request)
+    @app.post("/v1/admin/epochs/{epoch}/close", response_model=EpochOut, responses=_ERRORS,
+              dependencies=[EpochAdmin])
+    async def admin_close(epoch: EpochPath) -> dict[str, Any]:
         return await run_in_threadpool(service.request_close, epoch)
 
-    @app.post("/v1/admin/epochs/{epoch}/settle", response_model=EpochOut, responses=_ERRORS)
-    async def admin_settle(epoch: EpochPath, request: Request) -> dict[str, Any]:
+    @app.post("/v1/admin/epochs/{epoch}/settle", response_model=EpochOut, responses=_ERRORS,
+              dependencies=[EpochAdmin])
+    async def admin_settle(epoch: EpochPath) -> dict[str, Any]:
         """Run every due step: close (if requested), engine, prove, submitEpoch."""
-        admin(request)
         return await run_in_threadpool(service.advance, epoch)
 
     return app

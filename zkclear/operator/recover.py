@@ -37,17 +37,18 @@ sends its trade list of the open epoch again.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 
+from zkclear.audit.chainview import ChainDataError, ChainView, hex32
 from zkclear.chain.client import Client
 from zkclear.chain.contracts import Deployment
 from zkclear.clearing.epoch import EpochError, EpochResult, run_epoch
-from zkclear.clearing.events import Event, Kind, accumulate
+from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import ParamsError, RiskParams
 from zkclear.clearing.report import Report
 from zkclear.clearing.state import HOUSE, Leaf, PoolState
@@ -57,8 +58,8 @@ from zkclear.privacy.compliance import EscrowError, pool_id_bytes
 from zkclear.privacy.compliance import recover as open_escrow
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.viewkeys import MemberKey
+from zkclear.schemas import NettedReport
 
-from .service import report_to_json
 from .store import Store
 
 __all__ = [
@@ -71,6 +72,8 @@ __all__ = [
     "recover_state",
     "write_store",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class RecoverError(ZkclearError):
@@ -88,30 +91,6 @@ class ReportOpenError(RecoverError):
 
 class ReplayMismatchError(RecoverError):
     """A replayed epoch does not give the chain's leaves or root."""
-
-
-def _hex(x: int) -> str:
-    return f"{x:#066x}"
-
-
-class _Logs:
-    """The clearing house's logs since deployment, fetched in one query and decoded."""
-
-    def __init__(self, client: Client) -> None:
-        house = client.house
-        by_topic = {event_abi_to_log_topic(abi): getattr(house.events, abi["name"])()
-                    for abi in house.abi if abi.get("type") == "event"}
-        raw = client.w3.eth.get_logs({"address": house.address,
-                                      "fromBlock": client.deployment.first_block,
-                                      "toBlock": "latest"})
-        self.by_name: dict[str, list[Any]] = {}
-        for log in raw:
-            ev = by_topic.get(bytes(log["topics"][0])) if log["topics"] else None
-            if ev is not None:
-                self.by_name.setdefault(ev.event_name, []).append(ev.process_log(log))
-
-    def of(self, name: str) -> list[Any]:
-        return self.by_name.get(name, [])
 
 
 @dataclass
@@ -137,19 +116,18 @@ class Recovered:
 
     def summary(self) -> dict[str, Any]:
         return {"pool_id": self.deployment.pool_id, "last_accepted": self.state.epoch,
-                "root": _hex(self.state.root()), "members": sorted(self.keys),
+                "root": hex32(self.state.root()), "members": sorted(self.keys),
                 "blinded": {e: sorted(b) for e, b in sorted(self.blinded.items())},
                 "pending": self.pending[0] if self.pending else None,
                 "open_epoch": self.open_epoch}
 
 
-def _member_keys(client: Client, logs: _Logs, compliance: X25519KeyPair
+def _member_keys(client: Client, logs: ChainView, compliance: X25519KeyPair
                  ) -> tuple[dict[int, MemberKey], dict[int, str]]:
     pid = pool_id_bytes(client.deployment.pool_id)
     keys: dict[int, MemberKey] = {}
     accounts: dict[int, str] = {}
-    for ev in logs.of("MemberRegistered"):
-        a = ev["args"]
+    for a in logs.args("MemberRegistered"):
         slot = int(a["slot"])
         if slot == HOUSE:
             continue
@@ -163,39 +141,26 @@ def _member_keys(client: Client, logs: _Logs, compliance: X25519KeyPair
     return keys, accounts
 
 
-def _params(logs: _Logs, params_hash: int, m: int) -> RiskParams:
-    for ev in reversed(logs.of("RiskParamsSet")):
-        a = ev["args"]
-        if int(a["paramsHash"]) != params_hash:
-            continue
-        params = RiskParams.from_log(a, m)
-        if params.hash() != params_hash:
-            raise RecoverError(f"RiskParamsSet announces paramsHash {_hex(params_hash)} but "
-                               f"its parameters hash to {_hex(params.hash())}")
-        return params
-    raise RecoverError(f"no RiskParamsSet log has paramsHash {_hex(params_hash)}")
+def _params(logs: ChainView, params_hash: int) -> RiskParams:
+    try:
+        return logs.params_for(params_hash)
+    except ParamsError as exc:
+        raise RecoverError(str(exc)) from None
 
 
-def _events(client: Client, logs: _Logs, epoch: int) -> list[Event]:
-    evs = sorted((e for e in logs.of("EpochEvent") if int(e["args"]["epoch"]) == epoch),
-                 key=lambda e: int(e["args"]["index"]))
-    events = [Event(Kind(int(e["args"]["kind"])), int(e["args"]["slot"]),
-                    int(e["args"]["value"])) for e in evs]
-    info = client.epoch_info(epoch)
-    if [int(e["args"]["index"]) for e in evs] != list(range(len(evs))) \
-            or len(events) != info["nEvents"] or accumulate(events) != info["eventsAcc"]:
-        raise RecoverError(f"epoch {epoch}: the event logs do not rebuild the on-chain "
-                           "accumulator (incomplete logs from the node?)")
-    return events
+def _events(logs: ChainView, epoch: int) -> list[Event]:
+    try:
+        return logs.events_of(epoch)
+    except ChainDataError as exc:
+        raise RecoverError(str(exc)) from None
 
 
-def _reports(logs: _Logs, epoch: int, events: Sequence[Event], keys: Mapping[int, MemberKey],
+def _reports(logs: ChainView, epoch: int, events: Sequence[Event], keys: Mapping[int, MemberKey],
              m: int) -> dict[int, Report]:
     """Every committed report of ``epoch``, decrypted from its published ciphertext."""
     published: dict[int, list[Any]] = {}
-    for ev in logs.of("ReportCommitted"):
-        if int(ev["args"]["epoch"]) == epoch:
-            published.setdefault(int(ev["args"]["slot"]), []).append(ev["args"])
+    for a in logs.args("ReportCommitted", epoch=epoch):
+        published.setdefault(int(a["slot"]), []).append(a)
     out: dict[int, Report] = {}
     for e in events:
         if e.kind != Kind.COMMIT:
@@ -208,7 +173,7 @@ def _reports(logs: _Logs, epoch: int, events: Sequence[Event], keys: Mapping[int
         cands = [a for a in published.get(slot, []) if int(a["commitment"]) == commitment]
         if not cands:
             raise ReportOpenError(f"epoch {epoch}: slot {slot}'s commitment "
-                                  f"{_hex(commitment)} has no ReportCommitted ciphertext")
+                                  f"{hex32(commitment)} has no ReportCommitted ciphertext")
         try:
             ct = Ciphertext.from_bytes(bytes(cands[-1]["ciphertext"]), m + 2)
             out[slot] = decrypt_report(key, epoch, ct, m, slot=slot, commitment=commitment)
@@ -263,19 +228,16 @@ def recover_state(client: Client, compliance: X25519KeyPair) -> Recovered:
     dep = client.deployment
     cfg = dep.config
     m = cfg.n_instruments
-    logs = _Logs(client)
+    logs = ChainView(client)
     keys, accounts = _member_keys(client, logs, compliance)
-    closed = {int(e["args"]["epoch"]): e["args"] for e in logs.of("EpochClosed")}
-    accepted = {int(e["args"]["epoch"]): e for e in logs.of("EpochAccepted")}
-    exits = {int(e["args"]["epoch"]): [int(x) for x in e["args"]["exitData"]]
-             for e in logs.of("ExitDataPublished")}
+    closed, accepted, exits = logs.closed, logs.accepted, logs.exit_data
 
     vkh0 = int(client.call(client.house.functions.vkhOf(HOUSE)))
     state = PoolState.genesis(cfg, client.final_prices(0), vkh0)
     genesis_root = int(client.call(client.house.functions.genesisRoot()))
     if state.root() != genesis_root:
-        raise ReplayMismatchError(f"the genesis state's root {_hex(state.root())} is not the "
-                                  f"chain's genesisRoot {_hex(genesis_root)}")
+        raise ReplayMismatchError(f"the genesis state's root {hex32(state.root())} is not the "
+                                  f"chain's genesisRoot {hex32(genesis_root)}")
     rec = Recovered(dep, keys, accounts, {0: state}, {}, {}, {},
                     open_epoch=client.open_epoch())
     last = client.last_accepted_epoch()
@@ -286,19 +248,19 @@ def recover_state(client: Client, compliance: X25519KeyPair) -> Recovered:
         acc = accepted[epoch]["args"]
         if int(acc["oldRoot"]) != state.root():
             raise ReplayMismatchError(f"epoch {epoch}: accepted on oldRoot "
-                                      f"{_hex(int(acc['oldRoot']))}, the replay holds "
-                                      f"{_hex(state.root())}")
+                                      f"{hex32(int(acc['oldRoot']))}, the replay holds "
+                                      f"{hex32(state.root())}")
         if epoch not in closed or epoch not in exits:
             raise RecoverError(f"epoch {epoch}: no EpochClosed or ExitDataPublished log")
-        events = _events(client, logs, epoch)
-        params = _params(logs, int(closed[epoch]["paramsHash"]), m)
+        events = _events(logs, epoch)
+        params = _params(logs, int(closed[epoch]["paramsHash"]))
         prices = client.final_prices(epoch)
         reports = _reports(logs, epoch, events, keys, m)
         result = _replay(state, epoch, params, prices, events, reports, keys, exits[epoch])
         if result.new.root() != int(acc["newRoot"]):
             raise ReplayMismatchError(f"epoch {epoch}: the replayed root "
-                                      f"{_hex(result.new.root())} is not the accepted "
-                                      f"newRoot {_hex(int(acc['newRoot']))}")
+                                      f"{hex32(result.new.root())} is not the accepted "
+                                      f"newRoot {hex32(int(acc['newRoot']))}")
         if result.total_collateral != int(acc["totalCollateral"]):
             raise ReplayMismatchError(f"epoch {epoch}: replayed total collateral "
                                       f"{result.total_collateral} != accepted "
@@ -308,12 +270,13 @@ def recover_state(client: Client, compliance: X25519KeyPair) -> Recovered:
         rec.results[epoch] = result
         rec.blinded[epoch] = result.blinded
         rec.accepted_logs[epoch] = accepted[epoch]
+        log.info("epoch %d replayed: root %s", epoch, hex32(state.root()))
     if state.root() != client.state_root():
-        raise ReplayMismatchError(f"the replayed root {_hex(state.root())} is not the "
-                                  f"chain's stateRoot {_hex(client.state_root())}")
+        raise ReplayMismatchError(f"the replayed root {hex32(state.root())} is not the "
+                                  f"chain's stateRoot {hex32(client.state_root())}")
     nxt = last + 1
     if nxt in closed:
-        events = _events(client, logs, nxt)
+        events = _events(logs, nxt)
         reports = _reports(logs, nxt, events, keys, m)
         try:
             prices = client.final_prices(nxt)
@@ -359,7 +322,8 @@ def write_store(rec: Recovered, store: Store) -> None:
             for slot, rep in sorted(reports.items()):
                 c = encrypt_report(rec.keys[slot], epoch, rep).commitment()
                 db.execute("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)",
-                           (epoch, slot, "[]", "[]", json.dumps(report_to_json(rep)), str(c)))
+                           (epoch, slot, "[]", "[]", NettedReport.of(rep).model_dump_json(),
+                            str(c)))
             store.set_epoch(epoch, phase="closed", prices=json.dumps(list(prices)))
             store.journal(epoch, "recovered", "closed on-chain, not accepted: to prove")
 

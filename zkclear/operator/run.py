@@ -23,12 +23,13 @@ from zkclear.chain import node as chain
 from zkclear.chain.client import Client
 from zkclear.errors import ZkclearError
 from zkclear.privacy.keyfile import X25519KeyPair, write_json_secret
+from zkclear.schemas import AdminTokenFile, dump
 
 from .api import Driver, ServerThread, create_app
 from .service import OperatorService
 from .store import Store
 
-log = logging.getLogger("zkclear.operator")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -76,11 +77,7 @@ def build_service(opts: RunOptions) -> OperatorService:
 
         signers = [read_eth_key(opts.operator_key)]
     w3 = chain.http_web3(opts.rpc_url, signers=signers)
-    try:
-        dep = contracts.Deployment.load(opts.deployment)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ZkclearError(f"cannot read the deployment file {opts.deployment}: {exc}") from exc
-    client = Client(w3, dep)
+    client = Client(w3, contracts.Deployment.load(opts.deployment))
     operator = (opts.operator or (str(w3.eth.default_account) if signers else None)
                 or str(client.call(client.house.functions.operator())))
     if opts.transport_key.exists():
@@ -99,8 +96,8 @@ def run(opts: RunOptions, *, ready: Any = None) -> int:
     """Serve until SIGTERM/SIGINT. ``ready(info)`` is called once the API listens."""
     service = build_service(opts)
     token = secrets.token_urlsafe(32)
-    write_json_secret(opts.admin_token_file, {"format": "zkclear-admin-token-v1",
-                                              "token": token}, overwrite=True)
+    write_json_secret(opts.admin_token_file, dump(AdminTokenFile.tagged(token=token)),
+                      overwrite=True)
     resumed = service.resume()
     if resumed:
         log.info("resumed epochs %s", resumed)

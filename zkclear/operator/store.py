@@ -54,11 +54,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from zkclear.errors import ZkclearError
-from zkclear.privacy.transport import ReplayGuard
+from zkclear.privacy.transport import COUNTERS_DDL, ReplayGuard
 
 SCHEMA = 1
 
-_DDL = """
+_DDL = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS members (
     slot INTEGER PRIMARY KEY, address TEXT NOT NULL UNIQUE, transport_public BLOB NOT NULL,
@@ -66,8 +66,7 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE TABLE IF NOT EXISTS request_nonces (
     address TEXT NOT NULL, nonce TEXT NOT NULL, ts INTEGER NOT NULL,
     PRIMARY KEY (address, nonce));
-CREATE TABLE IF NOT EXISTS counters (pool BLOB NOT NULL, slot INTEGER NOT NULL,
-    last INTEGER NOT NULL, PRIMARY KEY (pool, slot));
+{COUNTERS_DDL};
 CREATE TABLE IF NOT EXISTS submissions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, epoch INTEGER NOT NULL, slot INTEGER NOT NULL,
     counter INTEGER NOT NULL, received_at REAL NOT NULL, trades TEXT NOT NULL);

@@ -38,26 +38,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from zkclear.errors import ZkclearError
 from zkclear.field import P
 from zkclear.privacy.keyfile import (
-    KeyFileError,
     Secret,
     X25519KeyPair,
     fingerprint,
-    parse_hex,
-    parse_int,
     public_key_bytes,
-    read_json_secret,
-    require_fields,
+    read_key_file,
+    seal_key,
     write_json_secret,
 )
 from zkclear.privacy.viewkeys import MemberKey
+from zkclear.schemas import ComplianceShareFile, dump, format_of, hex_value
 
 if TYPE_CHECKING:  # galois is imported where it is used: importing it takes ~0.5 s
     import galois
@@ -144,8 +140,7 @@ def _escrow_aad(slot: int, pool_id: bytes | str) -> bytes:
 
 def _escrow_cipher(shared: bytes, eph_pub: bytes, recipient: bytes) -> tuple[ChaCha20Poly1305,
                                                                               bytes]:
-    okm = HKDF(hashes.SHA256(), 44, b"", _ESCROW_INFO + eph_pub + recipient).derive(shared)
-    return ChaCha20Poly1305(okm[:32]), okm[32:]
+    return seal_key(shared, _ESCROW_INFO + eph_pub + recipient)
 
 
 def escrow(key: MemberKey | int | Secret, compliance_public: bytes | X25519PublicKey
@@ -341,7 +336,7 @@ def combine(shares: Sequence[Share]) -> int:
 # Shares of the compliance private key
 # --------------------------------------------------------------------------------------
 
-SHARE_FORMAT = "zkclear-compliance-share-v1"
+SHARE_FORMAT = format_of(ComplianceShareFile)
 
 
 @dataclass(frozen=True)
@@ -366,27 +361,18 @@ class KeyShare:
                 "y=<redacted>)")
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": SHARE_FORMAT, "key": self.key_fingerprint.hex(), "t": self.t,
-                "x": self.x, "y_hi": "0x" + self.y_hi.to_bytes(32, "big").hex(),
-                "y_lo": "0x" + self.y_lo.to_bytes(32, "big").hex()}
+        return dump(ComplianceShareFile.tagged(
+            key=self.key_fingerprint.hex(), t=self.t, x=self.x,
+            y_hi="0x" + self.y_hi.to_bytes(32, "big").hex(),
+            y_lo="0x" + self.y_lo.to_bytes(32, "big").hex()))
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         return write_json_secret(path, self.to_json(), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> KeyShare:
-        where = f"share file {path}"
-        doc = read_json_secret(path, "share file")
-        if doc.get("format") != SHARE_FORMAT:
-            raise KeyFileError(f"{where}: format must be {SHARE_FORMAT!r}, "
-                               f"got {doc.get('format')!r}")
-        require_fields(doc, {"format", "key", "t", "x", "y_hi", "y_lo"}, set(), where)
-        ys = [int.from_bytes(parse_hex(doc[f], 32, where, f), "big") for f in ("y_hi", "y_lo")]
-        if not all(y < P for y in ys):
-            raise KeyFileError(f"{where}: y is not a canonical field element")
-        return cls(parse_int(doc["x"], where, "x", 1, 255), ys[0], ys[1],
-                   parse_int(doc["t"], where, "t", 1, 255),
-                   parse_hex(doc["key"], 8, where, "key"))
+        doc = read_key_file(path, ComplianceShareFile, "share file")
+        return cls(doc.x, int(doc.y_hi, 16), int(doc.y_lo, 16), doc.t, hex_value(doc.key))
 
 
 def split_key(pair: X25519KeyPair, n: int, t: int) -> list[KeyShare]:

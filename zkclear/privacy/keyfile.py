@@ -3,16 +3,18 @@
 - :class:`Secret` holds a key (an int field element or bytes).  Its ``repr``/``str``/
   ``format`` are redacted, so a key that reaches a log line, a traceback's locals or an
   f-string shows ``Secret(<redacted>)``; :meth:`Secret.reveal` is the one way out.
-- :func:`write_json_secret` writes a JSON document atomically (a temporary file in the same
-  folder, created ``0600`` with ``O_EXCL``, fsynced, then renamed over the target) so a
-  crash leaves either the old file or the new one, never a half-written key, and the key
-  is never readable by others, not even for a moment.
+- :func:`write_json_secret` writes a JSON document with mode 0600 through
+  :func:`zkclear.fsutil.write_atomic`, so a crash leaves either the old file or the new
+  one, never a half-written key, and the key is never readable by others, not even for a
+  moment; it never replaces an existing key file unless told to.
 - :func:`read_json_secret` refuses a file whose permissions are wider than ``0600``
   (any group/other bit), that another user owns, that is not a regular file or that is
   not a JSON object, with a :class:`KeyFileError` that says what to fix.
 
 - :class:`X25519KeyPair` is a static X25519 key pair (the pool's compliance key, members'
-  and the operator's transport keys) with its key file.
+  and the operator's transport keys) with its key file; :func:`seal_key` is the
+  HKDF -> ChaCha20-Poly1305 key schedule of the boxes sealed to such keys (transport
+  messages and escrows).
 
 The view-key, compliance-key and transport-key files (``zkclear.privacy.viewkeys``,
 ``zkclear.privacy.compliance``, ``zkclear.privacy.transport``) are all written and read
@@ -26,13 +28,19 @@ import hmac
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from zkclear.errors import ZkclearError
+from zkclear.fsutil import write_atomic
+from zkclear.schemas import Record, X25519KeyFile, dump, format_of, hex_value, parse
+
+R = TypeVar("R", bound=Record)
 
 #: The only permission bits a key file may have.
 KEY_FILE_MODE = 0o600
@@ -102,37 +110,15 @@ def write_json_secret(path: str | os.PathLike[str], doc: dict[str, Any], *,
     error).  The folder must exist.
     """
     target = Path(path)
-    if not overwrite and (target.exists() or target.is_symlink()):
-        raise KeyFileError(f"{target} already exists; refusing to overwrite a key file")
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise KeyFileError(f"cannot write {target}: folder {folder} does not exist")
-    data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
-    # mkstemp creates the file with O_EXCL and mode 0600 (whatever the umask).
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, KEY_FILE_MODE)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if not overwrite and (target.exists() or target.is_symlink()):
-            raise KeyFileError(f"{target} already exists; refusing to overwrite a key file")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename durable
-        dfd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return target
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-    return target
+        return write_atomic(target, json.dumps(doc, indent=2, sort_keys=True) + "\n",
+                            mode=KEY_FILE_MODE, overwrite=overwrite, make_dirs=False)
+    except FileExistsError:
+        raise KeyFileError(f"{target} already exists; refusing to overwrite a key file"
+                           ) from None
 
 
 def read_json_secret(path: str | os.PathLike[str], what: str = "key file") -> dict[str, Any]:
@@ -181,34 +167,10 @@ def read_json_secret(path: str | os.PathLike[str], what: str = "key file") -> di
     return doc
 
 
-def require_fields(doc: dict[str, Any], required: set[str], optional: set[str],
-                   where: str) -> None:
-    """Refuse missing and unknown fields (a typo must not silently drop data)."""
-    missing = required - doc.keys()
-    if missing:
-        raise KeyFileError(f"{where}: missing field(s) {', '.join(sorted(missing))}")
-    unknown = doc.keys() - required - optional
-    if unknown:
-        raise KeyFileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-
-
-def parse_hex(value: Any, nbytes: int, where: str, field: str = "key") -> bytes:
-    """``0x``-prefixed (or bare) hex of exactly ``nbytes`` bytes.  The error never echoes it."""
-    if not isinstance(value, str):
-        raise KeyFileError(f"{where}: {field} must be a hex string")
-    s = value[2:] if value[:2].lower() == "0x" else value
-    if len(s) != 2 * nbytes:
-        raise KeyFileError(f"{where}: {field} must be {nbytes} bytes ({2 * nbytes} hex digits)")
-    try:
-        return bytes.fromhex(s)
-    except ValueError:
-        raise KeyFileError(f"{where}: {field} is not hexadecimal") from None
-
-
-def parse_int(value: Any, where: str, field: str, lo: int = 0, hi: int = 2**64 - 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise KeyFileError(f"{where}: {field} must be an integer in [{lo}, {hi}]")
-    return value
+def read_key_file(path: str | os.PathLike[str], model: type[R], what: str = "key file") -> R:
+    """Read an owner-only key file and validate it as ``model`` (a :mod:`zkclear.schemas`
+    record); :class:`KeyFileError` names the file and the failing fields, never a key."""
+    return parse(model, read_json_secret(path, what), where=f"{what} {path}", error=KeyFileError)
 
 
 # --------------------------------------------------------------------------------------
@@ -216,7 +178,16 @@ def parse_int(value: Any, where: str, field: str, lo: int = 0, hi: int = 2**64 -
 # --------------------------------------------------------------------------------------
 
 #: The ``format`` field of an X25519 key file.
-X25519_FORMAT = "zkclear-x25519-key-v1"
+X25519_FORMAT = format_of(X25519KeyFile)
+
+
+def seal_key(ikm: bytes, info: bytes) -> tuple[ChaCha20Poly1305, bytes]:
+    """The key schedule of zkclear's sealed boxes (transport messages, escrows):
+    ``key ‖ nonce = HKDF-SHA256(ikm, salt = "", info, 44 bytes)``; the ChaCha20-Poly1305
+    cipher under ``key`` and the 12-byte ``nonce``. ``info`` binds the purpose and the
+    public keys involved, so each derived key is used once."""
+    okm = HKDF(hashes.SHA256(), 44, b"", info).derive(ikm)
+    return ChaCha20Poly1305(okm[:32]), okm[32:]
 
 
 def fingerprint(public: bytes) -> bytes:
@@ -276,9 +247,9 @@ class X25519KeyPair:
         raise TypeError("a key pair cannot be pickled; save it to a key file instead")
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": X25519_FORMAT, "purpose": self.purpose,
-                "public": "0x" + self.public_bytes.hex(),
-                "private": "0x" + self._private.reveal().hex()}
+        return dump(X25519KeyFile.tagged(purpose=self.purpose,
+                                         public="0x" + self.public_bytes.hex(),
+                                         private="0x" + self._private.reveal().hex()))
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         return write_json_secret(path, self.to_json(), overwrite=overwrite)
@@ -286,19 +257,14 @@ class X25519KeyPair:
     @classmethod
     def load(cls, path: str | os.PathLike[str], purpose: str | None = None) -> X25519KeyPair:
         """Read a key file; refuses unsafe permissions, bad content or another ``purpose``."""
-        where = f"key file {path}"
-        doc = read_json_secret(path, "key file")
-        if doc.get("format") != X25519_FORMAT:
-            raise KeyFileError(f"{where}: format must be {X25519_FORMAT!r}, "
-                               f"got {doc.get('format')!r}")
-        require_fields(doc, {"format", "purpose", "public", "private"}, set(), where)
-        if not isinstance(doc["purpose"], str):
-            raise KeyFileError(f"{where}: purpose must be a string")
-        if purpose is not None and doc["purpose"] != purpose:
-            raise KeyFileError(f"{where} holds a {doc['purpose']!r} key, not a {purpose!r} key")
-        pair = cls(parse_hex(doc["private"], 32, where, "private"), doc["purpose"])
-        if pair.public_bytes != parse_hex(doc["public"], 32, where, "public"):
-            raise KeyFileError(f"{where}: the public key does not belong to the private key")
+        doc = read_key_file(path, X25519KeyFile)
+        if purpose is not None and doc.purpose != purpose:
+            raise KeyFileError(f"key file {path} holds a {doc.purpose!r} key, not a "
+                               f"{purpose!r} key")
+        pair = cls(hex_value(doc.private), doc.purpose)
+        if pair.public_bytes != hex_value(doc.public):
+            raise KeyFileError(f"key file {path}: the public key does not belong to the "
+                               "private key")
         return pair
 
 

@@ -37,13 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from zkclear.errors import ZkclearError
-from zkclear.privacy.keyfile import X25519KeyPair, fingerprint, public_key_bytes
+from zkclear.privacy.keyfile import X25519KeyPair, fingerprint, public_key_bytes, seal_key
 
 __all__ = [
     "Message",
@@ -103,8 +101,7 @@ def _u64(value: int, name: str, lo: int = 0, hi: int = 2**64 - 1) -> int:
 
 def _derive(ikm: bytes, e_pub: bytes, s_pub: bytes, r_pub: bytes) -> tuple[ChaCha20Poly1305,
                                                                            bytes]:
-    okm = HKDF(hashes.SHA256(), 44, b"", _INFO + e_pub + s_pub + r_pub).derive(ikm)
-    return ChaCha20Poly1305(okm[:32]), okm[32:]
+    return seal_key(ikm, _INFO + e_pub + s_pub + r_pub)
 
 
 @dataclass(frozen=True)
@@ -151,6 +148,12 @@ class TransportSender:
         return header + aead.encrypt(nonce, bytes(payload), header)
 
 
+#: The replay guard's table: the highest counter accepted per (pool, slot). The operator's
+#: store (:mod:`zkclear.operator.store`) creates it in its own database with this DDL.
+COUNTERS_DDL = ("CREATE TABLE IF NOT EXISTS counters (pool BLOB NOT NULL, slot INTEGER NOT NULL,"
+                " last INTEGER NOT NULL, PRIMARY KEY (pool, slot))")
+
+
 class ReplayGuard:
     """The highest counter accepted per (pool, member slot), persisted in a SQLite file.
 
@@ -165,9 +168,7 @@ class ReplayGuard:
             Path(self.path).touch(mode=0o600)
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA synchronous = FULL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS counters (pool BLOB NOT NULL, "
-                         "slot INTEGER NOT NULL, last INTEGER NOT NULL, "
-                         "PRIMARY KEY (pool, slot))")
+        self._db.execute(COUNTERS_DDL)
 
     def last(self, pool_id: bytes | str, slot: int) -> int:
         """The highest counter accepted from ``slot`` (0 if none)."""

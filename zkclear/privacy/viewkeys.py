@@ -32,12 +32,10 @@ from zkclear.poseidon import poseidon
 from zkclear.privacy.keyfile import (
     KeyFileError,
     Secret,
-    parse_hex,
-    parse_int,
     read_json_secret,
-    require_fields,
     write_json_secret,
 )
+from zkclear.schemas import ViewKeyFile, dump, format_of, hex_value, parse
 
 __all__ = [
     "FORMAT",
@@ -51,7 +49,7 @@ __all__ = [
 ]
 
 #: The ``format`` field of a view-key file.
-FORMAT = "zkclear-viewkey-v1"
+FORMAT = format_of(ViewKeyFile)
 #: Slots and epochs are unsigned 64-bit values (far below r).
 MAX_INDEX = 2**64 - 1
 
@@ -121,8 +119,8 @@ class MemberKey:
         return EpochKey(self.slot, epoch, epoch_key(self.key.reveal(), epoch))
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "kind": "member", "slot": self.slot,
-                "key": _key_hex(self.key.reveal())}
+        return dump(ViewKeyFile.tagged(kind="member", slot=self.slot,
+                                       key=_key_hex(self.key.reveal())))
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         return write_json_secret(path, self.to_json(), overwrite=overwrite)
@@ -142,8 +140,8 @@ class EpochKey:
         object.__setattr__(self, "key", _secret_key(key, "an epoch key"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "kind": "epoch", "slot": self.slot, "epoch": self.epoch,
-                "key": _key_hex(self.key.reveal())}
+        return dump(ViewKeyFile.tagged(kind="epoch", slot=self.slot, epoch=self.epoch,
+                                       key=_key_hex(self.key.reveal())))
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         return write_json_secret(path, self.to_json(), overwrite=overwrite)
@@ -151,22 +149,11 @@ class EpochKey:
 
 def key_from_json(doc: dict[str, Any], where: str = "view-key file") -> MemberKey | EpochKey:
     """Parse a view-key document; :class:`KeyFileError` names what is wrong (never the key)."""
-    if doc.get("format") != FORMAT:
-        raise KeyFileError(f"{where}: format must be {FORMAT!r}, got {doc.get('format')!r}")
-    kind = doc.get("kind")
-    if kind == "member":
-        require_fields(doc, {"format", "kind", "slot", "key"}, set(), where)
-    elif kind == "epoch":
-        require_fields(doc, {"format", "kind", "slot", "epoch", "key"}, set(), where)
-    else:
-        raise KeyFileError(f"{where}: kind must be 'member' or 'epoch', got {kind!r}")
-    slot = parse_int(doc["slot"], where, "slot", 0, MAX_INDEX)
-    value = int.from_bytes(parse_hex(doc["key"], 32, where), "big")
-    if not 0 < value < P:
-        raise KeyFileError(f"{where}: key is not a nonzero canonical field element (0 < K < r)")
-    if kind == "member":
-        return MemberKey(slot, value)
-    return EpochKey(slot, parse_int(doc["epoch"], where, "epoch", 0, MAX_INDEX), value)
+    rec = parse(ViewKeyFile, doc, where=where, error=KeyFileError)
+    value = int.from_bytes(hex_value(rec.key), "big")
+    if rec.epoch is None:
+        return MemberKey(rec.slot, value)
+    return EpochKey(rec.slot, rec.epoch, value)
 
 
 def load_key(path: str | os.PathLike[str]) -> MemberKey | EpochKey:

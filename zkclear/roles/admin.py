@@ -6,7 +6,8 @@ Every function here takes plain arguments and returns a JSON-able dict, so the C
 (``zkclear-eth-key-v1``, owner-only; see :func:`zkclear.roles.member.read_eth_key`): the
 transactions are signed locally (:func:`zkclear.chain.node.use_local_keys`).
 
-The pool file that ``zkclear deploy`` reads (``zkclear-pool-v1``)::
+The pool file that ``zkclear deploy`` reads (``zkclear-pool-v1``, the record
+:class:`zkclear.schemas.PoolFile`, published as ``docs/schemas/pool.json``)::
 
     {"format": "zkclear-pool-v1",
      "slots": 4, "instruments": 2, "scenarios": 4,
@@ -31,21 +32,17 @@ hold as collateral.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from web3 import Web3
 
+from zkclear.clearing.params import ParamsError
 from zkclear.errors import ZkclearError
+from zkclear.schemas import PoolFile, Risk, format_of, load
 
-POOL_FORMAT = "zkclear-pool-v1"
-_POOL_FIELDS = {"format", "slots", "instruments", "scenarios", "risk", "genesis_prices",
-                "owners", "threshold", "delay", "reporters", "quorum", "max_move_bp",
-                "max_age", "operator", "house_account", "token"}
-_POOL_OPTIONAL = {"breaker_delay", "withdrawal_timeout"}
-_RISK_FIELDS = {"im_factor_bp", "penalty_bp", "position_limits", "shocks"}
+POOL_FORMAT = format_of(PoolFile)
 
 
 class RoleError(ZkclearError):
@@ -79,10 +76,7 @@ def _client(rpc_url: str, deployment: str | Path, key_file: str | Path | None,
     from zkclear.chain.client import Client
     from zkclear.chain.contracts import Deployment
 
-    try:
-        dep = Deployment.load(Path(deployment))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RoleError(f"cannot read the deployment file {deployment}: {exc}") from exc
+    dep = Deployment.load(Path(deployment))  # a DeploymentError names the file and field
     return Client(connect(rpc_url, key_file, from_account), dep)
 
 
@@ -97,57 +91,23 @@ def _sender(cl: Any) -> str:
 # -- deploy ---------------------------------------------------------------------------------
 
 
-def risk_params_from_json(doc: Any, where: str) -> Any:
-    from zkclear.clearing.params import ParamsError, RiskParams
-
-    if not isinstance(doc, dict) or set(doc) != _RISK_FIELDS:
-        raise RoleError(f"{where}: risk must have exactly the fields "
-                        f"{sorted(_RISK_FIELDS)}")
-    try:
-        return RiskParams(int(doc["im_factor_bp"]), int(doc["penalty_bp"]),
-                          tuple(int(x) for x in doc["position_limits"]),
-                          tuple(tuple(int(x) for x in row) for row in doc["shocks"]))
-    except (ParamsError, TypeError, ValueError) as exc:
-        raise RoleError(f"{where}: risk parameters: {exc}") from exc
-
-
 def load_pool(path: str | Path) -> Any:
-    """A :class:`zkclear.chain.contracts.PoolSetup` from a ``zkclear-pool-v1`` file."""
-    from zkclear.chain.contracts import DEFAULT_WITHDRAWAL_TIMEOUT, PoolSetup
-    from zkclear.clearing.params import ParamsError, PoolConfig
+    """A :class:`zkclear.chain.contracts.PoolSetup` from a ``zkclear-pool-v1`` file
+    (:class:`zkclear.schemas.PoolFile`)."""
+    from zkclear.chain.contracts import PoolSetup
 
-    try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise RoleError(f"cannot read the pool file {path}: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("format") != POOL_FORMAT:
-        raise RoleError(f"{path} is not a {POOL_FORMAT} file")
-    missing, unknown = _POOL_FIELDS - set(doc), set(doc) - _POOL_FIELDS - _POOL_OPTIONAL
-    if missing or unknown:
-        raise RoleError(f"{path}: missing fields {sorted(missing)}, unknown fields "
-                        f"{sorted(unknown)}")
-    for name in ("threshold", "delay", "quorum", "max_move_bp", "max_age", "breaker_delay",
-                 "withdrawal_timeout"):
-        v = doc.get(name, 0)
-        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**64:
-            raise RoleError(f"{path}: {name} must be an integer in 0..2^64-1, got {v!r}")
-    try:
-        cfg = PoolConfig(int(doc["slots"]), int(doc["instruments"]), int(doc["scenarios"]))
-        return PoolSetup(
-            cfg, risk_params_from_json(doc["risk"], str(path)),
-            tuple(int(p) for p in doc["genesis_prices"]),
-            owners=tuple(Web3.to_checksum_address(a) for a in doc["owners"]),
-            threshold=int(doc["threshold"]),
-            reporters=tuple(Web3.to_checksum_address(a) for a in doc["reporters"]),
-            quorum=int(doc["quorum"]), operator=Web3.to_checksum_address(doc["operator"]),
-            house_account=Web3.to_checksum_address(doc["house_account"]),
-            delay=int(doc["delay"]), max_move_bp=int(doc["max_move_bp"]),
-            max_age=int(doc["max_age"]),
-            breaker_delay=int(doc.get("breaker_delay", 600)),
-            withdrawal_timeout=int(doc.get("withdrawal_timeout", DEFAULT_WITHDRAWAL_TIMEOUT)),
-            token=Web3.to_checksum_address(doc["token"]) if doc["token"] else None)
-    except (ParamsError, TypeError, ValueError) as exc:
-        raise RoleError(f"{path}: {exc}") from exc
+    doc = load(PoolFile, path, what="the pool file", error=RoleError)
+    config, params = doc.to_engine()
+    defaults = {k: v for k in ("breaker_delay", "withdrawal_timeout")
+                if (v := getattr(doc, k)) is not None}
+    return PoolSetup(
+        config, params, tuple(doc.genesis_prices),
+        owners=tuple(map(Web3.to_checksum_address, doc.owners)), threshold=doc.threshold,
+        reporters=tuple(map(Web3.to_checksum_address, doc.reporters)), quorum=doc.quorum,
+        operator=Web3.to_checksum_address(doc.operator),
+        house_account=Web3.to_checksum_address(doc.house_account), delay=doc.delay,
+        max_move_bp=doc.max_move_bp, max_age=doc.max_age,
+        token=Web3.to_checksum_address(doc.token) if doc.token else None, **defaults)
 
 
 def deploy(rpc_url: str, pool_file: str | Path, out: str | Path, *,
@@ -256,12 +216,11 @@ def propose(rpc_url: str, deployment: str | Path, action: str, *,
     elif action == "risk-params":
         if risk_file is None:
             raise RoleError("risk-params needs --risk FILE (the pool file's risk object)")
+        params = load(Risk, risk_file, what="the risk file", error=RoleError).to_engine()
         try:
-            doc = json.loads(Path(risk_file).read_text())
-        except (OSError, ValueError) as exc:
-            raise RoleError(f"cannot read {risk_file}: {exc}") from exc
-        params = risk_params_from_json(doc, str(risk_file))
-        params.check_config(cl.deployment.config)
+            params.check_config(cl.deployment.config)
+        except ParamsError as exc:
+            raise RoleError(f"the risk file {risk_file}: {exc}") from None
         call = cl.risk_params_call(params)
     elif action in ("set-operator", "add-reporter", "remove-reporter"):
         if account is None:

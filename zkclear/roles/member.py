@@ -2,7 +2,7 @@
 :class:`zkclear.chain.client.Client`.
 
 A member holds three keys: its Ethereum account key (signs every HTTP request, see
-:mod:`zkclear.operator.api`; its account is the one governance registered for the slot),
+:mod:`zkclear.operator.signing`; its account is the one governance registered for the slot),
 its X25519 transport key (seals trade lists and the enrolment message,
 :mod:`zkclear.privacy.transport`) and its view key ``K`` (encrypts its report,
 :mod:`zkclear.privacy.cipher`; handed to the operator at enrolment inside a sealed message).
@@ -35,11 +35,12 @@ from zkclear.clearing.events import Kind
 from zkclear.clearing.report import Report
 from zkclear.clearing.trades import TradeReport
 from zkclear.errors import ZkclearError
-from zkclear.operator.api import sign_request
+from zkclear.operator.signing import sign_request
 from zkclear.privacy.cipher import encrypt_report
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.transport import TransportSender
 from zkclear.privacy.viewkeys import MemberKey
+from zkclear.schemas import EthKeyFile, NettedReport, Trade, TradeList, dump, format_of, parse
 
 
 class MemberError(ZkclearError):
@@ -57,44 +58,36 @@ class ResultMismatchError(MemberError):
         super().__init__(message, "result_mismatch")
 
 
-def _trade_dict(t: TradeReport | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(t, TradeReport):
-        return {"trade_id": t.trade_id, "instrument": t.instrument, "side": t.side,
-                "size": t.size, "price": t.price, "counterparty": t.counterparty}
-    return {k: t[k] for k in ("trade_id", "instrument", "side", "size", "price",
-                              "counterparty")}
-
-
-def expected_report(accepted: Sequence[Mapping[str, Any]], prices: Sequence[int],
+def expected_report(accepted: Sequence[Trade], prices: Sequence[int],
                     n_instruments: int) -> tuple[list[int], int]:
     """(delta, tradeCash) of a member's accepted trades at settlement ``prices``."""
     delta = [0] * n_instruments
     cash = 0
     for t in accepted:
-        m, side, size, px = int(t["instrument"]), int(t["side"]), int(t["size"]), int(t["price"])
-        delta[m] += side * size
-        cash += side * size * (int(prices[m]) - px)
+        delta[t.instrument] += t.side * t.size
+        cash += t.side * t.size * (int(prices[t.instrument]) - t.price)
     return delta, cash
 
 
-def check_result(result: Mapping[str, Any], sent: Sequence[Mapping[str, Any]],
+def check_result(result: Mapping[str, Any], sent: Sequence[TradeReport | Mapping[str, Any]],
                  prices: Sequence[int], n_instruments: int) -> Report | None:
     """The member's checks of its netted result (ResultMismatchError if one fails)."""
-    mine = {t["trade_id"]: t for t in sent}
-    if len(mine) != len(sent):
-        mine_ids = [t["trade_id"] for t in sent]
+    mine_list = TradeList.read(sent, where="the trades sent", error=MemberError).trades
+    mine = {t.trade_id: t for t in mine_list}
+    accepted = TradeList.read(result.get("accepted") or [],
+                              where="the operator's accepted trades",
+                              error=ResultMismatchError).trades
+    if len(mine) != len(mine_list):
+        mine_ids = [t.trade_id for t in mine_list]
         dup = {i for i in mine_ids if mine_ids.count(i) > 1}
-        accepted_dup = [t for t in result.get("accepted") or [] if t["trade_id"] in dup]
-        if accepted_dup:
+        if any(t.trade_id in dup for t in accepted):
             raise ResultMismatchError(f"trades {sorted(map(str, dup))} were sent twice but "
                                       "accepted")
-    accepted = result.get("accepted") or []
     for t in accepted:
-        own = mine.get(t["trade_id"])
-        if own is None or _trade_dict(own) != _trade_dict(t):
-            raise ResultMismatchError(f"accepted trade {t['trade_id']!r} is not one this "
+        if mine.get(t.trade_id) != t:
+            raise ResultMismatchError(f"accepted trade {t.trade_id!r} is not one this "
                                       "member sent")
-    decided = {t["trade_id"] for t in accepted} | {
+    decided = {t.trade_id for t in accepted} | {
         r["trade_id"] for r in result.get("rejected") or [] if r["trade_id"] is not None}
     whole = any(r["trade_id"] is None for r in result.get("rejected") or [])
     missing = [i for i in mine if i not in decided]
@@ -110,8 +103,8 @@ def check_result(result: Mapping[str, Any], sent: Sequence[Mapping[str, Any]],
             raise ResultMismatchError("the operator gives no report but the accepted trades "
                                       "do not net to zero")
         return None
-    report = Report(tuple(int(d) for d in rep["delta"]), int(rep["trade_cash"]),
-                    int(rep["salt"]))
+    report = parse(NettedReport, rep, where="the operator's report",
+                   error=ResultMismatchError).to_engine()
     if list(report.delta) != delta or report.trade_cash != cash:
         raise ResultMismatchError(f"the report (delta {list(report.delta)}, tradeCash "
                                   f"{report.trade_cash}) does not net the accepted trades "
@@ -199,11 +192,11 @@ class MemberClient:
     def intake_epoch(self) -> int:
         return int(self._send("GET", "/v1/pool", signed=False)["intake_epoch"])
 
-    def submit_trades(self, trades: Sequence[TradeReport | Mapping[str, Any]],
+    def submit_trades(self, trades: TradeList | Sequence[TradeReport | Mapping[str, Any]],
                       epoch: int | None = None) -> dict[str, Any]:
         """Seal and send this epoch's trade list (replaces an earlier one before netting)."""
         e = self.intake_epoch() if epoch is None else epoch
-        items = [_trade_dict(t) for t in trades]
+        items = TradeList.read(trades, where="the trade list", error=MemberError).to_json()
         msg = self._sender().seal(json.dumps({"trades": items}).encode(), e, time.time_ns())
         out = self._send("POST", f"/v1/epochs/{e}/trades", msg,
                          content_type="application/octet-stream")
@@ -236,8 +229,7 @@ class MemberClient:
             raise MemberError(f"epoch {epoch} is not netted yet (phase {result['phase']})",
                               "not_netted")
         prices = self._chain().final_prices(epoch)
-        return check_result(result, [_trade_dict(t) for t in sent], prices,
-                            len(prices))
+        return check_result(result, sent, prices, len(prices))
 
     def commit(self, epoch: int,
                trades: Sequence[Mapping[str, Any]] | None = None) -> int | None:
@@ -280,7 +272,7 @@ class MemberClient:
 
 # -- files (the ``zkclear member`` commands) -------------------------------------------------
 
-ETH_KEY_FORMAT = "zkclear-eth-key-v1"
+ETH_KEY_FORMAT = format_of(EthKeyFile)
 
 
 def keygen(directory: Path, slot: int, eth_key: str | None = None) -> dict[str, Any]:
@@ -293,7 +285,7 @@ def keygen(directory: Path, slot: int, eth_key: str | None = None) -> dict[str, 
     directory.mkdir(parents=True, exist_ok=True)
     acct = Account.from_key(eth_key) if eth_key else Account.create()
     write_json_secret(directory / "eth-key.json",
-                      {"format": ETH_KEY_FORMAT, "key": "0x" + bytes(acct.key).hex()})
+                      dump(EthKeyFile.tagged(key="0x" + bytes(acct.key).hex())))
     transport = X25519KeyPair.generate("member")
     transport.save(directory / "transport.json")
     view = MemberKey.generate(slot)
@@ -304,12 +296,9 @@ def keygen(directory: Path, slot: int, eth_key: str | None = None) -> dict[str, 
 
 def read_eth_key(path: Path) -> str:
     """The private key (0x hex) of a ``zkclear-eth-key-v1`` file (owner-only, see keyfile)."""
-    from zkclear.privacy.keyfile import read_json_secret
+    from zkclear.privacy.keyfile import read_key_file
 
-    doc = read_json_secret(path, "Ethereum key file")
-    if doc.get("format") != ETH_KEY_FORMAT or not isinstance(doc.get("key"), str):
-        raise MemberError(f"{path} is not a {ETH_KEY_FORMAT} file")
-    return str(doc["key"])
+    return read_key_file(path, EthKeyFile, "Ethereum key file").key
 
 
 def load_member(directory: Path, operator_url: str, chain_client: Client | None = None
@@ -326,7 +315,7 @@ def load_member(directory: Path, operator_url: str, chain_client: Client | None 
                           X25519KeyPair.load(directory / "transport.json", "member"), view,
                           chain_client)
     for f in directory.glob("sent-*.json"):
-        client.sent[int(f.stem.split("-")[1])] = json.loads(f.read_text())
+        client.sent[int(f.stem.split("-")[1])] = TradeList.load(f, error=MemberError).to_json()
     return client
 
 

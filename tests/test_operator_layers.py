@@ -1,0 +1,90 @@
+"""The audit and the operator import each other's parts one way only: no import cycle
+among zkclear's modules that involves them (function-level imports included), and the
+member client does not load the HTTP server to sign its requests."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+#: Installed package -> source folder (pyproject's package-dir).
+ROOTS = {"zkclear": REPO / "zkclear", "zkclear.prover": REPO / "prover",
+         "zkclear.verifier": REPO / "verifier", "zkclear.clearing": REPO / "clearing"}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for pkg, root in ROOTS.items():
+        for path in root.rglob("*.py"):
+            parts = [p for p in path.relative_to(root).with_suffix("").parts if p != "__init__"]
+            if "node_modules" in path.parts or (pkg == "zkclear" and parts[:1] and parts[0]
+                                                in ("prover", "verifier", "clearing")):
+                continue
+            out[".".join([pkg, *parts])] = path
+    return out
+
+
+def _imports(name: str, path: Path, known: set[str]) -> set[str]:
+    base = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    deps = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            deps |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            if node.level:
+                b = base
+                for _ in range(node.level - 1):
+                    b = b.rpartition(".")[0]
+                mod = f"{b}.{mod}" if mod else b
+            deps |= {mod} | {f"{mod}.{a.name}" for a in node.names}
+    return {d for d in deps if d in known and d != name}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while (w := stack.pop()) != v:
+                comp.append(w)
+            if comp:
+                found.append(sorted([v, *comp]))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle_through_the_audit_or_the_operator() -> None:
+    mods = _modules()
+    graph = {name: _imports(name, path, set(mods)) for name, path in mods.items()}
+    mine = [c for c in _cycles(graph)
+            if any(m.startswith(("zkclear.audit", "zkclear.operator")) for m in c)]
+    assert mine == []
+
+
+def test_the_member_client_does_not_load_the_server() -> None:
+    code = ("import sys, zkclear.roles.member; "
+            "print(sorted(m for m in ('fastapi', 'uvicorn', 'zkclear.operator.api') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,97 @@
+"""The pool file (what ``zkclear deploy`` deploys), its risk parameters (also the file of
+``zkclear governance propose risk-params``) and ``deployment.json`` (where a deployed pool
+lives).
+
+The engine's :class:`~zkclear.clearing.params.PoolConfig` and
+:class:`~zkclear.clearing.params.RiskParams` check the values: each record builds them
+while it is validated, so a bad value is refused with the path of the record that holds
+it (``risk: penalty_bp = 20000 is outside [0, 10000]``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from zkclear.clearing.params import PoolConfig, RiskParams
+
+from .base import U64, Address, EngineRecord, Record
+
+#: The ``format`` of a deployment file (files written before it was added have none).
+DEPLOYMENT_FORMAT = "zkclear-deployment-v1"
+
+
+class Risk(EngineRecord):
+    """SPAN-like risk parameters (docs/protocol.md, "Margin"): the pool file's ``risk``
+    object, and the file a ``risk-params`` proposal reads."""
+
+    im_factor_bp: int = Field(description="initial margin / maintenance margin, bp (>= 10000)")
+    penalty_bp: int = Field(description="liquidation penalty, bp of maintenance margin")
+    position_limits: list[int] = Field(description="largest |position| per instrument")
+    shocks: list[list[int]] = Field(description="per scenario, the price move of each "
+                                    "instrument in bp")
+
+    def to_engine(self) -> RiskParams:
+        return RiskParams(self.im_factor_bp, self.penalty_bp, tuple(self.position_limits),
+                          tuple(tuple(row) for row in self.shocks))
+
+
+class PoolFile(EngineRecord):
+    """Everything a deployment fixes apart from the epoch verifier's keys
+    (:class:`zkclear.chain.contracts.PoolSetup`)."""
+
+    format: Literal["zkclear-pool-v1"]
+    slots: int = Field(description="N, a power of two; slot 0 is the house")
+    instruments: int = Field(description="M")
+    scenarios: int = Field(description="K margin scenarios (rows of risk.shocks)")
+    risk: Risk
+    genesis_prices: list[int] = Field(description="one price (ticks) per instrument")
+    owners: list[Address] = Field(description="governance owners")
+    threshold: U64 = Field(description="confirmations a governance proposal needs")
+    delay: U64 = Field(description="governance time-lock, seconds")
+    reporters: list[Address] = Field(description="oracle reporters")
+    quorum: U64 = Field(description="posts per price (odd: the final price is the median)")
+    max_move_bp: U64 = Field(description="largest price move per epoch before the breaker")
+    max_age: U64 = Field(description="seconds before a posted price is stale")
+    breaker_delay: U64 | None = Field(None, description="seconds a median beyond "
+                                      "max_move_bp waits before it is final (default 600)")
+    withdrawal_timeout: U64 | None = Field(None, description="seconds before an unserved "
+                                           "withdrawal lets anyone freeze the pool "
+                                           "(default one day)")
+    operator: Address
+    house_account: Address
+    token: Address | None = Field(description="the collateral ERC-20; null deploys a "
+                                  "test token (local chains)")
+
+    def to_engine(self) -> tuple[PoolConfig, RiskParams]:
+        """The pool's sizes and risk parameters, checked against each other."""
+        config = PoolConfig(self.slots, self.instruments, self.scenarios)
+        params = self.risk.to_engine()
+        params.check_config(config)
+        return config, params
+
+
+class DeploymentConfig(EngineRecord):
+    """The pool's sizes (:class:`~zkclear.clearing.params.PoolConfig`)."""
+
+    n_slots: int
+    n_instruments: int
+    n_scenarios: int
+    max_events: int = 0
+
+    def to_engine(self) -> PoolConfig:
+        return PoolConfig(self.n_slots, self.n_instruments, self.n_scenarios, self.max_events)
+
+
+class DeploymentFile(Record):
+    """Where a deployed pool lives on one chain (:class:`zkclear.chain.contracts.Deployment`)."""
+
+    format: Literal["zkclear-deployment-v1"] = Field(
+        DEPLOYMENT_FORMAT, description="absent in files written before the tag was added")
+    chain_id: U64
+    addresses: dict[str, Address] = Field(description="contract name -> address")
+    config: DeploymentConfig
+    first_block: U64 = Field(description="the block of the first deployment transaction")
+    gas: dict[str, U64] = Field(default_factory=dict, description="deployment gas per "
+                                "contract")
