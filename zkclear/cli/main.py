@@ -103,6 +103,13 @@ def prices(text: str) -> list[int]:
     return [one(x) for x in text.split(",")]
 
 
+def funding(text: str) -> list[int]:
+    """Comma-separated signed funding amounts in ticks per lot, |f| < 2^PRICE_BITS."""
+    bound = 2**_bounds().PRICE_BITS - 1
+    one = int_range(-bound, bound, "a funding amount in ticks")
+    return [one(x) for x in text.split(",")]
+
+
 def vkh(text: str) -> int:
     """A view-key hash: a field element."""
     from zkclear.field import P
@@ -480,7 +487,7 @@ def cmd_oracle_post(args: argparse.Namespace, out: Output) -> int:
         raise ZkclearError("oracle post needs --prices or at least one --venue")
     res = roles.post_prices(args.rpc_url, args.deployment, args.epoch, args.prices,
                             venues=venues or None, key_file=args.key,
-                            from_account=args.from_account)
+                            from_account=args.from_account, funding=args.funding)
     return _role_result(out, res, f"epoch {args.epoch} prices {res['prices']} posted; "
                                   f"{_price_state_line(res)}")
 
@@ -878,6 +885,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--venue", type=_venue, action="append", metavar="NAME=P1,P2,...",
                     help="one venue's prices, one per instrument (repeat per venue): the "
                     "post is their per-instrument median, the venues go into the event")
+    sp.add_argument("--funding", type=funding, metavar="F1,F2,...",
+                    help="signed funding amount per lot, one per instrument (nonzero only "
+                    "for perpetuals; write --funding=-3,0 when it starts with a minus)")
     sp = add("release", cmd_oracle_release, "make prices the circuit breaker held final "
              "(after its delay)", orc)
     chain_args(sp)

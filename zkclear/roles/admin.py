@@ -17,13 +17,19 @@ The pool file that ``zkclear deploy`` reads (``zkclear-pool-v1``)::
      "owners": ["0x…", "0x…", "0x…"], "threshold": 2, "delay": 3600,
      "reporters": ["0x…", "0x…", "0x…"], "quorum": 3, "max_move_bp": 2000, "max_age": 3600,
      "breaker_delay": 600, "operator": "0x…", "house_account": "0x…", "token": null,
-     "withdrawal_timeout": 86400}
+     "withdrawal_timeout": 86400, "max_funding_bp": 100}
 
 ``quorum`` is odd (the final price is the median of that many posts); ``breaker_delay``
 (optional, default 600 s, below ``max_age``) is how long a median beyond ``max_move_bp``
 waits before it becomes final (docs/protocol.md, "Oracle"). ``withdrawal_timeout``
 (optional, seconds, default one day): an unserved withdrawal request older than this lets
-anyone freeze the pool.
+anyone freeze the pool. ``instruments`` is M, for M plain futures, or the fixed
+instrument table itself, a list of ``Instrument.from_json`` objects, M = its length
+(``kind`` future, perpetual, dated or option; ``expiry`` epoch; an option's
+``underlying``, ``strike``, ``right``; docs/protocol.md "Instruments"), e.g.
+``[{"kind": "future"}, {"kind": "perpetual"}, {"kind": "option", "expiry": 12,
+"underlying": 0, "strike": 1000, "right": "put"}]``. ``max_funding_bp`` (optional,
+default 100): the oracle's governed funding clamp (|f| <= that many bp of the mark).
 
 ``token`` null deploys a test collateral token (local chains); otherwise the ERC-20 to
 hold as collateral.
@@ -44,7 +50,7 @@ POOL_FORMAT = "zkclear-pool-v1"
 _POOL_FIELDS = {"format", "slots", "instruments", "scenarios", "risk", "genesis_prices",
                 "owners", "threshold", "delay", "reporters", "quorum", "max_move_bp",
                 "max_age", "operator", "house_account", "token"}
-_POOL_OPTIONAL = {"breaker_delay", "withdrawal_timeout"}
+_POOL_OPTIONAL = {"breaker_delay", "withdrawal_timeout", "max_funding_bp"}
 _RISK_FIELDS = {"im_factor_bp", "penalty_bp", "position_limits", "shocks"}
 
 
@@ -113,7 +119,12 @@ def risk_params_from_json(doc: Any, where: str) -> Any:
 
 def load_pool(path: str | Path) -> Any:
     """A :class:`zkclear.chain.contracts.PoolSetup` from a ``zkclear-pool-v1`` file."""
-    from zkclear.chain.contracts import DEFAULT_WITHDRAWAL_TIMEOUT, PoolSetup
+    from zkclear.chain.contracts import (
+        DEFAULT_MAX_FUNDING_BP,
+        DEFAULT_WITHDRAWAL_TIMEOUT,
+        PoolSetup,
+    )
+    from zkclear.clearing.instruments import Instrument, InstrumentError
     from zkclear.clearing.params import ParamsError, PoolConfig
 
     try:
@@ -127,12 +138,23 @@ def load_pool(path: str | Path) -> Any:
         raise RoleError(f"{path}: missing fields {sorted(missing)}, unknown fields "
                         f"{sorted(unknown)}")
     for name in ("threshold", "delay", "quorum", "max_move_bp", "max_age", "breaker_delay",
-                 "withdrawal_timeout"):
+                 "withdrawal_timeout", "max_funding_bp"):
         v = doc.get(name, 0)
         if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**64:
             raise RoleError(f"{path}: {name} must be an integer in 0..2^64-1, got {v!r}")
+    rows = doc["instruments"]
+    table: tuple[Instrument, ...] = ()
+    if isinstance(rows, list):
+        if not rows or not all(isinstance(r, dict) for r in rows):
+            raise RoleError(f"{path}: instruments must be a count or a non-empty list of "
+                            "instrument objects")
+        try:
+            table = tuple(Instrument.from_json(r) for r in rows)
+        except (InstrumentError, TypeError) as exc:
+            raise RoleError(f"{path}: instruments: {exc}") from exc
     try:
-        cfg = PoolConfig(int(doc["slots"]), int(doc["instruments"]), int(doc["scenarios"]))
+        n_instruments = len(table) if table else int(rows)
+        cfg = PoolConfig(int(doc["slots"]), n_instruments, int(doc["scenarios"]))
         return PoolSetup(
             cfg, risk_params_from_json(doc["risk"], str(path)),
             tuple(int(p) for p in doc["genesis_prices"]),
@@ -145,7 +167,9 @@ def load_pool(path: str | Path) -> Any:
             max_age=int(doc["max_age"]),
             breaker_delay=int(doc.get("breaker_delay", 600)),
             withdrawal_timeout=int(doc.get("withdrawal_timeout", DEFAULT_WITHDRAWAL_TIMEOUT)),
-            token=Web3.to_checksum_address(doc["token"]) if doc["token"] else None)
+            token=Web3.to_checksum_address(doc["token"]) if doc["token"] else None,
+            instruments=table,
+            max_funding_bp=int(doc.get("max_funding_bp", DEFAULT_MAX_FUNDING_BP)))
     except (ParamsError, TypeError, ValueError) as exc:
         raise RoleError(f"{path}: {exc}") from exc
 
@@ -187,9 +211,11 @@ def post_prices(rpc_url: str, deployment: str | Path, epoch: int,
                 prices: Sequence[int] | None = None, *,
                 venues: Mapping[str, Sequence[int]] | None = None,
                 key_file: str | Path | None = None,
-                from_account: str | None = None) -> dict[str, Any]:
+                from_account: str | None = None,
+                funding: Sequence[int] | None = None) -> dict[str, Any]:
     """Post ``epoch``'s prices: ``prices`` as given, or with ``venues`` (name -> one price
-    per instrument) their per-instrument median, the venues published in the event."""
+    per instrument) their per-instrument median, the venues published in the event;
+    ``funding``: one signed amount per instrument (perpetuals only; None posts zeros)."""
     from zkclear.chain.client import venue_medians
 
     cl = _client(rpc_url, deployment, key_file, from_account)
@@ -207,9 +233,13 @@ def post_prices(rpc_url: str, deployment: str | Path, epoch: int,
         raise RoleError("post needs --prices or --venue")
     if len(prices) != m:
         raise RoleError(f"the pool has {m} instruments, got {len(prices)} prices")
-    receipt = cl.post_prices(epoch, list(prices), venues=venues or None, sender=_sender(cl))
+    if funding is not None and len(funding) != m:
+        raise RoleError(f"the pool has {m} instruments, got {len(funding)} funding amounts")
+    receipt = cl.post_prices(epoch, list(prices), venues=venues or None, sender=_sender(cl),
+                             funding=funding)
     return {"epoch": epoch, "prices": list(prices), "venues":
             {k: list(v) for k, v in (venues or {}).items()},
+            **({"funding": list(funding)} if funding is not None else {}),
             "gas_used": int(receipt["gasUsed"]), **_price_state(cl, epoch)}
 
 
@@ -223,9 +253,13 @@ def release_prices(rpc_url: str, deployment: str | Path, epoch: int, *,
 
 
 def _price_state(cl: Any, epoch: int) -> dict[str, Any]:
-    final = cl.prices_hash(epoch) != 0
+    """``final``: the marks are; ``prices_hash`` is 0 until (with options) the risk
+    arrays are too."""
+    final = cl.mark_hash(epoch) != 0
     pending, release_at = cl.pending_prices(epoch)
     return {"final": final, "final_prices": list(cl.final_prices(epoch)) if final else None,
+            "funding_index": list(cl.funding_index(epoch)) if final else None,
+            "prices_hash": str(cl.prices_hash(epoch)),
             "breaker": {"prices": list(pending), "release_at": release_at}
             if release_at else None}
 
@@ -262,6 +296,7 @@ def propose(rpc_url: str, deployment: str | Path, action: str, *,
             raise RoleError(f"cannot read {risk_file}: {exc}") from exc
         params = risk_params_from_json(doc, str(risk_file))
         params.check_config(cl.deployment.config)
+        params = params.with_instruments(cl.instruments())  # fixed at deployment
         call = cl.risk_params_call(params)
     elif action in ("set-operator", "add-reporter", "remove-reporter"):
         if account is None:
