@@ -14,34 +14,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
-from zkclear.chain import contracts
+from zkclear import paths
 from zkclear.chain import node as chain
-from zkclear.chain.client import Client
+from zkclear.chain.client import Client, encode_risk_arrays
 from zkclear.chain.pool import Actors
 from zkclear.clearing.params import PoolConfig
 from zkclear.clearing.scenario import demo_params
 
+sys.path.insert(0, str(paths.ROOT))  # the shared setup lives with the tests
+from tests import contracts_support as cs
+
 
 def deploy(m: int, table: Any = ()) -> tuple[Client, Actors]:
-    w3 = chain.embedded_web3()
-    cfg = PoolConfig(4, m, 4)
-    actors = Actors.of(w3, cfg.n_slots)
-    stand_in, _ = contracts.deploy_contract(w3, contracts.build()["TestCollateral"], "v", "v",
-                                            6, sender=actors.deployer)
-    params = demo_params(m, 4)
+    genesis = [1_000 + 10 * i for i in range(m)]
+    kw = {}
     if table:
-        params = params.with_instruments(table)
-    genesis = tuple(1_000 + 10 * i for i in range(m))
-    if table:
-        genesis = tuple(0 if ins.is_option else p for ins, p in zip(table, genesis,
-                                                                      strict=True))
-    setup = contracts.PoolSetup(cfg, params, genesis, owners=actors.owners, threshold=2,
-                                reporters=actors.reporters, quorum=3,
-                                operator=actors.operator, house_account=actors.house)
-    dep = contracts.deploy_system(w3, setup, stand_in.address, sender=actors.deployer)
-    return Client(w3, dep), actors
+        genesis = [0 if ins.is_option else p for ins, p in zip(table, genesis, strict=True)]
+        kw["instruments"] = tuple(table)
+    cl, actors, _ = cs.deploy_unproven(chain.embedded_web3(), PoolConfig(4, m, 4),
+                                       demo_params(m, 4), genesis, **kw)
+    return cl, actors
 
 
 def post_round(cl: Client, actors: Actors, epoch: int, prices: Any,
@@ -63,23 +58,23 @@ def futures(m: int) -> dict[str, Any]:
 
 
 def derivatives(m: int) -> dict[str, Any]:
-    """Instrument 0 a future, 1 a perpetual, 2 a dated future, 3 a call on 0, the rest
-    futures; epoch 1: funding on the perpetual; then the risk round."""
+    """Instrument 0 a perpetual, 1 a call on it (expiry epoch 3), then a dated future and
+    futures (M >= 3); epoch 1: funding on the perpetual; then the risk round."""
     from zkclear.clearing.instruments import Instrument, Kind
 
-    table = [Instrument(), Instrument(Kind.PERPETUAL), Instrument(Kind.DATED, 5),
-             Instrument(Kind.OPTION, 3, 0, 1_000, True)] + [Instrument()] * (m - 4)
+    table = [Instrument(Kind.PERPETUAL), Instrument(Kind.OPTION, 3, 0, 1_000, True)]
+    table += [Instrument(Kind.DATED, 5)] * (m > 2) + [Instrument()] * (m - 3)
     cl, actors = deploy(m, table)
     prices = [1_001 + 10 * i for i in range(m)]
-    prices[3] = 25
+    prices[1] = 25
     funding = [0] * m
-    funding[1] = 3
+    funding[0] = 3
     gas = post_round(cl, actors, 1, prices, funding)
-    arrays = {3: (100, -200, 300, -400)}
+    arrays = {1: (100, -200, 300, -400)}
     risk = [int(cl.post_risk_arrays(1, arrays, sender=r)["gasUsed"]) for r in actors.reporters]
     return {"postMarks_not_final": gas[:2], "postMarks_finalising": gas[2],
             "postRiskArrays_not_final": risk[:2], "postRiskArrays_finalising": risk[2],
-            "risk_arrays_calldata_bytes": len(cl.encode_risk_arrays(arrays))}
+            "risk_arrays_calldata_bytes": len(encode_risk_arrays(arrays))}
 
 
 def main() -> None:
@@ -91,7 +86,7 @@ def main() -> None:
     out: dict[str, Any] = {}
     for m in (int(x) for x in args.sizes.split(",")):
         out[f"M={m}"] = {"futures": futures(m)}
-        if not args.futures_only and m >= 4:
+        if not args.futures_only and m >= 2:
             out[f"M={m}"]["derivatives"] = derivatives(m)
     print(json.dumps(out, indent=1))
 

@@ -387,21 +387,11 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
         token_address = token.address
     else:
         token_address = Web3.to_checksum_address(setup.token)
-    table = [instrument_tuple(i) for i in setup.instruments]
     oracle, gas["PriceOracle"] = deploy_contract(
-        w3, compiled["PriceOracle"], gov.address, pos_addrs, table,
-        list(setup.genesis_prices), list(setup.reporters), setup.quorum,
-        [setup.max_move_bp, setup.max_age, setup.breaker_delay, setup.max_funding_bp],
+        w3, compiled["PriceOracle"], *oracle_args(setup, gov.address, pos_addrs),
         sender=sender)
-    p = setup.params
-    ch_config = (
-        gov.address, pos_addrs, token_address, oracle.address,
-        Web3.to_checksum_address(verifier), Web3.to_checksum_address(setup.operator),
-        cfg.n_slots, cfg.n_instruments, cfg.n_scenarios, table, cfg.max_events,
-        Web3.to_checksum_address(setup.house_account), setup.house_vkh,
-        p.im_factor_bp, p.penalty_bp, list(p.position_limits),
-        [s for row in p.shocks for s in row], setup.withdrawal_timeout,
-    )
+    ch_config = house_config(setup, gov.address, pos_addrs, token_address, oracle.address,
+                             verifier)
     house, gas["ClearingHouse"] = deploy_contract(w3, compiled["ClearingHouse"], ch_config,
                                                   sender=sender)
     gas["PriceOracle.bind"] = _bind_oracle(w3, oracle, house.address, sender)
@@ -412,6 +402,28 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
     check_constants(house)
     _check_computed(house, oracle, setup)
     return Deployment(int(w3.eth.chain_id), addresses, cfg, first_block, gas)
+
+
+def oracle_args(setup: PoolSetup, governance: str, poseidons: list[str]) -> list[Any]:
+    """The PriceOracle constructor's arguments for ``setup``."""
+    return [governance, poseidons, [instrument_tuple(i) for i in setup.instruments],
+            list(setup.genesis_prices), list(setup.reporters), setup.quorum,
+            [setup.max_move_bp, setup.max_age, setup.breaker_delay, setup.max_funding_bp]]
+
+
+def house_config(setup: PoolSetup, governance: str, poseidons: list[str], collateral: str,
+                 oracle: str, verifier: str) -> tuple[Any, ...]:
+    """The ClearingHouse constructor's ``Config`` for ``setup``."""
+    cfg, p = setup.config, setup.params
+    return (
+        governance, poseidons, collateral, oracle,
+        Web3.to_checksum_address(verifier), Web3.to_checksum_address(setup.operator),
+        cfg.n_slots, cfg.n_instruments, cfg.n_scenarios,
+        [instrument_tuple(i) for i in setup.instruments], cfg.max_events,
+        Web3.to_checksum_address(setup.house_account), setup.house_vkh,
+        p.im_factor_bp, p.penalty_bp, list(p.position_limits),
+        [s for row in p.shocks for s in row], setup.withdrawal_timeout,
+    )
 
 
 def _bind_oracle(w3: Web3, oracle: Contract, house: str, sender: str) -> int:
