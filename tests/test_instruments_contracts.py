@@ -276,6 +276,21 @@ def test_funding_median_and_index_over_two_epochs(perp) -> None:
     assert [p["funding"] for p in cl.posted_venues(2)] == [(0, -12), (0, 15), (0, -7)]
 
 
+def test_a_held_crash_keeps_its_funding(perp) -> None:
+    """Beyond the band the breaker holds marks and funding together; released, the index
+    is the one the quorum's median gave."""
+    cl, act, setup = perp
+    crash = (1_000, 1_000)  # the perpetual halves: beyond the 20 % band
+    receipt = post(cl, act, 1, crash, crash, crash, funding=[(0, -10), (0, -9), (0, 4)])
+    assert cl.logs(receipt, "PriceOracle", "BreakerTripped") and cl.mark_hash(1) == 0
+    with reverts("PricesNotFinal"):
+        cl.funding_index(1)
+    chain.advance_time(cl.w3, setup.breaker_delay)
+    cl.release_prices(1, sender=act.reporters[0])
+    assert cl.funding_index(1) == (0, -9)
+    assert cl.prices_hash(1) == ins.prices_hash(crash, (0, -9))
+
+
 # --- expiry -------------------------------------------------------------------------------
 
 
