@@ -5,7 +5,9 @@ import {Governed} from "./base/Governed.sol";
 import {PoseidonHasher} from "./base/PoseidonHasher.sol";
 import {EpochLog} from "./base/EpochLog.sol";
 import {MemberRegistry} from "./base/MemberRegistry.sol";
+import {InstrumentTable} from "./base/InstrumentTable.sol";
 import {RiskParameters} from "./base/RiskParameters.sol";
+import {Instrument} from "./interfaces/IInstruments.sol";
 import {IClearingHouse} from "./interfaces/IClearingHouse.sol";
 import {IEpochVerifier} from "./interfaces/IEpochVerifier.sol";
 import {IERC20} from "./interfaces/IERC20.sol";
@@ -40,6 +42,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         uint256 nSlots;
         uint256 nInstruments;
         uint256 nScenarios;
+        Instrument[] instruments;
         uint256 maxEvents;
         address houseAccount;
         uint256 houseVkh;
@@ -89,6 +92,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         PoseidonHasher(cfg.poseidons)
         EpochLog(cfg.nSlots, cfg.nInstruments, cfg.nScenarios, cfg.maxEvents)
         MemberRegistry(cfg.houseAccount, cfg.houseVkh)
+        InstrumentTable(cfg.instruments)
         RiskParameters(cfg.imFactorBp, cfg.penaltyBp, cfg.positionLimits, cfg.shocks)
     {
         if (cfg.collateral.code.length == 0) revert NotAContract(cfg.collateral);
@@ -96,6 +100,8 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (cfg.oracle.code.length == 0) revert NotAContract(cfg.oracle);
         uint256 oracleM = IPriceOracle(cfg.oracle).nInstruments();
         if (oracleM != cfg.nInstruments) revert OracleMismatch(oracleM, cfg.nInstruments);
+        bytes32 oracleTable = IPriceOracle(cfg.oracle).instrumentsHash();
+        if (oracleTable != instrumentsHash) revert InstrumentsMismatch(instrumentsHash, oracleTable);
         collateral = IERC20(cfg.collateral);
         oracle = IPriceOracle(cfg.oracle);
         verifier = IEpochVerifier(cfg.verifier);

@@ -2,7 +2,9 @@
 pragma solidity 0.8.28;
 
 import {Governed} from "./base/Governed.sol";
+import {InstrumentTable} from "./base/InstrumentTable.sol";
 import {PoseidonHasher} from "./base/PoseidonHasher.sol";
+import {Instrument} from "./interfaces/IInstruments.sol";
 import {IOracleEpochs, IPriceOracle} from "./interfaces/IPriceOracle.sol";
 
 /// @title Settlement prices: authorised reporters, odd quorum, median, breaker, staleness.
@@ -12,9 +14,18 @@ import {IOracleEpochs, IPriceOracle} from "./interfaces/IPriceOracle.sol";
 ///   to price (lastFinalEpoch + 1) and e <= the house's open epoch: the open epoch (whose
 ///   prices the operator nets with) or a closed one still unpriced. Past epochs revert
 ///   PricesAlreadyFinal, later ones PriceEpochInFuture or PriceEpochOutOfOrder.
-/// - Posts. One per reporter and round (AlreadyPosted); every price in [1, 2^PRICE_BITS);
-///   `observedAt` neither in the future nor older than `maxAge`. A post may carry the
-///   venues it aggregates; the contract checks the posted price is their median.
+/// - Posts. One per reporter and round (AlreadyPosted); every mark in [1, 2^PRICE_BITS),
+///   an option's premium in [0, 2^PRICE_BITS); `observedAt` neither in the future nor
+///   older than `maxAge`. A post may carry the venues it aggregates; the contract checks
+///   the posted price is their median.
+/// - Instruments (docs/protocol.md, "Instruments"; the table is fixed at deployment). A
+///   post carries a signed funding amount per instrument (`postMarks`; `postPrices` posts
+///   zeros): nonzero only for perpetuals, |f| * 10000 <= maxFundingBp * the post's mark
+///   (a governed clamp). At an option's expiry epoch its premium must be its intrinsic
+///   value against the same post's underlying mark (call max(0, U - X), put
+///   max(0, X - U)); after an instrument's expiry its mark must be the previous final mark.
+///   The final funding amount is the median of the quorum's posts, like the marks, and the
+///   index F_e = F_{e-1} + f_e (F_0 = 0) stays inside (-2^PRICE_BITS, 2^PRICE_BITS).
 /// - Median. `quorum` is odd, q = 2f + 1. When a round has q posts its candidate is, per
 ///   instrument, the median of those q posts (the (f+1)-th smallest; equal values are
 ///   interchangeable, so ties need no rule). With at most f dishonest reporters among
@@ -22,7 +33,8 @@ import {IOracleEpochs, IPriceOracle} from "./interfaces/IPriceOracle.sol";
 ///   dishonest reporter (q >= 3) cannot move the price outside the honest posts at all,
 ///   and not at all when the honest posts agree.
 /// - Circuit breaker. A candidate within `maxMoveBp` of the previous final price, for
-///   every instrument, is final at once. Otherwise the breaker trips: the candidate is
+///   every instrument but options and instruments past their expiry (frozen marks), is
+///   final at once. Otherwise the breaker trips: the candidate is
 ///   published (BreakerTripped) and becomes final by `releasePrices` once `breakerDelay`
 ///   seconds have passed -- a real crash clears without any governance change, members see
 ///   the price coming (and may deposit) first, and since it is a median, a move beyond the
@@ -31,9 +43,15 @@ import {IOracleEpochs, IPriceOracle} from "./interfaces/IPriceOracle.sol";
 ///   most `maxAge` old (breakerDelay < maxAge); a round whose oldest observation has aged
 ///   beyond maxAge has expired and the next post starts a new round. `finalisedAt` records
 ///   when each epoch's prices became final.
-/// The final prices are stored with pricesHash = PoseidonChain(P[0..M-1]), which the
-/// ClearingHouse compares with the epoch proof's public inputs.
-contract PriceOracle is IPriceOracle, Governed, PoseidonHasher {
+/// - Hashes. Final marks are stored with markHash = PoseidonChain(P[0..M-1], F[0..M-1] mod r)
+///   (MarksFinalised; the next epoch's marks may be posted from then on). Without options
+///   pricesHash = Poseidon(markHash, 0) is set at once (genesis included). With options the
+///   reporters post the epoch's riskHash (`postRiskArrays`, with the arrays as calldata);
+///   when `quorum` of them posted the same one it is final (RiskArraysFinal) and
+///   pricesHash = Poseidon(markHash, riskHash) is set (PricesFinalised); until then
+///   pricesHashOf is 0 and the epoch cannot be submitted. The ClearingHouse compares
+///   pricesHash with the epoch proof's public inputs.
+contract PriceOracle is IPriceOracle, Governed, PoseidonHasher, InstrumentTable {
     struct Round {
         uint64 startedAt;
         uint64 oldestObservedAt;
@@ -56,38 +74,54 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher {
     uint256 public maxAge;
     /// Seconds a candidate beyond the band waits before it may be released (< maxAge).
     uint256 public breakerDelay;
+    /// Largest |funding| per post, in basis points of the post's mark (governed).
+    uint256 public maxFundingBp;
+    /// The last epoch whose marks are final.
     uint256 public lastFinalEpoch;
 
     mapping(address => bool) public isReporter;
     mapping(uint256 => uint256) private _pricesHash;
+    mapping(uint256 => uint256) private _markHash;
+    mapping(uint256 => uint256) private _riskHash;
     mapping(uint256 => uint256[]) private _finalPrices;
+    /// F_e, stored only in a pool with perpetuals (all zero otherwise).
+    mapping(uint256 => int256[]) private _fundingIndex;
     mapping(uint256 => uint256) private _finalisedAt;
     mapping(uint256 => Round) public rounds;
-    /// The candidate held by a tripped breaker, per epoch.
+    /// The candidate held by a tripped breaker, per epoch (and its funding indices, in a
+    /// pool with perpetuals).
     mapping(uint256 => uint256[]) private _pending;
+    mapping(uint256 => int256[]) private _pendingIndex;
     /// keccak(epoch, attempt, reporter) => posted.
     mapping(bytes32 => bool) private _posted;
     /// keccak(epoch, attempt) => the round's posts, flattened (post j, instrument m at j*M+m).
     mapping(bytes32 => mapping(uint256 => uint256)) private _roundPrices;
+    /// Same layout, the posts' funding amounts (only nonzero ones are written).
+    mapping(bytes32 => mapping(uint256 => int256)) private _roundFunding;
+    /// keccak(epoch, reporter) => posted a riskHash for epoch.
+    mapping(bytes32 => bool) private _riskPosted;
+    /// keccak(epoch, riskHash) => reporters who posted it.
+    mapping(bytes32 => uint256) private _riskVotes;
 
+    /// `limits` = [maxMoveBp, maxAge, breakerDelay, maxFundingBp].
     constructor(
         address governance_,
         address[6] memory poseidons,
+        Instrument[] memory table,
         uint256[] memory genesisPrices,
         address[] memory reporters,
         uint256 quorum_,
-        uint256 maxMoveBp_,
-        uint256 maxAge_,
-        uint256 breakerDelay_
-    ) Governed(governance_) PoseidonHasher(poseidons) {
+        uint256[4] memory limits
+    ) Governed(governance_) PoseidonHasher(poseidons) InstrumentTable(table) {
         deployer = msg.sender;
-        nInstruments = genesisPrices.length;
-        if (nInstruments == 0) revert WrongPriceCount(0, 1);
-        for (uint256 m = 0; m < nInstruments; m++) _checkRange(m, genesisPrices[m]);
+        nInstruments = table.length;
+        if (genesisPrices.length != table.length) revert WrongPriceCount(genesisPrices.length, table.length);
+        for (uint256 m = 0; m < table.length; m++) _checkRange(m, genesisPrices[m], table[m].kind == INSTRUMENT_OPTION);
         for (uint256 i = 0; i < reporters.length; i++) _addReporter(reporters[i]);
         _setQuorum(quorum_);
-        _setLimits(maxMoveBp_, maxAge_, breakerDelay_);
-        _finalise(0, genesisPrices);
+        _setLimits(limits[0], limits[1], limits[2]);
+        _setMaxFunding(limits[3]);
+        _finalise(0, genesisPrices, new int256[](table.length));
     }
 
     // --- binding and governance ----------------------------------------------------------
@@ -124,20 +158,131 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher {
         _setLimits(maxMoveBp_, maxAge_, breakerDelay_);
     }
 
+    /// The funding clamp: |f| * 10000 <= maxFundingBp * P per post (at most 10000).
+    function setMaxFunding(uint256 maxFundingBp_) external onlyGovernance {
+        _setMaxFunding(maxFundingBp_);
+    }
+
     // --- reporters -----------------------------------------------------------------------
 
-    /// Post settlement prices for `epoch` observed at `observedAt` (unix seconds);
-    /// `venues` is empty or abi.encode(string[] names, uint256[][] prices) of the venues
-    /// whose per-instrument median `prices` is.
+    /// Post settlement prices for `epoch` observed at `observedAt` (unix seconds) with no
+    /// funding (postMarks with zeros); `venues` is empty or abi.encode(string[] names,
+    /// uint256[][] prices) of the venues whose per-instrument median `prices` is.
     function postPrices(uint256 epoch, uint256 observedAt, uint256[] calldata prices, bytes calldata venues)
         external
     {
+        _post(epoch, observedAt, prices, new int256[](nInstruments), venues);
+    }
+
+    /// Post `epoch`'s marks with each instrument's signed funding amount per lot (nonzero
+    /// only for perpetuals, within the clamp); otherwise as postPrices.
+    function postMarks(
+        uint256 epoch,
+        uint256 observedAt,
+        uint256[] calldata prices,
+        int256[] calldata funding,
+        bytes calldata venues
+    ) external {
+        _post(epoch, observedAt, prices, funding, venues);
+    }
+
+    /// Post the hash of `epoch`'s option risk arrays (a pool with options, once `epoch`'s
+    /// marks are final, once per reporter); `arrays` is only logged. When `quorum`
+    /// reporters have posted the same hash it is final and so is pricesHash.
+    function postRiskArrays(uint256 epoch, uint256 riskHash, bytes calldata arrays) external {
+        if (!isReporter[msg.sender]) revert NotReporter(msg.sender);
+        if (_optionMask == 0) revert NoOptions();
+        if (_markHash[epoch] == 0) revert PricesNotFinal(epoch);
+        if (_pricesHash[epoch] != 0) revert RiskAlreadyFinal(epoch);
+        if (riskHash >= FIELD_R) revert InvalidRiskHash(riskHash);
+        bytes32 who = keccak256(abi.encode(epoch, msg.sender));
+        if (_riskPosted[who]) revert RiskAlreadyPosted(epoch, msg.sender);
+        _riskPosted[who] = true;
+        uint256 votes = ++_riskVotes[keccak256(abi.encode(epoch, riskHash))];
+        emit RiskArraysPosted(epoch, msg.sender, riskHash, arrays);
+        if (votes >= quorum) {
+            _riskHash[epoch] = riskHash;
+            emit RiskArraysFinal(epoch, riskHash);
+            _setPricesHash(epoch, _markHash[epoch], riskHash);
+        }
+    }
+
+    /// Make a tripped candidate final once `breakerDelay` has passed and while its
+    /// observations are at most `maxAge` old (anyone may call).
+    function releasePrices(uint256 epoch) external {
+        if (_markHash[epoch] != 0) revert PricesAlreadyFinal(epoch);
+        Round storage r = rounds[epoch];
+        if (r.trippedAt == 0) revert BreakerNotTripped(epoch);
+        uint256 releaseAt = uint256(r.trippedAt) + breakerDelay;
+        if (block.timestamp < releaseAt) revert BreakerDelayNotOver(epoch, releaseAt, block.timestamp);
+        if (block.timestamp - r.oldestObservedAt > maxAge) {
+            revert StalePrice(r.oldestObservedAt, block.timestamp, maxAge);
+        }
+        _finalise(epoch, _pending[epoch], _perpMask == 0 ? new int256[](nInstruments) : _pendingIndex[epoch]);
+    }
+
+    // --- views ---------------------------------------------------------------------------
+
+    function pricesHashOf(uint256 epoch) external view returns (uint256) {
+        return _pricesHash[epoch];
+    }
+
+    function markHashOf(uint256 epoch) external view returns (uint256) {
+        return _markHash[epoch];
+    }
+
+    function riskHashOf(uint256 epoch) external view returns (uint256) {
+        return _riskHash[epoch];
+    }
+
+    function finalPrices(uint256 epoch) external view returns (uint256[] memory) {
+        if (_markHash[epoch] == 0) revert PricesNotFinal(epoch);
+        return _finalPrices[epoch];
+    }
+
+    function fundingIndex(uint256 epoch) external view returns (int256[] memory) {
+        if (_markHash[epoch] == 0) revert PricesNotFinal(epoch);
+        return _perpMask == 0 ? new int256[](nInstruments) : _fundingIndex[epoch];
+    }
+
+    function finalisedAt(uint256 epoch) external view returns (uint256) {
+        return _finalisedAt[epoch];
+    }
+
+    /// The candidate a tripped breaker holds for `epoch` and when it may be released
+    /// (empty and 0 if none).
+    function pendingPrices(uint256 epoch) external view returns (uint256[] memory prices, uint256 releaseAt) {
+        Round storage r = rounds[epoch];
+        if (r.trippedAt == 0 || _markHash[epoch] != 0) return (prices, 0);
+        return (_pending[epoch], uint256(r.trippedAt) + breakerDelay);
+    }
+
+    // --- internals -----------------------------------------------------------------------
+
+    function _checkEpoch(uint256 epoch) private view {
+        address house = clearingHouse;
+        if (house == address(0)) revert ClearingHouseNotBound();
+        if (epoch <= lastFinalEpoch) revert PricesAlreadyFinal(epoch);
+        uint256 open = IOracleEpochs(house).openEpoch();
+        if (epoch > open) revert PriceEpochInFuture(epoch, open);
+        if (epoch != lastFinalEpoch + 1) revert PriceEpochOutOfOrder(epoch, lastFinalEpoch + 1);
+    }
+
+    function _post(
+        uint256 epoch,
+        uint256 observedAt,
+        uint256[] calldata prices,
+        int256[] memory funding,
+        bytes calldata venues
+    ) private {
         if (!isReporter[msg.sender]) revert NotReporter(msg.sender);
         _checkEpoch(epoch);
         if (observedAt > block.timestamp) revert PriceFromFuture(observedAt, block.timestamp);
         if (block.timestamp - observedAt > maxAge) revert StalePrice(observedAt, block.timestamp, maxAge);
-        if (prices.length != nInstruments) revert WrongPriceCount(prices.length, nInstruments);
-        for (uint256 m = 0; m < nInstruments; m++) _checkRange(m, prices[m]);
+        uint256 n = nInstruments;
+        if (prices.length != n) revert WrongPriceCount(prices.length, n);
+        if (funding.length != n) revert WrongFundingCount(funding.length, n);
+        _checkMarks(epoch, prices, funding);
         if (venues.length != 0) _checkVenues(prices, venues);
 
         Round storage r = rounds[epoch];
@@ -158,74 +303,65 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher {
         if (_posted[who]) revert AlreadyPosted(epoch, msg.sender);
         _posted[who] = true;
         bytes32 round = keccak256(abi.encode(epoch, r.attempt));
-        uint256 base = uint256(r.count) * nInstruments;
-        for (uint256 m = 0; m < nInstruments; m++) _roundPrices[round][base + m] = prices[m];
+        uint256 base = uint256(r.count) * n;
+        for (uint256 m = 0; m < n; m++) {
+            _roundPrices[round][base + m] = prices[m];
+            if (funding[m] != 0) _roundFunding[round][base + m] = funding[m];
+        }
         r.count += 1;
-        emit PricesPosted(epoch, msg.sender, observedAt, prices, venues);
+        emit PricesPosted(epoch, msg.sender, observedAt, prices, funding, venues);
 
-        if (r.count >= quorum) {
-            uint256[] memory med = _medians(round, quorum);
-            if (_withinBand(epoch, med)) {
-                _finalise(epoch, med);
-            } else {
-                r.trippedAt = uint64(block.timestamp);
-                _pending[epoch] = med;
-                emit BreakerTripped(epoch, med, block.timestamp + breakerDelay);
+        if (r.count >= quorum) _conclude(epoch, round, r);
+    }
+
+    /// The round has its quorum: the median candidate is final, or held by the breaker.
+    function _conclude(uint256 epoch, bytes32 round, Round storage r) private {
+        uint256[] memory med = _medians(round, quorum);
+        int256[] memory index = _nextFundingIndex(epoch, round, quorum);
+        if (_withinBand(epoch, med)) {
+            _finalise(epoch, med, index);
+        } else {
+            r.trippedAt = uint64(block.timestamp);
+            _pending[epoch] = med;
+            if (_perpMask != 0) _pendingIndex[epoch] = index;
+            emit BreakerTripped(epoch, med, block.timestamp + breakerDelay);
+        }
+    }
+
+    function _checkRange(uint256 m, uint256 p, bool isOption) private pure {
+        if (p == 0 && !isOption) revert ZeroPrice(m);
+        if (p >> PRICE_BITS != 0) revert PriceTooLarge(m, p);
+    }
+
+    /// Every mark in range, funding only for perpetuals and within the clamp, an option's
+    /// premium at its expiry epoch its intrinsic value (same post's underlying), marks
+    /// after expiry frozen. Plain futures cost no storage read here.
+    function _checkMarks(uint256 epoch, uint256[] calldata prices, int256[] memory funding) private view {
+        uint256 options = _optionMask;
+        uint256 perps = _perpMask;
+        uint256 expiring = _expiringMask;
+        for (uint256 m = 0; m < prices.length; m++) {
+            uint256 p = prices[m];
+            _checkRange(m, p, options >> m & 1 == 1);
+            int256 f = funding[m];
+            if (f != 0) {
+                if (perps >> m & 1 == 0) revert FundingNotPerpetual(m, f);
+                uint256 af = f > 0 ? uint256(f) : uint256(-(f + 1)) + 1;
+                if (af > p || af * BP > maxFundingBp * p) revert FundingBeyondClamp(m, f, p, maxFundingBp);
+            }
+            if (expiring >> m & 1 == 0) continue;
+            Instrument storage ins = _instrument(m);
+            uint256 x = ins.expiry;
+            if (epoch > x) {
+                uint256 last = _finalPrices[epoch - 1][m];
+                if (p != last) revert MarkFrozen(m, p, last);
+            } else if (epoch == x && options >> m & 1 == 1) {
+                uint256 u = prices[ins.underlying];
+                uint256 k = ins.strike;
+                uint256 v = ins.isCall ? (u > k ? u - k : 0) : (k > u ? k - u : 0);
+                if (p != v) revert NotIntrinsicValue(m, p, v);
             }
         }
-    }
-
-    /// Make a tripped candidate final once `breakerDelay` has passed and while its
-    /// observations are at most `maxAge` old (anyone may call).
-    function releasePrices(uint256 epoch) external {
-        if (_pricesHash[epoch] != 0) revert PricesAlreadyFinal(epoch);
-        Round storage r = rounds[epoch];
-        if (r.trippedAt == 0) revert BreakerNotTripped(epoch);
-        uint256 releaseAt = uint256(r.trippedAt) + breakerDelay;
-        if (block.timestamp < releaseAt) revert BreakerDelayNotOver(epoch, releaseAt, block.timestamp);
-        if (block.timestamp - r.oldestObservedAt > maxAge) {
-            revert StalePrice(r.oldestObservedAt, block.timestamp, maxAge);
-        }
-        _finalise(epoch, _pending[epoch]);
-    }
-
-    // --- views ---------------------------------------------------------------------------
-
-    function pricesHashOf(uint256 epoch) external view returns (uint256) {
-        return _pricesHash[epoch];
-    }
-
-    function finalPrices(uint256 epoch) external view returns (uint256[] memory) {
-        if (_pricesHash[epoch] == 0) revert PricesNotFinal(epoch);
-        return _finalPrices[epoch];
-    }
-
-    function finalisedAt(uint256 epoch) external view returns (uint256) {
-        return _finalisedAt[epoch];
-    }
-
-    /// The candidate a tripped breaker holds for `epoch` and when it may be released
-    /// (empty and 0 if none).
-    function pendingPrices(uint256 epoch) external view returns (uint256[] memory prices, uint256 releaseAt) {
-        Round storage r = rounds[epoch];
-        if (r.trippedAt == 0 || _pricesHash[epoch] != 0) return (prices, 0);
-        return (_pending[epoch], uint256(r.trippedAt) + breakerDelay);
-    }
-
-    // --- internals -----------------------------------------------------------------------
-
-    function _checkEpoch(uint256 epoch) private view {
-        address house = clearingHouse;
-        if (house == address(0)) revert ClearingHouseNotBound();
-        if (epoch <= lastFinalEpoch) revert PricesAlreadyFinal(epoch);
-        uint256 open = IOracleEpochs(house).openEpoch();
-        if (epoch > open) revert PriceEpochInFuture(epoch, open);
-        if (epoch != lastFinalEpoch + 1) revert PriceEpochOutOfOrder(epoch, lastFinalEpoch + 1);
-    }
-
-    function _checkRange(uint256 m, uint256 p) private pure {
-        if (p == 0) revert ZeroPrice(m);
-        if (p >> PRICE_BITS != 0) revert PriceTooLarge(m, p);
     }
 
     /// The posted prices must be the venues' per-instrument medians (for an even number
@@ -246,9 +382,14 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher {
         }
     }
 
+    /// Options and instruments past their expiry (frozen marks) are not banded.
     function _withinBand(uint256 epoch, uint256[] memory prices) private view returns (bool) {
         uint256[] storage prev = _finalPrices[epoch - 1];
+        uint256 unbanded = _optionMask;
+        uint256 expiring = _expiringMask;
         for (uint256 m = 0; m < nInstruments; m++) {
+            if (unbanded >> m & 1 == 1) continue;
+            if (expiring >> m & 1 == 1 && epoch > _instrument(m).expiry) continue;
             uint256 p = prices[m];
             uint256 ref = prev[m];
             uint256 move = p > ref ? p - ref : ref - p;
@@ -272,6 +413,12 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher {
         emit QuorumSet(quorum_);
     }
 
+    function _setMaxFunding(uint256 maxFundingBp_) private {
+        if (maxFundingBp_ > BP) revert InvalidMaxFunding(maxFundingBp_);
+        maxFundingBp = maxFundingBp_;
+        emit MaxFundingSet(maxFundingBp_);
+    }
+
     function _setLimits(uint256 maxMoveBp_, uint256 maxAge_, uint256 breakerDelay_) private {
         if (maxMoveBp_ == 0 || maxAge_ == 0 || maxAge_ > type(uint64).max || breakerDelay_ >= maxAge_) {
             revert InvalidLimits(maxMoveBp_, maxAge_, breakerDelay_);
@@ -293,6 +440,32 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher {
         }
     }
 
+    /// F_{e-1} + the median of the round's first `count` funding posts, per perpetual
+    /// (all zero in a pool without perpetuals); each index within (-2^PRICE_BITS, 2^PRICE_BITS).
+    function _nextFundingIndex(uint256 epoch, bytes32 round, uint256 count)
+        private
+        view
+        returns (int256[] memory index)
+    {
+        uint256 n = nInstruments;
+        index = new int256[](n);
+        uint256 perps = _perpMask;
+        if (perps == 0) return index;
+        int256[] storage prev = _fundingIndex[epoch - 1];
+        // Signed values sort as unsigned ones with the sign bit flipped (order-preserving).
+        uint256[] memory col = new uint256[](count);
+        uint256 flip = 1 << 255;
+        int256 bound = int256(1 << PRICE_BITS);
+        for (uint256 m = 0; m < n; m++) {
+            if (perps >> m & 1 == 0) continue;
+            for (uint256 j = 0; j < count; j++) col[j] = uint256(_roundFunding[round][j * n + m]) ^ flip;
+            _sort(col);
+            int256 f = (prev.length == 0 ? int256(0) : prev[m]) + int256(col[count / 2] ^ flip);
+            if (f <= -bound || f >= bound) revert FundingIndexOutOfRange(m, f);
+            index[m] = f;
+        }
+    }
+
     /// Insertion sort (reporter and venue counts are small).
     function _sort(uint256[] memory a) private pure {
         for (uint256 i = 1; i < a.length; i++) {
@@ -306,12 +479,26 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher {
         }
     }
 
-    function _finalise(uint256 epoch, uint256[] memory prices) private {
-        uint256 h = _poseidonChain(prices);
+    function _finalise(uint256 epoch, uint256[] memory prices, int256[] memory index) private {
+        uint256 n = nInstruments;
+        uint256[] memory v = new uint256[](2 * n);
+        for (uint256 m = 0; m < n; m++) {
+            v[m] = prices[m];
+            v[n + m] = _signedToField(index[m]);
+        }
+        uint256 h = _poseidonChain(v);
         _finalPrices[epoch] = prices;
-        _pricesHash[epoch] = h;
+        if (_perpMask != 0) _fundingIndex[epoch] = index;
+        _markHash[epoch] = h;
         _finalisedAt[epoch] = block.timestamp;
         lastFinalEpoch = epoch;
-        emit PricesFinalised(epoch, prices, h);
+        emit MarksFinalised(epoch, prices, index, h);
+        if (_optionMask == 0) _setPricesHash(epoch, h, 0);
+    }
+
+    function _setPricesHash(uint256 epoch, uint256 markHash, uint256 riskHash) private {
+        uint256 h = _poseidon2(markHash, riskHash);
+        _pricesHash[epoch] = h;
+        emit PricesFinalised(epoch, markHash, riskHash, h);
     }
 }

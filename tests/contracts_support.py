@@ -66,6 +66,24 @@ def deploy_pool(w3: Web3, keys: Keys, cfg: PoolConfig = CFG, *,
     return Pool(client, actors, setup, keys, setup.genesis_state())
 
 
+def deploy_unproven(w3: Web3, cfg: PoolConfig, params: Any, genesis_prices: Sequence[int],
+                    **setup: Any) -> tuple[Client, Actors, contracts.PoolSetup]:
+    """The system with a stand-in for the epoch verifier (a contract, not a verifier): for
+    the oracle's and the parameters' tests, where no proof is submitted and no circuit of
+    this size need be compiled. ``setup``: further :class:`PoolSetup` fields (defaults:
+    :meth:`Actors.of`'s accounts, 2-of-3 governance, quorum 3 of 3 reporters)."""
+    actors = Actors.of(w3, cfg.n_slots)
+    stand_in, _ = contracts.deploy_contract(w3, contracts.build()["TestCollateral"], "v", "v",
+                                            6, sender=actors.deployer)
+    kw: dict[str, Any] = {"owners": actors.owners, "threshold": 2,
+                          "reporters": actors.reporters, "quorum": 3,
+                          "operator": actors.operator, "house_account": actors.house,
+                          "delay": DELAY} | setup
+    pool_setup = contracts.PoolSetup(cfg, params, tuple(genesis_prices), **kw)
+    dep = contracts.deploy_system(w3, pool_setup, stand_in.address, sender=actors.deployer)
+    return Client(w3, dep), actors, pool_setup
+
+
 def escrow_for(pool: Pool, slot: int, vkh: int) -> bytes:
     """The registration's escrow: the story's view key of ``slot`` (``demo_keys``) sealed
     to :data:`COMPLIANCE` for this pool (``zkclear.audit.core.pool_id``: chain id and house
@@ -165,8 +183,8 @@ def _slots(p: Pool) -> dict[str, int]:
     """Storage slots of ClearingHouse's state variables this file writes, checked
     against their known values (a layout change fails here, not silently)."""
     cl = p.client
-    layout = {"openEpoch": 0, "paramsHash": 7, "stateRoot": 9, "lastAcceptedEpoch": 10,
-              "totalCollateral": 11, "lastExitDataHash": 12}
+    layout = {"openEpoch": 0, "paramsHash": 8, "stateRoot": 10, "lastAcceptedEpoch": 11,
+              "totalCollateral": 12, "lastExitDataHash": 13}
     addr = cl.house.address
     assert int.from_bytes(p.w3.eth.get_storage_at(addr, layout["paramsHash"]), "big") \
         == cl.params_hash()

@@ -73,12 +73,14 @@ def test_poseidon_contracts_equal_python(pool: cs.Pool) -> None:
 
 
 def test_on_chain_hashes_equal_python(pool: cs.Pool) -> None:
-    """paramsHash (a 20-element PoseidonChain), pricesHash and the genesis root were
-    computed by the contracts; deploy_system compared them, here once more by hand."""
+    """paramsHash (an 18-element PoseidonChain: the parameters and the instrument table's
+    three columns), pricesHash and the genesis root were computed by the contracts;
+    deploy_system compared them, here once more by hand."""
     setup = pool.setup
-    assert len(setup.params.field_elements()) == 2 + 2 + 4 * 2
+    assert len(setup.params.field_elements()) == 2 + 2 + 4 * 2 + 3 * 2
     assert pool.client.params_hash() == poseidon_chain(setup.params.field_elements())
     assert pool.client.prices_hash(0) == prices_hash(setup.genesis_prices)
+    assert pool.client.prices_hash(0) == poseidon([pool.client.mark_hash(0), 0])
     assert pool.client.state_root() == setup.genesis_state().root()
 
 
@@ -324,9 +326,12 @@ def test_oracle_quorum_median_and_hash(pool: cs.Pool) -> None:
     with reverts("AlreadyPosted"):
         cl.post_prices(1, (1_000, 1_100), sender=r[1])
     receipt = cl.post_prices(1, (1_050, 1_100), sender=r[2])
+    (marks,) = cl.logs(receipt, "PriceOracle", "MarksFinalised")
     (ev,) = cl.logs(receipt, "PriceOracle", "PricesFinalised")
-    assert cl.final_prices(1) == (1_050, 1_100) == tuple(ev["prices"])
+    assert cl.final_prices(1) == (1_050, 1_100) == tuple(marks["prices"])
+    assert cl.funding_index(1) == (0, 0) == tuple(marks["fundingIndex"])
     assert cl.prices_hash(1) == prices_hash((1_050, 1_100)) == ev["pricesHash"]
+    assert ev["markHash"] == marks["markHash"] == cl.mark_hash(1) and ev["riskHash"] == 0
     assert cl.finalised_at(1) == chain.latest_timestamp(pool.w3)
     with reverts("PricesAlreadyFinal"):
         cl.post_prices(1, (1_000, 1_100), sender=r[0])

@@ -129,8 +129,9 @@ def test_the_oracle_is_bound_once_to_its_house(pool: cs.Pool) -> None:
     compiled = contracts.build()
     pos = [cl.deployment.address(f"Poseidon{n}") for n in contracts.POSEIDON_ARITIES]
     fresh, _ = contracts.deploy_contract(
-        pool.w3, compiled["PriceOracle"], cl.governance.address, pos, [1_000, 1_100],
-        list(act.reporters), 3, 2_000, MAX_AGE, BREAKER_DELAY, sender=act.deployer)
+        pool.w3, compiled["PriceOracle"],
+        *contracts.oracle_args(replace(pool.setup, genesis_prices=(1_000, 1_100)),
+                               cl.governance.address, pos), sender=act.deployer)
     with reverts("ClearingHouseNotBound"):
         cl.transact(fresh.functions.postPrices(1, chain.latest_timestamp(pool.w3),
                                                [1_000, 1_100], b""), sender=act.reporters[0])

@@ -39,6 +39,14 @@ abstract contract Constants {
     uint256 public constant KIND_WITHDRAW = 3;
     uint256 public constant KIND_REGISTER = 4;
 
+    /// Instrument kinds of the instrument table (clearing/instruments.py `Kind`), and the
+    /// largest table (one bit per instrument in a uint256 mask).
+    uint8 public constant INSTRUMENT_FUTURE = 0;
+    uint8 public constant INSTRUMENT_PERPETUAL = 1;
+    uint8 public constant INSTRUMENT_DATED = 2;
+    uint8 public constant INSTRUMENT_OPTION = 3;
+    uint256 public constant MAX_INSTRUMENTS = 256;
+
     /// The epoch circuit's public signals, in order (clearing/public.py): the small values
     /// are packed, epochInfo (epoch, nEvents, totalCollateral) and outcome
     /// (liquidatedMask | grantedMask << nSlots | rho << 2 nSlots); exitSum binds the

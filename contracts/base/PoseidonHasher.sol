@@ -2,7 +2,7 @@
 pragma solidity 0.8.28;
 
 import {Constants} from "./Constants.sol";
-import {IPoseidon4} from "../interfaces/IPoseidon.sol";
+import {IPoseidon2, IPoseidon4} from "../interfaces/IPoseidon.sol";
 
 /// @title Poseidon and PoseidonChain through circomlibjs's generated Poseidon contracts.
 /// @notice `poseidons[n - 1]` must be the contract for n inputs (n = 1..6). Hashes equal
@@ -42,6 +42,13 @@ abstract contract PoseidonHasher is Constants {
     /// Poseidon(a, b, c, d): the events accumulator's step, called directly (hot path).
     function _poseidon4(uint256 a, uint256 b, uint256 c, uint256 d) internal view returns (uint256) {
         return IPoseidon4(POSEIDON_4).poseidon([a, b, c, d]);
+    }
+
+    /// Poseidon(a, b) (inputs must be field elements: the contract reduces silently).
+    function _poseidon2(uint256 a, uint256 b) internal view returns (uint256) {
+        if (a >= FIELD_R) revert NotAFieldElement(a);
+        if (b >= FIELD_R) revert NotAFieldElement(b);
+        return IPoseidon2(POSEIDON_2).poseidon([a, b]);
     }
 
     /// Poseidon of xs[start .. start + n - 1] (1 <= n <= 6).

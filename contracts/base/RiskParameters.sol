@@ -3,19 +3,23 @@ pragma solidity 0.8.28;
 
 import {EpochLog} from "./EpochLog.sol";
 import {Governed} from "./Governed.sol";
+import {InstrumentTable} from "./InstrumentTable.sol";
 import {IRiskParameters} from "../interfaces/IClearingHouse.sol";
 
 /// @title Governed risk parameters and their on-chain paramsHash.
 /// @notice paramsHash = PoseidonChain(imFactorBp, penaltyBp, positionLimits[0..M-1],
-/// shocks[0][0..M-1], ..., shocks[K-1][0..M-1]) with shocks encoded mod r
-/// (docs/protocol.md, "State"), computed here from the parameters themselves and emitted
-/// with them, so nobody has to trust a hash handed in from outside. Changes go through
+/// shocks[0][0..M-1], ..., shocks[K-1][0..M-1], isPerp[0..M-1], isOption[0..M-1],
+/// expiry[0..M-1]) with shocks encoded mod r (docs/protocol.md, "State"), computed here
+/// from the parameters themselves and emitted with them, so nobody has to trust a hash
+/// handed in from outside. The last three blocks are columns of the deployment's
+/// instrument table (InstrumentTable), which governance cannot change. Changes go through
 /// Governance (threshold + time-lock); an epoch is cleared under the hash that was active
 /// when it closed (EpochLog freezes it).
-abstract contract RiskParameters is EpochLog, Governed, IRiskParameters {
+abstract contract RiskParameters is EpochLog, Governed, InstrumentTable, IRiskParameters {
     uint256 public paramsHash;
 
     constructor(uint256 imFactorBp, uint256 penaltyBp, uint256[] memory positionLimits, int256[] memory shocks) {
+        if (_tableSize != nInstruments) revert InstrumentCountMismatch(_tableSize, nInstruments);
         _setRiskParams(imFactorBp, penaltyBp, positionLimits, shocks);
     }
 
@@ -48,7 +52,8 @@ abstract contract RiskParameters is EpochLog, Governed, IRiskParameters {
     ) private {
         uint256 h = _hashRiskParams(imFactorBp, penaltyBp, positionLimits, shocks);
         paramsHash = h;
-        emit RiskParamsSet(h, imFactorBp, penaltyBp, positionLimits, shocks);
+        (uint256[] memory isPerp, uint256[] memory isOption, uint256[] memory expiry) = _tableColumns();
+        emit RiskParamsSet(h, imFactorBp, penaltyBp, positionLimits, shocks, isPerp, isOption, expiry);
     }
 
     function _hashRiskParams(
@@ -63,7 +68,7 @@ abstract contract RiskParameters is EpochLog, Governed, IRiskParameters {
         }
         if (imFactorBp < BP || imFactorBp >> IM_FACTOR_BITS != 0) revert InvalidImFactor(imFactorBp);
         if (penaltyBp > BP) revert InvalidPenalty(penaltyBp);
-        uint256[] memory v = new uint256[](2 + m + shocks.length);
+        uint256[] memory v = new uint256[](2 + 4 * m + shocks.length);
         v[0] = imFactorBp;
         v[1] = penaltyBp;
         for (uint256 i = 0; i < m; i++) {
@@ -76,6 +81,13 @@ abstract contract RiskParameters is EpochLog, Governed, IRiskParameters {
             int256 s = shocks[j];
             if (s < -bound || s >= bound) revert InvalidShock(j / m, j % m, s);
             v[2 + m + j] = _signedToField(s);
+        }
+        (uint256[] memory isPerp, uint256[] memory isOption, uint256[] memory expiry) = _tableColumns();
+        uint256 at = 2 + m + shocks.length;
+        for (uint256 i = 0; i < m; i++) {
+            v[at + i] = isPerp[i];
+            v[at + m + i] = isOption[i];
+            v[at + 2 * m + i] = expiry[i];
         }
         return _poseidonChain(v);
     }

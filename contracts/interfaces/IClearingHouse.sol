@@ -36,16 +36,28 @@ interface IMemberRegistry {
     event MemberRemoved(uint256 indexed slot, address indexed account);
 }
 
-/// @notice Governed risk parameters; paramsHash is computed on-chain from them.
+/// @notice Governed risk parameters; paramsHash is computed on-chain from them and the
+/// fixed instrument table's columns (the table: IInstruments, base/InstrumentTable.sol).
 interface IRiskParameters {
+    error InstrumentCountMismatch(uint256 instruments, uint256 nInstruments);
     error WrongParamsLength(uint256 positionLimits, uint256 shocks, uint256 nInstruments, uint256 nScenarios);
     error InvalidImFactor(uint256 imFactorBp);
     error InvalidPenalty(uint256 penaltyBp);
     error InvalidPositionLimit(uint256 instrument, uint256 limit);
     error InvalidShock(uint256 scenario, uint256 instrument, int256 shock);
 
-    /// paramsHash = PoseidonChain(imFactorBp, penaltyBp, positionLimits[M], shocks[K*M] mod r).
-    event RiskParamsSet(uint256 paramsHash, uint256 imFactorBp, uint256 penaltyBp, uint256[] positionLimits, int256[] shocks);
+    /// paramsHash = PoseidonChain(imFactorBp, penaltyBp, positionLimits[M], shocks[K*M] mod r,
+    /// isPerp[M], isOption[M], expiry[M]); the last three are the instrument table's columns.
+    event RiskParamsSet(
+        uint256 paramsHash,
+        uint256 imFactorBp,
+        uint256 penaltyBp,
+        uint256[] positionLimits,
+        int256[] shocks,
+        uint256[] isPerp,
+        uint256[] isOption,
+        uint256[] expiry
+    );
 }
 
 /// @notice The clearing house: reports, custody, epochs and their proofs.
@@ -95,6 +107,8 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     error ReservesShortfall(uint256 balance, uint256 required);
     error NotAContract(address account);
     error OracleMismatch(uint256 oracleInstruments, uint256 nInstruments);
+    /// The oracle was deployed with another instrument table (keccak256 of abi.encode).
+    error InstrumentsMismatch(bytes32 house, bytes32 oracle);
     // liveness: signed commits, suspension, pull payouts, freeze and exit
     error SlotNotActive(uint256 slot);
     error SlotSuspended(uint256 epoch, uint256 slot);

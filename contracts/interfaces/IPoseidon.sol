@@ -7,3 +7,8 @@ pragma solidity 0.8.28;
 interface IPoseidon4 {
     function poseidon(uint256[4] calldata input) external pure returns (uint256);
 }
+
+/// @notice The same for 2 inputs (Poseidon(markHash, riskHash) of the oracle).
+interface IPoseidon2 {
+    function poseidon(uint256[2] calldata input) external pure returns (uint256);
+}

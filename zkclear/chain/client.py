@@ -44,6 +44,7 @@ from zkclear import bounds
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
 from zkclear.clearing.events import Event, Kind
+from zkclear.clearing.instruments import Instrument, Market, risk_hash
 from zkclear.clearing.params import RiskParams
 from zkclear.clearing.public import PUBLIC_NAMES
 from zkclear.errors import ZkclearError
@@ -262,6 +263,31 @@ def decode_venues(blob: bytes) -> dict[str, tuple[int, ...]]:
     return {str(n): tuple(int(x) for x in p) for n, p in zip(names, prices, strict=True)}
 
 
+# --- option risk arrays ------------------------------------------------------------------
+
+
+def encode_risk_arrays(arrays: Mapping[int, Sequence[int]]) -> bytes:
+    """abi.encode(uint256[] instruments, int256[][] arrays): the ``arrays`` calldata of
+    postRiskArrays and RiskArraysPosted (option m -> its K risk array entries, in
+    instrument order). The contract only logs it; auditors decode it and compare its
+    :func:`~zkclear.clearing.instruments.risk_hash` with the posted hash."""
+    ms = sorted(int(m) for m in arrays)
+    return abi_encode(["uint256[]", "int256[][]"],
+                      [ms, [[int(v) for v in arrays[m]] for m in ms]])
+
+
+def decode_risk_arrays(blob: bytes) -> dict[int, tuple[int, ...]]:
+    """The arrays of a RiskArraysPosted event (ZkclearError if the blob is not
+    :func:`encode_risk_arrays`' layout)."""
+    try:
+        ms, rows = abi_decode(["uint256[]", "int256[][]"], bytes(blob))
+    except (DecodingError, ValueError) as exc:
+        raise ZkclearError(f"risk arrays blob does not decode: {exc}") from None
+    if len(ms) != len(rows) or len(set(ms)) != len(ms):
+        raise ZkclearError("risk arrays blob: instrument list and arrays do not match")
+    return {int(m): tuple(int(v) for v in row) for m, row in zip(ms, rows, strict=True)}
+
+
 # --- signed commits and exit data --------------------------------------------------------
 
 #: Domain tag of the commit digest (docs/protocol.md, "Reports are posted by the operator").
@@ -415,6 +441,13 @@ class Client:
         return self._encode("ClearingHouse", "removeMember", slot)
 
     def risk_params_call(self, params: RiskParams) -> Call:
+        """setRiskParams; the instrument table is the deployment's (fixed), so
+        ``params.instruments`` must be it for ``params.hash()`` to be the new paramsHash."""
+        rows = [contracts.instrument_tuple(i) for i in params.instruments]
+        if rows != [contracts.instrument_tuple(i) for i in self.instruments()]:
+            raise ZkclearError("the risk parameters carry another instrument table than the "
+                               "deployment's (RiskParams.with_instruments(client."
+                               "instruments()))")
         return self._encode("ClearingHouse", "setRiskParams", params.im_factor_bp,
                             params.penalty_bp, list(params.position_limits),
                             [s for row in params.shocks for s in row])
@@ -434,6 +467,9 @@ class Client:
     def remove_reporter_call(self, reporter: str) -> Call:
         return self._encode("PriceOracle", "removeReporter",
                             Web3.to_checksum_address(reporter))
+
+    def set_max_funding_call(self, max_funding_bp: int) -> Call:
+        return self._encode("PriceOracle", "setMaxFunding", max_funding_bp)
 
     def set_quorum_call(self, quorum: int) -> Call:
         return self._encode("PriceOracle", "setQuorum", quorum)
@@ -582,10 +618,14 @@ class Client:
 
     def post_prices(self, epoch: int, prices: Sequence[int] | None = None, *, sender: str,
                     observed_at: int | None = None,
-                    venues: Mapping[str, Sequence[int]] | None = None) -> Any:
-        """Post ``epoch``'s prices; with ``venues`` (name -> one price per instrument) the
-        posted prices are their per-instrument median (:func:`venue_medians`) and the
-        venues go into the PricesPosted event (the contract checks the median)."""
+                    venues: Mapping[str, Sequence[int]] | None = None,
+                    funding: Sequence[int] | None = None) -> Any:
+        """Post ``epoch``'s prices (marks); with ``venues`` (name -> one price per
+        instrument) the posted prices are their per-instrument median
+        (:func:`venue_medians`) and the venues go into the PricesPosted event (the
+        contract checks the median). ``funding``: one signed amount per lot and
+        instrument (nonzero only for perpetuals; ``postMarks``), None posts zeros
+        (``postPrices``)."""
         blob = b""
         if venues is not None:
             med = venue_medians(venues)
@@ -595,8 +635,62 @@ class Client:
         if prices is None:
             raise ZkclearError("post_prices needs prices or venues")
         ts = chain.latest_timestamp(self.w3) if observed_at is None else observed_at
-        return self.transact(self.oracle.functions.postPrices(epoch, ts, list(prices), blob),
-                             sender=sender)
+        fns = self.oracle.functions
+        if funding is None:
+            return self.transact(fns.postPrices(epoch, ts, list(prices), blob), sender=sender)
+        return self.transact(fns.postMarks(epoch, ts, list(prices), [int(f) for f in funding],
+                                           blob), sender=sender)
+
+    def post_risk_arrays(self, epoch: int, arrays: Mapping[int, Sequence[int]], *,
+                         sender: str, posted_hash: int | None = None) -> Any:
+        """Post the hash of ``epoch``'s option risk arrays (option m -> K entries) with
+        the arrays (:func:`encode_risk_arrays`); the hash is computed from the deployed
+        instrument table and K unless ``posted_hash`` is given (tests post others)."""
+        if posted_hash is None:
+            posted_hash = risk_hash(self.instruments(), arrays,
+                                    self.deployment.config.n_scenarios)
+        return self.transact(self.oracle.functions.postRiskArrays(
+            epoch, posted_hash, encode_risk_arrays(arrays)), sender=sender)
+
+    def posted_risk_arrays(self, epoch: int) -> list[dict[str, Any]]:
+        """Every RiskArraysPosted of ``epoch``: reporter, riskHash, the arrays decoded
+        (None where the blob does not decode)."""
+        logs = self.oracle.events.RiskArraysPosted().get_logs(
+            argument_filters={"epoch": epoch}, from_block=self.deployment.first_block)
+        out = []
+        for e in logs:
+            try:
+                arrays: dict[int, tuple[int, ...]] | None = decode_risk_arrays(
+                    bytes(e["args"]["arrays"]))
+            except ZkclearError:
+                arrays = None
+            out.append({"reporter": str(e["args"]["reporter"]),
+                        "risk_hash": int(e["args"]["riskHash"]), "arrays": arrays})
+        return out
+
+    def market(self, epoch: int) -> Market:
+        """``epoch``'s final market from the chain: marks, funding indices and -- in a
+        pool with options, once the risk round is final -- the risk arrays of a post
+        whose arrays hash to the final riskHash (ZkclearError if none does)."""
+        prices, funding = self.final_prices(epoch), self.funding_index(epoch)
+        table = self.instruments()
+        if not any(i.is_option for i in table):
+            return Market(prices, funding)
+        final = self.risk_hash(epoch)
+        if final == 0:
+            raise ZkclearError(f"epoch {epoch}: the risk arrays are not final yet")
+        k = self.deployment.config.n_scenarios
+        for post in self.posted_risk_arrays(epoch):
+            arrays = post["arrays"]
+            if post["risk_hash"] != final or arrays is None:
+                continue
+            try:
+                if risk_hash(table, arrays, k) == final:
+                    return Market(prices, funding, arrays)
+            except ZkclearError:
+                continue
+        raise ZkclearError(f"epoch {epoch}: no posted risk arrays hash to the final "
+                           f"riskHash {final:#x}")
 
     def release_prices(self, epoch: int, *, sender: str) -> Any:
         """Make a candidate held by the circuit breaker final (after breakerDelay)."""
@@ -617,13 +711,40 @@ class Client:
         return [{"reporter": str(e["args"]["reporter"]),
                  "observed_at": int(e["args"]["observedAt"]),
                  "prices": tuple(int(p) for p in e["args"]["prices"]),
+                 "funding": tuple(int(f) for f in e["args"]["funding"]),
                  "venues": decode_venues(bytes(e["args"]["venues"]))} for e in logs]
 
     def final_prices(self, epoch: int) -> tuple[int, ...]:
         return tuple(int(p) for p in self.call(self.oracle.functions.finalPrices(epoch)))
 
     def prices_hash(self, epoch: int) -> int:
+        """``pricesHash`` of ``epoch`` (0 until its marks -- and, with options, its risk
+        arrays -- are final)."""
         return int(self.call(self.oracle.functions.pricesHashOf(epoch)))
+
+    def mark_hash(self, epoch: int) -> int:
+        """``markHash`` of ``epoch`` (0 until its marks are final)."""
+        return int(self.call(self.oracle.functions.markHashOf(epoch)))
+
+    def risk_hash(self, epoch: int) -> int:
+        """The final ``riskHash`` of ``epoch`` (0 without options or until final)."""
+        return int(self.call(self.oracle.functions.riskHashOf(epoch)))
+
+    def funding_index(self, epoch: int) -> tuple[int, ...]:
+        """The funding indices ``F`` of ``epoch`` (signed; PricesNotFinal before)."""
+        return tuple(int(f) for f in self.call(self.oracle.functions.fundingIndex(epoch)))
+
+    def max_funding_bp(self) -> int:
+        return int(self.call(self.oracle.functions.maxFundingBp()))
+
+    @functools.cached_property
+    def _instruments(self) -> tuple[Instrument, ...]:
+        rows = self.call(self.oracle.functions.instruments())
+        return tuple(contracts.instrument_from_tuple(r) for r in rows)
+
+    def instruments(self) -> tuple[Instrument, ...]:
+        """The deployment's instrument table, from the oracle (fixed: read once)."""
+        return self._instruments
 
     # -- epochs -----------------------------------------------------------------------
 

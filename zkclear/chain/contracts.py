@@ -9,18 +9,25 @@ The system (see ``contracts/ClearingHouse.sol`` for the epoch rules):
 * ``Governance``: the M-of-N multisig with a time-lock; it is the only caller allowed to
   change members, risk parameters, oracle reporters/limits and the operator.
 * ``TestCollateral``: an ERC-20 for tests and the demo (or an existing token's address).
-* ``PriceOracle``: reporters, odd quorum, median, circuit breaker and staleness; genesis
-  prices final; bound to the ClearingHouse right after that is deployed (it prices only
-  the epochs the house is working on).
+* ``PriceOracle``: reporters, odd quorum, median, circuit breaker and staleness; funding
+  of perpetuals, expiry rules, the options' risk round; genesis prices final; bound to the
+  ClearingHouse right after that is deployed (it prices only the epochs the house is
+  working on).
 * ``EpochVerifier``: the Groth16 verifier generated from the epoch circuit's zkey
   (:mod:`zkclear.verifier.onchain`, which refuses insecure keys on non-local chains).
 * ``ClearingHouse``: registry, custody, the events accumulator, ``submitEpoch``.
 
+The instrument table (docs/protocol.md, "Instruments") is fixed at deployment: it is
+the risk parameters' (``RiskParams.instruments``, all plain futures unless given), passed
+to both the oracle and the clearing house (which refuses an oracle with another table)
+as :func:`instrument_tuple` rows.
+
 Every source under ``contracts/`` is compiled in one solc job with the pinned solc
 (:mod:`zkclear.chain.solidity`, cached). Constants mirrored by name between Solidity
 (``base/Constants.sol``) and Python are read back from the deployed contracts and
-compared (:func:`check_constants`); so are the genesis root, the paramsHash and the genesis
-pricesHash, which the contracts compute themselves.
+compared (:func:`check_constants`); so are the genesis root, the paramsHash, the genesis
+markHash and pricesHash and the instrument table, which the contracts compute or hold
+themselves.
 """
 
 from __future__ import annotations
@@ -40,7 +47,9 @@ from web3.contract import Contract
 from zkclear import bounds, paths
 from zkclear.chain.solidity import CompiledContract, compile_sources
 from zkclear.clearing.events import Kind
-from zkclear.clearing.params import PoolConfig, RiskParams, prices_hash
+from zkclear.clearing.instruments import Instrument, InstrumentError, mark_hash
+from zkclear.clearing.instruments import Kind as InstrumentKind
+from zkclear.clearing.params import ParamsError, PoolConfig, RiskParams, check_prices, prices_hash
 from zkclear.clearing.state import HOUSE, PoolState
 from zkclear.errors import ArtefactError, ToolError, ZkclearError
 from zkclear.field import P
@@ -62,6 +71,11 @@ SYSTEM = ("Governance", "Collateral", "PriceOracle", "EpochVerifier", "ClearingH
 
 #: Default governed withdrawal timeout (seconds): one day.
 DEFAULT_WITHDRAWAL_TIMEOUT = 86_400
+#: Default governed funding clamp: |f| <= 1 % of the mark per epoch.
+DEFAULT_MAX_FUNDING_BP = 100
+#: The contracts' instrument kind codes (``INSTRUMENT_*`` in base/Constants.sol).
+INSTRUMENT_CODES = {InstrumentKind.FUTURE: 0, InstrumentKind.PERPETUAL: 1,
+                    InstrumentKind.DATED: 2, InstrumentKind.OPTION: 3}
 
 
 class DeploymentError(ZkclearError):
@@ -109,6 +123,8 @@ def expected_constants() -> dict[str, int]:
         "POSEIDON_MAX_INPUTS": MAX_INPUTS,
     }
     consts |= {f"KIND_{k.name}": int(k) for k in Kind}
+    consts |= {f"INSTRUMENT_{k.name}": code for k, code in INSTRUMENT_CODES.items()}
+    consts["MAX_INSTRUMENTS"] = bounds.MAX_INSTRUMENTS
     consts |= {_pub_constant(name): i for i, name in enumerate(EPOCH_PUBLIC)}
     return consts
 
@@ -158,6 +174,26 @@ def poseidon_code() -> dict[int, PoseidonCode]:
             for n, c in data["contracts"].items()}
 
 
+# --- the instrument table ------------------------------------------------------------------
+
+
+def instrument_tuple(ins: Instrument) -> tuple[int, int, int, bool, int]:
+    """The contracts' ``Instrument(kind, expiry, underlying, isCall, strike)`` of a row;
+    only an option has an underlying, a right and a strike (0 / false / 0 otherwise)."""
+    if ins.is_option:
+        return (INSTRUMENT_CODES[ins.kind], ins.expiry, ins.underlying, ins.call, ins.strike)
+    return (INSTRUMENT_CODES[ins.kind], ins.expiry, 0, False, 0)
+
+
+def instrument_from_tuple(row: Any) -> Instrument:
+    """The :class:`Instrument` of a row the contracts return (names are not on-chain)."""
+    kind_code, expiry, underlying, is_call, strike = (row[0], row[1], row[2], row[3], row[4])
+    kind = {c: k for k, c in INSTRUMENT_CODES.items()}[int(kind_code)]
+    if kind is InstrumentKind.OPTION:
+        return Instrument(kind, int(expiry), int(underlying), int(strike), bool(is_call))
+    return Instrument(kind, int(expiry))
+
+
 # --- deployment -------------------------------------------------------------------------
 
 
@@ -172,6 +208,10 @@ class PoolSetup:
     ``token``: an existing ERC-20 to use as collateral; None deploys ``TestCollateral``.
     ``withdrawal_timeout``: seconds after which an unserved withdrawal request lets
     anyone freeze the pool (governed; docs/protocol.md, "Liveness").
+    ``instruments``: the fixed instrument table (docs/protocol.md, "Instruments"); ()
+    keeps ``params``' table (M plain futures unless the parameters name one). Given, it
+    becomes the parameters' table (``params.with_instruments``), so ``params.hash()`` is
+    the on-chain paramsHash. ``max_funding_bp``: the oracle's governed funding clamp.
     """
 
     config: PoolConfig
@@ -190,10 +230,24 @@ class PoolSetup:
     token: str | None = None
     breaker_delay: int = 600
     withdrawal_timeout: int = DEFAULT_WITHDRAWAL_TIMEOUT
+    instruments: tuple[Instrument, ...] = ()
+    max_funding_bp: int = DEFAULT_MAX_FUNDING_BP
 
     def __post_init__(self) -> None:
+        table = tuple(self.instruments)
+        if table and table != self.params.instruments:
+            if any(i != Instrument() for i in self.params.instruments):
+                raise ParamsError("the instrument table given is not the risk parameters' "
+                                  "(give it in one place)")
+            object.__setattr__(self, "params", self.params.with_instruments(table))
+        object.__setattr__(self, "instruments", self.params.instruments)
         self.params.check_config(self.config)
-        object.__setattr__(self, "genesis_prices", tuple(self.genesis_prices))
+        if not 0 <= self.max_funding_bp <= bounds.BP:
+            raise ParamsError(f"max_funding_bp must be in 0..{bounds.BP}, "
+                              f"got {self.max_funding_bp}")
+        object.__setattr__(self, "genesis_prices", check_prices(
+            tuple(self.genesis_prices), self.config.n_instruments, "genesis prices",
+            self.instruments))
         object.__setattr__(self, "owners", tuple(self.owners))
         object.__setattr__(self, "reporters", tuple(self.reporters))
 
@@ -340,18 +394,10 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
     else:
         token_address = Web3.to_checksum_address(setup.token)
     oracle, gas["PriceOracle"] = deploy_contract(
-        w3, compiled["PriceOracle"], gov.address, pos_addrs, list(setup.genesis_prices),
-        list(setup.reporters), setup.quorum, setup.max_move_bp, setup.max_age,
-        setup.breaker_delay, sender=sender)
-    p = setup.params
-    ch_config = (
-        gov.address, pos_addrs, token_address, oracle.address,
-        Web3.to_checksum_address(verifier), Web3.to_checksum_address(setup.operator),
-        cfg.n_slots, cfg.n_instruments, cfg.n_scenarios, cfg.max_events,
-        Web3.to_checksum_address(setup.house_account), setup.house_vkh,
-        p.im_factor_bp, p.penalty_bp, list(p.position_limits),
-        [s for row in p.shocks for s in row], setup.withdrawal_timeout,
-    )
+        w3, compiled["PriceOracle"], *oracle_args(setup, gov.address, pos_addrs),
+        sender=sender)
+    ch_config = house_config(setup, gov.address, pos_addrs, token_address, oracle.address,
+                             verifier)
     house, gas["ClearingHouse"] = deploy_contract(w3, compiled["ClearingHouse"], ch_config,
                                                   sender=sender)
     gas["PriceOracle.bind"] = _bind_oracle(w3, oracle, house.address, sender)
@@ -362,6 +408,28 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
     check_constants(house)
     _check_computed(house, oracle, setup)
     return Deployment(int(w3.eth.chain_id), addresses, cfg, first_block, gas)
+
+
+def oracle_args(setup: PoolSetup, governance: str, poseidons: list[str]) -> list[Any]:
+    """The PriceOracle constructor's arguments for ``setup``."""
+    return [governance, poseidons, [instrument_tuple(i) for i in setup.instruments],
+            list(setup.genesis_prices), list(setup.reporters), setup.quorum,
+            [setup.max_move_bp, setup.max_age, setup.breaker_delay, setup.max_funding_bp]]
+
+
+def house_config(setup: PoolSetup, governance: str, poseidons: list[str], collateral: str,
+                 oracle: str, verifier: str) -> tuple[Any, ...]:
+    """The ClearingHouse constructor's ``Config`` for ``setup``."""
+    cfg, p = setup.config, setup.params
+    return (
+        governance, poseidons, collateral, oracle,
+        Web3.to_checksum_address(verifier), Web3.to_checksum_address(setup.operator),
+        cfg.n_slots, cfg.n_instruments, cfg.n_scenarios,
+        [instrument_tuple(i) for i in setup.instruments], cfg.max_events,
+        Web3.to_checksum_address(setup.house_account), setup.house_vkh,
+        p.im_factor_bp, p.penalty_bp, list(p.position_limits),
+        [s for row in p.shocks for s in row], setup.withdrawal_timeout,
+    )
 
 
 def _bind_oracle(w3: Web3, oracle: Contract, house: str, sender: str) -> int:
@@ -386,8 +454,21 @@ def _check_computed(house: Contract, oracle: Contract, setup: PoolSetup) -> None
         bad.append("genesis state root")
     if int(house.functions.paramsHash().call()) != setup.params.hash():
         bad.append("paramsHash")
-    if int(oracle.functions.pricesHashOf(0).call()) != prices_hash(setup.genesis_prices):
+    options = any(i.is_option for i in setup.instruments)
+    if int(oracle.functions.markHashOf(0).call()) != mark_hash(setup.genesis_prices):
+        bad.append("genesis markHash")
+    # With options the genesis pricesHash waits for the risk round of epoch 0.
+    want = 0 if options else prices_hash(setup.genesis_prices)
+    if int(oracle.functions.pricesHashOf(0).call()) != want:
         bad.append("genesis pricesHash")
+    for name, c in (("oracle", oracle), ("clearing house", house)):
+        try:
+            got = tuple(instrument_from_tuple(r) for r in c.functions.instruments().call())
+        except InstrumentError:
+            got = None
+        if got is None or [instrument_tuple(i) for i in got] != \
+                [instrument_tuple(i) for i in setup.instruments]:
+            bad.append(f"the {name}'s instrument table")
     if int(house.functions.withdrawalTimeout().call()) != setup.withdrawal_timeout:
         bad.append("withdrawalTimeout")
     sizes = [int(getattr(house.functions, n)().call())

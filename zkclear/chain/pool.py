@@ -9,7 +9,9 @@ played in the order the protocol needs (docs/protocol.md):
 1. members act on-chain: governance registers new members (each with its view-key
    commitment ``vkh`` and the escrow of its view key to the pool's compliance key),
    deposits, withdrawal requests (:meth:`Pool.register`, :meth:`Pool.act`);
-2. the oracle reporters post the epoch's settlement prices (:meth:`Pool.post_prices`);
+2. the oracle reporters post the epoch's settlement prices, with the perpetuals' funding
+   (:meth:`Pool.post_prices`), and in a pool with options the hash of the epoch's risk
+   arrays (:meth:`Pool.post_risk_arrays`);
 3. the operator matches the members' trade lists and nets the accepted trades into one
    report per slot at those prices (:meth:`Pool.net`, :mod:`zkclear.clearing.trades`);
 4. each member encrypts its report under its view key and signs the commit digest
@@ -43,6 +45,7 @@ from zkclear.chain import contracts
 from zkclear.chain import node as chain
 from zkclear.chain.client import Client, EpochAccepted, SignedCommit
 from zkclear.clearing.epoch import EpochResult, run_epoch
+from zkclear.clearing.instruments import Instrument
 from zkclear.clearing.params import PoolConfig, RiskParams
 from zkclear.clearing.report import Report
 from zkclear.clearing.state import HOUSE, PoolState
@@ -164,13 +167,17 @@ class EpochOrders:
     """What happens in one epoch: the oracle's settlement prices, each member's trade
     list (as the member reports it), deposits and withdrawal requests (slot -> amount;
     the house, slot 0, may deposit to the insurance fund). ``withheld``: members that
-    never sign their netted report (nor any re-netted one)."""
+    never sign their netted report (nor any re-netted one). ``funding``: the epoch's
+    funding amount per instrument (() = none); ``risk_arrays``: option m -> its K risk
+    array entries, posted once the marks are final (a pool with options)."""
 
     prices: tuple[int, ...]
     trades: Mapping[int, Sequence[TradeReport]] = field(default_factory=dict)
     deposits: Mapping[int, int] = field(default_factory=dict)
     withdrawals: Mapping[int, int] = field(default_factory=dict)
     withheld: frozenset[int] = frozenset()
+    funding: tuple[int, ...] = ()
+    risk_arrays: Mapping[int, Sequence[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -285,16 +292,20 @@ class Pool:
 
     # -- 2. oracle ---------------------------------------------------------------------
 
-    def post_prices(self, epoch: int, prices: Sequence[int]) -> tuple[int, ...]:
-        """The reporters (a quorum of them) post ``prices``; returns the final prices.
-        A move beyond the oracle's band trips its circuit breaker: on a local chain the
-        clock is moved past ``breakerDelay`` and the prices released (docs/protocol.md,
-        "Oracle"); elsewhere that wait is the caller's."""
+    def post_prices(self, epoch: int, prices: Sequence[int],
+                    funding: Sequence[int] | None = None) -> tuple[int, ...]:
+        """The reporters (a quorum of them) post ``prices`` (and ``funding``, one signed
+        amount per instrument, if given); returns the final prices. A move beyond the
+        oracle's band trips its circuit breaker: on a local chain the clock is moved past
+        ``breakerDelay`` and the prices released (docs/protocol.md, "Oracle"); elsewhere
+        that wait is the caller's. In a pool with options the epoch's pricesHash waits
+        for :meth:`post_risk_arrays`."""
         cl = self.client
         quorum = int(cl.call(cl.oracle.functions.quorum()))
         for reporter in self.actors.reporters[:quorum]:
-            cl.post_prices(epoch, prices, sender=reporter)
-        if cl.prices_hash(epoch) == 0:
+            cl.post_prices(epoch, prices, sender=reporter,
+                           funding=list(funding) if funding else None)
+        if cl.mark_hash(epoch) == 0:
             _, release_at = cl.pending_prices(epoch)
             if release_at and chain.is_local(self.w3):
                 wait = release_at - chain.latest_timestamp(self.w3)
@@ -305,6 +316,18 @@ class Pool:
         if final != tuple(prices):
             raise PoolError(f"epoch {epoch}: the oracle's final prices {final} are not the "
                             f"posted {tuple(prices)}")
+        return final
+
+    def post_risk_arrays(self, epoch: int, arrays: Mapping[int, Sequence[int]]) -> int:
+        """The reporters (a quorum of them) post the hash of ``epoch``'s option risk
+        arrays with the arrays; returns the epoch's final pricesHash."""
+        cl = self.client
+        quorum = int(cl.call(cl.oracle.functions.quorum()))
+        for reporter in self.actors.reporters[:quorum]:
+            cl.post_risk_arrays(epoch, arrays, sender=reporter)
+        final = cl.prices_hash(epoch)
+        if final == 0:
+            raise PoolError(f"epoch {epoch}: the risk arrays are not final after the quorum")
         return final
 
     # -- 3. operator nets --------------------------------------------------------------
@@ -474,7 +497,9 @@ class Pool:
         """One whole epoch: act, price, net, commit, close, clear, prove, submit."""
         epoch = self.client.open_epoch()
         self.act(orders)
-        prices = self.post_prices(epoch, orders.prices)
+        prices = self.post_prices(epoch, orders.prices, orders.funding or None)
+        if orders.risk_arrays:
+            self.post_risk_arrays(epoch, orders.risk_arrays)
         netted = self.net(epoch, orders.trades, prices)
         self.commit(epoch, netted.reports, orders.withheld)
         return self.finish_epoch(netted, orders.withheld, log=log)
@@ -496,16 +521,19 @@ def deploy_pool(w3: Web3, keys: Keys, config: PoolConfig, params: RiskParams,
                 genesis_prices: Sequence[int], *, mint: int = 10**12, delay: int = 3600,
                 max_move_bp: int = 2_000, max_age: int = 3600,
                 withdrawal_timeout: int = contracts.DEFAULT_WITHDRAWAL_TIMEOUT,
-                allow_insecure: bool = False) -> Pool:
+                allow_insecure: bool = False, instruments: Sequence[Instrument] = (),
+                max_funding_bp: int = contracts.DEFAULT_MAX_FUNDING_BP) -> Pool:
     """Deploy the system around the epoch ``keys``' verifier, with :meth:`Actors.of`'s
     accounts (governance 2-of-3, oracle quorum 3 of 3 reporters), and mint ``mint`` test
-    collateral to the house and every member account."""
+    collateral to the house and every member account. ``instruments``: the fixed
+    instrument table (() = the parameters', plain futures unless they name one)."""
     actors = Actors.of(w3, config.n_slots)
     setup = contracts.PoolSetup(
         config, params, tuple(genesis_prices), owners=actors.owners, threshold=2,
         reporters=actors.reporters, quorum=3, operator=actors.operator,
         house_account=actors.house, delay=delay, max_move_bp=max_move_bp, max_age=max_age,
-        withdrawal_timeout=withdrawal_timeout)
+        withdrawal_timeout=withdrawal_timeout, instruments=tuple(instruments),
+        max_funding_bp=max_funding_bp)
     dep = contracts.deploy_with_keys(w3, setup, keys, allow_insecure=allow_insecure,
                                      sender=actors.deployer)
     client = Client(w3, dep)

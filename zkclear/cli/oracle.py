@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from zkclear.cli.output import Output
-from zkclear.cli.params import EPOCH, Prices, Venue, chain_options, command, group
+from zkclear.cli.params import EPOCH, Funding, Prices, Venue, chain_options, command, group
 
 oracle = group("oracle", "an oracle reporter")
 SIGNER = [("key", "from_account")]
@@ -29,9 +29,12 @@ def _price_state_line(res: dict[str, Any]) -> str:
 @click.option("--venue", "venue_list", type=Venue(), multiple=True,
               help="one venue's prices, one per instrument (repeat per venue): the post is "
               "their per-instrument median, the venues go into the event")
+@click.option("--funding", type=Funding(), help="signed funding amount per lot, one per "
+              "instrument (nonzero only for perpetuals; --funding=-3,0 when it starts with "
+              "a minus)")
 def post(out: Output, rpc_url: str, deployment: str, key: str | None,
          from_account: str | None, epoch: int, prices: list[int] | None,
-         venue_list: tuple[tuple[str, list[int]], ...]) -> int:
+         venue_list: tuple[tuple[str, list[int]], ...], funding: list[int] | None) -> int:
     from zkclear.roles import admin as roles
 
     venues: dict[str, list[int]] = {}
@@ -42,7 +45,7 @@ def post(out: Output, rpc_url: str, deployment: str, key: str | None,
     if prices is None and not venues:
         raise click.UsageError("oracle post needs --prices or at least one --venue")
     res = roles.post_prices(rpc_url, deployment, epoch, prices, venues=venues or None,
-                            key_file=key, from_account=from_account)
+                            key_file=key, from_account=from_account, funding=funding)
     return out.done(res, f"epoch {epoch} prices {res['prices']} posted; "
                          f"{_price_state_line(res)}")
 

@@ -83,7 +83,11 @@ PROPOSAL = Int(0, U64, "a proposal id", "ID")
 MEMBER_SLOT = Int(1, bounds.MAX_SLOTS - 1, "a member slot", "SLOT")  # slot 0 is the house
 ANY_SLOT = Int(0, bounds.MAX_SLOTS - 1, "a slot", "SLOT")
 AMOUNT = Int(1, 2**bounds.CASH_BITS - 1, "an amount", "AMOUNT")
-PRICE = Int(1, 2**bounds.PRICE_BITS - 1, "a price in ticks", "TICKS")
+#: A mark: a price, or an option's premium, which may be 0 (the oracle refuses 0 for
+#: anything but an option).
+PRICE = Int(0, 2**bounds.PRICE_BITS - 1, "a price in ticks", "TICKS")
+FUNDING = Int(-(2**bounds.PRICE_BITS - 1), 2**bounds.PRICE_BITS - 1,
+              "a funding amount in ticks per lot", "TICKS")
 FIELD_ELEMENT = Int(0, P - 1, "a field element", "FIELD", shown_max="p-1")
 DEV_POWER = Int(1, MAX_DEV_POWER, "a development ptau power", "POWER")
 PORT = Int(0, 65535, "a TCP port", "PORT")
@@ -99,6 +103,17 @@ class Prices(click.ParamType):
         if isinstance(value, list):
             return value
         return [PRICE.convert(x, param, ctx) for x in str(value).split(",")]
+
+
+class Funding(click.ParamType):
+    """Comma-separated signed funding amounts per lot, one per instrument."""
+
+    name = "F1,F2,..."
+
+    def convert(self, value: Any, param: Param, ctx: Ctx) -> list[int]:
+        if isinstance(value, list):
+            return value
+        return [FUNDING.convert(x, param, ctx) for x in str(value).split(",")]
 
 
 class Venue(click.ParamType):

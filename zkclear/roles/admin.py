@@ -18,13 +18,19 @@ The pool file that ``zkclear deploy`` reads (``zkclear-pool-v1``, the record
      "owners": ["0x…", "0x…", "0x…"], "threshold": 2, "delay": 3600,
      "reporters": ["0x…", "0x…", "0x…"], "quorum": 3, "max_move_bp": 2000, "max_age": 3600,
      "breaker_delay": 600, "operator": "0x…", "house_account": "0x…", "token": null,
-     "withdrawal_timeout": 86400}
+     "withdrawal_timeout": 86400, "max_funding_bp": 100}
 
 ``quorum`` is odd (the final price is the median of that many posts); ``breaker_delay``
 (optional, default 600 s, below ``max_age``) is how long a median beyond ``max_move_bp``
 waits before it becomes final (docs/protocol.md, "Oracle"). ``withdrawal_timeout``
 (optional, seconds, default one day): an unserved withdrawal request older than this lets
-anyone freeze the pool.
+anyone freeze the pool. ``instruments`` is M, for M plain futures, or the fixed
+instrument table itself, a list of ``Instrument.from_json`` objects, M = its length
+(``kind`` future, perpetual, dated or option; ``expiry`` epoch; an option's
+``underlying``, ``strike``, ``right``; docs/protocol.md "Instruments"), e.g.
+``[{"kind": "future"}, {"kind": "perpetual"}, {"kind": "option", "expiry": 12,
+"underlying": 0, "strike": 1000, "right": "put"}]``. ``max_funding_bp`` (optional,
+default 100): the oracle's governed funding clamp (|f| <= that many bp of the mark).
 
 ``token`` null deploys a test collateral token (local chains); otherwise the ERC-20 to
 hold as collateral.
@@ -98,7 +104,7 @@ def load_pool(path: str | Path) -> Any:
 
     doc = load(PoolFile, path, what="the pool file", error=RoleError)
     config, params = doc.to_engine()
-    defaults = {k: v for k in ("breaker_delay", "withdrawal_timeout")
+    defaults = {k: v for k in ("breaker_delay", "withdrawal_timeout", "max_funding_bp")
                 if (v := getattr(doc, k)) is not None}
     return PoolSetup(
         config, params, tuple(doc.genesis_prices),
@@ -107,7 +113,8 @@ def load_pool(path: str | Path) -> Any:
         operator=Web3.to_checksum_address(doc.operator),
         house_account=Web3.to_checksum_address(doc.house_account), delay=doc.delay,
         max_move_bp=doc.max_move_bp, max_age=doc.max_age,
-        token=Web3.to_checksum_address(doc.token) if doc.token else None, **defaults)
+        token=Web3.to_checksum_address(doc.token) if doc.token else None,
+        instruments=params.instruments, **defaults)
 
 
 def deploy(rpc_url: str, pool_file: str | Path, out: str | Path, *,
@@ -147,9 +154,11 @@ def post_prices(rpc_url: str, deployment: str | Path, epoch: int,
                 prices: Sequence[int] | None = None, *,
                 venues: Mapping[str, Sequence[int]] | None = None,
                 key_file: str | Path | None = None,
-                from_account: str | None = None) -> dict[str, Any]:
+                from_account: str | None = None,
+                funding: Sequence[int] | None = None) -> dict[str, Any]:
     """Post ``epoch``'s prices: ``prices`` as given, or with ``venues`` (name -> one price
-    per instrument) their per-instrument median, the venues published in the event."""
+    per instrument) their per-instrument median, the venues published in the event;
+    ``funding``: one signed amount per instrument (perpetuals only; None posts zeros)."""
     from zkclear.chain.client import venue_medians
 
     cl = _client(rpc_url, deployment, key_file, from_account)
@@ -167,9 +176,13 @@ def post_prices(rpc_url: str, deployment: str | Path, epoch: int,
         raise RoleError("post needs --prices or --venue")
     if len(prices) != m:
         raise RoleError(f"the pool has {m} instruments, got {len(prices)} prices")
-    receipt = cl.post_prices(epoch, list(prices), venues=venues or None, sender=_sender(cl))
+    if funding is not None and len(funding) != m:
+        raise RoleError(f"the pool has {m} instruments, got {len(funding)} funding amounts")
+    receipt = cl.post_prices(epoch, list(prices), venues=venues or None, sender=_sender(cl),
+                             funding=funding)
     return {"epoch": epoch, "prices": list(prices), "venues":
             {k: list(v) for k, v in (venues or {}).items()},
+            **({"funding": list(funding)} if funding is not None else {}),
             "gas_used": int(receipt["gasUsed"]), **_price_state(cl, epoch)}
 
 
@@ -183,9 +196,13 @@ def release_prices(rpc_url: str, deployment: str | Path, epoch: int, *,
 
 
 def _price_state(cl: Any, epoch: int) -> dict[str, Any]:
-    final = cl.prices_hash(epoch) != 0
+    """``final``: the marks are; ``prices_hash`` is 0 until (with options) the risk
+    arrays are too."""
+    final = cl.mark_hash(epoch) != 0
     pending, release_at = cl.pending_prices(epoch)
     return {"final": final, "final_prices": list(cl.final_prices(epoch)) if final else None,
+            "funding_index": list(cl.funding_index(epoch)) if final else None,
+            "prices_hash": str(cl.prices_hash(epoch)),
             "breaker": {"prices": list(pending), "release_at": release_at}
             if release_at else None}
 

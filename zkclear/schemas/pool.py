@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from zkclear.clearing.instruments import Instrument
 from zkclear.clearing.params import PoolConfig, RiskParams
 
 from .base import U64, Address, EngineRecord, Record
@@ -37,13 +38,30 @@ class Risk(EngineRecord):
                           tuple(tuple(row) for row in self.shocks))
 
 
+class InstrumentSpec(EngineRecord):
+    """One row of the pool's fixed instrument table (docs/protocol.md, "Instruments"):
+    a future, a perpetual, a dated future (``expiry`` epoch) or an option (``underlying``
+    index, ``strike`` ticks, ``right``, ``expiry``)."""
+
+    kind: Literal["future", "perpetual", "dated", "option"] = "future"
+    name: str | None = Field(None, description="a label")
+    expiry: U64 | None = Field(None, description="epoch of final settlement")
+    underlying: int | None = Field(None, description="an option's underlying instrument")
+    strike: int | None = Field(None, description="an option's strike, ticks")
+    right: Literal["call", "put"] | None = Field(None, description="an option's right")
+
+    def to_engine(self) -> Instrument:
+        return Instrument.from_json(self.model_dump(exclude_none=True))
+
+
 class PoolFile(EngineRecord):
     """Everything a deployment fixes apart from the epoch verifier's keys
     (:class:`zkclear.chain.contracts.PoolSetup`)."""
 
     format: Literal["zkclear-pool-v1"]
     slots: int = Field(description="N, a power of two; slot 0 is the house")
-    instruments: int = Field(description="M")
+    instruments: int | list[InstrumentSpec] = Field(
+        description="M plain futures, or the instrument table (M rows)")
     scenarios: int = Field(description="K margin scenarios (rows of risk.shocks)")
     risk: Risk
     genesis_prices: list[int] = Field(description="one price (ticks) per instrument")
@@ -59,15 +77,28 @@ class PoolFile(EngineRecord):
     withdrawal_timeout: U64 | None = Field(None, description="seconds before an unserved "
                                            "withdrawal lets anyone freeze the pool "
                                            "(default one day)")
+    max_funding_bp: U64 | None = Field(None, description="largest funding per epoch, bp of "
+                                       "the mark (default 100)")
     operator: Address
     house_account: Address
     token: Address | None = Field(description="the collateral ERC-20; null deploys a "
                                   "test token (local chains)")
 
+    def table(self) -> tuple[Instrument, ...]:
+        """The instrument table (() for M plain futures)."""
+        if isinstance(self.instruments, int):
+            return ()
+        return tuple(i.to_engine() for i in self.instruments)
+
     def to_engine(self) -> tuple[PoolConfig, RiskParams]:
-        """The pool's sizes and risk parameters, checked against each other."""
-        config = PoolConfig(self.slots, self.instruments, self.scenarios)
+        """The pool's sizes and risk parameters (with the table), checked together."""
+        table = self.table()
+        m = len(table) if table else self.instruments
+        assert isinstance(m, int)
+        config = PoolConfig(self.slots, m, self.scenarios)
         params = self.risk.to_engine()
+        if table:
+            params = params.with_instruments(table)
         params.check_config(config)
         return config, params
 
