@@ -19,8 +19,9 @@ from typing import Any
 
 from zkclear import paths
 from zkclear.chain import node as chain
-from zkclear.chain.client import Client, encode_risk_arrays
+from zkclear.chain.client import Client
 from zkclear.chain.pool import Actors
+from zkclear.clearing.instruments import encode_arrays
 from zkclear.clearing.params import PoolConfig
 from zkclear.clearing.scenario import demo_params
 
@@ -74,7 +75,7 @@ def derivatives(m: int) -> dict[str, Any]:
     risk = [int(cl.post_risk_arrays(1, arrays, sender=r)["gasUsed"]) for r in actors.reporters]
     return {"postMarks_not_final": gas[:2], "postMarks_finalising": gas[2],
             "postRiskArrays_not_final": risk[:2], "postRiskArrays_finalising": risk[2],
-            "risk_arrays_calldata_bytes": len(encode_risk_arrays(arrays))}
+            "risk_arrays_calldata_bytes": len(encode_arrays(arrays))}
 
 
 def main() -> None:

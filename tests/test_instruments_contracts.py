@@ -25,10 +25,10 @@ from web3 import Web3
 
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
-from zkclear.chain.client import Client, ContractError, decode_risk_arrays
+from zkclear.chain.client import Client, ContractError
 from zkclear.chain.pool import Actors
 from zkclear.clearing import instruments as ins
-from zkclear.clearing.instruments import Instrument, InstrumentError, Kind, Market
+from zkclear.clearing.instruments import Instrument, InstrumentError, Kind, Market, decode_arrays
 from zkclear.clearing.params import ParamsError, PoolConfig, RiskParams
 from zkclear.clearing.scenario import demo_params
 from zkclear.cli.params import Funding
@@ -352,7 +352,7 @@ def test_risk_round_needs_a_quorum_on_one_hash(opts) -> None:
         cl.post_risk_arrays(1, ARRAYS, sender=r[0], posted_hash=P)
     receipt = cl.post_risk_arrays(1, ARRAYS, sender=r[0])
     (ev,) = cl.logs(receipt, "PriceOracle", "RiskArraysPosted")
-    assert ev["riskHash"] == good and decode_risk_arrays(ev["arrays"]) == ARRAYS
+    assert ev["riskHash"] == good and decode_arrays(ev["arrays"]) == ARRAYS
     assert cl.risk_hash(1) == 0 and cl.prices_hash(1) == 0  # one reporter is not final
     with reverts("RiskAlreadyPosted"):
         cl.post_risk_arrays(1, ARRAYS, sender=r[0])

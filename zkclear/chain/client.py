@@ -44,7 +44,13 @@ from zkclear import bounds
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
 from zkclear.clearing.events import Event, Kind
-from zkclear.clearing.instruments import Instrument, Market, risk_hash
+from zkclear.clearing.instruments import (
+    Instrument,
+    Market,
+    decode_arrays,
+    encode_arrays,
+    risk_hash,
+)
 from zkclear.clearing.params import RiskParams
 from zkclear.clearing.public import PUBLIC_NAMES
 from zkclear.errors import ZkclearError
@@ -264,28 +270,6 @@ def decode_venues(blob: bytes) -> dict[str, tuple[int, ...]]:
 
 
 # --- option risk arrays ------------------------------------------------------------------
-
-
-def encode_risk_arrays(arrays: Mapping[int, Sequence[int]]) -> bytes:
-    """abi.encode(uint256[] instruments, int256[][] arrays): the ``arrays`` calldata of
-    postRiskArrays and RiskArraysPosted (option m -> its K risk array entries, in
-    instrument order). The contract only logs it; auditors decode it and compare its
-    :func:`~zkclear.clearing.instruments.risk_hash` with the posted hash."""
-    ms = sorted(int(m) for m in arrays)
-    return abi_encode(["uint256[]", "int256[][]"],
-                      [ms, [[int(v) for v in arrays[m]] for m in ms]])
-
-
-def decode_risk_arrays(blob: bytes) -> dict[int, tuple[int, ...]]:
-    """The arrays of a RiskArraysPosted event (ZkclearError if the blob is not
-    :func:`encode_risk_arrays`' layout)."""
-    try:
-        ms, rows = abi_decode(["uint256[]", "int256[][]"], bytes(blob))
-    except (DecodingError, ValueError) as exc:
-        raise ZkclearError(f"risk arrays blob does not decode: {exc}") from None
-    if len(ms) != len(rows) or len(set(ms)) != len(ms):
-        raise ZkclearError("risk arrays blob: instrument list and arrays do not match")
-    return {int(m): tuple(int(v) for v in row) for m, row in zip(ms, rows, strict=True)}
 
 
 # --- signed commits and exit data --------------------------------------------------------
@@ -644,13 +628,14 @@ class Client:
     def post_risk_arrays(self, epoch: int, arrays: Mapping[int, Sequence[int]], *,
                          sender: str, posted_hash: int | None = None) -> Any:
         """Post the hash of ``epoch``'s option risk arrays (option m -> K entries) with
-        the arrays (:func:`encode_risk_arrays`); the hash is computed from the deployed
-        instrument table and K unless ``posted_hash`` is given (tests post others)."""
+        the arrays (:func:`~zkclear.clearing.instruments.encode_arrays`); the hash is
+        computed from the deployed instrument table and K unless ``posted_hash`` is given
+        (tests post others)."""
         if posted_hash is None:
             posted_hash = risk_hash(self.instruments(), arrays,
                                     self.deployment.config.n_scenarios)
         return self.transact(self.oracle.functions.postRiskArrays(
-            epoch, posted_hash, encode_risk_arrays(arrays)), sender=sender)
+            epoch, posted_hash, encode_arrays(arrays)), sender=sender)
 
     def posted_risk_arrays(self, epoch: int) -> list[dict[str, Any]]:
         """Every RiskArraysPosted of ``epoch``: reporter, riskHash, the arrays decoded
@@ -660,7 +645,7 @@ class Client:
         out = []
         for e in logs:
             try:
-                arrays: dict[int, tuple[int, ...]] | None = decode_risk_arrays(
+                arrays: dict[int, tuple[int, ...]] | None = decode_arrays(
                     bytes(e["args"]["arrays"]))
             except ZkclearError:
                 arrays = None
