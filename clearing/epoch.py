@@ -239,7 +239,7 @@ class EpochResult:
 def run_epoch(
     state: PoolState,
     params: RiskParams,
-    prices: Sequence[int],
+    prices: Sequence[int] | Market,
     events: Sequence[Event],
     reports: Mapping[int, Report],
     *,
@@ -257,7 +257,8 @@ def run_epoch(
     leaf's nonce is ``Poseidon(K_e, 0)``, which the member can recompute; any other leaf's
     nonce is 0.
 
-    The market (docs/protocol.md, "Instruments"): ``funding`` is this epoch's funding
+    The market (docs/protocol.md, "Instruments"), given as a :class:`Market` or as
+    ``prices`` with ``funding`` and ``risk_arrays``: ``funding`` is this epoch's funding
     index F per instrument (None: unchanged, no funding paid), which may move only for
     perpetuals; ``risk_arrays`` maps every option to its K-entry risk array (the oracle's
     final arrays). Instruments at or past their expiry take no trades and close.
@@ -266,6 +267,10 @@ def run_epoch(
     n, m_count = cfg.n_slots, cfg.n_instruments
     params.check_config(cfg)
     table = params.instruments
+    if isinstance(prices, Market):  # the oracle's final market (chain client's market())
+        if funding is not None or risk_arrays is not None:
+            raise EpochError("give the market, or prices with funding and risk_arrays")
+        prices, funding, risk_arrays = prices.prices, prices.funding, prices.arrays
     prices = check_prices(prices, m_count, table=table)
     prev = check_prices(state.prices, m_count, "previous prices", table=table)
     try:

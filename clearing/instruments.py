@@ -141,6 +141,14 @@ def check_table(table: Sequence[Instrument]) -> tuple[Instrument, ...]:
     return table
 
 
+def trading_rules(table: Sequence[Instrument], epoch: int) -> dict[str, frozenset[int]]:
+    """What the matcher needs of the table in ``epoch`` (``clearing.trades.apply_rules``):
+    the instruments ``settled`` (at or past their expiry: no trades) and the ``options``
+    (a premium may be 0)."""
+    return {"settled": frozenset(m for m, i in enumerate(table) if i.done(epoch)),
+            "options": frozenset(m for m, i in enumerate(table) if i.is_option)}
+
+
 def table_columns(table: Sequence[Instrument]) -> list[int]:
     """The hashed columns: ``isPerp[0..M-1], isOption[0..M-1], expiry[0..M-1]``."""
     return ([int(i.is_perp) for i in table] + [int(i.is_option) for i in table]

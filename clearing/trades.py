@@ -849,8 +849,10 @@ def _violators(result: NettingResult, px: Sequence[int],
 def exclude_slots(match: MatchResult | Sequence[MatchedTrade], excluded: Iterable[int],
                   prices: Sequence[int], *, n_slots: int, n_instruments: int,
                   band_bp: int | None = None, equity: Mapping[int, int] | None = None,
-                  reason: Reason = Reason.REPORT_WITHHELD) -> RuleResult:
-    """Drop every trade of the ``excluded`` slots, then :func:`apply_rules` and net the rest.
+                  reason: Reason = Reason.REPORT_WITHHELD, settled: Iterable[int] = (),
+                  options: Iterable[int] = ()) -> RuleResult:
+    """Drop every trade of the ``excluded`` slots, then :func:`apply_rules` and net the rest
+    (``settled``, ``options``: :func:`apply_rules`' instrument rules).
 
     The excluded slot's side of each dropped trade is rejected with ``reason``
     (:attr:`Reason.REPORT_WITHHELD`: the member did not sign its report before the
@@ -883,7 +885,8 @@ def exclude_slots(match: MatchResult | Sequence[MatchedTrade], excluded: Iterabl
                     f"{who}: counterparty {other} was excluded ({reason.value})",
                     _as_report(t, slot)))
     return apply_rules(MatchResult(kept, rejected), prices, n_slots=n_slots,
-                       n_instruments=n_instruments, band_bp=band_bp, equity=equity)
+                       n_instruments=n_instruments, band_bp=band_bp, equity=equity,
+                       settled=settled, options=options)
 
 
 def changed_reports(old: Mapping[int, Report], new: Mapping[int, Report]

@@ -493,7 +493,9 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher, InstrumentTable 
         _finalisedAt[epoch] = block.timestamp;
         lastFinalEpoch = epoch;
         emit MarksFinalised(epoch, prices, index, h);
-        if (_optionMask == 0) _setPricesHash(epoch, h, 0);
+        // Genesis holds no positions, so it has no risk round: riskHash_0 = 0 (the engine's
+        // genesis state), and epoch 1 can clear without waiting for arrays nobody uses.
+        if (_optionMask == 0 || epoch == 0) _setPricesHash(epoch, h, 0);
     }
 
     function _setPricesHash(uint256 epoch, uint256 markHash, uint256 riskHash) private {

@@ -217,13 +217,15 @@ def test_params_and_genesis_hashes_equal_python(opts, perp) -> None:
     assert params.field_elements()[-3 * 6:] == ins.table_columns(OPTS_TABLE) == \
         [*(0, 1, 0, 0, 0, 0), *(0, 0, 0, 0, 1, 1), *(0, 0, 1, 2, 1, 1)]
     assert cl.params_hash() == params.hash() == poseidon_chain(params.field_elements())
-    # Options: genesis marks are final, pricesHash waits for epoch 0's risk round.
-    assert cl.mark_hash(0) == ins.mark_hash(OPTS_GENESIS) and cl.prices_hash(0) == 0
+    # Options: genesis (no positions) has no risk round: riskHash_0 = 0, as the engine's
+    # genesis state holds it.
+    assert cl.mark_hash(0) == ins.mark_hash(OPTS_GENESIS)
+    assert cl.prices_hash(0) == ins.prices_hash(OPTS_GENESIS) == \
+        ins.prices_hash(OPTS_GENESIS, (0,) * 6, 0)
     assert cl.funding_index(0) == (0,) * 6
-    arrays0 = {4: (1, 2, 3, 4), 5: (-1, -2, -3, -4)}
-    for r in act.reporters[:3]:
-        cl.post_risk_arrays(0, arrays0, sender=r)
-    assert cl.prices_hash(0) == Market(OPTS_GENESIS, (), arrays0).hash(OPTS_TABLE, K)
+    with pytest.raises(ContractError, match="RiskAlreadyFinal"):
+        cl.post_risk_arrays(0, {4: (1, 2, 3, 4), 5: (-1, -2, -3, -4)},
+                            sender=act.reporters[0])
     # No options: pricesHash = Poseidon(markHash, 0) at genesis.
     pcl, _, psetup = perp
     assert pcl.params_hash() == psetup.params.hash()

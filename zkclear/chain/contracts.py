@@ -454,12 +454,10 @@ def _check_computed(house: Contract, oracle: Contract, setup: PoolSetup) -> None
         bad.append("genesis state root")
     if int(house.functions.paramsHash().call()) != setup.params.hash():
         bad.append("paramsHash")
-    options = any(i.is_option for i in setup.instruments)
     if int(oracle.functions.markHashOf(0).call()) != mark_hash(setup.genesis_prices):
         bad.append("genesis markHash")
-    # With options the genesis pricesHash waits for the risk round of epoch 0.
-    want = 0 if options else prices_hash(setup.genesis_prices)
-    if int(oracle.functions.pricesHashOf(0).call()) != want:
+    # Genesis has no risk round (no positions): pricesHash_0 = Poseidon(markHash_0, 0).
+    if int(oracle.functions.pricesHashOf(0).call()) != prices_hash(setup.genesis_prices):
         bad.append("genesis pricesHash")
     for name, c in (("oracle", oracle), ("clearing house", house)):
         try:

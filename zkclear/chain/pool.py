@@ -45,7 +45,7 @@ from zkclear.chain import contracts
 from zkclear.chain import node as chain
 from zkclear.chain.client import Client, EpochAccepted, SignedCommit
 from zkclear.clearing.epoch import EpochResult, run_epoch
-from zkclear.clearing.instruments import Instrument
+from zkclear.clearing.instruments import Instrument, trading_rules
 from zkclear.clearing.params import PoolConfig, RiskParams
 from zkclear.clearing.report import Report
 from zkclear.clearing.state import HOUSE, PoolState
@@ -348,11 +348,13 @@ class Pool:
             raise PoolError(f"the off-chain state is after epoch {self.state.epoch}; the "
                             f"equity before trades of epoch {epoch} needs epoch {epoch - 1}")
         equity = equity_before_trades(self.state, prices,
-                                      deposits_from_events(self.client.epoch_events(epoch)))
+                                      deposits_from_events(self.client.epoch_events(epoch)),
+                                      self.client.funding_index(epoch))
         suspended = self.suspended(epoch)
         ruled = exclude_slots(match, suspended, prices, n_slots=cfg.n_slots,
                               n_instruments=cfg.n_instruments, band_bp=self.trade_band_bp,
-                              equity=equity, reason=Reason.SLOT_SUSPENDED)
+                              equity=equity, reason=Reason.SLOT_SUSPENDED,
+                              **trading_rules(self.params.instruments, epoch))
         match, netting = ruled.match, ruled.netting
         reports = reports_from_netting(netting, prices)
         return NetOutcome(epoch, prices, match, netting, reports, equity, suspended)
@@ -429,7 +431,8 @@ class Pool:
             excluded |= missing
             ruled = exclude_slots(netted.match, excluded, netted.prices, n_slots=cfg.n_slots,
                                   n_instruments=cfg.n_instruments,
-                                  band_bp=self.trade_band_bp, equity=netted.equity)
+                                  band_bp=self.trade_band_bp, equity=netted.equity,
+                                  **trading_rules(self.params.instruments, netted.epoch))
             fresh = reports_from_netting(ruled.netting, netted.prices)
             reports, changed = changed_reports(netted.reports, fresh)
             for slot in changed:  # their signed commitment (if any) is of the old report
@@ -464,8 +467,9 @@ class Pool:
         # Every member's key: reporting slots need it, and every leaf is blinded with it
         # so that its member can open it after a freeze (docs/protocol.md).
         keys = {slot: m.key for slot, m in self.members.items()}
-        result = run_epoch(self.state, self.params, self.client.final_prices(epoch), events,
-                           reports, view_keys=keys)
+        market = self.client.market(epoch)
+        result = run_epoch(self.state, self.params, market.prices, events, reports,
+                           view_keys=keys, funding=market.funding, risk_arrays=market.arrays)
         if result.epoch != epoch:
             raise PoolError(f"the engine cleared epoch {result.epoch}, expected {epoch}")
         return result

@@ -100,12 +100,20 @@ def _sender(cl: Any) -> str:
 def load_pool(path: str | Path) -> Any:
     """A :class:`zkclear.chain.contracts.PoolSetup` from a ``zkclear-pool-v1`` file
     (:class:`zkclear.schemas.PoolFile`)."""
-    from zkclear.chain.contracts import PoolSetup
 
     doc = load(PoolFile, path, what="the pool file", error=RoleError)
     config, params = doc.to_engine()
     defaults = {k: v for k in ("breaker_delay", "withdrawal_timeout", "max_funding_bp")
                 if (v := getattr(doc, k)) is not None}
+    try:
+        return _pool_setup(doc, config, params, defaults)
+    except ValueError as exc:  # ParamsError, InstrumentError: e.g. a zero genesis mark
+        raise RoleError(f"the pool file {path}: {exc}") from None
+
+
+def _pool_setup(doc: Any, config: Any, params: Any, defaults: dict[str, Any]) -> Any:
+    from zkclear.chain.contracts import PoolSetup
+
     return PoolSetup(
         config, params, tuple(doc.genesis_prices),
         owners=tuple(map(Web3.to_checksum_address, doc.owners)), threshold=doc.threshold,
