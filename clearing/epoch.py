@@ -77,6 +77,7 @@ class SlotFigures:
     shortfall: int  # the part of a negative cpre the house absorbs (>= 0)
     collateral_after: int
     positions_after: tuple[int, ...]
+    funding: int = 0  # the funding part of variation_margin: -sum_m q[m] * (F - Fprev)
 
 
 def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
@@ -105,8 +106,8 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
     fund = tuple(funding) or (0,) * m_count
     fund_prev = tuple(funding_prev) or (0,) * m_count
     alive = tuple(live) or (True,) * m_count
-    vm = sum(q * ((p - pp) - (f - fp)) for q, p, pp, f, fp
-             in zip(positions, prices, prices_prev, fund, fund_prev, strict=True))
+    paid = -sum(q * (f - fp) for q, f, fp in zip(positions, fund, fund_prev, strict=True))
+    vm = sum(q * (p - pp) for q, p, pp in zip(positions, prices, prices_prev, strict=True)) + paid
     for m, d in enumerate(delta):
         if d and not alive[m]:
             raise ParamsError(f"instrument {m} has expired: no trades in it")
@@ -137,7 +138,7 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
     else:
         c_new, q_new = cpre - (withdrawal if granted else 0), qn
     return SlotFigures(vm, qn, e0, cpre, losses, mm, im, liq, granted, pen, shortfall, c_new,
-                       q_new)
+                       q_new, paid)
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ and their published exit data. Anyone can read all of it: no key is involved.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from eth_utils import event_abi_to_log_topic
 
 from zkclear.chain.client import Client
 from zkclear.clearing.events import Event, Kind, accumulate
+from zkclear.clearing.instruments import Instrument
 from zkclear.clearing.params import ParamsError, RiskParams
 from zkclear.errors import ZkclearError
 from zkclear.field import P
@@ -38,13 +39,14 @@ def hex32(x: int) -> str:
 
 
 def find_params(params_set: Iterable[Mapping[str, Any]], params_hash: int,
-                n_instruments: int) -> RiskParams:
+                n_instruments: int, instruments: Sequence[Instrument] = ()) -> RiskParams:
     """The risk parameters of the latest ``RiskParamsSet`` (its ``args``) announcing
-    ``params_hash``; :class:`ParamsError` if none does or its parameters hash otherwise."""
+    ``params_hash``, with the deployment's instrument table (() = plain futures);
+    :class:`ParamsError` if none does or its parameters hash otherwise."""
     for args in reversed(list(params_set)):
         if int(args["paramsHash"]) != params_hash:
             continue
-        params = RiskParams.from_log(args, n_instruments)
+        params = RiskParams.from_log(args, n_instruments, instruments)
         if params.hash() != params_hash:
             raise ParamsError(f"RiskParamsSet announces paramsHash {hex32(params_hash)} "
                               f"but its parameters hash to {hex32(params.hash())}")
@@ -103,7 +105,8 @@ class ChainView:
     def params_for(self, params_hash: int) -> RiskParams:
         """The risk parameters announced with ``params_hash`` (:func:`find_params`)."""
         return find_params(self.args("RiskParamsSet"), params_hash,
-                           self.client.deployment.config.n_instruments)
+                           self.client.deployment.config.n_instruments,
+                           self.client.instruments())
 
     def house_collateral(self, epoch: int) -> int | None:
         """The house's collateral after an accepted epoch, from its published exit data

@@ -20,6 +20,7 @@ from web3 import Web3
 
 from zkclear.clearing.epoch import SlotFigures, TradeLossError, clear_slot
 from zkclear.clearing.events import EpochEvents
+from zkclear.clearing.instruments import Instrument, Market
 from zkclear.clearing.params import ParamsError, RiskParams, prices_hash
 from zkclear.clearing.public import PackingError, exit_challenge, exit_sum
 from zkclear.clearing.public import unpack as unpack_public
@@ -43,17 +44,37 @@ FindingSink = Callable[[str, str, Any, Any, str], None]
 def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Report,
                 deposit: int, withdrawal: int, prices: Sequence[int],
                 prices_prev: Sequence[int], params: RiskParams, *,
-                house_ok: bool = True) -> SlotFigures:
+                house_ok: bool = True, market: Market | None = None,
+                prev: Market | None = None, epoch: int | None = None) -> SlotFigures:
     """Clear one member slot (``slot >= 1``) from its leaf before the epoch, its report and
     its public events: the engine's own per-slot function
     (:func:`zkclear.clearing.epoch.clear_slot`), so audit and engine cannot drift apart.
     Raises :class:`BoundError` / :class:`ParamsError` for values the epoch proof could
-    never have accepted (out of bounds, over a position limit).
+    never have accepted (out of bounds, over a position limit). ``market``/``prev``: the
+    epoch's and the previous epoch's :class:`Market` (funding indices, the options' risk
+    arrays) and ``epoch`` (the settled instruments), for pools beyond plain futures.
     """
     if slot < 1:
         raise ValueError("the house (slot 0) is not audited per member")
+    live = (() if epoch is None else
+            tuple(not ins.done(epoch) for ins in params.instruments))
+    risk = params.risk_matrix(prices, market.arrays) if market is not None else None
     return clear_slot(collateral, positions, report.delta, report.trade_cash, deposit,
-                      withdrawal, prices, prices_prev, params, house_ok=house_ok)
+                      withdrawal, prices, prices_prev, params, house_ok=house_ok,
+                      funding=market.funding if market else (),
+                      funding_prev=prev.funding if prev else (), live=live, risk=risk)
+
+
+def market_hash(market: Market, table: Sequence[Instrument], n_scenarios: int,
+                epoch: int) -> int:
+    """The ``pricesHash`` of an epoch's market (genesis, epoch 0, has no risk round)."""
+    risk = 0 if epoch == 0 else market.risk_hash(table, n_scenarios)
+    return prices_hash(market.prices, market.funding, risk)
+
+
+def market_of(client: Any, epoch: int) -> Market:
+    """An epoch's final market from the chain (genesis: the marks alone)."""
+    return Market(client.final_prices(0)) if epoch == 0 else client.market(epoch)
 
 
 @dataclass
@@ -65,10 +86,10 @@ class State:
 
 
 def audit_epoch(row: EpochRow, chain: MemberView, state: State,
-                prev_prices: tuple[int, ...] | None, member_key: MemberKey | None,
-                epoch_key: EpochKey | None, vk: Any) -> tuple[int, ...] | None:
+                prev: Market | None, member_key: MemberKey | None,
+                epoch_key: EpochKey | None, vk: Any) -> Market | None:
     """Fill ``row`` (epoch ``row.epoch`` of member ``chain.slot``) and advance ``state``;
-    returns this epoch's prices (None if unknown). ``vk``: re-verify the epoch's proof."""
+    returns this epoch's market (None if unknown). ``vk``: re-verify the epoch's proof."""
     client, slot = chain.client, chain.slot
     epoch, cfg = row.epoch, client.deployment.config
     m_count = cfg.n_instruments
@@ -96,18 +117,24 @@ def audit_epoch(row: EpochRow, chain: MemberView, state: State,
             params = chain.params_for(row.params_hash)
         except ParamsError as exc:
             finding("risk parameters", "params", hex32(row.params_hash), None, str(exc))
-    prices = None
+    market = None
+    table = client.instruments()
     try:
-        prices = client.final_prices(epoch)
-        if prices_hash(prices) != client.prices_hash(epoch):
-            finding("prices", "prices", hex32(client.prices_hash(epoch)),
-                    hex32(prices_hash(prices)), "the oracle's final prices do not hash to "
-                    "its pricesHash")
+        market = market_of(client, epoch)
+        got = market_hash(market, table, cfg.n_scenarios, epoch)
+        if got != client.prices_hash(epoch):
+            finding("prices", "prices", hex32(client.prices_hash(epoch)), hex32(got),
+                    "the oracle's final marks, funding and risk arrays do not hash to its "
+                    "pricesHash")
     except ZkclearError as exc:
-        prices = None
+        market = None
         if epoch in chain.accepted:  # an epoch awaiting its prices is merely pending
             finding("prices", "prices", None, None, f"no final prices: {exc}")
+    prices = market.prices if market is not None else None
+    prev_prices = prev.prices if prev is not None else None
     row.prices_prev, row.prices = prev_prices, prices
+    row.funding_index = market.funding if market is not None else None
+    row.settled = tuple(m for m, ins in enumerate(table) if ins.expiry == epoch)
 
     report: Report | None = None
     if per is not None:
@@ -138,7 +165,8 @@ def audit_epoch(row: EpochRow, chain: MemberView, state: State,
         try:
             figures = derive_slot(slot, state.collateral, state.positions, report,
                                   per.deposit, per.withdrawal, prices, prev_prices, params,
-                                  house_ok=house_c is None or house_c >= 0)
+                                  house_ok=house_c is None or house_c >= 0, market=market,
+                                  prev=prev, epoch=epoch)
         except (BoundError, ParamsError, TradeLossError) as exc:
             finding("clearing", "bounds", None, None,
                     f"the decrypted report cannot have been cleared: {exc}")
@@ -150,7 +178,7 @@ def audit_epoch(row: EpochRow, chain: MemberView, state: State,
     if acc is not None:
         check_outcome(row, chain, acc, per, figures, finding)
         if vk is not None:
-            check_proof(row, chain, acc, prev_prices, prices, vk, finding)
+            check_proof(row, chain, acc, prev, market, vk, finding)
     if figures is not None:
         state.collateral, state.positions = figures.collateral_after, figures.positions_after
     else:
@@ -293,9 +321,8 @@ def check_outcome(row: EpochRow, chain: MemberView, acc: Any, per: Any,
                 f"{figures.initial_margin}); the accepted epoch says {granted_bit}")
 
 
-def check_proof(row: EpochRow, chain: MemberView, acc: Any,
-                prev_prices: tuple[int, ...] | None, prices: tuple[int, ...] | None,
-                vk: Any, finding: FindingSink) -> None:
+def check_proof(row: EpochRow, chain: MemberView, acc: Any, prev: Market | None,
+                market: Market | None, vk: Any, finding: FindingSink) -> None:
     """Re-verify the epoch's Groth16 proof from the submitEpoch calldata with the Python
     verifier, and its public inputs against the public data the audit used."""
     from zkclear.verifier.groth16 import Proof, verify
@@ -334,11 +361,12 @@ def check_proof(row: EpochRow, chain: MemberView, acc: Any,
                 "the submitEpoch proof does not verify under the given verification key")
     closed = chain.closed.get(epoch, {})
     acc_args = acc["args"]
+    table, k = client.instruments(), client.deployment.config.n_scenarios
     expect: dict[str, int | None] = {
         "oldRoot": int(acc_args["oldRoot"]), "newRoot": int(acc_args["newRoot"]),
         "epoch": epoch, "paramsHash": row.params_hash,
-        "pricesPrevHash": prices_hash(prev_prices) if prev_prices else None,
-        "pricesHash": prices_hash(prices) if prices else None,
+        "pricesPrevHash": market_hash(prev, table, k, epoch - 1) if prev else None,
+        "pricesHash": market_hash(market, table, k, epoch) if market else None,
         "eventsAcc": int(closed["eventsAcc"]) if closed else None,
         "nEvents": int(closed["nEvents"]) if closed else None,
         "liquidatedMask": int(acc_args["liquidatedMask"]),

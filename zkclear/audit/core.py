@@ -42,13 +42,14 @@ from zkclear.chain.client import Client
 from zkclear.chain.contracts import Deployment
 from zkclear.clearing.epoch import SlotFigures
 from zkclear.clearing.events import Kind
-from zkclear.errors import ArtefactError
+from zkclear.clearing.instruments import Market
+from zkclear.errors import ArtefactError, ZkclearError
 from zkclear.privacy.compliance import EscrowError, pool_id_bytes, recover
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.viewkeys import EpochKey, MemberKey
 
 from .chainview import MemberView, hex32
-from .checks import State, audit_epoch, derive_slot
+from .checks import State, audit_epoch, derive_slot, market_of
 from .report import FORMAT, AuditError, AuditReport, EpochRow, Finding
 
 __all__ = [
@@ -154,16 +155,17 @@ def audit_member(w3: Web3, deployment: Deployment, key: MemberKey | EpochKey | N
                                     f"yield the member's key: {exc}"))
 
     last_closed = max(chain.closed, default=0)
-    genesis_prices = client.final_prices(0)
     m_count = cfg.n_instruments
     state = State(0, (0,) * m_count)  # a slot is never reused: its leaf starts empty
     rows: list[EpochRow] = []
-    prev_prices: tuple[int, ...] | None = genesis_prices
+    try:  # the market the member's first epoch is marked from
+        prev: Market | None = market_of(client, reg_epoch - 1)
+    except ZkclearError:
+        prev = None
     for epoch in range(reg_epoch, last_closed + 1):
         row = EpochRow(epoch)
         rows.append(row)
-        prices = audit_epoch(row, chain, state, prev_prices, member_key, epoch_key, vk)
-        prev_prices = prices
+        prev = audit_epoch(row, chain, state, prev, member_key, epoch_key, vk)
     for r in rows:
         findings.extend(r.findings)
     findings.sort(key=lambda f: -1 if f.epoch is None else f.epoch)

@@ -78,6 +78,8 @@ class EpochRow:
     withdrawal_requested: int = 0
     prices_prev: tuple[int, ...] | None = None
     prices: tuple[int, ...] | None = None
+    funding_index: tuple[int, ...] | None = None  # F_e (perpetuals)
+    settled: tuple[int, ...] = ()  # instruments whose expiry is this epoch
     params_hash: int | None = None
     delta: tuple[int, ...] | None = None
     trade_cash: int | None = None
@@ -108,6 +110,8 @@ class EpochRow:
             "disclosed": self.disclosed,
             "deposit": self.deposit, "withdrawal_requested": self.withdrawal_requested,
             "prices_prev": lst(self.prices_prev), "prices": lst(self.prices),
+            "funding_index": lst(self.funding_index), "settled": list(self.settled),
+            "funding": f.funding if f else None,
             "params_hash": hx(self.params_hash),
             "delta": lst(self.delta), "trade_cash": self.trade_cash,
             "positions_before": lst(self.positions_before),

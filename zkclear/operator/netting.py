@@ -19,6 +19,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from zkclear.chain.client import ContractError, SignedCommit
+from zkclear.clearing.instruments import trading_rules
 from zkclear.clearing.report import Report
 from zkclear.clearing.trades import (
     BUY,
@@ -101,7 +102,7 @@ class Netting(ServiceBase):
                 ruled = exclude_slots(match, self.suspended(epoch), prices,
                                       n_slots=cfg.n_slots, n_instruments=cfg.n_instruments,
                                       band_bp=self.trade_band_bp, equity=equity,
-                                      reason=Reason.SLOT_SUSPENDED)
+                                      reason=Reason.SLOT_SUSPENDED, **self._rules(epoch))
                 match = ruled.match
                 reports = reports_from_netting(ruled.netting, prices)
             except TradeError as exc:
@@ -137,9 +138,14 @@ class Netting(ServiceBase):
         before = self._state_before(epoch)
         deposits = deposits_from_events(self.client.epoch_events(epoch))
         try:
-            return equity_before_trades(before, prices, deposits)
+            return equity_before_trades(before, prices, deposits,
+                                        self.client.funding_index(epoch))
         except TradeError as exc:
             raise ServiceError("netting_failed", str(exc), 422) from exc
+
+    def _rules(self, epoch: int) -> dict[str, frozenset[int]]:
+        """The instrument table's trading rules in ``epoch`` (settled, options)."""
+        return trading_rules(self.client.instruments(), epoch)
 
     def suspended(self, epoch: int) -> set[int]:
         """Slots suspended in ``epoch``: those closeEpoch excluded from ``epoch - 1``."""
@@ -170,7 +176,7 @@ class Netting(ServiceBase):
             ruled = exclude_slots(MatchResult(trades, []), excluded, prices,
                                   n_slots=cfg.n_slots, n_instruments=cfg.n_instruments,
                                   band_bp=self.trade_band_bp,
-                                  equity=self._equity(epoch, prices))
+                                  equity=self._equity(epoch, prices), **self._rules(epoch))
             fresh = reports_from_netting(ruled.netting, prices)
         except TradeError as exc:
             raise ServiceError("netting_failed", str(exc), 422) from exc

@@ -49,6 +49,7 @@ from zkclear.chain.client import Client
 from zkclear.chain.contracts import Deployment
 from zkclear.clearing.epoch import EpochError, EpochResult, run_epoch
 from zkclear.clearing.events import Event, Kind
+from zkclear.clearing.instruments import Market
 from zkclear.clearing.params import ParamsError, RiskParams
 from zkclear.clearing.report import Report
 from zkclear.clearing.state import HOUSE, Leaf, PoolState
@@ -183,7 +184,7 @@ def _reports(logs: ChainView, epoch: int, events: Sequence[Event], keys: Mapping
     return out
 
 
-def _replay(state: PoolState, epoch: int, params: RiskParams, prices: tuple[int, ...],
+def _replay(state: PoolState, epoch: int, params: RiskParams, prices: Market,
             events: list[Event], reports: dict[int, Report], keys: Mapping[int, MemberKey],
             exit_data: list[int] | None) -> EpochResult:
     """Clear ``epoch`` with the keys of exactly the slots the exit data shows blinded."""
@@ -254,7 +255,7 @@ def recover_state(client: Client, compliance: X25519KeyPair) -> Recovered:
             raise RecoverError(f"epoch {epoch}: no EpochClosed or ExitDataPublished log")
         events = _events(logs, epoch)
         params = _params(logs, int(closed[epoch]["paramsHash"]))
-        prices = client.final_prices(epoch)
+        prices = client.market(epoch)
         reports = _reports(logs, epoch, events, keys, m)
         result = _replay(state, epoch, params, prices, events, reports, keys, exits[epoch])
         if result.new.root() != int(acc["newRoot"]):

@@ -120,7 +120,8 @@ class Settlement(Netting):
             logs = self.raw_client.house.events.RiskParamsSet().get_logs(
                 from_block=self.raw_client.deployment.first_block)
         try:
-            return find_params([ev["args"] for ev in logs], want, self.config.n_instruments)
+            return find_params([ev["args"] for ev in logs], want, self.config.n_instruments,
+                               self.raw_client.instruments())
         except ParamsError as exc:
             raise StoreError(f"epoch {epoch}: {exc}") from None
 
@@ -133,12 +134,12 @@ class Settlement(Netting):
             raise StoreError("the off-chain state root differs from the chain's: the "
                              "operator database is out of step with the chain")
         events = self.client.epoch_events(epoch)
-        prices = self.client.final_prices(epoch)
+        market = self.client.market(epoch)  # marks, funding indices, risk arrays
         reports = self.reports(epoch)
         # Every enrolled member's key: reporting slots need it, and every member's leaf is
         # blinded with it so that the member can open it after a freeze.
         keys = self._view_keys(set(reports)) | self._enrolled_keys()
-        result = run_epoch(state, self.params_for(epoch), prices, events, reports,
+        result = run_epoch(state, self.params_for(epoch), market, events, reports,
                            view_keys=keys)
         from zkclear.prover.prove import prove
 
