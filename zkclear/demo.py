@@ -40,17 +40,24 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from zkclear import paths
-from zkclear.clearing.params import PoolConfig, RiskParams
-from zkclear.clearing.trades import BUY, SELL, TradeReport
+from zkclear.demo_story import (
+    ALPHA,
+    CALL,
+    CONFIG,
+    GENESIS_PRICES,
+    INSTRUMENTS,
+    MEMBERS,
+    risk_params,
+    story,
+)
 from zkclear.errors import ZkclearError
 
 if TYPE_CHECKING:
-    from zkclear.chain.pool import EpochOrders, EpochOutcome, Member, NetOutcome, Pool
+    from zkclear.chain.pool import EpochOutcome, Member, NetOutcome, Pool
     from zkclear.privacy.cipher import Ciphertext
     from zkclear.privacy.keyfile import X25519KeyPair
     from zkclear.prover.circuit import Compiled
@@ -66,11 +73,6 @@ class Output(Protocol):
     def step(self, title: str) -> AbstractContextManager[Callable[[str, str], None]]: ...
 
 
-#: The institutions, by slot (slot 0 is the house).
-MEMBERS = {1: "Bank A", 2: "Fund B", 3: "Market maker C"}
-INSTRUMENTS = ("ALPHA index future", "BETA index future")
-#: Pool sizes: N slots, M instruments, K margin scenarios (the epoch circuit's size).
-CONFIG = PoolConfig(4, 2, 4)
 #: Compliance officers holding shares of the pool's compliance key, and how many recover it.
 OFFICERS, THRESHOLD = 3, 2
 #: The member the demo audits (the one that gets liquidated).
@@ -78,81 +80,10 @@ AUDITED = 2
 #: A public value for the ceremony's final beacon (a real ceremony takes a future block
 #: hash or a randomness beacon's output, fixed in advance).
 BEACON = hashlib.sha256(b"zkclear demo beacon: a public, unpredictable value").hexdigest()
-GENESIS_PRICES = (1_000, 1_100)
 
 
 class DemoError(ZkclearError):
     """The demo's story did not go as told (a bug, or a changed rule)."""
-
-
-def risk_params() -> RiskParams:
-    """Initial margin 1.5x maintenance; 10 % liquidation penalty (of MM); scenarios: every
-    price up or down 5 % and 10 % together (so a long/short hedge of correlated futures
-    offsets)."""
-    return RiskParams.symmetric(CONFIG.n_instruments, [500, 1_000], im_factor_bp=15_000,
-                                penalty_bp=1_000, position_limit=10**9)
-
-
-# --- the story ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Chapter:
-    title: str
-    orders: EpochOrders
-
-
-def _trades(*deals: tuple[str, int, int, int, int, int]) -> dict[int, list[TradeReport]]:
-    """Both sides' reports of each deal ``(id, buyer, seller, instrument, size, price)``."""
-    out: dict[int, list[TradeReport]] = {}
-    for tid, buyer, seller, inst, size, px in deals:
-        out.setdefault(buyer, []).append(TradeReport(tid, inst, BUY, size, px, seller))
-        out.setdefault(seller, []).append(TradeReport(tid, inst, SELL, size, px, buyer))
-    return out
-
-
-def _add(trades: dict[int, list[TradeReport]], slot: int, *reports: TradeReport) -> None:
-    trades.setdefault(slot, []).extend(reports)
-
-
-def story() -> list[Chapter]:
-    """Three epochs; slot 1 Bank A, 2 Fund B, 3 Market maker C (instrument 0 ALPHA,
-    1 BETA)."""
-    from zkclear.chain.pool import EpochOrders
-
-    bank, fund, mm = 1, 2, 3
-    t1 = _trades(
-        ("E1-01", bank, mm, 0, 100, 998),  # Bank A: long 100 ALPHA ...
-        ("E1-02", mm, bank, 1, 90, 1_101),  # ... short 90 BETA: a hedge
-        ("E1-03", mm, fund, 0, 50, 1_000),  # Fund B: short 50 ALPHA, thinly collateralised
-    )
-    # Fund B reports a trade Market maker C never confirmed: rejected as unmatched.
-    _add(t1, fund, TradeReport("E1-04", 1, BUY, 20, 1_100, mm))
-    e1 = EpochOrders(GENESIS_PRICES, t1,
-                     deposits={0: 1_000_000, bank: 60_000, fund: 9_000, mm: 400_000})
-
-    t2 = _trades(
-        ("E2-01", bank, mm, 0, 10, 1_005),
-        ("E2-02", mm, bank, 1, 10, 1_106),
-    )
-    # The two sides of E2-03 disagree on the price: both reports are rejected.
-    _add(t2, bank, TradeReport("E2-03", 0, SELL, 5, 1_012, mm))
-    _add(t2, mm, TradeReport("E2-03", 0, BUY, 5, 1_010, bank))
-    # Market maker C asks for almost all its collateral: it would be left below initial
-    # margin, so the epoch refuses the withdrawal (and pays nothing).
-    e2 = EpochOrders((1_010, 1_105), t2, withdrawals={mm: 396_000})
-
-    t3 = _trades(("E3-01", mm, bank, 1, 5, 1_104))
-    # A trade naming the house as counterparty: the house never trades.
-    _add(t3, mm, TradeReport("E3-02", 0, BUY, 5, 1_131, 0))
-    # ALPHA jumps 12 %: Fund B, short ALPHA, falls below maintenance margin and is
-    # liquidated; Bank A's hedge gains and its withdrawal is granted and paid.
-    e3 = EpochOrders((1_131, 1_105), t3, withdrawals={bank: 20_000})
-    return [
-        Chapter("registration, deposits, a hedge, a short; an unmatched trade", e1),
-        Chapter("prices move; a contradictory trade; a withdrawal refused", e2),
-        Chapter("ALPHA +12 %: a liquidation; a withdrawal paid", e3),
-    ]
 
 
 # --- keys: compile, phase 1, the phase-2 ceremony (cached) --------------------------------
@@ -349,6 +280,28 @@ def audit(pool: Pool, member: Member, compliance: X25519KeyPair, vkey: dict[str,
 # --- printing -----------------------------------------------------------------------------
 
 
+def _funding_of(o: EpochOutcome, slot: int) -> int:
+    """The funding part of a slot's variation margin in the epoch (received > 0)."""
+    r = o.result
+    before = r.old.leaves[slot].positions
+    return -sum(q * (f - fp) for q, f, fp in zip(before, r.funding or (0,) * len(before),
+                                                  r.funding_prev or (0,) * len(before),
+                                                  strict=True))
+
+
+def _covered_call(o: EpochOutcome) -> dict[str, int]:
+    """Bank A's covered call margined together and leg by leg (the engine's margin, the
+    epoch's risk arrays): the call's gains offset the future's losses per scenario."""
+    from zkclear.clearing.epoch import maintenance_margin
+
+    r = o.result
+    q = r.new.leaves[1].positions
+    legs = {"together": (q[ALPHA], 0, q[CALL]), "future": (q[ALPHA], 0, 0),
+            "calls": (0, 0, q[CALL])}
+    return {k: maintenance_margin(v, r.prices, r.params, r.risk_arrays)
+            for k, v in legs.items()}
+
+
 def _fmt(x: int) -> str:
     return f"{x:,}"
 
@@ -474,9 +427,12 @@ def run_demo(out: Output) -> dict[str, Any]:
         o = chapter.orders
         te = time.perf_counter()
         pool.act(o)
-        prices = pool.post_prices(epoch, o.prices)
+        prices = pool.post_prices(epoch, o.prices, o.funding)
+        pool.post_risk_arrays(epoch, o.risk_arrays)
         out.info("  oracle: " + ", ".join(f"{n} {p}" for n, p in
-                                         zip(INSTRUMENTS, prices, strict=True)))
+                                         zip(INSTRUMENTS, prices, strict=True))
+                 + f"; BETA funding index {pool.client.funding_index(epoch)[1]}; the call's "
+                 f"risk array posted with its hash by {pool.setup.quorum} reporters")
         netted = pool.net(epoch, o.trades, prices)
         cts = pool.commit(epoch, netted.reports)
         _show_netting(out, netted, cts)
@@ -493,6 +449,11 @@ def run_demo(out: Output) -> dict[str, Any]:
                               "prove": round(proof.prove_seconds, 2),
                               "submit": round(time.perf_counter() - t0, 2)})
         _show_result(out, outcome)
+        if epoch == 1:
+            covered = _covered_call(outcome)
+            out.info(f"  covered call (Bank A: long 100 ALPHA, short 100 calls): maintenance "
+                     f"margin {_fmt(covered['together'])} against {_fmt(covered['future'])} + "
+                     f"{_fmt(covered['calls'])} for the legs alone")
 
     # 5. audit
     audited = pool.members[AUDITED]
@@ -524,8 +485,17 @@ def run_demo(out: Output) -> dict[str, Any]:
             for o in outcomes for s in o.result.slots if s.withdrawal_granted]
     accepted_n = sum(1 for o in outcomes if o.accepted.new_root == o.result.new.root())
     chain_root = pool.client.state_root()
+    funding = [{"epoch": o.epoch, "slot": s.slot, "member": MEMBERS.get(s.slot, "house"),
+                "paid": -s_f} for o in outcomes for s, s_f in
+               ((s, _funding_of(o, s.slot)) for s in o.result.slots) if s_f]
+    settled = [{"epoch": o.epoch, "instrument": INSTRUMENTS[m],
+                "final_price": o.result.prices[m]} for o in outcomes for m in o.result.settled]
+    covered = _covered_call(outcomes[0])
+    expired = all(lf.positions[CALL] == 0 for lf in pool.state.leaves)
     ok = (accepted_n == len(outcomes) and chain_root == pool.state.root()
-          and bool(liquidations) and bool(refused) and audit_ok)
+          and bool(liquidations) and bool(refused) and audit_ok and bool(funding)
+          and bool(settled) and expired
+          and covered["together"] < covered["future"] + covered["calls"])
     total = round(time.perf_counter() - t_start, 2)
     summary: dict[str, Any] = {
         "ok": ok,
@@ -544,6 +514,9 @@ def run_demo(out: Output) -> dict[str, Any]:
                     "rejected": [{"member": MEMBERS.get(r.member, str(r.member)),
                                   "trade_id": r.trade_id, "reason": r.reason.name}
                                  for r in o.netted.match.rejected]} for o in outcomes],
+        "funding": funding,
+        "settled": settled,
+        "covered_call": covered,
         "audit_ok": audit_ok,
         "audit": {k: v for k, v in audit_info.items() if k != "rows"},
         "submit_epoch_gas": [o.accepted.gas_used for o in outcomes],

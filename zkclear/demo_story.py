@@ -1,0 +1,166 @@
+"""The demo's pool and story (``zkclear demo``): three institutions, three epochs.
+
+The pool clears three instruments (docs/protocol.md, "Instruments"):
+
+0. ALPHA index future (no expiry),
+1. BETA perpetual (funding every epoch: longs pay shorts when the index rises),
+2. ALPHA 1,050 call, expiring at epoch 3 (futures-style: its mark is its premium; its
+   margin comes from its SPAN risk array, computed each epoch by ``zkclear risk arrays``'
+   generator from ALPHA's mark and a volatility smile, which the oracle's reporters post
+   with their hash).
+
+Margin scenarios: SPAN's 16 (price scan range 10 %, extreme moves of two ranges counted at
+35 %), the same moves for the futures' rows. The story:
+
+1. registration and deposits; Bank A buys 100 ALPHA and writes 100 ALPHA calls to Market
+   maker C -- a covered call, whose margin is well below the sum of its legs' -- and
+   sells 90 BETA perpetuals to C (a hedge); Fund B sells 50 ALPHA thinly collateralised;
+   an unmatched trade is rejected.
+2. prices move, C (long the perpetual) pays funding to Bank A; a contradictory trade;
+   C's withdrawal would leave it below initial margin: refused.
+3. ALPHA +12 %: the call expires in the money and settles at its intrinsic value, Fund B
+   is liquidated, Bank A's withdrawal is paid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+from zkclear.clearing import span
+from zkclear.clearing.instruments import Instrument, Kind
+from zkclear.clearing.params import PoolConfig, RiskParams
+from zkclear.clearing.trades import BUY, SELL, TradeReport
+
+if TYPE_CHECKING:
+    from zkclear.chain.pool import EpochOrders
+
+#: The institutions, by slot (slot 0 is the house).
+MEMBERS = {1: "Bank A", 2: "Fund B", 3: "Market maker C"}
+INSTRUMENTS = ("ALPHA index future", "BETA perpetual", "ALPHA 1050 call")
+ALPHA, BETA, CALL = 0, 1, 2
+#: The call: strike, expiry epoch; one epoch is a month (30 days) of the option's life.
+STRIKE, EXPIRY, DAYS_PER_EPOCH = 1_050, 3, 30
+START = date(2027, 1, 1)  # the date of epoch 0
+#: SPAN: price scan range (bp of the price), volatility scan range, ALPHA's smile.
+SCAN_BP, VOL_SCAN = 1_000, "0.04"
+SMILE = ((900, "0.28"), (1_000, "0.24"), (1_050, "0.22"), (1_200, "0.21"))
+#: Pool sizes: N slots, M instruments, K = SPAN's 16 scenarios (the epoch circuit's size).
+CONFIG = PoolConfig(4, 3, 16)
+TABLE = (Instrument(name=INSTRUMENTS[ALPHA]),
+         Instrument(Kind.PERPETUAL, name=INSTRUMENTS[BETA]),
+         Instrument(Kind.OPTION, expiry=EXPIRY, underlying=ALPHA, strike=STRIKE, call=True,
+                    name=INSTRUMENTS[CALL]))
+#: ALPHA and BETA per epoch (genesis first); funding amounts per BETA lot per epoch.
+FUTURES = ((1_000, 1_100), (1_000, 1_100), (1_010, 1_105), (1_131, 1_105))
+FUNDING = (0, 0, 2, 3)
+
+
+def risk_params() -> RiskParams:
+    """Initial margin 1.5x maintenance; 10 % liquidation penalty (of MM); SPAN's 16 price
+    moves for every future (the call's row is unused: its risk array stands in)."""
+    shocks = span.futures_shocks(SCAN_BP)
+    return RiskParams(15_000, 1_000, (10**9,) * CONFIG.n_instruments,
+                      tuple((s,) * CONFIG.n_instruments for s in shocks), TABLE)
+
+
+@dataclass(frozen=True)
+class EpochMarket:
+    """What the reporters post for an epoch: marks, funding amounts, the call's array."""
+
+    prices: tuple[int, ...]
+    funding: tuple[int, ...]
+    arrays: dict[int, list[int]]
+
+
+def market(epoch: int) -> EpochMarket:
+    """The epoch's marks (the call at the generator's Black-76 premium, at expiry its
+    intrinsic value), funding amounts and risk arrays, exactly as every reporter computes
+    them from the same inputs (clearing/span.py)."""
+    alpha, beta = FUTURES[epoch]
+    expiry = START + timedelta(days=DAYS_PER_EPOCH * EXPIRY)
+    inputs = span.RiskInputs(
+        epoch, START + timedelta(days=DAYS_PER_EPOCH * epoch),
+        (span.Future(INSTRUMENTS[ALPHA], alpha, SCAN_BP),
+         span.Future(INSTRUMENTS[BETA], beta, SCAN_BP),
+         span.Option(INSTRUMENTS[CALL], INSTRUMENTS[ALPHA], "call", STRIKE, expiry)),
+        (span.Smile(INSTRUMENTS[ALPHA], expiry, VOL_SCAN, SMILE),))
+    arrays = span.risk_arrays(inputs)
+    premium = arrays.instruments[CALL].premium_ticks
+    assert premium is not None
+    return EpochMarket((alpha, beta, premium), (0, FUNDING[epoch], 0),
+                       arrays.option_arrays())
+
+
+GENESIS_PRICES = market(0).prices
+
+
+@dataclass(frozen=True)
+class Chapter:
+    title: str
+    orders: EpochOrders
+
+
+def _trades(*deals: tuple[str, int, int, int, int, int]) -> dict[int, list[TradeReport]]:
+    """Both sides' reports of each deal ``(id, buyer, seller, instrument, size, price)``."""
+    out: dict[int, list[TradeReport]] = {}
+    for tid, buyer, seller, inst, size, px in deals:
+        out.setdefault(buyer, []).append(TradeReport(tid, inst, BUY, size, px, seller))
+        out.setdefault(seller, []).append(TradeReport(tid, inst, SELL, size, px, buyer))
+    return out
+
+
+def _add(trades: dict[int, list[TradeReport]], slot: int, *reports: TradeReport) -> None:
+    trades.setdefault(slot, []).extend(reports)
+
+
+def _orders(epoch: int, trades: dict[int, list[TradeReport]], **kw: object) -> EpochOrders:
+    from zkclear.chain.pool import EpochOrders
+
+    m = market(epoch)
+    return EpochOrders(m.prices, trades, funding=m.funding,  # type: ignore[arg-type]
+                       risk_arrays=m.arrays, **kw)
+
+
+def story() -> list[Chapter]:
+    """Three epochs; slot 1 Bank A, 2 Fund B, 3 Market maker C."""
+    bank, fund, mm = 1, 2, 3
+    call1 = market(1).prices[CALL]
+    t1 = _trades(
+        ("E1-01", bank, mm, ALPHA, 100, 998),  # Bank A: long 100 ALPHA ...
+        ("E1-02", mm, bank, CALL, 100, call1),  # ... writes 100 calls on it: covered
+        ("E1-03", mm, bank, BETA, 90, 1_101),  # ... and sells 90 BETA perpetuals
+        ("E1-04", mm, fund, ALPHA, 50, 1_000),  # Fund B: short 50 ALPHA, thinly collateralised
+    )
+    # Fund B reports a trade Market maker C never confirmed: rejected as unmatched.
+    _add(t1, fund, TradeReport("E1-05", BETA, BUY, 20, 1_100, mm))
+    e1 = _orders(1, t1, deposits={0: 1_000_000, bank: 60_000, fund: 9_000, mm: 400_000})
+
+    t2 = _trades(
+        ("E2-01", bank, mm, ALPHA, 10, 1_005),
+        ("E2-02", mm, bank, BETA, 10, 1_106),
+    )
+    # The two sides of E2-03 disagree on the price: both reports are rejected.
+    _add(t2, bank, TradeReport("E2-03", ALPHA, SELL, 5, 1_012, mm))
+    _add(t2, mm, TradeReport("E2-03", ALPHA, BUY, 5, 1_010, bank))
+    # Market maker C asks for almost all its collateral: it would be left below initial
+    # margin, so the epoch refuses the withdrawal (and pays nothing).
+    e2 = _orders(2, t2, withdrawals={mm: 396_000})
+
+    t3 = _trades(("E3-01", mm, bank, BETA, 5, 1_104))
+    # A trade naming the house as counterparty: the house never trades.
+    _add(t3, mm, TradeReport("E3-02", ALPHA, BUY, 5, 1_131, 0))
+    # A trade in the call on its expiry epoch: it settles, it takes no trades.
+    t3 |= {k: v + t3.get(k, []) for k, v in
+           _trades(("E3-03", mm, bank, CALL, 10, market(3).prices[CALL])).items()}
+    # ALPHA jumps 12 %: the call settles at its intrinsic value, Fund B (short ALPHA)
+    # falls below maintenance margin and is liquidated; Bank A's withdrawal is paid.
+    e3 = _orders(3, t3, withdrawals={bank: 20_000})
+    return [
+        Chapter("registration, deposits, a covered call, a hedge, a short; an unmatched "
+                "trade", e1),
+        Chapter("prices move, funding paid; a contradictory trade; a withdrawal refused", e2),
+        Chapter("ALPHA +12 %: the call expires and settles; a liquidation; a withdrawal "
+                "paid", e3),
+    ]
