@@ -121,6 +121,8 @@ BAD: dict[tuple[str, ...], list[list[str]]] = {
                           "--from", "0x" + "11" * 20]],
     ("oracle", "release"): [[*CHAIN, "--epoch", "-1"], [*CHAIN, "--epoch", "1"]],
     ("risk", "arrays"): [["missing.json"], [DEP], ["pool.json", "--out", "."]],
+    ("oracle", "arrays"): [[*CHAIN, "--arrays", "missing.json"], [*CHAIN, "--arrays", DEP],
+                           [*CHAIN, "--arrays", DEP, "--from", "0x12"]],
     ("governance", "propose"): [[*CHAIN, "no-such-action"],
                                 [*CHAIN, "register-member", "--vkh", "-1"],
                                 [*CHAIN, "register-member", "--slot", "0"],

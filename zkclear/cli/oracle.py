@@ -7,7 +7,16 @@ from typing import Any
 import click
 
 from zkclear.cli.output import Output
-from zkclear.cli.params import EPOCH, Funding, Prices, Venue, chain_options, command, group
+from zkclear.cli.params import (
+    EPOCH,
+    Existing,
+    Funding,
+    Prices,
+    Venue,
+    chain_options,
+    command,
+    group,
+)
 
 oracle = group("oracle", "an oracle reporter")
 SIGNER = [("key", "from_account")]
@@ -48,6 +57,23 @@ def post(out: Output, rpc_url: str, deployment: str, key: str | None,
                             key_file=key, from_account=from_account, funding=funding)
     return out.done(res, f"epoch {epoch} prices {res['prices']} posted; "
                          f"{_price_state_line(res)}")
+
+
+@command(oracle, "arrays", "post an epoch's option risk arrays with their hash (from "
+         "zkclear risk arrays --out FILE; a quorum of equal hashes makes them final)",
+         not_both=SIGNER)
+@chain_options
+@click.option("--arrays", "arrays_file", type=Existing("the risk arrays"), required=True,
+              help="a zkclear-risk-arrays-v1 file")
+def arrays(out: Output, rpc_url: str, deployment: str, key: str | None,
+           from_account: str | None, arrays_file: str) -> int:
+    from zkclear.roles import admin as roles
+
+    res = roles.post_risk_arrays(rpc_url, deployment, arrays_file, key_file=key,
+                                 from_account=from_account)
+    state = "final" if res["risk_final"] else "not final yet (quorum)"
+    return out.done(res, f"epoch {res['epoch']} risk arrays posted (hash "
+                         f"{res['risk_hash']}); {state}")
 
 
 @command(oracle, "release", "make prices the circuit breaker held final (after its delay)",

@@ -194,6 +194,35 @@ def post_prices(rpc_url: str, deployment: str | Path, epoch: int,
             "gas_used": int(receipt["gasUsed"]), **_price_state(cl, epoch)}
 
 
+def post_risk_arrays(rpc_url: str, deployment: str | Path, arrays_file: str | Path, *,
+                     key_file: str | Path | None = None,
+                     from_account: str | None = None) -> dict[str, Any]:
+    """Post an epoch's option risk arrays with their hash, from the
+    ``zkclear-risk-arrays-v1`` document ``zkclear risk arrays`` wrote (its epoch, its
+    arrays; the hash is checked against the deployed instrument table first)."""
+    from zkclear.clearing.instruments import InstrumentError, risk_hash
+    from zkclear.clearing.span import SpanError, arrays_from_json, loads
+
+    try:
+        doc = arrays_from_json(loads(Path(arrays_file).read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise RoleError(f"cannot read the risk arrays {arrays_file}: {exc.strerror}") from None
+    except SpanError as exc:
+        raise RoleError(f"the risk arrays {arrays_file}: {exc}") from None
+    cl = _client(rpc_url, deployment, key_file, from_account)
+    arrays = doc.option_arrays()
+    try:
+        want = risk_hash(cl.instruments(), arrays, cl.deployment.config.n_scenarios)
+    except InstrumentError as exc:
+        raise RoleError(f"the risk arrays {arrays_file} do not fit the pool: {exc}") from None
+    if want != doc.risk_hash:
+        raise RoleError(f"the risk arrays {arrays_file} hash to {doc.risk_hash}, the pool's "
+                        f"table gives {want}")
+    receipt = cl.post_risk_arrays(doc.epoch, arrays, sender=_sender(cl))
+    return {"epoch": doc.epoch, "risk_hash": str(want), "gas_used": int(receipt["gasUsed"]),
+            "risk_final": cl.risk_hash(doc.epoch) == want, **_price_state(cl, doc.epoch)}
+
+
 def release_prices(rpc_url: str, deployment: str | Path, epoch: int, *,
                    key_file: str | Path | None = None,
                    from_account: str | None = None) -> dict[str, Any]:
