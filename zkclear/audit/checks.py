@@ -198,7 +198,7 @@ def audit_epoch(row: EpochRow, chain: MemberView, state: State,
         row.status = "not derivable"
     log.debug("slot %d epoch %d: %s, %d finding(s)", slot, epoch, row.status,
               len(row.findings))
-    return prices
+    return market
 
 
 def _open_report(row: EpochRow, chain: MemberView, commitment: int, m_count: int,

@@ -71,8 +71,8 @@ SYSTEM = ("Governance", "Collateral", "PriceOracle", "EpochVerifier", "ClearingH
 
 #: Default governed withdrawal timeout (seconds): one day.
 DEFAULT_WITHDRAWAL_TIMEOUT = 86_400
-#: Default governed funding clamp: |f| <= 1 % of the mark per epoch.
-DEFAULT_MAX_FUNDING_BP = 100
+#: Default governed funding clamp: |f| <= 0.3 % of the mark per epoch.
+DEFAULT_MAX_FUNDING_BP = 30
 #: The contracts' instrument kind codes (``INSTRUMENT_*`` in base/Constants.sol).
 INSTRUMENT_CODES = {InstrumentKind.FUTURE: 0, InstrumentKind.PERPETUAL: 1,
                     InstrumentKind.DATED: 2, InstrumentKind.OPTION: 3}

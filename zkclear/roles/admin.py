@@ -30,7 +30,7 @@ instrument table itself, a list of ``Instrument.from_json`` objects, M = its len
 ``underlying``, ``strike``, ``right``; docs/protocol.md "Instruments"), e.g.
 ``[{"kind": "future"}, {"kind": "perpetual"}, {"kind": "option", "expiry": 12,
 "underlying": 0, "strike": 1000, "right": "put"}]``. ``max_funding_bp`` (optional,
-default 100): the oracle's governed funding clamp (|f| <= that many bp of the mark).
+default 30): the oracle's governed funding clamp (|f| <= that many bp of the mark).
 
 ``token`` null deploys a test collateral token (local chains); otherwise the ERC-20 to
 hold as collateral.

@@ -78,7 +78,7 @@ class PoolFile(EngineRecord):
                                            "withdrawal lets anyone freeze the pool "
                                            "(default one day)")
     max_funding_bp: U64 | None = Field(None, description="largest funding per epoch, bp of "
-                                       "the mark (default 100)")
+                                       "the mark (default 30)")
     operator: Address
     house_account: Address
     token: Address | None = Field(description="the collateral ERC-20; null deploys a "
