@@ -186,9 +186,10 @@ def _rpc_ready(url: str) -> bool:
 class HardhatNode:
     """``hardhat node`` on 127.0.0.1 (a free port unless given), as a context manager.
 
-    Started from the folder of the shipped one-line ``hardhat.config.js`` (the repository
-    root in a checkout); the node's output goes to ``log`` (a file) so a failure to start
-    can be shown. ``stop`` ends the process group this object started, and nothing else.
+    Started from the folder holding node_modules (hardhat refuses to run from elsewhere)
+    with the shipped one-line ``hardhat.config.js`` (both the repository root in a
+    checkout); the node's output goes to ``log`` (a file) so a failure to start can be
+    shown. ``stop`` ends the process group this object started, and nothing else.
     """
 
     def __init__(self, port: int | None = None, *, log: Path | None = None,
@@ -201,12 +202,13 @@ class HardhatNode:
 
     def start(self) -> HardhatNode:
         cli = _node.require_package("hardhat") / "internal" / "cli" / "cli.js"
+        config = paths.TOOLCHAIN_DIR / "hardhat.config.js"
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [_node.node_binary(), str(cli), "node",
+                [_node.node_binary(), str(cli), "--config", str(config), "node",
                  "--hostname", "127.0.0.1", "--port", str(self.port)],
-                cwd=paths.TOOLCHAIN_DIR, stdout=out, stderr=subprocess.STDOUT,
+                cwd=paths.node_modules().parent, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
                 env={**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true"},
             )
