@@ -43,7 +43,7 @@ def node_binary() -> str:
     if node is None:
         raise ToolMissingError(
             "locate node", "node", "node is not on PATH",
-            "install Node.js >= 20 (e.g. `apt-get install nodejs npm`)",
+            "install Node.js >= 20.6 (e.g. `apt-get install nodejs npm`)",
         )
     return node
 

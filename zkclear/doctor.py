@@ -13,7 +13,8 @@ from importlib import metadata
 from zkclear import paths
 
 MIN_PYTHON = (3, 11)
-MIN_NODE = 20
+#: module.register (prover/js/resolve.mjs) needs node 20.6.
+MIN_NODE = (20, 6)
 
 
 @dataclass
@@ -88,11 +89,12 @@ def _node_modules() -> Check:
 def _node() -> Check:
     node = shutil.which("node")
     if node is None:
-        return Check("node", False, "not on PATH", "install Node.js >= 20 (apt-get install nodejs)")
+        return Check("node", False, "not on PATH",
+                     "install Node.js >= 20.6 (apt-get install nodejs)")
     version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
-    major = int(version.lstrip("v").split(".")[0] or 0)
-    ok = major >= MIN_NODE
-    return Check("node", ok, f"{version} at {node}", "" if ok else "install Node.js >= 20")
+    parts = re.findall(r"\d+", version)[:2]
+    ok = tuple(int(p) for p in parts) >= MIN_NODE
+    return Check("node", ok, f"{version} at {node}", "" if ok else "install Node.js >= 20.6")
 
 
 def _node_packages() -> list[Check]:
