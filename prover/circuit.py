@@ -97,8 +97,8 @@ def source_label(src: Path) -> str:
     bases = [(paths.CIRCUITS_DIR, "circuits"), (paths.node_modules_dir(), "node_modules"),
              (paths.CHECKOUT, None)]
     for base, name in bases:
-        if base is not None and src.is_relative_to(base):
-            rel = src.relative_to(base).as_posix()
+        if base is not None and src.is_relative_to(base.resolve()):
+            rel = src.relative_to(base.resolve()).as_posix()
             return f"{name}/{rel}" if name else rel
     return str(src)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from zkclear import paths
+from zkclear.prover import registry
 
 pytestmark = pytest.mark.skipif(paths.CHECKOUT is None, reason="needs the repository")
 
@@ -51,6 +52,7 @@ ok = verify(VerifyingKey.from_json(keys.vkey), Proof.from_json(res.proof), res.p
 print(json.dumps({"package": zkclear.__file__, "circuits": str(paths.CIRCUITS_DIR),
                   "build": str(paths.build_dir()), "checkout": str(paths.CHECKOUT),
                   "constraints": keys.compiled.info.n_constraints,
+                  "key": keys.compiled.circuit.key,
                   "public": [str(v) for v in res.public],
                   "commitment": str(report.commitment()), "verified": ok}))
 """
@@ -152,4 +154,7 @@ def test_a_proof_from_the_wheel_outside_the_repo(venv: Path, tmp_path: Path) -> 
     assert Path(res["circuits"]).is_relative_to(venv) and res["checkout"] == "None"
     assert Path(res["build"]) == tmp_path / "cache" / "zkclear"
     assert res["constraints"] == 516
+    # Sources are named relative to the circuits folder and node_modules in the cache key,
+    # so the wheel and the checkout agree on it (and on the keys a ceremony made).
+    assert res["key"] == registry.report_commitment(instruments=2).key
     assert res["verified"] and res["public"] == [res["commitment"]]
