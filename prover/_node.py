@@ -7,6 +7,10 @@ Two ways in:
 * :class:`SnarkjsWorker` keeps one node process (``prover/js/worker.mjs``) alive and
   calls snarkjs's API through it, saving node's 1.2-1.6 s start-up per step.
 
+Both start node through :func:`node_command` and :func:`node_env`: the node packages are
+wherever :func:`zkclear.paths.node_modules` says (``$ZKCLEAR_NODE_MODULES`` or the
+checkout's), and ``prover/js/resolve.mjs`` makes our scripts import them from there.
+
 Every failure names the step, the subject (circuit or file) and the tool's own message.
 """
 
@@ -16,6 +20,7 @@ import atexit
 import functools
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -27,7 +32,6 @@ from zkclear import paths
 from zkclear.errors import ToolError, ToolMissingError
 
 MARK = "\x1eZKC "
-INSTALL_HINT = "run `make install` (or `npm ci`) in the repository root"
 
 #: Called with (level, message) for progress lines of long steps.
 LogSink = Callable[[str, str], None]
@@ -39,7 +43,7 @@ def node_binary() -> str:
     if node is None:
         raise ToolMissingError(
             "locate node", "node", "node is not on PATH",
-            "install Node.js >= 20 (e.g. `apt-get install nodejs npm`)",
+            "install Node.js >= 20.6 (e.g. `apt-get install nodejs npm`)",
         )
     return node
 
@@ -52,23 +56,43 @@ def pinned_versions() -> dict[str, str]:
 
 
 def installed_version(package: str) -> str | None:
-    pj = paths.NODE_MODULES / package / "package.json"
-    if not pj.exists():
+    nm = paths.node_modules_dir()
+    pj = nm / package / "package.json" if nm is not None else None
+    if pj is None or not pj.exists():
         return None
     return str(json.loads(pj.read_text())["version"])
 
 
 def require_package(package: str) -> Path:
     """The package's folder in node_modules, checked against the pinned version."""
+    nm = paths.node_modules()
     want = pinned_versions().get(package)
     have = installed_version(package)
     if have is None:
-        raise ToolMissingError("locate node package", package, "not installed", INSTALL_HINT)
+        raise ToolMissingError("locate node package", package, f"not installed in {nm}",
+                               paths.node_install_hint())
     if want is not None and have != want:
-        raise ToolMissingError(
-            "locate node package", package, f"version {have} installed, {want} pinned", INSTALL_HINT
-        )
-    return paths.NODE_MODULES / package
+        raise ToolMissingError("locate node package", package,
+                               f"version {have} installed in {nm}, {want} pinned",
+                               paths.node_install_hint())
+    return nm / package
+
+
+def node_command(script: Path | str, args: Sequence[str] = ()) -> list[str]:
+    """``node script args...``; our own scripts get the resolve hook (prover/js/resolve.mjs)."""
+    hook: list[str] = []
+    if Path(script).resolve().is_relative_to(paths.JS_DIR.resolve()):
+        hook = ["--import", (paths.JS_DIR / "resolve.mjs").as_uri()]
+    return [node_binary(), "--max-old-space-size=8192", *hook, str(script), *map(str, args)]
+
+
+def node_env() -> dict[str, str]:
+    """The environment for node: ours, with ``ZKCLEAR_NODE_MODULES`` set when it is known."""
+    env = dict(os.environ)
+    nm = paths.node_modules_dir()
+    if nm is not None:
+        env[paths.NODE_MODULES_ENV] = str(nm)
+    return env
 
 
 def run_node(
@@ -82,11 +106,10 @@ def run_node(
     input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``node script args...``; raise :class:`ToolError` with its output if it fails."""
-    cmd = [node_binary(), "--max-old-space-size=8192", str(script), *map(str, args)]
     try:
         proc = subprocess.run(
-            cmd, cwd=cwd or paths.ROOT, capture_output=True, text=True,
-            timeout=timeout, input=input_text,
+            node_command(script, args), cwd=cwd or paths.TOOLCHAIN_DIR, env=node_env(),
+            capture_output=True, text=True, timeout=timeout, input=input_text,
         )
     except subprocess.TimeoutExpired as exc:
         raise ToolError(step, subject, f"timed out after {timeout} s") from exc
@@ -117,8 +140,8 @@ class SnarkjsWorker:
     def _start(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [node_binary(), "--max-old-space-size=8192", str(paths.JS_DIR / "worker.mjs")],
-                cwd=paths.ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                node_command(paths.JS_DIR / "worker.mjs"), env=node_env(),
+                cwd=paths.TOOLCHAIN_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, text=True, bufsize=1,
             )
             self._stderr_tail = []

@@ -4,8 +4,14 @@ A :class:`Circuit` names a circom template, its parameters and public inputs; th
 ``main`` component is generated from it (parameters are fixed only at the edge, as
 circomlib and semaphore do). Its cache key hashes the generated main, every source file
 it includes (transitively), the compiler flags and the pinned tool versions, so a changed
-circuit rebuilds and an unchanged one never does. Compilation writes into a temporary
-folder that is renamed into place only when complete.
+circuit rebuilds and an unchanged one never does (files are named in the key relative to
+the circuits folder or node_modules, so a checkout and an installed wheel agree).
+Compilation writes into a temporary folder that is renamed into place only when complete.
+
+circom2 runs in a WASI sandbox: every path is relative to the folder it runs from, and a
+path that climbs above that folder part-way (``a/../../b``) is refused. So it runs from
+the deepest folder holding the build folder, every source and node_modules (any of them
+may be outside the repository), with node_modules as its include path (``-l``).
 """
 
 from __future__ import annotations
@@ -48,8 +54,8 @@ class Circuit:
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
             raise ValueError(f"circuit name {self.name!r}: use lower_snake_case")
-        if not Path(self.source).is_absolute():
-            object.__setattr__(self, "source", (paths.ROOT / self.source).resolve())
+        if not Path(self.source).is_absolute():  # a circuit zkclear ships
+            object.__setattr__(self, "source", (paths.CIRCUITS_DIR / self.source).resolve())
 
     def main_source(self, main_dir: Path | None) -> str:
         """The generated main file; ``main_dir=None`` gives the location-independent form."""
@@ -70,8 +76,7 @@ class Circuit:
         h.update(self.main_source(None).encode())
         h.update(json.dumps(COMPILER_FLAGS).encode())
         for src in sorted(source_closure(self.source)):
-            rel = src.relative_to(paths.ROOT) if src.is_relative_to(paths.ROOT) else src
-            h.update(str(rel).encode())
+            h.update(source_label(src).encode())
             h.update(hashlib.sha256(src.read_bytes()).digest())
         for tool in KEYED_TOOLS:
             h.update(f"{tool}={_node.installed_version(tool)}".encode())
@@ -82,8 +87,24 @@ class Circuit:
         return paths.CircuitPaths(self.name, self.key)
 
 
+def source_label(src: Path) -> str:
+    """How a source file is named in keys and manifests, independent of the install.
+
+    ``circuits/...`` and ``node_modules/...`` for the shipped circuits and the node
+    packages (as in a checkout), a checkout-relative path for the repository's other
+    files (tests, benchmarks), else the absolute path.
+    """
+    bases = [(paths.CIRCUITS_DIR, "circuits"), (paths.node_modules_dir(), "node_modules"),
+             (paths.CHECKOUT, None)]
+    for base, name in bases:
+        if base is not None and src.is_relative_to(base.resolve()):
+            rel = src.relative_to(base.resolve()).as_posix()
+            return f"{name}/{rel}" if name else rel
+    return str(src)
+
+
 def _resolve_include(name: str, including: Path) -> Path:
-    for base in (including.parent, paths.NODE_MODULES):
+    for base in (including.parent, paths.node_modules()):
         cand = (base / name).resolve()
         if cand.exists():
             return cand
@@ -136,24 +157,23 @@ def compile_circuit(circuit: Circuit, *, log: _node.LogSink | None = None) -> Co
         return Compiled(circuit, cp, r1cs_info(cp.r1cs), manifest)
 
     cp.dir.parent.mkdir(parents=True, exist_ok=True)
-    # circom2 runs in a WASI sandbox that sees only the folder it runs from (the repo
-    # root), so compilation happens in a folder inside the repository; a cache elsewhere
-    # ($ZKCLEAR_BUILD_DIR) receives the finished artefacts by copy.
-    inside = cp.dir.is_relative_to(paths.ROOT)
-    work_parent = cp.dir.parent if inside else paths.ROOT / "build" / ".compile"
-    work_parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cp.dir.name}.", dir=work_parent))
+    node_modules = paths.node_modules()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{cp.dir.name}.", dir=cp.dir.parent)).resolve()
     try:
         main = tmp / cp.main.name
         main.write_text(circuit.main_source(tmp))
+        # No path circom2 follows may climb above the folder it runs from.
+        sandbox = os.path.commonpath(
+            [tmp, node_modules, *(s.parent for s in source_closure(circuit.source))])
         if log:
             log("info", f"compiling {circuit.name} ({circuit.template}{circuit.params})")
         t0 = time.perf_counter()
         try:
             proc = _node.run_node(
-                paths.NODE_MODULES / "circom2" / "cli.js",
-                [str(main), *COMPILER_FLAGS, "-l", str(paths.NODE_MODULES), "-o", str(tmp)],
+                node_modules / "circom2" / "cli.js",
+                [str(main), *COMPILER_FLAGS, "-l", str(node_modules), "-o", str(tmp)],
                 step="compile", subject=f"{circuit.name} ({circuit.source.name})",
+                cwd=Path(sandbox),
             )
         except ToolError as exc:
             raise CompileError("compile", f"{circuit.name} ({circuit.source})",
@@ -168,7 +188,7 @@ def compile_circuit(circuit: Circuit, *, log: _node.LogSink | None = None) -> Co
             "params": list(circuit.params),
             "public": list(circuit.public),
             "key": circuit.key,
-            "source": str(circuit.source.relative_to(paths.ROOT)),
+            "source": source_label(circuit.source),
             "tools": {t: _node.installed_version(t) for t in KEYED_TOOLS},
             "flags": list(COMPILER_FLAGS),
             "constraints": info.n_constraints,
@@ -178,11 +198,6 @@ def compile_circuit(circuit: Circuit, *, log: _node.LogSink | None = None) -> Co
             "compiled_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         (tmp / cp.manifest.name).write_text(json.dumps(manifest, indent=2) + "\n")
-        if not inside:
-            staged = Path(tempfile.mkdtemp(prefix=f".{cp.dir.name}.", dir=cp.dir.parent))
-            shutil.copytree(tmp, staged, dirs_exist_ok=True)
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp = staged
         try:
             os.rename(tmp, cp.dir)
         except OSError:

@@ -26,7 +26,7 @@ from zkclear.clearing.scenario import EpochPlan, demo_keys, demo_params, demo_pl
 from zkclear.clearing.state import Leaf
 from zkclear.clearing.witness import epoch_circuit_inputs
 from zkclear.field import P
-from zkclear.privacy.compliance import escrow
+from zkclear.privacy.compliance import ESCROW_V1, ESCROW_VERSION, escrow
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.prover import registry
 from zkclear.prover.circuit import compile_circuit
@@ -87,11 +87,13 @@ def deploy_unproven(w3: Web3, cfg: PoolConfig, params: Any, genesis_prices: Sequ
 def escrow_for(pool: Pool, slot: int, vkh: int) -> bytes:
     """The registration's escrow: the story's view key of ``slot`` (``demo_keys``) sealed
     to :data:`COMPLIANCE` for this pool (``zkclear.audit.core.pool_id``: chain id and house
-    address); the stand-in :data:`ESCROW` when ``vkh`` is not that key's."""
+    address); the stand-in :data:`ESCROW` when ``vkh`` is not that key's. Slot 2 keeps the
+    version-1 escrow of pools registered before HPKE, so the audit reads both versions."""
     key = demo_keys(pool.setup.config).get(slot)
     if key is None or key.vkh != vkh:
         return ESCROW
-    return escrow(key, COMPLIANCE, slot, pool_id(pool.client.deployment))
+    version = ESCROW_V1 if slot == 2 else ESCROW_VERSION
+    return escrow(key, COMPLIANCE, slot, pool_id(pool.client.deployment), version=version)
 
 
 def onchain_order(events: Sequence[Any]) -> list[Any]:

@@ -446,43 +446,110 @@ def test_primitive_element_and_cached_field() -> None:
     assert int(gf(a) * gf(b)) == a * b % P and int(gf(a) / gf(b)) == a * pow(b, -1, P) % P
 
 
-def test_escrow_round_trip_and_binding() -> None:
+@pytest.mark.parametrize("version", [compliance.ESCROW_V2, compliance.ESCROW_V1])
+def test_escrow_round_trip_and_binding(version: int) -> None:
     comp = compliance.generate_compliance_key()
     member = MemberKey.generate(6)
-    blob = compliance.escrow(member, comp.public_bytes, 6, POOL)
-    assert len(blob) == compliance.ESCROW_SIZE
-    assert compliance.recover(blob, comp, 6, POOL, expected_vkh=member.vkh) == member
-    assert compliance.recover(blob, comp.private, 6, POOL) == member
-    assert compliance.recover(blob, comp.private.reveal(), 6, POOL.encode()) == member
+    vkh = member.vkh
+    blob = compliance.escrow(member, comp.public_bytes, 6, POOL, version=version)
+    assert len(blob) == compliance.ESCROW_SIZE and blob[:5] == b"ZKES" + bytes([version])
+    assert compliance.recover(blob, comp, 6, POOL, expected_vkh=vkh) == member
+    assert compliance.recover(blob, comp.private, 6, POOL, expected_vkh=vkh) == member
+    assert compliance.recover(blob, comp.private.reveal(), 6, POOL.encode(),
+                              expected_vkh=vkh) == member
     # Fresh ephemeral each time.
-    assert compliance.escrow(member, comp.public_key, 6, POOL) != blob
+    assert compliance.escrow(member, comp.public_key, 6, POOL, version=version) != blob
 
-    with pytest.raises(EscrowError, match=r"for slot 7 .*another slot or pool"):
-        compliance.recover(blob, comp, 7, POOL)
-    with pytest.raises(EscrowError, match="another slot or pool"):
-        compliance.recover(blob, comp, 6, POOL + "x")
+    elsewhere = "another slot, pool or vkh" if version == 2 else "another slot or pool"
+    with pytest.raises(EscrowError, match=f"for slot 7 .*{elsewhere}"):
+        compliance.recover(blob, comp, 7, POOL, expected_vkh=vkh)
+    with pytest.raises(EscrowError, match=elsewhere):
+        compliance.recover(blob, comp, 6, POOL + "x", expected_vkh=vkh)
     with pytest.raises(EscrowError, match="another compliance key"):
-        compliance.recover(blob, compliance.generate_compliance_key(), 6, POOL)
-    with pytest.raises(EscrowError, match="registered vkh"):
-        compliance.recover(blob, comp, 6, POOL, expected_vkh=member.vkh + 1)
+        compliance.recover(blob, compliance.generate_compliance_key(), 6, POOL, expected_vkh=vkh)
+    # Version 2 binds the registered vkh (it does not open for another); version 1 opens
+    # and then finds that the key is not the committed one.
+    with pytest.raises(EscrowError, match=elsewhere if version == 2 else "registered vkh"):
+        compliance.recover(blob, comp, 6, POOL, expected_vkh=vkh + 1)
 
 
-def test_escrow_tampered_or_malformed() -> None:
+def test_escrow_v2_is_rfc9180_hpke_with_the_documented_info() -> None:
+    """docs/protocol.md, "Escrow of K": an independent HPKE open with the info built by hand."""
+    from cryptography.hazmat.primitives import hpke
+
     comp = compliance.generate_compliance_key()
-    blob = compliance.escrow(MemberKey.generate(1), comp, 1, POOL)
+    member = MemberKey.generate(9)
+    blob = compliance.escrow(member, comp, 9, POOL)
+    assert compliance.ESCROW_VERSION == 2 and blob[4] == 2
+    assert blob[5:13] == comp.fingerprint
+    pid = POOL.encode()
+    info = (b"zkclear-escrow-v2" + len(pid).to_bytes(2, "big") + pid + (9).to_bytes(8, "big")
+            + member.vkh.to_bytes(32, "big"))
+    suite = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+    raw = suite.decrypt(blob[13:], comp.private_key, info=info)
+    assert int.from_bytes(raw, "big") == member.key.reveal()
+
+
+def test_escrow_v2_needs_the_registered_vkh_and_checks_the_key_against_it() -> None:
+    from cryptography.hazmat.primitives import hpke
+
+    comp = compliance.generate_compliance_key()
+    member = MemberKey.generate(2)
+    blob = compliance.escrow(member, comp, 2, POOL)
+    with pytest.raises(EscrowError, match="bound to the vkh registered with it"):
+        compliance.recover(blob, comp, 2, POOL)
+    # A member that binds its registered vkh but seals another key is caught after opening.
+    other = MemberKey.generate(2)
+    pid = POOL.encode()
+    info = (b"zkclear-escrow-v2" + len(pid).to_bytes(2, "big") + pid + (2).to_bytes(8, "big")
+            + member.vkh.to_bytes(32, "big"))
+    suite = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+    sealed = suite.encrypt(other.key.reveal().to_bytes(32, "big"), comp.public_key, info=info)
+    forged = b"ZKES\x02" + comp.fingerprint + sealed
+    with pytest.raises(EscrowError, match="registered vkh: the member escrowed another key"):
+        compliance.recover(forged, comp, 2, POOL, expected_vkh=member.vkh)
+
+
+def test_escrow_v1_made_before_hpke_still_opens() -> None:
+    """A version-1 blob made by the code before HPKE (tests/vectors/escrow_v1.json)."""
+    v = json.loads((Path(__file__).parent / "vectors" / "escrow_v1.json").read_text())
+    comp = X25519KeyPair(bytes.fromhex(v["compliance_private"][2:]), "compliance")
+    assert comp.public_bytes.hex() == v["compliance_public"][2:]
+    blob = bytes.fromhex(v["escrow"][2:])
+    assert blob[:5] == b"ZKES\x01"
+    key = compliance.recover(blob, comp, v["slot"], v["pool_id"], expected_vkh=int(v["vkh"]))
+    assert key == MemberKey(v["slot"], int(v["view_key"], 16))
+    # Version 1 does not bind the vkh: it opens without it, too.
+    assert compliance.recover(blob, comp, v["slot"], v["pool_id"]) == key
+    with pytest.raises(EscrowError, match="another slot or pool"):
+        compliance.recover(blob, comp, v["slot"] + 1, v["pool_id"], expected_vkh=int(v["vkh"]))
+
+
+@pytest.mark.parametrize("version", [compliance.ESCROW_V2, compliance.ESCROW_V1])
+def test_escrow_tampered_or_malformed(version: int) -> None:
+    comp = compliance.generate_compliance_key()
+    member = MemberKey.generate(1)
+    vkh = member.vkh
+    blob = compliance.escrow(member, comp, 1, POOL, version=version)
     for i in range(13, len(blob)):  # every byte after the fingerprint
         bad = bytearray(blob)
         bad[i] ^= 0x01
-        with pytest.raises(EscrowError):
-            compliance.recover(bytes(bad), comp, 1, POOL)
+        with pytest.raises(EscrowError, match="tampered"):
+            compliance.recover(bytes(bad), comp, 1, POOL, expected_vkh=vkh)
     with pytest.raises(EscrowError, match="truncated"):
-        compliance.recover(blob[:-1], comp, 1, POOL)
+        compliance.recover(blob[:-1], comp, 1, POOL, expected_vkh=vkh)
     with pytest.raises(EscrowError, match="bad magic"):
-        compliance.recover(b"XXXX" + blob[4:], comp, 1, POOL)
+        compliance.recover(b"XXXX" + blob[4:], comp, 1, POOL, expected_vkh=vkh)
     with pytest.raises(EscrowError, match="version 9"):
-        compliance.recover(blob[:4] + b"\x09" + blob[5:], comp, 1, POOL)
+        compliance.recover(blob[:4] + b"\x09" + blob[5:], comp, 1, POOL, expected_vkh=vkh)
+    # The version byte decides the format: the other version's reading does not open it.
+    other = bytes([3 - version])
+    with pytest.raises(EscrowError, match="tampered"):
+        compliance.recover(blob[:4] + other + blob[5:], comp, 1, POOL, expected_vkh=vkh)
     with pytest.raises(ValueError, match="slot 1's, not slot 2's"):
-        compliance.escrow(MemberKey.generate(1), comp, 2, POOL)
+        compliance.escrow(MemberKey.generate(1), comp, 2, POOL, version=version)
+    with pytest.raises(ValueError, match="escrow version"):
+        compliance.escrow(member, comp, 1, POOL, version=3)
 
 
 def test_compliance_key_file(tmp_path: Path) -> None:

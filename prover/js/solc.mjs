@@ -15,11 +15,10 @@
 // Compiler errors are *not* a process failure: they come back inside the output's
 // "errors" list, for the caller to format. A non-zero exit means the runner itself broke
 // (unreadable input, malformed JSON, solc missing).
-import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 
-const require = createRequire(import.meta.url);
-const solc = require("solc");
+// Imported, not required: the import finds solc in $ZKCLEAR_NODE_MODULES (resolve.mjs).
+const { default: solc } = await import("solc");
 
 const args = process.argv.slice(2);
 const withVersion = args.includes("--with-version");

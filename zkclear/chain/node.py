@@ -55,8 +55,6 @@ from zkclear.verifier.onchain import LOCAL_CHAIN_IDS
 
 #: The fork the embedded chain must run (solc's Cancun output needs Cancun or later).
 EMBEDDED_FORK = "prague"
-#: hardhat's CLI inside the pinned npm package.
-HARDHAT_CLI = paths.NODE_MODULES / "hardhat" / "internal" / "cli" / "cli.js"
 
 
 def embedded_web3() -> Web3:
@@ -188,9 +186,10 @@ def _rpc_ready(url: str) -> bool:
 class HardhatNode:
     """``hardhat node`` on 127.0.0.1 (a free port unless given), as a context manager.
 
-    Started from the repository root (its one-line ``hardhat.config.js``); the node's
-    output goes to ``log`` (a file) so a failure to start can be shown. ``stop`` ends the
-    process group this object started, and nothing else.
+    Started from the folder holding node_modules (hardhat refuses to run from elsewhere)
+    with the shipped one-line ``hardhat.config.js`` (both the repository root in a
+    checkout); the node's output goes to ``log`` (a file) so a failure to start can be
+    shown. ``stop`` ends the process group this object started, and nothing else.
     """
 
     def __init__(self, port: int | None = None, *, log: Path | None = None,
@@ -202,13 +201,14 @@ class HardhatNode:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> HardhatNode:
-        _node.require_package("hardhat")
+        cli = _node.require_package("hardhat") / "internal" / "cli" / "cli.js"
+        config = paths.TOOLCHAIN_DIR / "hardhat.config.js"
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [_node.node_binary(), str(HARDHAT_CLI), "node",
+                [_node.node_binary(), str(cli), "--config", str(config), "node",
                  "--hostname", "127.0.0.1", "--port", str(self.port)],
-                cwd=paths.ROOT, stdout=out, stderr=subprocess.STDOUT,
+                cwd=paths.node_modules().parent, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
                 env={**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true"},
             )

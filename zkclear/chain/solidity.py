@@ -132,7 +132,7 @@ def compile_sources(
     if version.split("+", 1)[0] != pinned:
         raise ToolError(
             STEP, subject, f"solc reports version {version}, but {pinned} is pinned",
-            _node.INSTALL_HINT,
+            paths.node_install_hint(),
         )
     contracts = _contracts_from_output(output, subject)
     _write_cache(cached, version, std_input, contracts)

@@ -1,21 +1,31 @@
 """The pool's compliance key: escrow of members' view keys, Shamir sharing among officers.
 
-**Escrow** (docs/protocol.md, "Privacy and view keys").  At registration a member
-encrypts its view key ``K`` to the pool's compliance public key and publishes the blob
-with the registration.  :func:`escrow` is an ECIES-style sealed box:
+**Escrow** (docs/protocol.md, "Escrow of K").  At registration a member encrypts its
+view key ``K`` to the pool's compliance public key and publishes the blob with the
+registration.  Every blob starts ``"ZKES" ‖ version``, and :func:`recover` dispatches on
+the version byte.  :func:`escrow` writes version 2, HPKE (RFC 9180, base mode,
+single-shot, ``cryptography``'s :mod:`~cryptography.hazmat.primitives.hpke`):
+
+    suite        DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305
+    info         "zkclear-escrow-v2" ‖ uint16 len(pool_id) ‖ pool_id ‖ uint64 slot ‖ vkh (32)
+    enc ‖ ct     HPKE.Seal(compliance_pub, info, K as 32 bytes big-endian)
+    blob         "ZKES" ‖ 2 ‖ fingerprint(compliance_pub) (8) ‖ enc (32) ‖ ct (48)
+
+Version 1 (before HPKE; still read, and written only on request) is a sealed box by hand:
 
     e            fresh X25519 key pair
     ikm          X25519(e, compliance_public)
     key ‖ nonce  HKDF-SHA256(ikm, salt = "", info = "zkclear-escrow-v1" ‖ e_pub ‖ compliance_pub,
                               44 bytes)
     box          ChaCha20-Poly1305(key, nonce, K as 32 bytes big-endian, aad)
-    aad          "ZKES" ‖ version ‖ uint16 len(pool_id) ‖ pool_id ‖ uint64 slot
-    blob         "ZKES" ‖ version (1) ‖ fingerprint(compliance_pub) (8) ‖ e_pub (32) ‖ box (48)
+    aad          "ZKES" ‖ 1 ‖ uint16 len(pool_id) ‖ pool_id ‖ uint64 slot
+    blob         "ZKES" ‖ 1 ‖ fingerprint(compliance_pub) (8) ‖ e_pub (32) ‖ box (48)
 
-The slot and pool id are associated data, not part of the blob: :func:`recover` is told
-which slot and pool the blob was published for, so a blob copied to another slot or pool
-does not open.  The fingerprint lets :func:`recover` say "made for another compliance key"
-instead of a bare authentication failure.
+The slot, pool id (and in version 2 the registered ``vkh = Poseidon(K)``) are bound by
+the key schedule, not carried in the blob: :func:`recover` is told which slot, pool and
+vkh the blob was published with, so a blob copied to another slot, pool or registration
+does not open.  The fingerprint lets :func:`recover` say "made for another compliance
+key" instead of a bare authentication failure.
 
 **Sharing the compliance private key.**  The 32-byte X25519 private key is split among
 officers with Shamir's scheme over the BN254 scalar field F_r (``galois``).  32 bytes do
@@ -38,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
@@ -52,7 +63,7 @@ from zkclear.privacy.keyfile import (
     seal_key,
     write_json_secret,
 )
-from zkclear.privacy.viewkeys import MemberKey
+from zkclear.privacy.viewkeys import MemberKey, view_key_hash
 from zkclear.schemas import ComplianceShareFile, dump, format_of, hex_value
 
 if TYPE_CHECKING:  # galois is imported where it is used: importing it takes ~0.5 s
@@ -78,10 +89,19 @@ __all__ = [
 
 PURPOSE = "compliance"
 ESCROW_MAGIC = b"ZKES"
-ESCROW_VERSION = 1
+#: Escrow versions: 1, X25519 + HKDF + ChaCha20-Poly1305 by hand; 2, HPKE (RFC 9180).
+ESCROW_V1, ESCROW_V2 = 1, 2
+#: The version :func:`escrow` writes.
+ESCROW_VERSION = ESCROW_V2
+#: magic, version, fingerprint, then 32 bytes: version 1's e_pub, version 2's HPKE enc.
 _ESCROW_HEAD = struct.Struct(">4sB8s32s")
+#: Both versions: the header, then K (32 bytes) and a 16-byte tag (93 bytes).
 ESCROW_SIZE = _ESCROW_HEAD.size + 32 + 16
+#: Where version 2's HPKE output (enc ‖ ct) starts: after magic, version and fingerprint.
+_SEALED_AT = _ESCROW_HEAD.size - 32
 _ESCROW_INFO = b"zkclear-escrow-v1"
+_ESCROW_V2_INFO = b"zkclear-escrow-v2"
+_HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
 #: 5 generates F_r^* (checked by :func:`check_primitive_element` against the factors below).
 PRIMITIVE_ELEMENT = 5
@@ -133,9 +153,19 @@ def _slot(slot: int) -> int:
 
 
 def _escrow_aad(slot: int, pool_id: bytes | str) -> bytes:
+    """Version 1's associated data."""
     pid = pool_id_bytes(pool_id)
-    return (ESCROW_MAGIC + bytes([ESCROW_VERSION]) + len(pid).to_bytes(2, "big") + pid
+    return (ESCROW_MAGIC + bytes([ESCROW_V1]) + len(pid).to_bytes(2, "big") + pid
             + _slot(slot).to_bytes(8, "big"))
+
+
+def _escrow_info(slot: int, pool_id: bytes | str, vkh: int) -> bytes:
+    """Version 2's HPKE info: what the escrow is for (pool, slot, registered vkh)."""
+    if isinstance(vkh, bool) or not isinstance(vkh, int) or not 0 <= vkh < P:
+        raise ValueError("vkh must be a canonical field element")
+    pid = pool_id_bytes(pool_id)
+    return (_ESCROW_V2_INFO + len(pid).to_bytes(2, "big") + pid
+            + _slot(slot).to_bytes(8, "big") + vkh.to_bytes(32, "big"))
 
 
 def _escrow_cipher(shared: bytes, eph_pub: bytes, recipient: bytes) -> tuple[ChaCha20Poly1305,
@@ -144,8 +174,14 @@ def _escrow_cipher(shared: bytes, eph_pub: bytes, recipient: bytes) -> tuple[Cha
 
 
 def escrow(key: MemberKey | int | Secret, compliance_public: bytes | X25519PublicKey
-           | X25519KeyPair, slot: int, pool_id: bytes | str) -> bytes:
-    """Encrypt view key ``K`` of ``slot`` in ``pool_id`` to the compliance public key."""
+           | X25519KeyPair, slot: int, pool_id: bytes | str, *,
+           version: int = ESCROW_VERSION) -> bytes:
+    """Encrypt view key ``K`` of ``slot`` in ``pool_id`` to the compliance public key.
+
+    Version 2 (HPKE) unless ``version=1`` asks for the format older pools hold.
+    """
+    if version not in (ESCROW_V1, ESCROW_V2):
+        raise ValueError(f"escrow version must be {ESCROW_V1} or {ESCROW_V2}, got {version!r}")
     if isinstance(key, MemberKey):
         if key.slot != slot:
             raise ValueError(f"the view key is slot {key.slot}'s, not slot {slot}'s")
@@ -154,6 +190,14 @@ def escrow(key: MemberKey | int | Secret, compliance_public: bytes | X25519Publi
     if isinstance(k, bool) or not isinstance(k, int) or not 0 < k < P:
         raise ValueError("the view key must be a nonzero canonical field element")
     recipient = public_key_bytes(compliance_public)
+    if version == ESCROW_V2:
+        info = _escrow_info(slot, pool_id, view_key_hash(k))
+        try:
+            sealed = _HPKE.encrypt(k.to_bytes(32, "big"),
+                                   X25519PublicKey.from_public_bytes(recipient), info=info)
+        except ValueError:
+            raise ValueError("the compliance public key is not a valid X25519 key") from None
+        return ESCROW_MAGIC + bytes([ESCROW_V2]) + fingerprint(recipient) + sealed
     aad = _escrow_aad(slot, pool_id)
     eph = X25519PrivateKey.generate()
     eph_pub = eph.public_key().public_bytes_raw()
@@ -163,25 +207,26 @@ def escrow(key: MemberKey | int | Secret, compliance_public: bytes | X25519Publi
         raise ValueError("the compliance public key is not a valid X25519 key") from None
     aead, nonce = _escrow_cipher(shared, eph_pub, recipient)
     box = aead.encrypt(nonce, k.to_bytes(32, "big"), aad)
-    return _ESCROW_HEAD.pack(ESCROW_MAGIC, ESCROW_VERSION, fingerprint(recipient), eph_pub) + box
+    return _ESCROW_HEAD.pack(ESCROW_MAGIC, ESCROW_V1, fingerprint(recipient), eph_pub) + box
 
 
 def recover(blob: bytes, compliance_private: X25519KeyPair | bytes | Secret, slot: int,
             pool_id: bytes | str, *, expected_vkh: int | None = None) -> MemberKey:
     """Open an escrow blob published for ``slot`` in ``pool_id``: the member's view key.
 
-    ``expected_vkh`` (the registered ``vkh``), if given, must equal ``Poseidon(K)``.
+    ``expected_vkh`` is the ``vkh`` registered with the blob: a version-2 blob is bound to
+    it and does not open without it; for either version ``Poseidon(K)`` must equal it.
     Every failure is an :class:`EscrowError` saying which check failed.
     """
     pair = (compliance_private if isinstance(compliance_private, X25519KeyPair)
             else X25519KeyPair(compliance_private, PURPOSE))
-    aad = _escrow_aad(slot, pool_id)
     blob = bytes(blob)
     if len(blob) < _ESCROW_HEAD.size or blob[:4] != ESCROW_MAGIC:
         raise EscrowError("not a zkclear escrow blob (bad magic or too short)")
-    if blob[4] != ESCROW_VERSION:
-        raise EscrowError(f"unsupported escrow version {blob[4]} "
-                          f"(this zkclear reads version {ESCROW_VERSION})")
+    version = blob[4]
+    if version not in (ESCROW_V1, ESCROW_V2):
+        raise EscrowError(f"unsupported escrow version {version} "
+                          f"(this zkclear reads versions {ESCROW_V1} and {ESCROW_V2})")
     if len(blob) != ESCROW_SIZE:
         raise EscrowError(f"escrow blob has {len(blob)} bytes, expected {ESCROW_SIZE} "
                           "(truncated or padded)")
@@ -189,17 +234,20 @@ def recover(blob: bytes, compliance_private: X25519KeyPair | bytes | Secret, slo
     if fp != pair.fingerprint:
         raise EscrowError(f"escrow was made for another compliance key (fingerprint {fp.hex()}, "
                           f"this key's is {pair.fingerprint.hex()})")
-    try:
-        shared = pair.private_key.exchange(X25519PublicKey.from_public_bytes(eph_pub))
-    except ValueError:
-        raise EscrowError("escrow blob is tampered (invalid ephemeral key)") from None
-    aead, nonce = _escrow_cipher(shared, eph_pub, pair.public_bytes)
-    try:
-        raw = aead.decrypt(nonce, blob[_ESCROW_HEAD.size:], aad)
-    except InvalidTag:
-        raise EscrowError(f"escrow does not open for slot {slot} of pool "
-                          f"{pool_id_bytes(pool_id)!r}: it was made for another slot or pool, "
-                          "or it was tampered with") from None
+    if version == ESCROW_V2:
+        if expected_vkh is None:
+            raise EscrowError("a version-2 escrow is bound to the vkh registered with it: "
+                              "give that vkh (expected_vkh) to open it")
+        info = _escrow_info(slot, pool_id, expected_vkh)
+        try:
+            raw = _HPKE.decrypt(blob[_SEALED_AT:], pair.private_key, info=info)
+        except (InvalidTag, ValueError):
+            raise EscrowError(f"escrow does not open for slot {slot} of pool "
+                              f"{pool_id_bytes(pool_id)!r} with vkh {expected_vkh:#x}: it was "
+                              "made for another slot, pool or vkh, or it was tampered "
+                              "with") from None
+    else:
+        raw = _open_v1(blob, pair, eph_pub, slot, pool_id)
     k = int.from_bytes(raw, "big")
     if not 0 < k < P:
         raise EscrowError("escrow holds a value that is not a view key (not in (0, r))")
@@ -208,6 +256,22 @@ def recover(blob: bytes, compliance_private: X25519KeyPair | bytes | Secret, slo
         raise EscrowError(f"escrowed key does not match slot {slot}'s registered vkh: the "
                           "member escrowed another key than it committed")
     return member
+
+
+def _open_v1(blob: bytes, pair: X25519KeyPair, eph_pub: bytes, slot: int,
+             pool_id: bytes | str) -> bytes:
+    aad = _escrow_aad(slot, pool_id)
+    try:
+        shared = pair.private_key.exchange(X25519PublicKey.from_public_bytes(eph_pub))
+    except ValueError:
+        raise EscrowError("escrow blob is tampered (invalid ephemeral key)") from None
+    aead, nonce = _escrow_cipher(shared, eph_pub, pair.public_bytes)
+    try:
+        return aead.decrypt(nonce, blob[_ESCROW_HEAD.size:], aad)
+    except InvalidTag:
+        raise EscrowError(f"escrow does not open for slot {slot} of pool "
+                          f"{pool_id_bytes(pool_id)!r}: it was made for another slot or pool, "
+                          "or it was tampered with") from None
 
 
 # --------------------------------------------------------------------------------------
