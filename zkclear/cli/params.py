@@ -94,26 +94,26 @@ PORT = Int(0, 65535, "a TCP port", "PORT")
 SECONDS = Float(0, "seconds")
 
 
-class Prices(click.ParamType):
+class IntList(click.ParamType):
+    """Comma-separated integers, one per instrument, each checked by ``item``."""
+
+    def __init__(self, item: click.ParamType, name: str) -> None:
+        self.item, self.name = item, name
+
+    def convert(self, value: Any, param: Param, ctx: Ctx) -> list[int]:
+        if isinstance(value, list):
+            return value
+        return [self.item.convert(x, param, ctx) for x in str(value).split(",")]
+
+
+def Prices() -> IntList:
     """Comma-separated price ticks, one per instrument."""
-
-    name = "P1,P2,..."
-
-    def convert(self, value: Any, param: Param, ctx: Ctx) -> list[int]:
-        if isinstance(value, list):
-            return value
-        return [PRICE.convert(x, param, ctx) for x in str(value).split(",")]
+    return IntList(PRICE, "P1,P2,...")
 
 
-class Funding(click.ParamType):
+def Funding() -> IntList:
     """Comma-separated signed funding amounts per lot, one per instrument."""
-
-    name = "F1,F2,..."
-
-    def convert(self, value: Any, param: Param, ctx: Ctx) -> list[int]:
-        if isinstance(value, list):
-            return value
-        return [FUNDING.convert(x, param, ctx) for x in str(value).split(",")]
+    return IntList(FUNDING, "F1,F2,...")
 
 
 class Venue(click.ParamType):
