@@ -431,8 +431,8 @@ def run_demo(out: Output) -> dict[str, Any]:
         pool.post_risk_arrays(epoch, o.risk_arrays)
         out.info("  oracle: " + ", ".join(f"{n} {p}" for n, p in
                                          zip(INSTRUMENTS, prices, strict=True))
-                 + f"; BETA funding index {pool.client.funding_index(epoch)[1]}; the call's "
-                 f"risk array posted with its hash by {pool.setup.quorum} reporters")
+                 + f"; ALPHA funding index {pool.client.funding_index(epoch)[ALPHA]}; the "
+                 f"call's risk array posted with its hash by {pool.setup.quorum} reporters")
         netted = pool.net(epoch, o.trades, prices)
         cts = pool.commit(epoch, netted.reports)
         _show_netting(out, netted, cts)

@@ -2,8 +2,8 @@
 
 The pool clears three instruments (docs/protocol.md, "Instruments"):
 
-0. ALPHA index future (no expiry),
-1. BETA perpetual (funding every epoch: longs pay shorts when the index rises),
+0. ALPHA perpetual (funding every epoch: longs pay shorts when the index rises),
+1. BETA March future, a dated future expiring at epoch 3 (final settlement at its mark),
 2. ALPHA 1,050 call, expiring at epoch 3 (futures-style: its mark is its premium; its
    margin comes from its SPAN risk array, computed each epoch by ``zkclear risk arrays``'
    generator from ALPHA's mark and a volatility smile, which the oracle's reporters post
@@ -12,14 +12,15 @@ The pool clears three instruments (docs/protocol.md, "Instruments"):
 Margin scenarios: SPAN's 16 (price scan range 10 %, extreme moves of two ranges counted at
 35 %), the same moves for the futures' rows. The story:
 
-1. registration and deposits; Bank A buys 100 ALPHA and writes 100 ALPHA calls to Market
-   maker C -- a covered call, whose margin is well below the sum of its legs' -- and
-   sells 90 BETA perpetuals to C (a hedge); Fund B sells 50 ALPHA thinly collateralised;
-   an unmatched trade is rejected.
-2. prices move, C (long the perpetual) pays funding to Bank A; a contradictory trade;
-   C's withdrawal would leave it below initial margin: refused.
-3. ALPHA +12 %: the call expires in the money and settles at its intrinsic value, Fund B
-   is liquidated, Bank A's withdrawal is paid.
+1. registration and deposits; Bank A buys 100 ALPHA perpetuals and writes 100 ALPHA
+   calls to Market maker C -- a covered call, whose margin is well below the sum of its
+   legs' -- and sells 90 BETA futures to C (a hedge); Fund B sells 50 ALPHA thinly
+   collateralised; an unmatched trade is rejected.
+2. prices move; the longs of ALPHA (Bank A) pay funding to the shorts (Fund B, C); a
+   contradictory trade; C's withdrawal would leave it below initial margin: refused.
+3. ALPHA +12 %: the call expires in the money and settles at its intrinsic value, the
+   BETA future at its final settlement price (a trade in the call that epoch is
+   refused), Fund B is liquidated, Bank A's withdrawal is paid.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 #: The institutions, by slot (slot 0 is the house).
 MEMBERS = {1: "Bank A", 2: "Fund B", 3: "Market maker C"}
-INSTRUMENTS = ("ALPHA index future", "BETA perpetual", "ALPHA 1050 call")
+INSTRUMENTS = ("ALPHA perpetual", "BETA March future", "ALPHA 1050 call")
 ALPHA, BETA, CALL = 0, 1, 2
 #: The call: strike, expiry epoch; one epoch is a month (30 days) of the option's life.
 STRIKE, EXPIRY, DAYS_PER_EPOCH = 1_050, 3, 30
@@ -48,11 +49,11 @@ SCAN_BP, VOL_SCAN = 1_000, "0.04"
 SMILE = ((900, "0.28"), (1_000, "0.24"), (1_050, "0.22"), (1_200, "0.21"))
 #: Pool sizes: N slots, M instruments, K = SPAN's 16 scenarios (the epoch circuit's size).
 CONFIG = PoolConfig(4, 3, 16)
-TABLE = (Instrument(name=INSTRUMENTS[ALPHA]),
-         Instrument(Kind.PERPETUAL, name=INSTRUMENTS[BETA]),
+TABLE = (Instrument(Kind.PERPETUAL, name=INSTRUMENTS[ALPHA]),
+         Instrument(Kind.DATED, expiry=EXPIRY, name=INSTRUMENTS[BETA]),
          Instrument(Kind.OPTION, expiry=EXPIRY, underlying=ALPHA, strike=STRIKE, call=True,
                     name=INSTRUMENTS[CALL]))
-#: ALPHA and BETA per epoch (genesis first); funding amounts per BETA lot per epoch.
+#: ALPHA and BETA per epoch (genesis first); funding amounts per ALPHA lot per epoch.
 FUTURES = ((1_000, 1_100), (1_000, 1_100), (1_010, 1_105), (1_131, 1_105))
 FUNDING = (0, 0, 2, 3)
 
@@ -89,7 +90,7 @@ def market(epoch: int) -> EpochMarket:
     arrays = span.risk_arrays(inputs)
     premium = arrays.instruments[CALL].premium_ticks
     assert premium is not None
-    return EpochMarket((alpha, beta, premium), (0, FUNDING[epoch], 0),
+    return EpochMarket((alpha, beta, premium), (FUNDING[epoch], 0, 0),
                        arrays.option_arrays())
 
 
@@ -128,9 +129,9 @@ def story() -> list[Chapter]:
     bank, fund, mm = 1, 2, 3
     call1 = market(1).prices[CALL]
     t1 = _trades(
-        ("E1-01", bank, mm, ALPHA, 100, 998),  # Bank A: long 100 ALPHA ...
-        ("E1-02", mm, bank, CALL, 100, call1),  # ... writes 100 calls on it: covered
-        ("E1-03", mm, bank, BETA, 90, 1_101),  # ... and sells 90 BETA perpetuals
+        ("E1-01", bank, mm, ALPHA, 100, 998),  # Bank A: long 100 ALPHA perpetuals ...
+        ("E1-02", mm, bank, CALL, 100, call1),  # ... writes 100 calls on them: covered
+        ("E1-03", mm, bank, BETA, 90, 1_101),  # ... and sells 90 BETA futures
         ("E1-04", mm, fund, ALPHA, 50, 1_000),  # Fund B: short 50 ALPHA, thinly collateralised
     )
     # Fund B reports a trade Market maker C never confirmed: rejected as unmatched.
@@ -148,19 +149,20 @@ def story() -> list[Chapter]:
     # margin, so the epoch refuses the withdrawal (and pays nothing).
     e2 = _orders(2, t2, withdrawals={mm: 396_000})
 
-    t3 = _trades(("E3-01", mm, bank, BETA, 5, 1_104))
+    t3 = _trades(("E3-01", mm, bank, ALPHA, 5, 1_130))
     # A trade naming the house as counterparty: the house never trades.
     _add(t3, mm, TradeReport("E3-02", ALPHA, BUY, 5, 1_131, 0))
     # A trade in the call on its expiry epoch: it settles, it takes no trades.
     t3 |= {k: v + t3.get(k, []) for k, v in
            _trades(("E3-03", mm, bank, CALL, 10, market(3).prices[CALL])).items()}
-    # ALPHA jumps 12 %: the call settles at its intrinsic value, Fund B (short ALPHA)
-    # falls below maintenance margin and is liquidated; Bank A's withdrawal is paid.
+    # ALPHA jumps 12 %: the call settles at its intrinsic value and BETA at its final
+    # price, Fund B (short ALPHA) falls below maintenance margin and is liquidated; Bank
+    # A's withdrawal is paid.
     e3 = _orders(3, t3, withdrawals={bank: 20_000})
     return [
         Chapter("registration, deposits, a covered call, a hedge, a short; an unmatched "
                 "trade", e1),
         Chapter("prices move, funding paid; a contradictory trade; a withdrawal refused", e2),
-        Chapter("ALPHA +12 %: the call expires and settles; a liquidation; a withdrawal "
-                "paid", e3),
+        Chapter("ALPHA +12 %: the call and BETA expire and settle; a liquidation; a "
+                "withdrawal paid", e3),
     ]
