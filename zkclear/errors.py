@@ -27,12 +27,14 @@ the new drawing when it is not)::
     ├── ExitError                     roles.exit
     ├── FieldError                    field; also ValueError
     ├── InsecureSetupError            verifier.onchain
+    ├── InstrumentError               clearing.instruments; also ValueError
     ├── KeyFileError                  privacy.keyfile
     ├── MemberError                   roles.member
     │   └── ResultMismatchError       roles.member
     ├── PackingError                  clearing.public; also ValueError
     ├── ParamsError                   clearing.params; also ValueError
-    │   └── MarginError               clearing.margin
+    │   ├── MarginError               clearing.margin
+    │   └── SpanError                 clearing.span
     ├── PoolError                     chain.pool
     │   └── CommitRefused             chain.pool
     ├── ProofError                    errors
