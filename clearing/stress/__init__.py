@@ -9,24 +9,44 @@ through :func:`zkclear.clearing.epoch.clear_slot` (the reference), :mod:`.summar
 a run into the report's JSON document and :mod:`.html` into its page.
 """
 
-from .generator import Garch, generate_paths
-from .inputs import StressInputError, StressPool, load_member, load_paths, load_pool, windows
-from .run import Defaults, Resources, StressResult, Waterfall, house_absorbs, replay_path, run
+from .generator import Garch, generate_paths, price_paths
+from .inputs import (
+    StressError,
+    StressInputError,
+    StressPool,
+    load_member,
+    load_paths,
+    load_pool,
+    windows,
+)
+from .run import (
+    Defaults,
+    Resources,
+    StressResult,
+    Waterfall,
+    check_replay,
+    house_absorbs,
+    replay_path,
+    run,
+)
 from .summary import report
 
 __all__ = [
     "Defaults",
     "Garch",
     "Resources",
+    "StressError",
     "StressInputError",
     "StressPool",
     "StressResult",
     "Waterfall",
+    "check_replay",
     "generate_paths",
     "house_absorbs",
     "load_member",
     "load_paths",
     "load_pool",
+    "price_paths",
     "replay_path",
     "report",
     "run",

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .inputs import PRICE_MAX, StressInputError
+from .inputs import PRICE_MAX, StressInputError, StressPool, load_paths, windows
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -126,3 +128,40 @@ def generate_paths(prices: Sequence[int], n_paths: int, n_epochs: int, seed: int
         raw = np.rint(p0 * np.exp(cum))
     return np.clip(np.nan_to_num(raw, nan=PRICE_MAX, posinf=PRICE_MAX), 1,
                    PRICE_MAX).astype(np.int64)
+
+
+def price_paths(pool: StressPool, *, paths_file: str | Path | None = None,
+                generate: int | None = None, epochs: int | None = None,
+                windows_of: bool = False, seed: int = 0, model: Garch | None = None
+                ) -> tuple[I64, dict[str, Any]]:
+    """The run's price paths and a description of where they came from (the report's
+    ``inputs.source``): ``generate`` paths of ``epochs`` epochs from the model (seeded),
+    or the paths in ``paths_file`` (its first ``epochs`` rows if given), or with
+    ``windows_of`` every window of ``epochs + 1`` rows of the file's one series
+    (:func:`.inputs.windows`)."""
+    if (paths_file is None) == (generate is None):
+        raise StressInputError("give a paths file or a number of paths to generate")
+    if generate is not None:
+        if epochs is None:
+            raise StressInputError("generated paths need a number of epochs")
+        model = model or Garch()
+        paths = generate_paths(pool.prices, generate, epochs, seed, model)
+        return paths, {"generator": "GARCH(1,1), correlated Student-t", "seed": seed,
+                       "vol": model.vol, "alpha": model.alpha, "beta": model.beta,
+                       "df": model.df, "corr": model.corr}
+    assert paths_file is not None
+    given = load_paths(paths_file, pool)
+    if windows_of:
+        if epochs is None:
+            raise StressInputError("historical windows need a number of epochs")
+        if given.shape[0] != 1:
+            raise StressInputError(f"{paths_file}: historical windows read one series, the "
+                                   f"file holds {given.shape[0]} paths")
+        return windows(given[0], pool.prices, epochs, str(paths_file)), {
+            "file": str(paths_file), "historical_windows": epochs + 1}
+    if epochs is not None:
+        if epochs > given.shape[1]:
+            raise StressInputError(f"{paths_file}: {given.shape[1]} epochs per path, "
+                                   f"{epochs} asked for")
+        given = given[:, :epochs]
+    return given, {"file": str(paths_file)}

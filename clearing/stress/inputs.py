@@ -52,7 +52,11 @@ KINDS = ("future",)
 I64 = npt.NDArray[np.int64]
 
 
-class StressInputError(ZkclearError, ValueError):
+class StressError(ZkclearError):
+    """The stress run failed: a replay through the engine disagreed with the run (a bug)."""
+
+
+class StressInputError(StressError, ValueError):
     """A stress input (pool, member file, price paths, generator settings) the run cannot
     use; the message names the file and the field, row or column."""
 

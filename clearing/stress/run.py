@@ -47,7 +47,7 @@ from zkclear import bounds
 from zkclear.clearing.epoch import ceil_div, clear_slot
 from zkclear.clearing.margin import portfolio_margins
 
-from .inputs import StressInputError, StressPool
+from .inputs import StressError, StressInputError, StressPool
 
 BP = bounds.BP
 #: Cash bound of the int64 representation (see the module docstring).
@@ -324,3 +324,21 @@ def replay_path(pool: StressPool, path: Sequence[Sequence[int]]) -> Replay:
         house.append(house_c)
         prev = prices
     return Replay(tuple(liq_epoch), tuple(calls), tuple(coll), pos[0], tuple(house))
+
+
+def check_replay(result: StressResult, k: int) -> int:
+    """Replay the first ``k`` paths of a run with :func:`replay_path` and check that every
+    liquidation epoch, early margin call count, final collateral, house position and house
+    collateral agrees; a :class:`StressError` names the first difference. Returns ``k``."""
+    for p in range(k):
+        ref = replay_path(result.pool, result.paths[p].tolist())
+        got = Replay(tuple(result.liquidation_epoch[p].tolist()),
+                     tuple(result.calls[p].tolist()),
+                     tuple(int(x) for x in result.collateral[p]),
+                     tuple(result.house_positions[p].tolist()),
+                     tuple(int(x) for x in result.house[p]))
+        for name in Replay.__dataclass_fields__:
+            if getattr(got, name) != getattr(ref, name):
+                raise StressError(f"path {p}: the run's {name} differs from the engine's "
+                                  "replay (a bug: please report it with the inputs)")
+    return k

@@ -22,7 +22,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from zkclear.cli import audit, ceremony, circuits, demo, deploy, governance, member, oracle
+from zkclear.cli import audit, ceremony, circuits, demo, deploy, governance, member, oracle, stress
 from zkclear.cli import operator as operator_cli
 from zkclear.cli.output import err
 from zkclear.cli.params import DEPLOYMENT_ENV, RPC_URL_ENV
@@ -60,7 +60,7 @@ def cli(debug: bool) -> None:
 
 
 for _module in (demo, circuits, ceremony, deploy, governance, oracle, member, operator_cli,
-                audit):
+                audit, stress):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 
