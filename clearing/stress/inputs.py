@@ -298,9 +298,13 @@ def _csv_rows(text: str, pool: StressPool, where: str) -> tuple[list[list[str]],
     first = [c.strip() for c in numbered[0][1]]
 
     def numeric(c: str) -> bool:
-        return c.lstrip("+-").isdigit()
+        try:
+            float(c)
+        except ValueError:
+            return False
+        return True
 
-    if first and not all(numeric(c) or not c for c in first):  # a header
+    if any(c and not numeric(c) for c in first):  # a header
         if pool.instruments != tuple(f"instrument {j}" for j in range(pool.n_instruments)) \
                 and first != list(pool.instruments):
             raise StressInputError(f"{where}: the header names {', '.join(first)}; the pool's "
@@ -334,8 +338,8 @@ def load_paths(path: str | Path, pool: StressPool) -> I64:
     if not isinstance(doc, list) or not doc:
         raise StressInputError(f"{where}: a list of rows (one path) or of paths expected")
     first = doc[0]
-    one_path = isinstance(first, list) and (not first or not isinstance(first[0], list))
-    return check_paths([doc] if one_path else doc, pool, where)
+    several = isinstance(first, list) and bool(first) and isinstance(first[0], list)
+    return check_paths(doc if several else [doc], pool, where)
 
 
 def windows(series: I64, prices: Sequence[int], n_epochs: int, where: str = "series") -> I64:

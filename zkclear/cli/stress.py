@@ -73,7 +73,7 @@ def _progress(out: Output, total_paths: int) -> Iterator[Callable[[int, int], No
 
 
 @command(stress, "run", "run price paths through the engine's margin and liquidation rules",
-         one_of=[("pool", "member_file"), ("paths", "generate")])
+         one_of=[("pool", "member_file"), ("paths_file", "generate")])
 @click.option("--pool", type=Existing("the stress pool file"),
               help="the whole pool (zkclear-stress-pool-v1)")
 @click.option("--member-file", type=Existing("the member file"),
