@@ -204,9 +204,6 @@ class StressPool:
                     f"position within the engine's bounds (|positions| sum to {gross} "
                     f">= 2^{bounds.DELTA_BITS})")
 
-    def collateral_array(self) -> list[int]:
-        return list(self.collateral)
-
     def positions_array(self) -> I64:
         """``(N + 1) x M`` int64, row 0 the house."""
         return np.array(self.positions, dtype=np.int64).reshape(len(self.positions), -1)
