@@ -157,10 +157,8 @@ def _histogram_chart(hist: Mapping[str, Any]) -> Chart | None:
     edges, counts = hist["edges"], hist["counts"]
     if not counts:
         return None
-    labels = [short(a) for a in edges[:-1]]
-    chart = bar_chart("loss-histogram", "House loss over the run (paths with a loss)",
-                      "loss from", [("paths", HOUSE, counts)], labels)
-    return chart
+    return bar_chart("loss-histogram", "House loss over the run (paths with a loss)",
+                     "loss from", [("paths", HOUSE, counts)], [short(a) for a in edges[:-1]])
 
 
 def _pct(v: float | None) -> str:

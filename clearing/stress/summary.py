@@ -88,13 +88,13 @@ def _first_negative(house: Arr) -> npt.NDArray[np.int32]:
     return np.where(hit, neg.argmax(axis=1) + 1, 0).astype(np.int32)
 
 
-def _lead(r: StressResult) -> tuple[int, int, list[float]]:
-    """Liquidations, those preceded by an early margin call, and the lead times (epochs)
-    of the latter."""
-    liq = r.liquidation_epoch > 0
-    warned = liq & (r.first_call_epoch > 0) & (r.first_call_epoch < r.liquidation_epoch)
-    lead = (r.liquidation_epoch - r.first_call_epoch)[warned]
-    return int(liq.sum()), int(warned.sum()), lead.astype(np.float64).tolist()
+def _lead(liq: npt.NDArray[np.int32], call: npt.NDArray[np.int32]
+          ) -> tuple[int, int, float | None]:
+    """From liquidation and first-margin-call epochs (0: never): the liquidations, those
+    an early margin call preceded, and the mean lead (epochs) of the latter."""
+    warned = (liq > 0) & (call > 0) & (call < liq)
+    lead = (liq - call)[warned]
+    return int((liq > 0).sum()), int(warned.sum()), float(lead.mean()) if len(lead) else None
 
 
 def member_rows(r: StressResult, horizon: int) -> list[dict[str, Any]]:
@@ -103,9 +103,7 @@ def member_rows(r: StressResult, horizon: int) -> list[dict[str, Any]]:
     for i in range(r.pool.n_members):
         liq = r.liquidation_epoch[:, i]
         call = r.first_call_epoch[:, i]
-        n_liq = int((liq > 0).sum())
-        warned = (liq > 0) & (call > 0) & (call < liq)
-        lead = (liq - call)[warned]
+        n_liq, n_warned, lead = _lead(liq, call)
         within = _within(liq, e)
         rows.append({
             "slot": i + 1, "name": r.pool.names[i + 1],
@@ -115,8 +113,8 @@ def member_rows(r: StressResult, horizon: int) -> list[dict[str, Any]]:
             "p_liquidated_within_horizon": within[horizon - 1],
             "p_margin_call_within_horizon": float(((call > 0) & (call <= horizon)).mean()),
             "mean_margin_call_epochs": float(r.calls[:, i].mean()),
-            "liquidations_with_prior_call": _ratio(int(warned.sum()), n_liq),
-            "mean_lead_epochs": float(lead.mean()) if len(lead) else None,
+            "liquidations_with_prior_call": _ratio(n_warned, n_liq),
+            "mean_lead_epochs": lead,
             "expected_penalty": _mean(r.penalty[:, i]),
             "expected_shortfall": _mean(r.shortfall[:, i]),
             "shortfall_max": int(r.shortfall[:, i].max()),
@@ -134,7 +132,7 @@ def pool_summary(r: StressResult, horizon: int) -> dict[str, Any]:
     multi = np.zeros(r.n_paths, dtype=bool)
     for k in range(1, e + 1):
         multi |= (liq == k).sum(axis=1) >= 2
-    n_liq, n_warned, lead = _lead(r)
+    n_liq, n_warned, lead = _lead(liq, r.first_call_epoch)
     calls_per_epoch = [int(((r.first_call_epoch > 0) & (r.first_call_epoch == k)).sum())
                        for k in range(1, e + 1)]
     any_within = _within(liq, e)
@@ -172,7 +170,7 @@ def pool_summary(r: StressResult, horizon: int) -> dict[str, Any]:
                 ((r.first_call_epoch > 0) & (r.first_call_epoch <= horizon)).any(axis=1).mean()),
             "liquidations": n_liq, "liquidations_with_prior_call": n_warned,
             "share_with_prior_call": _ratio(n_warned, n_liq),
-            "mean_lead_epochs": float(np.mean(lead)) if lead else None,
+            "mean_lead_epochs": lead,
         },
         "house": {
             "initial": int(r.pool.collateral[0]),
