@@ -14,3 +14,15 @@ def timed(fn: Callable[[], object], runs: int) -> list[float]:
         fn()
         out.append(time.perf_counter() - start)
     return out
+
+
+def machine(load_before: tuple[float, float, float]) -> dict[str, object]:
+    """The fields a benchmark's JSON ends with: the load average before it ran, Python and
+    numpy versions, the machine and its CPU count."""
+    import os
+    import platform
+    from importlib import metadata
+
+    return {"load_avg": [round(x, 2) for x in load_before],
+            "python": platform.python_version(), "numpy": metadata.version("numpy"),
+            "machine": platform.machine(), "cpus": os.cpu_count()}

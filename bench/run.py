@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
               ["--prove", "4,2,4", "16,4,8"]),
     "audit": ("bench_audit.py", ["--epochs", "1000"],
               ["--epochs", "1000", "--instruments", "8", "--scenarios", "16"]),
+    "stress": ("bench_stress.py", ["--paths", "1000", "--check", "5"], []),
 }
 
 

@@ -132,6 +132,15 @@ BAD: dict[tuple[str, ...], list[list[str]]] = {
     ("governance", "execute"): [[*CHAIN, "--id", "x"], [*CHAIN, "--id", "1"]],
     ("governance", "show"): [[*CHAIN, "--id", "-1"], [*CHAIN, "--id", "1"],
                              ["--rpc-url", RPC, "--deployment", "missing.json", "--id", "1"]],
+    ("stress", "run"): [["--pool", "missing.json", "--generate", "5", "--epochs", "3"],
+                        ["--pool", "pool.json", "--generate", "0", "--epochs", "3"],
+                        ["--pool", "pool.json", "--generate", "5", "--epochs", "3",
+                         "--corr", "2"],
+                        ["--pool", "pool.json", "--generate", "5"],
+                        ["--pool", "pool.json", "--member-file", "pool.json", "--generate",
+                         "5", "--epochs", "3"],
+                        ["--pool", "pool.json", "--generate", "5", "--epochs", "3"],
+                        ["--member-file", "obj.json", "--paths", "list.json"]],
 }
 
 

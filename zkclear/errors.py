@@ -46,6 +46,8 @@ the new drawing when it is not)::
     ├── ServiceError                  operator.errors
     ├── ShareError                    privacy.compliance
     ├── StoreError                    operator.store
+    ├── StressError                   clearing.stress.inputs
+    │   └── StressInputError          clearing.stress.inputs; also ValueError
     ├── ToolError                     errors
     │   ├── CompileError              errors
     │   ├── ToolMissingError          errors

@@ -22,7 +22,18 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from zkclear.cli import audit, ceremony, circuits, demo, deploy, governance, member, oracle, risk
+from zkclear.cli import (
+    audit,
+    ceremony,
+    circuits,
+    demo,
+    deploy,
+    governance,
+    member,
+    oracle,
+    risk,
+    stress,
+)
 from zkclear.cli import operator as operator_cli
 from zkclear.cli.output import err
 from zkclear.cli.params import DEPLOYMENT_ENV, RPC_URL_ENV
@@ -60,7 +71,7 @@ def cli(debug: bool) -> None:
 
 
 for _module in (demo, circuits, ceremony, deploy, governance, oracle, risk, member,
-                operator_cli, audit):
+                operator_cli, audit, stress):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 
