@@ -271,12 +271,13 @@ def run_epoch(
     if isinstance(prices, Market):  # the oracle's final market (chain client's market())
         if funding is not None or risk_arrays is not None:
             raise EpochError("give the market, or prices with funding and risk_arrays")
-        prices, funding, risk_arrays = prices.prices, prices.funding, prices.arrays
+        funding, risk_arrays = prices.funding, prices.arrays
+        prices = prices.prices
     prices = check_prices(prices, m_count, table=table)
     prev = check_prices(state.prices, m_count, "previous prices", table=table)
     try:
         market = Market(prices, tuple(funding) if funding is not None else state.funding,
-                        risk_arrays or {})
+                        {j: tuple(a) for j, a in (risk_arrays or {}).items()})
         r_hash = risk_hash(table, market.arrays, cfg.n_scenarios)
     except (ParamsError, InstrumentError) as exc:
         raise EpochError(str(exc)) from exc
@@ -323,11 +324,11 @@ def run_epoch(
             if len(rep.delta) != m_count:
                 raise EpochError(f"slot {i}: report has {len(rep.delta)} instruments, "
                                  f"the pool has {m_count}")
-            key = view_keys.get(i)
-            if key is None:
+            rep_key = view_keys.get(i)
+            if rep_key is None:
                 raise EpochError(f"slot {i}: no view key given: the proof shows the "
                                  "committed ciphertext decrypts to the report, which needs it")
-            if encrypt_report(key, epoch, rep).commitment() != se.commitment:
+            if encrypt_report(rep_key, epoch, rep).commitment() != se.commitment:
                 raise EpochError(f"slot {i}: the report's ciphertext under the slot's epoch "
                                  f"{epoch} key does not match its on-chain commitment")
 

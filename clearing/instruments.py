@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypedDict
 
 from zkclear import bounds
 from zkclear.errors import ZkclearError
@@ -141,7 +141,14 @@ def check_table(table: Sequence[Instrument]) -> tuple[Instrument, ...]:
     return table
 
 
-def trading_rules(table: Sequence[Instrument], epoch: int) -> dict[str, frozenset[int]]:
+class TradingRules(TypedDict):
+    """:func:`trading_rules`' keyword arguments of ``clearing.trades.apply_rules``."""
+
+    settled: frozenset[int]
+    options: frozenset[int]
+
+
+def trading_rules(table: Sequence[Instrument], epoch: int) -> TradingRules:
     """What the matcher needs of the table in ``epoch`` (``clearing.trades.apply_rules``):
     the instruments ``settled`` (at or past their expiry: no trades) and the ``options``
     (a premium may be 0)."""

@@ -146,8 +146,8 @@ def _shock_weights(prices: Sequence[int], params: RiskParams,
         risk = params.risk_matrix(px, arrays)
     except ParamsError as exc:
         raise MarginError(str(exc)) from exc
-    for k, row in enumerate(risk):
-        for j, r in enumerate(row):
+    for k, risk_row in enumerate(risk):
+        for j, r in enumerate(risk_row):
             if not -(1 << 64) <= r <= 1 << 64:
                 raise MarginError(f"risk array [{j}][{k}] = {r} is outside [-2^64, 2^64]")
     return [[-r for r in row] for row in risk]

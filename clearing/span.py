@@ -756,7 +756,7 @@ def _instrument_from_json(doc: Any, where: str) -> Future | Option:
 
 def _smile_from_json(doc: Any, where: str) -> Smile:
     d = _fields(doc, where, ("underlying", "expiry", "vol_scan", "points"))
-    return Smile(d["underlying"], d["expiry"], d["vol_scan"], _list(d["points"], where))
+    return Smile(d["underlying"], d["expiry"], d["vol_scan"], tuple(_list(d["points"], where)))
 
 
 def inputs_from_json(doc: Any) -> RiskInputs:
@@ -802,14 +802,15 @@ def _instrument_risk_from_json(doc: Any, where: str) -> InstrumentRisk:
         raise SpanError(f"{where}: kind must be \"future\" or \"option\", got {kind!r}")
     d = _fields(doc, where, ("name", "index", "kind", "array", *extra[kind]))
     ints = {k: to_int(d[k], f"{where}.{k}") for k in extra[kind] if k != "shocks_bp"}
+    shocks = None
     if kind == "future":
-        ints["shocks_bp"] = tuple(to_int(v, f"{where}.shocks_bp")
-                                  for v in _list(d["shocks_bp"], f"{where}.shocks_bp"))
+        shocks = tuple(to_int(v, f"{where}.shocks_bp")
+                       for v in _list(d["shocks_bp"], f"{where}.shocks_bp"))
     array = tuple(to_int(v, f"{where}.array") for v in _list(d["array"], f"{where}.array"))
     if len(array) != N_SCENARIOS:
         raise SpanError(f"{where}.array has {len(array)} entries, expected {N_SCENARIOS}")
     return InstrumentRisk(_name(d["name"], f"{where}.name"), to_int(d["index"], f"{where}.index"),
-                          kind, array, **ints)
+                          kind, array, shocks_bp=shocks, **ints)
 
 
 def arrays_from_json(doc: Any) -> RiskArrays:

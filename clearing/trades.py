@@ -690,7 +690,7 @@ def _check_band(band_bp: Any) -> int | None:
     if band_bp is None:
         return None
     if isinstance(band_bp, bool) or not isinstance(band_bp, numbers.Integral) \
-            or not 0 <= band_bp < 1 << 16:
+            or not 0 <= int(band_bp) < 1 << 16:
         raise TradeError(f"band_bp must be None or an int in [0, 2^16), got {band_bp!r}")
     return int(band_bp)
 
@@ -832,7 +832,7 @@ def _violators(result: NettingResult, px: Sequence[int],
                equity: Mapping[int, int]) -> set[int]:
     """Slots that trade and have ``e0 + tradeCash < min(e0, 0)`` (no CASH-range check:
     a slot far out of range is refused here rather than failing the netting)."""
-    out = set()
+    out: set[int] = set()
     for i in sorted(result.traded):
         try:
             e0 = equity[i]

@@ -124,11 +124,12 @@ def _check_g1(pt: Any, where: str, err: type[ZkclearError]) -> G1Affine:
 
 def _check_g2(value: Any, where: str, err: type[ZkclearError]) -> G2Affine:
     """``value`` as tuples of canonical coordinates, checked on the twist and in G2."""
-    pt: G2Affine = tuple(  # type: ignore[assignment]
-        tuple(_coordinate(v, f"{where}[{i}][{j}]", err)
-              for j, v in enumerate(_pair(c, f"{where}[{i}]", err)))
-        for i, c in enumerate(_pair(value, where, err))
-    )
+    def fp2(i: int, c: Any) -> Fp2:
+        c0, c1 = _pair(c, f"{where}[{i}]", err)
+        return _coordinate(c0, f"{where}[{i}][0]", err), _coordinate(c1, f"{where}[{i}][1]", err)
+
+    x2, y2 = _pair(value, where, err)
+    pt: G2Affine = (fp2(0, x2), fp2(1, y2))
     x, y = FQ2(list(pt[0])), FQ2(list(pt[1]))
     if y * y != x * x * x + b2:
         raise err(f"{where} is not on the twist curve y^2 = x^3 + 3/(9+i) "

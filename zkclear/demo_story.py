@@ -25,8 +25,10 @@ Margin scenarios: SPAN's 16 (price scan range 10 %, extreme moves of two ranges 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from zkclear.clearing import span
@@ -45,8 +47,9 @@ ALPHA, BETA, CALL = 0, 1, 2
 STRIKE, EXPIRY, DAYS_PER_EPOCH = 1_050, 3, 30
 START = date(2027, 1, 1)  # the date of epoch 0
 #: SPAN: price scan range (bp of the price), volatility scan range, ALPHA's smile.
-SCAN_BP, VOL_SCAN = 1_000, "0.04"
-SMILE = ((900, "0.28"), (1_000, "0.24"), (1_050, "0.22"), (1_200, "0.21"))
+SCAN_BP, VOL_SCAN = 1_000, Decimal("0.04")
+SMILE = ((900, Decimal("0.28")), (1_000, Decimal("0.24")), (1_050, Decimal("0.22")),
+         (1_200, Decimal("0.21")))
 #: Pool sizes: N slots, M instruments, K = SPAN's 16 scenarios (the epoch circuit's size).
 CONFIG = PoolConfig(4, 3, 16)
 TABLE = (Instrument(Kind.PERPETUAL, name=INSTRUMENTS[ALPHA]),
@@ -116,12 +119,14 @@ def _add(trades: dict[int, list[TradeReport]], slot: int, *reports: TradeReport)
     trades.setdefault(slot, []).extend(reports)
 
 
-def _orders(epoch: int, trades: dict[int, list[TradeReport]], **kw: object) -> EpochOrders:
+def _orders(epoch: int, trades: dict[int, list[TradeReport]], *,
+            deposits: Mapping[int, int] | None = None,
+            withdrawals: Mapping[int, int] | None = None) -> EpochOrders:
     from zkclear.chain.pool import EpochOrders
 
     m = market(epoch)
-    return EpochOrders(m.prices, trades, funding=m.funding,  # type: ignore[arg-type]
-                       risk_arrays=m.arrays, **kw)
+    return EpochOrders(m.prices, trades, deposits=deposits or {},
+                       withdrawals=withdrawals or {}, funding=m.funding, risk_arrays=m.arrays)
 
 
 def story() -> list[Chapter]:

@@ -84,7 +84,7 @@ class Garch:
             r = np.full((m, m), float(self.corr))
             np.fill_diagonal(r, 1.0)
         try:
-            return np.linalg.cholesky(r)
+            return np.linalg.cholesky(r).astype(np.float64, copy=False)
         except np.linalg.LinAlgError:
             raise StressInputError("corr: the correlation matrix is not positive definite"
                                    ) from None

@@ -113,7 +113,7 @@ class StressMemberFile(_Public):
 
     def to_engine(self) -> StressPool:
         try:
-            opposite = [-int(q) for q in self.positions]
+            opposite: list[Integer] = [-int(q) for q in self.positions]
         except ValueError as exc:
             raise ParamsError(str(exc)) from exc
         accounts = [Account(collateral=0, positions=opposite),

@@ -35,6 +35,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_typing import ChecksumAddress
 from eth_utils import function_signature_to_4byte_selector, keccak
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3RPCError
@@ -170,7 +171,7 @@ def revert_data(exc: BaseException) -> bytes | None:
     if isinstance(data, bytes | bytearray):
         return bytes(data)
     if isinstance(exc, Web3RPCError) and isinstance(exc.rpc_response, Mapping):
-        err = exc.rpc_response.get("error") or {}
+        err: object = exc.rpc_response.get("error") or {}
         d = err.get("data") if isinstance(err, Mapping) else None
         if isinstance(d, Mapping):
             d = d.get("data")
@@ -540,7 +541,8 @@ class Client:
         if key is not None:
             return self.sign_commit(key, epoch, slot, commitment, ciphertext)
         inner = self.commit_inner(epoch, slot, commitment, ciphertext)
-        sig = bytes(self.w3.eth.sign(Web3.to_checksum_address(account), data=inner))
+        # web3 types eth_sign as HexStr; providers answer with HexBytes: take either
+        sig = bytes(HexBytes(self.w3.eth.sign(Web3.to_checksum_address(account), data=inner)))
         return SignedCommit.from_signature(slot, commitment, ciphertext, sig)
 
     def claim(self, *, sender: str) -> Any:

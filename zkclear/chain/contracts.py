@@ -35,14 +35,15 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import TxParams
 
 from zkclear import bounds, paths
 from zkclear.chain.solidity import CompiledContract, compile_sources
@@ -131,7 +132,7 @@ def expected_constants() -> dict[str, int]:
 
 def check_constants(contract: Contract) -> None:
     """Compare the deployed contract's mirrored constants with Python's (by name)."""
-    have = {item["name"] for item in contract.abi if item.get("type") == "function"}
+    have = {item.get("name") for item in contract.abi if item.get("type") == "function"}
     bad = []
     for name, want in expected_constants().items():
         if name not in have:
@@ -320,7 +321,8 @@ def _reraise_decoded(exc: Exception, what: str) -> None:
 
 def _send_deploy(w3: Web3, tx: dict[str, Any], what: str) -> tuple[ChecksumAddress, int]:
     try:
-        tx_hash = w3.eth.send_transaction(tx)  # type: ignore[arg-type]
+        # web3 checks the fields at run time; ours are plain str addresses and hex data
+        tx_hash = w3.eth.send_transaction(cast(TxParams, tx))
     except Exception as exc:
         _reraise_decoded(exc, what)
         raise
@@ -336,7 +338,7 @@ def deploy_contract(w3: Web3, c: CompiledContract, *args: Any,
     """Deploy a compiled contract; (contract, deployment gas)."""
     factory = w3.eth.contract(abi=c.abi, bytecode=c.bytecode)
     try:  # building estimates the gas: a reverting constructor fails here
-        tx = factory.constructor(*args).build_transaction({"from": sender})  # type: ignore[arg-type]
+        tx = factory.constructor(*args).build_transaction({"from": sender})
     except Exception as exc:
         _reraise_decoded(exc, c.name)
         raise
@@ -370,7 +372,7 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
     compute themselves (genesis root, paramsHash, genesis pricesHash, every mirrored
     constant) is compared with Python before this returns.
     """
-    sender = sender or w3.eth.default_account or w3.eth.accounts[0]  # type: ignore[assignment]
+    sender = sender or w3.eth.default_account or w3.eth.accounts[0]
     assert sender is not None
     compiled = build()
     cfg = setup.config
@@ -380,8 +382,8 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
 
     poseidons, gas = deploy_poseidons(w3, sender=sender)
     pos_addrs = [c.address for c in poseidons]
-    addresses = {f"Poseidon{n}": c.address for n, c in zip(POSEIDON_ARITIES, poseidons,
-                                                            strict=True)}
+    addresses: dict[str, str] = {f"Poseidon{n}": c.address for n, c in
+                                 zip(POSEIDON_ARITIES, poseidons, strict=True)}
 
     gov, gas["Governance"] = deploy_contract(
         w3, compiled["Governance"], list(setup.owners), setup.threshold, setup.delay,
@@ -410,14 +412,14 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
     return Deployment(int(w3.eth.chain_id), addresses, cfg, first_block, gas)
 
 
-def oracle_args(setup: PoolSetup, governance: str, poseidons: list[str]) -> list[Any]:
+def oracle_args(setup: PoolSetup, governance: str, poseidons: Sequence[str]) -> list[Any]:
     """The PriceOracle constructor's arguments for ``setup``."""
     return [governance, poseidons, [instrument_tuple(i) for i in setup.instruments],
             list(setup.genesis_prices), list(setup.reporters), setup.quorum,
             [setup.max_move_bp, setup.max_age, setup.breaker_delay, setup.max_funding_bp]]
 
 
-def house_config(setup: PoolSetup, governance: str, poseidons: list[str], collateral: str,
+def house_config(setup: PoolSetup, governance: str, poseidons: Sequence[str], collateral: str,
                  oracle: str, verifier: str) -> tuple[Any, ...]:
     """The ClearingHouse constructor's ``Config`` for ``setup``."""
     cfg, p = setup.config, setup.params
@@ -471,8 +473,8 @@ def _check_computed(house: Contract, oracle: Contract, setup: PoolSetup) -> None
         bad.append("withdrawalTimeout")
     sizes = [int(getattr(house.functions, n)().call())
              for n in ("nSlots", "nInstruments", "nScenarios", "maxEvents")]
-    c = setup.config
-    if sizes != [c.n_slots, c.n_instruments, c.n_scenarios, c.max_events]:
+    cfg = setup.config
+    if sizes != [cfg.n_slots, cfg.n_instruments, cfg.n_scenarios, cfg.max_events]:
         bad.append(f"pool sizes {sizes}")
     if bad:
         raise DeploymentError("on-chain values differ from Python: " + ", ".join(bad))
@@ -495,7 +497,7 @@ def deploy_with_keys(w3: Web3, setup: PoolSetup, keys: Any, *, allow_insecure: b
 
     check_verifier_for(keys, setup.config)
     verifier = deploy_for_keys(w3, keys, allow_insecure=allow_insecure,
-                               sender=sender)  # type: ignore[arg-type]
+                               sender=Web3.to_checksum_address(sender) if sender else None)
     if verifier.n_public != len(EPOCH_PUBLIC):
         raise DeploymentError(f"the verifier takes {verifier.n_public} public inputs, "
                               f"the epoch circuit has {len(EPOCH_PUBLIC)}")

@@ -45,8 +45,10 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend
+from eth_typing import ChecksumAddress
 from web3 import EthereumTesterProvider, Web3
 from web3.middleware import SignAndSendRawMiddlewareBuilder
+from web3.types import RPCEndpoint
 
 from zkclear import paths
 from zkclear.errors import ToolError
@@ -91,7 +93,7 @@ def http_web3(url: str, *, timeout: float = 60.0, signers: Sequence[Any] = ()) -
     return w3
 
 
-def use_local_keys(w3: Web3, keys: Sequence[Any]) -> list[str]:
+def use_local_keys(w3: Web3, keys: Sequence[Any]) -> list[ChecksumAddress]:
     """Sign transactions from these accounts here (web3's signing middleware turns their
     ``eth_sendTransaction`` into ``eth_sendRawTransaction``); returns their addresses.
     Keys are hex strings, bytes or eth-account accounts; they are never logged."""
@@ -109,7 +111,7 @@ def embedded_private_key(w3: Web3, account: str) -> bytes | None:
     """The private key of one of the embedded chain's own accounts (None otherwise)."""
     if not is_embedded(w3):
         return None
-    backend = w3.provider.ethereum_tester.backend  # type: ignore[attr-defined]
+    backend = embedded_tester(w3).backend
     for key in backend.account_keys:
         if key.public_key.to_checksum_address() == Web3.to_checksum_address(account):
             return bytes(key.to_bytes())
@@ -118,6 +120,14 @@ def embedded_private_key(w3: Web3, account: str) -> bytes | None:
 
 def is_embedded(w3: Web3) -> bool:
     return isinstance(w3.provider, EthereumTesterProvider)
+
+
+def embedded_tester(w3: Web3) -> EthereumTester:
+    """The embedded chain's eth-tester (``w3`` must be embedded: :func:`is_embedded`)."""
+    provider = w3.provider
+    if not isinstance(provider, EthereumTesterProvider):
+        raise TypeError("not the embedded chain")
+    return provider.ethereum_tester
 
 
 def is_local(w3: Web3) -> bool:
@@ -139,30 +149,29 @@ def advance_time(w3: Web3, seconds: int) -> int:
         raise ValueError("time only moves forward")
     target = latest_timestamp(w3) + seconds
     if is_embedded(w3):
-        tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
-        tester.time_travel(target)
+        embedded_tester(w3).time_travel(target)
     else:
         if not is_local(w3):
             raise ToolError("advance time", f"chain {w3.eth.chain_id}",
                             "only a local development chain can move its clock")
-        w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [seconds])
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     return latest_timestamp(w3)
 
 
 def snapshot(w3: Web3) -> object:
     """Snapshot a local chain's state (for tests); :func:`revert` goes back to it."""
     if is_embedded(w3):
-        return w3.provider.ethereum_tester.take_snapshot()  # type: ignore[attr-defined]
-    return w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+        return embedded_tester(w3).take_snapshot()
+    return w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
 
 
 def revert(w3: Web3, snap: object) -> None:
     """Return a local chain to ``snap`` (hardhat forgets the snapshot after using it)."""
     if is_embedded(w3):
-        w3.provider.ethereum_tester.revert_to_snapshot(snap)  # type: ignore[attr-defined]
+        embedded_tester(w3).revert_to_snapshot(snap)
         return
-    ok = w3.provider.make_request("evm_revert", [snap])  # type: ignore[arg-type]
+    ok = w3.provider.make_request(RPCEndpoint("evm_revert"), [snap])
     if not ok.get("result"):
         raise ToolError("revert to snapshot", str(snap), f"node answered {ok}")
 

@@ -131,7 +131,7 @@ class Actors:
 
     @classmethod
     def of(cls, w3: Web3, n_slots: int) -> Actors:
-        a = list(w3.eth.accounts)
+        a: list[str] = list(w3.eth.accounts)
         if len(a) < 7:
             raise PoolError(f"the node has {len(a)} unlocked accounts; the pool needs at "
                             "least 7 (deployer, 2 more owners, 3 reporters, house)")

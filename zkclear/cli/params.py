@@ -7,6 +7,7 @@ exist), the options several commands share (the chain, ``ZKCLEAR_RPC_URL`` and
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -40,6 +41,7 @@ class Int(click.IntRange):
     def __init__(self, lo: int, hi: int, what: str, metavar: str = "INTEGER",
                  shown_max: str | None = None) -> None:
         super().__init__(lo, hi)
+        self.lo, self.hi = lo, hi  # click's min and max, typed as optional floats
         self.what, self.shown_max, self.name = what, shown_max or _show(hi), metavar
 
     def convert(self, value: Any, param: Param, ctx: Ctx) -> int:
@@ -51,7 +53,7 @@ class Int(click.IntRange):
             v = int(text, 0) if text.lower().startswith("0x") else int(text)
         except ValueError:
             self.fail(f"{self.what} expected, got {text!r}", param, ctx)
-        if not self.min <= v <= self.max:  # type: ignore[operator]
+        if not self.lo <= v <= self.hi:
             shown = text if len(text) <= 24 else text[:20] + "..."
             self.fail(f"{shown!r} is out of range: {self.what} in {self.min}..{self.shown_max}",
                       param, ctx)
@@ -273,7 +275,7 @@ class TradeListFile(Existing):
 
         if isinstance(value, TradeList):
             return value
-        path = super().convert(value, param, ctx)
+        path = os.fsdecode(super().convert(value, param, ctx))
         try:
             return TradeList.load(path)
         except ZkclearError as exc:
@@ -366,6 +368,7 @@ def command(parent: click.Group | None, name: str, help: str, *,
             return int(fn(Output(as_json), **kw))
 
         callback.__doc__ = fn.__doc__
+        # click collects a command's options in this function attribute (its decorators do)
         callback.__click_params__ = [  # type: ignore[attr-defined]
             click.Option(["--debug"], is_flag=True, help="show the traceback of an error"),
             click.Option(["--json", "as_json"], is_flag=True,

@@ -29,7 +29,7 @@ def drill(name: str) -> DrillFn:
         module, fn = DRILLS[name].split(":")
     except KeyError:
         raise KeyError(f"unknown drill {name!r}; known: {', '.join(sorted(DRILLS))}") from None
-    return getattr(importlib.import_module(f"{__name__}.{module}"), fn)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(f"{__name__}.{module}"), fn)
 
 
 def run(name: str) -> Verdict:

@@ -15,9 +15,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from eth_account import Account
+from web3.types import Wei
 
+from zkclear.chain import node as chain
 from zkclear.chain.client import ContractError
-from zkclear.chain.pool import EpochOrders, Member
+from zkclear.chain.pool import EpochOrders, Member, Pool
 from zkclear.clearing.trades import TradeReport
 from zkclear.operator.recover import recover_state
 from zkclear.privacy.compliance import combine_key, generate_compliance_key, split_key
@@ -36,13 +38,13 @@ def _pair(tid: str, m: int, size: int, price: int, buyer: int,
             seller: [TradeReport(tid, m, -1, size, price, buyer)]}
 
 
-def _new_operator_account(pool: object) -> str:
+def _new_operator_account(pool: Pool) -> str:
     """A fresh account on the embedded chain, unlocked and funded with ether."""
-    w3 = pool.w3  # type: ignore[attr-defined]
+    w3 = pool.w3
     acct = Account.create()
-    w3.provider.ethereum_tester.add_account(acct.key.hex())
+    chain.embedded_tester(w3).add_account(acct.key.hex())
     tx = w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": acct.address,
-                                  "value": 10**18})
+                                  "value": Wei(10**18)})
     w3.eth.wait_for_transaction_receipt(tx)
     return str(acct.address)
 

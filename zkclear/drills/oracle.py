@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_typing import HexStr
 from web3 import Web3
 
 from zkclear.chain import contracts
@@ -53,7 +54,7 @@ _REFUSE_ALL_DEPLOY = "0x64" + _REFUSE_ALL_RUNTIME + "6000526005601bf3"
 
 
 def _refusing_verifier(w3: Web3, sender: str) -> str:
-    tx = w3.eth.send_transaction({"from": sender, "data": _REFUSE_ALL_DEPLOY})
+    tx = w3.eth.send_transaction({"from": sender, "data": HexStr(_REFUSE_ALL_DEPLOY)})
     receipt = w3.eth.wait_for_transaction_receipt(tx)
     address = receipt["contractAddress"]
     if receipt["status"] != 1 or address is None:

@@ -341,7 +341,7 @@ class JsonErrorsH11(H11Protocol):
                    (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
         for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
                       h11.Data(data=body), h11.EndOfMessage()):
-            self.transport.write(self.conn.send(event))  # type: ignore[arg-type]
+            self.transport.write(self.conn.send(event))
         self.transport.close()
 
 

@@ -60,7 +60,7 @@ class ApiSettings:
 
 
 def _settings(request: Request) -> ApiSettings:
-    return request.app.state.api  # type: ignore[no-any-return]
+    return request.app.state.api
 
 
 async def request_body(request: Request) -> bytes:

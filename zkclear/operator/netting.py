@@ -19,7 +19,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from zkclear.chain.client import ContractError, SignedCommit
-from zkclear.clearing.instruments import trading_rules
+from zkclear.clearing.instruments import TradingRules, trading_rules
 from zkclear.clearing.report import Report
 from zkclear.clearing.trades import (
     BUY,
@@ -143,7 +143,7 @@ class Netting(ServiceBase):
         except TradeError as exc:
             raise ServiceError("netting_failed", str(exc), 422) from exc
 
-    def _rules(self, epoch: int) -> dict[str, frozenset[int]]:
+    def _rules(self, epoch: int) -> TradingRules:
         """The instrument table's trading rules in ``epoch`` (settled, options)."""
         return trading_rules(self.client.instruments(), epoch)
 

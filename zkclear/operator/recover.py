@@ -279,11 +279,12 @@ def recover_state(client: Client, compliance: X25519KeyPair) -> Recovered:
     if nxt in closed:
         events = _events(logs, nxt)
         reports = _reports(logs, nxt, events, keys, m)
+        pending_prices: tuple[int, ...]
         try:
-            prices = client.final_prices(nxt)
+            pending_prices = client.final_prices(nxt)
         except ZkclearError:
-            prices = ()
-        rec.pending = (nxt, prices, reports)
+            pending_prices = ()
+        rec.pending = (nxt, pending_prices, reports)
     return rec
 
 

@@ -87,6 +87,7 @@ class Secret:
             return NotImplemented
         return hmac.compare_digest(self._bytes(), other._bytes())
 
+    # equal by value, so unhashable: Python's idiom, which typeshed types as a method
     __hash__ = None  # type: ignore[assignment]
 
     def __reduce__(self) -> Any:

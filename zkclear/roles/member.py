@@ -187,7 +187,7 @@ class MemberClient:
         msg = self._sender().seal(payload, 0, time.time_ns())
         body = json.dumps({"transport_public": "0x" + self.transport.public_bytes.hex(),
                            "message": base64.b64encode(msg).decode()}).encode()
-        return self._send("POST", "/v1/members/enrol", body)  # type: ignore[no-any-return]
+        return self._send("POST", "/v1/members/enrol", body)
 
     def intake_epoch(self) -> int:
         return int(self._send("GET", "/v1/pool", signed=False)["intake_epoch"])
@@ -201,13 +201,13 @@ class MemberClient:
         out = self._send("POST", f"/v1/epochs/{e}/trades", msg,
                          content_type="application/octet-stream")
         self.sent[e] = items
-        return out  # type: ignore[no-any-return]
+        return out
 
     def result(self, epoch: int) -> dict[str, Any]:
-        return self._send("GET", f"/v1/epochs/{epoch}/me")  # type: ignore[no-any-return]
+        return self._send("GET", f"/v1/epochs/{epoch}/me")
 
     def epoch(self, epoch: int) -> dict[str, Any]:
-        return self._send("GET", f"/v1/epochs/{epoch}", signed=False)  # type: ignore[no-any-return]
+        return self._send("GET", f"/v1/epochs/{epoch}", signed=False)
 
     # -- checks and chain ---------------------------------------------------------------
 

@@ -46,7 +46,7 @@ class Record(BaseModel):
     @classmethod
     def tagged(cls, **fields: Any) -> Self:
         """A record of a tagged file, its ``format`` filled in."""
-        return cls(format=format_of(cls), **fields)
+        return cls(**{"format": format_of(cls), **fields})
 
 
 def format_of(model: type[BaseModel]) -> str:

@@ -10,7 +10,7 @@ it (``risk: penalty_bp = 20000 is outside [0, 10000]``).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field
 
@@ -20,7 +20,7 @@ from zkclear.clearing.params import PoolConfig, RiskParams
 from .base import U64, Address, EngineRecord, Record
 
 #: The ``format`` of a deployment file (files written before it was added have none).
-DEPLOYMENT_FORMAT = "zkclear-deployment-v1"
+DEPLOYMENT_FORMAT: Final = "zkclear-deployment-v1"
 
 
 class Risk(EngineRecord):
