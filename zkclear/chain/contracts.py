@@ -23,17 +23,16 @@ to both the oracle and the clearing house (which refuses an oracle with another 
 as :func:`instrument_tuple` rows.
 
 Every source under ``contracts/`` is compiled in one solc job with the pinned solc
-(:mod:`zkclear.chain.solidity`, cached). Constants mirrored by name between Solidity
-(``base/Constants.sol``) and Python are read back from the deployed contracts and
-compared (:func:`check_constants`); so are the genesis root, the paramsHash, the genesis
-markHash and pricesHash and the instrument table, which the contracts compute or hold
-themselves.
+(:mod:`zkclear.chain.artefacts`, which also holds every ABI; its names ``build``,
+``sources``, ``abis``, ``poseidon_code`` ... are still importable from here). Constants
+mirrored by name between Solidity (``base/Constants.sol``) and Python are read back from
+the deployed contracts and compared (:func:`check_constants`); so are the genesis root,
+the paramsHash, the genesis markHash and pricesHash and the instrument table, which the
+contracts compute or hold themselves.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,26 +44,27 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxParams
 
-from zkclear import bounds, paths
-from zkclear.chain.solidity import CompiledContract, compile_sources
+from zkclear import bounds
+from zkclear.chain.artefacts import POSEIDON_ARITIES, build, poseidon_code
+from zkclear.chain.artefacts import POSEIDON_SCRIPT as POSEIDON_SCRIPT
+from zkclear.chain.artefacts import SOURCES_DIR as SOURCES_DIR
+from zkclear.chain.artefacts import PoseidonCode as PoseidonCode
+from zkclear.chain.artefacts import abis as abis
+from zkclear.chain.artefacts import sources as sources
+from zkclear.chain.reverts import raise_decoded
+from zkclear.chain.solidity import CompiledContract
 from zkclear.clearing.events import Kind
 from zkclear.clearing.instruments import Instrument, InstrumentError, mark_hash
 from zkclear.clearing.instruments import Kind as InstrumentKind
 from zkclear.clearing.params import ParamsError, PoolConfig, RiskParams, check_prices, prices_hash
 from zkclear.clearing.state import HOUSE, PoolState
-from zkclear.errors import ArtefactError, ToolError, ZkclearError
+from zkclear.errors import ZkclearError
 from zkclear.field import P
 from zkclear.fsutil import write_json_atomic
 from zkclear.poseidon import MAX_INPUTS, poseidon
-from zkclear.prover import _node
 from zkclear.prover.registry import EPOCH_PUBLIC
 from zkclear.schemas import DeploymentConfig, DeploymentFile, dump, parse, read_file
 
-#: Solidity sources of the system.
-SOURCES_DIR = paths.CONTRACTS_DIR
-#: The node script printing circomlibjs's Poseidon bytecode for 1..6 inputs.
-POSEIDON_SCRIPT = paths.JS_DIR / "poseidon_contracts.mjs"
-POSEIDON_ARITIES = tuple(range(1, MAX_INPUTS + 1))
 #: Names of the deployed contracts in a :class:`Deployment`.
 POSEIDON_NAMES = tuple(f"Poseidon{n}" for n in POSEIDON_ARITIES)
 SYSTEM = ("Governance", "Collateral", "PriceOracle", "EpochVerifier", "ClearingHouse")
@@ -83,20 +83,7 @@ class DeploymentError(ZkclearError):
     """A deployment failed or does not match what the off-chain code expects."""
 
 
-# --- build ------------------------------------------------------------------------------
-
-
-def sources() -> dict[str, Path]:
-    """Source unit name (path under ``contracts/``) -> file, for one solc job."""
-    out = {p.relative_to(SOURCES_DIR).as_posix(): p for p in sorted(SOURCES_DIR.rglob("*.sol"))}
-    if "ClearingHouse.sol" not in out:
-        raise ArtefactError(f"no ClearingHouse.sol under {SOURCES_DIR}")
-    return out
-
-
-def build() -> dict[str, CompiledContract]:
-    """Compile every contract (cached by solc input); contracts by name."""
-    return compile_sources(sources())
+# --- the mirrored constants ------------------------------------------------------------------
 
 
 def _pub_constant(name: str) -> str:
@@ -143,36 +130,6 @@ def check_constants(contract: Contract) -> None:
             bad.append(f"{name}: chain {got}, Python {want}")
     if bad:
         raise DeploymentError("constants differ between Solidity and Python: " + "; ".join(bad))
-
-
-@dataclass(frozen=True)
-class PoseidonCode:
-    arity: int
-    abi: list[dict[str, Any]]
-    bytecode: str
-
-
-@functools.cache
-def poseidon_code() -> dict[int, PoseidonCode]:
-    """circomlibjs's Poseidon contracts by arity (generated once per circomlibjs version)."""
-    version = _node.installed_version("circomlibjs")
-    if version is None:
-        raise ToolError("generate Poseidon contracts", "circomlibjs", "not installed",
-                        paths.node_install_hint())
-    cache = paths.contracts_build_dir() / f"poseidon-circomlibjs-{version}.json"
-    try:
-        data = json.loads(cache.read_text())
-    except (OSError, ValueError):
-        proc = _node.run_node(POSEIDON_SCRIPT, [], step="generate Poseidon contracts",
-                              subject="circomlibjs", timeout=120)
-        data = json.loads(proc.stdout)
-        if data.get("circomlibjs") != version:
-            raise ToolError("generate Poseidon contracts", "circomlibjs",
-                            f"script ran circomlibjs {data.get('circomlibjs')}, "
-                            f"{version} is installed") from None
-        write_json_atomic(cache, data)
-    return {int(n): PoseidonCode(int(n), c["abi"], c["bytecode"])
-            for n, c in data["contracts"].items()}
 
 
 # --- the instrument table ------------------------------------------------------------------
@@ -314,8 +271,6 @@ class Deployment:
 
 
 def _reraise_decoded(exc: Exception, what: str) -> None:
-    from zkclear.chain.client import raise_decoded  # the decoder needs every ABI
-
     raise_decoded(exc, f"deploy {what}")
 
 
@@ -505,15 +460,4 @@ def deploy_with_keys(w3: Web3, setup: PoolSetup, keys: Any, *, allow_insecure: b
     if verifier.deploy_gas is not None:
         dep.gas["EpochVerifier"] = verifier.deploy_gas
     return dep
-
-
-def abis() -> dict[str, list[dict[str, Any]]]:
-    """ABI of each deployed name (Poseidon contracts and the verifier included)."""
-    compiled = build()
-    out = {name: c.abi for name, c in compiled.items()}
-    out["Collateral"] = compiled["TestCollateral"].abi
-    out["EpochVerifier"] = compiled["IEpochVerifier"].abi
-    for n, code in poseidon_code().items():
-        out[f"Poseidon{n}"] = code.abi
-    return out
 
