@@ -19,8 +19,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from zkclear.clearing.intake import TradeReport
 from zkclear.clearing.report import Report
-from zkclear.clearing.trades import TradeReport
 from zkclear.errors import ZkclearError
 
 from .base import DecimalStr, EngineRecord, Record, parse, read_file
