@@ -46,15 +46,11 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
-from zkclear import paths
-from zkclear.chain import contracts
+from zkclear.chain import contracts, scenario
 from zkclear.chain import node as chain
 from zkclear.clearing.params import PoolConfig
 from zkclear.prover import _node
 from zkclear.verifier.onchain import OnchainVerifier
-
-sys.path.insert(0, str(paths.ROOT))  # the shared setup lives with the tests
-from tests import contracts_support as cs
 
 
 def parse_sizes(text: str) -> list[PoolConfig]:
@@ -65,7 +61,7 @@ def parse_sizes(text: str) -> list[PoolConfig]:
     return out
 
 
-#: Epochs the story submits (contracts_support.story_end_to_end).
+#: Epochs the story submits (zkclear.chain.scenario.story_end_to_end).
 STORY_EPOCHS = 2
 
 
@@ -107,10 +103,10 @@ def liveness_gas(w3: Any, keys: Any, cfg: PoolConfig) -> dict[str, Any]:
     from zkclear.clearing.state import Leaf
     from zkclear.privacy.cipher import Ciphertext
 
-    pool = cs.deploy_pool(w3, keys, cfg)
+    pool = scenario.deploy_pool(w3, keys, cfg)
     cl, act = pool.client, pool.actors
     members = list(range(1, cfg.n_slots))
-    cl.govern([cl.register_member_call(s, act.members[s], 77 + s, cs.ESCROW)
+    cl.govern([cl.register_member_call(s, act.members[s], 77 + s, scenario.ESCROW)
                for s in members], act.signers)
     ct = Ciphertext(tuple(range(1, cfg.n_instruments + 3)), 7).to_bytes()  # real size
     close: dict[str, int] = {}
@@ -138,7 +134,7 @@ def liveness_gas(w3: Any, keys: Any, cfg: PoolConfig) -> dict[str, Any]:
         snap = chain.snapshot(w3)
         leaves = {s: Leaf(1_000 * s, (5, -5) + (0,) * (cfg.n_instruments - 2), 77 + s, 1,
                           12345) for s in members}
-        data = cs.install_exit_state(pool, leaves, house)
+        data = scenario.install_exit_state(pool, leaves, house)
         cl.deposit(500, sender=act.members[1])
         cl.request_withdrawal(1, sender=act.members[1])
         chain.advance_time(w3, cl.withdrawal_timeout())
@@ -155,9 +151,9 @@ def liveness_gas(w3: Any, keys: Any, cfg: PoolConfig) -> dict[str, Any]:
 
 def measure(w3: Any, cfg: PoolConfig, trades: Sequence[int]) -> dict[str, Any]:
     t0 = time.perf_counter()
-    keys = cs.epoch_keys(cfg)
+    keys = scenario.epoch_keys(cfg)
     t_keys = time.perf_counter() - t0
-    pool = cs.deploy_pool(w3, keys, cfg)
+    pool = scenario.deploy_pool(w3, keys, cfg)
     cl = pool.client
     deployer = pool.actors.deployer
 
@@ -170,7 +166,7 @@ def measure(w3: Any, cfg: PoolConfig, trades: Sequence[int]) -> dict[str, Any]:
 
     cl.gas_log.clear()
     t1 = time.perf_counter()
-    submit_gas, proofs = cs.story_end_to_end(pool)
+    submit_gas, proofs = scenario.story_end_to_end(pool)
     t_story = time.perf_counter() - t1
 
     by_action: dict[str, list[int]] = defaultdict(list)

@@ -1,9 +1,9 @@
 """Gas of the generated Groth16 verifier on the embedded EVM (py-evm, Prague).
 
 Run: ``.venv/bin/python bench/bench_gas.py [--bisect] [--estimate]``.
-Builds the test multiplier fixture (3 public signals) in ``build/bench/multiplier``
-(~2 s), exports ``MultiplierVerifier.sol``, compiles it with the pinned solc (Cancun,
-optimizer 200 runs), deploys it and prints one JSON object with
+Builds the multiplier fixture of :mod:`zkclear.verifier.fixture` (3 public signals) in
+``build/bench/multiplier`` (~2 s), exports ``MultiplierVerifier.sol``, compiles it with
+the pinned solc (Cancun, optimizer 200 runs), deploys it and prints one JSON object with
 
 * ``deploy_gas_used``: the deployment transaction's receipt;
 * ``verify``: a verifyProof *transaction* with an explicit gas limit -- ``gas_used`` from
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from collections.abc import Sequence
 from importlib import metadata
@@ -33,12 +32,8 @@ from zkclear import paths
 from zkclear.chain import node as chain
 from zkclear.chain import solidity
 from zkclear.prover import _node
+from zkclear.verifier import fixture as groth16_fixture
 from zkclear.verifier.onchain import OnchainVerifier, deploy_verifier, export_verifier
-
-# The fixture builder lives with the tests; the script runs from bench/, so the
-# repository root must be importable for `tests.groth16_fixture`.
-sys.path.insert(0, str(paths.ROOT))
-from tests import groth16_fixture
 
 CIRCUIT = "multiplier"
 
@@ -87,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     result: dict[str, Any] = {
         "benchmark": "groth16_verifier_gas",
-        "circuit": "tests/circuits/multiplier_main.circom",
+        "circuit": "multiplier (zkclear.verifier.fixture)",
         "contract": compiled.name,
         "n_public": v.n_public,
         "deploy_gas_used": v.deploy_gas,

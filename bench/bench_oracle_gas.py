@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from zkclear import paths
 from zkclear.chain import node as chain
+from zkclear.chain import scenario
 from zkclear.chain.client import Client
 from zkclear.chain.pool import Actors
 from zkclear.clearing.instruments import encode_arrays
 from zkclear.clearing.params import PoolConfig
 from zkclear.clearing.scenario import demo_params
-
-sys.path.insert(0, str(paths.ROOT))  # the shared setup lives with the tests
-from tests import contracts_support as cs
 
 
 def deploy(m: int, table: Any = ()) -> tuple[Client, Actors]:
@@ -35,8 +31,8 @@ def deploy(m: int, table: Any = ()) -> tuple[Client, Actors]:
     if table:
         genesis = [0 if ins.is_option else p for ins, p in zip(table, genesis, strict=True)]
         kw["instruments"] = tuple(table)
-    cl, actors, _ = cs.deploy_unproven(chain.embedded_web3(), PoolConfig(4, m, 4),
-                                       demo_params(m, 4), genesis, **kw)
+    cl, actors, _ = scenario.deploy_unproven(chain.embedded_web3(), PoolConfig(4, m, 4),
+                                             demo_params(m, 4), genesis, **kw)
     return cl, actors
 
 

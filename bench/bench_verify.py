@@ -1,8 +1,8 @@
 """Micro benchmark: Groth16 verification in Python (py_ecc) vs snarkjs (long-lived worker).
 
 Run: ``.venv/bin/python bench/bench_verify.py [--runs 5]``.
-Builds the test multiplier fixture (3 public signals) in ``build/bench/multiplier``
-(~2 s), then prints one JSON object: the median and individual times of
+Builds the multiplier fixture of :mod:`zkclear.verifier.fixture` (3 public signals) in
+``build/bench/multiplier`` (~2 s), then prints one JSON object: the median and individual times of
 
 * ``python_verify``: :func:`zkclear.verifier.verify` with a loaded key (3 Miller loops +
   one final exponentiation; e(alpha, beta) is cached on the key);
@@ -22,23 +22,17 @@ import json
 import os
 import platform
 import statistics
-import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
+from _timing import timed
 from py_ecc.optimized_bn128 import FQ12, add, final_exponentiate, multiply, neg, pairing
 
 from zkclear import paths
 from zkclear.prover.prove import verify as snarkjs_verify
 from zkclear.verifier import Proof, VerifyingKey, parse_public, verify
+from zkclear.verifier import fixture as groth16_fixture
 from zkclear.verifier.groth16 import _g1, _g2
-
-# The fixture builder lives with the tests; the script runs from bench/, so the
-# repository root must be importable for `tests.groth16_fixture`.
-sys.path.insert(0, str(paths.ROOT))
-from _timing import timed
-
-from tests import groth16_fixture
 
 
 def verify_4_pairings(vk: VerifyingKey, proof: Proof, public: Sequence[int | str]) -> bool:
@@ -94,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print(json.dumps({
         "benchmark": "groth16_verify",
-        "circuit": "tests/circuits/multiplier_main.circom",
+        "circuit": "multiplier (zkclear.verifier.fixture)",
         "n_public": vk.n_public,
         "runs": args.runs,
         "python_over_snarkjs": round(ratio, 1),

@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 
 from zkclear import paths
-
-from . import groth16_fixture
+from zkclear.verifier import fixture as groth16_fixture
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""Shared setup of the contract tests and the gas benchmark: a deployed pool driven
-through the chain client, epochs played from the engine's demo story, real epoch proofs.
+"""The contract tests' helpers. The pool they share with the gas benchmark -- the
+engine's story played on-chain with real proofs -- is :mod:`zkclear.chain.scenario`;
+its names are re-exported here (``cs.deploy_pool``, ``cs.CFG``, ...).
 
 Accounts: :class:`zkclear.chain.pool.Actors` (the layout the demo and the pool driver use).
 """
@@ -7,169 +8,27 @@ Accounts: :class:`zkclear.chain.pool.Actors` (the layout the demo and the pool d
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Iterator
 from typing import Any
 
 from py_ecc import bn128
-from web3 import Web3
 
-from zkclear.audit.core import pool_id
-from zkclear.chain import contracts
 from zkclear.chain import node as chain
-from zkclear.chain.client import Client, EpochAccepted, SignedCommit, exit_data_hash
-from zkclear.chain.pool import Actors, Pool
-from zkclear.clearing.epoch import EpochResult, run_epoch
-from zkclear.clearing.events import Kind
-from zkclear.clearing.params import PoolConfig
-from zkclear.clearing.scenario import EpochPlan, demo_keys, demo_params, demo_plans
-from zkclear.clearing.state import Leaf
-from zkclear.clearing.witness import epoch_circuit_inputs
-from zkclear.field import P
-from zkclear.privacy.compliance import ESCROW_V1, ESCROW_VERSION, escrow
-from zkclear.privacy.keyfile import X25519KeyPair
-from zkclear.prover import registry
-from zkclear.prover.circuit import compile_circuit
-from zkclear.prover.keys import Keys, dev_setup
-from zkclear.prover.prove import ProofResult, prove
-
-CFG = PoolConfig(4, 2, 4)
-DELAY = 3600
-#: The pool's compliance key pair in the tests: fixed and INSECURE (its private key is
-#: in this file). Registrations of the story's members escrow their view keys to it.
-COMPLIANCE = X25519KeyPair(bytes(range(1, 33)), "compliance")
-#: A stand-in escrow blob of the real size, for registrations with made-up vkh values
-#: (no view key behind them to escrow); the story's members publish real ones.
-ESCROW = bytes(range(93))
-MINT = 10**12
-
-
-def epoch_keys(cfg: PoolConfig = CFG) -> Keys:
-    """INSECURE development keys of the epoch circuit (cached in build/ after the first)."""
-    return dev_setup(compile_circuit(registry.epoch(cfg.n_slots, cfg.n_instruments,
-                                                    cfg.n_scenarios, cfg.max_events)))
-
-
-def deploy_pool(w3: Web3, keys: Keys, cfg: PoolConfig = CFG, *,
-                plans: Sequence[EpochPlan] | None = None) -> Pool:
-    plans = plans or demo_plans(cfg)
-    actors = Actors.of(w3, cfg.n_slots)
-    setup = contracts.PoolSetup(
-        cfg, demo_params(cfg.n_instruments, cfg.n_scenarios), plans[0].prices,
-        owners=actors.owners, threshold=2, reporters=actors.reporters, quorum=3,
-        operator=actors.operator, house_account=actors.house, delay=DELAY,
-        max_move_bp=2_000, max_age=3600)
-    dep = contracts.deploy_with_keys(w3, setup, keys, sender=actors.deployer)
-    client = Client(w3, dep)
-    for account in actors.members.values():
-        client.mint(account, MINT, sender=actors.deployer)
-    return Pool(client, actors, setup, keys, setup.genesis_state())
-
-
-def deploy_unproven(w3: Web3, cfg: PoolConfig, params: Any, genesis_prices: Sequence[int],
-                    **setup: Any) -> tuple[Client, Actors, contracts.PoolSetup]:
-    """The system with a stand-in for the epoch verifier (a contract, not a verifier): for
-    the oracle's and the parameters' tests, where no proof is submitted and no circuit of
-    this size need be compiled. ``setup``: further :class:`PoolSetup` fields (defaults:
-    :meth:`Actors.of`'s accounts, 2-of-3 governance, quorum 3 of 3 reporters)."""
-    actors = Actors.of(w3, cfg.n_slots)
-    stand_in, _ = contracts.deploy_contract(w3, contracts.build()["TestCollateral"], "v", "v",
-                                            6, sender=actors.deployer)
-    kw: dict[str, Any] = {"owners": actors.owners, "threshold": 2,
-                          "reporters": actors.reporters, "quorum": 3,
-                          "operator": actors.operator, "house_account": actors.house,
-                          "delay": DELAY} | setup
-    pool_setup = contracts.PoolSetup(cfg, params, tuple(genesis_prices), **kw)
-    dep = contracts.deploy_system(w3, pool_setup, stand_in.address, sender=actors.deployer)
-    return Client(w3, dep), actors, pool_setup
-
-
-def escrow_for(pool: Pool, slot: int, vkh: int) -> bytes:
-    """The registration's escrow: the story's view key of ``slot`` (``demo_keys``) sealed
-    to :data:`COMPLIANCE` for this pool (``zkclear.audit.core.pool_id``: chain id and house
-    address); the stand-in :data:`ESCROW` when ``vkh`` is not that key's. Slot 2 keeps the
-    version-1 escrow of pools registered before HPKE, so the audit reads both versions."""
-    key = demo_keys(pool.setup.config).get(slot)
-    if key is None or key.vkh != vkh:
-        return ESCROW
-    version = ESCROW_V1 if slot == 2 else ESCROW_VERSION
-    return escrow(key, COMPLIANCE, slot, pool_id(pool.client.deployment), version=version)
-
-
-def onchain_order(events: Sequence[Any]) -> list[Any]:
-    """The order events land in on-chain: commitments are posted with closeEpoch, after
-    every other event of the epoch."""
-    return ([e for e in events if e.kind != Kind.COMMIT]
-            + [e for e in events if e.kind == Kind.COMMIT])
-
-
-def play_events(pool: Pool, plan: EpochPlan) -> list[SignedCommit]:
-    """Send the plan's events as the members' (and governance's) transactions, in order;
-    consecutive registrations go through one governance proposal, each with its escrow
-    (:func:`escrow_for`). Each commitment is signed by its member with its report's
-    ciphertext (the plan's) and returned, for the operator's closeEpoch."""
-    cl, act = pool.client, pool.actors
-    epoch = cl.open_epoch()
-    signed = []
-    events = list(plan.events)
-    i = 0
-    while i < len(events):
-        ev = events[i]
-        who = act.members[ev.slot]
-        if ev.kind == Kind.REGISTER:
-            calls = []
-            while i < len(events) and events[i].kind == Kind.REGISTER:
-                e = events[i]
-                calls.append(cl.register_member_call(e.slot, act.members[e.slot], e.value,
-                                                     escrow_for(pool, e.slot, e.value)))
-                i += 1
-            cl.govern(calls, act.signers)
-            continue
-        if ev.kind == Kind.DEPOSIT:
-            cl.deposit(ev.value, sender=who)
-        elif ev.kind == Kind.COMMIT:
-            ct = plan.ciphertexts[ev.slot]
-            assert ct.commitment() == ev.value
-            signed.append(cl.sign_commit_as(who, epoch, ev.slot, ev.value, ct.to_bytes()))
-        elif ev.kind == Kind.WITHDRAW:
-            cl.request_withdrawal(ev.value, sender=who)
-        i += 1
-    return signed
-
-
-def post_prices(pool: Pool, epoch: int, prices: Sequence[int]) -> None:
-    """Every reporter (the quorum of three) posts ``prices``: final at the third."""
-    for r in pool.actors.reporters[:3]:
-        pool.client.post_prices(epoch, prices, sender=r)
-
-
-def prepare_epoch(pool: Pool, plan: EpochPlan, *, played: int = 0,
-                  commits: Sequence[SignedCommit] = ()) -> tuple[EpochResult, ProofResult]:
-    """Play the plan (but its first ``played`` events, already sent; ``commits``: their
-    signed commitments), price and close the epoch, clear it from the chain's own events
-    and prices with the engine, and prove it (a real epoch proof)."""
-    cl = pool.client
-    epoch = cl.open_epoch()
-    signed = [*commits, *play_events(pool, replace(plan, events=plan.events[played:]))]
-    post_prices(pool, epoch, plan.prices)
-    cl.close_epoch(signed, sender=pool.actors.operator)
-    events = cl.epoch_events(epoch)
-    assert events == onchain_order(plan.events)
-    result = run_epoch(pool.state, pool.setup.params, cl.final_prices(epoch), events,
-                       plan.reports, view_keys=plan.view_keys)
-    assert result.epoch == epoch
-    return result, prove(pool.keys, epoch_circuit_inputs(result))
-
-
-def submit(pool: Pool, result: EpochResult, proof: ProofResult) -> EpochAccepted:
-    accepted = pool.client.submit_epoch(proof.proof, proof.public, result.exit_data(),
-                                        sender=pool.actors.operator)
-    pool.state = result.new
-    return accepted
-
-
-def granted_amount(result: EpochResult) -> int:
-    return sum(s.withdrawal_requested for s in result.slots if s.withdrawal_granted)
+from zkclear.chain.client import ContractError
+from zkclear.chain.pool import Pool as Pool
+from zkclear.chain.scenario import CFG as CFG
+from zkclear.chain.scenario import COMPLIANCE as COMPLIANCE
+from zkclear.chain.scenario import DELAY as DELAY
+from zkclear.chain.scenario import ESCROW as ESCROW
+from zkclear.chain.scenario import deploy_pool as deploy_pool
+from zkclear.chain.scenario import deploy_unproven as deploy_unproven
+from zkclear.chain.scenario import epoch_keys as epoch_keys
+from zkclear.chain.scenario import install_exit_state as install_exit_state
+from zkclear.chain.scenario import post_prices as post_prices
+from zkclear.chain.scenario import prepare_epoch as prepare_epoch
+from zkclear.chain.scenario import story_end_to_end as story_end_to_end
+from zkclear.chain.scenario import submit as submit
+from zkclear.clearing.epoch import EpochResult as EpochResult
 
 
 def tamper(proof: dict[str, Any]) -> dict[str, Any]:
@@ -178,127 +37,10 @@ def tamper(proof: dict[str, Any]) -> dict[str, Any]:
     return {**proof, "pi_a": [str(x), str(y), "1"]}
 
 
-# --- a stand-in last accepted state for exits (until the 9-signal circuit publishes one) --
-
-
-def _slots(p: Pool) -> dict[str, int]:
-    """Storage slots of ClearingHouse's state variables this file writes, checked
-    against their known values (a layout change fails here, not silently)."""
-    cl = p.client
-    layout = {"openEpoch": 0, "paramsHash": 8, "stateRoot": 10, "lastAcceptedEpoch": 11,
-              "totalCollateral": 12, "lastExitDataHash": 13}
-    addr = cl.house.address
-    assert int.from_bytes(p.w3.eth.get_storage_at(addr, layout["paramsHash"]), "big") \
-        == cl.params_hash()
-    assert int.from_bytes(p.w3.eth.get_storage_at(addr, layout["stateRoot"]), "big") \
-        == cl.state_root()
-    return layout
-
-
-def set_storage(w3: Web3, address: str, slot: int, value: int) -> None:
-    """Write one storage word on the embedded chain (py-evm) and mine it into a block."""
-    backend = w3.provider.ethereum_tester.backend  # type: ignore[attr-defined]
-    state = backend.chain.get_vm().state
-    state.set_storage(bytes.fromhex(address[2:]), slot, value)
-    state.persist()
-    backend.chain.header = backend.chain.header.copy(state_root=state.state_root)
-    backend.mine_blocks()
-
-
-def install_exit_state(p: Pool, leaves: dict[int, Leaf], house_c: int) -> list[int]:
-    """Make the contract's last accepted state epoch 1 with these member leaves and the
-    house's collateral ``house_c``: totalCollateral, exit data hash, tokens held; the
-    open epoch becomes 2. Returns the exit data D."""
-    cl = p.client
-    layout = _slots(p)
-    n, m = p.setup.config.n_slots, p.setup.config.n_instruments
-    data = [Leaf(0, (0,) * m).hash()] * n + [house_c % P]
-    for s, leaf in leaves.items():
-        data[s] = leaf.hash()
-    total = house_c + sum(lf.collateral for lf in leaves.values())
-    assert total >= 0
-    for name, value in (("openEpoch", 2), ("lastAcceptedEpoch", 1), ("totalCollateral", total),
-                        ("lastExitDataHash", int.from_bytes(exit_data_hash(data), "big"))):
-        set_storage(p.w3, cl.house.address, layout[name], value)
-    if total:
-        cl.mint(cl.house.address, total, sender=p.actors.deployer)
-    assert (cl.last_accepted_epoch(), cl.open_epoch(), cl.total_collateral()) == (1, 2, total)
-    return data
-
-
-def fresh_w3(kind: str, node: chain.HardhatNode | None = None) -> Web3:
-    if kind == "embedded":
-        return chain.embedded_web3()
-    assert node is not None
-    return node.web3()
-
-
-def story_end_to_end(pool: Pool) -> tuple[dict[str, int], list[ProofResult]]:
-    """The demo story on-chain with real proofs; asserts every step, returns gas figures.
-
-    Epoch 1: registrations, deposits, reports, a withdrawal that is refused. While it is
-    being proven, a member deposits: that event belongs to epoch 2. Epoch 2: a price shock
-    liquidates slot 2 and slot 1's withdrawal is granted and paid. Both epochs are
-    submitted through the client; a replay of epoch 1 is refused. Returns the gas of
-    each submitEpoch and the two proofs.
-    """
-    from zkclear.chain.client import ContractError
-    from zkclear.clearing.events import Event
-
-    cl, act = pool.client, pool.actors
-    plan1, plan2 = demo_plans(pool.setup.config)
-    r1, p1 = prepare_epoch(pool, plan1)
-    assert cl.epoch_info(1)["firstRequestAt"] > 0  # the refused request started the clock
-    assert p1.public == r1.public_signals()
-    (refused_slot,) = [s.slot for s in r1.slots if s.withdrawal_refused]
-
-    # Proving takes a while: meanwhile events go to the next epoch.
-    late = Event(Kind.DEPOSIT, 3, 5_000)
-    cl.deposit(late.value, sender=act.members[late.slot])
-    assert cl.open_epoch() == 2 and cl.epoch_events(2) == [late]
-
-    before = cl.balance(act.members[refused_slot])
-    a1 = submit(pool, r1, p1)
-    assert (a1.epoch, a1.new_root) == (1, r1.new.root())
-    assert a1.refused == ((refused_slot, r1.slots[refused_slot].withdrawal_requested),)
-    assert a1.paid == () and a1.liquidated == ()
-    assert cl.balance(act.members[refused_slot]) == before
-    assert cl.state_root() == r1.new.root() and cl.last_accepted_epoch() == 1
-    assert cl.total_collateral() == r1.total_collateral
-
-    try:
-        cl.submit_epoch(p1.proof, p1.public, r1.exit_data(), sender=act.operator)
-        raise AssertionError("a replayed epoch was accepted")
-    except ContractError as exc:
-        assert exc.name == "EpochAlreadyAccepted", exc
-
-    plan2 = replace(plan2, events=(late, *plan2.events))
-    r2, p2 = prepare_epoch(pool, plan2, played=1)
-    paid_before = cl.balance(act.members[1])
-    a2 = submit(pool, r2, p2)
-    assert cl.balance(act.members[1]) == paid_before  # credited, not pushed
-    assert cl.claimable(act.members[1]) == cl.total_claimable() == granted_amount(r2)
-    receipt = cl.claim(sender=act.members[1])
-    assert cl.logs(receipt, "ClearingHouse", "Claimed")[0]["amount"] == granted_amount(r2)
-    assert cl.claimable(act.members[1]) == cl.total_claimable() == 0
-    liquidated = tuple(s.slot for s in r2.slots if s.liquidated)
-    granted = tuple((s.slot, act.members[s.slot], s.withdrawal_requested)
-                    for s in r2.slots if s.withdrawal_granted)
-    assert liquidated == (2,) and a2.liquidated == liquidated
-    assert a2.paid == granted and granted[0][0] == 1
-    assert cl.balance(act.members[1]) == paid_before + granted[0][2]
-    assert cl.state_root() == r2.new.root() == pool.state.root()
-    assert cl.total_collateral() == r2.total_collateral
-    assert cl.balance(cl.house.address) == r2.total_collateral  # reserves, nothing pending
-    return {"submit_epoch_1": a1.gas_used, "submit_epoch_2": a2.gas_used}, [p1, p2]
-
-
 @contextlib.contextmanager
 def reverts(name: str) -> Iterator[Any]:
     """Expect a revert whose innermost custom error is ``name`` (for pytest tests)."""
     import pytest
-
-    from zkclear.chain.client import ContractError
 
     with pytest.raises(ContractError) as ei:
         yield ei

@@ -95,3 +95,19 @@ def test_the_member_client_does_not_load_the_server() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120).stdout
     assert out.strip() == "[]"
+
+
+def test_bench_imports_only_the_package() -> None:
+    """bench/ scripts import zkclear (and their own bench/ helpers), never tests/, and do
+    not edit sys.path to reach anything else."""
+    found = []
+    for path in sorted((REPO / "bench").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name} imports {n}" for n in names
+                      if n.split(".")[0] in ("tests", "conftest")]
+            if (isinstance(node, ast.Attribute) and node.attr == "path"
+                    and isinstance(node.value, ast.Name) and node.value.id == "sys"):
+                found.append(f"{path.name} uses sys.path")
+    assert found == []

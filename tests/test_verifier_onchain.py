@@ -22,8 +22,7 @@ from zkclear.errors import ProofError, ToolError
 from zkclear.field import P as R
 from zkclear.prover.keys import file_sha256
 from zkclear.verifier import onchain
-
-from .groth16_fixture import Groth16Fixture
+from zkclear.verifier.fixture import Groth16Fixture
 
 CIRCUIT = "multiplier"
 

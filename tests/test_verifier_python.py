@@ -36,9 +36,8 @@ from zkclear.field import P as R
 from zkclear.prover import _node
 from zkclear.prover.prove import verify as snarkjs_verify
 from zkclear.verifier import Proof, VerifyingKey, check, parse_public, verify
+from zkclear.verifier.fixture import Groth16Fixture
 from zkclear.verifier.groth16 import Q, _conjugate, _g1, _g2, final_exponentiation
-
-from .groth16_fixture import Groth16Fixture
 
 Json = dict[str, Any]
 

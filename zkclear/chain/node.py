@@ -139,6 +139,17 @@ def latest_timestamp(w3: Web3) -> int:
     return int(w3.eth.get_block("latest")["timestamp"])
 
 
+def set_storage(w3: Web3, address: str, slot: int, value: int) -> None:
+    """Write one storage word on the embedded chain (py-evm) and mine it into a block
+    (tests and benchmarks: a state no transaction reaches yet)."""
+    backend = embedded_tester(w3).backend
+    state = backend.chain.get_vm().state
+    state.set_storage(bytes.fromhex(address[2:]), slot, value)
+    state.persist()
+    backend.chain.header = backend.chain.header.copy(state_root=state.state_root)
+    backend.mine_blocks()
+
+
 def advance_time(w3: Web3, seconds: int) -> int:
     """Move a local chain's clock forward by ``seconds`` and mine a block; returns its time.
 

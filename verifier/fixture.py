@@ -1,17 +1,47 @@
-"""A tiny Groth16 circuit, keys and proof, built with snarkjs directly (independent of
-zkclear's prover wrapper), for the verifier tests to check against."""
+"""A tiny Groth16 instance -- a multiplier circuit, its keys and a proof -- built with
+snarkjs directly, independent of zkclear's prover wrapper: what the verifier tests check
+:mod:`zkclear.verifier` against, and what the verifier benchmarks time
+(``bench/bench_verify.py``, ``bench/bench_gas.py``).
+
+The circuit (``c = a * b``, ``s = a + b + offset``, ``offset`` public: public signals
+``[c, s, offset]``) is written into the output folder and compiled there with circom2;
+phase 1 is a fresh 2^6 snarkjs ceremony. Development only: the entropy is fixed.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from zkclear import paths
 from zkclear.prover._node import run_node, snarkjs
 
-SOURCE = paths.ROOT / "tests" / "circuits" / "multiplier_main.circom"
+#: The circuit, as one source file (circom names the outputs after it: multiplier_main).
+SOURCE_NAME = "multiplier_main.circom"
+SOURCE = """pragma circom 2.1.0;
+
+// Test circuit: c = a * b and s = a + b + offset, with `offset` a public input.
+template Multiplier() {
+    signal input a;
+    signal input b;
+    signal input offset;
+    signal output c;
+    signal output s;
+    c <== a * b;
+    s <== a + b + offset;
+}
+
+component main {public [offset]} = Multiplier();
+"""
+
+
+class _Step(TypedDict):
+    """How the node tools name this step in their errors."""
+
+    step: str
+    subject: str
 
 
 @dataclass(frozen=True)
@@ -27,10 +57,12 @@ class Groth16Fixture:
 def build(out: Path, a: int = 3, b: int = 11, offset: int = 5) -> Groth16Fixture:
     """Compile the multiplier, set up from a fresh snarkjs ptau (2^6), prove a*b, a+b+offset."""
     out.mkdir(parents=True, exist_ok=True)
+    source = out / SOURCE_NAME
+    source.write_text(SOURCE)
     w = snarkjs()
-    s = dict(step="fixture", subject="multiplier")
+    s: _Step = {"step": "fixture", "subject": "multiplier"}
     run_node(paths.NODE_MODULES / "circom2" / "cli.js",
-             [str(SOURCE), "--r1cs", "--wasm", "-o", str(out)], **s)
+             [str(source), "--r1cs", "--wasm", "-o", str(out)], **s)
     w.call("powersoftau.new", "bn128", 6, str(out / "p0.ptau"), **s)
     w.call("powersoftau.contribute", str(out / "p0.ptau"), str(out / "p1.ptau"), "t", "e1", **s)
     w.call("powersoftau.preparePhase2", str(out / "p1.ptau"), str(out / "p2.ptau"), **s)
