@@ -6,10 +6,12 @@ proposals, member registration, reports, deposits, withdrawal requests, oracle p
 closing and submitting epochs -- plus the views and event logs the operator and auditors
 need (:meth:`Client.epoch_events` rebuilds an epoch's events for the clearing engine).
 
-A revert becomes a :class:`ContractError` carrying the custom error's name and decoded
-arguments (:mod:`zkclear.chain.reverts`); for a transaction mined with status 0 the
-revert data is found by replaying it as a call on the state before its block. (The
-decoder's names, ``revert_data`` and ``error_table``, are still importable from here.)
+Its parts: how calls and transactions are sent, and a revert raised as a
+:class:`ContractError` carrying the custom error's name and decoded arguments
+(:mod:`zkclear.chain.base`, :mod:`zkclear.chain.reverts`); the oracle's posts and reads
+(:mod:`zkclear.chain.oracle`); the commit digests members sign
+(:mod:`zkclear.chain.commits`). Their names (``SignedCommit``, ``median``,
+``decode_error`` ...) are still importable from here.
 
 Gas: ordinary transactions are estimated (+25 %); ``submitEpoch`` always gets an explicit
 limit (:func:`submit_gas_limit`) because the verifier answers false, not revert, when
@@ -18,36 +20,40 @@ starved, and estimating re-runs the pairing check several times on py-evm.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_typing import ChecksumAddress
-from eth_utils import function_signature_to_4byte_selector, keccak
+from eth_utils import function_signature_to_4byte_selector
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.contract import Contract
 from web3.logs import DISCARD
 
 from zkclear import bounds
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
-from zkclear.chain.reverts import ContractError, decode_error, raise_decoded
+from zkclear.chain.base import Call as Call
+from zkclear.chain.commits import COMMIT_DOMAIN as COMMIT_DOMAIN
+from zkclear.chain.commits import SECP256K1_HALF_N as SECP256K1_HALF_N
+from zkclear.chain.commits import SignedCommit as SignedCommit
+from zkclear.chain.commits import commit_inner as commit_inner
+from zkclear.chain.commits import eip191_digest as eip191_digest
+from zkclear.chain.commits import exit_data_hash as exit_data_hash
+from zkclear.chain.oracle import OracleCalls
+from zkclear.chain.oracle import decode_venues as decode_venues
+from zkclear.chain.oracle import encode_venues as encode_venues
+from zkclear.chain.oracle import median as median
+from zkclear.chain.oracle import venue_medians as venue_medians
+from zkclear.chain.reverts import ContractError as ContractError
+from zkclear.chain.reverts import decode_error
 from zkclear.chain.reverts import error_table as error_table
+from zkclear.chain.reverts import raise_decoded as raise_decoded
 from zkclear.chain.reverts import revert_data as revert_data
 from zkclear.clearing.events import Event, Kind
-from zkclear.clearing.instruments import (
-    Instrument,
-    Market,
-    decode_arrays,
-    encode_arrays,
-    risk_hash,
-)
 from zkclear.clearing.params import RiskParams
 from zkclear.clearing.public import PUBLIC_NAMES
 from zkclear.errors import ZkclearError
@@ -75,110 +81,7 @@ def submit_gas_limit(public: Sequence[int]) -> int:
             + SUBMIT_GAS_PER_EXIT_WORD * (bounds.MAX_SLOTS + 1))
 
 
-# --- oracle venues ----------------------------------------------------------------------
-
-
-def median(values: Sequence[int]) -> int:
-    """The venues' median (PriceOracle._checkVenues): the middle value, or for an even
-    count the floor of the mean of the two middle values."""
-    if not values:
-        raise ZkclearError("the median of no values")
-    v = sorted(int(x) for x in values)
-    n = len(v)
-    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) // 2
-
-
-def venue_medians(venues: Mapping[str, Sequence[int]]) -> tuple[int, ...]:
-    """Per instrument, the median over venues (name -> one price per instrument)."""
-    if not venues:
-        raise ZkclearError("no venues")
-    widths = {len(p) for p in venues.values()}
-    if len(widths) != 1:
-        raise ZkclearError(f"the venues quote different numbers of instruments: "
-                           f"{ {n: len(p) for n, p in venues.items()} }")
-    (m,) = widths
-    return tuple(median([p[i] for p in venues.values()]) for i in range(m))
-
-
-def encode_venues(venues: Mapping[str, Sequence[int]]) -> bytes:
-    """abi.encode(string[] names, uint256[][] prices), the PricesPosted ``venues`` blob."""
-    names = list(venues)
-    return abi_encode(["string[]", "uint256[][]"],
-                      [names, [[int(p) for p in venues[n]] for n in names]])
-
-
-def decode_venues(blob: bytes) -> dict[str, tuple[int, ...]]:
-    """The venues of a PricesPosted event ({} when the reporter posted none)."""
-    if not blob:
-        return {}
-    names, prices = abi_decode(["string[]", "uint256[][]"], blob)
-    return {str(n): tuple(int(x) for x in p) for n, p in zip(names, prices, strict=True)}
-
-
-# --- option risk arrays ------------------------------------------------------------------
-
-
-# --- signed commits and exit data --------------------------------------------------------
-
-#: Domain tag of the commit digest (docs/protocol.md, "Reports are posted by the operator").
-COMMIT_DOMAIN = "zkclear-commit-v1"
-#: Largest s of a canonical (low-s) secp256k1 signature, as the contract requires.
-SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
-
-
-def commit_inner(chain_id: int, house: str, epoch: int, slot: int, commitment: int,
-                 ciphertext: bytes) -> bytes:
-    """keccak256(abi.encode("zkclear-commit-v1", chainid, clearingHouse, epoch, slot, C,
-    keccak256(ciphertext))): what a member signs (EIP-191) for its commitment."""
-    return keccak(abi_encode(
-        ["string", "uint256", "address", "uint256", "uint256", "uint256", "bytes32"],
-        [COMMIT_DOMAIN, chain_id, Web3.to_checksum_address(house), epoch, slot, commitment,
-         keccak(bytes(ciphertext))]))
-
-
-def eip191_digest(inner: bytes) -> bytes:
-    """keccak256("\\x19Ethereum Signed Message:\\n32" || inner) (eth_sign of 32 bytes)."""
-    return keccak(b"\x19Ethereum Signed Message:\n32" + inner)
-
-
-@dataclass(frozen=True)
-class SignedCommit:
-    """One entry of closeEpoch's ``commits``: a slot's commitment, its ciphertext and the
-    slot account's signature of the commit digest."""
-
-    slot: int
-    commitment: int
-    ciphertext: bytes
-    v: int
-    r: bytes
-    s: bytes
-
-    def as_tuple(self) -> tuple[int, int, bytes, int, bytes, bytes]:
-        return (self.slot, self.commitment, self.ciphertext, self.v, self.r, self.s)
-
-    @classmethod
-    def from_signature(cls, slot: int, commitment: int, ciphertext: bytes,
-                       signature: bytes) -> SignedCommit:
-        """From a 65-byte r || s || v signature (v 0/1 or 27/28)."""
-        if len(signature) != 65:
-            raise ZkclearError(f"a commit signature has 65 bytes, got {len(signature)}")
-        v = signature[64]
-        return cls(slot, commitment, bytes(ciphertext), v + 27 if v < 27 else v,
-                   bytes(signature[:32]), bytes(signature[32:64]))
-
-    @property
-    def signature(self) -> bytes:
-        return self.r + self.s + bytes([self.v])
-
-
-def exit_data_hash(exit_data: Sequence[int]) -> bytes:
-    """keccak256(abi.encode(uint256[] exitData)), as the contract stores it."""
-    return keccak(abi_encode(["uint256[]"], [list(exit_data)]))
-
-
 # --- the client -------------------------------------------------------------------------
-
-Call = tuple[str, bytes]
 
 
 @dataclass(frozen=True)
@@ -192,74 +95,9 @@ class EpochAccepted:
     gas_used: int
 
 
-class Client:
-    """One connection to one deployed system."""
-
-    def __init__(self, w3: Web3, deployment: contracts.Deployment) -> None:
-        if int(w3.eth.chain_id) != deployment.chain_id:
-            raise ZkclearError(f"the deployment is on chain {deployment.chain_id}, "
-                               f"this connection is to chain {w3.eth.chain_id}")
-        self.w3, self.deployment = w3, deployment
-        abis = contracts.abis()
-        self.c: dict[str, Contract] = {
-            name: w3.eth.contract(address=deployment.address(name), abi=abis[name])
-            for name in deployment.addresses
-        }
-        self.house = self.c["ClearingHouse"]
-        self.oracle = self.c["PriceOracle"]
-        self.governance = self.c["Governance"]
-        self.token = self.c["Collateral"]
-        #: (action, gas used) of every transaction this client sent, in order.
-        self.gas_log: list[tuple[str, int]] = []
-
-    # -- plumbing ---------------------------------------------------------------------
-
-    def _name(self, fn: Any) -> str:
-        for name, c in self.c.items():
-            if c.address == fn.address:
-                return f"{name}.{fn.fn_name}"
-        return str(fn.fn_name)
-
-    def call(self, fn: Any, *, sender: str | None = None) -> Any:
-        try:
-            return fn.call({"from": sender} if sender else {})
-        except Exception as exc:
-            raise_decoded(exc, self._name(fn))
-            raise
-
-    def transact(self, fn: Any, *, sender: str, gas: int | None = None) -> Any:
-        """Send ``fn`` from ``sender``; the receipt, or the decoded revert as ContractError."""
-        action = self._name(fn)
-        params: dict[str, Any] = {"from": sender}
-        try:
-            if gas is None:
-                est = int(fn.estimate_gas(params))
-                gas = est + est // 4 + 10_000
-            tx_hash = fn.transact({**params, "gas": gas})
-        except Exception as exc:
-            raise_decoded(exc, action)
-            raise
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
-        if receipt["status"] != 1:
-            # Mined but reverted (the embedded chain with an explicit gas limit, or a
-            # real network): replay it on the state before its block to learn why.
-            try:
-                fn.call({**params, "gas": gas}, block_identifier=receipt["blockNumber"] - 1)
-            except Exception as exc:
-                raise_decoded(exc, action)
-                raise
-            raise ContractError(action, "", {}, b"")  # out of gas, or state moved on
-        self.gas_log.append((action, int(receipt["gasUsed"])))
-        return receipt
-
-    def logs(self, receipt: Any, contract: str, event: str) -> list[dict[str, Any]]:
-        """The arguments of each ``contract.event`` log in a receipt (others ignored)."""
-        ev = getattr(self.c[contract].events, event)()
-        return [dict(e["args"]) for e in ev.process_receipt(receipt, errors=DISCARD)]
-
-    def _encode(self, contract: str, fn: str, *args: Any) -> Call:
-        c = self.c[contract]
-        return c.address, bytes.fromhex(c.encode_abi(fn, args=list(args))[2:])
+class Client(OracleCalls):
+    """One connection to one deployed system (:class:`~zkclear.chain.base.ClientBase`):
+    one method per action and view."""
 
     # -- governance -------------------------------------------------------------------
 
@@ -444,139 +282,6 @@ class Client:
 
     def slot_of(self, account: str) -> int:
         return int(self.call(self.house.functions.slotOf(Web3.to_checksum_address(account))))
-
-    # -- oracle -----------------------------------------------------------------------
-
-    def post_prices(self, epoch: int, prices: Sequence[int] | None = None, *, sender: str,
-                    observed_at: int | None = None,
-                    venues: Mapping[str, Sequence[int]] | None = None,
-                    funding: Sequence[int] | None = None) -> Any:
-        """Post ``epoch``'s prices (marks); with ``venues`` (name -> one price per
-        instrument) the posted prices are their per-instrument median
-        (:func:`venue_medians`) and the venues go into the PricesPosted event (the
-        contract checks the median). ``funding``: one signed amount per lot and
-        instrument (nonzero only for perpetuals; ``postMarks``), None posts zeros
-        (``postPrices``)."""
-        blob = b""
-        if venues is not None:
-            med = venue_medians(venues)
-            if prices is not None and tuple(prices) != med:
-                raise ZkclearError(f"prices {tuple(prices)} are not the venues' median {med}")
-            prices, blob = med, encode_venues(venues)
-        if prices is None:
-            raise ZkclearError("post_prices needs prices or venues")
-        ts = chain.latest_timestamp(self.w3) if observed_at is None else observed_at
-        fns = self.oracle.functions
-        if funding is None:
-            return self.transact(fns.postPrices(epoch, ts, list(prices), blob), sender=sender)
-        return self.transact(fns.postMarks(epoch, ts, list(prices), [int(f) for f in funding],
-                                           blob), sender=sender)
-
-    def post_risk_arrays(self, epoch: int, arrays: Mapping[int, Sequence[int]], *,
-                         sender: str, posted_hash: int | None = None) -> Any:
-        """Post the hash of ``epoch``'s option risk arrays (option m -> K entries) with
-        the arrays (:func:`~zkclear.clearing.instruments.encode_arrays`); the hash is
-        computed from the deployed instrument table and K unless ``posted_hash`` is given
-        (tests post others)."""
-        if posted_hash is None:
-            posted_hash = risk_hash(self.instruments(), arrays,
-                                    self.deployment.config.n_scenarios)
-        return self.transact(self.oracle.functions.postRiskArrays(
-            epoch, posted_hash, encode_arrays(arrays)), sender=sender)
-
-    def posted_risk_arrays(self, epoch: int) -> list[dict[str, Any]]:
-        """Every RiskArraysPosted of ``epoch``: reporter, riskHash, the arrays decoded
-        (None where the blob does not decode)."""
-        logs = self.oracle.events.RiskArraysPosted().get_logs(
-            argument_filters={"epoch": epoch}, from_block=self.deployment.first_block)
-        out = []
-        for e in logs:
-            try:
-                arrays: dict[int, tuple[int, ...]] | None = decode_arrays(
-                    bytes(e["args"]["arrays"]))
-            except ZkclearError:
-                arrays = None
-            out.append({"reporter": str(e["args"]["reporter"]),
-                        "risk_hash": int(e["args"]["riskHash"]), "arrays": arrays})
-        return out
-
-    def market(self, epoch: int) -> Market:
-        """``epoch``'s final market from the chain: marks, funding indices and -- in a
-        pool with options, once the risk round is final -- the risk arrays of a post
-        whose arrays hash to the final riskHash (ZkclearError if none does)."""
-        prices, funding = self.final_prices(epoch), self.funding_index(epoch)
-        table = self.instruments()
-        if not any(i.is_option for i in table):
-            return Market(prices, funding)
-        final = self.risk_hash(epoch)
-        if final == 0:
-            raise ZkclearError(f"epoch {epoch}: the risk arrays are not final yet")
-        k = self.deployment.config.n_scenarios
-        for post in self.posted_risk_arrays(epoch):
-            arrays = post["arrays"]
-            if post["risk_hash"] != final or arrays is None:
-                continue
-            try:
-                if risk_hash(table, arrays, k) == final:
-                    return Market(prices, funding, arrays)
-            except ZkclearError:
-                continue
-        raise ZkclearError(f"epoch {epoch}: no posted risk arrays hash to the final "
-                           f"riskHash {final:#x}")
-
-    def release_prices(self, epoch: int, *, sender: str) -> Any:
-        """Make a candidate held by the circuit breaker final (after breakerDelay)."""
-        return self.transact(self.oracle.functions.releasePrices(epoch), sender=sender)
-
-    def pending_prices(self, epoch: int) -> tuple[tuple[int, ...], int]:
-        """The candidate the breaker holds for ``epoch`` and its release time (() and 0)."""
-        prices, release_at = self.call(self.oracle.functions.pendingPrices(epoch))
-        return tuple(int(p) for p in prices), int(release_at)
-
-    def finalised_at(self, epoch: int) -> int:
-        return int(self.call(self.oracle.functions.finalisedAt(epoch)))
-
-    def posted_venues(self, epoch: int) -> list[dict[str, Any]]:
-        """Every PricesPosted of ``epoch``: reporter, observedAt, prices, decoded venues."""
-        logs = self.oracle.events.PricesPosted().get_logs(
-            argument_filters={"epoch": epoch}, from_block=self.deployment.first_block)
-        return [{"reporter": str(e["args"]["reporter"]),
-                 "observed_at": int(e["args"]["observedAt"]),
-                 "prices": tuple(int(p) for p in e["args"]["prices"]),
-                 "funding": tuple(int(f) for f in e["args"]["funding"]),
-                 "venues": decode_venues(bytes(e["args"]["venues"]))} for e in logs]
-
-    def final_prices(self, epoch: int) -> tuple[int, ...]:
-        return tuple(int(p) for p in self.call(self.oracle.functions.finalPrices(epoch)))
-
-    def prices_hash(self, epoch: int) -> int:
-        """``pricesHash`` of ``epoch`` (0 until its marks -- and, with options, its risk
-        arrays -- are final)."""
-        return int(self.call(self.oracle.functions.pricesHashOf(epoch)))
-
-    def mark_hash(self, epoch: int) -> int:
-        """``markHash`` of ``epoch`` (0 until its marks are final)."""
-        return int(self.call(self.oracle.functions.markHashOf(epoch)))
-
-    def risk_hash(self, epoch: int) -> int:
-        """The final ``riskHash`` of ``epoch`` (0 without options or until final)."""
-        return int(self.call(self.oracle.functions.riskHashOf(epoch)))
-
-    def funding_index(self, epoch: int) -> tuple[int, ...]:
-        """The funding indices ``F`` of ``epoch`` (signed; PricesNotFinal before)."""
-        return tuple(int(f) for f in self.call(self.oracle.functions.fundingIndex(epoch)))
-
-    def max_funding_bp(self) -> int:
-        return int(self.call(self.oracle.functions.maxFundingBp()))
-
-    @functools.cached_property
-    def _instruments(self) -> tuple[Instrument, ...]:
-        rows = self.call(self.oracle.functions.instruments())
-        return tuple(contracts.instrument_from_tuple(r) for r in rows)
-
-    def instruments(self) -> tuple[Instrument, ...]:
-        """The deployment's instrument table, from the oracle (fixed: read once)."""
-        return self._instruments
 
     # -- epochs -----------------------------------------------------------------------
 

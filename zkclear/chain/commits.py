@@ -1,0 +1,69 @@
+"""What a member signs for its report commitment, and the exit data's hash: the digests
+the ClearingHouse recomputes (docs/protocol.md, "Reports are posted by the operator").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
+from web3 import Web3
+
+from zkclear.errors import ZkclearError
+
+#: Domain tag of the commit digest (docs/protocol.md, "Reports are posted by the operator").
+COMMIT_DOMAIN = "zkclear-commit-v1"
+#: Largest s of a canonical (low-s) secp256k1 signature, as the contract requires.
+SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+
+
+def commit_inner(chain_id: int, house: str, epoch: int, slot: int, commitment: int,
+                 ciphertext: bytes) -> bytes:
+    """keccak256(abi.encode("zkclear-commit-v1", chainid, clearingHouse, epoch, slot, C,
+    keccak256(ciphertext))): what a member signs (EIP-191) for its commitment."""
+    return keccak(abi_encode(
+        ["string", "uint256", "address", "uint256", "uint256", "uint256", "bytes32"],
+        [COMMIT_DOMAIN, chain_id, Web3.to_checksum_address(house), epoch, slot, commitment,
+         keccak(bytes(ciphertext))]))
+
+
+def eip191_digest(inner: bytes) -> bytes:
+    """keccak256("\\x19Ethereum Signed Message:\\n32" || inner) (eth_sign of 32 bytes)."""
+    return keccak(b"\x19Ethereum Signed Message:\n32" + inner)
+
+
+@dataclass(frozen=True)
+class SignedCommit:
+    """One entry of closeEpoch's ``commits``: a slot's commitment, its ciphertext and the
+    slot account's signature of the commit digest."""
+
+    slot: int
+    commitment: int
+    ciphertext: bytes
+    v: int
+    r: bytes
+    s: bytes
+
+    def as_tuple(self) -> tuple[int, int, bytes, int, bytes, bytes]:
+        return (self.slot, self.commitment, self.ciphertext, self.v, self.r, self.s)
+
+    @classmethod
+    def from_signature(cls, slot: int, commitment: int, ciphertext: bytes,
+                       signature: bytes) -> SignedCommit:
+        """From a 65-byte r || s || v signature (v 0/1 or 27/28)."""
+        if len(signature) != 65:
+            raise ZkclearError(f"a commit signature has 65 bytes, got {len(signature)}")
+        v = signature[64]
+        return cls(slot, commitment, bytes(ciphertext), v + 27 if v < 27 else v,
+                   bytes(signature[:32]), bytes(signature[32:64]))
+
+    @property
+    def signature(self) -> bytes:
+        return self.r + self.s + bytes([self.v])
+
+
+def exit_data_hash(exit_data: Sequence[int]) -> bytes:
+    """keccak256(abi.encode(uint256[] exitData)), as the contract stores it."""
+    return keccak(abi_encode(["uint256[]"], [list(exit_data)]))
