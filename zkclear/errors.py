@@ -18,9 +18,9 @@ the new drawing when it is not)::
     ├── BoundError                    field; also ValueError
     ├── CeremonyError                 prover.ceremony
     ├── ChainDataError                audit.chainview
-    ├── ContractError                 chain.client
+    ├── ContractError                 chain.reverts
     ├── DecryptionError               privacy.cipher
-    ├── DemoError                     demo
+    ├── DemoError                     demo_keys
     ├── DeploymentError               chain.contracts
     ├── EpochError                    clearing.epoch; also ValueError
     ├── EscrowError                   privacy.compliance
@@ -35,8 +35,8 @@ the new drawing when it is not)::
     ├── ParamsError                   clearing.params; also ValueError
     │   ├── MarginError               clearing.margin
     │   └── SpanError                 clearing.span
-    ├── PoolError                     chain.pool
-    │   └── CommitRefused             chain.pool
+    ├── PoolError                     chain.orders
+    │   └── CommitRefused             chain.orders
     ├── ProofError                    errors
     ├── RecoverError                  operator.recover
     │   ├── EscrowOpenError           operator.recover
@@ -53,8 +53,8 @@ the new drawing when it is not)::
     │   ├── ToolMissingError          errors
     │   ├── WitnessError              errors
     │   └── WorkerCallError           prover._node
-    ├── TradeError                    clearing.trades; also ValueError
-    │   └── NettingBoundError         clearing.trades; also BoundError
+    ├── TradeError                    clearing.intake; also ValueError
+    │   └── NettingBoundError         clearing.netting; also BoundError
     ├── TradeLossError                clearing.epoch; also ValueError
     └── TransportError                privacy.transport
         ├── ReplayError               privacy.transport
