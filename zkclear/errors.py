@@ -44,7 +44,7 @@ the new drawing when it is not)::
     │   └── ReportOpenError           operator.recover
     ├── RoleError                     roles.admin
     ├── ServiceError                  operator.errors
-    ├── ShareError                    privacy.compliance
+    ├── ShareError                    privacy.shamir
     ├── StoreError                    operator.store
     ├── StressError                   clearing.stress.inputs
     │   └── StressInputError          clearing.stress.inputs; also ValueError
