@@ -21,7 +21,7 @@ the new drawing when it is not)::
     ├── ContractError                 chain.reverts
     ├── DecryptionError               privacy.cipher
     ├── DemoError                     demo_keys
-    ├── DeploymentError               chain.contracts
+    ├── DeploymentError               chain.deployment
     ├── EpochError                    clearing.epoch; also ValueError
     ├── EscrowError                   privacy.compliance
     ├── ExitError                     roles.exit

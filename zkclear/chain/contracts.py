@@ -17,6 +17,9 @@ The system (see ``contracts/ClearingHouse.sol`` for the epoch rules):
   (:mod:`zkclear.verifier.onchain`, which refuses insecure keys on non-local chains).
 * ``ClearingHouse``: registry, custody, the events accumulator, ``submitEpoch``.
 
+What a deployment fixes (:class:`PoolSetup`) and where it lives (:class:`Deployment`, its
+file) are :mod:`zkclear.chain.deployment`, re-exported here.
+
 The instrument table (docs/protocol.md, "Instruments") is fixed at deployment: it is
 the risk parameters' (``RiskParams.instruments``, all plain futures unless given), passed
 to both the oracle and the clearing house (which refuses an oracle with another table)
@@ -34,9 +37,7 @@ contracts compute or hold themselves.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, cast
 
 from eth_typing import ChecksumAddress
@@ -51,36 +52,27 @@ from zkclear.chain.artefacts import SOURCES_DIR as SOURCES_DIR
 from zkclear.chain.artefacts import PoseidonCode as PoseidonCode
 from zkclear.chain.artefacts import abis as abis
 from zkclear.chain.artefacts import sources as sources
+from zkclear.chain.deployment import DEFAULT_MAX_FUNDING_BP as DEFAULT_MAX_FUNDING_BP
+from zkclear.chain.deployment import DEFAULT_WITHDRAWAL_TIMEOUT as DEFAULT_WITHDRAWAL_TIMEOUT
+from zkclear.chain.deployment import POSEIDON_NAMES as POSEIDON_NAMES
+from zkclear.chain.deployment import SYSTEM as SYSTEM
+from zkclear.chain.deployment import Deployment, DeploymentError, PoolSetup
+from zkclear.chain.deployment import parse_pool_id as parse_pool_id
+from zkclear.chain.deployment import pool_id as pool_id
 from zkclear.chain.reverts import raise_decoded
 from zkclear.chain.solidity import CompiledContract
 from zkclear.clearing.events import Kind
 from zkclear.clearing.instruments import Instrument, InstrumentError, mark_hash
 from zkclear.clearing.instruments import Kind as InstrumentKind
-from zkclear.clearing.params import ParamsError, PoolConfig, RiskParams, check_prices, prices_hash
-from zkclear.clearing.state import HOUSE, PoolState
-from zkclear.errors import ZkclearError
+from zkclear.clearing.params import PoolConfig, prices_hash
+from zkclear.clearing.state import HOUSE
 from zkclear.field import P
-from zkclear.fsutil import write_json_atomic
 from zkclear.poseidon import MAX_INPUTS, poseidon
 from zkclear.prover.registry import EPOCH_PUBLIC
-from zkclear.schemas import DeploymentConfig, DeploymentFile, dump, parse, read_file
 
-#: Names of the deployed contracts in a :class:`Deployment`.
-POSEIDON_NAMES = tuple(f"Poseidon{n}" for n in POSEIDON_ARITIES)
-SYSTEM = ("Governance", "Collateral", "PriceOracle", "EpochVerifier", "ClearingHouse")
-
-
-#: Default governed withdrawal timeout (seconds): one day.
-DEFAULT_WITHDRAWAL_TIMEOUT = 86_400
-#: Default governed funding clamp: |f| <= 0.3 % of the mark per epoch.
-DEFAULT_MAX_FUNDING_BP = 30
 #: The contracts' instrument kind codes (``INSTRUMENT_*`` in base/Constants.sol).
 INSTRUMENT_CODES = {InstrumentKind.FUTURE: 0, InstrumentKind.PERPETUAL: 1,
                     InstrumentKind.DATED: 2, InstrumentKind.OPTION: 3}
-
-
-class DeploymentError(ZkclearError):
-    """A deployment failed or does not match what the off-chain code expects."""
 
 
 # --- the mirrored constants ------------------------------------------------------------------
@@ -153,121 +145,6 @@ def instrument_from_tuple(row: Any) -> Instrument:
 
 
 # --- deployment -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PoolSetup:
-    """Everything a deployment fixes, apart from the epoch verifier.
-
-    ``owners``/``threshold``/``delay``: the Governance multisig and its time-lock
-    (seconds). ``reporters``/``quorum``/``max_move_bp``/``max_age``/``breaker_delay``:
-    the oracle (``quorum`` odd; a median beyond ``max_move_bp`` of the previous price
-    becomes final ``breaker_delay`` seconds after it is posted, docs/protocol.md "Oracle").
-    ``token``: an existing ERC-20 to use as collateral; None deploys ``TestCollateral``.
-    ``withdrawal_timeout``: seconds after which an unserved withdrawal request lets
-    anyone freeze the pool (governed; docs/protocol.md, "Liveness").
-    ``instruments``: the fixed instrument table (docs/protocol.md, "Instruments"); ()
-    keeps ``params``' table (M plain futures unless the parameters name one). Given, it
-    becomes the parameters' table (``params.with_instruments``), so ``params.hash()`` is
-    the on-chain paramsHash. ``max_funding_bp``: the oracle's governed funding clamp.
-    """
-
-    config: PoolConfig
-    params: RiskParams
-    genesis_prices: tuple[int, ...]
-    owners: tuple[str, ...]
-    threshold: int
-    reporters: tuple[str, ...]
-    quorum: int
-    operator: str
-    house_account: str
-    house_vkh: int = 0
-    delay: int = 3600
-    max_move_bp: int = 2_000
-    max_age: int = 3600
-    token: str | None = None
-    breaker_delay: int = 600
-    withdrawal_timeout: int = DEFAULT_WITHDRAWAL_TIMEOUT
-    instruments: tuple[Instrument, ...] = ()
-    max_funding_bp: int = DEFAULT_MAX_FUNDING_BP
-
-    def __post_init__(self) -> None:
-        table = tuple(self.instruments)
-        if table and table != self.params.instruments:
-            if any(i != Instrument() for i in self.params.instruments):
-                raise ParamsError("the instrument table given is not the risk parameters' "
-                                  "(give it in one place)")
-            object.__setattr__(self, "params", self.params.with_instruments(table))
-        object.__setattr__(self, "instruments", self.params.instruments)
-        self.params.check_config(self.config)
-        if not 0 <= self.max_funding_bp <= bounds.BP:
-            raise ParamsError(f"max_funding_bp must be in 0..{bounds.BP}, "
-                              f"got {self.max_funding_bp}")
-        object.__setattr__(self, "genesis_prices", check_prices(
-            tuple(self.genesis_prices), self.config.n_instruments, "genesis prices",
-            self.instruments))
-        object.__setattr__(self, "owners", tuple(self.owners))
-        object.__setattr__(self, "reporters", tuple(self.reporters))
-
-    def genesis_state(self) -> PoolState:
-        return PoolState.genesis(self.config, self.genesis_prices, self.house_vkh)
-
-
-def pool_id(chain_id: int, house: str) -> str:
-    """``"<chain id>:<house address, lower case>"``: the one spelling escrows are bound to."""
-    if not Web3.is_address(house):
-        raise ValueError(f"not an address: {house!r}")
-    return f"{int(chain_id)}:{house.lower()}"
-
-
-def parse_pool_id(text: str) -> str:
-    """Normalise a user-given ``"<chain id>:<house address>"`` (any address case)."""
-    chain_id, sep, house = text.strip().partition(":")
-    if not sep or not chain_id.isdigit() or not Web3.is_address(house):
-        raise ValueError(f"a pool id is \"<chain id>:<ClearingHouse address>\", got {text!r}")
-    return pool_id(int(chain_id), house)
-
-
-@dataclass
-class Deployment:
-    """Where the system lives on one chain (JSON-serialisable)."""
-
-    chain_id: int
-    addresses: dict[str, str]
-    config: PoolConfig
-    first_block: int
-    gas: dict[str, int] = field(default_factory=dict)
-
-    def address(self, name: str) -> ChecksumAddress:
-        return Web3.to_checksum_address(self.addresses[name])
-
-    @property
-    def pool_id(self) -> str:
-        """The pool id bound into escrow blobs: ``"<chain id>:<house address, lower
-        case>"`` (docs/protocol.md, "Escrow of K")."""
-        return pool_id(self.chain_id, self.address("ClearingHouse"))
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``zkclear-deployment-v1`` document (:class:`zkclear.schemas.DeploymentFile`)."""
-        return dump(DeploymentFile(chain_id=self.chain_id, addresses=self.addresses,
-                                   config=DeploymentConfig(**asdict(self.config)),
-                                   first_block=self.first_block, gas=self.gas))
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any] | str | bytes,
-                  where: str = "the deployment") -> Deployment:
-        """A deployment from its document (a file without ``format`` is read as v1)."""
-        doc = parse(DeploymentFile, d, where=where, error=DeploymentError)
-        return cls(doc.chain_id, dict(doc.addresses), doc.config.to_engine(),
-                   doc.first_block, dict(doc.gas))
-
-    def save(self, path: Path) -> None:
-        write_json_atomic(path, self.to_json())
-
-    @classmethod
-    def load(cls, path: Path) -> Deployment:
-        what = "the deployment file"
-        return cls.from_json(read_file(path, what, DeploymentError), f"{what} {path}")
 
 
 def _reraise_decoded(exc: Exception, what: str) -> None:
