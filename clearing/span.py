@@ -29,6 +29,18 @@ inputs are ints or decimal strings, the arithmetic is :mod:`decimal` in a local 
 are correctly rounded there, so they give the same digits on every machine), the normal
 CDF is a fixed series (:func:`norm_cdf`), and each output is rounded half-even once, at
 the end.
+
+Why one long module: this is one algorithm whose outputs every party must reproduce digit
+for digit. The decimal context (``_CONTEXT``), the normal CDF and pi at that precision,
+Black-76, the scenario table and the generator share one precision and rounding; the
+instrument and smile records and the two file formats (``zkclear-risk-inputs-v1``,
+``zkclear-risk-arrays-v1``) read their values with the same exact converters
+(:func:`to_int`, :func:`to_decimal`, :func:`loads`, which refuses JSON floats). The tests
+raise ``span._CONTEXT`` to 100 digits to bound the CDF's error: split into modules, each
+would hold its own binding of the context, and the file readers could not be re-exported
+from here without an import cycle.
+docs/risk_arrays.md is its specification (scenarios, futures, options, the smile, exactness,
+the hash, the formats).
 """
 
 from __future__ import annotations
