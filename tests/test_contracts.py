@@ -10,7 +10,6 @@ takes about 1.5 s, so only the tests that must reach the verifier do.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -34,22 +33,6 @@ CASH_MAX = (1 << 120) - 1
 
 
 reverts = cs.reverts
-
-
-@pytest.fixture(scope="module")
-def keys():
-    return cs.epoch_keys()
-
-
-@pytest.fixture(scope="module")
-def deployed(keys) -> cs.Pool:
-    return cs.deploy_pool(chain.embedded_web3(), keys)
-
-
-@pytest.fixture
-def pool(deployed: cs.Pool) -> Iterator[cs.Pool]:
-    with cs.rolled_back(deployed) as p:
-        yield p
 
 
 def register_all(p: cs.Pool, vkh: int = 77) -> None:

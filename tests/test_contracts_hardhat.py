@@ -27,11 +27,6 @@ def node() -> Iterator[chain.HardhatNode]:
         yield n
 
 
-@pytest.fixture(scope="module")
-def keys():
-    return cs.epoch_keys()
-
-
 @pytest.fixture
 def pool(node: chain.HardhatNode, keys) -> Iterator[cs.Pool]:
     w3 = node.web3()

@@ -13,7 +13,7 @@ real contract.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from eth_account import Account
@@ -43,22 +43,6 @@ DAY = 86_400
 
 
 reverts = cs.reverts
-
-
-@pytest.fixture(scope="module")
-def keys():
-    return cs.epoch_keys()
-
-
-@pytest.fixture(scope="module")
-def deployed(keys) -> cs.Pool:
-    return cs.deploy_pool(chain.embedded_web3(), keys)
-
-
-@pytest.fixture
-def pool(deployed: cs.Pool) -> Iterator[cs.Pool]:
-    with cs.rolled_back(deployed) as p:
-        yield p
 
 
 def register(p: cs.Pool, slots: Sequence[int] = (1, 2, 3)) -> None:

@@ -9,7 +9,6 @@ cancelled by the owners' threshold. The deposit path checks before it approves.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -30,17 +29,6 @@ MAX_AGE = 3600
 
 
 reverts = cs.reverts
-
-
-@pytest.fixture(scope="module")
-def deployed() -> cs.Pool:
-    return cs.deploy_pool(chain.embedded_web3(), cs.epoch_keys())
-
-
-@pytest.fixture
-def pool(deployed: cs.Pool) -> Iterator[cs.Pool]:
-    with cs.rolled_back(deployed) as p:
-        yield p
 
 
 def post_all(pool: cs.Pool, epoch: int, *posts: tuple[int, ...]) -> None:
