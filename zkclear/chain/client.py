@@ -49,6 +49,7 @@ from zkclear.clearing.instruments import (
     Market,
     decode_arrays,
     encode_arrays,
+    live_options,
     risk_hash,
 )
 from zkclear.clearing.params import RiskParams
@@ -633,7 +634,7 @@ class Client:
         (tests post others)."""
         if posted_hash is None:
             posted_hash = risk_hash(self.instruments(), arrays,
-                                    self.deployment.config.n_scenarios)
+                                    self.deployment.config.n_scenarios, epoch)
         return self.transact(self.oracle.functions.postRiskArrays(
             epoch, posted_hash, encode_arrays(arrays)), sender=sender)
 
@@ -659,7 +660,7 @@ class Client:
         whose arrays hash to the final riskHash (ZkclearError if none does)."""
         prices, funding = self.final_prices(epoch), self.funding_index(epoch)
         table = self.instruments()
-        if not any(i.is_option for i in table):
+        if not live_options(table, epoch):  # no risk round: riskHash = 0
             return Market(prices, funding)
         final = self.risk_hash(epoch)
         if final == 0:
@@ -670,7 +671,7 @@ class Client:
             if post["risk_hash"] != final or arrays is None:
                 continue
             try:
-                if risk_hash(table, arrays, k) == final:
+                if risk_hash(table, arrays, k, epoch) == final:
                     return Market(prices, funding, arrays)
             except ZkclearError:
                 continue
