@@ -83,25 +83,30 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal markPrev <== MarkHash(M, PRICE_BITS)(pricePrev, fundPrev, isOption);
     signal pricesPrevHashIn <== Poseidon(2)([markPrev, riskPrev]);
     pricesPrevHash === pricesPrevHashIn;
-    signal mark <== MarkHash(M, PRICE_BITS)(price, fund, isOption);
-    signal riskHash <== RiskArrays(M, K, ARRAY_BITS)(isOption, riskArray);
-    signal pricesHashIn <== Poseidon(2)([mark, riskHash]);
-    pricesHash === pricesHashIn;
-
-    // Per instrument: settled (done) at and after its expiry epoch, and the risk array
-    // r[k][m] = isOption ? A[m][k] : -P * S[k][m] (|r| <= 2^ARRAY_BITS either way).
+    // Per instrument: settled (done) at and after its expiry epoch.
     signal noExpiry[M];
     signal early[M];
     signal live[M];
-    signal ps[K][M];
-    signal linear[K][M];
-    signal risk[K][M];
+    signal liveOption[M];
     for (var m = 0; m < M; m++) {
         noExpiry[m] <== IsZero()(expiry[m]);
         // epoch, expiry < 2^EPOCH_BITS (range-checked): early = epoch < expiry
         early[m] <== LessThan(EPOCH_BITS)([epoch, expiry[m]]);
         // live = 1 - done, done = (expiry != 0) * (epoch >= expiry)
         live[m] <== 1 - (1 - noExpiry[m]) * (1 - early[m]);
+        liveOption[m] <== isOption[m] * live[m];
+    }
+    signal mark <== MarkHash(M, PRICE_BITS)(price, fund, isOption);
+    signal riskHash <== RiskArrays(M, K, ARRAY_BITS)(liveOption, riskArray);
+    signal pricesHashIn <== Poseidon(2)([mark, riskHash]);
+    pricesHash === pricesHashIn;
+
+    // The risk array r[k][m] = isOption ? A[m][k] : -P * S[k][m] (|r| <= 2^ARRAY_BITS
+    // either way; a settled option's row is 0, and so is its position).
+    signal ps[K][M];
+    signal linear[K][M];
+    signal risk[K][M];
+    for (var m = 0; m < M; m++) {
         for (var k = 0; k < K; k++) {
             ps[k][m] <== price[m] * shock[k][m];
             linear[k][m] <== (1 - isOption[m]) * ps[k][m];

@@ -187,7 +187,8 @@ class EpochResult:
     @property
     def risk_hash(self) -> int:
         cfg = self.old.config
-        return risk_hash(self.params.instruments, self.risk_arrays, cfg.n_scenarios)
+        return risk_hash(self.params.instruments, self.risk_arrays, cfg.n_scenarios,
+                         self.epoch)
 
     @property
     def settled(self) -> tuple[int, ...]:
@@ -275,19 +276,19 @@ def run_epoch(
         prices = prices.prices
     prices = check_prices(prices, m_count, table=table)
     prev = check_prices(state.prices, m_count, "previous prices", table=table)
+    epoch = state.epoch + 1
     try:
         market = Market(prices, tuple(funding) if funding is not None else state.funding,
                         {j: tuple(a) for j, a in (risk_arrays or {}).items()})
-        r_hash = risk_hash(table, market.arrays, cfg.n_scenarios)
+        r_hash = risk_hash(table, market.arrays, cfg.n_scenarios, epoch)
     except (ParamsError, InstrumentError) as exc:
         raise EpochError(str(exc)) from exc
     for m, ins in enumerate(table):
         if market.funding[m] != state.funding[m] and not ins.is_perp:
             raise EpochError(f"instrument {m} is not a perpetual: its funding index cannot "
                              f"move ({state.funding[m]} -> {market.funding[m]})")
-    risk = params.risk_matrix(prices, market.arrays)
+    risk = params.risk_matrix(prices, market.arrays, epoch)
     ev = EpochEvents.build(cfg, events)
-    epoch = state.epoch + 1
     live = tuple(not ins.done(epoch) for ins in table)
 
     # 1. Reports must be what the committed ciphertexts decrypt to; members only.

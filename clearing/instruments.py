@@ -192,28 +192,42 @@ class Market:
                                           f"[-2^64, 2^64)")
         object.__setattr__(self, "arrays", arrays)
 
-    def risk_hash(self, table: Sequence[Instrument], n_scenarios: int) -> int:
-        return risk_hash(table, self.arrays, n_scenarios)
+    def risk_hash(self, table: Sequence[Instrument], n_scenarios: int, epoch: int) -> int:
+        return risk_hash(table, self.arrays, n_scenarios, epoch)
 
-    def hash(self, table: Sequence[Instrument], n_scenarios: int) -> int:
-        """``pricesHash`` of this market in a pool with this table and K."""
-        return prices_hash(self.prices, self.funding, self.risk_hash(table, n_scenarios))
+    def hash(self, table: Sequence[Instrument], n_scenarios: int, epoch: int) -> int:
+        """``pricesHash`` of this market as epoch ``epoch``'s in a pool with this table."""
+        return prices_hash(self.prices, self.funding,
+                           self.risk_hash(table, n_scenarios, epoch))
+
+
+def live_options(table: Sequence[Instrument], epoch: int) -> frozenset[int]:
+    """The options whose risk arrays epoch ``epoch`` uses: those before their expiry epoch
+    (from it on, an option's positions settle and close). Genesis (epoch 0) has none."""
+    return frozenset(m for m, ins in enumerate(table)
+                     if ins.is_option and 0 < epoch < ins.expiry)
 
 
 def risk_hash(table: Sequence[Instrument], arrays: Mapping[int, Sequence[int]],
-              n_scenarios: int) -> int:
-    """``riskHash``: 0 in a pool without options, else :func:`risk_arrays_hash`; every
-    option needs its array and nothing else has one."""
+              n_scenarios: int, epoch: int) -> int:
+    """``riskHash`` of epoch ``epoch``: 0 when no option is live, else
+    :func:`risk_arrays_hash`; every live option needs its array, nothing else has one
+    but a settled option may carry an all-zero row."""
     options = {m for m, ins in enumerate(table) if ins.is_option}
+    live = live_options(table, epoch)
     if set(arrays) - options:
         raise InstrumentError(f"risk arrays given for instruments that are not options: "
                               f"{sorted(set(arrays) - options)}")
-    if not options:
+    settled = {m for m in set(arrays) - live if any(arrays[m])}
+    if settled:
+        raise InstrumentError(f"option(s) {sorted(settled)} are settled in epoch {epoch}: "
+                              "their risk arrays are not used and must be zero or absent")
+    if not live:
         return 0
-    missing = options - set(arrays)
+    missing = live - set(arrays)
     if missing:
         raise InstrumentError(f"no risk array for option(s) {sorted(missing)}")
-    return risk_arrays_hash(arrays, len(table), n_scenarios)
+    return risk_arrays_hash({m: arrays[m] for m in live}, len(table), n_scenarios)
 
 
 def mark_hash(prices: Sequence[int], funding: Sequence[int] | None = None) -> int:

@@ -161,11 +161,17 @@ class RiskParams:
                    tuple(rows))
 
     def risk_matrix(self, prices: Sequence[int],
-                    arrays: Mapping[int, Sequence[int]] | None = None) -> list[list[int]]:
+                    arrays: Mapping[int, Sequence[int]] | None = None,
+                    epoch: int | None = None) -> list[list[int]]:
         """``r[k][m]``: the loss of one long lot of instrument m in scenario k, in 1/BP
         tick: ``A[m][k]`` for an option (its published risk array), ``-P[m] * S[k][m]``
-        for every other instrument (docs/protocol.md, "Instruments")."""
-        arrays = arrays or {}
+        for every other instrument (docs/protocol.md, "Instruments"). With ``epoch``, an
+        option settled by then (its positions closed) may have no array: its row is 0."""
+        arrays = dict(arrays or {})
+        if epoch is not None:
+            for m, ins in enumerate(self.instruments):
+                if ins.is_option and m not in arrays and ins.done(epoch):
+                    arrays[m] = (0,) * len(self.shocks)
         rows: list[list[int]] = []
         for k, row in enumerate(self.shocks):
             r = []

@@ -191,7 +191,7 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher, InstrumentTable 
     /// reporters have posted the same hash it is final and so is pricesHash.
     function postRiskArrays(uint256 epoch, uint256 riskHash, bytes calldata arrays) external {
         if (!isReporter[msg.sender]) revert NotReporter(msg.sender);
-        if (_optionMask == 0) revert NoOptions();
+        if (!hasLiveOptions(epoch)) revert NoOptions();
         if (_markHash[epoch] == 0) revert PricesNotFinal(epoch);
         if (_pricesHash[epoch] != 0) revert RiskAlreadyFinal(epoch);
         if (riskHash >= FIELD_R) revert InvalidRiskHash(riskHash);
@@ -493,9 +493,10 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher, InstrumentTable 
         _finalisedAt[epoch] = block.timestamp;
         lastFinalEpoch = epoch;
         emit MarksFinalised(epoch, prices, index, h);
-        // Genesis holds no positions, so it has no risk round: riskHash_0 = 0 (the engine's
-        // genesis state), and epoch 1 can clear without waiting for arrays nobody uses.
-        if (_optionMask == 0 || epoch == 0) _setPricesHash(epoch, h, 0);
+        // No live option, no risk round: riskHash = 0. Genesis holds no positions (the
+        // engine's genesis state has riskHash_0 = 0), and an option's array is not used
+        // from its expiry epoch on (its positions settle and close).
+        if (epoch == 0 || !hasLiveOptions(epoch)) _setPricesHash(epoch, h, 0);
     }
 
     function _setPricesHash(uint256 epoch, uint256 markHash, uint256 riskHash) private {

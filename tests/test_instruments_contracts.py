@@ -50,11 +50,12 @@ OPTS_TABLE = (
     Instrument(Kind.PERPETUAL),  # 1 perpetual
     Instrument(Kind.DATED, 1),  # 2 dated future, final settlement at epoch 1
     Instrument(Kind.DATED, 2),  # 3 dated future, final settlement at epoch 2
-    Instrument(Kind.OPTION, 1, 3, 1_000, True),  # 4 call on 3, strike 1000, expires at 1
-    Instrument(Kind.OPTION, 1, 0, 1_000, False),  # 5 put on 0, strike 1000, expires at 1
+    Instrument(Kind.OPTION, 2, 3, 1_000, True),  # 4 call on 3, strike 1000, expires at 2
+    Instrument(Kind.OPTION, 2, 0, 1_000, False),  # 5 put on 0, strike 1000, expires at 2
 )
 OPTS_GENESIS = (1_000, 2_000, 500, 1_000, 40, 30)
-#: Epoch 1 in the options pool: U0 = 950 (put intrinsic 50), U3 = 1100 (call 100).
+#: Epoch 1 in the options pool: U0 = 950 (put intrinsic 50), U3 = 1100 (call 100); at
+#: epoch 2, the options' expiry, the same marks are their intrinsic values.
 OPTS_E1 = (950, 2_000, 510, 1_100, 100, 50)
 ARRAYS = {4: (120, -80, 300, -150), 5: (-60, 90, -200, 240)}
 
@@ -215,7 +216,7 @@ def test_params_and_genesis_hashes_equal_python(opts, perp) -> None:
     cl, act, _ = opts
     params = demo_params(len(OPTS_TABLE), K).with_instruments(OPTS_TABLE)
     assert params.field_elements()[-3 * 6:] == ins.table_columns(OPTS_TABLE) == \
-        [*(0, 1, 0, 0, 0, 0), *(0, 0, 0, 0, 1, 1), *(0, 0, 1, 2, 1, 1)]
+        [*(0, 1, 0, 0, 0, 0), *(0, 0, 0, 0, 1, 1), *(0, 0, 1, 2, 2, 2)]
     assert cl.params_hash() == params.hash() == poseidon_chain(params.field_elements())
     # Options: genesis (no positions) has no risk round: riskHash_0 = 0, as the engine's
     # genesis state holds it.
@@ -225,7 +226,7 @@ def test_params_and_genesis_hashes_equal_python(opts, perp) -> None:
     assert cl.funding_index(0) == (0,) * 6
     with pytest.raises(ContractError, match="RiskAlreadyFinal"):
         cl.post_risk_arrays(0, {4: (1, 2, 3, 4), 5: (-1, -2, -3, -4)},
-                            sender=act.reporters[0])
+                            sender=act.reporters[0], posted_hash=1)
     # No options: pricesHash = Poseidon(markHash, 0) at genesis.
     pcl, _, psetup = perp
     assert pcl.params_hash() == psetup.params.hash()
@@ -267,7 +268,7 @@ def test_funding_median_and_index_over_two_epochs(perp) -> None:
     (marks,) = cl.logs(receipt, "PriceOracle", "MarksFinalised")
     assert cl.funding_index(1) == (0, 3) == tuple(marks["fundingIndex"])
     assert cl.prices_hash(1) == ins.prices_hash(e1, (0, 3)) == Market(e1, (0, 3)).hash(
-        PERP_TABLE, K)
+        PERP_TABLE, K, 1)
     close(cl, act)
     e2 = (1_020, 1_990)
     post(cl, act, 2, e2, e2, e2, funding=[(0, -12), (0, 15), (0, -7)])
@@ -296,44 +297,53 @@ def test_a_held_crash_keeps_its_funding(perp) -> None:
 # --- expiry -------------------------------------------------------------------------------
 
 
+def _to_epoch_2(cl: Client, act: Actors, first: Any = OPTS_E1) -> None:
+    """Epoch 1 final (marks; its risk round may stay open) and epoch 2 open."""
+    post(cl, act, 1, first, OPTS_E1, OPTS_E1)
+    close(cl, act)
+
+
 def test_an_option_at_expiry_is_worth_its_intrinsic_value(opts) -> None:
     cl, act, _ = opts
     r = act.reporters[0]
+    # before its expiry epoch an option's premium is any mark (the call at 101 > 100)
+    _to_epoch_2(cl, act, (950, 2_000, 510, 1_100, 101, 49))
     with reverts("NotIntrinsicValue") as ei:  # call on 3: 1100 - 1000 = 100
-        cl.post_prices(1, (950, 2_000, 510, 1_100, 101, 50), sender=r)
+        cl.post_prices(2, (950, 2_000, 510, 1_100, 101, 50), sender=r)
     assert ei.value.args_dict == {"instrument": 4, "premium": 101, "intrinsic": 100}
     with reverts("NotIntrinsicValue") as ei:  # put on 0: 1000 - 950 = 50
-        cl.post_prices(1, (950, 2_000, 510, 1_100, 100, 49), sender=r)
+        cl.post_prices(2, (950, 2_000, 510, 1_100, 100, 49), sender=r)
     assert ei.value.args_dict == {"instrument": 5, "premium": 49, "intrinsic": 50}
     with reverts("NotIntrinsicValue"):  # out of the money: 0
-        cl.post_prices(1, (1_050, 2_000, 510, 900, 1, 0), sender=r)
+        cl.post_prices(2, (1_050, 2_000, 510, 900, 1, 0), sender=r)
     # Each post is checked against its own underlying; the median of intrinsic values is
-    # the intrinsic value of the median underlying. Option premiums are not banded
-    # (40 -> 100 is beyond the 20 % band), so the median is final at once.
-    post(cl, act, 1, (1_050, 2_000, 510, 900, 0, 0),  # premium 0 is a mark
+    # the intrinsic value of the median underlying. Option premiums are not banded, so
+    # the median is final at once.
+    post(cl, act, 2, (1_050, 2_000, 510, 900, 0, 0),  # premium 0 is a mark
          (950, 2_000, 510, 1_100, 100, 50))
-    receipt = cl.post_prices(1, (940, 2_000, 510, 1_120, 120, 60), sender=act.reporters[2])
+    receipt = cl.post_prices(2, (940, 2_000, 510, 1_120, 120, 60), sender=act.reporters[2])
     assert not cl.logs(receipt, "PriceOracle", "BreakerTripped")
-    assert cl.final_prices(1) == OPTS_E1
+    assert cl.final_prices(2) == OPTS_E1
+    # The options settle at 2: their arrays are not used, there is no risk round and the
+    # prices hash is final with the marks (riskHash = 0).
+    assert cl.risk_hash(2) == 0 and cl.prices_hash(2) == ins.prices_hash(OPTS_E1)
+    with reverts("NoOptions"):
+        cl.post_risk_arrays(2, ARRAYS, sender=r, posted_hash=1)
+    assert cl.market(2) == Market(OPTS_E1, (0,) * 6)
 
 
 def test_marks_are_frozen_after_expiry(opts) -> None:
     cl, act, _ = opts
-    post(cl, act, 1, OPTS_E1, OPTS_E1, OPTS_E1)
-    close(cl, act)
+    _to_epoch_2(cl, act)
     r = act.reporters[0]
-    for m, bad in ((2, 511), (4, 0), (5, 49)):  # instruments 2, 4 and 5 expired at 1
-        moved = list(OPTS_E1)
-        moved[m] = bad
-        moved[0] = 1_000
-        with reverts("MarkFrozen") as ei:
-            cl.post_prices(2, moved, sender=r)
-        assert ei.value.args_dict == {"instrument": m, "posted": bad, "finalMark": OPTS_E1[m]}
-    # Instrument 3 settles at 2 (any mark); the frozen ones repeat; the put's underlying
-    # moves without its (settled) premium.
-    e2 = (1_000, 2_000, 510, 1_150, 100, 50)
-    post(cl, act, 2, e2, e2, e2)
-    assert cl.final_prices(2) == e2
+    with reverts("MarkFrozen") as ei:  # instrument 2 settled at 1
+        cl.post_prices(2, (950, 2_000, 511, 1_100, 100, 50), sender=r)
+    assert ei.value.args_dict == {"instrument": 2, "posted": 511, "finalMark": 510}
+    # Instrument 2 repeats its final mark; 3, 4 and 5 settle at 2 (any mark for the
+    # dated future, the options at their intrinsic values). An option's mark after its
+    # expiry is frozen by the same rule (the epoch after 2 needs epoch 1 proven first).
+    post(cl, act, 2, OPTS_E1, OPTS_E1, OPTS_E1)
+    assert cl.final_prices(2) == OPTS_E1
 
 
 # --- the risk round -----------------------------------------------------------------------
@@ -347,7 +357,7 @@ def test_risk_round_needs_a_quorum_on_one_hash(opts) -> None:
     post(cl, act, 1, OPTS_E1, OPTS_E1, OPTS_E1)
     assert cl.mark_hash(1) == ins.mark_hash(OPTS_E1)
     assert cl.prices_hash(1) == 0  # options: not before the risk round
-    good = ins.risk_hash(OPTS_TABLE, ARRAYS, K)
+    good = ins.risk_hash(OPTS_TABLE, ARRAYS, K, 1)
     with reverts("NotReporter"):
         cl.post_risk_arrays(1, ARRAYS, sender=act.house)
     with reverts("InvalidRiskHash"):
@@ -360,7 +370,7 @@ def test_risk_round_needs_a_quorum_on_one_hash(opts) -> None:
         cl.post_risk_arrays(1, ARRAYS, sender=r[0])
     # The next epoch's marks may be posted while this risk round is open.
     close(cl, act)
-    e2 = (1_000, 2_000, 510, 1_150, 100, 50)
+    e2 = (1_000, 2_000, 510, 1_150, 150, 0)  # the options' expiry: intrinsic values
     post(cl, act, 2, e2, e2, e2)
     # A dissenting hash (other arrays) does not block three agreeing reporters of five.
     other = {4: (1, 1, 1, 1), 5: (2, 2, 2, 2)}
@@ -370,7 +380,7 @@ def test_risk_round_needs_a_quorum_on_one_hash(opts) -> None:
     receipt = cl.post_risk_arrays(1, ARRAYS, sender=r[3])
     (fin,) = cl.logs(receipt, "PriceOracle", "RiskArraysFinal")
     (done,) = cl.logs(receipt, "PriceOracle", "PricesFinalised")
-    want = Market(OPTS_E1, (), ARRAYS).hash(OPTS_TABLE, K)
+    want = Market(OPTS_E1, (), ARRAYS).hash(OPTS_TABLE, K, 1)
     assert fin["riskHash"] == good == cl.risk_hash(1)
     assert cl.prices_hash(1) == want == done["pricesHash"] == poseidon([cl.mark_hash(1), good])
     assert cl.market(1) == Market(OPTS_E1, (0,) * 6, ARRAYS)

@@ -111,7 +111,11 @@ def test_call_and_put_settle_at_intrinsic_value(option, final, pnl):
     e1 = opened((1_000, 50), {1: Report((0, 10), 0, 1), 2: Report((0, -10), 0, 2)},
                 {1: 5_000, 2: 50_000}, p=p, risk_arrays=arrays)
     intrinsic = option.intrinsic(final)
-    e2 = run_epoch(e1.new, p, (final, intrinsic), [], {}, risk_arrays=arrays)
+    # at its expiry epoch the option is settled: no risk array (its positions close)
+    with pytest.raises(EpochError, match="settled in epoch 2"):
+        run_epoch(e1.new, p, (final, intrinsic), [], {}, risk_arrays=arrays)
+    e2 = run_epoch(e1.new, p, (final, intrinsic), [], {})
+    assert e2.risk_hash == 0
     assert e2.slots[1].variation_margin == 10 * pnl
     assert e2.slots[2].variation_margin == -10 * pnl
     assert e2.new.leaves[1].positions == (0, 0) and e2.new.leaves[2].positions == (0, 0)
@@ -204,8 +208,9 @@ def random_epochs(seed: int) -> list[EpochResult]:
             px[1] = st.prices[1] if second.done(epoch - 1) else st.prices[1] + rng.randrange(-9, 9)
         if first.is_perp:
             fund[0] += rng.randrange(-5, 6)
+        live = {m: a for m, a in arrays.items() if epoch < p.instruments[m].expiry}
         out.append(run_epoch(st, p, tuple(px), [], {}, funding=tuple(fund),
-                             risk_arrays=arrays))
+                             risk_arrays=live))
     return out
 
 

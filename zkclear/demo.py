@@ -296,11 +296,15 @@ def run_demo(out: Output) -> dict[str, Any]:
         te = time.perf_counter()
         pool.act(o)
         prices = pool.post_prices(epoch, o.prices, o.funding)
-        pool.post_risk_arrays(epoch, o.risk_arrays)
+        if o.risk_arrays:
+            pool.post_risk_arrays(epoch, o.risk_arrays)
+        arrays = (f"the call's risk array posted with its hash by {pool.setup.quorum} "
+                  "reporters" if o.risk_arrays else
+                  "the call settles this epoch: no risk arrays")
         out.info("  oracle: " + ", ".join(f"{n} {p}" for n, p in
                                          zip(INSTRUMENTS, prices, strict=True))
-                 + f"; ALPHA funding index {pool.client.funding_index(epoch)[ALPHA]}; the "
-                 f"call's risk array posted with its hash by {pool.setup.quorum} reporters")
+                 + f"; ALPHA funding index {pool.client.funding_index(epoch)[ALPHA]}; "
+                 + arrays)
         netted = pool.net(epoch, o.trades, prices)
         cts = pool.commit(epoch, netted.reports)
         _show_netting(out, netted, cts)

@@ -93,8 +93,10 @@ def market(epoch: int) -> EpochMarket:
     arrays = span.risk_arrays(inputs)
     premium = arrays.instruments[CALL].premium_ticks
     assert premium is not None
+    # From its expiry epoch on the call is settled: no risk round (docs/protocol.md).
+    live = 0 < epoch < EXPIRY
     return EpochMarket((alpha, beta, premium), (FUNDING[epoch], 0, 0),
-                       arrays.option_arrays())
+                       arrays.option_arrays() if live else {})
 
 
 GENESIS_PRICES = market(0).prices

@@ -91,11 +91,13 @@ template MarkHash(M, PRICE_BITS) {
     hash <== PoseidonChain(2 * M)(v);
 }
 
-// riskHash = PoseidonChain(A[0][0..K-1], ..., A[M-1][0..K-1]) in a pool with an option,
-// 0 otherwise; an instrument that is not an option has an all-zero row, an option's
-// entries are losses per long lot in 1/BP tick with |A| <= 2^ARRAY_BITS.
+// riskHash = PoseidonChain(A[0][0..K-1], ..., A[M-1][0..K-1]) in an epoch with a live
+// option (an option before its expiry epoch), 0 otherwise; every other instrument --
+// futures, and options from their expiry on, whose positions settle and close -- has an
+// all-zero row; a live option's entries are losses per long lot in 1/BP tick with
+// |A| <= 2^ARRAY_BITS.
 template RiskArrays(M, K, ARRAY_BITS) {
-    signal input isOption[M];
+    signal input isOption[M]; // 1 for a live option (isOption * live), else 0
     signal input riskArray[M][K];
     signal output hash;
     signal v[M * K];

@@ -54,6 +54,17 @@ abstract contract InstrumentTable is IInstruments, Constants {
         return _optionMask != 0;
     }
 
+    /// Whether some option is still live in `epoch` (epoch < its expiry): only then does
+    /// the epoch's margin use risk arrays (a settled option's positions are zero), so only
+    /// then is there a risk round (docs/protocol.md, "Instruments").
+    function hasLiveOptions(uint256 epoch) public view returns (bool) {
+        uint256 options = _optionMask;
+        for (uint256 m = 0; options >> m != 0; m++) {
+            if (options >> m & 1 == 1 && epoch < _table[m].expiry) return true;
+        }
+        return false;
+    }
+
     /// The hashed columns (clearing/instruments.py `table_columns`).
     function _tableColumns()
         internal

@@ -21,7 +21,7 @@ from web3 import Web3
 from zkclear.clearing.epoch import SlotFigures, TradeLossError, clear_slot
 from zkclear.clearing.events import EpochEvents
 from zkclear.clearing.instruments import Instrument, Market
-from zkclear.clearing.params import ParamsError, RiskParams, prices_hash
+from zkclear.clearing.params import ParamsError, RiskParams
 from zkclear.clearing.public import PackingError, exit_challenge, exit_sum
 from zkclear.clearing.public import unpack as unpack_public
 from zkclear.clearing.report import Report
@@ -58,7 +58,8 @@ def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Re
         raise ValueError("the house (slot 0) is not audited per member")
     live = (() if epoch is None else
             tuple(not ins.done(epoch) for ins in params.instruments))
-    risk = params.risk_matrix(prices, market.arrays) if market is not None else None
+    risk = (params.risk_matrix(prices, market.arrays, epoch) if market is not None
+            else None)
     return clear_slot(collateral, positions, report.delta, report.trade_cash, deposit,
                       withdrawal, prices, prices_prev, params, house_ok=house_ok,
                       funding=market.funding if market else (),
@@ -68,8 +69,7 @@ def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Re
 def market_hash(market: Market, table: Sequence[Instrument], n_scenarios: int,
                 epoch: int) -> int:
     """The ``pricesHash`` of an epoch's market (genesis, epoch 0, has no risk round)."""
-    risk = 0 if epoch == 0 else market.risk_hash(table, n_scenarios)
-    return prices_hash(market.prices, market.funding, risk)
+    return market.hash(table, n_scenarios, epoch)
 
 
 def market_of(client: Any, epoch: int) -> Market:

@@ -20,6 +20,7 @@ from zkclear.clearing.instruments import (
     Market,
     decode_arrays,
     encode_arrays,
+    live_options,
     risk_hash,
 )
 from zkclear.errors import ZkclearError
@@ -103,7 +104,7 @@ class OracleCalls(ClientBase):
         (tests post others)."""
         if posted_hash is None:
             posted_hash = risk_hash(self.instruments(), arrays,
-                                    self.deployment.config.n_scenarios)
+                                    self.deployment.config.n_scenarios, epoch)
         return self.transact(self.oracle.functions.postRiskArrays(
             epoch, posted_hash, encode_arrays(arrays)), sender=sender)
 
@@ -129,7 +130,7 @@ class OracleCalls(ClientBase):
         whose arrays hash to the final riskHash (ZkclearError if none does)."""
         prices, funding = self.final_prices(epoch), self.funding_index(epoch)
         table = self.instruments()
-        if not any(i.is_option for i in table):
+        if not live_options(table, epoch):  # no risk round: riskHash = 0
             return Market(prices, funding)
         final = self.risk_hash(epoch)
         if final == 0:
@@ -140,7 +141,7 @@ class OracleCalls(ClientBase):
             if post["risk_hash"] != final or arrays is None:
                 continue
             try:
-                if risk_hash(table, arrays, k) == final:
+                if risk_hash(table, arrays, k, epoch) == final:
                     return Market(prices, funding, arrays)
             except ZkclearError:
                 continue

@@ -212,7 +212,8 @@ def post_risk_arrays(rpc_url: str, deployment: str | Path, arrays_file: str | Pa
     cl = _client(rpc_url, deployment, key_file, from_account)
     arrays = doc.option_arrays()
     try:
-        want = risk_hash(cl.instruments(), arrays, cl.deployment.config.n_scenarios)
+        want = risk_hash(cl.instruments(), arrays, cl.deployment.config.n_scenarios,
+                         doc.epoch)
     except InstrumentError as exc:
         raise RoleError(f"the risk arrays {arrays_file} do not fit the pool: {exc}") from None
     if want != doc.risk_hash:
