@@ -156,6 +156,7 @@ class SlotResult:
     shortfall: int  # the part of a negative cpre the house absorbs (>= 0)
     before: Leaf
     after: Leaf
+    funding: int = 0  # the funding part of variation_margin (received > 0)
 
     @property
     def equity(self) -> int:
@@ -389,7 +390,7 @@ def run_epoch(
         slots.append(SlotResult(i, f.variation_margin, f.equity, f.losses,
                                 f.maintenance_margin, f.initial_margin, f.liquidated,
                                 se.withdrawal if i != HOUSE else 0, f.withdrawal_granted,
-                                f.penalty, f.shortfall, leaf, after))
+                                f.penalty, f.shortfall, leaf, after, f.funding))
     h = state.leaves[HOUSE]
     hse = ev.per_slot[HOUSE]
     try:

@@ -69,6 +69,7 @@ def test_funding_over_two_epochs_moves_cash_from_longs_to_shorts():
     assert [s.variation_margin for s in e1.slots] == [0, 0, 0, 0]  # new positions: no VM
     e2 = run_epoch(e1.new, PERP, (1_000, 500), [], {}, funding=(12, 0))
     assert [s.variation_margin for s in e2.slots] == [0, -70, 70, 0]  # 10 x (12 - 5)
+    assert [s.funding for s in e2.slots] == [0, -70, 70, 0]  # all of it funding
     e3 = run_epoch(e2.new, PERP, (1_000, 500), [], {}, funding=(9, 0))
     assert [s.variation_margin for s in e3.slots] == [0, 30, -30, 0]  # rate turned
     assert [lf.collateral for lf in e3.new.leaves[1:3]] == [4_960, 5_040]

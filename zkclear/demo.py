@@ -148,15 +148,6 @@ def audit(pool: Pool, member: Member, compliance: X25519KeyPair, vkey: dict[str,
 # --- printing -----------------------------------------------------------------------------
 
 
-def _funding_of(o: EpochOutcome, slot: int) -> int:
-    """The funding part of a slot's variation margin in the epoch (received > 0)."""
-    r = o.result
-    before = r.old.leaves[slot].positions
-    return -sum(q * (f - fp) for q, f, fp in zip(before, r.funding or (0,) * len(before),
-                                                  r.funding_prev or (0,) * len(before),
-                                                  strict=True))
-
-
 def _covered_call(o: EpochOutcome) -> dict[str, int]:
     """Bank A's covered call margined together and leg by leg (the engine's margin, the
     epoch's risk arrays): the call's gains offset the future's losses per scenario."""
@@ -358,8 +349,7 @@ def run_demo(out: Output) -> dict[str, Any]:
     accepted_n = sum(1 for o in outcomes if o.accepted.new_root == o.result.new.root())
     chain_root = pool.client.state_root()
     funding = [{"epoch": o.epoch, "slot": s.slot, "member": MEMBERS.get(s.slot, "house"),
-                "paid": -s_f} for o in outcomes for s, s_f in
-               ((s, _funding_of(o, s.slot)) for s in o.result.slots) if s_f]
+                "paid": -s.funding} for o in outcomes for s in o.result.slots if s.funding]
     settled = [{"epoch": o.epoch, "instrument": INSTRUMENTS[m],
                 "final_price": o.result.prices[m]} for o in outcomes for m in o.result.settled]
     covered = _covered_call(outcomes[0])

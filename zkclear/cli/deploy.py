@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from zkclear.cli.output import Output
-from zkclear.cli.params import Existing, command, rpc_url_option, signer_options
+from zkclear.cli.params import SIGNER, Existing, command, rpc_url_option, signer_options
 
 
 @command(None, "deploy", "deploy the contracts for a pool file (zkclear-pool-v1)",
-         not_both=[("key", "from_account")])
+         not_both=SIGNER)
 @rpc_url_option()
 @signer_options
 @click.option("--pool", type=Existing("the pool file"), required=True,

@@ -11,6 +11,7 @@ from zkclear.cli.params import (
     HEX,
     MEMBER_SLOT,
     PROPOSAL,
+    SIGNER,
     Existing,
     chain_options,
     command,
@@ -18,7 +19,6 @@ from zkclear.cli.params import (
 )
 
 governance = group("governance", "a governance owner")
-SIGNER = [("key", "from_account")]
 ACTIONS = ("register-member", "remove-member", "risk-params", "set-operator", "add-reporter",
            "remove-reporter")
 #: What each action needs (checked before the chain is asked anything).

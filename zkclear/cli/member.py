@@ -19,6 +19,7 @@ from zkclear.cli.params import (
     POOL_ID,
     PRIVATE_KEY,
     PUBLIC_KEY,
+    SIGNER,
     URL,
     Existing,
     TradeListFile,
@@ -185,7 +186,7 @@ def status(out: Output, **chain: Any) -> int:
 @command(member, "exit", "after a freeze (freezing first once allowed): exit with what the "
          "last accepted state owes the slot, from a view key or the compliance key and public "
          "chain data", one_of=[("folder", "view_key", "compliance_key")],
-         not_both=[("key", "from_account")])
+         not_both=SIGNER)
 @rpc_url_option()
 @deployment_option()
 @click.option("--dir", "folder", type=KEY_DIR,

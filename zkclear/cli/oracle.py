@@ -9,6 +9,7 @@ import click
 from zkclear.cli.output import Output
 from zkclear.cli.params import (
     EPOCH,
+    SIGNER,
     Existing,
     Funding,
     Prices,
@@ -19,7 +20,6 @@ from zkclear.cli.params import (
 )
 
 oracle = group("oracle", "an oracle reporter")
-SIGNER = [("key", "from_account")]
 
 
 def _price_state_line(res: dict[str, Any]) -> str:

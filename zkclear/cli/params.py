@@ -296,6 +296,10 @@ def load_deployment(path: str) -> Any:
 
 # -- shared options -------------------------------------------------------------------------
 
+#: ``--key`` and ``--from`` both name the signing account: at most one of them.
+SIGNER = [("key", "from_account")]
+
+
 def rpc_url_option(required: bool = True, help: str = "JSON-RPC URL of the chain"
                    ) -> Callable[[F], F]:
     return click.option("--rpc-url", type=URL, required=required, envvar=RPC_URL_ENV,
