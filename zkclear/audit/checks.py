@@ -20,7 +20,7 @@ from web3 import Web3
 
 from zkclear.clearing.epoch import SlotFigures, TradeLossError, clear_slot
 from zkclear.clearing.events import EpochEvents
-from zkclear.clearing.instruments import Instrument, Market
+from zkclear.clearing.instruments import Market
 from zkclear.clearing.params import ParamsError, RiskParams
 from zkclear.clearing.public import PackingError, exit_challenge, exit_sum
 from zkclear.clearing.public import unpack as unpack_public
@@ -64,12 +64,6 @@ def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Re
                       withdrawal, prices, prices_prev, params, house_ok=house_ok,
                       funding=market.funding if market else (),
                       funding_prev=prev.funding if prev else (), live=live, risk=risk)
-
-
-def market_hash(market: Market, table: Sequence[Instrument], n_scenarios: int,
-                epoch: int) -> int:
-    """The ``pricesHash`` of an epoch's market (genesis, epoch 0, has no risk round)."""
-    return market.hash(table, n_scenarios, epoch)
 
 
 def market_of(client: Any, epoch: int) -> Market:
@@ -121,7 +115,7 @@ def audit_epoch(row: EpochRow, chain: MemberView, state: State,
     table = client.instruments()
     try:
         market = market_of(client, epoch)
-        got = market_hash(market, table, cfg.n_scenarios, epoch)
+        got = market.hash(table, cfg.n_scenarios, epoch)
         if got != client.prices_hash(epoch):
             finding("prices", "prices", hex32(client.prices_hash(epoch)), hex32(got),
                     "the oracle's final marks, funding and risk arrays do not hash to its "
@@ -365,8 +359,8 @@ def check_proof(row: EpochRow, chain: MemberView, acc: Any, prev: Market | None,
     expect: dict[str, int | None] = {
         "oldRoot": int(acc_args["oldRoot"]), "newRoot": int(acc_args["newRoot"]),
         "epoch": epoch, "paramsHash": row.params_hash,
-        "pricesPrevHash": market_hash(prev, table, k, epoch - 1) if prev else None,
-        "pricesHash": market_hash(market, table, k, epoch) if market else None,
+        "pricesPrevHash": prev.hash(table, k, epoch - 1) if prev else None,
+        "pricesHash": market.hash(table, k, epoch) if market else None,
         "eventsAcc": int(closed["eventsAcc"]) if closed else None,
         "nEvents": int(closed["nEvents"]) if closed else None,
         "liquidatedMask": int(acc_args["liquidatedMask"]),
