@@ -75,8 +75,10 @@ class Circuit:
         h = hashlib.sha256()
         h.update(self.main_source(None).encode())
         h.update(json.dumps(COMPILER_FLAGS).encode())
-        for src in sorted(source_closure(self.source)):
-            h.update(source_label(src).encode())
+        # In label order: absolute paths sort differently when the circuits and
+        # node_modules live in different trees (a wheel beside a checkout elsewhere).
+        for label, src in sorted((source_label(s), s) for s in source_closure(self.source)):
+            h.update(label.encode())
             h.update(hashlib.sha256(src.read_bytes()).digest())
         for tool in KEYED_TOOLS:
             h.update(f"{tool}={_node.installed_version(tool)}".encode())

@@ -12,7 +12,7 @@ import pytest
 from zkclear import paths
 from zkclear.errors import ArtefactError, CompileError, WitnessError
 from zkclear.field import FieldError, P
-from zkclear.prover import _node, circuit
+from zkclear.prover import _node, circuit, registry
 from zkclear.prover.binfile import r1cs_info, zkey_info
 from zkclear.prover.circuit import Circuit, compile_circuit
 from zkclear.prover.prove import calculate_witness, normalise_inputs
@@ -160,3 +160,28 @@ def test_cache_outside_the_repository_works(srcdir, tmp_path, monkeypatch):
     w = tmp_path / "w.wtns"
     calculate_witness(compiled, {"x": 3}, w)
     assert w.exists()
+
+
+def test_circuit_key_does_not_depend_on_where_the_circuits_live(tmp_path, monkeypatch):
+    """A wheel's circuits and a checkout's node_modules may sort either way as absolute
+    paths (CI's clone sorted before the wheel's venv in /tmp, ours after): same key."""
+    want = registry.report_commitment(instruments=2).key
+    nm = paths.node_modules_dir()
+    assert nm is not None
+    monkeypatch.setattr(paths, "CHECKOUT", None)
+    for circuits_in, modules_in in (("a", "b"), ("d", "c")):
+        circuits = tmp_path / circuits_in / "circuits"
+        modules = tmp_path / modules_in / "node_modules"
+        shutil.copytree(paths.CIRCUITS_DIR if circuits_in == "a" else tmp_path / "a/circuits",
+                        circuits)
+        for pkg in circuit.KEYED_TOOLS:
+            dest = modules / pkg
+            if pkg == "circomlib":
+                shutil.copytree(nm / pkg / "circuits", dest / "circuits")
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy(nm / pkg / "package.json", dest / "package.json")
+        monkeypatch.setattr(paths, "CIRCUITS_DIR", circuits)
+        monkeypatch.setenv("ZKCLEAR_NODE_MODULES", str(modules))
+        got = registry.report_commitment(instruments=2)
+        assert got.source.is_relative_to(circuits)
+        assert got.key == want, (circuits_in, modules_in)
