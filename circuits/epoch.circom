@@ -16,7 +16,7 @@ include "lib/epoch_slot.circom";
 // Every public value is a public input (no outputs), in the documented order.
 template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS,
                IM_FACTOR_BITS, PENALTY_BITS, BP, EPOCH_BITS, N_EVENTS_BITS, TOTAL_BITS,
-               RHO_BITS) {
+               RHO_BITS, FUND_BITS, SCALE_BITS, LAYER_BITS) {
     // Both masks (N bits each) and the exit-data challenge share one field element; N is
     // a power of two (Merkle).
     assert(N >= 2 && 2 * N + RHO_BITS <= 252);
@@ -36,6 +36,13 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal input eventsAcc;
     signal input outcome;
     signal input exitSum;
+    //   fundInfo  = dfScale + dfScaleNext * 2^SCALE_BITS + cover2Met * 2^(2 SCALE_BITS)
+    //   layersA   = fundOwn + fundHouse * 2^LAYER_BITS,  layersB = fundShared + fundHaircut * 2^LAYER_BITS
+    //   fundTotals = fundBase + fundGains * 2^LAYER_BITS   (docs/protocol.md, "Default fund")
+    signal input fundInfo;
+    signal input layersA;
+    signal input layersB;
+    signal input fundTotals;
     // private: the values the packed signals carry (unpacked and range-checked below)
     signal input epoch;
     signal input nEvents;
@@ -43,9 +50,14 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal input grantedMask;
     signal input totalCollateral;
     signal input rho;
+    signal input dfScale; // the contract's dfScale (the previous epoch's dfScaleNext)
     // private: parameters, prices, events
     signal input imFactorBp;
     signal input penaltyBp;
+    signal input dfFloor;
+    signal input dfShareBp;
+    signal input stressBp;
+    signal input skinCap;
     signal input posLimit[M];
     signal input shock[K][M];
     signal input isPerp[M]; // the instrument table (docs/protocol.md, "Instruments")
@@ -65,6 +77,7 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     // private: old leaves, reports, view keys
     signal input c[N];
     signal input q[N][M];
+    signal input df[N];
     signal input vkh[N];
     signal input status[N];
     signal input nonce[N];
@@ -77,8 +90,9 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     // Parameters and prices are the ones the contract holds by hash.
     var ARRAY_BITS = PRICE_BITS + SHOCK_BITS;
     signal paramsHashIn <== RiskParams(M, K, DELTA_BITS, SHOCK_BITS, IM_FACTOR_BITS,
-                                       PENALTY_BITS, BP, EPOCH_BITS)(
-        imFactorBp, penaltyBp, posLimit, shock, isPerp, isOption, expiry);
+                                       PENALTY_BITS, BP, EPOCH_BITS, FUND_BITS, SCALE_BITS)(
+        imFactorBp, penaltyBp, dfFloor, dfShareBp, stressBp, skinCap, posLimit, shock,
+        isPerp, isOption, expiry);
     paramsHash === paramsHashIn;
     signal markPrev <== MarkHash(M, PRICE_BITS)(pricePrev, fundPrev, isOption);
     signal pricesPrevHashIn <== Poseidon(2)([markPrev, riskPrev]);
@@ -131,8 +145,10 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal oldLeaf[N];
     for (var i = 0; i < N; i++) {
         status[i] * (1 - status[i]) === 0;
-        oldLeaf[i] <== Leaf(M)(c[i], q[i], vkh[i], status[i], nonce[i]);
+        Unsigned(CASH_BITS)(df[i]);
+        oldLeaf[i] <== Leaf(M)(c[i], q[i], df[i], vkh[i], status[i], nonce[i]);
     }
+    df[0] === 0; // the house holds no contribution
     signal oldRootIn <== MerkleRoot(N)(oldLeaf);
     oldRoot === oldRootIn;
 
@@ -188,13 +204,17 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         mtm[i].deposit <== ev.deposit[i];
     }
 
-    // Steps 4-8 for members.
+    // Steps 4-7 for members: margin, the default-fund call (scale = max(dfShareBp,
+    // dfScale)), liquidation, penalty and the defaulter's own layer.
+    Unsigned(SCALE_BITS)(dfScale);
+    signal scale <== SignedMax(SCALE_BITS + 1)(dfShareBp, dfScale);
+    var MM_BITS = mmBits(LOSS_BITS, BP);
+    var ST_BITS = ceilDivBits(MM_BITS + SCALE_BITS, BP);
+    var VM_BITS = DELTA_BITS + PRICE_BITS + 2 + 8;
+    var REQ_BITS = CASH_BITS - 5; // req < max(2^FUND_BITS, 2^(ST_BITS + SCALE_BITS - 13))
+    assert(FUND_BITS <= REQ_BITS && ceilDivBits(ST_BITS + SCALE_BITS, BP) <= REQ_BITS);
     component step[N];
-    signal cNew[N];
-    signal granted[N];
-    signal paid[N];
     signal qNew[N][M];
-    var houseC = mtm[0].cpre;
     var houseQ[M];
     for (var m = 0; m < M; m++) {
         houseQ[m] = mtm[0].qn[m];
@@ -202,38 +222,80 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     var liqMask = 0;
     for (var i = 1; i < N; i++) {
         step[i] = MemberStep(M, K, DELTA_BITS, CASH_BITS, ARRAY_BITS, LOSS_BITS,
-                             IM_FACTOR_BITS, PENALTY_BITS, BP);
+                             IM_FACTOR_BITS, PENALTY_BITS, BP, FUND_BITS, SCALE_BITS, VM_BITS);
         step[i].cpre <== mtm[i].cpre;
-        step[i].cpreNeg <== mtm[i].cpreNeg;
         step[i].q <== q[i];
         step[i].qn <== mtm[i].qn;
+        step[i].vm <== mtm[i].vm;
         step[i].risk <== risk;
         step[i].posLimit <== posLimit;
         step[i].imFactorBp <== imFactorBp;
         step[i].penaltyBp <== penaltyBp;
-        step[i].withdraw <== ev.withdraw[i];
+        step[i].stressBp <== stressBp;
+        step[i].scale <== scale;
+        step[i].dfFloor <== dfFloor;
+        step[i].member <== statusNew[i];
+        step[i].df <== df[i];
         qNew[i] <== step[i].qNew;
-        houseC += step[i].toHouse;
         for (var m = 0; m < M; m++) {
             houseQ[m] += step[i].toHouseQ[m];
         }
         liqMask += step[i].liq * (1 << i);
     }
+
+    // The waterfall (slot 0, the house, contributes zeros).
+    component wf = Waterfall(N, CASH_BITS, REQ_BITS, VM_BITS);
+    signal reqSurv[N];
+    wf.shortfall[0] <== 0;
+    wf.own[0] <== 0;
+    wf.pen[0] <== 0;
+    wf.gain[0] <== 0;
+    reqSurv[0] <== 0;
+    for (var i = 1; i < N; i++) {
+        wf.shortfall[i] <== step[i].shortfall;
+        wf.own[i] <== step[i].own;
+        wf.pen[i] <== step[i].pen;
+        wf.gain[i] <== step[i].gain;
+        reqSurv[i] <== step[i].surv * step[i].req;
+    }
+    wf.reqSurv <== reqSurv;
+    wf.cpreHouse <== mtm[0].cpre;
+    wf.skinCap <== skinCap;
+
     // The house (never liquidated, never withdraws) takes over liquidated positions at
-    // the mark, penalties in and shortfalls out; it may go negative (docs/protocol.md),
-    // but stays a cash amount and its positions stay in range.
-    cNew[0] <== houseC;
+    // the mark; its cash is the waterfall's: it may go negative when every layer is spent
+    // (docs/protocol.md), but stays a cash amount and its positions stay in range.
+    signal cNew[N];
+    signal dfNew[N];
+    signal granted[N];
+    signal paid[N];
+    cNew[0] <== wf.house;
+    dfNew[0] <== 0;
     signal houseNeg <== SignBit(CASH_BITS)(cNew[0]);
-    // Step 6, pool rule: no withdrawal is granted while the house is negative, so the
-    // pool total never goes negative and an under-water house cannot be drained.
+    // Steps 6 and 8, pool rule: no withdrawal is granted while the house is negative, so
+    // the pool total never goes negative and an under-water house cannot be drained.
+    component settle[N];
     var grantMask = 0;
     var paidTotal = 0;
     granted[0] <== 0;
     paid[0] <== 0;
     for (var i = 1; i < N; i++) {
-        granted[i] <== step[i].eligible * (1 - houseNeg);
-        paid[i] <== granted[i] * ev.withdraw[i];
-        cNew[i] <== step[i].cRest - paid[i];
+        settle[i] = MemberSettle(CASH_BITS);
+        settle[i].e <== step[i].e;
+        settle[i].ePos <== step[i].ePos;
+        settle[i].pen <== step[i].pen;
+        settle[i].liq <== step[i].liq;
+        settle[i].req <== step[i].req;
+        settle[i].own <== step[i].own;
+        settle[i].u <== wf.u[i];
+        settle[i].y <== wf.y[i];
+        settle[i].im <== step[i].im;
+        settle[i].withdraw <== ev.withdraw[i];
+        settle[i].houseNeg <== houseNeg;
+        granted[i] <== settle[i].granted;
+        paid[i] <== settle[i].paid;
+        cNew[i] <== settle[i].cNew;
+        dfNew[i] <== settle[i].dfNew;
         grantMask += granted[i] * (1 << i);
         paidTotal += paid[i];
     }
@@ -245,6 +307,30 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     liquidatedMask === liqMask;
     grantedMask === grantMask;
 
+    // Cover-2 on the new values.
+    component cover = Cover2(N, ST_BITS, CASH_BITS, SCALE_BITS, BP);
+    cover.stress[0] <== 0;
+    cover.surv[0] <== 0;
+    for (var i = 1; i < N; i++) {
+        cover.stress[i] <== step[i].stress;
+        cover.surv[i] <== step[i].surv;
+    }
+    cover.c <== cNew;
+    cover.df <== dfNew;
+    cover.skinCap <== skinCap;
+
+    // The default fund's public words; each field is range-checked (one decomposition).
+    Unsigned(LAYER_BITS)(wf.O);
+    Unsigned(LAYER_BITS)(wf.hUse);
+    Unsigned(LAYER_BITS)(wf.fUse);
+    Unsigned(LAYER_BITS)(wf.hcUse);
+    Unsigned(LAYER_BITS)(wf.F);
+    Unsigned(LAYER_BITS)(wf.G);
+    fundInfo === dfScale + cover.scaleNext * (1 << SCALE_BITS) + cover.met * (1 << (2 * SCALE_BITS));
+    layersA === wf.O + wf.hUse * (1 << LAYER_BITS);
+    layersB === wf.fUse + wf.hcUse * (1 << LAYER_BITS);
+    fundTotals === wf.F + wf.G * (1 << LAYER_BITS);
+
     // Step 9: positions still net to zero; total collateral = old total + deposits - paid
     // (the proof of reserves the contract checks against its token balance).
     ColumnSumsAreZero(N, M)(qNew);
@@ -252,8 +338,8 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     var totalOld = 0;
     var deposits = 0;
     for (var i = 0; i < N; i++) {
-        total += cNew[i];
-        totalOld += c[i];
+        total += cNew[i] + dfNew[i];
+        totalOld += c[i] + df[i];
         deposits += ev.deposit[i];
     }
     totalCollateral === total;
@@ -262,7 +348,7 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     // The new state under newRoot, with the nonces SlotKey derived.
     signal newLeaf[N];
     for (var i = 0; i < N; i++) {
-        newLeaf[i] <== Leaf(M)(cNew[i], qNew[i], vkhNew[i], statusNew[i], key[i].nonce);
+        newLeaf[i] <== Leaf(M)(cNew[i], qNew[i], dfNew[i], vkhNew[i], statusNew[i], key[i].nonce);
     }
     signal newRootIn <== MerkleRoot(N)(newLeaf);
     newRoot === newRootIn;

@@ -17,7 +17,7 @@ from zkclear.field import BoundError
 from zkclear.privacy.cipher import encrypt_report
 from zkclear.privacy.viewkeys import MemberKey
 
-from . import public
+from . import public, waterfall
 from .events import EpochEvents, Event
 from .instruments import InstrumentError, Market, risk_hash
 from .params import ParamsError, RiskParams, check_prices, prices_hash
@@ -62,22 +62,31 @@ def initial_margin(mm: int, params: RiskParams) -> int:
 
 @dataclass(frozen=True)
 class SlotFigures:
-    """One slot's clearing of one epoch (transition steps 3-8), from its own data only."""
+    """One slot's clearing of one epoch (transition steps 3-8), from its own data only
+    (and, for steps 6 and 8, its shares of the waterfall's pooled layers)."""
 
     variation_margin: int
     positions: tuple[int, ...]  # qn = q + delta: the positions margined this epoch
     equity_before_trades: int  # e0 = c + vm + deposits
-    equity: int  # cpre = e0 + tradeCash
+    equity: int  # e = cpre - (req - df): the margin equity after the default-fund call
     losses: tuple[int, ...]
     maintenance_margin: int
     initial_margin: int
     liquidated: bool
     withdrawal_granted: bool
     penalty: int
-    shortfall: int  # the part of a negative cpre the house absorbs (>= 0)
+    shortfall: int  # s = max(-e, 0) if liquidated: what the waterfall covers (>= 0)
     collateral_after: int
     positions_after: tuple[int, ...]
     funding: int = 0  # the funding part of variation_margin: -sum_m q[m] * (F - Fprev)
+    cash_pre: int = 0  # cpre = e0 + tradeCash, before the default-fund call
+    stress: int = 0  # ST = ceil(MM * stressBp / BP)
+    required: int = 0  # req: the contribution this epoch (0 for the house, non-members)
+    own_fund_used: int = 0  # o = min(s, req): the defaulter's contribution used
+    gain: int = 0  # g = min(max(vm, 0), e) for a survivor: the haircut's base
+    fund_share: int = 0  # u: the survivor's contribution used (waterfall layer 3)
+    haircut: int = 0  # y: the survivor's VM-gain haircut (layer 4)
+    df_after: int = 0
 
 
 def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
@@ -86,17 +95,25 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
                house: bool = False, house_ok: bool = True,
                funding: Sequence[int] = (), funding_prev: Sequence[int] = (),
                live: Sequence[bool] = (), risk: Sequence[Sequence[int]] | None = None,
-               ) -> SlotFigures:
+               df: int = 0, df_scale: int = 0, member: bool = True,
+               fund_share: int = 0, haircut: int = 0) -> SlotFigures:
     """Steps 3-8 for one slot: the one place these formulas live (the engine and the audit
-    both call it). The house is never liquidated, never withdraws and has no position
-    limit; its intake of liquidated positions is the engine's (it needs every slot).
-    ``house_ok`` is false when the house's collateral after liquidations is negative:
-    then no withdrawal is granted (step 6, pool rule).
+    both call it). The house is never liquidated, never withdraws, has no position
+    limit and no default-fund contribution; its intake of liquidated positions and the
+    waterfall are the engine's (they need every slot). ``house_ok`` is false when the
+    house's collateral after the waterfall is negative: then no withdrawal is granted
+    (step 6, pool rule).
 
     The market (docs/protocol.md, "Instruments"): ``funding``/``funding_prev`` are the
     funding indices F (() = zeros); ``live[m]`` is false once instrument m is settled (no
     trades; the position closes after this variation margin); ``risk`` is the epoch's
     risk matrix r[k][m] (None: ``-P*S``, a pool of futures).
+
+    The default fund (docs/protocol.md, "Default fund, the loss waterfall and Cover-2"):
+    ``df`` is the slot's contribution before the epoch, ``df_scale`` the contract's
+    dfScale, ``member`` whether the slot is a member after this epoch's registrations;
+    ``fund_share`` (u) and ``haircut`` (y) are the slot's shares of waterfall layers 3
+    and 4 (:mod:`.waterfall`; 0 on a first pass, which decides liquidations).
 
     Raises :class:`BoundError` (a position or the equity outside its bounds),
     :class:`ParamsError` (over a position limit) or :class:`TradeLossError` (trade losses
@@ -129,16 +146,31 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
     losses = tuple(scenario_losses(qn, prices, params, risk=risk))
     mm = ceil_div(max(0, *losses), BP)
     im = initial_margin(mm, params)
-    liq = not house and cpre < mm
-    granted = not house and house_ok and withdrawal > 0 and cpre - withdrawal >= im
-    pen = min(ceil_div(mm * params.penalty_bp, BP), max(cpre, 0)) if liq else 0
-    shortfall = -min(cpre, 0) if liq else 0
+    stress = ceil_div(mm * params.stress_bp, BP)
+    req = 0
+    if member and not house:
+        scale = max(params.df_share_bp, df_scale)
+        req = max(params.df_floor, ceil_div(stress * scale, BP))
+    e = cpre - (req - df)
+    liq = not house and e < mm
+    pen = min(ceil_div(mm * params.penalty_bp, BP), max(e, 0)) if liq else 0
+    shortfall = max(-e, 0) if liq else 0
+    own = min(shortfall, req)
+    gain = 0 if (liq or house or not member) else min(max(vm, 0), e)
     if liq:
-        c_new, q_new = max(cpre, 0) - pen, (0,) * len(qn)
+        fund_share, haircut = 0, 0
+    elif fund_share > req or haircut > gain:
+        raise ParamsError(f"waterfall shares ({fund_share}, {haircut}) exceed the slot's "
+                          f"contribution {req} or gain {gain}")
+    granted = (not house and house_ok and withdrawal > 0
+               and e - haircut - withdrawal >= im)
+    if liq:
+        c_new, q_new, df_new = max(e, 0) - pen, (0,) * len(qn), req - own
     else:
-        c_new, q_new = cpre - (withdrawal if granted else 0), qn
-    return SlotFigures(vm, qn, e0, cpre, losses, mm, im, liq, granted, pen, shortfall, c_new,
-                       q_new, paid)
+        c_new, q_new = e - haircut - (withdrawal if granted else 0), qn
+        df_new = req - fund_share
+    return SlotFigures(vm, qn, e0, e, losses, mm, im, liq, granted, pen, shortfall, c_new,
+                       q_new, paid, cpre, stress, req, own, gain, fund_share, haircut, df_new)
 
 
 @dataclass(frozen=True)
@@ -157,6 +189,7 @@ class SlotResult:
     before: Leaf
     after: Leaf
     funding: int = 0  # the funding part of variation_margin (received > 0)
+    figures: SlotFigures | None = None  # everything clear_slot computed for the slot
 
     @property
     def equity(self) -> int:
@@ -184,6 +217,8 @@ class EpochResult:
     funding: tuple[int, ...] = ()  # F of this epoch
     risk_arrays: Mapping[int, tuple[int, ...]] = field(default_factory=dict)  # options' A
     risk_prev: int = 0  # the previous epoch's riskHash
+    layers: waterfall.Layers = field(default_factory=waterfall.Layers)
+    cover2: waterfall.Cover2 = field(default_factory=lambda: waterfall.Cover2(0, 0, True, 0))
 
     @property
     def risk_hash(self) -> int:
@@ -230,7 +265,12 @@ class EpochResult:
                 "pricesHash": prices_hash(self.prices, self.funding, self.risk_hash),
                 "eventsAcc": self.events.accumulator, "nEvents": len(self.events.events),
                 "liquidatedMask": self.liquidated_mask, "grantedMask": self.granted_mask,
-                "totalCollateral": self.total_collateral}
+                "totalCollateral": self.total_collateral,
+                "dfScale": self.old.df_scale, "dfScaleNext": self.new.df_scale,
+                "cover2Met": int(self.cover2.met), "fundOwn": self.layers.own,
+                "fundHouse": self.layers.house, "fundShared": self.layers.fund,
+                "fundHaircut": self.layers.haircut, "fundBase": self.layers.fund_base,
+                "fundGains": self.layers.gains}
 
     def public_signals(self) -> list[int]:
         """In the circuit's order (docs/protocol.md), small values packed."""
@@ -349,7 +389,12 @@ def run_epoch(
         if sum(leaf.positions[m] for leaf in state.leaves) != 0:
             raise EpochError(f"state invariant broken: positions in {m} do not sum to 0")
 
-    def clear_all(house_ok: bool) -> list[SlotFigures]:
+    members = [bool(leaf.status or ev.per_slot[i].registered) and i != HOUSE
+               for i, leaf in enumerate(state.leaves)]
+    if state.leaves[HOUSE].df:
+        raise EpochError("state invariant broken: the house holds a default-fund contribution")
+
+    def clear_all(house_ok: bool, shares: Sequence[tuple[int, int]]) -> list[SlotFigures]:
         figures: list[SlotFigures] = []
         for i, leaf in enumerate(state.leaves):
             se = ev.per_slot[i]
@@ -358,23 +403,33 @@ def run_epoch(
                                           se.deposit, se.withdrawal, prices, prev, params,
                                           house=i == HOUSE, house_ok=house_ok,
                                           funding=market.funding, funding_prev=state.funding,
-                                          live=live, risk=risk))
+                                          live=live, risk=risk, df=leaf.df,
+                                          df_scale=state.df_scale, member=members[i],
+                                          fund_share=shares[i][0], haircut=shares[i][1]))
             except (BoundError, ParamsError, TradeLossError) as exc:
                 raise EpochError(f"slot {i}: {exc}") from exc
         return figures
 
-    figures = clear_all(True)
+    # A first pass decides liquidations, penalties and shortfalls (none depends on the
+    # waterfall); the waterfall then gives each survivor its shares (docs/protocol.md,
+    # "Default fund, the loss waterfall and Cover-2").
+    first = clear_all(True, [(0, 0)] * n)
+    surv = [members[i] and not f.liquidated for i, f in enumerate(first)]
+    liq = [f for f in first if f.liquidated]
+    house_h = first[HOUSE].cash_pre + sum(f.penalty for f in liq)
+    wf = waterfall.layers(house_h, [f.shortfall for f in liq], [f.own_fund_used for f in liq],
+                          [f.required for i, f in enumerate(first) if surv[i]],
+                          [f.gain for i, f in enumerate(first) if surv[i]], params)
+    shares = [wf.shares(f.required, f.gain) if surv[i] else (0, 0)
+              for i, f in enumerate(first)]
+    house_c = house_h - wf.residual + sum(u + y for u, y in shares)
     # Step 6, pool rule: no withdrawal is granted while the house, after this epoch's
-    # penalties and shortfalls, is negative (grants do not change the house's figure).
-    house_after = figures[HOUSE].equity + sum(f.penalty - f.shortfall for f in figures
-                                              if f.liquidated)
-    if house_after < 0:
-        figures = clear_all(False)
+    # waterfall, is negative (grants do not change the house's figure).
+    figures = clear_all(house_c >= 0, shares)
 
-    # Step 8: the house takes over liquidated positions, penalties in, shortfalls out.
+    # Step 8: the house takes over liquidated positions; its cash is the waterfall's.
     house_f = figures[HOUSE]
     house_q = list(house_f.positions)
-    house_c = house_f.equity
     slots: list[SlotResult] = []
     new_leaves: list[Leaf] = []
     for i, (leaf, f) in enumerate(zip(state.leaves, figures, strict=True)):
@@ -383,14 +438,13 @@ def run_epoch(
         vkh = se.vkh if se.registered else leaf.vkh
         if f.liquidated:
             house_q = [h + q for h, q in zip(house_q, f.positions, strict=True)]
-            house_c += f.penalty - f.shortfall
-        after = (Leaf(f.collateral_after, f.positions_after, vkh, status, nonces[i])
-                 if i != HOUSE else leaf)  # the house's leaf is set below
+        after = (Leaf(f.collateral_after, f.positions_after, vkh, status, nonces[i],
+                      f.df_after) if i != HOUSE else leaf)  # the house's leaf is set below
         new_leaves.append(after)
         slots.append(SlotResult(i, f.variation_margin, f.equity, f.losses,
                                 f.maintenance_margin, f.initial_margin, f.liquidated,
                                 se.withdrawal if i != HOUSE else 0, f.withdrawal_granted,
-                                f.penalty, f.shortfall, leaf, after, f.funding))
+                                f.penalty, f.shortfall, leaf, after, f.funding, f))
     h = state.leaves[HOUSE]
     hse = ev.per_slot[HOUSE]
     try:
@@ -401,7 +455,13 @@ def run_epoch(
     new_leaves[HOUSE] = house
     slots[HOUSE] = replace(slots[HOUSE], after=house)
 
-    new_state = state.with_leaves(new_leaves, epoch, prices, market.funding, r_hash)
+    # Cover-2 on the new values: the two largest uncovered stress losses of the survivors.
+    unc = [max(0, f.stress - f.collateral_after - f.df_after) if surv[i] else 0
+           for i, f in enumerate(figures)]
+    c2 = waterfall.cover2(unc, sum(lf.df for lf in new_leaves[1:]), house_c,
+                          sum(f.stress for i, f in enumerate(figures) if surv[i]), params)
+    new_state = state.with_leaves(new_leaves, epoch, prices, market.funding, r_hash,
+                                  c2.scale_next)
     total = new_state.total_collateral()
     if not 0 <= total < 1 << bounds.TOTAL_BITS:
         raise EpochError(f"total collateral after the epoch would be {total}: the granted "
@@ -410,7 +470,7 @@ def run_epoch(
     result = EpochResult(epoch, state, new_state, params, prev, prices, ev, dict(reports),
                          tuple(slots), {i: view_keys[i] for i in set(reports) | blinded},
                          blinded, state.funding, market.funding, market.arrays,
-                         state.risk_hash)
+                         state.risk_hash, wf, c2)
     _check_invariants(result)
     return result
 
@@ -425,5 +485,8 @@ def _check_invariants(r: EpochResult) -> None:
     assert r.new.total_collateral() == r.old.total_collateral() + deposits - paid
     for s in r.slots:
         if s.slot != HOUSE:
-            assert s.liquidated or s.after.collateral >= s.maintenance_margin
+            # A survivor met MM before the waterfall's haircut (which may leave it short:
+            # it is margined again next epoch).
+            haircut = s.figures.haircut if s.figures else 0
+            assert s.liquidated or s.after.collateral + haircut >= s.maintenance_margin
             assert s.after.collateral >= 0 or not s.liquidated

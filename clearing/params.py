@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from zkclear import bounds
@@ -51,6 +51,10 @@ def _unsigned(name: str, x: int, lo: int, hi: int) -> int:
     return x
 
 
+#: The default-fund parameters as the contracts name them (``RiskParamsSet``), in order.
+FUND_FIELDS = ("dfFloor", "dfShareBp", "stressBp", "skinCap")
+
+
 @dataclass(frozen=True)
 class RiskParams:
     """SPAN-like risk parameters.
@@ -63,6 +67,10 @@ class RiskParams:
     ``instruments``: the deployment's fixed instrument table (docs/protocol.md,
     "Instruments"); () means M plain futures. Its columns ``isPerp, isOption, expiry``
     are hashed with the parameters; governance never changes them.
+    The default fund (docs/protocol.md, "Default fund, the loss waterfall and Cover-2"):
+    ``df_floor`` (least contribution of a member), ``df_share_bp`` (least share of its own
+    stress loss), ``stress_bp`` (the Cover-2 stress: margin scenarios x stress_bp / 10000)
+    and ``skin_cap`` (the house's skin in the game; default unlimited).
     """
 
     im_factor_bp: int
@@ -70,6 +78,10 @@ class RiskParams:
     position_limits: tuple[int, ...]
     shocks: tuple[tuple[int, ...], ...]
     instruments: tuple[Instrument, ...] = ()
+    df_floor: int = 0
+    df_share_bp: int = 0
+    stress_bp: int = bounds.BP
+    skin_cap: int = bounds.SKIN_UNLIMITED
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "position_limits", tuple(self.position_limits))
@@ -85,6 +97,10 @@ class RiskParams:
         _unsigned("im_factor_bp", self.im_factor_bp, bounds.BP,
                   (1 << bounds.IM_FACTOR_BITS) - 1)
         _unsigned("penalty_bp", self.penalty_bp, 0, bounds.BP)
+        _unsigned("df_floor", self.df_floor, 0, (1 << bounds.FUND_BITS) - 1)
+        _unsigned("df_share_bp", self.df_share_bp, 0, (1 << bounds.SCALE_BITS) - 1)
+        _unsigned("stress_bp", self.stress_bp, bounds.BP, (1 << bounds.SCALE_BITS) - 1)
+        _unsigned("skin_cap", self.skin_cap, 0, (1 << bounds.FUND_BITS) - 1)
         for m, lim in enumerate(self.position_limits):
             _unsigned(f"position_limits[{m}]", lim, 1, bounds.DELTA.hi)
         if not self.shocks:
@@ -114,11 +130,17 @@ class RiskParams:
                 f"the pool has M={config.n_instruments}, K={config.n_scenarios}")
 
     def field_elements(self) -> list[int]:
-        """The hashed vector: imFactorBp, penaltyBp, posLimit[..], shock rows (mod r),
-        then the table's columns isPerp[..], isOption[..], expiry[..]."""
-        return [self.im_factor_bp, self.penalty_bp, *self.position_limits,
+        """The hashed vector: imFactorBp, penaltyBp, dfFloor, dfShareBp, stressBp,
+        skinCap, posLimit[..], shock rows (mod r), then the table's columns isPerp[..],
+        isOption[..], expiry[..]."""
+        return [self.im_factor_bp, self.penalty_bp, *self.fund_elements(),
+                *self.position_limits,
                 *(s % P for row in self.shocks for s in row),
                 *table_columns(self.instruments)]
+
+    def fund_elements(self) -> list[int]:
+        """``dfFloor, dfShareBp, stressBp, skinCap`` (hashed after penaltyBp)."""
+        return [self.df_floor, self.df_share_bp, self.stress_bp, self.skin_cap]
 
     @classmethod
     def from_log(cls, args: Any, n_instruments: int,
@@ -131,7 +153,8 @@ class RiskParams:
         params = cls(int(args["imFactorBp"]), int(args["penaltyBp"]),
                      tuple(int(x) for x in args["positionLimits"]),
                      tuple(tuple(shocks[k * m:(k + 1) * m]) for k in range(len(shocks) // m)),
-                     tuple(instruments))
+                     tuple(instruments),
+                     *(int(args[k]) for k in FUND_FIELDS if k in args))
         if "expiry" in args:
             cols = ([int(x) for x in args["isPerp"]] + [int(x) for x in args["isOption"]]
                     + [int(x) for x in args["expiry"]])
@@ -186,8 +209,7 @@ class RiskParams:
         return rows
 
     def with_instruments(self, table: Sequence[Instrument]) -> RiskParams:
-        return RiskParams(self.im_factor_bp, self.penalty_bp, self.position_limits,
-                          self.shocks, tuple(table))
+        return replace(self, instruments=tuple(table))
 
 
 def check_prices(prices: Sequence[int], n_instruments: int, what: str = "prices",

@@ -1,12 +1,15 @@
 """The epoch proof's public signals: what each carries and how values are packed.
 
-Thirteen values are public (docs/protocol.md, "Public signals"); the circuit exposes
-them as nine field elements, packing the small ones so that the on-chain verifier pays
-for fewer public inputs (each costs an elliptic-curve multiplication, ~6.6k gas):
+Twenty-two values are public (docs/protocol.md, "Public signals"); the circuit exposes
+them as thirteen field elements, packing the small ones so that the on-chain verifier
+pays for fewer public inputs (each costs an elliptic-curve multiplication, ~6.6k gas):
 
     epochInfo = epoch + nEvents * 2^64 + totalCollateral * 2^80
     outcome   = liquidatedMask + grantedMask * 2^N + rho * 2^(2N)
     exitSum   = sum_j D[j] * rho^j mod r
+    fundInfo  = dfScale + dfScaleNext * 2^16 + cover2Met * 2^32
+    layersA   = fundOwn + fundHouse * 2^126,  layersB = fundShared + fundHaircut * 2^126
+    fundTotals = fundBase + fundGains * 2^126   (the default fund's waterfall)
 
 with ``epoch < 2^64``, ``nEvents < 2^16``, ``0 <= totalCollateral < 2^128``, each mask
 below ``2^N`` and ``rho < 2^100`` (the circuit range-checks all of them, so each word has
@@ -28,11 +31,22 @@ from zkclear.field import P
 
 #: The circuit's public signals, in order.
 PUBLIC_NAMES = ("oldRoot", "newRoot", "epochInfo", "paramsHash", "pricesPrevHash",
-                "pricesHash", "eventsAcc", "outcome", "exitSum")
+                "pricesHash", "eventsAcc", "outcome", "exitSum", "fundInfo", "layersA",
+                "layersB", "fundTotals")
 #: The values they carry.
 PUBLIC_VALUES = ("oldRoot", "newRoot", "epoch", "paramsHash", "pricesPrevHash", "pricesHash",
                  "eventsAcc", "nEvents", "liquidatedMask", "grantedMask", "totalCollateral",
-                 "rho", "exitSum")
+                 "rho", "exitSum", "dfScale", "dfScaleNext", "cover2Met", "fundOwn",
+                 "fundHouse", "fundShared", "fundHaircut", "fundBase", "fundGains")
+#: The default fund's words (docs/protocol.md, "Default fund, the loss waterfall and
+#: Cover-2"): fundInfo = dfScale + dfScaleNext * 2^16 + cover2Met * 2^32, and three words
+#: of two amounts each, the second shifted by LAYER_BITS.
+#: Values the circuit computes itself (it checks the words against them), so they are
+#: not among its private inputs (every other packed value is).
+COMPUTED = ("dfScaleNext", "cover2Met", "fundOwn", "fundHouse", "fundShared", "fundHaircut",
+            "fundBase", "fundGains")
+FUND_PAIRS = {"layersA": ("fundOwn", "fundHouse"), "layersB": ("fundShared", "fundHaircut"),
+              "fundTotals": ("fundBase", "fundGains")}
 
 _EVENTS_SHIFT = bounds.EPOCH_BITS
 _TOTAL_SHIFT = bounds.EPOCH_BITS + bounds.N_EVENTS_BITS
@@ -58,6 +72,18 @@ def outcome(liquidated_mask: int, granted_mask: int, rho: int, n_slots: int) -> 
     return (_fits("liquidatedMask", liquidated_mask, n_slots)
             + (_fits("grantedMask", granted_mask, n_slots) << n_slots)
             + (_fits("rho", rho, bounds.RHO_BITS) << (2 * n_slots)))
+
+
+def fund_info(df_scale: int, df_scale_next: int, cover2_met: int) -> int:
+    s = bounds.SCALE_BITS
+    return (_fits("dfScale", df_scale, s) + (_fits("dfScaleNext", df_scale_next, s) << s)
+            + (_fits("cover2Met", cover2_met, 1) << (2 * s)))
+
+
+def pair(names: tuple[str, str], values: Mapping[str, int]) -> int:
+    lo, hi = names
+    return (_fits(lo, values[lo], bounds.LAYER_BITS)
+            + (_fits(hi, values[hi], bounds.LAYER_BITS) << bounds.LAYER_BITS))
 
 
 def exit_challenge(epoch: int, new_root: int, exit_data: Sequence[int]) -> int:
@@ -88,6 +114,8 @@ def pack(values: Mapping[str, int], n_slots: int) -> list[int]:
         "outcome": outcome(values["liquidatedMask"], values["grantedMask"], values["rho"],
                            n_slots),
         "exitSum": values["exitSum"] % P,
+        "fundInfo": fund_info(values["dfScale"], values["dfScaleNext"], values["cover2Met"]),
+        **{w: pair(names, values) for w, names in FUND_PAIRS.items()},
     }
     return [words[k] for k in PUBLIC_NAMES]
 
@@ -104,4 +132,11 @@ def unpack(public: Sequence[int], n_slots: int) -> dict[str, int]:
     w["liquidatedMask"] = out & ((1 << n_slots) - 1)
     w["grantedMask"] = (out >> n_slots) & ((1 << n_slots) - 1)
     w["rho"] = out >> (2 * n_slots)
+    fi, sb = w.pop("fundInfo"), bounds.SCALE_BITS
+    w["dfScale"], w["dfScaleNext"] = fi & ((1 << sb) - 1), (fi >> sb) & ((1 << sb) - 1)
+    w["cover2Met"] = fi >> (2 * sb)
+    mask = (1 << bounds.LAYER_BITS) - 1
+    for word, (lo, hi) in FUND_PAIRS.items():
+        v = w.pop(word)
+        w[lo], w[hi] = v & mask, v >> bounds.LAYER_BITS
     return {k: w[k] for k in PUBLIC_VALUES}

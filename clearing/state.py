@@ -1,6 +1,6 @@
 """Pool state: one leaf per slot, and the Poseidon Merkle state root.
 
-Leaf of slot i = PoseidonChain(c, q[0..M-1], vkh, status, nonce) with signed values
+Leaf of slot i = PoseidonChain(c, q[0..M-1], df, vkh, status, nonce) with signed values
 encoded mod r; the root is the binary Poseidon Merkle root over the N leaves.
 The nonce changes every epoch, so a leaf's hash (and every Merkle sibling) reveals
 nothing about whether its contents changed.
@@ -31,10 +31,13 @@ class Leaf:
     vkh: int = 0
     status: int = 0
     nonce: int = 0
+    df: int = 0  # the default-fund contribution (docs/protocol.md, "Default fund")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "positions", tuple(self.positions))
         bounds.CASH.check(self.collateral, "collateral")
+        if isinstance(self.df, bool) or not 0 <= self.df < 1 << bounds.CASH_BITS:
+            raise ParamsError(f"default-fund contribution {self.df!r} is not a cash amount >= 0")
         for m, q in enumerate(self.positions):
             bounds.DELTA.check(q, f"position[{m}]")
         if self.status not in (0, 1):
@@ -45,7 +48,7 @@ class Leaf:
                 raise ParamsError(f"{name} must be a canonical field element")
 
     def field_elements(self) -> list[int]:
-        return [self.collateral % P, *(q % P for q in self.positions),
+        return [self.collateral % P, *(q % P for q in self.positions), self.df,
                 self.vkh, self.status, self.nonce]
 
     def hash(self) -> int:
@@ -76,6 +79,7 @@ class PoolState:
     prices: tuple[int, ...]  # the prices this state is marked at
     funding: tuple[int, ...] = ()  # the funding indices F it is marked at (() = zeros)
     risk_hash: int = 0  # the riskHash of the epoch that produced it (0 at genesis)
+    df_scale: int = 0  # the contract's dfScale: the next epoch's scale (0 at genesis)
     _root: int | None = field(default=None, compare=False, repr=False)
     _hashes: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
@@ -112,7 +116,8 @@ class PoolState:
         return self._root
 
     def total_collateral(self) -> int:
-        return sum(leaf.collateral for leaf in self.leaves)
+        """Everything the pool holds: collateral and default-fund contributions."""
+        return sum(leaf.collateral + leaf.df for leaf in self.leaves)
 
     def exit_data(self) -> list[int]:
         """``D``: the leaf hashes and the house's collateral mod r, published with each
@@ -121,9 +126,11 @@ class PoolState:
         return [*self.leaf_hashes(), self.leaves[HOUSE].collateral % P]
 
     def with_leaves(self, leaves: Sequence[Leaf], epoch: int, prices: Sequence[int],
-                    funding: Sequence[int] = (), risk_hash: int = 0) -> PoolState:
+                    funding: Sequence[int] = (), risk_hash: int = 0,
+                    df_scale: int = 0) -> PoolState:
         return replace(self, leaves=tuple(leaves), epoch=epoch, prices=tuple(prices),
-                       funding=tuple(funding), risk_hash=risk_hash, _root=None, _hashes=None)
+                       funding=tuple(funding), risk_hash=risk_hash, df_scale=df_scale,
+                       _root=None, _hashes=None)
 
     # -- persistence: plain JSON, integers as strings where they may exceed 2^53 ----------
     def to_json(self) -> dict[str, Any]:
@@ -135,8 +142,10 @@ class PoolState:
             "prices": [str(p) for p in self.prices],
             "funding": [str(f) for f in self.funding],
             "risk_hash": str(self.risk_hash),
+            "df_scale": self.df_scale,
             "leaves": [{"c": str(lf.collateral), "q": [str(q) for q in lf.positions],
-                        "vkh": str(lf.vkh), "status": lf.status, "nonce": str(lf.nonce)}
+                        "vkh": str(lf.vkh), "status": lf.status, "nonce": str(lf.nonce),
+                        "df": str(lf.df)}
                        for lf in self.leaves],
             "root": str(self.root()),
         }
@@ -145,11 +154,12 @@ class PoolState:
     def from_json(cls, data: dict[str, Any]) -> PoolState:
         cfg = PoolConfig(**data["config"])
         leaves = [Leaf(int(d["c"]), tuple(int(q) for q in d["q"]), int(d["vkh"]),
-                       int(d["status"]), int(d["nonce"])) for d in data["leaves"]]
+                       int(d["status"]), int(d["nonce"]), int(d.get("df", 0)))
+                  for d in data["leaves"]]
         state = cls(cfg, int(data["epoch"]), tuple(leaves),
                     tuple(int(p) for p in data["prices"]),
                     tuple(int(f) for f in data.get("funding", ())),
-                    int(data.get("risk_hash", 0)))
+                    int(data.get("risk_hash", 0)), int(data.get("df_scale", 0)))
         if "root" in data and int(data["root"]) != state.root():
             raise ParamsError("stored state root does not match the stored leaves")
         return state

@@ -11,6 +11,7 @@ from typing import Any
 
 from zkclear.field import P
 
+from . import public
 from .epoch import EpochResult
 
 
@@ -23,10 +24,13 @@ def epoch_circuit_inputs(r: EpochResult) -> dict[str, Any]:
     reports = [r.reports.get(i) for i in range(n)]
     inputs: dict[str, Any] = dict(zip(r.PUBLIC_NAMES, r.public_signals(), strict=True))
     # The values the packed signals carry are private inputs the circuit unpacks to.
-    inputs |= {k: v % P for k, v in r.public_values().items() if k not in inputs}
+    inputs |= {k: v % P for k, v in r.public_values().items()
+               if k not in inputs and k not in public.COMPUTED}
     inputs |= {
         "imFactorBp": r.params.im_factor_bp,
         "penaltyBp": r.params.penalty_bp,
+        **dict(zip(("dfFloor", "dfShareBp", "stressBp", "skinCap"),
+                   r.params.fund_elements(), strict=True)),
         "posLimit": list(r.params.position_limits),
         "shock": [[s % P for s in row] for row in r.params.shocks],
         "isPerp": [int(i.is_perp) for i in r.params.instruments],
@@ -44,6 +48,7 @@ def epoch_circuit_inputs(r: EpochResult) -> dict[str, Any]:
         "evValue": [e.value for e in events] + [0] * pad,
         "c": [lf.collateral % P for lf in r.old.leaves],
         "q": [[q % P for q in lf.positions] for lf in r.old.leaves],
+        "df": [lf.df for lf in r.old.leaves],
         "vkh": [lf.vkh for lf in r.old.leaves],
         "status": [lf.status for lf in r.old.leaves],
         "nonce": [lf.nonce for lf in r.old.leaves],

@@ -21,7 +21,8 @@ def report_commitment(instruments: int = 2) -> Circuit:
 
 #: The epoch circuit's public signals, in order (zkclear.clearing.public packs them).
 EPOCH_PUBLIC = ("oldRoot", "newRoot", "epochInfo", "paramsHash", "pricesPrevHash", "pricesHash",
-                "eventsAcc", "outcome", "exitSum")
+                "eventsAcc", "outcome", "exitSum", "fundInfo", "layersA", "layersB",
+                "fundTotals")
 
 
 def epoch(slots: int = 4, instruments: int = 2, scenarios: int = 4,
@@ -39,10 +40,12 @@ def epoch(slots: int = 4, instruments: int = 2, scenarios: int = 4,
         params=(slots, instruments, scenarios, e, bounds.DELTA_BITS, bounds.CASH_BITS,
                 bounds.PRICE_BITS, bounds.SHOCK_BITS, bounds.LOSS_BITS,
                 bounds.IM_FACTOR_BITS, bounds.PENALTY_BITS, bounds.BP, bounds.EPOCH_BITS,
-                bounds.N_EVENTS_BITS, bounds.TOTAL_BITS, bounds.RHO_BITS),
+                bounds.N_EVENTS_BITS, bounds.TOTAL_BITS, bounds.RHO_BITS, bounds.FUND_BITS,
+                bounds.SCALE_BITS, bounds.LAYER_BITS),
         public=EPOCH_PUBLIC,
         description="events, reports, netting, mark-to-market, portfolio margin, two-way "
-                    "liquidation, withdrawals, penalties, conservation, state roots",
+                    "liquidation, withdrawals, penalties, the default waterfall, Cover-2, "
+                    "conservation, state roots",
     )
 
 

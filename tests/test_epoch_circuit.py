@@ -13,6 +13,7 @@ verified at N=4 (and at N=16 in the heavy run).
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import itertools
 from collections.abc import Callable
 from pathlib import Path
@@ -46,7 +47,7 @@ from .epoch_support import committed as committed_at
 
 CFG = PoolConfig(4, 2, 4)
 #: Pinned so growth is visible in review (docs/benchmarks.md, "Epoch circuit size").
-CONSTRAINTS_N4_M2_K4 = 35521
+CONSTRAINTS_N4_M2_K4 = 48574
 LIB = paths.CIRCUITS_DIR / "lib"
 
 
@@ -132,7 +133,8 @@ def add_event(inputs: dict, kind: int, slot: int, value: int) -> None:
 
 def rehash_params(inputs: dict) -> None:
     inputs["paramsHash"] = poseidon_chain([
-        inputs["imFactorBp"], inputs["penaltyBp"], *inputs["posLimit"],
+        inputs["imFactorBp"], inputs["penaltyBp"], inputs["dfFloor"], inputs["dfShareBp"],
+        inputs["stressBp"], inputs["skinCap"], *inputs["posLimit"],
         *(s for row in inputs["shock"] for s in row),
         *inputs["isPerp"], *inputs["isOption"], *inputs["expiry"]])
 
@@ -148,8 +150,9 @@ def rehash_prices(inputs: dict) -> None:
 
 
 def reroot_old(inputs: dict) -> None:
-    leaves = [poseidon_chain([inputs["c"][i], *inputs["q"][i], inputs["vkh"][i],
-                              inputs["status"][i], inputs["nonce"][i]]) for i in range(4)]
+    leaves = [poseidon_chain([inputs["c"][i], *inputs["q"][i], inputs["df"][i],
+                              inputs["vkh"][i], inputs["status"][i], inputs["nonce"][i]])
+              for i in range(4)]
     inputs["oldRoot"] = merkle_root(leaves)
 
 
@@ -173,18 +176,18 @@ def test_constraint_count_is_pinned(compiled):
 
 def test_public_inputs_are_the_documented_ones_in_order(compiled):
     assert compiled.info.n_outputs == 0
-    assert compiled.info.n_public_inputs == 9
+    assert compiled.info.n_public_inputs == 13
     assert tuple(compiled.manifest["public"]) == EpochResult.PUBLIC_NAMES
     # Parameters come from zkclear.bounds, in the order of the template's parameters.
     assert registry.epoch(16, 4, 8).params == (
         16, 4, 8, 64, bounds.DELTA_BITS, bounds.CASH_BITS, bounds.PRICE_BITS,
         bounds.SHOCK_BITS, bounds.LOSS_BITS, bounds.IM_FACTOR_BITS, bounds.PENALTY_BITS,
         bounds.BP, bounds.EPOCH_BITS, bounds.N_EVENTS_BITS, bounds.TOTAL_BITS,
-        bounds.RHO_BITS)
+        bounds.RHO_BITS, bounds.FUND_BITS, bounds.SCALE_BITS, bounds.LAYER_BITS)
     # In circom, public inputs are numbered in declaration order: that is the order.
     src = (paths.CIRCUITS_DIR / "epoch.circom").read_text()
     declared = [line.split()[2].rstrip(";") for line in src.splitlines()
-                if line.strip().startswith("signal input")][:9]
+                if line.strip().startswith("signal input")][:13]
     assert tuple(declared) == EpochResult.PUBLIC_NAMES
 
 
@@ -440,9 +443,8 @@ def test_changed_penalty_breaks_the_new_root(compiled, tmp_path):
     inputs = epoch_circuit_inputs(r)
     leaves = list(r.new.leaves)
     lf, house = leaves[1], leaves[0]
-    leaves[1] = Leaf(lf.collateral + 1, lf.positions, lf.vkh, lf.status, lf.nonce)
-    leaves[0] = Leaf(house.collateral - 1, house.positions, house.vkh, house.status,
-                     house.nonce)
+    leaves[1] = replace(lf, collateral=lf.collateral + 1)
+    leaves[0] = replace(house, collateral=house.collateral - 1)
     inputs["newRoot"] = merkle_root([x.hash() for x in leaves])  # the total is unchanged
     fails_at(compiled, inputs, tmp_path, "Epoch", **at_epoch("newRoot === newRootIn;"))
 

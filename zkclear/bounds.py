@@ -45,6 +45,19 @@ EPOCH_BITS = 64
 N_EVENTS_BITS = 16
 TOTAL_BITS = 128
 
+#: Default fund (docs/protocol.md, "Default fund, the loss waterfall and Cover-2"):
+#: ``dfFloor`` and ``skinCap`` are unsigned cash amounts below 2^FUND_BITS; ``dfShareBp``,
+#: ``stressBp`` and the contract's ``dfScale`` are basis points below 2^SCALE_BITS.
+FUND_BITS = 112
+SCALE_BITS = 16
+#: A slot's contribution ``req = max(dfFloor, ceil(ST * s / BP))`` < 2^REQ_BITS
+#: (MM < 2^109, ST < 2^112, s < 2^16).
+REQ_BITS = 115
+#: Each amount of a packed waterfall word (``layersA = O + hUse * 2^LAYER_BITS``, ...).
+LAYER_BITS = 126
+#: "Unlimited" skin in the game: the largest skinCap.
+SKIN_UNLIMITED = (1 << FUND_BITS) - 1
+
 DELTA = SignedRange(DELTA_BITS)
 CASH = SignedRange(CASH_BITS)
 SHOCK = SignedRange(SHOCK_BITS)
@@ -52,4 +65,5 @@ LOSS = SignedRange(LOSS_BITS)
 
 assert 2 * DELTA_BITS + SHOCK_BITS + 8 <= LOSS_BITS - 2  # losses cannot reach the bound
 assert LOSS_BITS + IM_FACTOR_BITS < 250  # MM * factor stays far from r
+assert 2 * LAYER_BITS <= 252 and REQ_BITS + MAX_SLOTS.bit_length() <= LAYER_BITS
 assert EPOCH_BITS + N_EVENTS_BITS + TOTAL_BITS < 253 and 2 * MAX_SLOTS + RHO_BITS <= 252  # packing

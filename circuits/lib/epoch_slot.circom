@@ -6,6 +6,7 @@ include "range.circom";
 include "compare.circom";
 include "divide.circom";
 include "margin.circom";
+include "waterfall.circom";
 
 // The per-slot steps of the epoch transition (docs/protocol.md, "Transition, per slot i").
 
@@ -94,19 +95,21 @@ template MarkToMarket(M, DELTA_BITS, CASH_BITS) {
     signal output qn[M];
     signal output cpre;
     signal output cpreNeg; // cpre < 0
+    signal output vm; // |vm| < M * 2^(DELTA_BITS + PRICE_BITS + 2) <= 2^106
 
     // The old leaf. The previous epoch's proof left it in range; checking again keeps
     // this proof self-contained (and genesis is not proven) and bounds the products.
     SignedRange(CASH_BITS)(c);
     SignedRangeArray(M, DELTA_BITS)(q);
     signal vmTerm[M];
-    var vm = 0;
+    var vmSum = 0;
     for (var m = 0; m < M; m++) {
         vmTerm[m] <== q[m] * dp[m];
-        vm += vmTerm[m];
+        vmSum += vmTerm[m];
         delta[m] * (1 - live[m]) === 0;
         qn[m] <== (q[m] + delta[m]) * live[m];
     }
+    vm <== vmSum;
     cpre <== c + vm + tradeCash + deposit;
     // cpre is a cash amount (within CASH bounds); the same bits give its sign.
     cpreNeg <== SignBit(CASH_BITS)(cpre);
@@ -121,30 +124,40 @@ template MarkToMarket(M, DELTA_BITS, CASH_BITS) {
     Unsigned(CASH_BITS + 3)(cpre - e0Floor);
 }
 
-// Steps 4-8 for a member slot (i >= 1): margin, liquidation, withdrawal eligibility,
-// penalty and the slot's new values before any withdrawal (cRest); toHouse / toHouseQ are
-// what the house account takes over. Whether an eligible withdrawal is granted also
-// depends on the house (Epoch: none while the house is negative), so it is decided there.
+// Steps 4-7 for a member slot (i >= 1): margin, the default-fund call, liquidation and
+// penalty (docs/protocol.md, "Default fund, the loss waterfall and Cover-2": steps 5-7 look
+// at e = cpre - (req - df)); toHouseQ is what the house takes over. The waterfall
+// (Waterfall) and the new values (MemberSettle) follow in Epoch, which has every slot.
 template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR_BITS,
-                    PENALTY_BITS, BP) {
+                    PENALTY_BITS, BP, FUND_BITS, SCALE_BITS, VM_BITS) {
     var MM_BITS = mmBits(LOSS_BITS, BP);
     var IM_BITS = imBits(LOSS_BITS, IM_FACTOR_BITS, BP);
-    var PEN_BITS = ceilDivBits(MM_BITS + PENALTY_BITS, BP);
-    assert(MM_BITS <= IM_BITS && IM_BITS < CASH_BITS && PEN_BITS < CASH_BITS);
+    assert(MM_BITS <= IM_BITS && IM_BITS < CASH_BITS);
     signal input cpre; // -2^CASH_BITS <= cpre < 2^CASH_BITS (MarkToMarket)
-    signal input cpreNeg;
     signal input q[M]; // the positions before the epoch (range-checked in MarkToMarket)
     signal input qn[M];
+    signal input vm; // |vm| < 2^VM_BITS (MarkToMarket)
     signal input risk[K][M]; // r[k][m], |r| <= 2^RISK_BITS (Epoch)
     signal input posLimit[M];
     signal input imFactorBp;
     signal input penaltyBp;
-    signal input withdraw; // 0 or a requested amount in [1, 2^CASH_BITS)
+    signal input stressBp;
+    signal input scale; // max(dfShareBp, dfScale)
+    signal input dfFloor;
+    signal input member; // status' (a bit)
+    signal input df; // the old contribution, 0 <= df < 2^CASH_BITS
+    signal output im;
+    signal output stress;
+    signal output req;
+    signal output e;
     signal output liq;
-    signal output eligible; // requested and cpre - withdraw >= IM
-    signal output cRest; // the new collateral before a granted withdrawal is paid
+    signal output surv;
+    signal output ePos;
+    signal output pen;
+    signal output shortfall;
+    signal output own;
+    signal output gain;
     signal output qNew[M];
-    signal output toHouse; // liq * (penalty + min(cpre, 0))
     signal output toHouseQ[M]; // liq * qn
 
     // Position limits bind increases only: |qn| <= max(posLimit, |q|), so a limit that
@@ -167,34 +180,72 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
     margin.q <== qn;
     margin.risk <== risk;
     margin.imFactorBp <== imFactorBp;
+    im <== margin.im;
 
-    // Step 5. Liquidated iff equity < MM: the bit *is* the comparison, so both directions
-    // hold (no solvent member liquidated, no insolvent one kept).
-    // cpre - MM lies in [-2^CASH - 2^MM_BITS, 2^CASH).
-    liq <== SignedLessThan(CASH_BITS + 1)(cpre, margin.mm);
+    // The default-fund call: e = cpre - (req - df).
+    component call = FundCall(MM_BITS, CASH_BITS, FUND_BITS, SCALE_BITS, BP);
+    call.mm <== margin.mm;
+    call.stressBp <== stressBp;
+    call.scale <== scale;
+    call.dfFloor <== dfFloor;
+    call.member <== member;
+    call.cpre <== cpre;
+    call.df <== df;
+    stress <== call.stress;
+    req <== call.req;
+    e <== call.e;
 
-    // Step 6. Eligible iff requested and cpre - w >= IM; a refused request changes
-    // nothing. cpre - w - IM lies in [-2^(CASH+1) - 2^IM_BITS, 2^CASH). A liquidated slot
-    // has cpre < MM <= IM, so it is never eligible.
-    signal wZero <== IsZero()(withdraw);
-    signal short <== SignedLessThan(CASH_BITS + 2)(cpre - withdraw, margin.im);
-    eligible <== (1 - wZero) * (1 - short);
+    // Steps 5 and 7, and the defaulter's own layer of the waterfall.
+    component d = Default(MM_BITS, PENALTY_BITS, CASH_BITS, VM_BITS, BP);
+    d.e <== e;
+    d.mm <== margin.mm;
+    d.penaltyBp <== penaltyBp;
+    d.req <== req;
+    d.member <== member;
+    d.vm <== vm;
+    liq <== d.liq;
+    surv <== d.surv;
+    ePos <== d.ePos;
+    pen <== d.pen;
+    shortfall <== d.shortfall;
+    own <== d.own;
+    gain <== d.gain;
 
-    // Step 7. Penalty = min(ceil(MM * penaltyBp / BP), max(cpre, 0)): never more than the
-    // remaining equity, so the defaulter ends with max(cpre, 0) - penalty >= 0.
-    signal pos <== cpre * (1 - cpreNeg);
-    signal penRaw <== CeilDivConst(MM_BITS + PENALTY_BITS, BP)(margin.mm * penaltyBp);
-    // penRaw - pos lies in (-2^CASH, 2^PEN_BITS).
-    signal pen <== SignedMin(CASH_BITS)(penRaw, pos);
-
-    // Step 8. The house takes penalty and shortfall (min(cpre, 0) = cpre - pos) and the
-    // positions; what it takes is exactly what the slot gives up, so cash and positions
-    // are conserved by construction: liquidated, cRest = pos - pen and the slot is flat;
-    // otherwise cRest = cpre and qNew = qn.
-    toHouse <== liq * (pen + cpre - pos);
-    cRest <== cpre - toHouse;
+    // Step 8: the house takes the positions; the slot ends flat.
     for (var m = 0; m < M; m++) {
         toHouseQ[m] <== liq * qn[m];
         qNew[m] <== qn[m] - toHouseQ[m];
     }
+}
+
+// Steps 6 and 8 for a member slot, after the waterfall (u: its contribution used, y: its
+// haircut): eligible iff requested and e - y - w >= IM; granted unless the house is
+// negative; liquidated: c' = max(e, 0) - pen, df' = req - own; otherwise
+// c' = e - y - granted * w, df' = req - u. A liquidated slot has e < MM <= IM and y = 0, so
+// it is never eligible; a survivor has own = 0 and a liquidated one u = 0.
+template MemberSettle(CASH_BITS) {
+    signal input e; // |e| < 2^(CASH_BITS+2)
+    signal input ePos;
+    signal input pen;
+    signal input liq;
+    signal input req;
+    signal input own;
+    signal input u;
+    signal input y; // 0 <= y < 2^CASH_BITS
+    signal input im;
+    signal input withdraw; // 0 or a requested amount in [1, 2^CASH_BITS)
+    signal input houseNeg;
+    signal output granted;
+    signal output paid;
+    signal output cNew;
+    signal output dfNew;
+
+    signal wZero <== IsZero()(withdraw);
+    // e - y - w - IM lies in (-2^(CASH+3), 2^(CASH+2)).
+    signal short <== SignedLessThan(CASH_BITS + 3)(e - y - withdraw, im);
+    signal eligible <== (1 - wZero) * (1 - short);
+    granted <== eligible * (1 - houseNeg);
+    paid <== granted * withdraw;
+    cNew <== e - y - paid + liq * (ePos - pen - e);
+    dfNew <== req - own - u;
 }

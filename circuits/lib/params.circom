@@ -9,15 +9,21 @@ include "circomlib/circuits/comparators.circom";
 // parameters and the settlement prices. Their bounds are checked here, where they enter
 // the circuit, because the margin and mark-to-market products rely on them.
 
-// paramsHash = PoseidonChain(imFactorBp, penaltyBp, posLimit[0..M-1], S[0][..], ..., S[K-1][..],
+// paramsHash = PoseidonChain(imFactorBp, penaltyBp, dfFloor, dfShareBp, stressBp, skinCap,
+//                            posLimit[0..M-1], S[0][..], ..., S[K-1][..],
 //                            isPerp[0..M-1], isOption[0..M-1], expiry[0..M-1]).
 // The last three blocks are the deployment's instrument table (docs/protocol.md,
 // "Instruments"): isPerp and isOption are bits, never both; a perpetual has no expiry,
 // an option has one; expiry < 2^EPOCH_BITS (0 = none).
-template RiskParams(M, K, DELTA_BITS, SHOCK_BITS, IM_FACTOR_BITS, PENALTY_BITS, BP, EPOCH_BITS) {
-    assert(BP < (1 << PENALTY_BITS) && BP < (1 << IM_FACTOR_BITS));
+template RiskParams(M, K, DELTA_BITS, SHOCK_BITS, IM_FACTOR_BITS, PENALTY_BITS, BP, EPOCH_BITS,
+                   FUND_BITS, SCALE_BITS) {
+    assert(BP < (1 << PENALTY_BITS) && BP < (1 << IM_FACTOR_BITS) && BP < (1 << SCALE_BITS));
     signal input imFactorBp;
     signal input penaltyBp;
+    signal input dfFloor;
+    signal input dfShareBp;
+    signal input stressBp;
+    signal input skinCap;
     signal input posLimit[M];
     signal input shock[K][M];
     signal input isPerp[M];
@@ -32,6 +38,13 @@ template RiskParams(M, K, DELTA_BITS, SHOCK_BITS, IM_FACTOR_BITS, PENALTY_BITS, 
     // 0 <= penaltyBp <= BP: the penalty is at most MM.
     Unsigned(PENALTY_BITS)(penaltyBp);
     Unsigned(PENALTY_BITS)(BP - penaltyBp);
+    // The default fund: dfFloor, skinCap < 2^FUND_BITS; dfShareBp < 2^SCALE_BITS;
+    // BP <= stressBp < 2^SCALE_BITS (the stress is at least the margin scenarios).
+    Unsigned(FUND_BITS)(dfFloor);
+    Unsigned(FUND_BITS)(skinCap);
+    Unsigned(SCALE_BITS)(dfShareBp);
+    Unsigned(SCALE_BITS)(stressBp);
+    Unsigned(SCALE_BITS)(stressBp - BP);
     // 1 <= posLimit < 2^DELTA_BITS: a limit check then also bounds the position.
     for (var m = 0; m < M; m++) {
         Unsigned(DELTA_BITS)(posLimit[m]);
@@ -53,24 +66,29 @@ template RiskParams(M, K, DELTA_BITS, SHOCK_BITS, IM_FACTOR_BITS, PENALTY_BITS, 
         isOption[m] * noExpiry[m] === 0;
     }
 
-    signal v[2 + M + K * M + 3 * M];
+    var H = 6; // the scalars before posLimit
+    signal v[H + M + K * M + 3 * M];
     v[0] <== imFactorBp;
     v[1] <== penaltyBp;
+    v[2] <== dfFloor;
+    v[3] <== dfShareBp;
+    v[4] <== stressBp;
+    v[5] <== skinCap;
     for (var m = 0; m < M; m++) {
-        v[2 + m] <== posLimit[m];
+        v[H + m] <== posLimit[m];
     }
     for (var k = 0; k < K; k++) {
         for (var m = 0; m < M; m++) {
-            v[2 + M + k * M + m] <== shock[k][m];
+            v[H + M + k * M + m] <== shock[k][m];
         }
     }
-    var t = 2 + M + K * M;
+    var t = H + M + K * M;
     for (var m = 0; m < M; m++) {
         v[t + m] <== isPerp[m];
         v[t + M + m] <== isOption[m];
         v[t + 2 * M + m] <== expiry[m];
     }
-    hash <== PoseidonChain(2 + M + K * M + 3 * M)(v);
+    hash <== PoseidonChain(H + M + K * M + 3 * M)(v);
 }
 
 // markHash = PoseidonChain(P[0..M-1], F[0..M-1]): marks 1 <= P < 2^PRICE_BITS, except an

@@ -1,0 +1,96 @@
+"""The default waterfall and Cover-2 (docs/protocol.md, "Default fund, the loss waterfall
+and Cover-2"): the pool-wide part of an epoch, between the slots' own figures
+(:func:`.epoch.clear_slot`) and their new values.
+
+Layers, in order, for the shortfalls of the epoch's liquidated members: (1) each
+defaulter's own contribution, (2) the house's skin in the game up to ``skinCap``, (3) the
+survivors' contributions pro rata, (4) a haircut of the survivors' variation-margin gains
+pro rata; what is left stays with the house. Every amount here is what
+``circuits/lib/waterfall.circom`` checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from zkclear import bounds
+
+from .params import RiskParams
+
+BP = bounds.BP
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def pro_rata(total: int, part: int, whole: int) -> int:
+    """``ceil(total * part / whole)``, 0 when ``whole`` is 0: a member's share of a layer
+    (never more than ``part`` when ``total <= whole``)."""
+    return _ceil_div(total * part, whole) if whole else 0
+
+
+@dataclass(frozen=True)
+class Layers:
+    """One epoch's waterfall, as public as the proof makes it (``layersA``, ``layersB``,
+    ``fundBase``): every member recomputes its own shares from these and its own data."""
+
+    own: int = 0  # O: the defaulters' own contributions used
+    residual: int = 0  # R1: the shortfalls beyond them (not public; the house's figure shows it)
+    house: int = 0  # hUse: the house's skin in the game used
+    fund: int = 0  # fUse: the survivors' contributions used
+    haircut: int = 0  # hcUse: the survivors' VM gains haircut
+    fund_base: int = 0  # F: the survivors' contributions before the layer
+    gains: int = 0  # G: the survivors' VM gains before the haircut
+
+    @property
+    def uncovered(self) -> int:
+        """What no layer covered: the house carries it (and may be negative)."""
+        return self.residual - self.house - self.fund - self.haircut
+
+    def shares(self, required: int, gain: int) -> tuple[int, int]:
+        """A survivor's ``(u, y)``: its contribution used and its haircut."""
+        return (pro_rata(self.fund, required, self.fund_base),
+                pro_rata(self.haircut, gain, self.gains))
+
+
+def layers(house_after_penalties: int, shortfalls: Sequence[int], own: Sequence[int],
+           survivors_required: Sequence[int], survivors_gains: Sequence[int],
+           params: RiskParams) -> Layers:
+    """The waterfall of one epoch: ``shortfalls``/``own`` of the liquidated members,
+    ``survivors_required``/``survivors_gains`` (req, g) of the surviving members,
+    ``house_after_penalties`` = H = cpre_0 + sum of penalties."""
+    o = sum(own)
+    r1 = sum(shortfalls) - o
+    h_use = min(r1, params.skin_cap, max(house_after_penalties, 0))
+    r2 = r1 - h_use
+    f_base = sum(survivors_required)
+    f_use = min(r2, f_base)
+    r3 = r2 - f_use
+    g = sum(survivors_gains)
+    return Layers(o, r1, h_use, f_use, min(r3, g), f_base, g)
+
+
+@dataclass(frozen=True)
+class Cover2:
+    """Cover-2 after an epoch: the two largest uncovered stress losses against the fund
+    and the house's layer; ``scale_next`` is the contract's next dfScale."""
+
+    requirement: int  # C2 = the two largest unc_i
+    resources: int  # sum of df' + skin'
+    met: bool
+    scale_next: int
+
+
+def cover2(uncovered: Sequence[int], fund_after: int, house_after: int,
+           survivors_stress: int, params: RiskParams) -> Cover2:
+    """``uncovered`` = unc_i of the survivors (0 for others), ``fund_after`` = the sum of
+    every member's df', ``house_after`` = c'_0, ``survivors_stress`` = D = sum ST_i."""
+    top = sorted(uncovered, reverse=True)[:2]
+    c2 = sum(top)
+    skin = min(params.skin_cap, max(house_after, 0))
+    need = max(0, c2 - skin)
+    scale = (min((1 << bounds.SCALE_BITS) - 1, _ceil_div(need * BP, survivors_stress))
+             if survivors_stress else 0)
+    return Cover2(c2, fund_after + skin, fund_after + skin >= c2, scale)
