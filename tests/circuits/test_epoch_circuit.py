@@ -206,7 +206,7 @@ def test_story_epochs_are_known_answers(compiled, story, tmp_path):
         assert forged == inputs and inputs["eventsAcc"] == accumulate(r.events.events)
 
 
-# The engine tests' hand-computed scenarios (tests/test_epoch_engine.py), with K = 4
+# The engine tests' hand-computed scenarios (tests/clearing/test_epoch_engine.py), with K = 4
 # scenarios: +-10 % and +-5 %, both instruments together; the 10 % rows decide.
 PARAMS = RiskParams.symmetric(2, [1000, 500], im_factor_bp=15_000, penalty_bp=1_000)
 PRICES = (100, 200)

@@ -1,4 +1,4 @@
-"""The command line: doctor, JSON output, clear errors (the demo: tests/test_demo.py)."""
+"""The command line: doctor, JSON output, clear errors (the demo: tests/cli/test_demo.py)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Every rejection asserts its named custom error, decoded by :mod:`zkclear.chain.c
 Each test runs on a snapshot of a deployed pool and the chain is reverted afterwards, so
 the tests are independent and deployment (~10 s) happens once per fixture. The epoch
 proofs are real (the epoch circuit at N=4, M=2, K=4 with INSECURE development keys,
-shared with tests/test_epoch_circuit.py through the build cache). A verifyProof on py-evm
+shared with tests/circuits/test_epoch_circuit.py through the build cache). A verifyProof on py-evm
 takes about 1.5 s, so only the tests that must reach the verifier do.
 """
 

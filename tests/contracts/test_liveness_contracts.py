@@ -3,7 +3,7 @@ payouts, the forced-withdrawal freeze and exits (docs/protocol.md, "Liveness").
 
 Every refusal asserts its named custom error, decoded by :mod:`zkclear.chain.client`.
 Exits against leaves of real accepted epochs (exit data published by ``submitEpoch`` and
-bound by the proof) are in tests/test_exits.py and the drills. Here, to reach states that
+bound by the proof) are in tests/roles/test_exits.py and the drills. Here, to reach states that
 a short story cannot (a negative house, many random states), the leaf tests write the
 last accepted state into the contract's storage (:func:`install_exit_state`:
 lastAcceptedEpoch, totalCollateral, lastExitDataHash, with the tokens minted to the
