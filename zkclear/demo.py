@@ -260,7 +260,7 @@ def run_demo(out: Output) -> dict[str, Any]:
     timed("deploy", t0)
     dep = pool.deployment
     out.info(f"  clearing house {dep.address('ClearingHouse')} on chain {dep.chain_id}; "
-             f"pool id {pool.pool_id}")
+             f"pool id {dep.pool_id}")
 
     # 3. compliance and institutions
     t0 = time.perf_counter()

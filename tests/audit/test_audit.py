@@ -32,7 +32,6 @@ from zkclear.audit import (
     Finding,
     audit_member,
     derive_slot,
-    pool_id,
 )
 from zkclear.audit import html as audit_html
 from zkclear.chain import node as chain
@@ -359,12 +358,11 @@ def test_audit_refuses_what_it_cannot_start(story: Story) -> None:
 
 
 def test_pool_id_is_chain_and_house() -> None:
-    from zkclear.chain import pool
-    from zkclear.chain.contracts import Deployment
+    from zkclear.chain.deployment import Deployment, pool_id
 
-    dep = Deployment(31337, {"ClearingHouse": "0x" + "ab" * 20}, cs.CFG, 1)
-    assert pool_id(dep) == "31337:0x" + "ab" * 20
-    assert pool.pool_id(dep) == pool_id(dep)  # the pool driver escrows with the same id
+    house = "0x" + "AB" * 20
+    dep = Deployment(31337, {"ClearingHouse": house}, cs.CFG, 1)
+    assert dep.pool_id == pool_id(31337, house) == "31337:0x" + "ab" * 20
 
 
 # --- outputs ----------------------------------------------------------------------------------

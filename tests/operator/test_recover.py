@@ -174,11 +174,11 @@ def test_wrong_compliance_key_is_refused(story: Story, tmp_path: Path,
 def test_tampered_escrow_is_refused(snap: Story, how: str, version: int) -> None:
     pool = snap.pool
     key = MemberKey.generate(3)
-    blob = bytearray(escrow(key, snap.compliance, 3, pool.pool_id, version=version))
+    blob = bytearray(escrow(key, snap.compliance, 3, pool.deployment.pool_id, version=version))
     if how == "tampered":
         blob[-5] ^= 1
     else:  # a well-formed escrow of another key than the registered vkh
-        blob = bytearray(escrow(MemberKey.generate(3), snap.compliance, 3, pool.pool_id,
+        blob = bytearray(escrow(MemberKey.generate(3), snap.compliance, 3, pool.deployment.pool_id,
                                 version=version))
     cl = pool.client
     cl.govern([cl.register_member_call(3, pool.account(3), key.vkh, bytes(blob))],

@@ -88,16 +88,10 @@ __all__ = [
     "Pool",
     "PoolError",
     "deploy_pool",
-    "pool_id",
 ]
 
 #: A progress sink for the prover (``(level, message)``), as :mod:`zkclear.prover` takes.
 LogSink = Callable[[str, str], None]
-
-
-def pool_id(deployment: contracts.Deployment) -> str:
-    """The pool id bound into escrow blobs (:attr:`Deployment.pool_id`)."""
-    return deployment.pool_id
 
 
 @dataclass
@@ -130,10 +124,6 @@ class Pool:
     def deployment(self) -> contracts.Deployment:
         return self.client.deployment
 
-    @property
-    def pool_id(self) -> str:
-        return pool_id(self.deployment)
-
     def account(self, slot: int) -> str:
         try:
             return self.actors.members[slot]
@@ -150,7 +140,7 @@ class Pool:
         members = list(members)
         if not members:
             raise PoolError("nothing to register")
-        pid = self.pool_id
+        pid = self.deployment.pool_id
         calls = []
         for m in members:
             if m.account != self.account(m.slot):
