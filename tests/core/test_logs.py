@@ -1,5 +1,5 @@
 """One logging story (zkclear/logs.py): module loggers under ``zkclear``, the CLI's
-spinner as a logging handler, and no ``log=`` callbacks in the audit and the operator."""
+spinner as a logging handler, and no ``log=`` callbacks anywhere in the package."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 
 from zkclear import logs
 
-PACKAGE = Path(__file__).resolve().parents[2] / "zkclear"
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "zkclear"
 
 
 class _Status:
@@ -30,7 +31,7 @@ def test_status_handler_shows_the_latest_message_escaped() -> None:
         logging.getLogger("zkclear.operator.settlement").info("epoch %d [b]accepted[/b]", 1)
         logging.getLogger("zkclear.audit.checks").debug("not shown: below INFO")
         logging.getLogger("other").warning("not zkclear's")
-        logs.as_sink("zkclear.prover")("warn", "INSECURE powers of tau\nsecond line")
+        logging.getLogger("zkclear.prover.ptau").warning("INSECURE powers of tau\nsecond line")
     assert status.lines == ["prove epoch 1 — epoch 1 \\[b]accepted[",
                             "prove epoch 1 — INSECURE powers of t"]
 
@@ -44,26 +45,33 @@ def test_attached_restores_the_logger() -> None:
     assert root.level == before_level and root.handlers == before_handlers
 
 
-def test_as_sink_maps_levels(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="zkclear")
-    sink = logs.as_sink("zkclear.prover")
-    for level in ("debug", "info", "warn", "error", "other"):
-        sink(level, level)
-    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("zkclear.prover", "DEBUG", "debug"), ("zkclear.prover", "INFO", "info"),
-        ("zkclear.prover", "WARNING", "warn"), ("zkclear.prover", "ERROR", "error"),
-        ("zkclear.prover", "INFO", "other")]
+def test_shown_on_a_spinner_or_nowhere(capsys: pytest.CaptureFixture[str]) -> None:
+    """A CLI step shows zkclear's records from DEBUG up on its spinner; without one (JSON
+    output, no terminal) none reaches stderr, not even a warning (logging's last resort)."""
+    status, prover = _Status(), logging.getLogger("zkclear.prover._node")
+    with logs.shown_on(status, "setup"):
+        prover.debug("Reading r1cs")
+    with logs.shown_on(None, "setup"):
+        prover.warning("not shown")
+    assert status.lines == ["setup — Reading r1cs"]
+    assert capsys.readouterr().err == ""
 
 
-@pytest.mark.parametrize("package", ["audit", "operator"])
+@pytest.mark.parametrize("package", [
+    "zkclear", "zkclear/audit", "zkclear/chain", "zkclear/cli", "zkclear/operator",
+    "zkclear/roles", "zkclear/drills", "zkclear/privacy", "zkclear/schemas", "prover",
+    "verifier", "clearing", "clearing/stress"])
 def test_module_loggers_and_no_log_callbacks(package: str) -> None:
-    """Each module of the package logs through ``logging.getLogger(__name__)`` if at all,
-    and no function takes a ``log`` callback."""
-    for path in sorted((PACKAGE / package).glob("*.py")):
+    """Each module of the package logs through ``logging.getLogger(__name__)`` if at all
+    (logs.py, which attaches the handlers, aside), and no function takes a ``log``
+    callback (a ``log`` file path, as the hardhat node's, is no callback)."""
+    for path in sorted((REPO / package).glob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                names = [a.arg for a in (*node.args.args, *node.args.kwonlyargs)]
-                assert "log" not in names, f"{path.name}: {node.name}(log=...)"
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "getLogger":
+                callbacks = [a.arg for a in (*node.args.args, *node.args.kwonlyargs)
+                             if a.arg == "log" and "Path" not in ast.unparse(a.annotation or a)]
+                assert callbacks == [], f"{path.name}: {node.name}(log=...)"
+            if (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "getLogger"
+                    and path != PACKAGE / "logs.py"):
                 assert [ast.unparse(a) for a in node.args] == ["__name__"], path.name

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -339,11 +340,11 @@ def test_dev_ptau_regenerates_a_damaged_cache(tmp: Path, monkeypatch: pytest.Mon
         ptau.dev_ptau(0)
 
 
-def test_ptau_for_circuit(tmp: Path) -> None:
-    msgs: list[tuple[str, str]] = []
-    path, info = ptau.ptau_for_circuit(14, 1, log=lambda lvl, m: msgs.append((lvl, m)))
+def test_ptau_for_circuit(tmp: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path, info = ptau.ptau_for_circuit(14, 1)
     assert path == ptau.dev_ptau_path(4) and info.insecure_dev
-    assert any(lvl == "warn" and "INSECURE" in m for lvl, m in msgs)
+    assert any(r.levelno == logging.WARNING and r.name == "zkclear.prover.ptau"
+               and "INSECURE" in r.getMessage() for r in caplog.records)
     # a given file is used as is when big enough (here the 2^5 dev file), refused otherwise
     given = ptau.dev_ptau(5)
     assert ptau.ptau_for_circuit(14, 1, ptau=given)[0] == given

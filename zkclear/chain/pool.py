@@ -35,7 +35,7 @@ epoch (:class:`Actors`, :class:`EpochOrders`, :class:`NetOutcome` ...) are in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,9 +89,6 @@ __all__ = [
     "PoolError",
     "deploy_pool",
 ]
-
-#: A progress sink for the prover (``(level, message)``), as :mod:`zkclear.prover` takes.
-LogSink = Callable[[str, str], None]
 
 
 @dataclass
@@ -349,8 +346,8 @@ class Pool:
             raise PoolError(f"the engine cleared epoch {result.epoch}, expected {epoch}")
         return result
 
-    def prove(self, result: EpochResult, *, log: LogSink | None = None) -> ProofResult:
-        proof = prove(self.keys, epoch_circuit_inputs(result), log=log)
+    def prove(self, result: EpochResult) -> ProofResult:
+        proof = prove(self.keys, epoch_circuit_inputs(result))
         if proof.public != result.public_signals():
             raise PoolError(f"epoch {result.epoch}: the proof's public signals are not the "
                             "engine's")
@@ -372,7 +369,7 @@ class Pool:
         self.state = result.new
         return accepted
 
-    def play_epoch(self, orders: EpochOrders, *, log: LogSink | None = None) -> EpochOutcome:
+    def play_epoch(self, orders: EpochOrders) -> EpochOutcome:
         """One whole epoch: act, price, net, commit, close, clear, prove, submit."""
         epoch = self.client.open_epoch()
         self.act(orders)
@@ -381,10 +378,9 @@ class Pool:
             self.post_risk_arrays(epoch, orders.risk_arrays)
         netted = self.net(epoch, orders.trades, prices)
         self.commit(epoch, netted.reports, orders.withheld)
-        return self.finish_epoch(netted, orders.withheld, log=log)
+        return self.finish_epoch(netted, orders.withheld)
 
-    def finish_epoch(self, netted: NetOutcome, withheld: Iterable[int] = (), *,
-                     log: LogSink | None = None) -> EpochOutcome:
+    def finish_epoch(self, netted: NetOutcome, withheld: Iterable[int] = ()) -> EpochOutcome:
         """After the first signing round: exclusion rounds, close, clear, prove, submit."""
         epoch = netted.epoch
         netted = self.settle_commits(netted, withheld)
@@ -392,7 +388,7 @@ class Pool:
         cts = {s: encrypt_report(self.members[s].key, epoch, r)
                for s, r in netted.reports.items()}
         result = self.clear(epoch, netted.reports)
-        proof = self.prove(result, log=log)
+        proof = self.prove(result)
         return EpochOutcome(netted, cts, result, proof, self.submit(result, proof))
 
 
