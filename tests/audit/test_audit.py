@@ -1,6 +1,6 @@
 """``zkclear audit`` end to end on the embedded EVM, with real epoch proofs.
 
-One module-scoped chain plays the contract tests' story (tests/contracts_support.py:
+One module-scoped chain plays the contract tests' story (zkclear/chain/scenario.py:
 epoch 1 hedged member 1 and slot 3's refused withdrawal, epoch 2 a price shock that
 liquidates slot 2 and pays slot 1's withdrawal) and a third epoch in which slot 1 trades
 with slot 3 honestly, but slot 3 publishes a ciphertext that is not the one it committed
@@ -35,6 +35,8 @@ from zkclear.audit import (
 )
 from zkclear.audit import html as audit_html
 from zkclear.chain import node as chain
+from zkclear.chain import scenario
+from zkclear.chain.pool import Pool
 from zkclear.clearing.epoch import EpochError, EpochResult, SlotFigures, SlotResult, run_epoch
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import PoolConfig, RiskParams
@@ -47,8 +49,7 @@ from zkclear.privacy.cipher import Ciphertext, encrypt_report
 from zkclear.privacy.compliance import generate_compliance_key
 from zkclear.privacy.viewkeys import EpochKey, MemberKey
 
-from .. import contracts_support as cs
-from .. import epoch_support as es
+from ..clearing import helpers as es
 
 # Epoch 3: slot 1 buys LOTS3 of instrument 0 from slot 3 at PX3; settlement PRICES3.
 PRICES3 = (1_117, 1_093)
@@ -57,7 +58,7 @@ LOTS3, PX3 = 37, 1_113
 
 @dataclass
 class Story:
-    pool: cs.Pool
+    pool: Pool
     results: dict[int, EpochResult]  # epoch -> the engine's result
     keys: dict[int, MemberKey]
     published: dict[int, bytes]  # epoch 3: what each slot published with its COMMIT
@@ -90,13 +91,13 @@ def _epoch3(keys: dict[int, MemberKey]) -> tuple[EpochPlan, dict[int, bytes]]:
 
 @pytest.fixture(scope="module")
 def story() -> Story:
-    pool = cs.deploy_pool(chain.embedded_web3(), cs.epoch_keys())
+    pool = scenario.deploy_pool(chain.embedded_web3(), scenario.epoch_keys())
     cl = pool.client
-    keys = demo_keys(cs.CFG)
+    keys = demo_keys(scenario.CFG)
     genesis = pool.state
-    cs.story_end_to_end(pool)
+    scenario.story_end_to_end(pool)
     # The engine's results of epochs 1 and 2, from the chain's own events and prices.
-    plans = demo_plans(cs.CFG)
+    plans = demo_plans(scenario.CFG)
     results: dict[int, EpochResult] = {}
     state = genesis
     for epoch, plan in ((1, plans[0]), (2, plans[1])):
@@ -109,8 +110,8 @@ def story() -> Story:
     assert cl.open_epoch() == 3
     signed = [cl.sign_commit_as(pool.actors.members[ev.slot], 3, ev.slot, ev.value,
                                 published[ev.slot]) for ev in plan3.events]
-    r3, p3 = cs.prepare_epoch(pool, plan3, played=len(plan3.events), commits=signed)
-    cs.submit(pool, r3, p3)
+    r3, p3 = scenario.prepare_epoch(pool, plan3, played=len(plan3.events), commits=signed)
+    scenario.submit(pool, r3, p3)
     results[3] = r3
     assert cl.last_accepted_epoch() == 3 and cl.state_root() == r3.new.root()
     return Story(pool, results, keys, published)
@@ -269,11 +270,12 @@ def test_epoch_key_of_a_later_epoch_shows_its_report_only(story: Story) -> None:
 
 
 def test_compliance_key_recovers_the_key_from_the_escrow(story: Story) -> None:
-    rep = audit_member(story.w3, story.deployment, None, slot=1, compliance_key=cs.COMPLIANCE)
+    rep = audit_member(story.w3, story.deployment, None, slot=1, compliance_key=scenario.COMPLIANCE)
     assert rep.ok and rep.key_kind == "compliance", [str(f) for f in rep.findings]
     for r in rep.rows:
         assert_row_equals_engine(r, story.results[r.epoch], 1)
-    rep2 = audit_member(story.w3, story.deployment, None, slot=2, compliance_key=cs.COMPLIANCE)
+    rep2 = audit_member(story.w3, story.deployment, None, slot=2,
+                        compliance_key=scenario.COMPLIANCE)
     for epoch in (1, 2):
         assert_row_equals_engine(rep2.row(epoch), story.results[epoch], 2)
     assert reasons(rep2) == [(3, "ciphertext", "truncated")]
@@ -352,7 +354,7 @@ def test_audit_refuses_what_it_cannot_start(story: Story) -> None:
     with pytest.raises(AuditError, match="which member"):
         audit_member(story.w3, story.deployment, None)
     with pytest.raises(AuditError, match="not both"):
-        audit_member(story.w3, story.deployment, story.keys[1], compliance_key=cs.COMPLIANCE)
+        audit_member(story.w3, story.deployment, story.keys[1], compliance_key=scenario.COMPLIANCE)
     with pytest.raises(AuditError, match="house"):
         audit_member(story.w3, story.deployment, None, slot=0)
 
@@ -361,7 +363,7 @@ def test_pool_id_is_chain_and_house() -> None:
     from zkclear.chain.deployment import Deployment, pool_id
 
     house = "0x" + "AB" * 20
-    dep = Deployment(31337, {"ClearingHouse": house}, cs.CFG, 1)
+    dep = Deployment(31337, {"ClearingHouse": house}, scenario.CFG, 1)
     assert dep.pool_id == pool_id(31337, house) == "31337:0x" + "ab" * 20
 
 
@@ -483,7 +485,7 @@ def test_json_report_is_plain_json_without_key_material(story: Story, tmp_path: 
     key = story.keys[1]
     for rep in (audit_member(story.w3, story.deployment, key),
                 audit_member(story.w3, story.deployment, None, slot=1,
-                             compliance_key=cs.COMPLIANCE)):
+                             compliance_key=scenario.COMPLIANCE)):
         doc = json.loads(json.dumps(rep.to_json()))
         assert doc["format"] == "zkclear-audit-v1" and doc["ok"] and doc["slot"] == 1
         e1 = doc["epochs"][0]
@@ -493,7 +495,7 @@ def test_json_report_is_plain_json_without_key_material(story: Story, tmp_path: 
         everything = rep.write_json(tmp_path / "a.json").read_text() + rep.to_html()
         k = key.key.reveal()
         for secret in (str(k), f"{k:x}", f"{k:064x}", str(key.epoch_key(1).key.reveal()),
-                       cs.COMPLIANCE.private.reveal().hex()):
+                       scenario.COMPLIANCE.private.reveal().hex()):
             assert secret not in everything
 
 
@@ -622,7 +624,7 @@ def test_cli_audit_with_a_member_key(story: Story, rpc: Path, tmp_path: Path,
 
 def test_cli_audit_with_the_compliance_key(story: Story, rpc: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    ck = cs.COMPLIANCE.save(tmp_path / "compliance.key")
+    ck = scenario.COMPLIANCE.save(tmp_path / "compliance.key")
     code = cli.main(["audit", "--rpc-url", "http://127.0.0.1:1", "--deployment", str(rpc),
                      "--compliance-key", str(ck), "--slot", "1", "--out", str(tmp_path)])
     captured = capsys.readouterr()
@@ -636,7 +638,7 @@ def test_cli_audit_usage_errors(story: Story, rpc: Path, tmp_path: Path,
     assert cli.main(["audit", "--rpc-url", "http://x", "--deployment", str(rpc)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--key --compliance-key is required" in err
-    ck = cs.COMPLIANCE.save(tmp_path / "compliance.key")
+    ck = scenario.COMPLIANCE.save(tmp_path / "compliance.key")
     code = cli.main(["audit", "--rpc-url", "http://x", "--deployment", str(rpc),
                      "--compliance-key", str(ck), "--json"])
     assert code == 2 and "which member" in json.loads(capsys.readouterr().out)["error"]
@@ -656,13 +658,13 @@ def test_cli_audit_in_another_process_over_json_rpc(tmp_path: Path) -> None:
     import sys
 
     with chain.HardhatNode() as node:
-        pool = cs.deploy_pool(node.web3(), cs.epoch_keys())
+        pool = scenario.deploy_pool(node.web3(), scenario.epoch_keys())
         genesis = pool.state
-        cs.story_end_to_end(pool)
+        scenario.story_end_to_end(pool)
         cl = pool.client
         dep = tmp_path / "deployment.json"
         cl.deployment.save(dep)
-        keyfile = demo_keys(cs.CFG)[2].save(tmp_path / "slot2.key")
+        keyfile = demo_keys(scenario.CFG)[2].save(tmp_path / "slot2.key")
         proc = subprocess.run(
             [sys.executable, "-m", "zkclear.cli.main", "audit", "--rpc-url", node.url,
              "--deployment", str(dep), "--key", str(keyfile), "--out", str(tmp_path),
@@ -671,7 +673,7 @@ def test_cli_audit_in_another_process_over_json_rpc(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         doc = json.loads(proc.stdout)
         state = genesis
-        for epoch, plan in zip((1, 2), demo_plans(cs.CFG), strict=True):
+        for epoch, plan in zip((1, 2), demo_plans(scenario.CFG), strict=True):
             r = run_epoch(state, pool.setup.params, cl.final_prices(epoch),
                           cl.epoch_events(epoch), plan.reports, view_keys=plan.view_keys)
             state = r.new

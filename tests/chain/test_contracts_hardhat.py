@@ -14,11 +14,13 @@ from collections.abc import Iterator
 import pytest
 
 from zkclear.chain import node as chain
+from zkclear.chain import scenario
 from zkclear.chain.client import ContractError
+from zkclear.chain.pool import Pool
 from zkclear.clearing.params import PoolConfig
 from zkclear.clearing.scenario import demo_plans
 
-from .. import contracts_support as cs
+from ..contracts.helpers import tamper
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +30,10 @@ def node() -> Iterator[chain.HardhatNode]:
 
 
 @pytest.fixture
-def pool(node: chain.HardhatNode, keys) -> Iterator[cs.Pool]:
+def pool(node: chain.HardhatNode, keys) -> Iterator[Pool]:
     w3 = node.web3()
     snap = chain.snapshot(w3)
-    yield cs.deploy_pool(w3, keys)
+    yield scenario.deploy_pool(w3, keys)
     chain.revert(w3, snap)
 
 
@@ -41,12 +43,12 @@ def test_node_is_local_http(node: chain.HardhatNode) -> None:
     assert int(w3.eth.chain_id) == 31337 and chain.is_local(w3) and not chain.is_embedded(w3)
 
 
-def test_story_end_to_end_with_real_proofs(pool: cs.Pool) -> None:
-    gas, _ = cs.story_end_to_end(pool)
+def test_story_end_to_end_with_real_proofs(pool: Pool) -> None:
+    gas, _ = scenario.story_end_to_end(pool)
     assert all(100_000 < g < 1_000_000 for g in gas.values()), gas
 
 
-def test_named_errors_over_json_rpc(pool: cs.Pool) -> None:
+def test_named_errors_over_json_rpc(pool: Pool) -> None:
     cl, act = pool.client, pool.actors
     with pytest.raises(ContractError) as ei:
         cl.deposit(5, sender=act.owners[1], approve=False)
@@ -62,7 +64,7 @@ def test_named_errors_over_json_rpc(pool: cs.Pool) -> None:
     assert ei.value.args_dict == {"epoch": 2, "openEpoch": 1}
 
 
-def test_oracle_median_and_breaker_over_json_rpc(pool: cs.Pool) -> None:
+def test_oracle_median_and_breaker_over_json_rpc(pool: Pool) -> None:
     """One reporter's manipulated post cannot move the price; a real crash beyond the
     band is held by the circuit breaker and released after its delay."""
     cl, r = pool.client, pool.actors.reporters
@@ -82,8 +84,8 @@ def test_oracle_median_and_breaker_over_json_rpc(pool: cs.Pool) -> None:
     assert cl.final_prices(2) == (600, 1_100)
 
 
-def test_submit_rejections_over_json_rpc(pool: cs.Pool) -> None:
-    r, proof = cs.prepare_epoch(pool, demo_plans(cs.CFG)[0])
+def test_submit_rejections_over_json_rpc(pool: Pool) -> None:
+    r, proof = scenario.prepare_epoch(pool, demo_plans(scenario.CFG)[0])
     cl, op = pool.client, pool.actors.operator
     bad_root = [proof.public[0] ^ 1, *proof.public[1:]]
     with pytest.raises(ContractError) as ei:
@@ -91,7 +93,7 @@ def test_submit_rejections_over_json_rpc(pool: cs.Pool) -> None:
     assert ei.value.name == "RootMismatch"
     assert ei.value.args_dict == {"given": bad_root[0], "expected": r.old.root()}
     with pytest.raises(ContractError) as ei:
-        cl.submit_epoch(cs.tamper(proof.proof), proof.public, r.exit_data(), sender=op)
+        cl.submit_epoch(tamper(proof.proof), proof.public, r.exit_data(), sender=op)
     assert ei.value.name == "InvalidProof"
     cl.submit_epoch(proof.proof, proof.public, r.exit_data(), sender=op)
     with pytest.raises(ContractError) as ei:
@@ -107,11 +109,11 @@ def test_submit_gas_does_not_grow_with_the_pool(node: chain.HardhatNode, keys) -
     one published exit-data word (calldata, event data, a check and a Horner step)."""
     w3 = node.web3()
     gas = {}
-    for cfg, k in ((cs.CFG, keys), (PoolConfig(16, 4, 8), None)):
+    for cfg, k in ((scenario.CFG, keys), (PoolConfig(16, 4, 8), None)):
         snap = chain.snapshot(w3)
         try:
-            pool = cs.deploy_pool(w3, k or cs.epoch_keys(cfg), cfg)
-            gas[cfg.n_slots], _ = cs.story_end_to_end(pool)
+            pool = scenario.deploy_pool(w3, k or scenario.epoch_keys(cfg), cfg)
+            gas[cfg.n_slots], _ = scenario.story_end_to_end(pool)
         finally:
             chain.revert(w3, snap)
     for epoch in ("submit_epoch_1", "submit_epoch_2"):
@@ -119,7 +121,7 @@ def test_submit_gas_does_not_grow_with_the_pool(node: chain.HardhatNode, keys) -
         assert 0 < per_slot < 2_000, gas
 
 
-def test_locally_signed_accounts_over_json_rpc(node: chain.HardhatNode, pool: cs.Pool) -> None:
+def test_locally_signed_accounts_over_json_rpc(node: chain.HardhatNode, pool: Pool) -> None:
     """A real network holds none of our keys: with ``signers`` the client signs here and
     sends raw transactions; the same contract call from an account the node does not know
     fails without it."""

@@ -40,8 +40,8 @@ from zkclear.prover.binfile import read_witness
 from zkclear.prover.circuit import Circuit, compile_circuit
 from zkclear.prover.prove import calculate_witness
 
-from ..epoch_support import KEYS, keys_of, registered, vkh
-from ..epoch_support import committed as committed_at
+from ..clearing.helpers import KEYS, keys_of, registered, vkh
+from ..clearing.helpers import committed as committed_at
 from . import r1cs_eval
 
 CFG = PoolConfig(4, 2, 4)

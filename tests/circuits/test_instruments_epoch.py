@@ -32,7 +32,7 @@ from zkclear.prover.binfile import read_witness
 from zkclear.prover.circuit import compile_circuit
 from zkclear.prover.prove import calculate_witness
 
-from ..epoch_support import committed, keys_of, registered
+from ..clearing.helpers import committed, keys_of, registered
 from .test_epoch_circuit import recommit
 
 CFG = PoolConfig(4, 2, 4)

@@ -16,7 +16,7 @@ from zkclear.clearing.report import Report
 from zkclear.clearing.state import Leaf, PoolState
 from zkclear.field import P
 
-from ..epoch_support import KEYS, commitment, committed, keys_of, registered, vkh
+from .helpers import KEYS, commitment, committed, keys_of, registered, vkh
 
 CFG = PoolConfig(4, 2, 2)
 PARAMS = RiskParams.symmetric(2, [1000], im_factor_bp=15_000, penalty_bp=1_000)

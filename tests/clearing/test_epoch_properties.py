@@ -11,8 +11,8 @@ from zkclear.clearing.params import PoolConfig, RiskParams
 from zkclear.clearing.report import Report
 from zkclear.clearing.state import PoolState
 
-from ..epoch_support import committed, keys_of
-from ..epoch_support import registered as register
+from .helpers import committed, keys_of
+from .helpers import registered as register
 
 CFG = PoolConfig(8, 3, 4)
 PARAMS = RiskParams.symmetric(3, [500, 2000], im_factor_bp=12_000, penalty_bp=500)

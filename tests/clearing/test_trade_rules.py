@@ -33,7 +33,7 @@ from zkclear.clearing.trades import (
     reports_from_netting,
 )
 
-from ..epoch_support import committed, keys_of, registered
+from .helpers import committed, keys_of, registered
 
 N, M = 4, 2
 PX = (1_000, 2_000)

@@ -664,7 +664,7 @@ def test_reports_clear_through_the_epoch_engine():
     params = RiskParams.symmetric(M, [1000], im_factor_bp=15_000, penalty_bp=1_000)
     r = match(example())
     reports = reports_from_netting(net(r.accepted, N, M), PE, {1: 11, 2: 22, 3: 33})
-    from ..epoch_support import committed, keys_of, registered
+    from .helpers import committed, keys_of, registered
 
     events = registered(MEMBERS)
     events += [Event(Kind.DEPOSIT, i, 10**6) for i in MEMBERS]

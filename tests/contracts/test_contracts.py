@@ -16,9 +16,11 @@ import pytest
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak
 
-from zkclear.chain import contracts
+from zkclear.chain import contracts, scenario
 from zkclear.chain import node as chain
 from zkclear.chain.client import decode_error
+from zkclear.chain.pool import Pool
+from zkclear.clearing.epoch import EpochResult
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.params import PoolConfig, RiskParams, prices_hash
 from zkclear.clearing.public import pack, unpack
@@ -27,16 +29,15 @@ from zkclear.field import P
 from zkclear.poseidon import poseidon, poseidon_chain
 from zkclear.verifier import onchain
 
-from .. import contracts_support as cs
+from .helpers import reverts, tamper
 
 CASH_MAX = (1 << 120) - 1
 
 
-reverts = cs.reverts
 
 
-def register_all(p: cs.Pool, vkh: int = 77) -> None:
-    calls = [p.client.register_member_call(i, p.actors.members[i], vkh + i, cs.ESCROW)
+def register_all(p: Pool, vkh: int = 77) -> None:
+    calls = [p.client.register_member_call(i, p.actors.members[i], vkh + i, scenario.ESCROW)
              for i in range(1, p.setup.config.n_slots)]
     p.client.govern(calls, p.actors.signers)
 
@@ -44,7 +45,7 @@ def register_all(p: cs.Pool, vkh: int = 77) -> None:
 # --- Poseidon and deployment --------------------------------------------------------------
 
 
-def test_poseidon_contracts_equal_python(pool: cs.Pool) -> None:
+def test_poseidon_contracts_equal_python(pool: Pool) -> None:
     w3 = pool.w3
     for n, code in contracts.poseidon_code().items():
         c = w3.eth.contract(address=pool.client.deployment.address(f"Poseidon{n}"),
@@ -55,7 +56,7 @@ def test_poseidon_contracts_equal_python(pool: cs.Pool) -> None:
             assert int(fn(xs).call()) == poseidon(xs), (n, xs)
 
 
-def test_on_chain_hashes_equal_python(pool: cs.Pool) -> None:
+def test_on_chain_hashes_equal_python(pool: Pool) -> None:
     """paramsHash (an 18-element PoseidonChain: the parameters and the instrument table's
     three columns), pricesHash and the genesis root were computed by the contracts;
     deploy_system compared them, here once more by hand."""
@@ -67,7 +68,7 @@ def test_on_chain_hashes_equal_python(pool: cs.Pool) -> None:
     assert pool.client.state_root() == setup.genesis_state().root()
 
 
-def test_constants_are_checked_by_name(pool: cs.Pool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_constants_are_checked_by_name(pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
     contracts.check_constants(pool.client.house)
     assert contracts.expected_constants()["PUB_PRICES_PREV_HASH"] == 4
     assert contracts.expected_constants()["PUB_OUTCOME"] == 7
@@ -77,7 +78,7 @@ def test_constants_are_checked_by_name(pool: cs.Pool, monkeypatch: pytest.Monkey
         contracts.check_constants(pool.client.house)
 
 
-def test_constructor_errors_are_decoded(pool: cs.Pool) -> None:
+def test_constructor_errors_are_decoded(pool: Pool) -> None:
     bad = replace(pool.setup, quorum=4)  # three reporters
     with reverts("InvalidQuorum") as ei:
         contracts.deploy_system(pool.w3, bad, pool.client.deployment.address("EpochVerifier"),
@@ -90,7 +91,7 @@ def test_keys_for_another_pool_size_are_refused(keys) -> None:
         contracts.check_verifier_for(keys, PoolConfig(8, 2, 4))
 
 
-def test_insecure_keys_only_on_local_chains(pool: cs.Pool, monkeypatch) -> None:
+def test_insecure_keys_only_on_local_chains(pool: Pool, monkeypatch) -> None:
     """deploy_with_keys goes through the verifier's guard: INSECURE development keys
     are refused on any chain that is not a local development chain."""
     monkeypatch.setattr(onchain, "LOCAL_CHAIN_IDS", frozenset())
@@ -115,7 +116,7 @@ def test_errors_are_decoded_recursively() -> None:
 # --- governance -----------------------------------------------------------------------------
 
 
-def test_governance_threshold_and_timelock(pool: cs.Pool) -> None:
+def test_governance_threshold_and_timelock(pool: Pool) -> None:
     cl, (o0, o1, o2) = pool.client, pool.actors.owners
     new = RiskParams.symmetric(2, [700, 1400], im_factor_bp=20_000, penalty_bp=500,
                                position_limit=5_000)
@@ -133,7 +134,7 @@ def test_governance_threshold_and_timelock(pool: cs.Pool) -> None:
     assert ei.value.args_dict["eta"] == cl.proposal_eta(pid)
     assert cl.params_hash() == pool.setup.params.hash()
     assert cl.risk_params_hash(new) == new.hash()  # visible before it takes effect
-    chain.advance_time(pool.w3, cs.DELAY)
+    chain.advance_time(pool.w3, scenario.DELAY)
     receipt = cl.execute(pid, sender=o2)
     (ev,) = cl.logs(receipt, "ClearingHouse", "RiskParamsSet")
     assert ev["paramsHash"] == new.hash() == cl.params_hash()
@@ -144,7 +145,7 @@ def test_governance_threshold_and_timelock(pool: cs.Pool) -> None:
         cl.confirm(pid + 1, sender=o0)
 
 
-def test_only_governance_administers(pool: cs.Pool) -> None:
+def test_only_governance_administers(pool: Pool) -> None:
     cl, owner = pool.client, pool.actors.owners[0]
     p = pool.setup.params
     with reverts("NotGovernance"):
@@ -159,7 +160,7 @@ def test_only_governance_administers(pool: cs.Pool) -> None:
         cl.transact(cl.governance.functions.setDelay(0), sender=owner)
 
 
-def test_invalid_parameters_fail_inside_the_governed_call(pool: cs.Pool) -> None:
+def test_invalid_parameters_fail_inside_the_governed_call(pool: Pool) -> None:
     cl = pool.client
     p = pool.setup.params
     bad = cl._encode("ClearingHouse", "setRiskParams", p.im_factor_bp, p.penalty_bp,
@@ -173,7 +174,7 @@ def test_invalid_parameters_fail_inside_the_governed_call(pool: cs.Pool) -> None
                               list(p.position_limits), [0] * 8)], pool.actors.signers)
 
 
-def test_params_are_frozen_when_the_epoch_closes(pool: cs.Pool) -> None:
+def test_params_are_frozen_when_the_epoch_closes(pool: Pool) -> None:
     cl = pool.client
     cl.close_epoch(sender=pool.actors.operator)
     new = replace(pool.setup.params, penalty_bp=2_000)
@@ -185,33 +186,33 @@ def test_params_are_frozen_when_the_epoch_closes(pool: cs.Pool) -> None:
 # --- member registry --------------------------------------------------------------------
 
 
-def test_registration_records_an_event(pool: cs.Pool) -> None:
+def test_registration_records_an_event(pool: Pool) -> None:
     cl, act = pool.client, pool.actors
-    receipt = cl.govern([cl.register_member_call(2, act.members[2], 1234, cs.ESCROW)],
+    receipt = cl.govern([cl.register_member_call(2, act.members[2], 1234, scenario.ESCROW)],
                         act.signers)
     (ev,) = cl.logs(receipt, "ClearingHouse", "MemberRegistered")
-    assert (ev["slot"], ev["vkh"], ev["escrow"]) == (2, 1234, cs.ESCROW)
+    assert (ev["slot"], ev["vkh"], ev["escrow"]) == (2, 1234, scenario.ESCROW)
     assert cl.slot_of(act.members[2]) == 2
-    assert cl.call(cl.house.functions.escrowOf(2)) == cs.ESCROW
+    assert cl.call(cl.house.functions.escrowOf(2)) == scenario.ESCROW
     assert cl.epoch_events(1) == [Event(Kind.REGISTER, 2, 1234)]
 
 
 @pytest.mark.parametrize(("slot", "who", "vkh", "escrow", "error"), [
-    (0, 7, 5, cs.ESCROW, "SlotInUse"),
-    (4, 7, 5, cs.ESCROW, "SlotOutOfRange"),
-    (1, 6, 5, cs.ESCROW, "AccountAlreadyMember"),  # the house's account
-    (1, 7, 0, cs.ESCROW, "InvalidViewKeyCommitment"),
-    (1, 7, P, cs.ESCROW, "InvalidViewKeyCommitment"),
+    (0, 7, 5, scenario.ESCROW, "SlotInUse"),
+    (4, 7, 5, scenario.ESCROW, "SlotOutOfRange"),
+    (1, 6, 5, scenario.ESCROW, "AccountAlreadyMember"),  # the house's account
+    (1, 7, 0, scenario.ESCROW, "InvalidViewKeyCommitment"),
+    (1, 7, P, scenario.ESCROW, "InvalidViewKeyCommitment"),
     (1, 7, 5, b"", "InvalidEscrow"),
 ])
-def test_registration_rejections(pool: cs.Pool, slot, who, vkh, escrow, error) -> None:
+def test_registration_rejections(pool: Pool, slot, who, vkh, escrow, error) -> None:
     cl = pool.client
     account = pool.w3.eth.accounts[who]
     with reverts(error):
         cl.govern([cl.register_member_call(slot, account, vkh, escrow)], pool.actors.signers)
 
 
-def test_non_members_cannot_act(pool: cs.Pool) -> None:
+def test_non_members_cannot_act(pool: Pool) -> None:
     cl, stranger = pool.client, pool.actors.owners[1]
     with reverts("NotMember"):
         cl.deposit(5, sender=stranger, approve=False)
@@ -225,14 +226,14 @@ def test_non_members_cannot_act(pool: cs.Pool) -> None:
         cl.close_epoch([cl.sign_commit_as(pool.actors.members[1], 1, 1, 5, b"")],
                        sender=pool.actors.operator)
     with reverts("SlotInUse"):  # a slot keeps its leaf: never handed to someone else
-        cl.govern([cl.register_member_call(1, pool.actors.members[1], 5, cs.ESCROW)],
+        cl.govern([cl.register_member_call(1, pool.actors.members[1], 5, scenario.ESCROW)],
                   pool.actors.signers)
 
 
 # --- custody, reports and the events accumulator ------------------------------------------
 
 
-def test_member_actions_and_their_rejections(pool: cs.Pool) -> None:
+def test_member_actions_and_their_rejections(pool: Pool) -> None:
     cl, m = pool.client, pool.actors.members
     register_all(pool)
     cl.deposit(1_000, sender=m[1])
@@ -262,7 +263,7 @@ def test_member_actions_and_their_rejections(pool: cs.Pool) -> None:
     assert info["deposits"] == 1_500 and info["withdrawMask"] == 0b1000
 
 
-def test_closing_an_epoch_sends_later_events_to_the_next(pool: cs.Pool) -> None:
+def test_closing_an_epoch_sends_later_events_to_the_next(pool: Pool) -> None:
     cl, m = pool.client, pool.actors.members
     register_all(pool)
     cl.deposit(100, sender=m[1])
@@ -278,7 +279,7 @@ def test_closing_an_epoch_sends_later_events_to_the_next(pool: cs.Pool) -> None:
         cl.close_epoch(sender=pool.actors.operator)
 
 
-def test_an_epoch_cannot_overflow_its_capacity(pool: cs.Pool) -> None:
+def test_an_epoch_cannot_overflow_its_capacity(pool: Pool) -> None:
     """A pool with E = 2 event slots: the third event of an epoch is refused."""
     setup = replace(pool.setup, config=PoolConfig(4, 2, 4, max_events=2))
     dep = contracts.deploy_system(pool.w3, setup, pool.client.deployment.address(
@@ -286,7 +287,7 @@ def test_an_epoch_cannot_overflow_its_capacity(pool: cs.Pool) -> None:
     from zkclear.chain.client import Client
 
     cl = Client(pool.w3, dep)
-    calls = [cl.register_member_call(i, pool.actors.members[i], 9, cs.ESCROW)
+    calls = [cl.register_member_call(i, pool.actors.members[i], 9, scenario.ESCROW)
              for i in (1, 2, 3)]
     with reverts("EpochFull"):
         cl.govern(calls, pool.actors.signers)
@@ -298,7 +299,7 @@ def test_an_epoch_cannot_overflow_its_capacity(pool: cs.Pool) -> None:
 # --- oracle -------------------------------------------------------------------------------
 
 
-def test_oracle_quorum_median_and_hash(pool: cs.Pool) -> None:
+def test_oracle_quorum_median_and_hash(pool: Pool) -> None:
     cl, r = pool.client, pool.actors.reporters
     assert int(cl.call(cl.oracle.functions.quorum())) == 3  # odd: a true median
     cl.post_prices(1, (1_000, 1_150), sender=r[0])
@@ -320,7 +321,7 @@ def test_oracle_quorum_median_and_hash(pool: cs.Pool) -> None:
         cl.post_prices(1, (1_000, 1_100), sender=r[0])
 
 
-def test_oracle_rejections(pool: cs.Pool) -> None:
+def test_oracle_rejections(pool: Pool) -> None:
     cl, r = pool.client, pool.actors.reporters
     now = chain.latest_timestamp(pool.w3)
     with reverts("NotReporter"):
@@ -340,7 +341,7 @@ def test_oracle_rejections(pool: cs.Pool) -> None:
     cl.post_prices(1, (1_201, 879), sender=r[0])  # beyond the band: one post is a vote
 
 
-def test_governed_oracle_limits(pool: cs.Pool) -> None:
+def test_governed_oracle_limits(pool: Pool) -> None:
     cl = pool.client
     cl.govern([cl.set_oracle_limits_call(5_000, 60, 30)], pool.actors.signers)
     assert [int(cl.call(getattr(cl.oracle.functions, n)()))
@@ -355,7 +356,7 @@ def test_governed_oracle_limits(pool: cs.Pool) -> None:
         cl.govern([cl.set_oracle_limits_call(2_000, 60, 60)], pool.actors.signers)
 
 
-def test_an_expired_round_starts_again(pool: cs.Pool) -> None:
+def test_an_expired_round_starts_again(pool: Pool) -> None:
     cl, r = pool.client, pool.actors.reporters
     cl.post_prices(1, (1_000, 1_100), sender=r[0])
     cl.post_prices(1, (1_030, 1_100), sender=r[2])
@@ -374,8 +375,8 @@ def test_an_expired_round_starts_again(pool: cs.Pool) -> None:
 @pytest.fixture(scope="module")
 def closed(keys):
     """A pool whose epoch 1 (the story's) is played, priced, closed and proven."""
-    p = cs.deploy_pool(chain.embedded_web3(), keys)
-    result, proof = cs.prepare_epoch(p, demo_plans(cs.CFG)[0])
+    p = scenario.deploy_pool(chain.embedded_web3(), keys)
+    result, proof = scenario.prepare_epoch(p, demo_plans(scenario.CFG)[0])
     return p, result, proof
 
 
@@ -389,8 +390,8 @@ def epoch1(closed):
 
 def _with(public: list[int], **changes: int) -> list[int]:
     """The public signals with some of the values they carry changed (packed again)."""
-    values = unpack(public, cs.CFG.n_slots) | changes
-    return pack(values, cs.CFG.n_slots)
+    values = unpack(public, scenario.CFG.n_slots) | changes
+    return pack(values, scenario.CFG.n_slots)
 
 
 def test_each_public_input_is_checked_against_state(epoch1) -> None:
@@ -400,8 +401,8 @@ def test_each_public_input_is_checked_against_state(epoch1) -> None:
                     for e in r.events.events]
     other_deposit = [Event(e.kind, e.slot, e.value + 1 if e.kind == Kind.DEPOSIT else e.value)
                      for e in r.events.events]
-    v = unpack(pub, cs.CFG.n_slots)
-    outcome = cs.EpochResult.PUBLIC_NAMES.index("outcome")
+    v = unpack(pub, scenario.CFG.n_slots)
+    outcome = EpochResult.PUBLIC_NAMES.index("outcome")
     cases = [
         ("RootMismatch", _with(pub, oldRoot=v["oldRoot"] + 1)),
         ("EpochOutOfOrder", _with(pub, epoch=2)),
@@ -440,7 +441,7 @@ def test_tampered_proof_and_replay(epoch1) -> None:
     cl = p.client
     d = r.exit_data()
     with reverts("InvalidProof"):
-        cl.submit_epoch(cs.tamper(proof.proof), proof.public, d, sender=p.actors.operator)
+        cl.submit_epoch(tamper(proof.proof), proof.public, d, sender=p.actors.operator)
     accepted = cl.submit_epoch(proof.proof, proof.public, d, sender=p.actors.operator)
     assert accepted.new_root == r.new.root() == cl.state_root()
     assert cl.house.functions.lastExitDataHash().call() == keccak(encode(["uint256[]"], [d]))
@@ -448,14 +449,14 @@ def test_tampered_proof_and_replay(epoch1) -> None:
         cl.submit_epoch(proof.proof, proof.public, d, sender=p.actors.operator)
 
 
-def test_epoch_must_be_closed_and_priced(pool: cs.Pool) -> None:
+def test_epoch_must_be_closed_and_priced(pool: Pool) -> None:
     cl = pool.client
     pub = pack({"oldRoot": cl.state_root(), "newRoot": 0, "epoch": 1,
                 "paramsHash": cl.params_hash(), "pricesPrevHash": cl.prices_hash(0),
                 "pricesHash": 0, "eventsAcc": 0, "nEvents": 0, "liquidatedMask": 0,
                 "grantedMask": 0, "totalCollateral": 0, "rho": 0, "exitSum": 0},
-               cs.CFG.n_slots)
-    d = [0] * (cs.CFG.n_slots + 1)
+               scenario.CFG.n_slots)
+    d = [0] * (scenario.CFG.n_slots + 1)
     proof = {"pi_a": ["1", "2", "1"], "pi_b": [["0", "0"], ["0", "0"], ["1", "0"]],
              "pi_c": ["1", "2", "1"]}
     with reverts("EpochNotClosed"):
@@ -469,6 +470,6 @@ def test_epoch_must_be_closed_and_priced(pool: cs.Pool) -> None:
 
 
 def test_story_end_to_end_with_real_proofs(keys) -> None:
-    pool = cs.deploy_pool(chain.embedded_web3(), keys)
-    gas, _ = cs.story_end_to_end(pool)
+    pool = scenario.deploy_pool(chain.embedded_web3(), keys)
+    gas, _ = scenario.story_end_to_end(pool)
     assert all(100_000 < g < 1_000_000 for g in gas.values()), gas

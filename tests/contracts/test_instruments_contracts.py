@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from zkclear.chain import contracts
+from zkclear.chain import contracts, scenario
 from zkclear.chain import node as chain
 from zkclear.chain.client import Client, ContractError
 from zkclear.chain.pool import Actors
@@ -36,9 +36,8 @@ from zkclear.field import P
 from zkclear.poseidon import poseidon, poseidon_chain
 from zkclear.roles.admin import RoleError, load_pool
 
-from .. import contracts_support as cs
+from .helpers import reverts
 
-reverts = cs.reverts
 K = 4
 MAX_FUNDING_BP = 100
 
@@ -62,7 +61,7 @@ ARRAYS = {4: (120, -80, 300, -150), 5: (-60, 90, -200, 240)}
 
 @pytest.fixture(scope="module")
 def perp_deployed() -> tuple[Client, Actors, contracts.PoolSetup]:
-    return cs.deploy_unproven(chain.embedded_web3(), PoolConfig(4, 2, K), demo_params(2, K),
+    return scenario.deploy_unproven(chain.embedded_web3(), PoolConfig(4, 2, K), demo_params(2, K),
                               PERP_GENESIS, instruments=PERP_TABLE,
                               max_funding_bp=MAX_FUNDING_BP)
 
@@ -71,7 +70,7 @@ def perp_deployed() -> tuple[Client, Actors, contracts.PoolSetup]:
 def opts_deployed() -> tuple[Client, Actors, contracts.PoolSetup]:
     w3 = chain.embedded_web3()
     a = w3.eth.accounts
-    return cs.deploy_unproven(w3, PoolConfig(4, len(OPTS_TABLE), K),
+    return scenario.deploy_unproven(w3, PoolConfig(4, len(OPTS_TABLE), K),
                               demo_params(len(OPTS_TABLE), K), OPTS_GENESIS,
                               instruments=OPTS_TABLE, reporters=(a[3], a[4], a[5], a[7], a[8]))
 

@@ -22,12 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zkclear.chain import node as chain
+from zkclear.chain import scenario
 from zkclear.chain.client import (
     SECP256K1_HALF_N,
     SignedCommit,
     commit_inner,
     eip191_digest,
 )
+from zkclear.chain.pool import Pool
 from zkclear.clearing.epoch import run_epoch
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.state import Leaf
@@ -35,36 +37,35 @@ from zkclear.clearing.witness import epoch_circuit_inputs
 from zkclear.field import P
 from zkclear.prover.prove import prove
 
-from .. import contracts_support as cs
+from .helpers import reverts
 
-N, M = cs.CFG.n_slots, cs.CFG.n_instruments
+N, M = scenario.CFG.n_slots, scenario.CFG.n_instruments
 SECP256K1_N = 2 * SECP256K1_HALF_N + 1
 DAY = 86_400
 
 
-reverts = cs.reverts
 
 
-def register(p: cs.Pool, slots: Sequence[int] = (1, 2, 3)) -> None:
-    calls = [p.client.register_member_call(i, p.actors.members[i], 77 + i, cs.ESCROW)
+def register(p: Pool, slots: Sequence[int] = (1, 2, 3)) -> None:
+    calls = [p.client.register_member_call(i, p.actors.members[i], 77 + i, scenario.ESCROW)
              for i in slots]
     p.client.govern(calls, p.actors.signers)
 
 
-def sign(p: cs.Pool, slot: int, commitment: int, ct: bytes = b"ct", *, epoch: int | None = None,
+def sign(p: Pool, slot: int, commitment: int, ct: bytes = b"ct", *, epoch: int | None = None,
          signer: str | None = None) -> SignedCommit:
     e = p.client.open_epoch() if epoch is None else epoch
     return p.client.sign_commit_as(signer or p.actors.members[slot], e, slot, commitment, ct)
 
 
-def close(p: cs.Pool, commits: Sequence[SignedCommit] = (), mask: int = 0):
+def close(p: Pool, commits: Sequence[SignedCommit] = (), mask: int = 0):
     return p.client.close_epoch(commits, mask, sender=p.actors.operator)
 
 
 # --- signed commits ---------------------------------------------------------------------
 
 
-def test_commit_digest_is_the_contracts_and_signatures_recover(pool: cs.Pool) -> None:
+def test_commit_digest_is_the_contracts_and_signatures_recover(pool: Pool) -> None:
     cl = pool.client
     ct = bytes(range(167))
     digest = cl.commit_digest(3, 2, 12345, ct)
@@ -83,7 +84,7 @@ def test_commit_digest_is_the_contracts_and_signatures_recover(pool: cs.Pool) ->
     assert again == signed
 
 
-def test_signed_commits_are_posted_at_close(pool: cs.Pool) -> None:
+def test_signed_commits_are_posted_at_close(pool: Pool) -> None:
     cl, m = pool.client, pool.actors.members
     register(pool)
     cl.deposit(1_000, sender=m[2])
@@ -105,7 +106,7 @@ def _high_s(c: SignedCommit) -> SignedCommit:
     return SignedCommit(c.slot, c.commitment, c.ciphertext, 55 - c.v, c.r, s.to_bytes(32, "big"))
 
 
-def test_commit_refusals(pool: cs.Pool) -> None:
+def test_commit_refusals(pool: Pool) -> None:
     cl, m = pool.client, pool.actors.members
     register(pool, (1, 2))  # slot 3 never registered
     good = sign(pool, 1, 11)
@@ -138,7 +139,7 @@ def test_commit_refusals(pool: cs.Pool) -> None:
     assert cl.epoch_events(1)[-1] == Event(Kind.COMMIT, 1, 11)
 
 
-def test_a_removed_member_cannot_be_committed_for_but_may_request(pool: cs.Pool) -> None:
+def test_a_removed_member_cannot_be_committed_for_but_may_request(pool: Pool) -> None:
     cl, m = pool.client, pool.actors.members
     register(pool, (1, 2))
     cl.govern([cl.remove_member_call(2)], pool.actors.signers)
@@ -149,7 +150,7 @@ def test_a_removed_member_cannot_be_committed_for_but_may_request(pool: cs.Pool)
     with reverts("SlotNotActive"):
         close(pool, [sign(pool, 2, 11)])
     with reverts("AccountAlreadyMember"):  # one account, one slot, for good
-        cl.govern([cl.register_member_call(3, m[2], 5, cs.ESCROW)], pool.actors.signers)
+        cl.govern([cl.register_member_call(3, m[2], 5, scenario.ESCROW)], pool.actors.signers)
     assert cl.epoch_events(1)[-1] == Event(Kind.WITHDRAW, 2, 7)
 
 
@@ -160,17 +161,17 @@ def test_a_removed_member_cannot_be_committed_for_but_may_request(pool: cs.Pool)
 def accepted(keys):
     """Epoch 1 proven and accepted: slots 1-3 registered, slot 1 deposits 1,000 and asks
     for 400 back (granted), slot 3 is excluded (suspended in epoch 2)."""
-    p = cs.deploy_pool(chain.embedded_web3(), keys)
+    p = scenario.deploy_pool(chain.embedded_web3(), keys)
     cl, m = p.client, p.actors.members
     register(p)
     cl.deposit(1_000, sender=m[1])
     cl.request_withdrawal(400, sender=m[1])
-    cs.post_prices(p, 1, p.setup.genesis_prices)
+    scenario.post_prices(p, 1, p.setup.genesis_prices)
     receipt = close(p, mask=0b1000)
     result = run_epoch(p.state, p.setup.params, cl.final_prices(1), cl.epoch_events(1), {},
                        view_keys={})
     proof = prove(p.keys, epoch_circuit_inputs(result))
-    accepted = cs.submit(p, result, proof)
+    accepted = scenario.submit(p, result, proof)
     return p, receipt, accepted
 
 
@@ -243,7 +244,7 @@ def test_exit_after_an_accepted_epoch_needs_its_exit_data(epoch2) -> None:
 # --- freeze ---------------------------------------------------------------------------------
 
 
-def test_withdrawal_timeout_is_governed(pool: cs.Pool) -> None:
+def test_withdrawal_timeout_is_governed(pool: Pool) -> None:
     cl = pool.client
     assert cl.withdrawal_timeout() == DAY == pool.setup.withdrawal_timeout
     receipt = cl.govern([cl.set_withdrawal_timeout_call(3_600)], pool.actors.signers)
@@ -256,7 +257,7 @@ def test_withdrawal_timeout_is_governed(pool: cs.Pool) -> None:
         cl.transact(cl.house.functions.setWithdrawalTimeout(100), sender=pool.actors.owners[0])
 
 
-def test_freeze_only_after_an_unserved_request_times_out(pool: cs.Pool) -> None:
+def test_freeze_only_after_an_unserved_request_times_out(pool: Pool) -> None:
     cl, m, anyone = pool.client, pool.actors.members, pool.actors.reporters[2]
     register(pool)
     with reverts("NothingToForce"):
@@ -294,13 +295,13 @@ def test_freeze_only_after_an_unserved_request_times_out(pool: cs.Pool) -> None:
 # --- exits ------------------------------------------------------------------------------------
 
 
-def freeze_now(p: cs.Pool, requester: int = 1) -> None:
+def freeze_now(p: Pool, requester: int = 1) -> None:
     p.client.request_withdrawal(1, sender=p.actors.members[requester])
     chain.advance_time(p.w3, p.client.withdrawal_timeout())
     p.client.freeze(sender=p.actors.reporters[0])
 
 
-def test_genesis_exit_pays_pending_deposits(pool: cs.Pool) -> None:
+def test_genesis_exit_pays_pending_deposits(pool: Pool) -> None:
     """No epoch was ever accepted: every member exits with its deposits, once."""
     cl, m, anyone = pool.client, pool.actors.members, pool.actors.reporters[1]
     register(pool, (1, 2))
@@ -348,16 +349,16 @@ def leaf(c: int, q: Sequence[int] = (0, 0), slot: int = 1, nonce: int = 99) -> L
     return Leaf(c, tuple(q), 77 + slot, 1, nonce)
 
 
-def do_exit(p: cs.Pool, slot: int, lf: Leaf, data: Sequence[int]):
+def do_exit(p: Pool, slot: int, lf: Leaf, data: Sequence[int]):
     return p.client.exit(slot, lf.collateral, lf.positions, lf.vkh, lf.nonce, data,
                          sender=p.actors.reporters[1])
 
 
-def test_exit_with_a_leaf_and_its_refusals(pool: cs.Pool) -> None:
+def test_exit_with_a_leaf_and_its_refusals(pool: Pool) -> None:
     cl, m = pool.client, pool.actors.members
     register(pool)
     leaves = {1: leaf(700, (5, -3), 1), 2: leaf(300, (-5, 3), 2, nonce=P - 1), 3: leaf(0, slot=3)}
-    data = cs.install_exit_state(pool, leaves, house_c=100)
+    data = scenario.install_exit_state(pool, leaves, house_c=100)
     cl.deposit(40, sender=m[2])  # pending in epoch 2
     freeze_now(pool)
     lf = leaves[1]
@@ -392,11 +393,11 @@ def test_exit_with_a_leaf_and_its_refusals(pool: cs.Pool) -> None:
     assert cl.total_claimable() == cl.balance(cl.house.address) == 1_140
 
 
-def test_a_negative_house_means_a_published_pro_rata_haircut(pool: cs.Pool) -> None:
+def test_a_negative_house_means_a_published_pro_rata_haircut(pool: Pool) -> None:
     cl, m = pool.client, pool.actors.members
     register(pool)
     leaves = {1: leaf(700, slot=1), 2: leaf(301, slot=2), 3: leaf(0, slot=3)}
-    data = cs.install_exit_state(pool, leaves, house_c=-101)  # T = 900, members hold 1,001
+    data = scenario.install_exit_state(pool, leaves, house_c=-101)  # T = 900, members hold 1,001
     freeze_now(pool)
     amounts = []
     for s in (1, 2, 3):
@@ -410,9 +411,9 @@ def test_a_negative_house_means_a_published_pro_rata_haircut(pool: cs.Pool) -> N
 
 
 @pytest.fixture(scope="module")
-def registered(keys) -> cs.Pool:
+def registered(keys) -> Pool:
     """A pool with slots 1-3 registered (vkh 77 + slot)."""
-    p = cs.deploy_pool(chain.embedded_web3(), keys)
+    p = scenario.deploy_pool(chain.embedded_web3(), keys)
     register(p)
     return p
 
@@ -423,7 +424,7 @@ def registered(keys) -> cs.Pool:
        house=st.integers(-(10**9), 10**9),
        qs=st.lists(st.integers(-(10**6), 10**6), min_size=M, max_size=M),
        deposits=st.lists(st.integers(0, 10**6), min_size=N, max_size=N))
-def test_random_exits_never_pay_more_than_the_balance(registered: cs.Pool, cs_, house, qs,
+def test_random_exits_never_pay_more_than_the_balance(registered: Pool, cs_, house, qs,
                                                       deposits) -> None:
     """Random leaves (a house possibly under water), random pending deposits: every
     slot exits, the house through governance; the credits sum to at most the tokens
@@ -435,7 +436,7 @@ def test_random_exits_never_pay_more_than_the_balance(registered: cs.Pool, cs_, 
         cl, m = p.client, p.actors.members
         leaves = {s: leaf(c, qs if s == 1 else [-q for q in qs] if s == 2 else (0, 0), s)
                   for s, c in zip((1, 2, 3), cs_, strict=True)}
-        data = cs.install_exit_state(p, leaves, house)
+        data = scenario.install_exit_state(p, leaves, house)
 
         def send(fn, sender: str):  # an explicit gas limit: py-evm's estimate is slow
             return cl.transact(fn, sender=sender, gas=2_000_000)

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from zkclear.chain import contracts
+from zkclear.chain import contracts, scenario
 from zkclear.chain import node as chain
 from zkclear.chain.client import (
     decode_venues,
@@ -21,17 +21,17 @@ from zkclear.chain.client import (
     median,
     venue_medians,
 )
+from zkclear.chain.pool import Pool
 
-from .. import contracts_support as cs
+from .helpers import reverts
 
 BREAKER_DELAY = 600  # PoolSetup's default
 MAX_AGE = 3600
 
 
-reverts = cs.reverts
 
 
-def post_all(pool: cs.Pool, epoch: int, *posts: tuple[int, ...]) -> None:
+def post_all(pool: Pool, epoch: int, *posts: tuple[int, ...]) -> None:
     for reporter, prices in zip(pool.actors.reporters, posts, strict=False):
         pool.client.post_prices(epoch, prices, sender=reporter)
 
@@ -41,7 +41,7 @@ def post_all(pool: cs.Pool, epoch: int, *posts: tuple[int, ...]) -> None:
 
 @pytest.mark.parametrize("order", [(0, 1, 2), (1, 0, 2), (1, 2, 0)])
 @pytest.mark.parametrize("bad", [801, 1_199, 1])
-def test_one_reporter_cannot_move_the_price(pool: cs.Pool, order, bad: int) -> None:
+def test_one_reporter_cannot_move_the_price(pool: Pool, order, bad: int) -> None:
     """One reporter posting 801 (or 1199, or 1: beyond the band) against honest 1000s,
     first, second or last: the final price is the honest one."""
     cl, r = pool.client, pool.actors.reporters
@@ -52,20 +52,20 @@ def test_one_reporter_cannot_move_the_price(pool: cs.Pool, order, bad: int) -> N
     assert cl.pending_prices(1) == ((), 0)  # no breaker: the median is in the band
 
 
-def test_the_median_lies_between_the_honest_posts(pool: cs.Pool) -> None:
+def test_the_median_lies_between_the_honest_posts(pool: Pool) -> None:
     """Honest reporters that differ: the dishonest one picks at most between them."""
     post_all(pool, 1, (990, 1_100), (801, 1_100), (1_010, 1_100))
     assert pool.client.final_prices(1) == (990, 1_100)
 
 
-def test_ties_and_a_dishonest_majority(pool: cs.Pool) -> None:
+def test_ties_and_a_dishonest_majority(pool: Pool) -> None:
     """Equal posts are interchangeable (the median is a value, not a post); two of three
     reporters are a majority of the quorum and do set the price (the stated limit)."""
     post_all(pool, 1, (1_000, 1_050), (801, 1_050), (801, 1_100))
     assert pool.client.final_prices(1) == (801, 1_050)
 
 
-def test_a_reporter_posting_twice_is_refused(pool: cs.Pool) -> None:
+def test_a_reporter_posting_twice_is_refused(pool: Pool) -> None:
     cl, r = pool.client, pool.actors.reporters
     cl.post_prices(1, (801, 1_100), sender=r[0])
     with reverts("AlreadyPosted") as ei:
@@ -73,7 +73,7 @@ def test_a_reporter_posting_twice_is_refused(pool: cs.Pool) -> None:
     assert ei.value.args_dict == {"epoch": 1, "reporter": r[0]}
 
 
-def test_an_even_quorum_is_refused(pool: cs.Pool) -> None:
+def test_an_even_quorum_is_refused(pool: Pool) -> None:
     with reverts("EvenQuorum") as ei:
         contracts.deploy_system(pool.w3, replace(pool.setup, quorum=2),
                                 pool.client.deployment.address("EpochVerifier"),
@@ -87,7 +87,7 @@ def test_an_even_quorum_is_refused(pool: cs.Pool) -> None:
 # --- epochs ----------------------------------------------------------------------------------
 
 
-def test_posts_only_for_the_epoch_the_house_is_working_on(pool: cs.Pool) -> None:
+def test_posts_only_for_the_epoch_the_house_is_working_on(pool: Pool) -> None:
     cl, r, op = pool.client, pool.actors.reporters, pool.actors.operator
     with reverts("PricesAlreadyFinal"):  # past: genesis
         cl.post_prices(0, (1_000, 1_100), sender=r[0])
@@ -108,7 +108,7 @@ def test_posts_only_for_the_epoch_the_house_is_working_on(pool: cs.Pool) -> None
         cl.post_prices(3, (1_010, 1_100), sender=r[1])
 
 
-def test_the_oracle_is_bound_once_to_its_house(pool: cs.Pool) -> None:
+def test_the_oracle_is_bound_once_to_its_house(pool: Pool) -> None:
     cl, act = pool.client, pool.actors
     assert cl.call(cl.oracle.functions.clearingHouse()) == cl.house.address
     with reverts("AlreadyBound"):
@@ -136,7 +136,7 @@ def test_the_oracle_is_bound_once_to_its_house(pool: cs.Pool) -> None:
 # --- staleness -------------------------------------------------------------------------------
 
 
-def test_a_median_of_stale_observations_is_never_final(pool: cs.Pool) -> None:
+def test_a_median_of_stale_observations_is_never_final(pool: Pool) -> None:
     """The oldest observation of a round counts: once older than maxAge, the round
     expires and the next post starts a new one."""
     cl, r = pool.client, pool.actors.reporters
@@ -153,7 +153,7 @@ def test_a_median_of_stale_observations_is_never_final(pool: cs.Pool) -> None:
 # --- the circuit breaker ----------------------------------------------------------------------
 
 
-def test_a_real_crash_clears_after_the_breaker_delay(pool: cs.Pool) -> None:
+def test_a_real_crash_clears_after_the_breaker_delay(pool: Pool) -> None:
     cl, r = pool.client, pool.actors.reporters
     crash = (600, 1_100)  # -40 %, band 20 %
     post_all(pool, 1, crash, (590, 1_100))
@@ -178,7 +178,7 @@ def test_a_real_crash_clears_after_the_breaker_delay(pool: cs.Pool) -> None:
     assert cl.final_prices(2) == (540, 1_100)
 
 
-def test_a_single_out_of_band_post_trips_nothing(pool: cs.Pool) -> None:
+def test_a_single_out_of_band_post_trips_nothing(pool: Pool) -> None:
     cl = pool.client
     post_all(pool, 1, (600, 1_100), (1_000, 1_100), (1_000, 1_100))
     assert cl.final_prices(1) == (1_000, 1_100) and cl.pending_prices(1) == ((), 0)
@@ -186,7 +186,7 @@ def test_a_single_out_of_band_post_trips_nothing(pool: cs.Pool) -> None:
         cl.release_prices(2, sender=pool.actors.members[1])
 
 
-def test_a_held_crash_goes_stale(pool: cs.Pool) -> None:
+def test_a_held_crash_goes_stale(pool: Pool) -> None:
     cl, r = pool.client, pool.actors.reporters
     post_all(pool, 1, (600, 1_100), (600, 1_100), (600, 1_100))
     chain.advance_time(pool.w3, MAX_AGE + 1)
@@ -207,7 +207,7 @@ def test_venue_median_rule() -> None:
     assert decode_venues(encode_venues(v)) == v and decode_venues(b"") == {}
 
 
-def test_reporters_post_the_median_of_their_venues(pool: cs.Pool) -> None:
+def test_reporters_post_the_median_of_their_venues(pool: Pool) -> None:
     cl, r = pool.client, pool.actors.reporters
     venues = {"alpha": (1_000, 1_100), "beta": (1_010, 1_090), "gamma": (990, 1_300)}
     receipt = cl.post_prices(1, sender=r[0], venues=venues)
@@ -230,7 +230,7 @@ def test_reporters_post_the_median_of_their_venues(pool: cs.Pool) -> None:
 # --- governance ------------------------------------------------------------------------------
 
 
-def test_a_removed_owners_confirmation_stops_counting(pool: cs.Pool) -> None:
+def test_a_removed_owners_confirmation_stops_counting(pool: Pool) -> None:
     cl, (o0, o1, o2) = pool.client, pool.actors.owners
     pid = cl.propose([cl.set_expiry_call(7 * 86_400)], sender=o0)
     cl.confirm(pid, sender=o2)  # queued: o0 + o2
@@ -251,7 +251,7 @@ def test_a_removed_owners_confirmation_stops_counting(pool: cs.Pool) -> None:
     assert int(cl.call(cl.governance.functions.expiry())) == 7 * 86_400
 
 
-def test_proposals_expire(pool: cs.Pool) -> None:
+def test_proposals_expire(pool: Pool) -> None:
     cl, (o0, o1, _) = pool.client, pool.actors.owners
     expiry = int(cl.call(cl.governance.functions.expiry()))
     pid = cl.propose([cl.set_quorum_call(1)], sender=o0)
@@ -271,7 +271,7 @@ def test_proposals_expire(pool: cs.Pool) -> None:
             cl.govern([cl.set_expiry_call(bad)], (o0, o1))
 
 
-def test_the_owners_threshold_cancels_a_proposal(pool: cs.Pool) -> None:
+def test_the_owners_threshold_cancels_a_proposal(pool: Pool) -> None:
     cl, (o0, o1, o2) = pool.client, pool.actors.owners
     pid = cl.propose([cl.set_quorum_call(1)], sender=o0)
     cl.confirm(pid, sender=o1)  # queued
@@ -282,7 +282,7 @@ def test_the_owners_threshold_cancels_a_proposal(pool: cs.Pool) -> None:
         cl.cancel(pid, sender=o2)
     receipt = cl.cancel(pid, sender=o0)
     assert cl.logs(receipt, "Governance", "Cancelled")
-    chain.advance_time(pool.w3, cs.DELAY)
+    chain.advance_time(pool.w3, scenario.DELAY)
     with reverts("ProposalIsCancelled"):
         cl.execute(pid, sender=o0)
     with reverts("ProposalIsCancelled"):
@@ -292,7 +292,7 @@ def test_the_owners_threshold_cancels_a_proposal(pool: cs.Pool) -> None:
     assert int(cl.call(cl.oracle.functions.quorum())) == 3
     done = cl.propose([cl.set_quorum_call(1)], sender=o0)
     cl.confirm(done, sender=o1)
-    chain.advance_time(pool.w3, cs.DELAY)
+    chain.advance_time(pool.w3, scenario.DELAY)
     cl.execute(done, sender=o0)
     with reverts("AlreadyExecuted"):
         cl.cancel(done, sender=o0)
@@ -301,9 +301,9 @@ def test_the_owners_threshold_cancels_a_proposal(pool: cs.Pool) -> None:
 # --- deposits ---------------------------------------------------------------------------------
 
 
-def test_a_refused_deposit_leaves_no_allowance(pool: cs.Pool) -> None:
+def test_a_refused_deposit_leaves_no_allowance(pool: Pool) -> None:
     cl, m = pool.client, pool.actors.members
-    cl.govern([cl.register_member_call(1, m[1], 78, cs.ESCROW)], pool.actors.signers)
+    cl.govern([cl.register_member_call(1, m[1], 78, scenario.ESCROW)], pool.actors.signers)
     for amount in (2**120, 0):
         with reverts("AmountOutOfRange") as ei:
             cl.deposit(amount, sender=m[1])

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from zkclear.chain import scenario
 from zkclear.clearing.epoch import run_epoch
 from zkclear.clearing.state import PoolState
 from zkclear.operator.api import sign_request
@@ -20,18 +20,15 @@ from zkclear.operator.store import Store, StoreError
 from zkclear.privacy.transport import TransportSender
 from zkclear.roles.member import MemberClient, MemberError, check_result
 
-from .. import contracts_support as cs
-from . import operator_support as ops
+from . import helpers as ops
 
 PRICES_1 = (1_010, 1_095)
 
 Env = ops.ServiceEnv
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    with ops.service_env(tmp_path_factory.mktemp("operator"), auto_close=False) as e:
-        yield e
+#: The options of this module's ``env`` (tests/operator/conftest.py).
+SERVICE = {"auto_close": False}
 
 
 def _signed(env: Env, member: ops.Member, method: str, path: str, body: bytes,
@@ -166,7 +163,7 @@ def test_epoch_end_to_end_over_http(env: Env) -> None:
         assert c.submit_trades(trades[slot])["trades"] == len(trades[slot])
     r = env.admin("/v1/admin/epochs/1/net")
     assert r.status_code == 409 and r.json()["error"]["code"] == "prices_not_final"
-    cs.post_prices(env.pool, 1, PRICES_1)
+    scenario.post_prices(env.pool, 1, PRICES_1)
     r = env.admin("/v1/admin/epochs/1/net")
     assert r.status_code == 200, r.text
     net = r.json()
@@ -240,7 +237,7 @@ def test_second_epoch_netted_on_schedule_and_settled_by_the_driver(env: Env) -> 
     try:
         svc.tick()
         assert svc.store.epoch_row(2)["phase"] == "intake"  # prices not final yet
-        cs.post_prices(env.pool, 2, (1_020, 1_090))
+        scenario.post_prices(env.pool, 2, (1_020, 1_090))
         svc.tick()
         assert svc.store.epoch_row(2)["phase"] == "netted"
         for c in env.clients.values():

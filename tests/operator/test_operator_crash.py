@@ -19,14 +19,16 @@ import httpx
 import pytest
 
 from zkclear.chain import node as chain
+from zkclear.chain import scenario
+from zkclear.chain.pool import Pool
+from zkclear.clearing.epoch import EpochResult
 from zkclear.clearing.state import PoolState
 from zkclear.clearing.trades import match_trades, net_reference
 from zkclear.operator.store import Store
 from zkclear.privacy.keyfile import read_json_secret
 from zkclear.roles.member import MemberClient, MemberError
 
-from .. import contracts_support as cs
-from . import operator_support as ops
+from . import helpers as ops
 
 PRICES_1 = (1_010, 1_095)
 ZKCLEAR = Path(sys.executable).with_name("zkclear")
@@ -114,11 +116,11 @@ class Operator:
                 self.kill()
 
 
-def _submit_epoch_txs(pool: cs.Pool) -> int:
+def _submit_epoch_txs(pool: Pool) -> int:
     """submitEpoch transactions sent to the ClearingHouse since deployment."""
     house = pool.client.house
     selector = house.encode_abi("submitEpoch", args=[((0, 0), ((0, 0), (0, 0)), (0, 0)),
-                                                     [0] * len(cs.EpochResult.PUBLIC_NAMES),
+                                                     [0] * len(EpochResult.PUBLIC_NAMES),
                                                      []])[:10]
     w3, n = pool.w3, 0
     for b in range(pool.client.deployment.first_block, w3.eth.block_number + 1):
@@ -147,7 +149,7 @@ def test_sigkill_at_every_stage_of_an_epoch(node: chain.HardhatNode,
     op: Operator | None = None
     clients: dict[int, MemberClient] = {}
     try:
-        pool = cs.deploy_pool(w3, cs.epoch_keys())
+        pool = scenario.deploy_pool(w3, scenario.epoch_keys())
         members = ops.register_members(pool)
         dep = tmp_path / "deployment.json"
         pool.client.deployment.save(dep)
@@ -168,7 +170,7 @@ def test_sigkill_at_every_stage_of_an_epoch(node: chain.HardhatNode,
         op.start("after_net")
         clients[3].enrol()
         clients[3].submit_trades(trades[3])
-        cs.post_prices(pool, 1, PRICES_1)
+        scenario.post_prices(pool, 1, PRICES_1)
         with pytest.raises(httpx.HTTPError):
             op.admin("/v1/admin/epochs/1/net")
         op.wait_killed()
@@ -233,7 +235,7 @@ def test_sigkill_after_storing_a_list_before_close_after_proof_before_submit(
     op: Operator | None = None
     clients: dict[int, MemberClient] = {}
     try:
-        pool = cs.deploy_pool(w3, cs.epoch_keys())
+        pool = scenario.deploy_pool(w3, scenario.epoch_keys())
         members = ops.register_members(pool)
         dep = tmp_path / "deployment.json"
         pool.client.deployment.save(dep)
@@ -255,7 +257,7 @@ def test_sigkill_after_storing_a_list_before_close_after_proof_before_submit(
             if s != 1:
                 clients[s].enrol()
             clients[s].submit_trades(trades[s])  # slot 1 sends again: a new counter
-        cs.post_prices(pool, 1, PRICES_1)
+        scenario.post_prices(pool, 1, PRICES_1)
         assert op.admin("/v1/admin/epochs/1/net").status_code == 200
         for c in clients.values():
             c.commit(1)

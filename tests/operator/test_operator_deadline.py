@@ -7,16 +7,15 @@ HTTP, embedded EVM, real proofs (two epochs)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from zkclear.audit.core import audit_member
+from zkclear.chain import scenario
 from zkclear.clearing.trades import TradeReport
 from zkclear.operator.service import ServiceError
 
-from .. import contracts_support as cs
-from . import operator_support as ops
+from . import helpers as ops
 
 PRICES = (1_000, 1_100)
 WITHHOLDER = 3
@@ -26,11 +25,8 @@ TIMEOUT = 1.0
 Env = ops.ServiceEnv
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    with ops.service_env(tmp_path_factory.mktemp("operator"), enrol=True, auto_close=True,
-                         sign_timeout=TIMEOUT) as e:
-        yield e
+#: The options of this module's ``env`` (tests/operator/conftest.py).
+SERVICE = {"enrol": True, "auto_close": True, "sign_timeout": TIMEOUT}
 
 
 def _trades(e: int) -> dict[int, list[TradeReport]]:
@@ -49,7 +45,7 @@ def test_withheld_signature_excluded_after_the_deadline(env: Env) -> None:
     svc, cl = env.service, env.pool.client
     for slot, c in env.clients.items():
         c.submit_trades(_trades(1)[slot])
-    cs.post_prices(env.pool, 1, PRICES)
+    scenario.post_prices(env.pool, 1, PRICES)
     assert svc.net_epoch(1)["reports"] == [1, 2, 3]
     first = svc.expected_commitments(1)
     for slot in (1, 2):
@@ -102,7 +98,7 @@ def test_suspended_slot_trades_rejected_next_epoch(env: Env) -> None:
     svc, cl = env.service, env.pool.client
     for slot, c in env.clients.items():
         c.submit_trades(_trades(2)[slot])
-    cs.post_prices(env.pool, 2, PRICES)
+    scenario.post_prices(env.pool, 2, PRICES)
     svc.tick()  # net_after is None: nothing happens before the command
     assert svc.net_epoch(2)["reports"] == [1, 2]
     r3 = env.clients[WITHHOLDER].result(2)

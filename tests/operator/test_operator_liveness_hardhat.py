@@ -31,7 +31,9 @@ import pytest
 
 from zkclear.audit.core import audit_member
 from zkclear.chain import node as chain
+from zkclear.chain import scenario
 from zkclear.chain.client import Client
+from zkclear.chain.pool import Pool
 from zkclear.clearing.epoch import EpochResult, run_epoch
 from zkclear.clearing.events import Kind
 from zkclear.clearing.report import Report
@@ -42,8 +44,7 @@ from zkclear.privacy.compliance import generate_compliance_key
 from zkclear.privacy.keyfile import read_json_secret
 from zkclear.roles.member import MemberClient, MemberError
 
-from .. import contracts_support as cs
-from . import operator_support as ops
+from . import helpers as ops
 
 ZKCLEAR = Path(sys.executable).with_name("zkclear")
 PRICES = {1: (1_010, 1_095), 2: (1_020, 1_090)}
@@ -139,7 +140,7 @@ EXPECTED = {1: {1: ((5, 0), 5 * (1_010 - 1_012)), 2: ((-5, 0), -5 * (1_010 - 1_0
 @dataclass
 class Story:
     node: chain.HardhatNode
-    pool: cs.Pool
+    pool: Pool
     members: dict[int, ops.Member]
     work: Path
     deployment: Path
@@ -244,7 +245,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     ck_file = work / "compliance.json"
     ck.save(ck_file)
     with chain.HardhatNode(log=work / "hardhat.log") as node:
-        pool = cs.deploy_pool(node.web3(), cs.epoch_keys())
+        pool = scenario.deploy_pool(node.web3(), scenario.epoch_keys())
         members = ops.register_members(pool, compliance=ck)
         dep = work / "deployment.json"
         pool.client.deployment.save(dep)
@@ -258,7 +259,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
             for s, c in clients.items():
                 c.enrol()
                 c.submit_trades(_trades(1)[s])
-            cs.post_prices(pool, 1, PRICES[1])
+            scenario.post_prices(pool, 1, PRICES[1])
             assert op.admin("/v1/admin/epochs/1/net").status_code == 200
             first = {s: clients[s].commit(1) for s in (1, 2)}
             st.refusals = _garbage_commits(st, op.url, clients[GARBAGE], 1)
@@ -351,7 +352,7 @@ def test_operator_vanishes_recover_and_next_epoch_accepted(story: Story) -> None
         for s, c in clients.items():
             c.enrol()
             c.submit_trades(_trades(2)[s])
-        cs.post_prices(st.pool, 2, PRICES[2])
+        scenario.post_prices(st.pool, 2, PRICES[2])
         assert new.admin("/v1/admin/epochs/2/net").status_code == 200
         r3 = clients[GARBAGE].result(2)
         assert r3["report"] is None and {r["reason"] for r in r3["rejected"]} == \

@@ -1,17 +1,13 @@
 """The operator's netting applies the matcher rules (price band, rule R) with members'
 equity from its own state and the epoch's on-chain deposits, and what it nets proves and
-lands on the embedded EVM. Members 1-3 deposit 200,000 each (operator_support)."""
+lands on the embedded EVM. Members 1-3 deposit 200,000 each (tests/operator/helpers.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
+from zkclear.chain import scenario
 from zkclear.clearing.trades import DEFAULT_BAND_BP, TradeReport
 
-from .. import contracts_support as cs
-from . import operator_support as ops
+from . import helpers as ops
 
 PRICES_1 = (1_010, 1_095)
 PRICES_2 = (1_010, 1_090)  # BETA -5: slot 2 (long 10 BETA after epoch 1) loses 50
@@ -20,11 +16,8 @@ PRICES_2 = (1_010, 1_090)  # BETA -5: slot 2 (long 10 BETA after epoch 1) loses 
 Env = ops.ServiceEnv
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    with ops.service_env(tmp_path_factory.mktemp("operator"), enrol=True,
-                         auto_close=False) as e:
-        yield e
+#: The options of this module's ``env`` (tests/operator/conftest.py).
+SERVICE = {"enrol": True, "auto_close": False}
 
 
 def _send(env: Env, deals: list[tuple[str, int, int, int, int, int]]) -> None:
@@ -58,7 +51,7 @@ def test_epoch_1_band_and_rule_r(env: Env) -> None:
         ("far", 2, 3, 0, 1, 1_010 + 203),  # 20 % of 1010 is 202 ticks: off-market
         ("ok", 2, 3, 1, 10, 1_095),
     ])
-    cs.post_prices(env.pool, 1, PRICES_1)
+    scenario.post_prices(env.pool, 1, PRICES_1)
     r = env.admin("/v1/admin/epochs/1/net")
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 1 and r.json()["reports"] == [2, 3]
@@ -84,7 +77,7 @@ def test_epoch_2_waits_for_epoch_1_and_uses_equity_after_it(env: Env) -> None:
         ("b1", 2, 3, 0, 1_333, 1_010 + 150),  # slot 2: -199,950 ...
         ("b2", 2, 3, 0, 1, 1_010 + 30),  # ... and -30
     ])
-    cs.post_prices(env.pool, 2, PRICES_2)
+    scenario.post_prices(env.pool, 2, PRICES_2)
     r = env.admin("/v1/admin/epochs/2/net")
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 1
@@ -107,14 +100,14 @@ def test_epoch_3_netting_waits_for_the_previous_epoch(env: Env) -> None:
     not yet proved, and the scheduled netting waits for it."""
     svc = env.service
     _send(env, [("c", 2, 3, 1, 1, 1_090)])
-    cs.post_prices(env.pool, 3, PRICES_2)
+    scenario.post_prices(env.pool, 3, PRICES_2)
     r = env.admin("/v1/admin/epochs/3/net")
     assert r.status_code == 200, r.text
     for c in env.clients.values():
         c.commit(3)
     assert env.admin("/v1/admin/epochs/3/close").status_code == 200
     _send(env, [("d", 2, 3, 1, 1, 1_090)])
-    cs.post_prices(env.pool, 4, PRICES_2)
+    scenario.post_prices(env.pool, 4, PRICES_2)
     r = env.admin("/v1/admin/epochs/4/net")
     assert r.status_code == 409 and r.json()["error"]["code"] == "previous_epoch_pending"
     svc.net_after = 0.0

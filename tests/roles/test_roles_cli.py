@@ -14,14 +14,13 @@ import pytest
 from eth_account import Account
 
 from zkclear.chain import node as chain
+from zkclear.chain import scenario
 from zkclear.chain.client import Client
 from zkclear.chain.contracts import Deployment
 from zkclear.cli import main as cli
 from zkclear.privacy.compliance import generate_compliance_key, recover
 from zkclear.privacy.keyfile import write_json_secret
 from zkclear.roles.member import ETH_KEY_FORMAT, keygen
-
-from .. import contracts_support as cs
 
 
 def run(capsys, *argv: str) -> tuple[int, dict, str]:
@@ -32,7 +31,7 @@ def run(capsys, *argv: str) -> tuple[int, dict, str]:
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[chain.HardhatNode]:
-    cs.epoch_keys()  # the N=4 development keys, cached for `deploy --insecure-dev-setup`
+    scenario.epoch_keys()  # the N=4 development keys, cached for `deploy --insecure-dev-setup`
     with chain.HardhatNode() as n:
         yield n
 

@@ -1,5 +1,6 @@
-"""Shared set-up of the operator tests: a deployed pool with registered, funded members
-(each with its Ethereum key, transport key and view key), and a small trade story."""
+"""The operator tests' helpers (the fixture ``env`` built on them is in conftest.py): a
+deployed pool with registered, funded members (each with its Ethereum key, transport key
+and view key), and a small trade story."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from eth_account import Account
 from web3 import Web3
 
 from zkclear.chain import node as chain
+from zkclear.chain import scenario
+from zkclear.chain.pool import Pool
 from zkclear.clearing.trades import TradeReport
 from zkclear.operator.api import ServerThread, create_app
 from zkclear.operator.service import OperatorService
@@ -23,8 +26,6 @@ from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.viewkeys import MemberKey
 from zkclear.roles.member import MemberClient
 from zkclear.schemas import TradeList
-
-from .. import contracts_support as cs
 
 HARDHAT_MNEMONIC = "test test test test test test test test test test test junk"
 DEPOSIT = 200_000
@@ -50,16 +51,16 @@ class Member:
     transport: X25519KeyPair
     view_key: MemberKey
 
-    def client(self, url: str, pool: cs.Pool | None = None) -> MemberClient:
+    def client(self, url: str, pool: Pool | None = None) -> MemberClient:
         return MemberClient(url, self.eth_key, self.transport, self.view_key,
                             pool.client if pool else None)
 
 
-def register_members(pool: cs.Pool, compliance: X25519KeyPair | None = None
+def register_members(pool: Pool, compliance: X25519KeyPair | None = None
                      ) -> dict[int, Member]:
     """Register slots 1..N-1 through governance (fresh view keys) and deposit DEPOSIT each.
     With ``compliance`` each view key is escrowed to it (a real escrow, as recovery and
-    the audit open it); without, the stand-in ``cs.ESCROW``."""
+    the audit open it); without, the stand-in ``scenario.ESCROW``."""
     cl, act = pool.client, pool.actors
     keys = account_keys(pool.w3)
     members = {}
@@ -70,7 +71,7 @@ def register_members(pool: cs.Pool, compliance: X25519KeyPair | None = None
     pid = cl.deployment.pool_id
 
     def blob(s: int, m: Member) -> bytes:
-        return cs.ESCROW if compliance is None else escrow(m.view_key, compliance, s, pid)
+        return scenario.ESCROW if compliance is None else escrow(m.view_key, compliance, s, pid)
 
     cl.govern([cl.register_member_call(s, m.account, m.view_key.vkh, blob(s, m))
                for s, m in members.items()], act.signers)
@@ -104,7 +105,7 @@ class ServiceEnv:
     """A pool on the embedded EVM, its operator service behind a real HTTP server, and
     one member client per registered member."""
 
-    pool: cs.Pool
+    pool: Pool
     service: OperatorService
     server: ServerThread
     members: dict[int, Member]
@@ -123,8 +124,8 @@ class ServiceEnv:
 def service_env(db_dir: Path, *, enrol: bool = False, **service_kw: Any) -> Iterator[ServiceEnv]:
     """Deploy a pool with development keys, register its members, run the operator service
     (``service_kw``: OperatorService options) and, if ``enrol``, enrol every member."""
-    keys = cs.epoch_keys()
-    pool = cs.deploy_pool(chain.embedded_web3(), keys)
+    keys = scenario.epoch_keys()
+    pool = scenario.deploy_pool(chain.embedded_web3(), keys)
     members = register_members(pool)
     store = Store(f"sqlite:///{db_dir / 'op.db'}")
     service = OperatorService(store, pool.client, X25519KeyPair.generate("operator"),

@@ -1,4 +1,5 @@
-"""Test view keys and committed reports for engine and circuit tests.
+"""Test view keys and committed reports for the engine, circuit and audit tests (plain
+functions and a constant, called with arguments and at import time: not fixtures).
 
 The epoch clears a report only if its on-chain commitment is the one of the report's
 ciphertext under the slot's epoch key, and the key is the one the slot's leaf commits to
