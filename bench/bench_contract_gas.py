@@ -127,21 +127,21 @@ def liveness_gas(w3: Any, keys: Any, cfg: PoolConfig) -> dict[str, Any]:
     chain.advance_time(w3, cl.withdrawal_timeout())
     out["freeze"] = int(cl.freeze(sender=act.reporters[0])["gasUsed"])
     out["exit_pending_deposits_only"] = int(
-        cl.exit(1, 0, [], 0, 0, [], sender=act.members[1])["gasUsed"])
+        cl.exit(1, 0, [], 0, 0, 0, [], sender=act.members[1])["gasUsed"])
     out["claim"] = int(cl.claim(sender=act.members[1])["gasUsed"])
     chain.revert(w3, snap)
     for name, house in (("exit_leaf", 100), ("exit_leaf_haircut", -100)):
         snap = chain.snapshot(w3)
         leaves = {s: Leaf(1_000 * s, (5, -5) + (0,) * (cfg.n_instruments - 2), 77 + s, 1,
-                          12345) for s in members}
+                          12345, 100 * s) for s in members}
         data = scenario.install_exit_state(pool, leaves, house)
         cl.deposit(500, sender=act.members[1])
         cl.request_withdrawal(1, sender=act.members[1])
         chain.advance_time(w3, cl.withdrawal_timeout())
         cl.freeze(sender=act.reporters[0])
         lf = leaves[1]
-        out[name] = int(cl.exit(1, lf.collateral, lf.positions, lf.vkh, lf.nonce, data,
-                                sender=act.members[1])["gasUsed"])
+        out[name] = int(cl.exit(1, lf.collateral, lf.positions, lf.df, lf.vkh, lf.nonce,
+                                data, sender=act.members[1])["gasUsed"])
         if house > 0:  # exitHouse runs inside Governance.execute (its overhead included)
             out["exit_house_governance_execute"] = int(cl.govern(
                 [cl.exit_house_call(data)], act.signers)["gasUsed"])

@@ -48,6 +48,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         uint256 houseVkh;
         uint256 imFactorBp;
         uint256 penaltyBp;
+        uint256[4] fund; // dfFloor, dfShareBp, stressBp, skinCap
         uint256[] positionLimits;
         int256[] shocks;
         uint256 withdrawalTimeout;
@@ -83,6 +84,9 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     uint256 public withdrawalTimeout;
     bool public frozen;
     mapping(uint256 => bool) public exited;
+    /// The default fund's scale of the next epoch (bp of a member's stress loss), set by
+    /// each accepted epoch's proof (docs/protocol.md, "Default fund"); 0 at genesis.
+    uint256 public dfScale;
     /// When the house's collateral (the insurance fund) went negative in an accepted
     /// epoch, 0 while it is not: see freeze().
     uint256 public houseNegativeSince;
@@ -93,7 +97,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         EpochLog(cfg.nSlots, cfg.nInstruments, cfg.nScenarios, cfg.maxEvents)
         MemberRegistry(cfg.houseAccount, cfg.houseVkh)
         InstrumentTable(cfg.instruments)
-        RiskParameters(cfg.imFactorBp, cfg.penaltyBp, cfg.positionLimits, cfg.shocks)
+        RiskParameters(cfg.imFactorBp, cfg.penaltyBp, cfg.fund, cfg.positionLimits, cfg.shocks)
     {
         if (cfg.collateral.code.length == 0) revert NotAContract(cfg.collateral);
         if (cfg.verifier.code.length == 0) revert NotAContract(cfg.verifier);
@@ -233,11 +237,12 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         revert NothingToForce();
     }
 
-    /// After a freeze, credit `slot`'s account with its collateral in the last accepted
-    /// state (its leaf, opened against the published exit data; pro rata if the house is
-    /// negative) plus its deposits of the unaccepted epochs. Anyone may call it.
-    function exit(uint256 slot, int256 c, int256[] calldata q, uint256 vkh, uint256 nonce,
-                  uint256[] calldata exitData) external {
+    /// After a freeze, credit `slot`'s account with its collateral and default-fund
+    /// contribution in the last accepted state (its leaf, opened against the published exit
+    /// data; pro rata if the house is negative) plus its deposits of the unaccepted epochs.
+    /// Anyone may call it.
+    function exit(uint256 slot, int256 c, int256[] calldata q, uint256 df, uint256 vkh,
+                  uint256 nonce, uint256[] calldata exitData) external {
         if (!frozen) revert NotFrozen();
         if (slot >= nSlots) revert SlotOutOfRange(slot, nSlots);
         if (slot == HOUSE) revert HouseCannotExit();
@@ -245,7 +250,10 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (members[slot].account == address(0)) revert NotRegistered(slot);
         uint256 amount = 0;
         bool haircut = false;
-        if (_hasLeaf(slot)) (amount, haircut) = _openLeaf(slot, _leafHash(c, q, vkh, nonce), uint256(c), exitData);
+        if (_hasLeaf(slot)) {
+            uint256 leaf = _leafHash(c, q, df, vkh, nonce);
+            (amount, haircut) = _openLeaf(slot, leaf, uint256(c) + df, exitData);
+        }
         amount += _pendingDeposits(slot);
         exited[slot] = true;
         address account = members[slot].account;
@@ -276,7 +284,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// this contract's state and the proof verifies (named error otherwise). `exitData`
     /// is the epoch's exit data D (docs/protocol.md, "Freeze and escape"): the proof shows
     /// that it is exactly the new leaves and the house's collateral.
-    function submitEpoch(Proof calldata proof, uint256[9] calldata publicInputs,
+    function submitEpoch(Proof calldata proof, uint256[13] calldata publicInputs,
                          uint256[] calldata exitData) external {
         _notFrozen();
         uint256 info = publicInputs[PUB_EPOCH_INFO];
@@ -286,6 +294,9 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         uint256 liquidated = outcome & mask;
         uint256 granted = (outcome >> nSlots) & mask;
         uint256 newTotal = _checkPublicInputs(epoch, info, liquidated, granted, publicInputs);
+        uint256 fundInfo = publicInputs[PUB_FUND_INFO];
+        uint256 scaleMask = (1 << SCALE_BITS) - 1;
+        if (fundInfo & scaleMask != dfScale) revert DfScaleMismatch(fundInfo & scaleMask, dfScale);
         _checkExitData(epoch, outcome >> (2 * nSlots), publicInputs, exitData);
         if (gasleft() < MIN_VERIFY_GAS) revert InsufficientGas(gasleft(), MIN_VERIFY_GAS);
         if (!verifier.verifyProof(proof.a, proof.b, proof.c, publicInputs)) revert InvalidProof();
@@ -295,6 +306,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         lastAcceptedEpoch = epoch;
         totalCollateral = newTotal;
         lastExitDataHash = keccak256(abi.encode(exitData));
+        dfScale = (fundInfo >> SCALE_BITS) & scaleMask;
         // The house's collateral is the last exit-data word (signed mod r): record since
         // when it has been negative (freeze() may be called once that is older than the
         // withdrawal timeout).
@@ -305,6 +317,8 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         }
         emit EpochAccepted(epoch, oldRoot, stateRoot, liquidated, granted, newTotal);
         emit ExitDataPublished(epoch, exitData);
+        _emitWaterfall(epoch, publicInputs);
+        emit Cover2(epoch, (fundInfo >> (2 * SCALE_BITS)) & 1 == 1, dfScale);
 
         for (uint256 bits = liquidated; bits != 0; bits &= bits - 1) {
             emit Liquidated(epoch, _lowestBit(bits));
@@ -334,7 +348,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// the new total collateral. `epochInfo` must be exactly the packing of this epoch's
     /// number, its event count and the total this contract expects.
     function _checkPublicInputs(uint256 epoch, uint256 info, uint256 liquidated, uint256 granted,
-                                uint256[9] calldata pub) private view returns (uint256 expected) {
+                                uint256[13] calldata pub) private view returns (uint256 expected) {
         if (epoch <= lastAcceptedEpoch) revert EpochAlreadyAccepted(epoch);
         if (epoch != lastAcceptedEpoch + 1) revert EpochOutOfOrder(epoch, lastAcceptedEpoch + 1);
         EpochData storage ep = _epochs[epoch];
@@ -364,7 +378,19 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// The exit data is N + 1 canonical field elements; the proof's challenge rho is the
     /// one derived from it (Fiat-Shamir over the epoch, newRoot and D) and its exitSum is
     /// sum_j D[j] * rho^j mod r, so the proof binds D to the new leaves.
-    function _checkExitData(uint256 epoch, uint256 rhoGiven, uint256[9] calldata pub,
+    /// The waterfall's six amounts, unpacked from the proof's three words (each field is
+    /// range-checked in the circuit, so each word has one decomposition).
+    function _emitWaterfall(uint256 epoch, uint256[13] calldata pub) private {
+        uint256 mask = (1 << LAYER_BITS) - 1;
+        uint256 a = pub[PUB_LAYERS_A];
+        uint256 b = pub[PUB_LAYERS_B];
+        uint256 t = pub[PUB_FUND_TOTALS];
+        emit DefaultWaterfall(
+            epoch, a & mask, a >> LAYER_BITS, b & mask, b >> LAYER_BITS, t & mask, t >> LAYER_BITS
+        );
+    }
+
+    function _checkExitData(uint256 epoch, uint256 rhoGiven, uint256[13] calldata pub,
                             uint256[] calldata d) private view {
         if (d.length != nSlots + 1) revert ExitDataLength(d.length, nSlots + 1);
         for (uint256 j = 0; j < d.length; j++) {
@@ -463,7 +489,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     }
 
     /// What the slot's leaf pays if it is the published one: c, or pro rata
-    /// c * T / (T - c0) if the house's c0 is negative. (`leafHash` checked c >= 0.)
+    /// c + df, or pro rata (c + df) * T / (T - c0) if the house's c0 is negative.
     function _openLeaf(uint256 slot, uint256 leafHash, uint256 c, uint256[] calldata exitData)
         private
         view
@@ -479,22 +505,28 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         }
     }
 
-    /// PoseidonChain(c, q[0..M-1], vkh, 1, nonce): a member leaf (values range-checked).
-    function _leafHash(int256 c, int256[] calldata q, uint256 vkh, uint256 nonce) private view returns (uint256) {
+    /// PoseidonChain(c, q[0..M-1], df, vkh, 1, nonce): a member leaf (values range-checked).
+    function _leafHash(int256 c, int256[] calldata q, uint256 df, uint256 vkh, uint256 nonce)
+        private
+        view
+        returns (uint256)
+    {
         uint256 m = nInstruments;
         if (q.length != m) revert WrongPositionCount(q.length, m);
         if (c < 0) revert NegativeCollateral(c);
         if (c >= int256(1 << CASH_BITS)) revert ExitValueOutOfRange(c);
-        uint256[] memory leaf = new uint256[](m + 4);
+        if (df >> CASH_BITS != 0) revert ExitValueOutOfRange(int256(df));
+        uint256[] memory leaf = new uint256[](m + 5);
         leaf[0] = uint256(c);
         int256 bound = int256(1 << DELTA_BITS);
         for (uint256 i = 0; i < m; i++) {
             if (q[i] <= -bound || q[i] >= bound) revert ExitValueOutOfRange(q[i]);
             leaf[1 + i] = _signedToField(q[i]);
         }
-        leaf[m + 1] = vkh;
-        leaf[m + 2] = 1;
-        leaf[m + 3] = nonce;
+        leaf[m + 1] = df;
+        leaf[m + 2] = vkh;
+        leaf[m + 3] = 1;
+        leaf[m + 4] = nonce;
         return _poseidonChain(leaf);
     }
 
@@ -540,12 +572,12 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     }
 
     /// Root of the genesis state: every leaf zero except the house (status 1, its vkh);
-    /// leaf = PoseidonChain(c, q[0..M-1], vkh, status, nonce), Poseidon(left, right) above.
+    /// leaf = PoseidonChain(c, q[0..M-1], df, vkh, status, nonce), Poseidon(left, right) above.
     function _genesisRoot(uint256 houseVkh) private view returns (uint256) {
-        uint256[] memory leaf = new uint256[](nInstruments + 4);
+        uint256[] memory leaf = new uint256[](nInstruments + 5);
         uint256 zero = _poseidonChain(leaf);
-        leaf[nInstruments + 1] = houseVkh;
-        leaf[nInstruments + 2] = 1;
+        leaf[nInstruments + 2] = houseVkh;
+        leaf[nInstruments + 3] = 1;
         uint256 node = _poseidonChain(leaf);
         uint256[] memory pair = new uint256[](2);
         for (uint256 width = 1; width < nSlots; width <<= 1) {

@@ -29,6 +29,12 @@ abstract contract Constants {
     uint256 public constant EPOCH_BITS = 64;
     uint256 public constant N_EVENTS_BITS = 16;
     uint256 public constant TOTAL_BITS = 128;
+    /// The default fund (docs/protocol.md, "Default fund"): dfFloor and skinCap below
+    /// 2^FUND_BITS; dfShareBp, stressBp and dfScale below 2^SCALE_BITS; the waterfall's
+    /// packed words hold two amounts of LAYER_BITS each.
+    uint256 public constant FUND_BITS = 112;
+    uint256 public constant SCALE_BITS = 16;
+    uint256 public constant LAYER_BITS = 126;
     /// Slot 0 is the house (insurance fund): it never commits or withdraws.
     uint256 public constant HOUSE = 0;
 
@@ -60,7 +66,14 @@ abstract contract Constants {
     uint256 public constant PUB_EVENTS_ACC = 6;
     uint256 public constant PUB_OUTCOME = 7;
     uint256 public constant PUB_EXIT_SUM = 8;
-    uint256 public constant N_PUBLIC = 9;
+    /// fundInfo = dfScale | dfScaleNext << SCALE_BITS | cover2Met << 2 SCALE_BITS;
+    /// layersA = fundOwn | fundHouse << LAYER_BITS; layersB = fundShared | fundHaircut <<
+    /// LAYER_BITS; fundTotals = fundBase | fundGains << LAYER_BITS.
+    uint256 public constant PUB_FUND_INFO = 9;
+    uint256 public constant PUB_LAYERS_A = 10;
+    uint256 public constant PUB_LAYERS_B = 11;
+    uint256 public constant PUB_FUND_TOTALS = 12;
+    uint256 public constant N_PUBLIC = 13;
 
     /// Widest circomlib Poseidon: 6 inputs (t = 7); longer vectors use PoseidonChain.
     uint256 public constant POSEIDON_MAX_INPUTS = 6;

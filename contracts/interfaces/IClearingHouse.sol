@@ -45,13 +45,19 @@ interface IRiskParameters {
     error InvalidPenalty(uint256 penaltyBp);
     error InvalidPositionLimit(uint256 instrument, uint256 limit);
     error InvalidShock(uint256 scenario, uint256 instrument, int256 shock);
+    error InvalidFundParams(uint256 dfFloor, uint256 dfShareBp, uint256 stressBp, uint256 skinCap);
 
-    /// paramsHash = PoseidonChain(imFactorBp, penaltyBp, positionLimits[M], shocks[K*M] mod r,
-    /// isPerp[M], isOption[M], expiry[M]); the last three are the instrument table's columns.
+    /// paramsHash = PoseidonChain(imFactorBp, penaltyBp, dfFloor, dfShareBp, stressBp,
+    /// skinCap, positionLimits[M], shocks[K*M] mod r, isPerp[M], isOption[M], expiry[M]);
+    /// the last three are the instrument table's columns.
     event RiskParamsSet(
         uint256 paramsHash,
         uint256 imFactorBp,
         uint256 penaltyBp,
+        uint256 dfFloor,
+        uint256 dfShareBp,
+        uint256 stressBp,
+        uint256 skinCap,
         uint256[] positionLimits,
         int256[] shocks,
         uint256[] isPerp,
@@ -129,6 +135,7 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     error ExitValueOutOfRange(int256 value);
     error AlreadyExited(uint256 slot);
     error HouseCannotExit();
+    error DfScaleMismatch(uint256 given, uint256 expected);
 
     event OperatorSet(address indexed operator);
     event ReportCommitted(uint256 indexed epoch, uint256 indexed slot, uint256 commitment, bytes ciphertext);
@@ -144,6 +151,21 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     /// member needs, with its own view key, to exit after a freeze.
     event ExitDataPublished(uint256 indexed epoch, uint256[] exitData);
     event Liquidated(uint256 indexed epoch, uint256 indexed slot);
+    /// The epoch's default waterfall (docs/protocol.md, "Default fund"): the defaulters'
+    /// own contributions used, the house's skin in the game, the survivors' contributions
+    /// and their VM-gain haircut; the survivors' fund and gains before them (fundBase,
+    /// fundGains: with these a member recomputes its own shares); Cover-2 met or missed,
+    /// and the dfScale of the next epoch.
+    event DefaultWaterfall(
+        uint256 indexed epoch,
+        uint256 fundOwn,
+        uint256 fundHouse,
+        uint256 fundShared,
+        uint256 fundHaircut,
+        uint256 fundBase,
+        uint256 fundGains
+    );
+    event Cover2(uint256 indexed epoch, bool met, uint256 dfScaleNext);
     event WithdrawalPaid(uint256 indexed epoch, uint256 indexed slot, address to, uint256 amount);
     event WithdrawalRefused(uint256 indexed epoch, uint256 indexed slot, uint256 amount);
     /// The operator closed `epoch` without this slot's report; it is suspended in epoch + 1.
@@ -159,9 +181,9 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     function closeEpoch(Commit[] calldata commits, uint256 excludedMask) external;
     function claim() external;
     function freeze() external;
-    function exit(uint256 slot, int256 c, int256[] calldata q, uint256 vkh, uint256 nonce,
-                  uint256[] calldata exitData) external;
+    function exit(uint256 slot, int256 c, int256[] calldata q, uint256 df, uint256 vkh,
+                  uint256 nonce, uint256[] calldata exitData) external;
     function exitHouse(uint256[] calldata exitData) external;
-    function submitEpoch(Proof calldata proof, uint256[9] calldata publicInputs,
+    function submitEpoch(Proof calldata proof, uint256[13] calldata publicInputs,
                          uint256[] calldata exitData) external;
 }

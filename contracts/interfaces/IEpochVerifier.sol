@@ -9,6 +9,6 @@ interface IEpochVerifier {
         uint256[2] calldata a,
         uint256[2][2] calldata b,
         uint256[2] calldata c,
-        uint256[9] calldata pubSignals
+        uint256[13] calldata pubSignals
     ) external view returns (bool);
 }

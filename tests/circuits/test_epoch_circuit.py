@@ -13,9 +13,9 @@ verified at N=4 (and at N=16 in the heavy run).
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest

@@ -21,6 +21,7 @@ from zkclear.chain.client import Client
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.instruments import Instrument
 from zkclear.clearing.params import ParamsError, RiskParams
+from zkclear.clearing.waterfall import Layers
 from zkclear.errors import ZkclearError
 from zkclear.field import P
 
@@ -79,6 +80,14 @@ class ChainView:
         self.exit_data: dict[int, list[int]] = {
             int(a["epoch"]): [int(x) for x in a["exitData"]]
             for a in self.args("ExitDataPublished")}
+        self.waterfalls: dict[int, Layers] = {
+            int(a["epoch"]): Layers(own=int(a["fundOwn"]), house=int(a["fundHouse"]),
+                                    fund=int(a["fundShared"]), haircut=int(a["fundHaircut"]),
+                                    fund_base=int(a["fundBase"]), gains=int(a["fundGains"]))
+            for a in self.args("DefaultWaterfall")}
+        self.cover2: dict[int, tuple[bool, int]] = {
+            int(a["epoch"]): (bool(a["met"]), int(a["dfScaleNext"]))
+            for a in self.args("Cover2")}
 
     def logs(self, name: str, **filters: int) -> list[Any]:
         """The decoded ``name`` logs (``args``, ``transactionHash``, ``blockNumber``, ...)
@@ -107,6 +116,14 @@ class ChainView:
         return find_params(self.args("RiskParamsSet"), params_hash,
                            self.client.deployment.config.n_instruments,
                            self.client.instruments())
+
+    def df_scale(self, epoch: int) -> int | None:
+        """The dfScale ``epoch`` was cleared with: the previous accepted epoch's
+        dfScaleNext (0 before the first), None if that epoch is not accepted."""
+        if epoch <= 1:
+            return 0
+        c2 = self.cover2.get(epoch - 1)
+        return None if c2 is None else c2[1]
 
     def house_collateral(self, epoch: int) -> int | None:
         """The house's collateral after an accepted epoch, from its published exit data

@@ -22,9 +22,10 @@ from zkclear.clearing.epoch import SlotFigures, TradeLossError, clear_slot
 from zkclear.clearing.events import EpochEvents
 from zkclear.clearing.instruments import Market
 from zkclear.clearing.params import ParamsError, RiskParams
-from zkclear.clearing.public import PackingError, exit_challenge, exit_sum
+from zkclear.clearing.public import PUBLIC_NAMES, PackingError, exit_challenge, exit_sum
 from zkclear.clearing.public import unpack as unpack_public
 from zkclear.clearing.report import Report
+from zkclear.clearing.waterfall import Layers
 from zkclear.errors import ProofError, ZkclearError
 from zkclear.field import BoundError, P
 from zkclear.privacy.cipher import Ciphertext, DecryptionError, decrypt, decrypt_report
@@ -45,7 +46,8 @@ def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Re
                 deposit: int, withdrawal: int, prices: Sequence[int],
                 prices_prev: Sequence[int], params: RiskParams, *,
                 house_ok: bool = True, market: Market | None = None,
-                prev: Market | None = None, epoch: int | None = None) -> SlotFigures:
+                prev: Market | None = None, epoch: int | None = None, df: int = 0,
+                df_scale: int = 0, layers: Layers | None = None) -> SlotFigures:
     """Clear one member slot (``slot >= 1``) from its leaf before the epoch, its report and
     its public events: the engine's own per-slot function
     (:func:`zkclear.clearing.epoch.clear_slot`), so audit and engine cannot drift apart.
@@ -53,6 +55,10 @@ def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Re
     never have accepted (out of bounds, over a position limit). ``market``/``prev``: the
     epoch's and the previous epoch's :class:`Market` (funding indices, the options' risk
     arrays) and ``epoch`` (the settled instruments), for pools beyond plain futures.
+    The default fund: ``df`` (the slot's contribution before the epoch), ``df_scale``
+    (the contract's dfScale the epoch was cleared with) and the epoch's published
+    ``layers`` (``DefaultWaterfall``), from which a survivor's shares follow
+    (:meth:`Layers.shares`); None: not published yet (no shares).
     """
     if slot < 1:
         raise ValueError("the house (slot 0) is not audited per member")
@@ -60,10 +66,18 @@ def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Re
             tuple(not ins.done(epoch) for ins in params.instruments))
     risk = (params.risk_matrix(prices, market.arrays, epoch) if market is not None
             else None)
-    return clear_slot(collateral, positions, report.delta, report.trade_cash, deposit,
-                      withdrawal, prices, prices_prev, params, house_ok=house_ok,
-                      funding=market.funding if market else (),
-                      funding_prev=prev.funding if prev else (), live=live, risk=risk)
+    def clear(shares: tuple[int, int]) -> SlotFigures:
+        return clear_slot(collateral, positions, report.delta, report.trade_cash, deposit,
+                          withdrawal, prices, prices_prev, params, house_ok=house_ok,
+                          funding=market.funding if market else (),
+                          funding_prev=prev.funding if prev else (), live=live, risk=risk,
+                          df=df, df_scale=df_scale, fund_share=shares[0], haircut=shares[1])
+
+    first = clear((0, 0))
+    if layers is None or first.liquidated:
+        return first
+    shares = layers.shares(first.required, first.gain)
+    return clear(shares) if any(shares) else first
 
 
 def market_of(client: Any, epoch: int) -> Market:
@@ -77,6 +91,7 @@ class State:
 
     collateral: int | None
     positions: tuple[int, ...] | None
+    df: int | None = 0
 
 
 def audit_epoch(row: EpochRow, chain: MemberView, state: State,
@@ -151,8 +166,11 @@ def audit_epoch(row: EpochRow, chain: MemberView, state: State,
 
     # Re-derive the slot's clearing.
     figures = None
+    df_scale = chain.df_scale(epoch)
+    row.waterfall = chain.waterfalls.get(epoch)
     if (known and report is not None and per is not None and params is not None
-            and prices is not None and prev_prices is not None):
+            and prices is not None and prev_prices is not None and df_scale is not None
+            and state.df is not None):
         assert state.collateral is not None and state.positions is not None
         # The pool rule of step 6: no grant while the house is negative after the epoch.
         house_c = chain.house_collateral(epoch) if epoch in chain.accepted else None
@@ -160,7 +178,8 @@ def audit_epoch(row: EpochRow, chain: MemberView, state: State,
             figures = derive_slot(slot, state.collateral, state.positions, report,
                                   per.deposit, per.withdrawal, prices, prev_prices, params,
                                   house_ok=house_c is None or house_c >= 0, market=market,
-                                  prev=prev, epoch=epoch)
+                                  prev=prev, epoch=epoch, df=state.df, df_scale=df_scale,
+                                  layers=row.waterfall)
         except (BoundError, ParamsError, TradeLossError) as exc:
             finding("clearing", "bounds", None, None,
                     f"the decrypted report cannot have been cleared: {exc}")
@@ -175,8 +194,9 @@ def audit_epoch(row: EpochRow, chain: MemberView, state: State,
             check_proof(row, chain, acc, prev, market, vk, finding)
     if figures is not None:
         state.collateral, state.positions = figures.collateral_after, figures.positions_after
+        state.df = figures.df_after
     else:
-        state.collateral = state.positions = None
+        state.collateral = state.positions = state.df = None
 
     if row.findings:
         row.status = "failed"
@@ -366,7 +386,14 @@ def check_proof(row: EpochRow, chain: MemberView, acc: Any, prev: Market | None,
         "liquidatedMask": int(acc_args["liquidatedMask"]),
         "grantedMask": int(acc_args["grantedMask"]),
         "totalCollateral": int(acc_args["totalCollateral"]) % P,
+        "dfScale": chain.df_scale(epoch),
+        "dfScaleNext": chain.cover2[epoch][1] if epoch in chain.cover2 else None,
+        "cover2Met": int(chain.cover2[epoch][0]) if epoch in chain.cover2 else None,
     }
+    wf = chain.waterfalls.get(epoch)
+    expect |= {"fundOwn": wf.own if wf else None, "fundHouse": wf.house if wf else None,
+               "fundShared": wf.fund if wf else None, "fundHaircut": wf.haircut if wf else None,
+               "fundBase": wf.fund_base if wf else None, "fundGains": wf.gains if wf else None}
     # The exit data in calldata: the challenge and sum the contract derived from it.
     exit_data = [int(x) for x in args.get("exitData", ())]
     rho = exit_challenge(epoch, int(acc_args["newRoot"]), exit_data)
@@ -374,7 +401,8 @@ def check_proof(row: EpochRow, chain: MemberView, acc: Any, prev: Market | None,
     try:
         values = unpack_public(public, client.deployment.config.n_slots)
     except PackingError as exc:
-        finding("proof", "public-input", "9 public signals", str(len(public)), str(exc))
+        finding("proof", "public-input", f"{len(PUBLIC_NAMES)} public signals",
+                str(len(public)), str(exc))
         return
     for name, value in values.items():
         want = expect[name]

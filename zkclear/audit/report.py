@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from zkclear.clearing.epoch import SlotFigures
+from zkclear.clearing.waterfall import Layers
 from zkclear.errors import ZkclearError
 from zkclear.fsutil import write_atomic
 
@@ -80,6 +81,7 @@ class EpochRow:
     prices: tuple[int, ...] | None = None
     funding_index: tuple[int, ...] | None = None  # F_e (perpetuals)
     settled: tuple[int, ...] = ()  # instruments whose expiry is this epoch
+    waterfall: Layers | None = None  # the epoch's published DefaultWaterfall
     params_hash: int | None = None
     delta: tuple[int, ...] | None = None
     trade_cash: int | None = None
@@ -128,6 +130,14 @@ class EpochRow:
             "withdrawal_granted": f.withdrawal_granted if f else None,
             "collateral_after": f.collateral_after if f else None,
             "positions_after": list(f.positions_after) if f else None,
+            "default_fund": ({"before": f.required - (f.cash_pre - f.equity),
+                              "required": f.required, "stress_loss": f.stress,
+                              "own_used": f.own_fund_used, "fund_share": f.fund_share,
+                              "haircut": f.haircut, "after": f.df_after} if f else None),
+            "waterfall": (None if self.waterfall is None else {
+                "own": self.waterfall.own, "house": self.waterfall.house,
+                "fund": self.waterfall.fund, "haircut": self.waterfall.haircut,
+                "fund_base": self.waterfall.fund_base, "gains": self.waterfall.gains}),
             "onchain": {"liquidated": self.onchain_liquidated,
                         "withdrawal_granted": self.onchain_granted,
                         "withdrawal_paid": self.withdrawal_paid,

@@ -116,15 +116,11 @@ class Client(OracleCalls):
             raise ZkclearError("the risk parameters carry another instrument table than the "
                                "deployment's (RiskParams.with_instruments(client."
                                "instruments()))")
-        return self._encode("ClearingHouse", "setRiskParams", params.im_factor_bp,
-                            params.penalty_bp, list(params.position_limits),
-                            [s for row in params.shocks for s in row])
+        return self._encode("ClearingHouse", "setRiskParams", *_risk_args(params))
 
     def risk_params_hash(self, params: RiskParams) -> int:
         """The paramsHash the contract computes for ``params`` (e.g. a pending proposal's)."""
-        return int(self.call(self.house.functions.hashRiskParams(
-            params.im_factor_bp, params.penalty_bp, list(params.position_limits),
-            [s for row in params.shocks for s in row])))
+        return int(self.call(self.house.functions.hashRiskParams(*_risk_args(params))))
 
     def set_operator_call(self, operator: str) -> Call:
         return self._encode("ClearingHouse", "setOperator", Web3.to_checksum_address(operator))
@@ -311,12 +307,12 @@ class Client(OracleCalls):
     def last_exit_data_hash(self) -> bytes:
         return bytes(self.call(self.house.functions.lastExitDataHash()))
 
-    def exit(self, slot: int, collateral: int, positions: Sequence[int], vkh: int, nonce: int,
-             exit_data: Sequence[int], *, sender: str) -> Any:
-        """Exit ``slot`` after a freeze with its leaf (c, q, vkh, nonce) and the last
+    def exit(self, slot: int, collateral: int, positions: Sequence[int], df: int, vkh: int,
+             nonce: int, exit_data: Sequence[int], *, sender: str) -> Any:
+        """Exit ``slot`` after a freeze with its leaf (c, q, df, vkh, nonce) and the last
         accepted epoch's exit data; the proceeds go to the slot's claimable balance."""
         return self.transact(self.house.functions.exit(
-            slot, collateral, list(positions), vkh, nonce, list(exit_data)), sender=sender)
+            slot, collateral, list(positions), df, vkh, nonce, list(exit_data)), sender=sender)
 
     def exit_house_call(self, exit_data: Sequence[int]) -> Call:
         return self._encode("ClearingHouse", "exitHouse", list(exit_data))
@@ -388,3 +384,9 @@ class Client(OracleCalls):
     def accounts(self) -> list[ChecksumAddress]:
         return list(self.w3.eth.accounts)
 
+
+def _risk_args(params: RiskParams) -> tuple[Any, ...]:
+    """setRiskParams / hashRiskParams arguments: imFactorBp, penaltyBp, fund[4] (dfFloor,
+    dfShareBp, stressBp, skinCap), positionLimits, shocks (row-major)."""
+    return (params.im_factor_bp, params.penalty_bp, params.fund_elements(),
+            list(params.position_limits), [s for row in params.shocks for s in row])

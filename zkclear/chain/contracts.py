@@ -98,6 +98,9 @@ def expected_constants() -> dict[str, int]:
         "EPOCH_BITS": bounds.EPOCH_BITS,
         "N_EVENTS_BITS": bounds.N_EVENTS_BITS,
         "TOTAL_BITS": bounds.TOTAL_BITS,
+        "FUND_BITS": bounds.FUND_BITS,
+        "SCALE_BITS": bounds.SCALE_BITS,
+        "LAYER_BITS": bounds.LAYER_BITS,
         "HOUSE": HOUSE,
         "N_PUBLIC": len(EPOCH_PUBLIC),
         "POSEIDON_MAX_INPUTS": MAX_INPUTS,
@@ -261,7 +264,7 @@ def house_config(setup: PoolSetup, governance: str, poseidons: Sequence[str], co
         cfg.n_slots, cfg.n_instruments, cfg.n_scenarios,
         [instrument_tuple(i) for i in setup.instruments], cfg.max_events,
         Web3.to_checksum_address(setup.house_account), setup.house_vkh,
-        p.im_factor_bp, p.penalty_bp, list(p.position_limits),
+        p.im_factor_bp, p.penalty_bp, p.fund_elements(), list(p.position_limits),
         [s for row in p.shocks for s in row], setup.withdrawal_timeout,
     )
 

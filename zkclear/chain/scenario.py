@@ -206,7 +206,7 @@ def install_exit_state(p: Pool, leaves: dict[int, Leaf], house_c: int) -> list[i
     data = [Leaf(0, (0,) * m).hash()] * n + [house_c % P]
     for s, leaf in leaves.items():
         data[s] = leaf.hash()
-    total = house_c + sum(lf.collateral for lf in leaves.values())
+    total = house_c + sum(lf.collateral + lf.df for lf in leaves.values())
     assert total >= 0
     for name, value in (("openEpoch", 2), ("lastAcceptedEpoch", 1), ("totalCollateral", total),
                         ("lastExitDataHash", int.from_bytes(exit_data_hash(data), "big"))):

@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from web3 import Web3
@@ -52,7 +52,7 @@ from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.instruments import Market
 from zkclear.clearing.params import ParamsError, RiskParams
 from zkclear.clearing.report import Report
-from zkclear.clearing.state import HOUSE, Leaf, PoolState
+from zkclear.clearing.state import HOUSE, PoolState
 from zkclear.errors import ZkclearError
 from zkclear.privacy.cipher import Ciphertext, DecryptionError, decrypt_report, encrypt_report
 from zkclear.privacy.compliance import EscrowError, pool_id_bytes
@@ -205,7 +205,7 @@ def _replay(state: PoolState, epoch: int, params: RiskParams, prices: Market,
             if leaf.nonce:
                 blinded.add(i)
             continue
-        plain = Leaf(leaf.collateral, leaf.positions, leaf.vkh, leaf.status, 0)
+        plain = replace(leaf, nonce=0)
         if leaf.nonce and plain.hash() == exit_data[i]:
             continue
         raise ReplayMismatchError(f"epoch {epoch}: slot {i}'s replayed leaf is not the "

@@ -62,18 +62,20 @@ class ExitPlan:
     def amount(self) -> int:
         return self.from_leaf + self.pending_deposits
 
-    def exit_args(self) -> tuple[int, int, tuple[int, ...], int, int, list[int]]:
-        """(slot, c, q, vkh, nonce, exitData) for :meth:`Client.exit`."""
+    def exit_args(self) -> tuple[int, int, tuple[int, ...], int, int, int, list[int]]:
+        """(slot, c, q, df, vkh, nonce, exitData) for :meth:`Client.exit`."""
         if self.leaf is None:
-            return self.slot, 0, (), 0, 0, []
+            return self.slot, 0, (), 0, 0, 0, []
         lf = self.leaf
-        return self.slot, lf.collateral, lf.positions, lf.vkh, lf.nonce, list(self.exit_data)
+        return (self.slot, lf.collateral, lf.positions, lf.df, lf.vkh, lf.nonce,
+                list(self.exit_data))
 
     def to_json(self) -> dict[str, Any]:
         lf = self.leaf
         return {"slot": self.slot, "account": self.account, "epoch": self.epoch,
                 "collateral": lf.collateral if lf else None,
                 "positions": list(lf.positions) if lf else None,
+                "default_fund": lf.df if lf else None,
                 "blinded": self.blinded, "pending_deposits": self.pending_deposits,
                 "house_collateral": self.house_collateral,
                 "total_collateral": self.total_collateral, "from_leaf": self.from_leaf,
@@ -154,8 +156,9 @@ def _pending_deposits(client: Client, slot: int, after: int) -> tuple[int, bool]
     return total, registered
 
 
-def derive_leaf(client: Client, key: MemberKey, epoch: int) -> tuple[int, tuple[int, ...]]:
-    """(c, q) of the slot after accepted ``epoch``, re-derived by the audit."""
+def derive_leaf(client: Client, key: MemberKey,
+                epoch: int) -> tuple[int, tuple[int, ...], int]:
+    """(c, q, df) of the slot after accepted ``epoch``, re-derived by the audit."""
     from zkclear.audit.core import AuditError, audit_member
 
     try:
@@ -170,7 +173,8 @@ def derive_leaf(client: Client, key: MemberKey, epoch: int) -> tuple[int, tuple[
         why = "; ".join(str(f) for f in report.findings if f.epoch is None
                         or f.epoch <= epoch) or row.status
         raise ExitError(f"cannot re-derive slot {key.slot}'s leaf after epoch {epoch}: {why}")
-    return row.figures.collateral_after, tuple(row.figures.positions_after)
+    f = row.figures
+    return f.collateral_after, tuple(f.positions_after), f.df_after
 
 
 def plan_exit(client: Client, slot: int | None = None, *, key: MemberKey | None = None,
@@ -192,19 +196,20 @@ def plan_exit(client: Client, slot: int | None = None, *, key: MemberKey | None 
         return ExitPlan(slot, account, epoch, (), None, False, pending, None, total, 0, False)
     data = published_exit_data(client, epoch)
     c0 = data[n] - P if data[n] > P // 2 else data[n]
-    c, q = derive_leaf(client, key, epoch)
+    c, q, df = derive_leaf(client, key, epoch)
     leaf = None
     for nonce in (key.leaf_nonce(epoch), 0):
-        candidate = Leaf(c, q, key.vkh, 1, nonce)
+        candidate = Leaf(c, q, key.vkh, 1, nonce, df)
         if candidate.hash() == data[slot]:
             leaf = candidate
             break
     if leaf is None:
         raise ExitError(f"slot {slot}: the re-derived leaf after epoch {epoch} (collateral "
-                        f"{c}, positions {list(q)}) does not match the published exit data")
-    amount, haircut = c, False
+                        f"{c}, positions {list(q)}, contribution {df}) does not match the "
+                        "published exit data")
+    amount, haircut = c + df, False
     if c0 < 0:
-        amount, haircut = c * total // (total - c0), True
+        amount, haircut = (c + df) * total // (total - c0), True
     return ExitPlan(slot, account, epoch, data, leaf, leaf.nonce != 0, pending, c0, total,
                     amount, haircut)
 

@@ -14,6 +14,7 @@ from typing import Final, Literal
 
 from pydantic import Field
 
+from zkclear import bounds
 from zkclear.clearing.instruments import Instrument
 from zkclear.clearing.params import PoolConfig, RiskParams
 
@@ -32,10 +33,19 @@ class Risk(EngineRecord):
     position_limits: list[int] = Field(description="largest |position| per instrument")
     shocks: list[list[int]] = Field(description="per scenario, the price move of each "
                                     "instrument in bp")
+    df_floor: int = Field(0, description="default fund: least contribution of a member, "
+                          "minor units")
+    df_share_bp: int = Field(0, description="default fund: least share of a member's own "
+                             "stress loss, bp")
+    stress_bp: int = Field(bounds.BP, description="Cover-2 stress: the margin scenarios "
+                           "scaled by this, bp (>= 10000)")
+    skin_cap: int = Field(bounds.SKIN_UNLIMITED, description="the house's skin in the "
+                          "game: most of its collateral the waterfall uses, minor units")
 
     def to_engine(self) -> RiskParams:
         return RiskParams(self.im_factor_bp, self.penalty_bp, tuple(self.position_limits),
-                          tuple(tuple(row) for row in self.shocks))
+                          tuple(tuple(row) for row in self.shocks), (), self.df_floor,
+                          self.df_share_bp, self.stress_bp, self.skin_cap)
 
 
 class InstrumentSpec(EngineRecord):
