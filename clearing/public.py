@@ -34,10 +34,12 @@ PUBLIC_NAMES = ("oldRoot", "newRoot", "epochInfo", "paramsHash", "pricesPrevHash
                 "pricesHash", "eventsAcc", "outcome", "exitSum", "fundInfo", "layersA",
                 "layersB", "fundTotals")
 #: The values they carry.
+#: The default fund's values (docs/protocol.md, "Default fund").
+FUND_VALUES = ("dfScale", "dfScaleNext", "cover2Met", "fundOwn", "fundHouse", "fundShared",
+               "fundHaircut", "fundBase", "fundGains")
 PUBLIC_VALUES = ("oldRoot", "newRoot", "epoch", "paramsHash", "pricesPrevHash", "pricesHash",
                  "eventsAcc", "nEvents", "liquidatedMask", "grantedMask", "totalCollateral",
-                 "rho", "exitSum", "dfScale", "dfScaleNext", "cover2Met", "fundOwn",
-                 "fundHouse", "fundShared", "fundHaircut", "fundBase", "fundGains")
+                 "rho", "exitSum", *FUND_VALUES)
 #: The default fund's words (docs/protocol.md, "Default fund, the loss waterfall and
 #: Cover-2"): fundInfo = dfScale + dfScaleNext * 2^16 + cover2Met * 2^32, and three words
 #: of two amounts each, the second shifted by LAYER_BITS.

@@ -294,9 +294,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         uint256 liquidated = outcome & mask;
         uint256 granted = (outcome >> nSlots) & mask;
         uint256 newTotal = _checkPublicInputs(epoch, info, liquidated, granted, publicInputs);
-        uint256 fundInfo = publicInputs[PUB_FUND_INFO];
-        uint256 scaleMask = (1 << SCALE_BITS) - 1;
-        if (fundInfo & scaleMask != dfScale) revert DfScaleMismatch(fundInfo & scaleMask, dfScale);
+        _checkFundInfo(publicInputs[PUB_FUND_INFO]);
         _checkExitData(epoch, outcome >> (2 * nSlots), publicInputs, exitData);
         if (gasleft() < MIN_VERIFY_GAS) revert InsufficientGas(gasleft(), MIN_VERIFY_GAS);
         if (!verifier.verifyProof(proof.a, proof.b, proof.c, publicInputs)) revert InvalidProof();
@@ -306,7 +304,6 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         lastAcceptedEpoch = epoch;
         totalCollateral = newTotal;
         lastExitDataHash = keccak256(abi.encode(exitData));
-        dfScale = (fundInfo >> SCALE_BITS) & scaleMask;
         // The house's collateral is the last exit-data word (signed mod r): record since
         // when it has been negative (freeze() may be called once that is older than the
         // withdrawal timeout).
@@ -317,8 +314,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         }
         emit EpochAccepted(epoch, oldRoot, stateRoot, liquidated, granted, newTotal);
         emit ExitDataPublished(epoch, exitData);
-        _emitWaterfall(epoch, publicInputs);
-        emit Cover2(epoch, (fundInfo >> (2 * SCALE_BITS)) & 1 == 1, dfScale);
+        _acceptFund(epoch, publicInputs);
 
         for (uint256 bits = liquidated; bits != 0; bits &= bits - 1) {
             emit Liquidated(epoch, _lowestBit(bits));
@@ -378,9 +374,19 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// The exit data is N + 1 canonical field elements; the proof's challenge rho is the
     /// one derived from it (Fiat-Shamir over the epoch, newRoot and D) and its exitSum is
     /// sum_j D[j] * rho^j mod r, so the proof binds D to the new leaves.
-    /// The waterfall's six amounts, unpacked from the proof's three words (each field is
+    /// The epoch was cleared with this contract's dfScale (fundInfo's low bits).
+    function _checkFundInfo(uint256 fundInfo) private view {
+        uint256 given = fundInfo & ((1 << SCALE_BITS) - 1);
+        if (given != dfScale) revert DfScaleMismatch(given, dfScale);
+    }
+
+    /// An accepted epoch's default fund: the next dfScale, Cover-2 met or missed, and the
+    /// waterfall's six amounts, unpacked from the proof's words (each field is
     /// range-checked in the circuit, so each word has one decomposition).
-    function _emitWaterfall(uint256 epoch, uint256[13] calldata pub) private {
+    function _acceptFund(uint256 epoch, uint256[13] calldata pub) private {
+        uint256 fundInfo = pub[PUB_FUND_INFO];
+        dfScale = (fundInfo >> SCALE_BITS) & ((1 << SCALE_BITS) - 1);
+        emit Cover2(epoch, (fundInfo >> (2 * SCALE_BITS)) & 1 == 1, dfScale);
         uint256 mask = (1 << LAYER_BITS) - 1;
         uint256 a = pub[PUB_LAYERS_A];
         uint256 b = pub[PUB_LAYERS_B];

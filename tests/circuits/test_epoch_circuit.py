@@ -281,12 +281,41 @@ def shortfall() -> EpochResult:
 
 
 def house_goes_negative() -> EpochResult:
-    # Member 1 short 1000 A (member 2 is long) with 200 in cash; A jumps 100 -> 150:
-    # cpre = -49,800, more than the insurance fund of 1000 can absorb.
-    st = state_with(member(200, (-1000, 0)), member(10**6, (1000, 0)), house_c=1000)
+    # The house holds a short 1000 A (taken over in an earlier liquidation; member 1 is
+    # long) with 1000 in cash; A jumps 100 -> 150: its variation margin of -50,000 is more
+    # than its collateral (a member's shortfall no longer reaches the house first: the
+    # waterfall's later layers cover it, tests/clearing/test_waterfall.py).
+    st = state_with(member(10**6, (1000, 0)), house_c=1000)
     r = run_epoch(st, PARAMS, (150, 200), [], {})
-    assert r.new.leaves[0].collateral == 1000 - 49_800
-    assert r.total_collateral == 1000 + 200 + 10**6
+    assert r.new.leaves[0].collateral == 1000 - 50_000
+    assert r.total_collateral == 1000 + 10**6
+    return r
+
+
+def waterfall_all_layers() -> EpochResult:
+    # Member 1 (short 100 A, 50 in the fund, no cash) is wiped out by A 100 -> 110: its
+    # contribution, the house's skin (30), the survivors' fund and a haircut of their
+    # gains cover the 1,000 (tests/clearing/test_waterfall.py computes it by hand).
+    params = replace(PARAMS, df_floor=50, stress_bp=20_000, skin_cap=30)
+    leaves = (replace(member(0, (-100, 0)), df=50), replace(member(2000, (60, 0)), df=50),
+              replace(member(1000, (40, 0)), df=50))
+    st = state_with(*leaves, house_c=200)
+    st = replace(st, leaves=(st.leaves[0], *(replace(lf, df=50) for lf in st.leaves[1:])))
+    r = run_epoch(st, params, (110, 200), [], {})
+    assert (r.layers.own, r.layers.house, r.layers.fund, r.layers.haircut) == (50, 30, 100, 820)
+    return r
+
+
+def cover2_missed() -> EpochResult:
+    # Two survivors short of their stress loss (C2 = 70), the fund 3 x 10 after returning
+    # the excess, the house's layer 39: missed by one; dfScale next 775.
+    params = replace(PARAMS, df_floor=10, stress_bp=20_000, skin_cap=1000)
+    st = state_with(member(120, (10, 0)), member(110, (-10, 0)), member(0, (0, 0)),
+                    house_c=39)
+    st = replace(st, leaves=(st.leaves[0], *(replace(lf, df=50) for lf in st.leaves[1:])),
+                 df_scale=1)
+    r = run_epoch(st, params, PRICES, [], {})
+    assert not r.cover2.met and r.cover2.requirement == 70 and r.new.df_scale > 0
     return r
 
 
@@ -330,7 +359,8 @@ def extreme_magnitudes() -> EpochResult:
 @pytest.mark.parametrize("scenario", [
     first_epoch, at_maintenance_margin(100), at_maintenance_margin(99), at_initial_margin(850),
     at_initial_margin(851), capped_penalty, shortfall, house_goes_negative,
-    flat_with_negative_equity, extreme_params, extreme_magnitudes,
+    flat_with_negative_equity, extreme_params, extreme_magnitudes, waterfall_all_layers,
+    cover2_missed,
 ], ids=["first-epoch", "equity=MM", "equity=MM-1", "after-withdrawal=IM",
         "after-withdrawal=IM-1", "capped-penalty", "shortfall", "house-negative",
         "flat-negative-equity", "IM=MM,penalty=100%", "extreme-magnitudes"])
@@ -568,17 +598,17 @@ def test_exit_sum_binds_the_exit_data(compiled, story, e2, tmp_path):
 
 
 def test_no_withdrawal_is_granted_while_the_house_is_negative(compiled, tmp_path):
-    # The house goes negative in this epoch (member 1's shortfall); member 2's covered
+    # The house goes negative in this epoch (its own short position); member 1's covered
     # withdrawal is refused by the pool rule, and granting it has no witness.
-    st = state_with(member(200, (-1000, 0)), member(10**6, (1000, 0)), house_c=1000)
-    r = run_epoch(st, PARAMS, (150, 200), [Event(Kind.WITHDRAW, 2, 1000)], {})
+    st = state_with(member(10**6, (1000, 0)), house_c=1000)
+    r = run_epoch(st, PARAMS, (150, 200), [Event(Kind.WITHDRAW, 1, 1000)], {})
     assert r.new.leaves[0].collateral < 0 and r.granted_mask == 0
-    assert not r.slots[2].withdrawal_granted and r.slots[2].initial_margin < 10**6 - 1000
+    assert not r.slots[1].withdrawal_granted and r.slots[1].initial_margin < 10**6 - 1000
     inputs = epoch_circuit_inputs(r)
     assert public_of(compiled, inputs, tmp_path) == r.public_signals()
     forged = copy.deepcopy(inputs)
-    forged["grantedMask"] = 0b100
-    forged["outcome"] = public.outcome(r.liquidated_mask, 0b100, r.rho, 4)
+    forged["grantedMask"] = 0b10
+    forged["outcome"] = public.outcome(r.liquidated_mask, 0b10, r.rho, 4)
     fails_at(compiled, forged, tmp_path, "Epoch", **at_epoch("grantedMask === grantMask;"))
 
 

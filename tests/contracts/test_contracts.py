@@ -23,7 +23,7 @@ from zkclear.chain.pool import Pool
 from zkclear.clearing.epoch import EpochResult
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.params import PoolConfig, RiskParams, prices_hash
-from zkclear.clearing.public import pack, unpack
+from zkclear.clearing.public import FUND_VALUES, pack, unpack
 from zkclear.clearing.scenario import demo_plans
 from zkclear.field import P
 from zkclear.poseidon import poseidon, poseidon_chain
@@ -57,11 +57,11 @@ def test_poseidon_contracts_equal_python(pool: Pool) -> None:
 
 
 def test_on_chain_hashes_equal_python(pool: Pool) -> None:
-    """paramsHash (an 18-element PoseidonChain: the parameters and the instrument table's
-    three columns), pricesHash and the genesis root were computed by the contracts;
+    """paramsHash (a 22-element PoseidonChain: the parameters, the default fund's four and
+    the instrument table's three columns), pricesHash and the genesis root were computed by the contracts;
     deploy_system compared them, here once more by hand."""
     setup = pool.setup
-    assert len(setup.params.field_elements()) == 2 + 2 + 4 * 2 + 3 * 2
+    assert len(setup.params.field_elements()) == 2 + 4 + 2 + 4 * 2 + 3 * 2
     assert pool.client.params_hash() == poseidon_chain(setup.params.field_elements())
     assert pool.client.prices_hash(0) == prices_hash(setup.genesis_prices)
     assert pool.client.prices_hash(0) == poseidon([pool.client.mark_hash(0), 0])
@@ -150,6 +150,7 @@ def test_only_governance_administers(pool: Pool) -> None:
     p = pool.setup.params
     with reverts("NotGovernance"):
         cl.transact(cl.house.functions.setRiskParams(p.im_factor_bp, p.penalty_bp,
+                                                     p.fund_elements(),
                                                      list(p.position_limits), [0] * 8),
                     sender=owner)
     with reverts("NotGovernance"):
@@ -164,14 +165,22 @@ def test_invalid_parameters_fail_inside_the_governed_call(pool: Pool) -> None:
     cl = pool.client
     p = pool.setup.params
     bad = cl._encode("ClearingHouse", "setRiskParams", p.im_factor_bp, p.penalty_bp,
-                     list(p.position_limits), [0, 0, 0, 0, 0, 0, 0, 1 << 16])
+                     p.fund_elements(), list(p.position_limits), [0, 0, 0, 0, 0, 0, 0, 1 << 16])
     with reverts("InvalidShock") as ei:
         cl.govern([bad], pool.actors.signers)
     assert ei.value.name == "CallFailed"
     assert ei.value.root.args_dict == {"scenario": 3, "instrument": 1, "shock": 1 << 16}
     with reverts("InvalidImFactor"):
-        cl.govern([cl._encode("ClearingHouse", "setRiskParams", 9_999, 0,
+        cl.govern([cl._encode("ClearingHouse", "setRiskParams", 9_999, 0, p.fund_elements(),
                               list(p.position_limits), [0] * 8)], pool.actors.signers)
+    # The default fund's parameters: a stress below the margin scenarios, a floor,
+    # a share or a cap out of bounds.
+    for fund in ([0, 0, 9_999, 0], [1 << 112, 0, 10_000, 0], [0, 1 << 16, 10_000, 0],
+                 [0, 0, 10_000, 1 << 112]):
+        bad = cl._encode("ClearingHouse", "setRiskParams", p.im_factor_bp, p.penalty_bp,
+                         fund, list(p.position_limits), [0] * 8)
+        with reverts("InvalidFundParams"):
+            cl.govern([bad], pool.actors.signers)
 
 
 def test_params_are_frozen_when_the_epoch_closes(pool: Pool) -> None:
@@ -454,7 +463,8 @@ def test_epoch_must_be_closed_and_priced(pool: Pool) -> None:
     pub = pack({"oldRoot": cl.state_root(), "newRoot": 0, "epoch": 1,
                 "paramsHash": cl.params_hash(), "pricesPrevHash": cl.prices_hash(0),
                 "pricesHash": 0, "eventsAcc": 0, "nEvents": 0, "liquidatedMask": 0,
-                "grantedMask": 0, "totalCollateral": 0, "rho": 0, "exitSum": 0},
+                "grantedMask": 0, "totalCollateral": 0, "rho": 0, "exitSum": 0,
+                **dict.fromkeys(FUND_VALUES, 0)},
                scenario.CFG.n_slots)
     d = [0] * (scenario.CFG.n_slots + 1)
     proof = {"pi_a": ["1", "2", "1"], "pi_b": [["0", "0"], ["0", "0"], ["1", "0"]],
