@@ -561,7 +561,8 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "<script>alert(1)</script>" in "".join(page.text)
     assert "&lt;script&gt;" in html.read_text()
     histogram = 1 if doc["pool"]["histograms"]["house_loss"]["counts"] else 0
-    assert page.tags.count("svg") == 3 + histogram + 3 and "details" in page.tags
+    assert page.tags.count("svg") == 5 + histogram + 3 and "details" in page.tags
+    assert 'id="waterfall"' in html.read_text() and 'id="cover2"' in html.read_text()
 
 
 def test_cli_member_file_generated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
