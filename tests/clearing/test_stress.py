@@ -530,7 +530,9 @@ class _Page(HTMLParser):
 
 def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pool = write(tmp_path, "pool.json", pool_doc(
-        members=[{"name": "<script>alert(1)</script>", "collateral": 2000,
+        risk={**RISK_DOC, "df_floor": 50, "df_share_bp": 1000, "stress_bp": 20_000,
+              "skin_cap": 400}, df_scale=300,
+        members=[{"name": "<script>alert(1)</script>", "collateral": 2000, "df": "60",
                   "positions": [10, -10]},
                  {"name": "Fund B", "collateral": "1200", "positions": [-10, 0]},
                  {"collateral": 900, "positions": [0, 10]}]))
