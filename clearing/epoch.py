@@ -174,6 +174,49 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
 
 
 @dataclass(frozen=True)
+class PoolWaterfall:
+    """The pool-wide step between :func:`clear_slot`'s two passes (docs/protocol.md,
+    "Default fund, the loss waterfall and Cover-2"): who survives, the epoch's layers,
+    each slot's shares ``(u, y)`` for the second pass, and the house's new collateral."""
+
+    survivors: tuple[bool, ...]
+    layers: waterfall.Layers
+    shares: tuple[tuple[int, int], ...]
+    house: int  # c'_0 = H - R1 + sum u + sum y
+
+
+def pool_waterfall(first: Sequence[SlotFigures], members: Sequence[bool],
+                   params: RiskParams) -> PoolWaterfall:
+    """The waterfall of one epoch from every slot's first-pass figures (slot
+    :data:`HOUSE` is the house; ``members[i]``: slot i is a member after this epoch's
+    registrations, never the house). :func:`run_epoch` and the stress run's replay
+    (:func:`zkclear.clearing.stress.replay_path`) both call it."""
+    surv = tuple(members[i] and not f.liquidated for i, f in enumerate(first))
+    liq = [f for f in first if f.liquidated]
+    house_h = first[HOUSE].cash_pre + sum(f.penalty for f in liq)
+    wf = waterfall.layers(house_h, [f.shortfall for f in liq], [f.own_fund_used for f in liq],
+                          [f.required for i, f in enumerate(first) if surv[i]],
+                          [f.gain for i, f in enumerate(first) if surv[i]], params)
+    shares = tuple(wf.shares(f.required, f.gain) if surv[i] else (0, 0)
+                   for i, f in enumerate(first))
+    house_c = house_h - wf.residual + sum(u + y for u, y in shares)
+    return PoolWaterfall(surv, wf, shares, house_c)
+
+
+def pool_cover2(figures: Sequence[SlotFigures], survivors: Sequence[bool], house_after: int,
+                params: RiskParams) -> waterfall.Cover2:
+    """Cover-2 on the second pass's new values: the two largest uncovered stress losses of
+    the survivors against every member's ``df'`` and the house's layer (``house_after`` =
+    c'_0); its ``scale_next`` is the next epoch's dfScale."""
+    unc = [max(0, f.stress - f.collateral_after - f.df_after) if survivors[i] else 0
+           for i, f in enumerate(figures)]
+    fund = sum(f.df_after for i, f in enumerate(figures) if i != HOUSE)
+    return waterfall.cover2(unc, fund, house_after,
+                            sum(f.stress for i, f in enumerate(figures) if survivors[i]),
+                            params)
+
+
+@dataclass(frozen=True)
 class SlotResult:
     slot: int
     variation_margin: int
@@ -413,16 +456,8 @@ def run_epoch(
     # A first pass decides liquidations, penalties and shortfalls (none depends on the
     # waterfall); the waterfall then gives each survivor its shares (docs/protocol.md,
     # "Default fund, the loss waterfall and Cover-2").
-    first = clear_all(True, [(0, 0)] * n)
-    surv = [members[i] and not f.liquidated for i, f in enumerate(first)]
-    liq = [f for f in first if f.liquidated]
-    house_h = first[HOUSE].cash_pre + sum(f.penalty for f in liq)
-    wf = waterfall.layers(house_h, [f.shortfall for f in liq], [f.own_fund_used for f in liq],
-                          [f.required for i, f in enumerate(first) if surv[i]],
-                          [f.gain for i, f in enumerate(first) if surv[i]], params)
-    shares = [wf.shares(f.required, f.gain) if surv[i] else (0, 0)
-              for i, f in enumerate(first)]
-    house_c = house_h - wf.residual + sum(u + y for u, y in shares)
+    pool = pool_waterfall(clear_all(True, [(0, 0)] * n), members, params)
+    surv, wf, shares, house_c = pool.survivors, pool.layers, pool.shares, pool.house
     # Step 6, pool rule: no withdrawal is granted while the house, after this epoch's
     # waterfall, is negative (grants do not change the house's figure).
     figures = clear_all(house_c >= 0, shares)
@@ -455,11 +490,7 @@ def run_epoch(
     new_leaves[HOUSE] = house
     slots[HOUSE] = replace(slots[HOUSE], after=house)
 
-    # Cover-2 on the new values: the two largest uncovered stress losses of the survivors.
-    unc = [max(0, f.stress - f.collateral_after - f.df_after) if surv[i] else 0
-           for i, f in enumerate(figures)]
-    c2 = waterfall.cover2(unc, sum(lf.df for lf in new_leaves[1:]), house_c,
-                          sum(f.stress for i, f in enumerate(figures) if surv[i]), params)
+    c2 = pool_cover2(figures, surv, house_c, params)
     new_state = state.with_leaves(new_leaves, epoch, prices, market.funding, r_hash,
                                   c2.scale_next)
     total = new_state.total_collateral()

@@ -1,11 +1,12 @@
-"""``zkclear stress``: price paths run through the engine's own margin and liquidation
-rules (docs/stress.md).
+"""``zkclear stress``: price paths run through the engine's own margin, liquidation,
+default-fund and waterfall rules (docs/stress.md).
 
 :mod:`.inputs` reads the pool (or one member's portfolio) and the price paths,
 :mod:`.generator` draws Monte Carlo paths (GARCH(1,1), correlated Student-t),
 :mod:`.run` runs every path at once with the engine's exact margin
 (:func:`zkclear.clearing.margin.portfolio_margins`) and replays a path slot by slot
-through :func:`zkclear.clearing.epoch.clear_slot` (the reference), :mod:`.summary` turns
+through :func:`zkclear.clearing.epoch.clear_slot` and the engine's pool-wide step (the
+reference), :mod:`.summary` turns
 a run into the report's JSON document and :mod:`.html` into its page.
 """
 
@@ -19,30 +20,19 @@ from .inputs import (
     load_pool,
     windows,
 )
-from .run import (
-    Defaults,
-    Resources,
-    StressResult,
-    Waterfall,
-    check_replay,
-    house_absorbs,
-    replay_path,
-    run,
-)
+from .run import LAYERS, Replay, StressResult, check_replay, replay_path, run, run_replay
 from .summary import report
 
 __all__ = [
-    "Defaults",
+    "LAYERS",
     "Garch",
-    "Resources",
+    "Replay",
     "StressError",
     "StressInputError",
     "StressPool",
     "StressResult",
-    "Waterfall",
     "check_replay",
     "generate_paths",
-    "house_absorbs",
     "load_member",
     "load_paths",
     "load_pool",
@@ -50,5 +40,6 @@ __all__ = [
     "replay_path",
     "report",
     "run",
+    "run_replay",
     "windows",
 ]

@@ -17,6 +17,12 @@ from typing import Any
 #: Chart geometry (pixels): size and the margins around the plotting area.
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 660, 280, 80, 20, 20, 40
 EQUITY, MARGIN, HOUSE, CALLS = "#1f5fbf", "#c0392b", "#6b4fa0", "#d68910"
+#: The waterfall's layers (:data:`.run.LAYERS`): label and colour.
+LAYER_STYLE = {"own": ("defaulters' own contributions", "#2e86ab"),
+               "skin": ("house skin in the game", HOUSE),
+               "fund": ("survivors' contributions", "#3b9c5a"),
+               "haircut": ("VM-gain haircut", CALLS),
+               "uncovered": ("left on the house", MARGIN)}
 
 
 def short(v: float) -> str:
@@ -135,9 +141,9 @@ def fan_chart(cid: str, title: str, equity: Sequence[Sequence[float]],
 
 
 def bar_chart(cid: str, title: str, x_label: str, series: Sequence[tuple[str, str,
-              Sequence[float]]], labels: Sequence[str]) -> Chart:
+              Sequence[float]]], labels: Sequence[str], y_label: str = "count") -> Chart:
     """Grouped bars: ``series`` of (label, colour, one value per x label)."""
-    chart = Chart(cid, title, x_label, "count")
+    chart = Chart(cid, title, x_label, y_label)
     values = [v for _, _, vs in series for v in vs]
     ax = _Axes(chart, 0, max(1, len(labels)), values or [0.0])
     slot = ax.x(1) - ax.x(0)
@@ -171,16 +177,19 @@ def _num(v: float | None) -> str:
 
 def member_cells(row: Mapping[str, Any]) -> list[str]:
     fq = row["final_collateral_quantiles"]
+    mut = row["mutualised"]["total"]
     return [str(row["slot"]), row["name"], f"{row['collateral']:,}",
             _pct(row["p_liquidated_within_horizon"]), _pct(row["p_margin_call_within_horizon"]),
             _pct(row["liquidations_with_prior_call"]), _num(row["mean_lead_epochs"]),
             _num(row["expected_penalty"]), _num(row["expected_shortfall"]),
-            f"{row['shortfall_max']:,}", f"{fq['5']:,} / {fq['50']:,} / {fq['95']:,}"]
+            f"{row['shortfall_max']:,}", f"{fq['5']:,} / {fq['50']:,} / {fq['95']:,}",
+            _num(mut["mean"]), f"{mut['max']:,}", _pct(mut["p"])]
 
 
 MEMBER_COLUMNS = ("Slot", "Member", "Collateral", "P(liquidated ≤ n)", "P(margin call ≤ n)",
                   "Liquidations called early", "Mean lead (epochs)", "E[penalty]",
-                  "E[shortfall]", "Max shortfall", "Final collateral 5 / 50 / 95 %")
+                  "E[shortfall]", "Max shortfall", "Final collateral 5 / 50 / 95 %",
+                  "E[mutualised u + y]", "Max u + y", "P(u + y > 0)")
 
 
 def charts(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -193,7 +202,8 @@ def charts(doc: Mapping[str, Any]) -> dict[str, Any]:
                                                      strict=True)]}
     pool = doc["pool"]
     if pool is None:
-        return {**out, "pool": None, "house": None, "histogram": None, "per_epoch": None}
+        return {**out, "pool": None, "house": None, "histogram": None, "per_epoch": None,
+                "waterfall": None, "cover2": None}
     e = doc["inputs"]["epochs"]
     epochs = [str(k) for k in range(1, e + 1)]
     out["pool"] = fan_chart("fan-pool", "Pool: members' summed equity and maintenance margin",
@@ -207,6 +217,17 @@ def charts(doc: Mapping[str, Any]) -> dict[str, Any]:
         "epoch", [("liquidations", MARGIN, pool["liquidations_per_epoch"]),
                   ("first margin calls", CALLS,
                    pool["early_margin_calls"]["first_calls_per_epoch"])], epochs)
+    layers = pool["waterfall"]["layers"]
+    out["waterfall"] = bar_chart(
+        "waterfall", "Waterfall usage: mean amount per path and epoch, by layer", "epoch",
+        [(label, colour, layers[name]["per_epoch_mean"])
+         for name, (label, colour) in LAYER_STYLE.items()], epochs, "minor units")
+    c2 = pool["cover2"]
+    out["cover2"] = bar_chart(
+        "cover2", "Cover-2: paths breaching in each epoch, and breaching for the first time",
+        "epoch", [("breaches", MARGIN, [p * doc["inputs"]["paths"]
+                                        for p in c2["p_breach_per_epoch"]]),
+                  ("first breaches", CALLS, c2["first_breach_per_epoch"])], epochs)
     return out
 
 

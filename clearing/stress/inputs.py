@@ -1,8 +1,10 @@
 """What a stress run reads: the pool (or one member's portfolio) and the price paths.
 
 The pool file (``zkclear-stress-pool-v1``) holds the risk parameters (the pool file's
-``risk`` object), the current marks, optionally the instruments' names and kinds, the
-house's account and every member's collateral and positions. A member file
+``risk`` object, with the default fund's governed parameters ``df_floor``,
+``df_share_bp``, ``stress_bp`` and ``skin_cap``), the current marks, optionally the
+instruments' names and kinds, the contract's ``df_scale``, the house's account and every
+member's collateral, default-fund contribution ``df`` and positions. A member file
 (``zkclear-stress-member-v1``) holds the same public parts and one portfolio. Integers may
 be JSON numbers or decimal strings (exact beyond 2^53). Both are checked against what the
 engine accepts, and more: see :class:`StressPool`.
@@ -65,11 +67,32 @@ Integer = Annotated[int | DecimalStr, Field(description="an integer (number or d
 
 
 class Account(Record):
-    """One account: its collateral (minor units) and its position per instrument (lots)."""
+    """One account: its collateral (minor units), its default-fund contribution (minor
+    units, a member's only) and its position per instrument (lots)."""
 
     name: str | None = Field(None, description="a label for the report (default: member i)")
     collateral: Integer
+    df: Integer = Field(0, description="the default-fund contribution held (default 0)")
     positions: list[Integer]
+
+
+class StressRisk(Risk):
+    """The pool file's ``risk`` object with the default fund's governed parameters
+    (docs/protocol.md, "Default fund, the loss waterfall and Cover-2"); each defaults to
+    the engine's default (no floor, no share, stress = the margin scenarios, unlimited
+    skin in the game)."""
+
+    df_floor: int = Field(0, description="a member's least contribution (minor units)")
+    df_share_bp: int = Field(0, description="least share of a member's stress loss, bp")
+    stress_bp: int = Field(bounds.BP, description="the Cover-2 stress: the margin "
+                           "scenarios x stress_bp / 10000")
+    skin_cap: int = Field(bounds.SKIN_UNLIMITED, description="the house's skin in the game")
+
+    def to_engine(self) -> RiskParams:
+        return RiskParams(self.im_factor_bp, self.penalty_bp, tuple(self.position_limits),
+                          tuple(tuple(row) for row in self.shocks), df_floor=self.df_floor,
+                          df_share_bp=self.df_share_bp, stress_bp=self.stress_bp,
+                          skin_cap=self.skin_cap)
 
 
 class Instrument(Record):
@@ -80,9 +103,11 @@ class Instrument(Record):
 class _Public(EngineRecord):
     """What every stress input shares: risk parameters, marks and instruments."""
 
-    risk: Risk
+    risk: StressRisk
     prices: list[Integer] = Field(description="the current marks (ticks), one per instrument")
     instruments: list[Instrument] | None = Field(None, description="names and kinds")
+    df_scale: int = Field(0, description="the contract's dfScale (bp): the scale of the "
+                          "first epoch's contribution call")
 
 
 class StressPoolFile(_Public):
@@ -99,7 +124,7 @@ class StressPoolFile(_Public):
         accounts = [house, *self.members]
         names = ["house"] + [a.name or f"member {i}" for i, a in enumerate(self.members, 1)]
         return StressPool.build(self.risk.to_engine(), self.prices, accounts, names,
-                                self.instruments)
+                                self.instruments, df_scale=self.df_scale)
 
 
 class StressMemberFile(_Public):
@@ -109,6 +134,7 @@ class StressMemberFile(_Public):
     format: Literal["zkclear-stress-member-v1"]
     name: str | None = None
     collateral: Integer
+    df: Integer = Field(0, description="the member's default-fund contribution held")
     positions: list[Integer]
 
     def to_engine(self) -> StressPool:
@@ -117,10 +143,10 @@ class StressMemberFile(_Public):
         except ValueError as exc:
             raise ParamsError(str(exc)) from exc
         accounts = [Account(collateral=0, positions=opposite),
-                    Account(collateral=self.collateral, positions=self.positions)]
+                    Account(collateral=self.collateral, df=self.df, positions=self.positions)]
         return StressPool.build(self.risk.to_engine(), self.prices, accounts,
                                 ["house (counterparty)", self.name or "member"],
-                                self.instruments, member_mode=True)
+                                self.instruments, member_mode=True, df_scale=self.df_scale)
 
 
 @dataclass(frozen=True)
@@ -128,7 +154,8 @@ class StressPool:
     """A pool as the stress run sees it: account 0 is the house, 1.. the members.
 
     Checked: prices as the engine checks them; positions within ``bounds.DELTA`` and
-    ``|q| <= 2^48 - 1``; collateral within ``bounds.CASH``; positions net to zero per
+    ``|q| <= 2^48 - 1``; collateral within ``bounds.CASH``; contributions ``df`` as a
+    leaf's (``0 <= df < 2^120``, the house's 0); ``0 <= df_scale < 2^16``; positions net to zero per
     instrument (an engine state always does; a member file's house holds the other side);
     and the house could take over every member's positions within ``bounds.DELTA``
     (``|q_0[m]| + sum_i |q_i[m]| < 2^48``), so no liquidation can leave the bounds.
@@ -141,6 +168,8 @@ class StressPool:
     names: tuple[str, ...]
     instruments: tuple[str, ...]
     member_mode: bool = False
+    df: tuple[int, ...] = ()  # per account, the house's 0 (() = none held)
+    df_scale: int = 0  # the contract's dfScale before the first epoch
 
     @property
     def n_members(self) -> int:
@@ -154,7 +183,7 @@ class StressPool:
     def build(cls, params: RiskParams, prices: Sequence[int | str],
               accounts: Sequence[Account], names: Sequence[str],
               instruments: Sequence[Instrument] | None = None, *,
-              member_mode: bool = False) -> StressPool:
+              member_mode: bool = False, df_scale: int = 0) -> StressPool:
         m = params.n_instruments
         if instruments is not None:
             if len(instruments) != m:
@@ -170,13 +199,29 @@ class StressPool:
         return cls(params, tuple(int(p) for p in prices),
                    tuple(int(a.collateral) for a in accounts),
                    tuple(tuple(int(q) for q in a.positions) for a in accounts),
-                   tuple(names), labels, member_mode)
+                   tuple(names), labels, member_mode,
+                   tuple(int(a.df) for a in accounts), df_scale)
 
     def __post_init__(self) -> None:
         m = self.params.n_instruments
         check_prices(self.prices, m, "prices")
         if len(self.collateral) < 2:
             raise ParamsError("members: at least one member is needed")
+        if not self.df:
+            object.__setattr__(self, "df", (0,) * len(self.collateral))
+        if len(self.df) != len(self.collateral):
+            raise ParamsError("accounts: collateral and default-fund contributions differ "
+                              "in length")
+        if self.df[0]:
+            raise ParamsError("house.df: the house holds no default-fund contribution "
+                              "(its layer is its collateral, up to risk.skin_cap)")
+        for i, d in enumerate(self.df[1:]):
+            if isinstance(d, bool) or not 0 <= d < 1 << bounds.CASH_BITS:
+                raise ParamsError(f"members[{i}].df = {d} is not a contribution in "
+                                  f"[0, 2^{bounds.CASH_BITS})")
+        if isinstance(self.df_scale, bool) or not 0 <= self.df_scale < 1 << bounds.SCALE_BITS:
+            raise ParamsError(f"df_scale = {self.df_scale} is outside [0, "
+                              f"2^{bounds.SCALE_BITS})")
         if not len(self.collateral) == len(self.positions) == len(self.names):
             raise ParamsError("accounts: collateral, positions and names differ in length")
         for i, (c, row) in enumerate(zip(self.collateral, self.positions, strict=True)):

@@ -5,10 +5,13 @@ is one path's value (a quantile, a maximum) is that exact integer, a mean is a f
 Quantiles are the inverted empirical CDF (the smallest value with at least that share of
 paths at or below it), so every quantile is a value some path reached.
 
-``epochs_to_house_negative`` is the first epoch at which the house's collateral (slot 0,
-the insurance fund) is below zero: the stand-in for "days to Cover-2 breach" until the
-default fund of issue #16 exists (then it will be the first epoch at which the fund plus
-the house's layer no longer covers the two largest stress losses).
+``cover2`` is about the first epoch at which the default fund plus the house's layer no
+longer covers the two largest uncovered stress losses (docs/protocol.md, "Cover-2"): the
+days to Cover-2 breach; ``epochs_to_house_negative`` the first epoch at which the house's
+collateral is below zero (what is left after every layer). ``waterfall`` shows each
+layer's use (:data:`.run.LAYERS`) and the fund; a *cascade* starts with a default that
+leaves the house negative or exhausts the survivors' contributions, and is the further
+defaults after it.
 """
 
 from __future__ import annotations
@@ -19,16 +22,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .run import FAN_QUANTILES, Arr, StressResult
+from .run import FAN_QUANTILES, LAYERS, Arr, StressResult
 
 FORMAT = "zkclear-stress-report-v1"
 #: Quantiles (percent) reported for loss distributions.
 LOSS_QUANTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 #: Bins of the loss histogram.
 HIST_BINS = 30
-HOUSE_NEGATIVE_NOTE = ("first epoch with the house's collateral (insurance fund) below 0: "
-                       "the stand-in for days to Cover-2 breach until the default fund of "
-                       "issue #16 exists")
+HOUSE_NEGATIVE_NOTE = ("first epoch with the house's collateral below 0: what every layer "
+                       "of the waterfall left on it (days to Cover-2 breach: pool.cover2)")
 
 
 def quantile(values: Arr, q: float) -> int:
@@ -81,11 +83,77 @@ def _histogram(values: Arr, bins: int = HIST_BINS) -> dict[str, Any]:
             "zero": int(len(values) - len(pos))}
 
 
+def _first(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
+    """Per path (row), the first epoch (column + 1) where ``mask`` holds; 0 = never."""
+    hit = mask.any(axis=1)
+    return np.where(hit, mask.argmax(axis=1) + 1, 0).astype(np.int32)
+
+
 def _first_negative(house: Arr) -> npt.NDArray[np.int32]:
     """Per path, the first epoch (>= 1) with the house below 0; 0 = never."""
-    neg = house[:, 1:] < 0
-    hit = neg.any(axis=1)
-    return np.where(hit, neg.argmax(axis=1) + 1, 0).astype(np.int32)
+    return _first(house[:, 1:] < 0)
+
+
+def _share(values: Arr) -> dict[str, Any]:
+    """A per-path amount (>= 0): its mean, largest and the share of paths where it is > 0."""
+    return {"mean": _mean(values), "max": int(values.max()), "p": float((values > 0).mean())}
+
+
+def _layer(use: Arr) -> dict[str, Any]:
+    """One layer's use, ``paths x epochs``: per epoch its mean and max over the paths and
+    the share of paths touching it; over the run its mean total per path, its largest use
+    in one epoch and the share of paths touching it at all."""
+    touched = use > 0
+    return {"per_epoch_mean": [_mean(use[:, k]) for k in range(use.shape[1])],
+            "per_epoch_max": [int(x) for x in use.max(axis=0)],
+            "p_touched_per_epoch": touched.mean(axis=0).tolist(),
+            "mean_total": _mean(use.sum(axis=1)), "max_epoch": int(use.max()),
+            "p_touched": float(touched.any(axis=1).mean())}
+
+
+def waterfall_summary(r: StressResult) -> dict[str, Any]:
+    """Each layer's use (:func:`_layer`), the fund's size and how often a residual used
+    every survivor's contribution."""
+    return {"layers": {name: _layer(r.layers[name]) for name in LAYERS},
+            "fund": {"initial": int(sum(r.pool.df)),
+                     "final_quantiles": _quantiles(r.fund[:, -1], (5.0, 50.0, 95.0)),
+                     "min": int(r.fund.min())},
+            "p_fund_exhausted": float(r.exhausted.any(axis=1).mean()),
+            "fund_exhausted_per_epoch": r.exhausted.sum(axis=0).tolist()}
+
+
+def cover2_summary(r: StressResult, horizon: int) -> dict[str, Any]:
+    """Cover-2 breaches: per epoch, and the first one's epoch (days to Cover-2 breach)."""
+    e = r.n_epochs
+    breach = ~r.cover2_met
+    first = _first(breach)
+    hit = first > 0
+    within = _within(first, e)
+    return {"p_breach_per_epoch": breach.mean(axis=0).tolist(),
+            "first_breach_per_epoch": np.bincount(first, minlength=e + 1)[1:].tolist(),
+            "p_within": within, "p_within_horizon": within[horizon - 1],
+            "median_given_breach": quantile(first[hit], 50.0) if hit.any() else None,
+            "earliest": int(first[hit].min()) if hit.any() else None,
+            "requirement_max": int(r.cover2_requirement.max()),
+            "df_scale_max_per_epoch": [int(x) for x in r.df_scale[:, 1:].max(axis=0)],
+            "df_scale_final_quantiles": _quantiles(r.df_scale[:, -1], (50.0, 95.0, 99.0))}
+
+
+def _cascades(r: StressResult) -> dict[str, Any]:
+    """A trigger is an epoch with a (first) default after which the house is negative or
+    the survivors' contributions are exhausted; the cascade is the members defaulting
+    for the first time in later epochs of the same path."""
+    liq = r.liquidation_epoch
+    e = r.n_epochs
+    new = np.stack([(liq == k).any(axis=1) for k in range(1, e + 1)], axis=1)
+    trigger = _first(new & ((r.house[:, 1:] < 0) | r.exhausted))
+    hit = trigger > 0
+    after = ((liq > trigger[:, None]) & hit[:, None]).sum(axis=1)
+    return {"p_trigger": float(hit.mean()),
+            "p_cascade": float((after > 0).mean()),
+            "further_defaults_given_trigger": (float(after[hit].mean()) if hit.any()
+                                               else None),
+            "further_defaults_max": int(after.max())}
 
 
 def _lead(liq: npt.NDArray[np.int32], call: npt.NDArray[np.int32]
@@ -118,6 +186,12 @@ def member_rows(r: StressResult, horizon: int) -> list[dict[str, Any]]:
             "expected_penalty": _mean(r.penalty[:, i]),
             "expected_shortfall": _mean(r.shortfall[:, i]),
             "shortfall_max": int(r.shortfall[:, i].max()),
+            "own_fund_used": _share(r.own_used[:, i]),
+            "mutualised": {"fund_share": _share(r.fund_share[:, i]),
+                           "haircut": _share(r.haircut[:, i]),
+                           "total": _share(r.fund_share[:, i] + r.haircut[:, i])},
+            "df_initial": r.pool.df[i + 1],
+            "final_df_quantiles": _quantiles(r.df[:, i], (5.0, 50.0, 95.0)),
             "final_collateral_quantiles": _quantiles(r.collateral[:, i + 1],
                                                      (5.0, 50.0, 95.0)),
         })
@@ -155,8 +229,6 @@ def pool_summary(r: StressResult, horizon: int) -> dict[str, Any]:
     liq_any = np.stack([(liq == k).any(axis=1) for k in range(1, e + 1)], axis=1)
     while_negative = liq_any & house_neg_before
     inherited = -np.minimum(r.inherited_vm.sum(axis=1), 0)
-    used = {name: {"mean": _mean(v), "max": int(np.max(v)), "p_used": float((v > 0).mean())}
-            for name, v in r.resources.used.items()}
     return {
         "p_any_liquidation_within": any_within,
         "p_any_liquidation_within_horizon": any_within[horizon - 1],
@@ -185,9 +257,11 @@ def pool_summary(r: StressResult, horizon: int) -> dict[str, Any]:
                                           else None),
                 "earliest": int(first_neg[hit].min()) if hit.any() else None,
             },
-            "waterfall": used,
         },
+        "waterfall": waterfall_summary(r),
+        "cover2": cover2_summary(r, horizon),
         "cascades": {
+            **_cascades(r),
             "house_pushed_negative_by_defaults": float(by_defaults.mean()),
             "house_pushed_negative_by_inherited_positions": float(by_positions.mean()),
             "p_default_while_house_negative": float(while_negative.any(axis=1).mean()),

@@ -1,6 +1,7 @@
-"""``zkclear stress``: hand-computed runs, the run equal to the engine replaying the same
-paths (clear_slot slot by slot, and run_epoch on a real PoolState), the generator's
-reproducibility and statistics, bad inputs refused in one line, the CLI end to end."""
+"""``zkclear stress``: hand-computed runs (each waterfall layer in turn), the run equal to
+the engine replaying the same paths (clear_slot slot by slot with the engine's pool-wide
+step, and run_epoch on a real PoolState), the generator's reproducibility and statistics,
+bad inputs refused in one line, the CLI end to end."""
 
 from __future__ import annotations
 
@@ -16,14 +17,11 @@ from zkclear.clearing.epoch import maintenance_margin, run_epoch
 from zkclear.clearing.params import ParamsError, PoolConfig, RiskParams
 from zkclear.clearing.state import Leaf, PoolState
 from zkclear.clearing.stress import (
-    Defaults,
     Garch,
-    Resources,
     StressInputError,
     StressPool,
     check_replay,
     generate_paths,
-    house_absorbs,
     load_member,
     load_paths,
     load_pool,
@@ -31,6 +29,7 @@ from zkclear.clearing.stress import (
     replay_path,
     report,
     run,
+    run_replay,
     windows,
 )
 from zkclear.clearing.stress.html import render
@@ -45,16 +44,19 @@ RISK_DOC = {"im_factor_bp": 15000, "penalty_bp": 1000, "position_limits": [10**6
 
 
 def pool_of(params: RiskParams, prices: list[int], accounts: list[tuple[int, list[int]]],
-            names: list[str] | None = None) -> StressPool:
-    accts = [Account(collateral=c, positions=q) for c, q in accounts]
+            names: list[str] | None = None, df: list[int] | None = None,
+            df_scale: int = 0) -> StressPool:
+    dfs = df or [0] * len(accounts)
+    accts = [Account(collateral=c, df=d, positions=q)
+             for (c, q), d in zip(accounts, dfs, strict=True)]
     names = names or ["house"] + [f"m{i}" for i in range(1, len(accounts))]
-    return StressPool.build(params, prices, accts, names)
+    return StressPool.build(params, prices, accts, names, df_scale=df_scale)
 
 
 def single(path: list[int], collateral: int = 1500, house: int = 0) -> Any:
     """One member long 10 lots at 1000 against the house."""
     pool = pool_of(PARAMS_1, [1000], [(house, [-10]), (collateral, [10])])
-    return run(pool, np.array([[[p] for p in path]]), waterfall=house_absorbs)
+    return run(pool, np.array([[[p] for p in path]]))
 
 
 # --- hand-computed ------------------------------------------------------------------------
@@ -92,7 +94,9 @@ def test_gap_through_the_collateral_leaves_a_shortfall() -> None:
     assert r.penalty.tolist() == [[0]] and r.shortfall.tolist() == [[500]]
     assert r.collateral.tolist() == [[1800, 0]]
     assert r.house.tolist() == [[300, 400, 1800, 1800]]
-    assert r.resources.used["house"].tolist() == [500]
+    # no default fund: the house's skin in the game (unlimited) covers it
+    assert r.layers["skin"].tolist() == [[0, 500, 0]]
+    assert r.layers["own"].sum() == r.layers["fund"].sum() == r.layers["haircut"].sum() == 0
 
 
 def cascade_pool() -> StressPool:
@@ -100,54 +104,130 @@ def cascade_pool() -> StressPool:
     return pool_of(PARAMS_1, [1000], [(100, [0]), (1500, [10]), (5000, [-10])])
 
 
-def test_a_default_pushes_the_house_negative_and_its_positions_lose_more() -> None:
-    """800: A is 500 short, the house (100) goes to -400 and takes A's long 10; 700: the
-    long loses 1000 more (-1400); 750: gains 500 (-900). B, short, keeps +2000 +1000 -500."""
+def test_the_haircut_saves_the_house_then_inherited_positions_sink_it() -> None:
+    """800: A is 500 short; the house (100, flat) gives its 100 of skin in the game, no
+    fund (no contributions), so B's VM gain (2000) is haircut 400: the house ends at 0
+    and takes A's long 10. 700: the long loses 1000 (-1000); 750: gains 500 (-500). B,
+    short: 5000 + 2000 - 400 + 1000 - 500."""
     r = run(cascade_pool(), np.array([[[800], [700], [750]]]))
     assert r.liquidation_epoch.tolist() == [[1, 0]]
     assert r.shortfall.tolist() == [[500, 0]]
-    assert r.house.tolist() == [[100, -400, -1400, -900]]
+    assert r.haircut.tolist() == [[0, 400]] and r.fund_share.tolist() == [[0, 0]]
+    assert r.layers["skin"].tolist() == [[100, 0, 0]]
+    assert r.layers["haircut"].tolist() == [[400, 0, 0]]
+    assert r.house.tolist() == [[100, 0, -1000, -500]]
     assert r.house_positions.tolist() == [[10]]
     assert r.inherited_vm.tolist() == [[0, -1000, 500]]
-    assert r.collateral.tolist() == [[-900, 0, 7500]]  # 100 + 1500 + 5000 conserved
+    assert r.collateral.tolist() == [[-500, 0, 7100]]  # 100 + 1500 + 5000 conserved
     doc = report(r)
     house = doc["pool"]["house"]
-    assert house["loss"]["max"] == 1000 and house["drawdown"]["max"] == 1500
-    assert house["epochs_to_house_negative"]["p_within"] == [1.0, 1.0, 1.0]
-    assert house["epochs_to_house_negative"]["earliest"] == 1
-    assert "Cover-2" in house["epochs_to_house_negative"]["note"]
+    assert house["loss"]["max"] == 600 and house["drawdown"]["max"] == 1100
+    assert house["epochs_to_house_negative"]["p_within"] == [0.0, 1.0, 1.0]
+    assert house["epochs_to_house_negative"]["earliest"] == 2
     cas = doc["pool"]["cascades"]
-    assert cas["house_pushed_negative_by_defaults"] == 1.0
-    assert cas["house_pushed_negative_by_inherited_positions"] == 0.0
+    assert cas["house_pushed_negative_by_defaults"] == 0.0
+    assert cas["house_pushed_negative_by_inherited_positions"] == 1.0
     assert cas["inherited_positions_loss"]["max"] == 500
+    (a, b) = doc["members"]
+    assert b["mutualised"]["haircut"]["max"] == 400 and b["mutualised"]["haircut"]["p"] == 1.0
+    assert a["mutualised"]["haircut"]["max"] == 0
+    wf = doc["pool"]["waterfall"]["layers"]
+    assert wf["haircut"]["per_epoch_max"] == [400, 0, 0] and wf["haircut"]["p_touched"] == 1.0
+    assert wf["fund"]["p_touched"] == 0.0
 
 
-def test_a_waterfall_plugs_in() -> None:
-    """A function of the same shape as house_absorbs: a fund of 300 per path pays first."""
-    def fund_first(res: Resources, d: Defaults) -> None:
-        short = d.shortfall.sum(axis=1)
-        fund = res.used.setdefault("fund", np.zeros_like(short))
-        pay = np.minimum(short, 300 - fund)
-        fund += pay
-        res.house += d.penalty.sum(axis=1) - (short - pay)
-        res.used["house"] = res.used["house"] + short - pay
+#: One instrument, MM of q lots at P = |q| * P / 10 (shocks +-10 %), penalty 10 % of MM;
+#: the fund: floor 100, a share of 10 % of the stress loss, stress = 2 x the margin
+#: scenarios, the house's skin in the game capped at 300.
+PARAMS_F = RiskParams(15_000, 1_000, (10**6,), ((1000,), (-1000,)), df_floor=100,
+                      df_share_bp=1_000, stress_bp=20_000, skin_cap=300)
 
-    r = run(cascade_pool(), np.array([[[800], [700], [750]]]), waterfall=fund_first)
-    assert r.house.tolist() == [[100, -100, -1100, -600]]
-    assert r.resources.used["fund"].tolist() == [300]
-    assert r.resources.used["house"].tolist() == [200]
-    assert set(report(r)["pool"]["house"]["waterfall"]) == {"house", "fund"}
+
+def test_each_waterfall_layer_in_turn() -> None:
+    """A long 10 (1000 + df 200) against B and C short 2 each (1000 + df 100 each) and the
+    house short 6 (1000). One epoch, five paths, A's price falls further on each:
+
+    A at P: cpre = 10P - 9000, MM = P, ST = 2P, req = max(100, ceil(2P / 10)) = P / 5, so
+    e = cpre - (req - 200); it is liquidated (e < 0 < MM): s = -e, o = min(s, req),
+    R1 = s - o. B and C: MM = P / 5, ST = 2P / 5, req = max(100, ceil(ST / 10)) = 100 = df
+    (no call), gains g = 2 (1000 - P) each, F = 200. The house: H = 1000 + 6 (1000 - P)
+    (no penalty: A has nothing left), skin min(R1, 300, H).
+
+    P=880: cpre -200, req 176, e -176: s = 176 = o, R1 0 (A's own contribution only);
+    P=850: cpre -500, req 170, e -470, o 170, R1 300 = the skin (exactly its cap);
+    P=840: cpre -600, req 168, e -568, o 168, R1 400: skin 300, fund 100 (u = 50 each);
+    P=800: cpre -1000, req 160, e -960, o 160, R1 800: skin 300, fund 200 (u 100 each),
+           haircut 300 of G = 800 (y = ceil(300 * 400 / 800) = 150 each);
+    P=700: cpre -2000, req 140, e -1940, o 140, R1 1800: skin 300, fund 200, haircut 1200
+           of G = 1200 (y 600 each), 100 uncovered (the house carries it).
+    The house: H - R1 + sum u + sum y."""
+    pool = pool_of(PARAMS_F, [1000], [(1000, [-6]), (1000, [10]), (1000, [-2]), (1000, [-2])],
+                   df=[0, 200, 100, 100])
+    r = run(pool, np.array([[[880]], [[850]], [[840]], [[800]], [[700]]]))
+    assert r.liquidation_epoch[:, 0].tolist() == [1] * 5
+    assert (r.liquidation_epoch[:, 1:] == 0).all()
+    assert r.shortfall[:, 0].tolist() == [176, 470, 568, 960, 1940]
+    layer = {k: v[:, 0].tolist() for k, v in r.layers.items()}
+    assert layer == {"own": [176, 170, 168, 160, 140], "skin": [0, 300, 300, 300, 300],
+                     "fund": [0, 0, 100, 200, 200], "haircut": [0, 0, 0, 300, 1200],
+                     "uncovered": [0, 0, 0, 0, 100]}
+    assert r.fund_share[:, 1:].tolist() == [[0, 0], [0, 0], [50, 50], [100, 100], [100, 100]]
+    assert r.haircut[:, 1:].tolist() == [[0, 0], [0, 0], [0, 0], [150, 150], [600, 600]]
+    h = [1000 + 6 * (1000 - p) for p in (880, 850, 840, 800, 700)]
+    assert r.house[:, 1].tolist() == [h[0], h[1] - 300, h[2] - 400 + 100, h[3] - 800 + 500,
+                                      h[4] - 1800 + 1400]
+    assert r.df.tolist() == [[0, 100, 100], [0, 100, 100], [0, 50, 50], [0, 0, 0], [0, 0, 0]]
+    assert r.exhausted[:, 0].tolist() == [False, False, False, True, True]
+    # B and C: ST = 2P/5 far below their collateral: Cover-2 needs nothing
+    assert r.cover2_met.all() and r.df_scale.tolist() == [[0, 0]] * 5
+    assert check_replay(r, r.n_paths) == 5
+    total = [sum(pool.collateral) + sum(pool.df)] * 5
+    assert (r.collateral.sum(axis=1) + r.df.sum(axis=1)).tolist() == total
+    wf = report(r)["pool"]["waterfall"]["layers"]
+    assert [wf[k]["p_touched"] for k in ("own", "skin", "fund", "haircut", "uncovered")] == [
+        1.0, 0.8, 0.6, 0.4, 0.2]
+    assert wf["haircut"]["per_epoch_max"] == [1200] and wf["uncovered"]["max_epoch"] == 100
+
+
+def test_cover2_missed_raises_the_next_call() -> None:
+    """Two members long 10 and short 10 at 1000, 1200 each, no fund yet; stress 3 x the
+    margin scenarios: ST = 3000 each. A price of 1000 (no move): MM 1000, req = floor 100
+    (dfScale 0, no share), e = 1100; c' = 1100, df' = 100: unc = 3000 - 1200 = 1800 each,
+    C2 = 3600; the house's skin min(500, 1000) = 500, the fund 200: missed. dfScale =
+    ceil((3600 - 500) * 10000 / 6000) = 5167. Next epoch (no move): req = ceil(3000 *
+    5167 / 10000) = 1551, e = 1100 - 1451 = -351 < MM: both are liquidated by the call
+    (s = 351, o = 351, df' = 1200: their whole account is in the fund)."""
+    params = RiskParams(15_000, 1_000, (10**6,), ((1000,), (-1000,)), df_floor=100,
+                        stress_bp=30_000, skin_cap=500)
+    pool = pool_of(params, [1000], [(1000, [0]), (1200, [10]), (1200, [-10])])
+    r = run(pool, np.array([[[1000], [1000]]]))
+    assert r.cover2_requirement.tolist() == [[3600, 0]]
+    assert r.cover2_met.tolist() == [[False, True]]
+    assert r.df_scale.tolist() == [[0, 5167, 0]]
+    assert r.liquidation_epoch.tolist() == [[2, 2]]
+    assert r.own_used.tolist() == [[351, 351]] and r.df.tolist() == [[1200, 1200]]
+    doc = report(r)["pool"]["cover2"]
+    assert doc["p_breach_per_epoch"] == [1.0, 0.0] and doc["first_breach_per_epoch"] == [1, 0]
+    assert doc["earliest"] == 1 and doc["p_within"] == [1.0, 1.0]
+    assert check_replay(r, 1) == 1
 
 
 # --- equal to the engine ------------------------------------------------------------------
 
 
-def random_pool(n: int, m: int, seed: int, leverage: tuple[float, float] = (0.5, 1.5)
-                ) -> StressPool:
+#: A default fund that every layer of the waterfall and Cover-2 breaches get used with
+#: on :func:`engine_run`'s paths.
+FUND = {"df_floor": 10_000, "df_share_bp": 500, "stress_bp": 15_000, "skin_cap": 10_000}
+
+
+def random_pool(n: int, m: int, seed: int, leverage: tuple[float, float] = (0.5, 1.5),
+                fund: dict[str, int] | None = None) -> StressPool:
     """``n`` members with random positions, collateral ``leverage`` x their IM; the house
-    holds the net."""
+    holds the net; ``fund``: the default fund's parameters (none: no fund)."""
     rng = np.random.default_rng(seed)
     params = RiskParams.symmetric(m, [300, 700, 1200], penalty_bp=1500)
+    params = RiskParams(params.im_factor_bp, params.penalty_bp, params.position_limits,
+                        params.shocks, **(fund or {}))
     prices = rng.integers(1_000, 100_000, m).tolist()
     q = rng.integers(-300, 300, (n, m))
     q[0] = 0  # a member without positions
@@ -160,18 +240,23 @@ def random_pool(n: int, m: int, seed: int, leverage: tuple[float, float] = (0.5,
 
 @pytest.fixture(scope="module")
 def engine_run() -> tuple[StressPool, Any]:
-    pool = random_pool(6, 3, seed=11)
-    paths = generate_paths(pool.prices, 30, 12, seed=5, model=Garch(vol=0.05, df=3.0))
+    pool = random_pool(6, 3, seed=11, leverage=(0.3, 1.0), fund=FUND)
+    paths = generate_paths(pool.prices, 30, 12, seed=5, model=Garch(vol=0.08, df=3.0))
     return pool, run(pool, paths)
 
 
 def test_run_equals_clear_slot_replay(engine_run: tuple[StressPool, Any]) -> None:
-    """Every path cleared slot by slot with the engine's clear_slot: the same liquidation
-    epochs (so counts), margin calls, final balances, house positions and house path."""
+    """Every path cleared slot by slot with the engine's clear_slot and pool-wide step
+    (pool_waterfall, pool_cover2), run_epoch's two passes: the same liquidation epochs (so
+    counts), margin calls, final balances and contributions, each member's o, u, y, house
+    positions and path, each epoch's layers, Cover-2 and dfScale."""
     pool, r = engine_run
     assert (r.liquidation_epoch > 0).sum() >= 10  # the comparison has liquidations in it
     assert (r.calls > 0).sum() >= 5
-    assert r.house.min() < 0 or (r.shortfall > 0).any()
+    for name in ("skin", "fund", "haircut", "uncovered"):  # every layer is in it
+        assert (r.layers[name] > 0).sum() >= 2, name
+    assert (~r.cover2_met).sum() >= 10 and (r.df_scale > 0).any()
+    assert r.house.min() < 0 and r.exhausted.any()
     assert check_replay(r, r.n_paths) == r.n_paths
     for p in range(r.n_paths):
         ref = replay_path(pool, r.paths[p].tolist())
@@ -183,20 +268,22 @@ def test_run_equals_clear_slot_replay(engine_run: tuple[StressPool, Any]) -> Non
 def engine_state(pool: StressPool) -> PoolState:
     n_slots = 1 << (len(pool.collateral) - 1).bit_length()
     cfg = PoolConfig(n_slots, pool.n_instruments, pool.params.n_scenarios)
-    leaves = [Leaf(c, q, 0, 1, 0) for c, q in zip(pool.collateral, pool.positions,
-                                                    strict=True)]
+    leaves = [Leaf(c, q, 0, 1, 0, d) for c, q, d in zip(pool.collateral, pool.positions,
+                                                          pool.df, strict=True)]
     leaves += [Leaf(0, (0,) * pool.n_instruments)] * (n_slots - len(leaves))
-    return PoolState(cfg, 0, tuple(leaves), pool.prices)
+    return PoolState(cfg, 0, tuple(leaves), pool.prices, df_scale=pool.df_scale)
 
 
 def test_run_equals_run_epoch(engine_run: tuple[StressPool, Any]) -> None:
-    """The whole engine (run_epoch: netting, house intake, invariants) on a real PoolState
-    with no events and no reports, epoch by epoch: the same liquidations and balances."""
+    """The whole engine (run_epoch: netting, both passes, the waterfall, Cover-2, house
+    intake, invariants) on a real PoolState with no events and no reports, epoch by epoch:
+    the same liquidations, balances, contributions, layers and dfScale."""
     pool, r = engine_run
     n = pool.n_members
-    for p in range(0, r.n_paths, 6):
+    for p in range(0, r.n_paths, 3):
         state = engine_state(pool)
         liq = [0] * n
+        ref = run_replay(r, p)
         for e, prices in enumerate(r.paths[p].tolist(), start=1):
             res = run_epoch(state, pool.params, prices, [], {})
             for s in res.slots[1:n + 1]:
@@ -204,8 +291,13 @@ def test_run_equals_run_epoch(engine_run: tuple[StressPool, Any]) -> None:
                     liq[s.slot - 1] = e
             state = res.new
             assert state.leaves[0].collateral == int(r.house[p, e])
+            wf = res.layers
+            assert (wf.own, wf.house, wf.fund, wf.haircut, wf.uncovered) == ref.layers[e - 1]
+            assert res.cover2.met == ref.cover2_met[e - 1]
+            assert state.df_scale == ref.df_scale[e]
         assert liq == r.liquidation_epoch[p].tolist()
         assert [lf.collateral for lf in state.leaves[:n + 1]] == r.collateral[p].tolist()
+        assert [lf.df for lf in state.leaves[1:n + 1]] == r.df[p].tolist()
         assert list(state.leaves[0].positions) == r.house_positions[p].tolist()
 
 
@@ -214,18 +306,23 @@ def test_python_ints_equal_int64(engine_run: tuple[StressPool, Any]) -> None:
     obj = run(pool, r.paths, force_objects=True)
     assert not obj.exact_int64 and obj.collateral.dtype == object
     for name in ("liquidation_epoch", "calls", "collateral", "house", "penalty", "shortfall",
-                 "house_positions", "inherited_vm"):
+                 "house_positions", "inherited_vm", "df", "own_used", "fund_share", "haircut",
+                 "fund", "cover2_met", "cover2_requirement", "df_scale", "exhausted"):
         assert getattr(obj, name).tolist() == getattr(r, name).tolist(), name
+    for name in obj.layers:
+        assert obj.layers[name].tolist() == r.layers[name].tolist(), name
     assert report(obj)["members"] == report(r)["members"]
 
 
-def test_values_near_the_bounds_are_exact() -> None:
+@pytest.mark.parametrize("fund", [{}, {"df_floor": 2**70, "df_share_bp": 3_000,
+                                        "stress_bp": 25_000, "skin_cap": 2**95}])
+def test_values_near_the_bounds_are_exact(fund: dict[str, int]) -> None:
     """Positions and prices near 2^46, shocks near 2^15: margins near 2^94, beyond int64,
-    so the run holds Python ints; it equals clear_slot."""
+    so the run holds Python ints; it equals clear_slot and the pool-wide step."""
     rng = np.random.default_rng(3)
     m = 3
     shocks = rng.integers(-(2**15), 2**15, (4, m)).tolist()
-    params = RiskParams(15_000, 2_500, (2**48 - 1,) * m, shocks)
+    params = RiskParams(15_000, 2_500, (2**48 - 1,) * m, shocks, **fund)
     big = 2**46
     prices = rng.integers(big, 2 * big, m).tolist()
     q = rng.integers(-big, big, (3, m))
@@ -330,6 +427,11 @@ def test_pool_and_member_files(tmp_path: Path) -> None:
     ({"house": {"collateral": 0, "positions": [1]}}, "1 given"),
     ({"members": [{"collateral": "12x", "positions": [0, 0]}]}, "collateral"),
     ({"format": "zkclear-pool-v1"}, "format"),
+    ({"members": [{"collateral": 1, "df": -1, "positions": [0, 0]}]}, "df = -1"),
+    ({"house": {"collateral": 0, "df": 5, "positions": [0, 0]}}, "house holds no default"),
+    ({"df_scale": 65536}, "df_scale = 65536"),
+    ({"risk": {**RISK_DOC, "stress_bp": 9999}}, "stress_bp = 9999"),
+    ({"risk": {**RISK_DOC, "df_floor": -1}}, "df_floor = -1"),
     ({"extra": 1}, "unknown field")])
 def test_bad_pool_files(tmp_path: Path, over: dict[str, Any], msg: str) -> None:
     with pytest.raises(StressInputError, match=msg) as info:
@@ -428,7 +530,9 @@ class _Page(HTMLParser):
 
 def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pool = write(tmp_path, "pool.json", pool_doc(
-        members=[{"name": "<script>alert(1)</script>", "collateral": 2000,
+        risk={**RISK_DOC, "df_floor": 50, "df_share_bp": 1000, "stress_bp": 20_000,
+              "skin_cap": 400}, df_scale=300,
+        members=[{"name": "<script>alert(1)</script>", "collateral": 2000, "df": "60",
                   "positions": [10, -10]},
                  {"name": "Fund B", "collateral": "1200", "positions": [-10, 0]},
                  {"collateral": 900, "positions": [0, 10]}]))
@@ -445,7 +549,10 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     for key in ("p_any_liquidation_within", "liquidations_per_epoch", "early_margin_calls",
                 "house", "cascades", "fan", "histograms"):
         assert key in doc["pool"]
-    assert set(doc["pool"]["house"]) >= {"loss", "epochs_to_house_negative", "waterfall"}
+    assert set(doc["pool"]["house"]) >= {"loss", "epochs_to_house_negative"}
+    assert set(doc["pool"]["waterfall"]["layers"]) == {"own", "skin", "fund", "haircut",
+                                                       "uncovered"}
+    assert len(doc["pool"]["cover2"]["p_breach_per_epoch"]) == 3
     assert doc["inputs"]["source"] == {"file": str(paths)} and doc["inputs"]["horizon"] == 2
     assert [len(m["p_liquidated_within"]) for m in doc["members"]] == [3, 3, 3]
     page = _Page()
@@ -456,7 +563,8 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "<script>alert(1)</script>" in "".join(page.text)
     assert "&lt;script&gt;" in html.read_text()
     histogram = 1 if doc["pool"]["histograms"]["house_loss"]["counts"] else 0
-    assert page.tags.count("svg") == 3 + histogram + 3 and "details" in page.tags
+    assert page.tags.count("svg") == 5 + histogram + 3 and "details" in page.tags
+    assert 'id="waterfall"' in html.read_text() and 'id="cover2"' in html.read_text()
 
 
 def test_cli_member_file_generated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

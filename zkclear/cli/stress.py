@@ -1,4 +1,5 @@
-"""``zkclear stress run``: price paths through the engine's margin and liquidation rules,
+"""``zkclear stress run``: price paths through the engine's margin, liquidation,
+default-fund and waterfall rules,
 for the whole pool (the operator, ``--pool``) or one member's portfolio
 (``--member-file``); docs/stress.md."""
 
@@ -72,7 +73,8 @@ def _progress(out: Output, total_paths: int) -> Iterator[Callable[[int, int], No
         yield tick
 
 
-@command(stress, "run", "run price paths through the engine's margin and liquidation rules",
+@command(stress, "run", "run price paths through the engine's margin, liquidation, default-"
+         "fund and waterfall rules",
          one_of=[("pool", "member_file"), ("paths_file", "generate")])
 @click.option("--pool", type=Existing("the stress pool file"),
               help="the whole pool (zkclear-stress-pool-v1)")
@@ -106,14 +108,15 @@ def _progress(out: Output, total_paths: int) -> Iterator[Callable[[int, int], No
               help="write the HTML report to this file")
 @click.option("--replay", type=Int(0, 1000, "a number of paths", "K"), default=0,
               help="also clear the first K paths slot by slot with the engine's clear_slot "
-              "and check that they agree")
+              "and pool-wide waterfall and check that they agree")
 def run(out: Output, pool: str | None, member_file: str | None, paths_file: str | None,
         generate: int | None, epochs: int | None, windows: bool, seed: int, vol: float,
         df: float, alpha: float, beta: float, corr: Any, horizon: int | None,
         html_out: str | None, replay: int) -> int:
-    """Run price paths through the engine's margin and liquidation rules: per member and
-    for the pool, the probability of liquidation within n epochs, early margin calls,
-    cascades, the house's losses and the epochs until it goes negative."""
+    """Run price paths through the engine's margin, liquidation, default-fund and
+    waterfall rules: per member and for the pool, the probability of liquidation within n
+    epochs, early margin calls, each waterfall layer's use, each member's mutualised loss,
+    Cover-2 breaches and the epochs to the first, cascades and the house's losses."""
     from rich.markup import escape
 
     from zkclear.clearing import stress as st
@@ -155,8 +158,14 @@ def run(out: Output, pool: str | None, member_file: str | None, paths_file: str 
                  f"{100 * p['p_any_liquidation_within_horizon']:.2f} %; house loss 99 % "
                  f"{h['loss']['quantiles']['99']}, P(house negative within {n}) "
                  f"{100 * neg['p_within_horizon']:.2f} %")
+        touched = ", ".join(f"{name} {100 * layer['p_touched']:.2f} %"
+                            for name, layer in p["waterfall"]["layers"].items())
+        out.info(f"waterfall layers touched: {touched}; P(Cover-2 breach within {n}) "
+                 f"{100 * p['cover2']['p_within_horizon']:.2f} %, cascades "
+                 f"{100 * p['cascades']['p_cascade']:.2f} %")
     if replay:
-        out.info(f"replayed {doc['replayed']} path(s) through clear_slot: equal")
+        out.info(f"replayed {doc['replayed']} path(s) through clear_slot and the "
+                 "waterfall: equal")
     if html_out is not None:
         out.info(f"report: {escape(html_out)}")
     out.result({"ok": True, **doc})
