@@ -82,7 +82,9 @@ class SlotFigures:
     cash_pre: int = 0  # cpre = e0 + tradeCash, before the default-fund call
     stress: int = 0  # ST = ceil(MM * stressBp / BP)
     required: int = 0  # req: the contribution this epoch (0 for the house, non-members)
-    own_fund_used: int = 0  # o = min(s, req): the defaulter's contribution used
+    df_held: int = 0  # df + call: the contribution after the call (< req if not met)
+    call_met: bool = True  # df_held == req
+    own_fund_used: int = 0  # o = min(s, df_held): the defaulter's contribution used
     gain: int = 0  # g = min(max(vm, 0), e) for a survivor: the haircut's base
     fund_share: int = 0  # u: the survivor's contribution used (waterfall layer 3)
     haircut: int = 0  # y: the survivor's VM-gain haircut (layer 4)
@@ -147,30 +149,38 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
     mm = ceil_div(max(0, *losses), BP)
     im = initial_margin(mm, params)
     stress = ceil_div(mm * params.stress_bp, BP)
+    # The default-fund call: a member with a margin requirement holds
+    # req = max(dfFloor, ceil(ST * scale / BP)); the excess returns to collateral, a
+    # deficit is called from the equity above MM only (the call never liquidates: an
+    # unmet call refuses withdrawals until it is met).
     req = 0
-    if member and not house:
+    if member and not house and mm > 0:
         scale = max(params.df_share_bp, df_scale)
         req = max(params.df_floor, ceil_div(stress * scale, BP))
-    e = cpre - (req - df)
+    short = req - df
+    call = short if short <= 0 else min(short, max(0, cpre - mm))
+    e = cpre - call
+    held = df + call
     liq = not house and e < mm
     pen = min(ceil_div(mm * params.penalty_bp, BP), max(e, 0)) if liq else 0
     shortfall = max(-e, 0) if liq else 0
-    own = min(shortfall, req)
+    own = min(shortfall, held)
     gain = 0 if (liq or house or not member) else min(max(vm, 0), e)
     if liq:
         fund_share, haircut = 0, 0
-    elif fund_share > req or haircut > gain:
+    elif fund_share > held or haircut > gain:
         raise ParamsError(f"waterfall shares ({fund_share}, {haircut}) exceed the slot's "
-                          f"contribution {req} or gain {gain}")
-    granted = (not house and house_ok and withdrawal > 0
+                          f"contribution {held} or gain {gain}")
+    granted = (not house and house_ok and withdrawal > 0 and held == req
                and e - haircut - withdrawal >= im)
     if liq:
-        c_new, q_new, df_new = max(e, 0) - pen, (0,) * len(qn), req - own
+        c_new, q_new, df_new = max(e, 0) - pen, (0,) * len(qn), held - own
     else:
         c_new, q_new = e - haircut - (withdrawal if granted else 0), qn
-        df_new = req - fund_share
+        df_new = held - fund_share
     return SlotFigures(vm, qn, e0, e, losses, mm, im, liq, granted, pen, shortfall, c_new,
-                       q_new, paid, cpre, stress, req, own, gain, fund_share, haircut, df_new)
+                       q_new, paid, cpre, stress, req, held, held == req, own, gain,
+                       fund_share, haircut, df_new)
 
 
 @dataclass(frozen=True)
@@ -195,9 +205,9 @@ def pool_waterfall(first: Sequence[SlotFigures], members: Sequence[bool],
     liq = [f for f in first if f.liquidated]
     house_h = first[HOUSE].cash_pre + sum(f.penalty for f in liq)
     wf = waterfall.layers(house_h, [f.shortfall for f in liq], [f.own_fund_used for f in liq],
-                          [f.required for i, f in enumerate(first) if surv[i]],
+                          [f.df_held for i, f in enumerate(first) if surv[i]],
                           [f.gain for i, f in enumerate(first) if surv[i]], params)
-    shares = tuple(wf.shares(f.required, f.gain) if surv[i] else (0, 0)
+    shares = tuple(wf.shares(f.df_held, f.gain) if surv[i] else (0, 0)
                    for i, f in enumerate(first))
     house_c = house_h - wf.residual + sum(u + y for u, y in shares)
     return PoolWaterfall(surv, wf, shares, house_c)
@@ -206,11 +216,12 @@ def pool_waterfall(first: Sequence[SlotFigures], members: Sequence[bool],
 def pool_cover2(figures: Sequence[SlotFigures], survivors: Sequence[bool], house_after: int,
                 params: RiskParams) -> waterfall.Cover2:
     """Cover-2 on the second pass's new values: the two largest uncovered stress losses of
-    the survivors against every member's ``df'`` and the house's layer (``house_after`` =
-    c'_0); its ``scale_next`` is the next epoch's dfScale."""
+    the survivors against the survivors' ``df'`` (a defaulter's leftover contribution
+    covers its own shortfalls only) and the house's layer (``house_after`` = c'_0); its
+    ``scale_next`` is the next epoch's dfScale."""
     unc = [max(0, f.stress - f.collateral_after - f.df_after) if survivors[i] else 0
            for i, f in enumerate(figures)]
-    fund = sum(f.df_after for i, f in enumerate(figures) if i != HOUSE)
+    fund = sum(f.df_after for i, f in enumerate(figures) if survivors[i])
     return waterfall.cover2(unc, fund, house_after,
                             sum(f.stress for i, f in enumerate(figures) if survivors[i]),
                             params)

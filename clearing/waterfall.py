@@ -49,23 +49,24 @@ class Layers:
         """What no layer covered: the house carries it (and may be negative)."""
         return self.residual - self.house - self.fund - self.haircut
 
-    def shares(self, required: int, gain: int) -> tuple[int, int]:
-        """A survivor's ``(u, y)``: its contribution used and its haircut."""
-        return (pro_rata(self.fund, required, self.fund_base),
+    def shares(self, held: int, gain: int) -> tuple[int, int]:
+        """A survivor's ``(u, y)`` from its contribution after the call (``held``) and its
+        gain: its contribution used and its haircut."""
+        return (pro_rata(self.fund, held, self.fund_base),
                 pro_rata(self.haircut, gain, self.gains))
 
 
 def layers(house_after_penalties: int, shortfalls: Sequence[int], own: Sequence[int],
-           survivors_required: Sequence[int], survivors_gains: Sequence[int],
+           survivors_held: Sequence[int], survivors_gains: Sequence[int],
            params: RiskParams) -> Layers:
     """The waterfall of one epoch: ``shortfalls``/``own`` of the liquidated members,
-    ``survivors_required``/``survivors_gains`` (req, g) of the surviving members,
+    ``survivors_held``/``survivors_gains`` (df + call, g) of the surviving members,
     ``house_after_penalties`` = H = cpre_0 + sum of penalties."""
     o = sum(own)
     r1 = sum(shortfalls) - o
     h_use = min(r1, params.skin_cap, max(house_after_penalties, 0))
     r2 = r1 - h_use
-    f_base = sum(survivors_required)
+    f_base = sum(survivors_held)
     f_use = min(r2, f_base)
     r3 = r2 - f_use
     g = sum(survivors_gains)

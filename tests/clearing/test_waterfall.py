@@ -117,19 +117,30 @@ def test_the_call_moves_collateral_into_the_fund_and_back():
     # slot 1: MM 100, ST 200, req max(50, 100) = 100, called from collateral
     assert (s1.maintenance_margin, s1.stress, s1.required) == (100, 200, 100)
     assert (r.new.leaves[1].collateral, r.new.leaves[1].df) == (900, 100)
-    # slot 2: flat, req = the floor 50; 30 of its 80 returned to collateral
-    assert (s2.maintenance_margin, s2.required) == (0, 50)
-    assert (r.new.leaves[2].collateral, r.new.leaves[2].df) == (530, 50)
+    # slot 2: flat (no margin requirement): it contributes nothing, its 80 come back
+    assert (s2.maintenance_margin, s2.required) == (0, 0)
+    assert (r.new.leaves[2].collateral, r.new.leaves[2].df) == (580, 0)
     assert r.total_collateral == r.old.total_collateral()
 
 
-def test_a_call_the_collateral_cannot_meet_liquidates():
-    # equity 120 >= MM 100 before the call; the floor 50 leaves 70 < 100.
+def test_the_call_never_liquidates_an_unmet_call_refuses_withdrawals():
+    # equity 120 >= MM 100 before the call: the call takes the 20 above MM of the floor's
+    # 50; the member stays, and its withdrawal is refused until the call is met.
     st = pool(Leaf(0, (-10, 0)), Leaf(120, (10, 0)))
-    r = run_epoch(st, fund(), PRICES, [], {})
+    r = run_epoch(st, fund(), PRICES, [Event(Kind.WITHDRAW, 1, 1)], {})
     s = r.slots[1].figures
-    assert (s.cash_pre, s.equity, s.liquidated) == (120, 70, True)
-    assert r.new.leaves[1].df == 50 and r.new.leaves[1].collateral == 70 - 10
+    assert (s.cash_pre, s.equity, s.liquidated) == (120, 100, False)
+    assert (s.required, s.df_held, s.call_met) == (50, 20, False)
+    assert not s.withdrawal_granted and r.granted_mask == 0
+    assert (r.new.leaves[1].collateral, r.new.leaves[1].df) == (100, 20)
+    # Cover-2 missed (80 of the member's stress of 200 uncovered, no skin): dfScale 4000
+    # next, so req = 80; with 300 deposited the next epoch takes the other 60 and grants.
+    assert (r.cover2.requirement, r.new.df_scale) == (80, 4000)
+    events = [Event(Kind.DEPOSIT, 1, 300), Event(Kind.WITHDRAW, 1, 10)]
+    r2 = run_epoch(r.new, fund(), PRICES, events, {})
+    s2 = r2.slots[1].figures
+    assert (s2.required, s2.df_held, s2.call_met, s2.withdrawal_granted) == (80, 80, True, True)
+    assert (r2.new.leaves[1].collateral, r2.new.leaves[1].df) == (400 - 60 - 10, 80)
 
 
 def test_a_haircut_counts_against_the_withdrawal():
@@ -141,16 +152,17 @@ def test_a_haircut_counts_against_the_withdrawal():
     assert r.slots[2].figures.haircut == 900 and not r.slots[2].withdrawal_granted
 
 
-@pytest.mark.parametrize(("house_c", "met"), [(40, True), (39, False)])
+@pytest.mark.parametrize(("house_c", "met"), [(50, True), (49, False)])
 def test_cover2_exactly_met_and_missed_by_one(house_c, met):
     """Two survivors short of their stress loss by 30 and 40 (C2 = 70); the fund holds
-    3 x 10 after returning the excess; the house's layer is its collateral."""
+    2 x 10 after returning the excess (the flat member contributes nothing); the house's
+    layer is its collateral."""
     st = pool(Leaf(house_c, (0, 0)), Leaf(120, (10, 0), df=50), Leaf(110, (-10, 0), df=50),
               Leaf(0, (0, 0), df=50))
     r = run_epoch(st, fund(df_floor=10, skin_cap=1000), PRICES, [], {})
     unc = [max(0, s.figures.stress - s.after.collateral - s.after.df) for s in r.slots[1:]]
     assert unc == [30, 40, 0]
-    assert r.cover2.requirement == 70 and r.cover2.resources == 30 + house_c
+    assert r.cover2.requirement == 70 and r.cover2.resources == 20 + house_c
     assert r.cover2.met is met and r.public_values()["cover2Met"] == int(met)
     # dfScale next: the share of the survivors' stress (400) that covers 70 - skin.
     assert r.new.df_scale == -(-(70 - house_c) * 10_000 // 400) == r.cover2.scale_next

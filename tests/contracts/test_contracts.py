@@ -58,8 +58,8 @@ def test_poseidon_contracts_equal_python(pool: Pool) -> None:
 
 def test_on_chain_hashes_equal_python(pool: Pool) -> None:
     """paramsHash (a 22-element PoseidonChain: the parameters, the default fund's four and
-    the instrument table's three columns), pricesHash and the genesis root were computed by the contracts;
-    deploy_system compared them, here once more by hand."""
+    the instrument table's three columns), pricesHash and the genesis root were computed
+    by the contracts; deploy_system compared them, here once more by hand."""
     setup = pool.setup
     assert len(setup.params.field_elements()) == 2 + 4 + 2 + 4 * 2 + 3 * 2
     assert pool.client.params_hash() == poseidon_chain(setup.params.field_elements())

@@ -76,7 +76,7 @@ def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Re
     first = clear((0, 0))
     if layers is None or first.liquidated:
         return first
-    shares = layers.shares(first.required, first.gain)
+    shares = layers.shares(first.df_held, first.gain)
     return clear(shares) if any(shares) else first
 
 

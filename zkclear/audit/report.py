@@ -130,8 +130,9 @@ class EpochRow:
             "withdrawal_granted": f.withdrawal_granted if f else None,
             "collateral_after": f.collateral_after if f else None,
             "positions_after": list(f.positions_after) if f else None,
-            "default_fund": ({"before": f.required - (f.cash_pre - f.equity),
-                              "required": f.required, "stress_loss": f.stress,
+            "default_fund": ({"before": f.df_held - (f.cash_pre - f.equity),
+                              "required": f.required, "held": f.df_held,
+                              "call_met": f.call_met, "stress_loss": f.stress,
                               "own_used": f.own_fund_used, "fund_share": f.fund_share,
                               "haircut": f.haircut, "after": f.df_after} if f else None),
             "waterfall": (None if self.waterfall is None else {
