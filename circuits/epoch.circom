@@ -256,7 +256,7 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         wf.own[i] <== step[i].own;
         wf.pen[i] <== step[i].pen;
         wf.gain[i] <== step[i].gain;
-        reqSurv[i] <== step[i].surv * step[i].req;
+        reqSurv[i] <== step[i].surv * step[i].held;
     }
     wf.reqSurv <== reqSurv;
     wf.cpreHouse <== mtm[0].cpre;
@@ -285,7 +285,8 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         settle[i].ePos <== step[i].ePos;
         settle[i].pen <== step[i].pen;
         settle[i].liq <== step[i].liq;
-        settle[i].req <== step[i].req;
+        settle[i].held <== step[i].held;
+        settle[i].callMet <== step[i].callMet;
         settle[i].own <== step[i].own;
         settle[i].u <== wf.u[i];
         settle[i].y <== wf.y[i];

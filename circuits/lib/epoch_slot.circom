@@ -149,6 +149,8 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
     signal output im;
     signal output stress;
     signal output req;
+    signal output held;
+    signal output callMet;
     signal output e;
     signal output liq;
     signal output surv;
@@ -193,6 +195,8 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
     call.df <== df;
     stress <== call.stress;
     req <== call.req;
+    held <== call.held;
+    callMet <== call.callMet;
     e <== call.e;
 
     // Steps 5 and 7, and the defaulter's own layer of the waterfall.
@@ -200,7 +204,7 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
     d.e <== e;
     d.mm <== margin.mm;
     d.penaltyBp <== penaltyBp;
-    d.req <== req;
+    d.held <== held;
     d.member <== member;
     d.vm <== vm;
     liq <== d.liq;
@@ -219,16 +223,17 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
 }
 
 // Steps 6 and 8 for a member slot, after the waterfall (u: its contribution used, y: its
-// haircut): eligible iff requested and e - y - w >= IM; granted unless the house is
-// negative; liquidated: c' = max(e, 0) - pen, df' = req - own; otherwise
-// c' = e - y - granted * w, df' = req - u. A liquidated slot has e < MM <= IM and y = 0, so
-// it is never eligible; a survivor has own = 0 and a liquidated one u = 0.
+// haircut): eligible iff requested, the call met and e - y - w >= IM; granted unless the
+// house is negative; liquidated: c' = max(e, 0) - pen, df' = held - own; otherwise
+// c' = e - y - granted * w, df' = held - u. A liquidated slot has e < MM <= IM and y = 0,
+// so it is never eligible; a survivor has own = 0 and a liquidated one u = 0.
 template MemberSettle(CASH_BITS) {
     signal input e; // |e| < 2^(CASH_BITS+2)
     signal input ePos;
     signal input pen;
     signal input liq;
-    signal input req;
+    signal input held;
+    signal input callMet;
     signal input own;
     signal input u;
     signal input y; // 0 <= y < 2^CASH_BITS
@@ -243,9 +248,10 @@ template MemberSettle(CASH_BITS) {
     signal wZero <== IsZero()(withdraw);
     // e - y - w - IM lies in (-2^(CASH+3), 2^(CASH+2)).
     signal short <== SignedLessThan(CASH_BITS + 3)(e - y - withdraw, im);
-    signal eligible <== (1 - wZero) * (1 - short);
+    signal asked <== (1 - wZero) * (1 - short);
+    signal eligible <== asked * callMet;
     granted <== eligible * (1 - houseNeg);
     paid <== granted * withdraw;
     cNew <== e - y - paid + liq * (ePos - pen - e);
-    dfNew <== req - own - u;
+    dfNew <== held - own - u;
 }

@@ -27,17 +27,20 @@ template CeilDivVar(NUM_BITS, DEN_BITS, OUT_BITS) {
     Unsigned(DEN_BITS)(d - 1 - rem);
 }
 
-// A member's default-fund call and its figures for the waterfall (steps 4a-7):
-//   ST  = ceil(MM * stressBp / BP)                          (the Cover-2 stress loss)
-//   req = member * max(dfFloor, ceil(ST * scale / BP))      (scale = max(dfShareBp, dfScale))
-//   e   = cpre - (req - df)                                 (the margin equity)
+// A member's default-fund call (docs/protocol.md, "Default fund"):
+//   ST   = ceil(MM * stressBp / BP)                                (the Cover-2 stress loss)
+//   req  = member * (MM > 0) * max(dfFloor, ceil(ST * scale / BP)) (scale = max(dfShareBp, dfScale))
+//   short = req - df;  call = short <= 0 ? short : min(short, max(0, cpre - MM))
+//   e = cpre - call (the margin equity);  held = df + call;  callMet = (held == req)
+// The excess returns to collateral; a deficit is called from the equity above MM only,
+// so the call never liquidates (liq = e < MM holds iff cpre < MM when a call is due).
 // Inputs: 0 <= MM < 2^MM_BITS, 10000 <= stressBp < 2^SCALE_BITS, 0 <= scale < 2^SCALE_BITS,
 // 0 <= dfFloor < 2^FUND_BITS (RiskParams), member a bit, |cpre| < 2^CASH_BITS,
 // 0 <= df < 2^CASH_BITS (the old leaf's checks).
 template FundCall(MM_BITS, CASH_BITS, FUND_BITS, SCALE_BITS, BP) {
     var ST_BITS = ceilDivBits(MM_BITS + SCALE_BITS, BP);
     var SH_BITS = ceilDivBits(ST_BITS + SCALE_BITS, BP);
-    assert(FUND_BITS < CASH_BITS && SH_BITS < CASH_BITS);
+    assert(FUND_BITS < CASH_BITS && SH_BITS < CASH_BITS && MM_BITS < CASH_BITS);
     signal input mm;
     signal input stressBp;
     signal input scale;
@@ -48,21 +51,34 @@ template FundCall(MM_BITS, CASH_BITS, FUND_BITS, SCALE_BITS, BP) {
     signal output stress;
     signal output req;
     signal output e;
+    signal output held;
+    signal output callMet;
 
     stress <== CeilDivConst(MM_BITS + SCALE_BITS, BP)(mm * stressBp);
     signal share <== CeilDivConst(ST_BITS + SCALE_BITS, BP)(stress * scale);
     // share, dfFloor < 2^(CASH_BITS - 1): the difference fits CASH_BITS.
     signal need <== SignedMax(CASH_BITS)(dfFloor, share);
-    req <== member * need;
-    // |e| < 2^CASH + 2^CASH + 2^CASH < 2^(CASH + 2)
-    e <== cpre - req + df;
+    signal mmZero <== IsZero()(mm);
+    signal active <== member * (1 - mmZero);
+    req <== active * need;
+    // short in (-2^CASH, 2^CASH); short >= 1 is a call, otherwise a return.
+    signal short <== req - df;
+    signal returns <== SignBit(CASH_BITS + 1)(short - 1);
+    // cpre - MM in (-2^(CASH+1), 2^CASH); room, short < 2^(CASH+1).
+    signal room <== SignedMax(CASH_BITS + 2)(cpre - mm, 0);
+    signal up <== SignedMin(CASH_BITS + 2)(short, room);
+    signal call <== up + returns * (short - up);
+    // |e| < 2^CASH + 2^CASH < 2^(CASH + 2); 0 <= held < 2^CASH
+    e <== cpre - call;
+    held <== df + call;
+    callMet <== IsZero()(req - held);
 }
 
 // Steps 5 and 7 on the margin equity e, and the defaulter's own layer:
 //   liq = e < MM; pen = liq * min(ceil(MM * penaltyBp / BP), max(e, 0));
-//   s = liq * max(-e, 0) (the shortfall); own = min(s, req) (the defaulter's contribution
+//   s = liq * max(-e, 0) (the shortfall); own = min(s, held) (the defaulter's contribution
 //   used); gain = surv * min(max(vm, 0), e) (the haircut's base), surv = member * (1 - liq).
-// |e| < 2^(CASH_BITS+2), 0 <= MM < 2^MM_BITS, |vm| < 2^VM_BITS, 0 <= req < 2^CASH_BITS.
+// |e| < 2^(CASH_BITS+2), 0 <= MM < 2^MM_BITS, |vm| < 2^VM_BITS, 0 <= held < 2^CASH_BITS.
 template Default(MM_BITS, PENALTY_BITS, CASH_BITS, VM_BITS, BP) {
     var PEN_BITS = ceilDivBits(MM_BITS + PENALTY_BITS, BP);
     var EB = CASH_BITS + 2;
@@ -70,7 +86,7 @@ template Default(MM_BITS, PENALTY_BITS, CASH_BITS, VM_BITS, BP) {
     signal input e;
     signal input mm;
     signal input penaltyBp;
-    signal input req;
+    signal input held;
     signal input member;
     signal input vm;
     signal output liq;
@@ -91,8 +107,8 @@ template Default(MM_BITS, PENALTY_BITS, CASH_BITS, VM_BITS, BP) {
     signal penCap <== SignedMin(EB + 1)(penRaw, ePos);
     pen <== liq * penCap;
     shortfall <== liq * (ePos - e);
-    // shortfall < 2^EB, 0 <= req < 2^CASH_BITS
-    own <== SignedMin(EB + 1)(shortfall, req);
+    // shortfall < 2^EB, 0 <= held < 2^CASH_BITS
+    own <== SignedMin(EB + 1)(shortfall, held);
     signal vmPos <== SignedMax(VM_BITS + 1)(vm, 0);
     signal gainRaw <== SignedMin(EB + 1)(vmPos, e);
     gain <== surv * gainRaw;
@@ -101,10 +117,11 @@ template Default(MM_BITS, PENALTY_BITS, CASH_BITS, VM_BITS, BP) {
 // The pooled layers of the waterfall, for N slots (slot 0, the house, has zeros):
 //   R1 = sum s - O, O = sum own;  H = cpreHouse + sum pen;
 //   hUse = min(R1, skinCap, max(H, 0)); R2 = R1 - hUse;
-//   F = sum surv * req; fUse = min(R2, F); R3 = R2 - fUse;  u_i = ceil(fUse * surv_i req_i / F)
+//   F = sum surv * held; fUse = min(R2, F); R3 = R2 - fUse;  u_i = ceil(fUse * surv_i held_i / F)
 //   G = sum gain; hcUse = min(R3, G);  y_i = ceil(hcUse * gain_i / G)
 //   house = H - R1 + sum u + sum y.
-// Bounds: s, own < 2^(CASH+2); req < 2^REQ_BITS; gain < 2^VM_BITS; pen < 2^(CASH+2);
+// Bounds: s, own < 2^(CASH+2); held < 2^REQ_BITS (a survivor's: df' < req of the epoch
+// before, or req); gain < 2^VM_BITS; pen < 2^(CASH+2);
 // |cpreHouse| < 2^CASH; skinCap < 2^FUND_BITS. N <= 64, so every sum is below 2^(CASH+9).
 template Waterfall(N, CASH_BITS, REQ_BITS, VM_BITS) {
     var SB = CASH_BITS + 9;
@@ -113,7 +130,7 @@ template Waterfall(N, CASH_BITS, REQ_BITS, VM_BITS) {
     signal input shortfall[N];
     signal input own[N];
     signal input pen[N];
-    signal input reqSurv[N]; // surv_i * req_i
+    signal input reqSurv[N]; // surv_i * held_i
     signal input gain[N];
     signal input cpreHouse;
     signal input skinCap;
@@ -152,7 +169,7 @@ template Waterfall(N, CASH_BITS, REQ_BITS, VM_BITS) {
     fUse <== SignedMin(SB)(r2, F);
     signal r3 <== r2 - fUse;
     hcUse <== SignedMin(SB)(r3, G);
-    // Pro rata, rounded up: u_i <= req_i (fUse <= F), y_i <= gain_i (hcUse <= G).
+    // Pro rata, rounded up: u_i <= held_i (fUse <= F), y_i <= gain_i (hcUse <= G).
     var sumU = 0;
     var sumY = 0;
     for (var i = 0; i < N; i++) {
@@ -165,7 +182,8 @@ template Waterfall(N, CASH_BITS, REQ_BITS, VM_BITS) {
 }
 
 // Cover-2 on the new values: unc_i = surv_i * max(0, ST_i - c'_i - df'_i); C2 = the sum
-// of the two largest; skin = min(skinCap, max(c'_0, 0)); met = (sum df' + skin >= C2);
+// of the two largest; skin = min(skinCap, max(c'_0, 0)); met = (sum surv_i df'_i + skin >= C2)
+// (a defaulter's leftover contribution covers its own shortfalls only);
 // D = sum surv_i * ST_i; scaleNext = min(2^SCALE_BITS - 1, ceil(max(0, C2 - skin) * BP / D))
 // (0 when D = 0, when C2 = 0 too). Which slots are the two largest stays private.
 // Bounds: 0 <= ST < 2^ST_BITS; |c'| < 2^CASH_BITS; 0 <= df' < 2^CASH_BITS; N <= 64.
@@ -185,6 +203,7 @@ template Cover2(N, ST_BITS, CASH_BITS, SCALE_BITS, BP) {
     signal top2[N + 1];
     signal lower[N];
     signal survStress[N];
+    signal survDf[N];
     top1[0] <== 0;
     top2[0] <== 0;
     var fund = 0;
@@ -196,7 +215,8 @@ template Cover2(N, ST_BITS, CASH_BITS, SCALE_BITS, BP) {
         top1[i + 1] <== SignedMax(B)(top1[i], unc[i]);
         lower[i] <== SignedMin(B)(top1[i], unc[i]);
         top2[i + 1] <== SignedMax(B)(top2[i], lower[i]);
-        fund += df[i];
+        survDf[i] <== surv[i] * df[i];
+        fund += survDf[i];
         survStress[i] <== surv[i] * stress[i];
         d += survStress[i];
     }

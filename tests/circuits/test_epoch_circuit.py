@@ -47,7 +47,7 @@ from . import r1cs_eval
 
 CFG = PoolConfig(4, 2, 4)
 #: Pinned so growth is visible in review (docs/benchmarks.md, "Epoch circuit size").
-CONSTRAINTS_N4_M2_K4 = 48574
+CONSTRAINTS_N4_M2_K4 = 49708
 LIB = paths.CIRCUITS_DIR / "lib"
 
 
@@ -363,7 +363,8 @@ def extreme_magnitudes() -> EpochResult:
     cover2_missed,
 ], ids=["first-epoch", "equity=MM", "equity=MM-1", "after-withdrawal=IM",
         "after-withdrawal=IM-1", "capped-penalty", "shortfall", "house-negative",
-        "flat-negative-equity", "IM=MM,penalty=100%", "extreme-magnitudes"])
+        "flat-negative-equity", "IM=MM,penalty=100%", "extreme-magnitudes", "waterfall",
+        "cover2-missed"])
 def test_hand_computed_epochs_are_known_answers(compiled, tmp_path, scenario):
     r = scenario()
     assert public_of(compiled, epoch_circuit_inputs(r), tmp_path) == r.public_signals()
@@ -818,6 +819,64 @@ def test_sign_bit_is_a_range_check_at_its_edges(tmp_path):
     for x in (1 << b, -(1 << b) - 1, (P - 1) // 2):
         with pytest.raises(WitnessError):
             calculate_witness(compiled, {"in": x % P}, tmp_path / "w.wtns")
+
+
+# -- the default fund's constraint groups (docs/protocol.md, "Default fund") -------------
+
+@pytest.mark.parametrize(("word", "delta", "snippet"), [
+    ("fundInfo", 1 << 16, "fundInfo === dfScale + cover.scaleNext"),  # dfScaleNext + 1
+    ("fundInfo", 1 << 32, "fundInfo === dfScale + cover.scaleNext"),  # Cover-2 met flipped
+    ("layersA", 1, "layersA === wf.O + wf.hUse"),  # less of the defaulter's own
+    ("layersA", -(1 << 126), "layersA === wf.O + wf.hUse"),  # less skin in the game
+    ("layersB", -(1 << 126), "layersB === wf.fUse + wf.hcUse"),  # a smaller haircut
+    ("layersB", 1, "layersB === wf.fUse + wf.hcUse"),  # more of the survivors' fund
+    ("fundTotals", 1, "fundTotals === wf.F + wf.G"),  # another fund base
+])
+def test_waterfall_words_are_the_proven_ones(compiled, tmp_path, word, delta, snippet):
+    """Every amount of the waterfall and Cover-2 is what the circuit computes: a word
+    claiming another value has no witness."""
+    inputs = epoch_circuit_inputs(waterfall_all_layers())
+    inputs[word] = (inputs[word] + delta) % P
+    fails_at(compiled, inputs, tmp_path, "Epoch", **at_epoch(snippet))
+
+
+def test_the_proof_is_cleared_with_the_contracts_df_scale(compiled, tmp_path):
+    """dfScale is the public word's (the contract checks it): clearing with another scale
+    changes every call, so the published fund totals (and the new root) no longer follow."""
+    params = replace(PARAMS, df_floor=10, stress_bp=20_000)
+    st = replace(state_with(member(1000, (10, 0)), member(1000, (-10, 0))), df_scale=5000)
+    r = run_epoch(st, params, PRICES, [], {})
+    assert [s.figures.required for s in r.slots[1:3]] == [100, 100]  # 5000 bp of ST 200
+    inputs = epoch_circuit_inputs(r)
+    assert public_of(compiled, inputs, tmp_path) == r.public_signals()
+    inputs["dfScale"] = 0
+    inputs["fundInfo"] = public.fund_info(0, r.new.df_scale, int(r.cover2.met))
+    fails_at(compiled, inputs, tmp_path, "Epoch", **at_epoch("fundTotals === wf.F + wf.G"))
+
+
+def test_a_withdrawal_with_an_unmet_call_has_no_witness(compiled, tmp_path):
+    params = replace(PARAMS, df_floor=50)
+    st = state_with(member(120, (10, 0)))
+    r = run_epoch(st, params, PRICES, [Event(Kind.WITHDRAW, 1, 1)], {})
+    assert not r.slots[1].figures.call_met and r.granted_mask == 0
+    inputs = epoch_circuit_inputs(r)
+    assert public_of(compiled, inputs, tmp_path) == r.public_signals()
+    inputs["grantedMask"] = 0b10
+    inputs["outcome"] = public.outcome(r.liquidated_mask, 0b10, r.rho, 4)
+    fails_at(compiled, inputs, tmp_path, "Epoch", **at_epoch("grantedMask === grantMask;"))
+
+
+def test_ceil_div_var_is_the_ceiling_or_zero(tmp_path):
+    """CeilDivVar(num, den): ceil(num / den), 0 for den = 0 (callers give num = 0 then),
+    and no witness for a quotient beyond its bound."""
+    compiled = compile_circuit(Circuit("ceil_div_var_test", LIB / "waterfall.circom",
+                                       "CeilDivVar", (12, 6, 7)))
+    for num, den in ((0, 0), (0, 5), (1, 5), (5, 5), (6, 5), (63 * 64 - 1, 63), (40, 1)):
+        calculate_witness(compiled, {"num": num, "den": den}, tmp_path / "w.wtns")
+        want = -(-num // den) if den else 0
+        assert read_witness(tmp_path / "w.wtns")[1] == want, (num, den)
+    with pytest.raises(WitnessError):  # 200 >= 2^7
+        calculate_witness(compiled, {"num": 200, "den": 1}, tmp_path / "w.wtns")
 
 
 # -- the prefix-mask hint against the R1CS, for every assignment -------------------------------
