@@ -158,7 +158,7 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
         scale = max(params.df_share_bp, df_scale)
         req = max(params.df_floor, ceil_div(stress * scale, BP))
     short = req - df
-    call = short if short <= 0 else min(short, max(0, cpre - mm))
+    call = min(short, max(0, cpre - mm))  # short <= 0: a return (the min is short)
     e = cpre - call
     held = df + call
     liq = not house and e < mm

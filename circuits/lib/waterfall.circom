@@ -30,7 +30,8 @@ template CeilDivVar(NUM_BITS, DEN_BITS, OUT_BITS) {
 // A member's default-fund call (docs/protocol.md, "Default fund"):
 //   ST   = ceil(MM * stressBp / BP)                                (the Cover-2 stress loss)
 //   req  = member * (MM > 0) * max(dfFloor, ceil(ST * scale / BP)) (scale = max(dfShareBp, dfScale))
-//   short = req - df;  call = short <= 0 ? short : min(short, max(0, cpre - MM))
+//   short = req - df;  call = min(short, max(0, cpre - MM))
+//   (a return when short <= 0: then the min is short itself)
 //   e = cpre - call (the margin equity);  held = df + call;  callMet = (held == req)
 // The excess returns to collateral; a deficit is called from the equity above MM only,
 // so the call never liquidates (liq = e < MM holds iff cpre < MM when a call is due).
@@ -61,13 +62,11 @@ template FundCall(MM_BITS, CASH_BITS, FUND_BITS, SCALE_BITS, BP) {
     signal mmZero <== IsZero()(mm);
     signal active <== member * (1 - mmZero);
     req <== active * need;
-    // short in (-2^CASH, 2^CASH); short >= 1 is a call, otherwise a return.
+    // short in (-2^CASH, 2^CASH): >= 1 a call, otherwise a return (min(short, room) =
+    // short then, room >= 0). cpre - MM in (-2^(CASH+1), 2^CASH); |short - room| < 2^(CASH+1).
     signal short <== req - df;
-    signal returns <== SignBit(CASH_BITS + 1)(short - 1);
-    // cpre - MM in (-2^(CASH+1), 2^CASH); room, short < 2^(CASH+1).
     signal room <== SignedMax(CASH_BITS + 2)(cpre - mm, 0);
-    signal up <== SignedMin(CASH_BITS + 2)(short, room);
-    signal call <== up + returns * (short - up);
+    signal call <== SignedMin(CASH_BITS + 2)(short, room);
     // |e| < 2^CASH + 2^CASH < 2^(CASH + 2); 0 <= held < 2^CASH
     e <== cpre - call;
     held <== df + call;
@@ -170,9 +169,12 @@ template Waterfall(N, CASH_BITS, REQ_BITS, VM_BITS) {
     signal r3 <== r2 - fUse;
     hcUse <== SignedMin(SB)(r3, G);
     // Pro rata, rounded up: u_i <= held_i (fUse <= F), y_i <= gain_i (hcUse <= G).
+    // Slot 0, the house, has neither.
     var sumU = 0;
     var sumY = 0;
-    for (var i = 0; i < N; i++) {
+    u[0] <== 0;
+    y[0] <== 0;
+    for (var i = 1; i < N; i++) {
         u[i] <== CeilDivVar(F_BITS + REQ_BITS, F_BITS, REQ_BITS)(fUse * reqSurv[i], F);
         y[i] <== CeilDivVar(G_BITS + VM_BITS, G_BITS, VM_BITS)(hcUse * gain[i], G);
         sumU += u[i];
@@ -189,38 +191,80 @@ template Waterfall(N, CASH_BITS, REQ_BITS, VM_BITS) {
 // Bounds: 0 <= ST < 2^ST_BITS; |c'| < 2^CASH_BITS; 0 <= df' < 2^CASH_BITS; N <= 64.
 template Cover2(N, ST_BITS, CASH_BITS, SCALE_BITS, BP) {
     var B = CASH_BITS + 9;
+    var UB = ST_BITS + 1; // 0 <= unc <= ST < 2^ST_BITS for a survivor, 0 otherwise
     signal input stress[N];
     signal input surv[N];
-    signal input c[N]; // c'_i (c[0] = the house's)
+    signal input c[N]; // c'_i (c[0] = the house's, which has no stress: slot 0 is skipped)
     signal input df[N];
     signal input skinCap;
     signal output met;
     signal output scaleNext;
 
+    // unc_i for the members; gap needs the CASH range (a defaulter's c' is not bounded
+    // by its stress).
     signal gap[N];
     signal unc[N];
-    signal top1[N + 1];
-    signal top2[N + 1];
-    signal lower[N];
     signal survStress[N];
     signal survDf[N];
-    top1[0] <== 0;
-    top2[0] <== 0;
+    unc[0] <== 0;
     var fund = 0;
     var d = 0;
-    for (var i = 0; i < N; i++) {
-        gap[i] <== SignedMax(B)(stress[i] - c[i] - df[i], 0);
+    for (var i = 1; i < N; i++) {
+        gap[i] <== SignedMax(CASH_BITS + 2)(stress[i] - c[i] - df[i], 0);
         unc[i] <== surv[i] * gap[i];
-        // The two largest so far: top1 >= top2.
-        top1[i + 1] <== SignedMax(B)(top1[i], unc[i]);
-        lower[i] <== SignedMin(B)(top1[i], unc[i]);
-        top2[i + 1] <== SignedMax(B)(top2[i], lower[i]);
-        survDf[i] <== surv[i] * df[i];
-        fund += survDf[i];
         survStress[i] <== surv[i] * stress[i];
+        survDf[i] <== surv[i] * df[i];
         d += survStress[i];
+        fund += survDf[i];
     }
-    signal c2 <== top1[N] + top2[N];
+    // The two largest: the prover names them by one-hot selectors a, b (private, so which
+    // members they are stays private); top1 = unc_a >= top2 = unc_b >= every other unc_i.
+    // One range check per slot instead of a running top-2 (three comparisons per slot).
+    signal selA[N];
+    signal selB[N];
+    signal pickA[N];
+    signal pickB[N];
+    signal rest[N];
+    var ia = 0;
+    for (var i = 1; i < N; i++) {
+        if (unc[i] > unc[ia]) {
+            ia = i;
+        }
+    }
+    var ib = ia == 0 ? 1 : 0;
+    for (var i = 0; i < N; i++) {
+        if (i != ia && unc[i] > unc[ib]) {
+            ib = i;
+        }
+    }
+    var sumA = 0;
+    var sumB = 0;
+    var top1 = 0;
+    var top2 = 0;
+    for (var i = 0; i < N; i++) {
+        selA[i] <-- i == ia ? 1 : 0;
+        selB[i] <-- i == ib ? 1 : 0;
+        selA[i] * (1 - selA[i]) === 0;
+        selB[i] * (1 - selB[i]) === 0;
+        selA[i] * selB[i] === 0;
+        sumA += selA[i];
+        sumB += selB[i];
+        pickA[i] <== selA[i] * unc[i];
+        pickB[i] <== selB[i] * unc[i];
+        top1 += pickA[i];
+        top2 += pickB[i];
+    }
+    sumA === 1;
+    sumB === 1;
+    signal t1 <== top1;
+    signal t2 <== top2;
+    Unsigned(UB)(t1 - t2);
+    // top2 >= unc_i for every i but a (rest_i = 0 for i = a).
+    for (var i = 0; i < N; i++) {
+        rest[i] <== (1 - selA[i]) * (t2 - unc[i]);
+        Unsigned(UB)(rest[i]);
+    }
+    signal c2 <== t1 + t2;
     signal houseNeg <== SignBit(CASH_BITS)(c[0]);
     signal housePos <== c[0] * (1 - houseNeg);
     signal skin <== SignedMin(B)(skinCap, housePos);
