@@ -15,7 +15,8 @@ Prints one JSON object:
 - ``check``: the first ``--check`` paths replayed slot by slot through the engine's
   ``clear_slot`` and pool-wide step (``replay_s``, and ``equal``: they must agree; exit 1
   otherwise);
-- ``liquidations``, ``margin_calls``, ``house_negative_paths``, ``layers_touched`` (paths
+- ``liquidations``, ``margin_calls``, ``unmet_fund_calls`` (member-epochs a survivor's
+  fund call was met only in part), ``house_negative_paths``, ``layers_touched`` (paths
   on which each waterfall layer was used), ``cover2_breach_paths``: what the run found (a
   run with few liquidations margins more rows: the slow case);
 - ``cash``: int64 or Python ints; ``peak_rss_mb``; the load average before the run.
@@ -117,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check": {"paths": checked, "replay_s": round(t5 - t4, 3), "equal": equal},
         "liquidations": int((result.liquidation_epoch > 0).sum()),
         "margin_calls": int(result.calls.sum()),
+        "unmet_fund_calls": int(result.unmet_calls.sum()),
         "house_negative_paths": int((result.house.min(axis=1) < 0).sum()),
         "layers_touched": {name: int((result.layers[name] > 0).any(axis=1).sum())
                            for name in LAYERS},

@@ -181,13 +181,15 @@ def member_cells(row: Mapping[str, Any]) -> list[str]:
     return [str(row["slot"]), row["name"], f"{row['collateral']:,}",
             _pct(row["p_liquidated_within_horizon"]), _pct(row["p_margin_call_within_horizon"]),
             _pct(row["liquidations_with_prior_call"]), _num(row["mean_lead_epochs"]),
-            _num(row["expected_penalty"]), _num(row["expected_shortfall"]),
+            _pct(row["p_unmet_fund_call"]), _num(row["expected_penalty"]),
+            _num(row["expected_shortfall"]),
             f"{row['shortfall_max']:,}", f"{fq['5']:,} / {fq['50']:,} / {fq['95']:,}",
             _num(mut["mean"]), f"{mut['max']:,}", _pct(mut["p"])]
 
 
 MEMBER_COLUMNS = ("Slot", "Member", "Collateral", "P(liquidated ≤ n)", "P(margin call ≤ n)",
-                  "Liquidations called early", "Mean lead (epochs)", "E[penalty]",
+                  "Liquidations called early", "Mean lead (epochs)", "P(fund call unmet)",
+                  "E[penalty]",
                   "E[shortfall]", "Max shortfall", "Final collateral 5 / 50 / 95 %",
                   "E[mutualised u + y]", "Max u + y", "P(u + y > 0)")
 

@@ -9,23 +9,28 @@ members keep their positions, every member stays a member)::
     cpre_i = c_i + vm_i
     MM_i, IM_i = clearing.margin.portfolio_margins(q_i at P_e)  (exact)
     ST_i   = ceil(MM_i * stressBp / 10000)
-    req_i  = max(dfFloor, ceil(ST_i * max(dfShareBp, dfScale) / 10000))   (the call)
-    e_i    = cpre_i - (req_i - df_i)
+    req_i  = MM_i > 0 ? max(dfFloor, ceil(ST_i * max(dfShareBp, dfScale) / 10000)) : 0
+    k_i    = req_i - df_i <= 0 ? req_i - df_i : min(req_i - df_i, max(0, cpre_i - MM_i))
+    e_i    = cpre_i - k_i;  h_i = df_i + k_i          (the call k; met iff h_i = req_i)
     liq_i  = e_i < MM_i;  pen_i = liq_i ? min(ceil(MM_i * penaltyBp / 10000), max(e_i, 0)) : 0
-    s_i    = liq_i ? max(-e_i, 0) : 0;  o_i = min(s_i, req_i)
+    s_i    = liq_i ? max(-e_i, 0) : 0;  o_i = min(s_i, h_i)
     g_i    = survivor ? min(max(vm_i, 0), e_i) : 0
 
-then the pool's waterfall (:func:`zkclear.clearing.waterfall.layers`): ``H = cpre_0 +
-sum pen``, ``R1 = sum s - sum o``, the house's skin ``min(R1, skinCap, max(H, 0))``, the
-survivors' contributions ``min(R2, F)`` (``F = sum req`` of the survivors), the haircut
-``min(R3, G)`` (``G = sum g``), each survivor's ``u_i = ceil(fUse * req_i / F)`` and
-``y_i = ceil(hcUse * g_i / G)``, the rest on the house; the new values (liquidated:
-``c' = max(e, 0) - pen``, ``df' = req - o``, positions to the house; survivor: ``c' = e -
-y``, ``df' = req - u``; house ``c'_0 = H - R1 + sum u + sum y``) and Cover-2
-(:func:`zkclear.clearing.waterfall.cover2`: the two largest ``max(0, ST - c' - df')`` of
-the survivors against ``sum df' + min(skinCap, max(c'_0, 0))``; its ``dfScale`` is the
-next epoch's). An *early margin call* is an epoch in which a survivor ends below its
-initial margin, ``c' < IM``.
+(a member without positions holds no contribution: its df returns to collateral; a
+deficit is called from the equity above MM only, so the call never liquidates: a member
+is liquidated iff ``cpre < MM`` when called, and an unmet call stays unmet, refusing
+withdrawals, until the equity covers it), then the pool's waterfall
+(:func:`zkclear.clearing.waterfall.layers`): ``H = cpre_0 + sum pen``, ``R1 = sum s -
+sum o``, the house's skin ``min(R1, skinCap, max(H, 0))``, the survivors' contributions
+``min(R2, F)`` (``F = sum h`` of the survivors), the haircut ``min(R3, G)`` (``G = sum
+g``), each survivor's ``u_i = ceil(fUse * h_i / F)`` and ``y_i = ceil(hcUse * g_i /
+G)``, the rest on the house; the new values (liquidated: ``c' = max(e, 0) - pen``, ``df'
+= h - o``, positions to the house; survivor: ``c' = e - y``, ``df' = h - u``; house
+``c'_0 = H - R1 + sum u + sum y``) and Cover-2 (:func:`zkclear.clearing.waterfall.cover2`:
+the two largest ``max(0, ST - c' - df')`` of the survivors against the survivors' ``sum
+df' + min(skinCap, max(c'_0, 0))``; its ``dfScale`` is the next epoch's). An *early
+margin call* is an epoch in which a survivor ends below its initial margin, ``c' < IM``;
+an *unmet fund call* one in which a survivor holds less than its ``req`` (``h < req``).
 
 Exactness. Margins come from :func:`zkclear.clearing.margin.portfolio_margins`, the
 engine's exact vectorised margin, called once per member and epoch with every path that
@@ -95,6 +100,7 @@ class StressResult:
     liquidation_epoch: npt.NDArray[np.int32]  # P x N: the first liquidation
     first_call_epoch: npt.NDArray[np.int32]  # P x N: the first early margin call
     calls: npt.NDArray[np.int32]  # P x N: epochs with an early margin call
+    unmet_calls: npt.NDArray[np.int32]  # P x N: epochs a survivor ends with an unmet fund call
     penalty: Arr  # P x N, what each member paid
     shortfall: Arr  # P x N, its shortfalls s (before its own contribution)
     own_used: Arr  # P x N, its own contribution used (o)
@@ -259,6 +265,7 @@ def run(pool: StressPool, paths: Any, *, progress: Callable[[int, int], None] | 
     liq_epoch = np.zeros((n_paths, n), dtype=np.int32)
     first_call = np.zeros((n_paths, n), dtype=np.int32)
     calls = np.zeros((n_paths, n), dtype=np.int32)
+    unmet = np.zeros((n_paths, n), dtype=np.int32)
     paid_pen, paid_short, own_used, fund_share, haircut = (cash((n_paths, n))
                                                            for _ in range(5))
     house, fund = cash((n_paths, n_epochs + 1)), cash((n_paths, n_epochs + 1))
@@ -290,32 +297,36 @@ def run(pool: StressPool, paths: Any, *, progress: Callable[[int, int], None] | 
         mm, im = margins.at(now, held)
         st = _cdiv(mm * params.stress_bp, BP)
         s_bp = np.maximum(scale, params.df_share_bp).astype(dtype)[:, None]
-        req = np.maximum(_cdiv(st * s_bp, BP), params.df_floor)
-        eq = cpre - (req - df)
+        req = np.where(mm > 0, np.maximum(_cdiv(st * s_bp, BP), params.df_floor), zero)
+        deficit = req - df
+        k = np.where(deficit <= 0, deficit,
+                     np.minimum(deficit, np.maximum(cpre - mm, zero)))  # never liquidates
+        eq = cpre - k
+        df_held = df + k
         liq = eq < mm
         surv = ~liq
         pen = np.where(liq, np.minimum(_cdiv(mm * params.penalty_bp, BP),
                                        np.maximum(eq, zero)), zero)
         short = np.where(liq, np.maximum(-eq, zero), zero)
-        own = np.minimum(short, req)
+        own = np.minimum(short, df_held)
         gain = np.where(surv, np.minimum(np.maximum(vm, zero), eq), zero)
-        req_s = np.where(surv, req, zero)
+        held_s = np.where(surv, df_held, zero)
 
         # The pool's waterfall (waterfall.layers and Layers.shares).
         h = cpre0 + pen.sum(axis=1)
         r1 = short.sum(axis=1) - own.sum(axis=1)
         h_use = np.minimum(np.minimum(r1, skin_cap), np.maximum(h, 0))
         r2 = r1 - h_use
-        f_base = req_s.sum(axis=1)
+        f_base = held_s.sum(axis=1)
         f_use = np.minimum(r2, f_base)
         r3 = r2 - f_use
         g_use = np.minimum(r3, gain.sum(axis=1))
-        u = _pro_rata(f_use, req_s, f_base)
+        u = _pro_rata(f_use, held_s, f_base)
         y = _pro_rata(g_use, gain, gain.sum(axis=1))
         house_c = h - r1 + u.sum(axis=1) + y.sum(axis=1)
 
         c_new = np.where(liq, np.maximum(eq, zero) - pen, eq - y)
-        df = np.where(liq, req - own, req - u)
+        df = np.where(liq, df_held - own, df_held - u)
         coll[:, 1:] = c_new
         coll[:, 0] = house_c
         house[:, e] = house_c
@@ -331,7 +342,7 @@ def run(pool: StressPool, paths: Any, *, progress: Callable[[int, int], None] | 
                        0)
         scale = nxt.astype(np.int64)
         scales[:, e] = scale
-        c2_met[:, e - 1] = fund[:, e] + skin >= c2
+        c2_met[:, e - 1] = np.where(surv, df, zero).sum(axis=1) + skin >= c2
         c2_req[:, e - 1] = c2
 
         for name, v in zip(LAYERS, (own.sum(axis=1), h_use, f_use, g_use, r3 - g_use),
@@ -341,6 +352,7 @@ def run(pool: StressPool, paths: Any, *, progress: Callable[[int, int], None] | 
         exhausted[:, e - 1] = (r2 > 0) & (f_use == f_base)
 
         call = surv & (c_new < im)
+        unmet += surv & (df_held < req)
         house_q += (liq & held).astype(np.int64) @ q_members  # |.| < 2^48: checked at load
         held &= surv
         liq_epoch[liq & (liq_epoch == 0)] = e
@@ -358,7 +370,7 @@ def run(pool: StressPool, paths: Any, *, progress: Callable[[int, int], None] | 
         if progress is not None:
             progress(e, n_epochs)
 
-    return StressResult(pool, px, exact_int64, liq_epoch, first_call, calls, paid_pen,
+    return StressResult(pool, px, exact_int64, liq_epoch, first_call, calls, unmet, paid_pen,
                         paid_short, own_used, fund_share, haircut, coll, df, house_q, house,
                         house_pre, inherited_vm, layers, fund_base, fund, exhausted, c2_met,
                         c2_req, scales, fan_eq, fan_mm, fan_pool_eq, fan_pool_mm)
@@ -374,6 +386,7 @@ class Replay:
 
     liquidation_epoch: tuple[int, ...]  # per member, 0 = never
     calls: tuple[int, ...]  # per member: epochs ending with c' < IM, not liquidated
+    unmet_calls: tuple[int, ...]  # per member: epochs a survivor's fund call is unmet
     collateral: tuple[int, ...]  # final, index 0 the house
     df: tuple[int, ...]  # final, per member
     own_used: tuple[int, ...]  # per member, summed over the epochs: o, u, y
@@ -401,7 +414,7 @@ def replay_path(pool: StressPool, path: Sequence[Sequence[int]]) -> Replay:
     pos = [tuple(row) for row in pool.positions]
     prev = tuple(pool.prices)
     members = [False] + [True] * n
-    liq_epoch, calls = [0] * n, [0] * n
+    liq_epoch, calls, unmet = [0] * n, [0] * n, [0] * n
     own, share, cut = [0] * n, [0] * n, [0] * n
     house, layers, f_base, met, c2_req = [coll[0]], [], [], [], []
     scale = [pool.df_scale]
@@ -426,8 +439,9 @@ def replay_path(pool: StressPool, path: Sequence[Sequence[int]]) -> Replay:
             if f.liquidated:
                 house_q = [h + q for h, q in zip(house_q, f.positions, strict=True)]
                 liq_epoch[i - 1] = liq_epoch[i - 1] or e
-            elif f.collateral_after < f.initial_margin:
-                calls[i - 1] += 1
+            else:
+                calls[i - 1] += f.collateral_after < f.initial_margin
+                unmet[i - 1] += not f.call_met
             own[i - 1] += f.own_fund_used
             share[i - 1] += f.fund_share
             cut[i - 1] += f.haircut
@@ -442,8 +456,8 @@ def replay_path(pool: StressPool, path: Sequence[Sequence[int]]) -> Replay:
         c2_req.append(c2.requirement)
         scale.append(c2.scale_next)
         prev = prices
-    return Replay(tuple(liq_epoch), tuple(calls), tuple(coll), tuple(df[1:]), tuple(own),
-                  tuple(share), tuple(cut), pos[0], tuple(house), tuple(layers),
+    return Replay(tuple(liq_epoch), tuple(calls), tuple(unmet), tuple(coll), tuple(df[1:]),
+                  tuple(own), tuple(share), tuple(cut), pos[0], tuple(house), tuple(layers),
                   tuple(f_base), tuple(met), tuple(c2_req), tuple(scale))
 
 
@@ -454,9 +468,10 @@ def _ints(a: Arr) -> tuple[int, ...]:
 def run_replay(result: StressResult, p: int) -> Replay:
     """Path ``p`` of a run in :class:`Replay`'s form."""
     r = result
-    return Replay(_ints(r.liquidation_epoch[p]), _ints(r.calls[p]), _ints(r.collateral[p]),
-                  _ints(r.df[p]), _ints(r.own_used[p]), _ints(r.fund_share[p]),
-                  _ints(r.haircut[p]), _ints(r.house_positions[p]), _ints(r.house[p]),
+    return Replay(_ints(r.liquidation_epoch[p]), _ints(r.calls[p]), _ints(r.unmet_calls[p]),
+                  _ints(r.collateral[p]), _ints(r.df[p]), _ints(r.own_used[p]),
+                  _ints(r.fund_share[p]), _ints(r.haircut[p]), _ints(r.house_positions[p]),
+                  _ints(r.house[p]),
                   tuple(zip(*(_ints(r.layers[name][p]) for name in LAYERS), strict=True)),
                   _ints(r.fund_base[p]), tuple(bool(x) for x in r.cover2_met[p]),
                   _ints(r.cover2_requirement[p]), _ints(r.df_scale[p]))
@@ -464,9 +479,10 @@ def run_replay(result: StressResult, p: int) -> Replay:
 
 def check_replay(result: StressResult, k: int) -> int:
     """Replay the first ``k`` paths of a run with :func:`replay_path` and check that every
-    figure of :class:`Replay` agrees (liquidation epochs, margin calls, final balances and
-    contributions, each member's o, u, y, house positions and collateral, each epoch's
-    layers, Cover-2 and dfScale); a :class:`StressError` names the first difference.
+    figure of :class:`Replay` agrees (liquidation epochs, margin calls, unmet fund calls,
+    final balances and contributions, each member's o, u, y, house positions and
+    collateral, each epoch's layers, Cover-2 and dfScale); a :class:`StressError` names
+    the first difference.
     Returns ``k``."""
     for p in range(k):
         ref = replay_path(result.pool, result.paths[p].tolist())

@@ -112,13 +112,14 @@ def _layer(use: Arr) -> dict[str, Any]:
 
 
 def waterfall_summary(r: StressResult) -> dict[str, Any]:
-    """Each layer's use (:func:`_layer`), the fund's size and how often a residual used
-    every survivor's contribution."""
+    """Each layer's use (:func:`_layer`), the fund's size, how often a residual used
+    every survivor's contribution and how often a survivor's fund call went unmet."""
     return {"layers": {name: _layer(r.layers[name]) for name in LAYERS},
             "fund": {"initial": int(sum(r.pool.df)),
                      "final_quantiles": _quantiles(r.fund[:, -1], (5.0, 50.0, 95.0)),
                      "min": int(r.fund.min())},
             "p_fund_exhausted": float(r.exhausted.any(axis=1).mean()),
+            "p_unmet_fund_call": float((r.unmet_calls > 0).any(axis=1).mean()),
             "fund_exhausted_per_epoch": r.exhausted.sum(axis=0).tolist()}
 
 
@@ -181,6 +182,8 @@ def member_rows(r: StressResult, horizon: int) -> list[dict[str, Any]]:
             "p_liquidated_within_horizon": within[horizon - 1],
             "p_margin_call_within_horizon": float(((call > 0) & (call <= horizon)).mean()),
             "mean_margin_call_epochs": float(r.calls[:, i].mean()),
+            "p_unmet_fund_call": float((r.unmet_calls[:, i] > 0).mean()),
+            "mean_unmet_fund_call_epochs": float(r.unmet_calls[:, i].mean()),
             "liquidations_with_prior_call": _ratio(n_warned, n_liq),
             "mean_lead_epochs": lead,
             "expected_penalty": _mean(r.penalty[:, i]),

@@ -147,9 +147,10 @@ def test_each_waterfall_layer_in_turn() -> None:
     """A long 10 (1000 + df 200) against B and C short 2 each (1000 + df 100 each) and the
     house short 6 (1000). One epoch, five paths, A's price falls further on each:
 
-    A at P: cpre = 10P - 9000, MM = P, ST = 2P, req = max(100, ceil(2P / 10)) = P / 5, so
-    e = cpre - (req - 200); it is liquidated (e < 0 < MM): s = -e, o = min(s, req),
-    R1 = s - o. B and C: MM = P / 5, ST = 2P / 5, req = max(100, ceil(ST / 10)) = 100 = df
+    A at P: cpre = 10P - 9000, MM = P, ST = 2P, req = max(100, ceil(2P / 10)) = P / 5 <=
+    200 = df, so no deficit is called: the excess returns, e = cpre - (req - 200), and A
+    holds req; it is liquidated (e < 0 < MM): s = -e, o = min(s, req), R1 = s - o.
+    B and C: MM = P / 5, ST = 2P / 5, req = max(100, ceil(ST / 10)) = 100 = df
     (no call), gains g = 2 (1000 - P) each, F = 200. The house: H = 1000 + 6 (1000 - P)
     (no penalty: A has nothing left), skin min(R1, 300, H).
 
@@ -192,24 +193,71 @@ def test_each_waterfall_layer_in_turn() -> None:
 def test_cover2_missed_raises_the_next_call() -> None:
     """Two members long 10 and short 10 at 1000, 1200 each, no fund yet; stress 3 x the
     margin scenarios: ST = 3000 each. A price of 1000 (no move): MM 1000, req = floor 100
-    (dfScale 0, no share), e = 1100; c' = 1100, df' = 100: unc = 3000 - 1200 = 1800 each,
-    C2 = 3600; the house's skin min(500, 1000) = 500, the fund 200: missed. dfScale =
-    ceil((3600 - 500) * 10000 / 6000) = 5167. Next epoch (no move): req = ceil(3000 *
-    5167 / 10000) = 1551, e = 1100 - 1451 = -351 < MM: both are liquidated by the call
-    (s = 351, o = 351, df' = 1200: their whole account is in the fund)."""
+    (dfScale 0, no share), called in full from the equity above MM (1200 - 1000 = 200):
+    e = 1100; c' = 1100, df' = 100: unc = 3000 - 1200 = 1800 each, C2 = 3600; the house's
+    skin min(500, 1000) = 500, the fund 200: missed. dfScale = ceil((3600 - 500) * 10000 /
+    6000) = 5167. Next epoch (no move): req = ceil(3000 * 5167 / 10000) = 1551, a deficit
+    of 1451 called from the equity above MM only: min(1451, 1100 - 1000) = 100, so e =
+    1000 = MM, df held 200 < req: the call is unmet and nobody is liquidated (the rule
+    before 55946fc took the whole deficit, e = -351, and liquidated both). c' = 1000, df'
+    = 200: unc = 3000 - 1200 = 1800 each again, C2 = 3600 against 400 + 500: missed,
+    dfScale 5167 again."""
     params = RiskParams(15_000, 1_000, (10**6,), ((1000,), (-1000,)), df_floor=100,
                         stress_bp=30_000, skin_cap=500)
     pool = pool_of(params, [1000], [(1000, [0]), (1200, [10]), (1200, [-10])])
     r = run(pool, np.array([[[1000], [1000]]]))
-    assert r.cover2_requirement.tolist() == [[3600, 0]]
-    assert r.cover2_met.tolist() == [[False, True]]
-    assert r.df_scale.tolist() == [[0, 5167, 0]]
-    assert r.liquidation_epoch.tolist() == [[2, 2]]
-    assert r.own_used.tolist() == [[351, 351]] and r.df.tolist() == [[1200, 1200]]
+    assert r.cover2_requirement.tolist() == [[3600, 3600]]
+    assert r.cover2_met.tolist() == [[False, False]]
+    assert r.df_scale.tolist() == [[0, 5167, 5167]]
+    assert r.liquidation_epoch.tolist() == [[0, 0]] and r.unmet_calls.tolist() == [[1, 1]]
+    assert r.own_used.tolist() == [[0, 0]] and r.df.tolist() == [[200, 200]]
+    assert r.collateral.tolist() == [[1000, 1000, 1000]]
     doc = report(r)["pool"]["cover2"]
-    assert doc["p_breach_per_epoch"] == [1.0, 0.0] and doc["first_breach_per_epoch"] == [1, 0]
+    assert doc["p_breach_per_epoch"] == [1.0, 1.0] and doc["first_breach_per_epoch"] == [1, 0]
     assert doc["earliest"] == 1 and doc["p_within"] == [1.0, 1.0]
+    assert report(r)["pool"]["waterfall"]["p_unmet_fund_call"] == 1.0
     assert check_replay(r, 1) == 1
+
+
+def test_the_call_never_liquidates_and_flat_members_hold_nothing() -> None:
+    """The call's rule (clear_slot since 55946fc), by hand; floor 100, share 10 %, stress 2
+    x the margin scenarios, skin cap 1480; the house short 5 with 2000; no price move in
+    either epoch (P = 1000, MM = |q| * 100, ST = 2 MM, IM = 1.5 MM):
+
+    m1, flat, 0 + df 500: MM 0, so req 0: the 500 returns to collateral (c' 500, df' 0);
+    m2, long 10, 1050 + df 0: req = max(100, ceil(2000 / 10)) = 200, a deficit of 200
+        called from the equity above MM only: min(200, 1050 - 1000) = 50, e = 1000 = MM:
+        it survives with df 50 < req (unmet); the old rule (e = 850 < MM) liquidated it;
+    m3, short 10, 900 + df 300: req 200 <= df: 100 returns, e = 1000, met (cpre < MM but
+        nothing is called, so it survives, as before);
+    m4, long 5, 400 + df 50: MM 500, req 100, cpre 400 < MM: nothing is called, e = 400 <
+        MM: liquidated, pen = ceil(500 / 10) = 50, s = 0, c' = 350, df' = 50 (held - o);
+        its 5 lots go to the house (flat). Epoch 2: MM 0, req 0: its 50 returns (c' 400).
+    Epoch 1 Cover-2: unc = ST - c' - df' = 950 (m2), 800 (m3): C2 = 1750; the house H =
+    2050, skin min(1480, 2050) = 1480; the survivors' df' 0 + 50 + 200 = 250: 1730 < 1750,
+    missed (m4's leftover 50 would have met it, but it does not count). dfScale =
+    ceil((1750 - 1480) * 10000 / 4000) = 675 < the share, so epoch 2's req is 200 again:
+    m2's deficit 150, its equity above MM 0: still unmet; the same Cover-2."""
+    params = RiskParams(15_000, 1_000, (10**6,), ((1000,), (-1000,)), df_floor=100,
+                        df_share_bp=1_000, stress_bp=20_000, skin_cap=1480)
+    pool = pool_of(params, [1000], [(2000, [-5]), (0, [0]), (1050, [10]), (900, [-10]),
+                                    (400, [5])], df=[0, 500, 0, 300, 50])
+    r = run(pool, np.array([[[1000], [1000]]]))
+    assert r.liquidation_epoch.tolist() == [[0, 0, 0, 1]]
+    assert r.unmet_calls.tolist() == [[0, 2, 0, 0]] and r.calls.tolist() == [[0, 2, 2, 0]]
+    assert r.penalty.tolist() == [[0, 0, 0, 50]] and r.shortfall.tolist() == [[0, 0, 0, 0]]
+    assert r.collateral.tolist() == [[2050, 500, 1000, 1000, 400]]
+    assert r.df.tolist() == [[0, 50, 200, 0]] and r.fund.tolist() == [[850, 300, 250]]
+    assert r.house_positions.tolist() == [[0]] and r.house[0].tolist() == [2000, 2050, 2050]
+    assert r.cover2_requirement.tolist() == [[1750, 1750]]
+    assert r.cover2_met.tolist() == [[False, False]]
+    assert r.df_scale.tolist() == [[0, 675, 675]]
+    m = report(r)["members"]
+    assert [row["p_unmet_fund_call"] for row in m] == [0.0, 1.0, 0.0, 0.0]
+    assert [row["mean_unmet_fund_call_epochs"] for row in m] == [0.0, 2.0, 0.0, 0.0]
+    assert check_replay(r, 1) == 1
+    total = sum(pool.collateral) + sum(pool.df)
+    assert int(r.collateral.sum() + r.df.sum()) == total
 
 
 # --- equal to the engine ------------------------------------------------------------------
@@ -248,11 +296,14 @@ def engine_run() -> tuple[StressPool, Any]:
 def test_run_equals_clear_slot_replay(engine_run: tuple[StressPool, Any]) -> None:
     """Every path cleared slot by slot with the engine's clear_slot and pool-wide step
     (pool_waterfall, pool_cover2), run_epoch's two passes: the same liquidation epochs (so
-    counts), margin calls, final balances and contributions, each member's o, u, y, house
+    counts), margin calls, unmet fund calls, final balances and contributions, each
+    member's o, u, y, house
     positions and path, each epoch's layers, Cover-2 and dfScale."""
     pool, r = engine_run
     assert (r.liquidation_epoch > 0).sum() >= 10  # the comparison has liquidations in it
     assert (r.calls > 0).sum() >= 5
+    assert (r.unmet_calls > 0).sum() >= 3  # deficits called from the equity above MM only
+    assert (r.df[:, 0] == 0).all()  # the member without positions holds no contribution
     for name in ("skin", "fund", "haircut", "uncovered"):  # every layer is in it
         assert (r.layers[name] > 0).sum() >= 2, name
     assert (~r.cover2_met).sum() >= 10 and (r.df_scale > 0).any()
@@ -305,9 +356,10 @@ def test_python_ints_equal_int64(engine_run: tuple[StressPool, Any]) -> None:
     pool, r = engine_run
     obj = run(pool, r.paths, force_objects=True)
     assert not obj.exact_int64 and obj.collateral.dtype == object
-    for name in ("liquidation_epoch", "calls", "collateral", "house", "penalty", "shortfall",
-                 "house_positions", "inherited_vm", "df", "own_used", "fund_share", "haircut",
-                 "fund", "cover2_met", "cover2_requirement", "df_scale", "exhausted"):
+    for name in ("liquidation_epoch", "calls", "unmet_calls", "collateral", "house", "penalty",
+                 "shortfall", "house_positions", "inherited_vm", "df", "own_used",
+                 "fund_share", "haircut", "fund", "cover2_met", "cover2_requirement",
+                 "df_scale", "exhausted"):
         assert getattr(obj, name).tolist() == getattr(r, name).tolist(), name
     for name in obj.layers:
         assert obj.layers[name].tolist() == r.layers[name].tolist(), name
@@ -553,6 +605,8 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert set(doc["pool"]["waterfall"]["layers"]) == {"own", "skin", "fund", "haircut",
                                                        "uncovered"}
     assert len(doc["pool"]["cover2"]["p_breach_per_epoch"]) == 3
+    assert 0.0 <= doc["pool"]["waterfall"]["p_unmet_fund_call"] <= 1.0
+    assert all("p_unmet_fund_call" in m for m in doc["members"])
     assert doc["inputs"]["source"] == {"file": str(paths)} and doc["inputs"]["horizon"] == 2
     assert [len(m["p_liquidated_within"]) for m in doc["members"]] == [3, 3, 3]
     page = _Page()

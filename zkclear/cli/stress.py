@@ -161,7 +161,8 @@ def run(out: Output, pool: str | None, member_file: str | None, paths_file: str 
         touched = ", ".join(f"{name} {100 * layer['p_touched']:.2f} %"
                             for name, layer in p["waterfall"]["layers"].items())
         out.info(f"waterfall layers touched: {touched}; P(Cover-2 breach within {n}) "
-                 f"{100 * p['cover2']['p_within_horizon']:.2f} %, cascades "
+                 f"{100 * p['cover2']['p_within_horizon']:.2f} %, unmet fund calls "
+                 f"{100 * p['waterfall']['p_unmet_fund_call']:.2f} %, cascades "
                  f"{100 * p['cascades']['p_cascade']:.2f} %")
     if replay:
         out.info(f"replayed {doc['replayed']} path(s) through clear_slot and the "
