@@ -38,7 +38,6 @@ import os
 import shutil
 import signal
 import socket
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -344,28 +343,3 @@ def connect(*, address: str | None = None, workers: int | None = None
 
 
 
-
-class ProgressBar:
-    """The operator's progress bar over a backlog of proofs (rich; drawn only on a
-    terminal, else one log line per proof): use as ``progress=`` of ``prove_many``."""
-
-    def __init__(self, what: str, log: Callable[[str], None] | None = None) -> None:
-        from rich.progress import Progress
-
-        self.what, self.log = what, log
-        self._bar = Progress(disable=not sys.stderr.isatty(), transient=True)
-        self._task: Any = None
-
-    def __enter__(self) -> ProgressBar:
-        self._bar.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._bar.stop()
-
-    def __call__(self, done: int, total: int) -> None:
-        if self._task is None:
-            self._task = self._bar.add_task(self.what, total=total)
-        self._bar.update(self._task, completed=done, total=total)
-        if self.log is not None:
-            self.log(f"{self.what}: {done}/{total} proven")
