@@ -223,7 +223,7 @@ class RayProver:
             raise ToolError("start Ray", f"{workers} workers", "at least 1 worker is needed")
         ray = _import_ray()
         self._ray = ray
-        self._bundles: dict[str, tuple[KeyBundle, list[Any]]] = {}
+        self._bundles: dict[str, tuple[KeyBundle, list[Any], Any]] = {}
         self._started = False
         if address is not None:
             check_reachable(address)
@@ -246,14 +246,18 @@ class RayProver:
         self.description = (f"Ray at {address}" if address else "a local Ray") + \
             f" ({cpus} CPUs)"
 
-    def _bundle(self, keys: Keys) -> tuple[KeyBundle, list[Any]]:
+    def _bundle(self, keys: Keys) -> tuple[KeyBundle, list[Any], Any]:
+        """The keys as workers get them (put in the object store once) and the parsed
+        verification key the driver checks their proofs with."""
+        from zkclear.verifier import VerifyingKey
+
         sha = str(keys.record["zkey_sha256"])
         if sha not in self._bundles:
             bundle = KeyBundle(_Circuit(keys.compiled.circuit.name, keys.compiled.circuit.key),
                                dict(keys.record), keys.vkey, keys.provenance)
             refs = [self._ray.put(keys.zkey.read_bytes()),
                     self._ray.put(keys.compiled.paths.wasm.read_bytes())]
-            self._bundles[sha] = (bundle, refs)
+            self._bundles[sha] = (bundle, refs, VerifyingKey.from_json(keys.vkey))
         return self._bundles[sha]
 
     def prove(self, keys: Keys, inputs: Inputs) -> ProofResult:
@@ -263,10 +267,7 @@ class RayProver:
                    progress: Progress | None = None) -> Iterator[ProofResult]:
         """Prove every job on the cluster at once; yield the verified results in the
         order of ``jobs`` (each as soon as it and every earlier one is in)."""
-        from zkclear.verifier import VerifyingKey
-
-        vk = VerifyingKey.from_json(keys.vkey)
-        bundle, refs = self._bundle(keys)
+        bundle, refs, vk = self._bundle(keys)
         normal = [dict(j) for j in jobs]
         expected = [job_key(keys, j) for j in normal]  # checks every input is canonical
         pending = {self._task.remote(bundle, refs, j): i for i, j in enumerate(normal)}

@@ -126,3 +126,19 @@ def test_bad_cluster_input_is_one_line(monkeypatch):
     with pytest.raises(ToolMissingError, match="Ray is not installed") as exc:
         distributed.connect(workers=2)
     assert "zkclear[ray]" in str(exc.value)
+
+
+def test_the_operator_proves_an_epoch_on_ray_and_settles_it(ray_prover, tmp_path):
+    """operator run --workers/--ray: the service's proof comes from a Ray worker, is
+    accepted on-chain, and the state is the engine's (as on the single-machine path)."""
+    from . import operator_support as ops
+
+    with ops.service_env(tmp_path, enrol=True, auto_close=True, net_after=0.0,
+                         prover=ray_prover) as env:
+        svc, cl = env.service, env.pool.client
+        ops.drive_epoch(env, 1, (1_010, 1_095))
+        assert svc.epoch_public(1)["phase"] == "accepted"
+        assert cl.last_accepted_epoch() == 1 and cl.state_root() == svc.state().root()
+        [detail] = env.store.query("SELECT detail FROM journal WHERE epoch = 1 AND "
+                                   "step = 'proving'")
+        assert "local Ray" in detail[0]
