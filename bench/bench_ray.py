@@ -5,20 +5,21 @@ Run: ``.venv/bin/python bench/bench_ray.py [--circuit report|epoch] [--jobs 8]
 
 ``--circuit report`` (default): ``--jobs`` distinct jobs of the 516-constraint report
 commitment (fresh salts every run, so no proof store answers them). ``--circuit epoch``:
-the epochs of the demo story at N=4, M=2, K=4 (``zkclear epoch prove``'s backlog; the
-development keys are set up on first use, ~3 min), the same inputs on every worker
-count (each count's workers have an empty proof store: they prove them again).
+the epochs of ``--stories`` demo stories (seeds 1..S, 2 epochs each) at N=4, M=2, K=4
+(``zkclear epoch prove``'s backlog; the development keys are set up on first use, ~3
+min), the same inputs on every worker count (each count's workers have an empty proof
+store: they prove them again).
 
 For each worker count, a local Ray (``RayProver(workers=w)``) whose workers use a fresh
 build folder of their own, so that their proof store is empty and the keys reach them
-through Ray's object store, as on a cluster. ``startup_seconds``: ``ray.init`` plus ``w``
-warm-up jobs of other inputs (the keys shipped and written, workers and their snarkjs
-processes started);
-then the backlog is timed: ``seconds``, ``proofs_per_minute`` (for the epoch circuit:
-epochs per minute). ``local``: the same backlog through ``LocalProver`` in this process,
-one proof after the other (report circuit only: the epoch jobs would be answered by the
-local proof store). Every proof is verified by the driver (Python verifier) before it
-counts, on every path. Prints one JSON object.
+through Ray's object store, as on a cluster. ``startup_seconds``: ``ray.init`` plus
+``w`` warm-up jobs of other inputs (other salts, other story seeds): the keys shipped
+and written, the workers and their snarkjs processes started. Then the backlog is timed:
+``seconds``, ``proofs_per_minute`` (for the epoch circuit: epochs per minute).
+``local``: the same backlog through ``LocalProver`` in this process, one proof after the
+other (the stored results of the backlog's jobs are deleted first). Every
+proof is verified by the driver (Python verifier on the Ray path, snarkjs inside
+``prove()`` on both) before it counts. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -39,6 +41,7 @@ from zkclear.clearing.report import Report
 from zkclear.prover import distributed, registry
 from zkclear.prover.circuit import compile_circuit
 from zkclear.prover.keys import Keys, dev_setup
+from zkclear.prover.prove import job_key
 
 
 def report_jobs(n: int) -> list[dict[str, Any]]:
@@ -46,7 +49,7 @@ def report_jobs(n: int) -> list[dict[str, Any]]:
                    salt=secrets.randbelow(2**200)).circuit_inputs() for i in range(n)]
 
 
-def epoch_jobs(seed: int = 1) -> tuple[Keys, list[dict[str, Any]]]:
+def epoch_jobs(seeds: range) -> tuple[Keys, list[dict[str, Any]]]:
     from zkclear.clearing.params import PoolConfig
     from zkclear.clearing.scenario import run_story
     from zkclear.clearing.witness import epoch_circuit_inputs
@@ -54,7 +57,14 @@ def epoch_jobs(seed: int = 1) -> tuple[Keys, list[dict[str, Any]]]:
     cfg = PoolConfig(4, 2, 4)
     keys = dev_setup(compile_circuit(registry.get("epoch", slots=4, instruments=2,
                                                   scenarios=4)))
-    return keys, [epoch_circuit_inputs(r) for r in run_story(cfg, seed)]
+    return keys, [epoch_circuit_inputs(r) for seed in seeds for r in run_story(cfg, seed)]
+
+
+def local(keys: Keys, jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The backlog in this process, after dropping any stored result of its jobs."""
+    for job in jobs:
+        shutil.rmtree(paths.proofs_dir() / job_key(keys, job), ignore_errors=True)
+    return backlog(distributed.LocalProver(), keys, jobs)
 
 
 def backlog(prover: Any, keys: Keys, jobs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -85,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--circuit", choices=("report", "epoch"), default="report")
     ap.add_argument("--jobs", type=int, default=8, help="backlog size (report circuit)")
+    ap.add_argument("--stories", type=int, default=2,
+                    help="demo stories (2 epochs each, seeds 1..S) of the epoch backlog")
     ap.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     args = ap.parse_args(argv)
     load = os.getloadavg()
@@ -92,17 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.circuit == "report":
         keys = dev_setup(compile_circuit(registry.report_commitment(instruments=2)))
         print(f"report circuit, {args.jobs} jobs", file=sys.stderr)
-        local = backlog(distributed.LocalProver(), keys, report_jobs(args.jobs))
+        base = local(keys, report_jobs(args.jobs))
         runs = [on_ray(w, keys, report_jobs(args.jobs), report_jobs) for w in counts]
     else:
-        keys, jobs = epoch_jobs()
+        keys, jobs = epoch_jobs(range(1, 1 + args.stories))
         print(f"epoch circuit N=4 M=2 K=4, {len(jobs)} epochs", file=sys.stderr)
-        local = None
+        base = local(keys, jobs)
         # warm-up: epochs of another story (seed), so the timed ones are not yet stored
-        warm = epoch_jobs(seed=2)[1]
+        warm = epoch_jobs(range(100, 100 + max(counts)))[1]
         runs = [on_ray(w, keys, jobs, lambda n: warm[:n]) for w in counts]
     out = {"circuit": args.circuit, "constraints": keys.compiled.info.n_constraints,
-           "local": local, "ray": runs,
+           "local": base, "ray": runs,
            "speedup_2_vs_1": _speedup(runs), **machine(load)}
     print(json.dumps(out, indent=2))
     return 0

@@ -34,6 +34,7 @@ Ray is an optional dependency (``pip install 'zkclear[ray]'``), imported only he
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -231,10 +232,11 @@ class RayProver:
             if ray.is_initialized():
                 pass  # the caller's session (tests, a notebook): use it, leave it running
             elif address is not None:
-                ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+                ray.init(address=address, log_to_driver=False, runtime_env=runtime_env,
+                         logging_level=logging.WARNING)
             else:
                 ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                         runtime_env=runtime_env)
+                         runtime_env=runtime_env, logging_level=logging.WARNING)
                 self._started = True
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ToolError("connect to Ray", address or "a local Ray",
@@ -274,6 +276,8 @@ class RayProver:
         retried: set[int] = set()
         done: dict[int, ProofResult] = {}
         finished = 0
+        if progress is not None:
+            progress(0, len(jobs))
         for i in range(len(jobs)):
             while i not in done:
                 [ref], _ = self._ray.wait(list(pending), num_returns=1)

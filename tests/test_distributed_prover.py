@@ -71,7 +71,7 @@ def test_a_backlog_on_two_workers_equals_the_single_machine_path(keys, ray_prove
         _check(keys, res, report)
         assert not res.cached  # the workers share no proof store with the driver
     assert results[0].public == single.public and results[0].job_key == single.job_key
-    assert seen == [(i, 4) for i in range(1, 5)]
+    assert seen == [(i, 4) for i in range(5)]
     # stored in the driver's content-addressed store: the single-machine path reuses it
     again = prove(keys, reports[3].circuit_inputs())
     assert again.cached and again.proof == results[3].proof
