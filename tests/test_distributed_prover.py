@@ -10,6 +10,7 @@ the keys reach them through Ray's object store. One Ray session serves the modul
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from zkclear import paths
 from zkclear.clearing.report import Report
-from zkclear.errors import ToolError, ToolMissingError, WitnessError
+from zkclear.errors import ProofError, ToolError, ToolMissingError, WitnessError
 from zkclear.prover import distributed, registry
 from zkclear.prover.circuit import compile_circuit
 from zkclear.prover.keys import dev_setup
@@ -111,6 +112,30 @@ def test_a_wrong_or_stale_proof_from_a_worker_is_refused(keys, ray_prover):
     garbage = {**out, "proof": {"pi_a": [1, 2]}}
     for bad in (forged, stale, garbage):
         assert ray_prover._collect(ray.put(bad), keys, vk, inputs, key) is None
+
+
+def test_a_refused_proof_is_proven_again_then_the_job_fails(keys, ray_prover, monkeypatch):
+    real, calls = ray_prover._collect, []
+
+    def refuse_first(ref, *args):
+        calls.append(ref)
+        return None if len(calls) == 1 else real(ref, *args)
+
+    first, second = _reports(2)
+    monkeypatch.setattr(ray_prover, "_collect", refuse_first)
+    _check(keys, ray_prover.prove(keys, first.circuit_inputs()), first)
+    assert len(calls) == 2 and calls[0] != calls[1]  # a second task proved it
+    monkeypatch.setattr(ray_prover, "_collect", lambda *a: None)
+    with pytest.raises(ProofError, match="twice") as exc:
+        ray_prover.prove(keys, second.circuit_inputs())
+    assert "\n" not in str(exc.value)
+
+
+def test_a_worker_refuses_a_zkey_that_is_not_the_announced_one(keys, ray_prover):
+    bundle, refs, _ = ray_prover._bundle(keys)
+    other = dataclasses.replace(bundle, record={**bundle.record, "zkey_sha256": "ab" * 32})
+    with pytest.raises(ProofError, match="does not have the hash"):
+        distributed._worker_keys(other, refs)
 
 
 def test_bad_cluster_input_is_one_line(monkeypatch):
