@@ -102,6 +102,7 @@ def run(opts: RunOptions, *, ready: Any = None) -> int:
 
     # The prover first: an unreachable Ray cluster is refused before anything else starts.
     prover = connect(address=opts.ray, workers=opts.workers)
+    log.info("proofs are made in %s", prover.description)
     try:
         return _serve(opts, prover, ready)
     finally:
