@@ -20,21 +20,25 @@ import atexit
 import functools
 import itertools
 import json
+import logging
 import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from zkclear import paths
 from zkclear.errors import ToolError, ToolMissingError
 
+log = logging.getLogger(__name__)
+
 MARK = "\x1eZKC "
 
-#: Called with (level, message) for progress lines of long steps.
-LogSink = Callable[[str, str], None]
+#: The worker's progress levels (snarkjs's logger), as logging levels.
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+          "error": logging.ERROR}
 
 
 @functools.cache
@@ -154,9 +158,13 @@ class SnarkjsWorker:
             self._stderr_tail = [*self._stderr_tail[-40:], line.rstrip()]
 
     def call(
-        self, op: str, *args: Any, step: str, subject: str, log: LogSink | None = None
+        self, op: str, *args: Any, step: str, subject: str,
+        messages: list[tuple[str, str]] | None = None,
     ) -> Any:
-        """Run one snarkjs operation; return its JSON result or raise a ToolError."""
+        """Run one snarkjs operation; return its JSON result or raise a ToolError.
+
+        snarkjs's progress lines are logged (this module's logger, at :data:`LEVELS`) and,
+        given ``messages``, also appended to it as ``(level, message)``."""
         with self._lock:
             proc = self._start()
             assert proc.stdin is not None and proc.stdout is not None
@@ -181,8 +189,9 @@ class SnarkjsWorker:
                 if msg.get("id") != rid:
                     continue
                 if "log" in msg:
-                    if log is not None:
-                        log(msg["log"], msg["msg"])
+                    log.log(LEVELS.get(msg["log"], logging.INFO), "%s", msg["msg"])
+                    if messages is not None:
+                        messages.append((msg["log"], msg["msg"]))
                     continue
                 if msg["ok"]:
                     return msg["result"]

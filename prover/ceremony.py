@@ -70,8 +70,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")[:40] or "anonymous"
 
 
-def init(compiled: Compiled, ptau: Path, folder: Path, *,
-         log: _node.LogSink | None = None) -> Path:
+def init(compiled: Compiled, ptau: Path, folder: Path) -> Path:
     """Start a ceremony for ``compiled`` from the phase-1 file ``ptau``."""
     from zkclear.prover import ptau as ptau_mod
 
@@ -85,7 +84,7 @@ def init(compiled: Compiled, ptau: Path, folder: Path, *,
     tmp = folder / f".0000_initial.zkey.tmp{os.getpid()}"
     try:
         _node.snarkjs().call("zkey.new", str(compiled.paths.r1cs), str(ptau), str(tmp),
-                             step="ceremony init", subject=compiled.circuit.name, log=log)
+                             step="ceremony init", subject=compiled.circuit.name)
         os.replace(tmp, initial)
     finally:
         tmp.unlink(missing_ok=True)
@@ -114,8 +113,7 @@ def _last_file(folder: Path, data: dict[str, Any]) -> Path:
     return folder / data["initial"]["file"]
 
 
-def contribute(folder: Path, name: str, *, entropy: str | None = None,
-               log: _node.LogSink | None = None) -> Contribution:
+def contribute(folder: Path, name: str, *, entropy: str | None = None) -> Contribution:
     """Add one contribution; returns its hash, which the contributor should keep."""
     data = _load(folder)
     if data["beacon"] is not None:
@@ -131,7 +129,7 @@ def contribute(folder: Path, name: str, *, entropy: str | None = None,
     entropy = entropy if entropy is not None else secrets.token_hex(32)
     try:
         chash = _node.snarkjs().call("zkey.contribute", str(prev), str(tmp), name, entropy,
-                                     step="ceremony contribute", subject=str(folder), log=log)
+                                     step="ceremony contribute", subject=str(folder))
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -142,8 +140,7 @@ def contribute(folder: Path, name: str, *, entropy: str | None = None,
     return Contribution(index, name, out.name, entry["sha256"], chash)
 
 
-def finalize(folder: Path, beacon_hex: str, *, iterations_exp: int = 10,
-             log: _node.LogSink | None = None) -> Path:
+def finalize(folder: Path, beacon_hex: str, *, iterations_exp: int = 10) -> Path:
     """Apply a public random beacon (e.g. a future block hash) as the last contribution."""
     data = _load(folder)
     if data["beacon"] is not None:
@@ -162,7 +159,7 @@ def finalize(folder: Path, beacon_hex: str, *, iterations_exp: int = 10,
     try:
         chash = _node.snarkjs().call("zkey.beacon", str(prev), str(tmp), "final beacon",
                                      beacon_hex, iterations_exp,
-                                     step="ceremony finalize", subject=str(folder), log=log)
+                                     step="ceremony finalize", subject=str(folder))
         if chash is False:
             raise CeremonyError(f"{folder}: snarkjs refused the beacon")
         os.replace(tmp, out)
@@ -204,7 +201,7 @@ class VerifyReport:
 
 
 def verify(folder: Path, compiled: Compiled, *, ptau: Path | None = None,
-           log: _node.LogSink | None = None, trust_initial: bool = False) -> VerifyReport:
+           trust_initial: bool = False) -> VerifyReport:
     """Verify the whole transcript; never raises for a bad transcript, lists problems.
 
     By default snarkjs re-derives the initial key from the circuit's R1CS and the phase-1
@@ -241,27 +238,20 @@ def verify(folder: Path, compiled: Compiled, *, ptau: Path | None = None,
         return VerifyReport(False, [], problems)
 
     last = _last_file(folder, data)
-    logs: list[str] = []
-
-    def sink(level: str, msg: str) -> None:
-        logs.append(msg)
-        if level == "error":
-            problems.append(f"snarkjs: {msg}")
-        if log is not None:
-            log(level, msg)
-
+    messages: list[tuple[str, str]] = []
     if trust_initial:
         ok = _node.snarkjs().call("zkey.verifyFromInit", str(folder / data["initial"]["file"]),
                                   str(ptau_path), str(last), step="ceremony verify",
-                                  subject=str(folder), log=sink)
+                                  subject=str(folder), messages=messages)
     else:
         ok = _node.snarkjs().call("zkey.verifyFromR1cs", str(compiled.paths.r1cs),
                                   str(ptau_path), str(last), step="ceremony verify",
-                                  subject=str(folder), log=sink)
+                                  subject=str(folder), messages=messages)
+    problems += [f"snarkjs: {msg}" for level, msg in messages if level == "error"]
     if not ok:
         problems.append(f"{last.name}: snarkjs zkey verify failed")
     # Contribution hashes the key carries, in order (formatted as 4 lines of hex words).
-    carried = _carried_hashes("\n".join(logs))
+    carried = _carried_hashes("\n".join(msg for _, msg in messages))
     expected = [c["contribution_hash"] for c in data["contributions"]]
     if data["beacon"]:
         expected.append(data["beacon"]["contribution_hash"])
@@ -286,16 +276,15 @@ def _carried_hashes(text: str) -> list[str]:
 
 
 def install(folder: Path, compiled: Compiled, *, ptau: Path | None = None,
-            log: _node.LogSink | None = None, dest_dir: Path | None = None,
-            trust_initial: bool = False) -> Keys:
+            dest_dir: Path | None = None, trust_initial: bool = False) -> Keys:
     """Verify a finalized ceremony and make its key the circuit's proving key
     (or, with ``dest_dir``, put the keys there without touching the active ones).
     ``trust_initial``: see :func:`verify`."""
     data = _load(folder)
     if data["beacon"] is None:
         raise CeremonyError(f"{folder}: not finalized (run `zkclear ceremony finalize`)")
-    report = verify(folder, compiled, ptau=ptau, log=log, trust_initial=trust_initial)
+    report = verify(folder, compiled, ptau=ptau, trust_initial=trust_initial)
     if not report.ok:
         raise ArtefactError(f"{folder}: ceremony does not verify: " + "; ".join(report.problems))
     return install_ceremony_zkey(compiled, folder / data["beacon"]["file"],
-                                 folder / TRANSCRIPT, log=log, dest_dir=dest_dir)
+                                 folder / TRANSCRIPT, dest_dir=dest_dir)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -30,6 +31,8 @@ from zkclear import paths
 from zkclear.errors import CompileError, ToolError
 from zkclear.prover import _node
 from zkclear.prover.binfile import R1csInfo, r1cs_info
+
+log = logging.getLogger(__name__)
 
 #: circom's optimisation level: --O2 drops linear constraints (about halves them).
 COMPILER_FLAGS = ("--r1cs", "--wasm", "--sym", "--O2")
@@ -149,7 +152,7 @@ def _read_manifest(cp: paths.CircuitPaths) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
-def compile_circuit(circuit: Circuit, *, log: _node.LogSink | None = None) -> Compiled:
+def compile_circuit(circuit: Circuit) -> Compiled:
     """Compile ``circuit`` unless its artefacts are already cached; return them."""
     _node.require_package("circom2")
     _node.require_package("circomlib")
@@ -167,8 +170,7 @@ def compile_circuit(circuit: Circuit, *, log: _node.LogSink | None = None) -> Co
         # No path circom2 follows may climb above the folder it runs from.
         sandbox = os.path.commonpath(
             [tmp, node_modules, *(s.parent for s in source_closure(circuit.source))])
-        if log:
-            log("info", f"compiling {circuit.name} ({circuit.template}{circuit.params})")
+        log.info("compiling %s (%s%s)", circuit.name, circuit.template, circuit.params)
         t0 = time.perf_counter()
         try:
             proc = _node.run_node(
@@ -210,8 +212,7 @@ def compile_circuit(circuit: Circuit, *, log: _node.LogSink | None = None) -> Co
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if log:
-        log("info", f"{circuit.name}: {info.n_constraints} constraints ({seconds:.1f} s)")
+    log.info("%s: %d constraints (%.1f s)", circuit.name, info.n_constraints, seconds)
     return Compiled(circuit, cp, r1cs_info(cp.r1cs), manifest)
 
 

@@ -60,6 +60,8 @@ from zkclear.prover.prove import (
 
 __all__ = ["KILL_ENV", "LocalProver", "RayProver", "connect"]
 
+log = logging.getLogger(__name__)
+
 Inputs = Mapping[str, InputValue]
 #: Called after each finished job with (jobs done, jobs in all).
 Progress = Callable[[int, int], None]
@@ -284,6 +286,8 @@ class RayProver:
                 k = pending.pop(ref)
                 res = self._collect(ref, keys, vk, normal[k], expected[k])
                 if res is None:  # refused: prove it once more, then give up
+                    log.warning("%s: job %s: a worker's proof was refused",
+                                keys.compiled.circuit.name, expected[k])
                     if k in retried:
                         raise ProofError(f"{keys.compiled.circuit.name}: job {expected[k]}: "
                                          "the workers returned a proof that does not verify "
@@ -312,6 +316,8 @@ class RayProver:
         if not ok:
             return None
         secs = float(out["prove_seconds"])
+        log.info("%s: job %s proven on %s (pid %s) in %.1f s%s", keys.compiled.circuit.name,
+                 key, out.get("host"), out.get("pid"), secs, " (stored)" if out["cached"] else "")
         job_dir = record_job(keys, inputs, out["proof"], public, secs)
         return ProofResult(out["proof"], public, key, job_dir, secs, cached=bool(out["cached"]))
 

@@ -96,7 +96,7 @@ def check_zkey_matches(compiled: Compiled, zkey: Path) -> None:
 
 
 def _install(compiled: Compiled, zkey_src: Path, record: dict[str, Any], *, move: bool,
-             log: _node.LogSink | None, dest_dir: Path | None = None) -> Keys:
+             dest_dir: Path | None = None) -> Keys:
     cp = compiled.paths
     zkey_path, vkey_path, record_path = cp.zkey, cp.vkey, _setup_record_path(compiled)
     if dest_dir is not None:  # keys kept apart from the circuit's active ones
@@ -107,7 +107,7 @@ def _install(compiled: Compiled, zkey_src: Path, record: dict[str, Any], *, move
     check_zkey_matches(compiled, zkey_src)
     vkey = _node.snarkjs().call(
         "zkey.exportVerificationKey", str(zkey_src),
-        step="export verification key", subject=str(zkey_src), log=log,
+        step="export verification key", subject=str(zkey_src),
     )
     tmp_z = zkey_path.with_suffix(f".zkey.tmp{os.getpid()}")
     if move:
@@ -124,8 +124,7 @@ def _install(compiled: Compiled, zkey_src: Path, record: dict[str, Any], *, move
     return Keys(compiled, zkey_path, vkey_path, record["provenance"], record)
 
 
-def dev_setup(compiled: Compiled, *, ptau: Path | None = None,
-              log: _node.LogSink | None = None) -> Keys:
+def dev_setup(compiled: Compiled, *, ptau: Path | None = None) -> Keys:
     """INSECURE keys from the development powers of tau (or ``ptau``).
 
     Reuses existing keys when they came from the same ptau, and never replaces keys a
@@ -137,16 +136,15 @@ def dev_setup(compiled: Compiled, *, ptau: Path | None = None,
     compiled.paths.dir.mkdir(parents=True, exist_ok=True)
     with (compiled.paths.dir / "setup.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _dev_setup_locked(compiled, ptau, log)
+        return _dev_setup_locked(compiled, ptau)
 
 
-def _dev_setup_locked(compiled: Compiled, ptau: Path | None,
-                      log: _node.LogSink | None) -> Keys:
+def _dev_setup_locked(compiled: Compiled, ptau: Path | None) -> Keys:
     from zkclear.prover import ptau as ptau_mod  # heavy-ish; only needed here
 
     info = compiled.info
     power = ptau_mod.required_power(info.n_constraints, info.n_public)
-    ptau_path = ptau if ptau is not None else ptau_mod.dev_ptau(power, log=log)
+    ptau_path = ptau if ptau is not None else ptau_mod.dev_ptau(power)
     ptau_mod.check_ptau_for_circuit(ptau_path, info.n_constraints, info.n_public)
     existing = load_keys(compiled)
     if existing is not None and (
@@ -162,7 +160,7 @@ def _dev_setup_locked(compiled: Compiled, ptau: Path | None,
     try:
         _node.snarkjs().call(
             "zkey.new", str(cp.r1cs), str(ptau_path), str(tmp0),
-            step="groth16 setup", subject=compiled.circuit.name, log=log,
+            step="groth16 setup", subject=compiled.circuit.name,
         )
         # One deterministic (public!) contribution: a zkey with no contribution has
         # delta = gamma, which verifiers rightly refuse as trivially forgeable. This one
@@ -170,7 +168,7 @@ def _dev_setup_locked(compiled: Compiled, ptau: Path | None,
         _node.snarkjs().call(
             "zkey.contribute", str(tmp0), str(tmp), "zkclear INSECURE development phase 2",
             DEV_PHASE2_ENTROPY, step="groth16 setup (dev contribution)",
-            subject=compiled.circuit.name, log=log,
+            subject=compiled.circuit.name,
         )
         record = {
             # Without a real phase-2 ceremony delta is known: anyone could forge proofs,
@@ -181,15 +179,14 @@ def _dev_setup_locked(compiled: Compiled, ptau: Path | None,
             "ptau_power": header.power,
             "setup_seconds": round(time.perf_counter() - t0, 3),
         }
-        return _install(compiled, tmp, record, move=True, log=log)
+        return _install(compiled, tmp, record, move=True)
     finally:
         tmp0.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
 
 
 def install_ceremony_zkey(compiled: Compiled, final_zkey: Path, transcript: Path,
-                          *, log: _node.LogSink | None = None,
-                          dest_dir: Path | None = None) -> Keys:
+                          *, dest_dir: Path | None = None) -> Keys:
     """Make a verified ceremony's final zkey the circuit's proving key.
 
     With ``dest_dir`` the keys go there instead of becoming the circuit's active keys.
@@ -199,4 +196,4 @@ def install_ceremony_zkey(compiled: Compiled, final_zkey: Path, transcript: Path
               "transcript_sha256": file_sha256(transcript),
               "ptau_insecure_dev": bool(data["ptau"]["insecure_dev"]),
               "contributors": [c["name"] for c in data["contributions"]]}
-    return _install(compiled, final_zkey, record, move=False, log=log, dest_dir=dest_dir)
+    return _install(compiled, final_zkey, record, move=False, dest_dir=dest_dir)

@@ -98,8 +98,7 @@ def _load_job(job_dir: Path) -> tuple[dict[str, Any], list[int], float] | None:
     return proof, public, float(meta.get("prove_seconds", 0.0))
 
 
-def prove(keys: Keys, inputs: Mapping[str, InputValue], *,
-          log: _node.LogSink | None = None) -> ProofResult:
+def prove(keys: Keys, inputs: Mapping[str, InputValue]) -> ProofResult:
     """Prove ``inputs`` with ``keys`` (or return the stored result of the same job).
 
     Every proof is verified against the verification key before it is returned.
@@ -117,7 +116,7 @@ def prove(keys: Keys, inputs: Mapping[str, InputValue], *,
         wtns = tmp / "witness.wtns"
         calculate_witness(keys, inputs, wtns)
         t0 = time.perf_counter()
-        proof, public = prove_witness(keys, wtns, log=log)
+        proof, public = prove_witness(keys, wtns)
         secs = time.perf_counter() - t0
         wtns.unlink()  # the witness holds every private value: do not keep it around
         _write_result(tmp, keys, proof, public, secs)
@@ -205,8 +204,7 @@ def _prove_rapidsnark(binary: str, keys: Keys, wtns: Path) -> dict[str, Any]:
             raise ProofError(f"rapidsnark wrote an unreadable proof: {exc}") from exc
 
 
-def prove_witness(keys: Keys, wtns: Path, *,
-                  log: _node.LogSink | None = None) -> tuple[dict[str, Any], list[int]]:
+def prove_witness(keys: Keys, wtns: Path) -> tuple[dict[str, Any], list[int]]:
     """Prove a witness file with :func:`backend`'s prover; the proof is verified before it
     is returned (whatever the backend).
 
@@ -219,7 +217,7 @@ def prove_witness(keys: Keys, wtns: Path, *,
     else:
         out = _node.snarkjs().call(
             "groth16.prove", str(keys.zkey), str(wtns),
-            step="prove", subject=keys.compiled.circuit.name, log=log,
+            step="prove", subject=keys.compiled.circuit.name,
         )
     try:
         proof, public = out["proof"], [int(x) for x in out["publicSignals"]]

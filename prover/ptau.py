@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from zkclear.errors import ArtefactError
 from zkclear.field import P as R
 from zkclear.prover import _node
 from zkclear.prover.binfile import Section, read_sections
+
+log = logging.getLogger(__name__)
 
 #: The name of the development file's single contribution; marks a file as insecure.
 DEV_LABEL = "zkclear INSECURE development powers of tau v1"
@@ -235,16 +238,15 @@ def check_ptau_for_circuit(path: Path, n_constraints: int, n_public: int) -> Pta
 
 def ptau_for_circuit(
     n_constraints: int, n_public: int, *, ptau: Path | None = None,
-    log: _node.LogSink | None = None,
 ) -> tuple[Path, PtauInfo]:
     """The ptau to set a circuit up with: the given one (``--ptau FILE``) after checks, or
     the development one of the least sufficient power (generated on first use)."""
     if ptau is None:
-        ptau = dev_ptau(required_power(n_constraints, n_public), log=log)
+        ptau = dev_ptau(required_power(n_constraints, n_public))
     info = check_ptau_for_circuit(ptau, n_constraints, n_public)
-    if log and info.insecure:
+    if info.insecure:
         what = "zkclear's development file" if info.insecure_dev else "no contribution"
-        log("warn", f"{ptau}: INSECURE powers of tau ({what}): keys need a phase-2 ceremony")
+        log.warning("%s: INSECURE powers of tau (%s): keys need a phase-2 ceremony", ptau, what)
     return ptau, info
 
 
@@ -297,7 +299,7 @@ def _valid_dev(path: Path, power: int) -> bool:
     return info.insecure_dev and info.power == power and info.has_phase2_sections
 
 
-def dev_ptau(power: int, *, log: _node.LogSink | None = None) -> Path:
+def dev_ptau(power: int) -> Path:
     """The INSECURE development ptau for 2^power, generated on first use and cached.
 
     Deterministic: the same bytes on every machine. A cached file that fails the header
@@ -313,21 +315,18 @@ def dev_ptau(power: int, *, log: _node.LogSink | None = None) -> Path:
         if _valid_dev(path, power):  # made by another process while we waited
             return path
         if path.exists():
-            if log:
-                log("warn", f"{path}: invalid cached development ptau, regenerating")
+            log.warning("%s: invalid cached development ptau, regenerating", path)
             path.unlink()
         for stale in path.parent.glob(path.name + ".tmp-*"):  # a killed generator's
             stale.unlink(missing_ok=True)
-        if log:
-            log("info", f"generating INSECURE development powers of tau 2^{power} ({path.name})")
+        log.info("generating INSECURE development powers of tau 2^%d (%s)", power, path.name)
         proc = _node.run_node(
             paths.JS_DIR / "devptau.mjs", ["--power", str(power), "--out", str(path)],
             step="generate development ptau", subject=f"2^{power}",
         )
         summary = json.loads(proc.stdout.strip().splitlines()[-1])
-        if log:
-            log("info", f"development ptau 2^{power}: {summary['bytes']} bytes in "
-                        f"{summary['seconds']:.1f} s")
+        log.info("development ptau 2^%d: %s bytes in %.1f s", power, summary["bytes"],
+                 summary["seconds"])
     if not _valid_dev(path, power):
         raise ArtefactError(f"{path}: the generated development ptau fails its header checks")
     return path

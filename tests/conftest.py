@@ -1,5 +1,8 @@
-"""Fixtures shared by several test modules. A module that needs another ``keys``,
-``deployed`` or ``pool`` defines its own, which takes precedence (pytest's rule)."""
+"""Fixtures shared by several test folders: the Groth16 multiplier fixture, and the story
+pool of :mod:`zkclear.chain.scenario` (its keys, deployed once per module, restored after
+each test). A module that needs another ``keys``, ``deployed`` or ``pool`` defines its
+own, which takes precedence (pytest's rule). Folder-specific fixtures are in the
+folders' conftest.py files."""
 
 from __future__ import annotations
 
@@ -13,8 +16,6 @@ from zkclear.chain import scenario
 from zkclear.chain.pool import Pool
 from zkclear.prover.keys import Keys
 from zkclear.verifier import fixture as groth16_fixture
-
-from . import contracts_support as cs
 
 
 @pytest.fixture(scope="session")
@@ -40,5 +41,9 @@ def deployed(keys: Keys) -> Pool:
 @pytest.fixture
 def pool(deployed: Pool) -> Iterator[Pool]:
     """The module's story pool, its chain and off-chain state restored after the test."""
-    with cs.rolled_back(deployed) as p:
-        yield p
+    snap, state = chain.snapshot(deployed.w3), deployed.state
+    try:
+        yield deployed
+    finally:
+        chain.revert(deployed.w3, snap)
+        deployed.state = state

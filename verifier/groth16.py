@@ -240,7 +240,7 @@ assert (Q ** 6 - 1) * (Q ** 2 + 1) * _HARD_EXPONENT == (Q ** 12 - 1) // R
 def _conjugate(f: FQ12) -> FQ12:
     """``f^(q^6)``. py_ecc's F_q^12 is F_q[w] / (w^12 - 18 w^6 + 82); the Frobenius
     fixes the F_q coefficients and maps w to w^(q^6) = -w (w^(q^6 - 1) = -1, checked in
-    tests/test_verifier_python.py), so it negates the odd coefficients."""
+    tests/verifier/test_verifier_python.py), so it negates the odd coefficients."""
     return FQ12([c if i % 2 == 0 else -c for i, c in enumerate(f.coeffs)])
 
 

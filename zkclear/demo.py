@@ -237,15 +237,15 @@ def run_demo(out: Output) -> dict[str, Any]:
     circuit = registry.epoch(cfg.n_slots, cfg.n_instruments, cfg.n_scenarios, cfg.max_events)
     t0 = time.perf_counter()
     with out.step(f"compile the epoch circuit (N={cfg.n_slots}, M={cfg.n_instruments}, "
-                  f"K={cfg.n_scenarios})") as log:
-        compiled = compile_circuit(circuit, log=log)
+                  f"K={cfg.n_scenarios})"):
+        compiled = compile_circuit(circuit)
     timed("compile", t0)
     info = compiled.info
     out.info(f"  {_fmt(info.n_constraints)} constraints, {info.n_public} public signals")
     power = ptau.required_power(info.n_constraints, info.n_public)
     t0 = time.perf_counter()
-    with out.step(f"phase 1: INSECURE development powers of tau 2^{power}") as log:
-        ptau_path = ptau.dev_ptau(power, log=log)
+    with out.step(f"phase 1: INSECURE development powers of tau 2^{power}"):
+        ptau_path = ptau.dev_ptau(power)
     timed("phase1", t0)
     t0 = time.perf_counter()
     keys, ceremony_info = run_ceremony(compiled, ptau_path, out)
@@ -260,7 +260,7 @@ def run_demo(out: Output) -> dict[str, Any]:
     timed("deploy", t0)
     dep = pool.deployment
     out.info(f"  clearing house {dep.address('ClearingHouse')} on chain {dep.chain_id}; "
-             f"pool id {pool.pool_id}")
+             f"pool id {dep.pool_id}")
 
     # 3. compliance and institutions
     t0 = time.perf_counter()
@@ -302,8 +302,8 @@ def run_demo(out: Output) -> dict[str, Any]:
         pool.close()
         result = pool.clear(epoch, netted.reports)
         t_chain = time.perf_counter() - te
-        with out.step(f"prove epoch {epoch}") as log:
-            proof = pool.prove(result, log=log)
+        with out.step(f"prove epoch {epoch}"):
+            proof = pool.prove(result)
         t0 = time.perf_counter()
         accepted = pool.submit(result, proof)
         outcome = EpochOutcome(netted, cts, result, proof, accepted)

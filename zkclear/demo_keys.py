@@ -13,7 +13,7 @@ import fcntl
 import hashlib
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,11 +29,12 @@ if TYPE_CHECKING:
 
 class Output(Protocol):
     """Where the demo tells its story (the command line's ``zkclear.cli.output.Output``):
-    a line, and a long step with a progress callback ``log(level, message)``."""
+    a line, and a long step, during which zkclear's log records are its progress
+    (:func:`zkclear.logs.shown_on`)."""
 
     def info(self, msg: str) -> None: ...
 
-    def step(self, title: str) -> AbstractContextManager[Callable[[str, str], None]]: ...
+    def step(self, title: str) -> AbstractContextManager[None]: ...
 
 
 #: A public value for the ceremony's final beacon (a real ceremony takes a future block
@@ -112,8 +113,8 @@ def run_ceremony(compiled: Compiled, ptau_path: Path, out: Output) -> tuple[Keys
             if data is None or data.get("beacon") is not None:
                 shutil.rmtree(folder, ignore_errors=True)
                 with out.step(f"phase 2: ceremony init ({compiled.info.n_constraints} "
-                              "constraints; the longest step)") as log:
-                    ceremony.init(compiled, ptau_path, folder, log=log)
+                              "constraints; the longest step)"):
+                    ceremony.init(compiled, ptau_path, folder)
                 data = json.loads((folder / "transcript.json").read_text())
             else:
                 out.info(f"  resuming the ceremony in {folder}")
@@ -121,16 +122,16 @@ def run_ceremony(compiled: Compiled, ptau_path: Path, out: Output) -> tuple[Keys
             for name in names:
                 if name in done:
                     continue
-                with out.step(f"phase 2: contribution by {name}") as log:
-                    c = ceremony.contribute(folder, name, log=log)
+                with out.step(f"phase 2: contribution by {name}"):
+                    c = ceremony.contribute(folder, name)
                 out.info(f"    {name}'s contribution hash {c.contribution_hash[:16]}…")
-            with out.step("phase 2: public beacon") as log:
-                ceremony.finalize(folder, BEACON, iterations_exp=10, log=log)
+            with out.step("phase 2: public beacon"):
+                ceremony.finalize(folder, BEACON, iterations_exp=10)
             # The demo made the initial key itself, in this folder: verifying from it skips
             # re-deriving it from the R1CS (minutes). `zkclear ceremony verify` re-derives.
             with out.step("phase 2: verify every contribution and the beacon from the "
-                          "initial key, and install the keys") as log:
-                keys = ceremony.install(folder, compiled, log=log, dest_dir=folder / "keys",
+                          "initial key, and install the keys"):
+                keys = ceremony.install(folder, compiled, dest_dir=folder / "keys",
                                         trust_initial=True)
             _prune_stale(folder)
         data = json.loads((folder / "transcript.json").read_text())

@@ -8,7 +8,7 @@ external tool failed), ``TransportError`` (a sealed message is refused), ``Recov
 (the operator cannot rebuild its state from the chain), ``MemberError``, ``ParamsError``,
 ``PoolError`` and ``TradeError``. Errors about a value out of range are also ValueErrors,
 so code that checks values can catch them as such. Private classes (``_Name``) are left
-out of the drawing; ``tests/test_errors.py`` checks that every exception class in the
+out of the drawing; ``tests/packaging/test_errors.py`` checks that every exception class in the
 package derives from ZkclearError and that this drawing is the tree as it is (it prints
 the new drawing when it is not)::
 

@@ -3,31 +3,26 @@
 Every module that reports progress or trouble does it through
 ``log = logging.getLogger(__name__)`` -- all under the ``zkclear`` logger -- and never
 through a ``log=`` callback threaded through its signatures. What the user sees is the
-front end's choice: the CLI shows a long step's latest message on its rich spinner with
-:class:`StatusHandler`, attached for the step's duration with :func:`attached`; the
-operator process logs to stderr (``logging.basicConfig``); tests use ``caplog``.
-
-:func:`as_sink` bridges the older ``log(level, message)`` callbacks (the prover's
-``LogSink``) to a logger, so that one handler sees both.
+front end's choice: the CLI shows a long step's latest record on its rich spinner
+(:func:`shown_on`: a :class:`StatusHandler`, attached for the step's duration with
+:func:`attached`); the operator process logs to stderr (``logging.basicConfig``); tests
+use ``caplog``. The prover logs snarkjs's progress lines too
+(``zkclear.prover._node``, at snarkjs's own levels).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
 from rich.markup import escape
 
-__all__ = ["ROOT", "StatusHandler", "as_sink", "attached"]
+__all__ = ["ROOT", "StatusHandler", "attached", "shown_on"]
 
 #: The logger every zkclear module logs under.
 ROOT = "zkclear"
-
-#: The prover's callback levels, as logging levels.
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-           "warning": logging.WARNING, "error": logging.ERROR}
 
 
 class _Status(Protocol):
@@ -71,11 +66,14 @@ def attached(handler: logging.Handler, name: str = ROOT,
         logger.setLevel(before)
 
 
-def as_sink(logger: logging.Logger | str) -> Callable[[str, str], None]:
-    """A ``log(level, message)`` callback (``level`` ``debug``/``info``/``warn``/``error``)
-    that logs to ``logger``."""
-    target = logging.getLogger(logger) if isinstance(logger, str) else logger
-
-    def sink(level: str, message: str) -> None:
-        target.log(_LEVELS.get(level, logging.INFO), "%s", message)
-    return sink
+@contextmanager
+def shown_on(status: _Status | None, title: str) -> Iterator[None]:
+    """A long step of the CLI: zkclear's records, ``DEBUG`` and up, shown on the rich
+    status line ``status`` (the step's spinner) for the block; with no ``status`` (JSON
+    output, or no terminal) they are not shown at all, as a step shows only its time."""
+    if status is None:
+        with attached(logging.NullHandler(), level=logging.CRITICAL):
+            yield
+        return
+    with attached(StatusHandler(status, title), level=logging.DEBUG):
+        yield

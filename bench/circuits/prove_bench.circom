@@ -3,7 +3,7 @@ pragma circom 2.1.0;
 include "../../circuits/lib/hash.circom";
 include "../../circuits/lib/range.circom";
 
-// Benchmark circuit for bench/bench_prove.py and tests/test_heavy_pipeline.py, made of
+// Benchmark circuit for bench/bench_prove.py and tests/prover/test_heavy_pipeline.py, made of
 // zkclear's own templates: K report-like steps, each range-checking a signed position
 // change (SignedRange(DELTA_BITS)) and a signed cash amount (SignedRange(CASH_BITS)), as
 // report.circom does, and folding both into a running hash:

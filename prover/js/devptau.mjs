@@ -20,7 +20,7 @@
 // The file is exactly what snarkjs would hold for the same secrets: one contribution
 // (named with the label) whose record is complete and consistent, so `snarkjs powersoftau
 // verify` accepts it, and `snarkjs powersoftau prepare phase2` on the --no-phase2 variant
-// reproduces this file byte for byte (tests/test_ptau.py checks both). The output does
+// reproduces this file byte for byte (tests/prover/test_ptau.py checks both). The output does
 // not depend on --threads or --chunk.
 //
 // Secrets (mirrored by dev_secrets() in prover/ptau.py): seed = SHA-256(label);

@@ -7,7 +7,7 @@
 
 from .chainview import ChainDataError, ChainView, MemberView
 from .checks import derive_slot
-from .core import audit_member, pool_id
+from .core import audit_member
 from .report import FORMAT, AuditError, AuditReport, EpochRow, Finding
 
 __all__ = [
@@ -21,5 +21,4 @@ __all__ = [
     "MemberView",
     "audit_member",
     "derive_slot",
-    "pool_id",
 ]

@@ -61,15 +61,9 @@ __all__ = [
     "SlotFigures",
     "audit_member",
     "derive_slot",
-    "pool_id",
 ]
 
 log = logging.getLogger(__name__)
-
-
-def pool_id(deployment: Deployment) -> str:
-    """The pool id bound into escrow blobs (:attr:`Deployment.pool_id`)."""
-    return deployment.pool_id
 
 
 def _load_vkey(vkey: Any) -> Any:
@@ -116,7 +110,7 @@ def audit_member(w3: Web3, deployment: Deployment, key: MemberKey | EpochKey | N
     vk = _load_vkey(vkey)
     client = Client(w3, deployment)
     chain = MemberView(client, slot)
-    pid = pool_id(deployment)
+    pid = deployment.pool_id
     findings: list[Finding] = []
 
     regs = [e for e in chain.slot_events if int(e["kind"]) == Kind.REGISTER]

@@ -35,7 +35,7 @@ epoch (:class:`Actors`, :class:`EpochOrders`, :class:`NetOutcome` ...) are in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,16 +88,7 @@ __all__ = [
     "Pool",
     "PoolError",
     "deploy_pool",
-    "pool_id",
 ]
-
-#: A progress sink for the prover (``(level, message)``), as :mod:`zkclear.prover` takes.
-LogSink = Callable[[str, str], None]
-
-
-def pool_id(deployment: contracts.Deployment) -> str:
-    """The pool id bound into escrow blobs (:attr:`Deployment.pool_id`)."""
-    return deployment.pool_id
 
 
 @dataclass
@@ -130,10 +121,6 @@ class Pool:
     def deployment(self) -> contracts.Deployment:
         return self.client.deployment
 
-    @property
-    def pool_id(self) -> str:
-        return pool_id(self.deployment)
-
     def account(self, slot: int) -> str:
         try:
             return self.actors.members[slot]
@@ -150,7 +137,7 @@ class Pool:
         members = list(members)
         if not members:
             raise PoolError("nothing to register")
-        pid = self.pool_id
+        pid = self.deployment.pool_id
         calls = []
         for m in members:
             if m.account != self.account(m.slot):
@@ -359,8 +346,8 @@ class Pool:
             raise PoolError(f"the engine cleared epoch {result.epoch}, expected {epoch}")
         return result
 
-    def prove(self, result: EpochResult, *, log: LogSink | None = None) -> ProofResult:
-        proof = prove(self.keys, epoch_circuit_inputs(result), log=log)
+    def prove(self, result: EpochResult) -> ProofResult:
+        proof = prove(self.keys, epoch_circuit_inputs(result))
         if proof.public != result.public_signals():
             raise PoolError(f"epoch {result.epoch}: the proof's public signals are not the "
                             "engine's")
@@ -382,7 +369,7 @@ class Pool:
         self.state = result.new
         return accepted
 
-    def play_epoch(self, orders: EpochOrders, *, log: LogSink | None = None) -> EpochOutcome:
+    def play_epoch(self, orders: EpochOrders) -> EpochOutcome:
         """One whole epoch: act, price, net, commit, close, clear, prove, submit."""
         epoch = self.client.open_epoch()
         self.act(orders)
@@ -391,10 +378,9 @@ class Pool:
             self.post_risk_arrays(epoch, orders.risk_arrays)
         netted = self.net(epoch, orders.trades, prices)
         self.commit(epoch, netted.reports, orders.withheld)
-        return self.finish_epoch(netted, orders.withheld, log=log)
+        return self.finish_epoch(netted, orders.withheld)
 
-    def finish_epoch(self, netted: NetOutcome, withheld: Iterable[int] = (), *,
-                     log: LogSink | None = None) -> EpochOutcome:
+    def finish_epoch(self, netted: NetOutcome, withheld: Iterable[int] = ()) -> EpochOutcome:
         """After the first signing round: exclusion rounds, close, clear, prove, submit."""
         epoch = netted.epoch
         netted = self.settle_commits(netted, withheld)
@@ -402,7 +388,7 @@ class Pool:
         cts = {s: encrypt_report(self.members[s].key, epoch, r)
                for s, r in netted.reports.items()}
         result = self.clear(epoch, netted.reports)
-        proof = self.prove(result, log=log)
+        proof = self.prove(result)
         return EpochOutcome(netted, cts, result, proof, self.submit(result, proof))
 
 

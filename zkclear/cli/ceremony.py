@@ -26,8 +26,8 @@ def _ceremony_ptau(ptau_file: str | None, c: Any, out: Output) -> Path:
         return Path(ptau_file)
     power = ptau.required_power(c.info.n_constraints, c.info.n_public)
     out.info(f"[yellow]no --ptau given: using the INSECURE development phase 1 (2^{power})[/]")
-    with out.step(f"development powers of tau 2^{power}") as log:
-        return ptau.dev_ptau(power, log=log)
+    with out.step(f"development powers of tau 2^{power}"):
+        return ptau.dev_ptau(power)
 
 
 @command(ceremony, "init", "start a ceremony for a circuit")
@@ -40,8 +40,8 @@ def init(out: Output, circuit: str, params: Params, folder: str, ptau: str | Non
 
     c = compiled(circuit, params, out)
     ptau_path = _ceremony_ptau(ptau, c, out)
-    with out.step("ceremony init (initial zkey)") as log:
-        made = cer.init(c, ptau_path, Path(folder), log=log)
+    with out.step("ceremony init (initial zkey)"):
+        made = cer.init(c, ptau_path, Path(folder))
     out.info(f"ceremony for {c.circuit.name} started in {made}")
     out.result({"dir": str(made), "circuit": c.circuit.name, "ptau": str(ptau_path)})
     return 0
@@ -54,8 +54,8 @@ def init(out: Output, circuit: str, params: Params, folder: str, ptau: str | Non
 def contribute(out: Output, folder: str, name: str, entropy: str | None) -> int:
     from zkclear.prover import ceremony as cer
 
-    with out.step(f"contribution by {name}") as log:
-        c = cer.contribute(Path(folder), name, entropy=entropy, log=log)
+    with out.step(f"contribution by {name}"):
+        c = cer.contribute(Path(folder), name, entropy=entropy)
     out.info(f"contribution #{c.index} by {c.name}; keep its hash to check the transcript:\n"
              f"  {c.contribution_hash}")
     out.result(c.__dict__)
@@ -72,8 +72,8 @@ def verify(out: Output, circuit: str, params: Params, folder: str, ptau: str | N
     from zkclear.prover import ceremony as cer
 
     c = compiled(circuit, params, out)
-    with out.step("verify ceremony transcript") as log:
-        rep = cer.verify(Path(folder), c, ptau=Path(ptau) if ptau else None, log=log)
+    with out.step("verify ceremony transcript"):
+        rep = cer.verify(Path(folder), c, ptau=Path(ptau) if ptau else None)
     if rep.ok:
         out.info(f"[green]transcript verifies[/]: contributions by {', '.join(rep.contributions)}")
     for p in rep.problems:
@@ -94,10 +94,10 @@ def finalize(out: Output, circuit: str, params: Params, folder: str, beacon: str
     from zkclear.prover import ceremony as cer
 
     c = compiled(circuit, params, out)
-    with out.step("apply beacon") as log:
-        final = cer.finalize(Path(folder), beacon, iterations_exp=iterations, log=log)
-    with out.step("verify and install final key") as log:
-        keys = cer.install(Path(folder), c, ptau=Path(ptau) if ptau else None, log=log)
+    with out.step("apply beacon"):
+        final = cer.finalize(Path(folder), beacon, iterations_exp=iterations)
+    with out.step("verify and install final key"):
+        keys = cer.install(Path(folder), c, ptau=Path(ptau) if ptau else None)
     out.info(f"final key {final} installed for {c.circuit.name}"
              + (" [yellow](insecure: development phase 1)[/]" if keys.insecure else ""))
     out.result({"final": str(final), "zkey": str(keys.zkey), "insecure": keys.insecure})

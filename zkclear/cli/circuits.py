@@ -33,8 +33,8 @@ def compiled(name: str, params: Sequence[tuple[str, int]], out: Output) -> Any:
         circuit = registry.get(name, **dict(params))
     except (KeyError, TypeError) as exc:  # a size parameter the circuit does not take
         raise ZkclearError(str(exc).strip('"')) from exc
-    with out.step(f"compile {circuit.name}") as log:
-        return compile_circuit(circuit, log=log)
+    with out.step(f"compile {circuit.name}"):
+        return compile_circuit(circuit)
 
 
 circuit = group("circuit", "list and compile circuits")
@@ -73,8 +73,8 @@ def setup(out: Output, circuit: str, params: tuple[tuple[str, int], ...],
     from zkclear.prover.keys import dev_setup
 
     c = compiled(circuit, params, out)
-    with out.step("groth16 setup (insecure development keys)") as log:
-        keys = dev_setup(c, ptau=Path(ptau) if ptau else None, log=log)
+    with out.step("groth16 setup (insecure development keys)"):
+        keys = dev_setup(c, ptau=Path(ptau) if ptau else None)
     out.info(f"[yellow]insecure development keys[/] in {c.paths.dir} "
              "(for tests and local chains only; run a ceremony for anything else)")
     out.result({"zkey": str(keys.zkey), "vkey": str(keys.vkey_path), **keys.record})
@@ -89,8 +89,8 @@ ptau_group = group("ptau", "phase-1 files")
 def ptau_dev(out: Output, power: int) -> int:
     from zkclear.prover import ptau
 
-    with out.step(f"development powers of tau 2^{power}") as log:
-        path = ptau.dev_ptau(power, log=log)
+    with out.step(f"development powers of tau 2^{power}"):
+        path = ptau.dev_ptau(power)
     out.info(f"[yellow]INSECURE[/] development ptau (tau is public): {path}")
     out.result({"ptau": str(path), "power": power, "insecure": True})
     return 0
@@ -126,11 +126,11 @@ def epoch_prove(out: Output, slots: int, instruments: int, scenarios: int, ray: 
         circuit = registry.get("epoch", slots=cfg.n_slots, instruments=cfg.n_instruments,
                                scenarios=cfg.n_scenarios)
         with out.step(f"compile epoch circuit N={cfg.n_slots} M={cfg.n_instruments} "
-                      f"K={cfg.n_scenarios}") as log:
-            c = compile_circuit(circuit, log=log)
+                      f"K={cfg.n_scenarios}"):
+            c = compile_circuit(circuit)
         out.info(f"  {c.info.n_constraints} constraints")
-        with out.step("groth16 setup (insecure development keys)") as log:
-            keys = dev_setup(c, log=log)
+        with out.step("groth16 setup (insecure development keys)"):
+            keys = dev_setup(c)
         vk = VerifyingKey.from_json(keys.vkey)
         results = list(run_story(cfg))  # the engine: every epoch's witness is known now
         with out.progress(f"prove {len(results)} epochs in {prover.description}") as bar:

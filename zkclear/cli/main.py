@@ -8,7 +8,7 @@ object on stdout). Every error -- a bad argument, a user mistake, a tool failure
 and exits with status 2.
 
 A new command goes into its role's module (or a new module with a ``COMMANDS`` list,
-registered below), with a bad-input case in ``tests/test_cli_bad_input.py``: that test
+registered below), with a bad-input case in ``tests/cli/test_cli_bad_input.py``: that test
 enumerates this application and fails for a command without one.
 """
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from rich.console import Console
 
+from zkclear import logs
+
 #: The console on stderr every command writes its human output and its error line to.
 err = Console(stderr=True, highlight=False)
 
@@ -26,18 +28,17 @@ class Output:
             err.print(msg)
 
     @contextmanager
-    def step(self, title: str) -> Iterator[Callable[[str, str], None]]:
-        """A long step: a spinner showing the latest progress line; prints its time."""
+    def step(self, title: str) -> Iterator[None]:
+        """A long step: a spinner showing zkclear's latest log record (its progress, from
+        :func:`zkclear.logs.shown_on`); prints its time."""
         t0 = time.perf_counter()
         if self.as_json or not err.is_terminal:
-            yield lambda level, msg: None
+            with logs.shown_on(None, title):
+                yield
             self.info(f"  {title} ({time.perf_counter() - t0:.1f} s)")
             return
-        with err.status(title) as status:
-            def log(level: str, msg: str) -> None:
-                if level in ("info", "debug", "warn"):
-                    status.update(f"{title} — {msg.strip()[:80]}")
-            yield log
+        with err.status(title) as status, logs.shown_on(status, title):
+            yield
         self.info(f"  [green]✓[/] {title} ({time.perf_counter() - t0:.1f} s)")
 
     @contextmanager

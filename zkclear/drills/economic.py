@@ -6,7 +6,7 @@ Before the trade-cash rule, slot 1 was liquidated, the house absorbed its shortf
 slot 3 walked away with the insurance fund. Now the operator's matcher refuses the trade
 (it would break ``cpre >= min(e0, 0)``), an operator that tried to clear it anyway is
 refused by the engine before proving (and the circuit has no witness: tested in
-tests/test_epoch_circuit.py), and a trade within slot 1's own equity moves money only
+tests/circuits/test_epoch_circuit.py), and a trade within slot 1's own equity moves money only
 between the colluders. The drill passes when the honest member and the house lost nothing.
 """
 
