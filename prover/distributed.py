@@ -129,7 +129,8 @@ def _worker_keys(bundle: KeyBundle, refs: list[Any]) -> Keys:
         folder = paths.build_dir() / "ray-keys" / bundle.zkey_sha256
         zkey, wasm = folder / "groth16_pkey.zkey", folder / "circuit.wasm"
         vkey = folder / "vkey.json"
-        if not (zkey.exists() and file_sha256(zkey) == bundle.zkey_sha256):
+        complete = zkey.exists() and wasm.exists() and vkey.exists()
+        if not (complete and file_sha256(zkey) == bundle.zkey_sha256):
             import ray
 
             zkey_bytes, wasm_bytes = ray.get(refs)
