@@ -214,9 +214,10 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
 class RayProver:
     """Proving jobs on Ray workers (see the module docstring).
 
-    ``address``: an existing cluster; else ``workers``: a local Ray with that many CPUs,
-    shut down by :meth:`close`. ``max_retries``: how often Ray reruns a job whose worker
-    died.
+    ``address``: an existing cluster (:meth:`close` disconnects from it); else
+    ``workers``: a local Ray with that many CPUs (:meth:`close` shuts it down). If this
+    process is already connected to Ray, that session is used and left running.
+    ``max_retries``: how often Ray reruns a job whose worker died.
     """
 
     def __init__(self, *, address: str | None = None, workers: int | None = None,
@@ -237,6 +238,7 @@ class RayProver:
             elif address is not None:
                 ray.init(address=address, log_to_driver=False, runtime_env=runtime_env,
                          logging_level=logging.WARNING)
+                self._started = True  # close() disconnects; the cluster keeps running
             else:
                 ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
                          runtime_env=runtime_env, logging_level=logging.WARNING)
