@@ -15,7 +15,7 @@ install: $(PY_STAMP) $(NODE_STAMP) ## create .venv, install pinned pip + npm dep
 
 $(PY_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,fast]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,fast,ray]"
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json

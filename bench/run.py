@@ -39,6 +39,9 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
                      ["--sizes", "4x2x4,16x4x8", "--chain", "both"]),
     "epoch": ("bench_epoch.py", ["--sizes", "4,2,4", "--prove", "4,2,4"],
               ["--prove", "4,2,4", "16,4,8"]),
+    # after "epoch": the same N=4 development keys (set up there if missing)
+    "ray": ("bench_ray.py", ["--circuit", "epoch", "--stories", "1"],
+            ["--circuit", "epoch", "--stories", "3"]),
     "audit": ("bench_audit.py", ["--epochs", "1000"],
               ["--epochs", "1000", "--instruments", "8", "--scenarios", "16"]),
     "stress": ("bench_stress.py", ["--paths", "1000", "--check", "5"], []),

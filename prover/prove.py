@@ -19,7 +19,8 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,22 +112,28 @@ def prove(keys: Keys, inputs: Mapping[str, InputValue]) -> ProofResult:
             return ProofResult(proof, public, key, job_dir, secs, cached=True)
         shutil.rmtree(job_dir, ignore_errors=True)  # corrupt or stale: redo
 
-    job_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=job_dir.parent))
-    try:
-        (tmp / "input.json").write_text(json.dumps(normalise_inputs(inputs)) + "\n")
+    with _job_folder(key, inputs) as tmp:
         wtns = tmp / "witness.wtns"
         calculate_witness(keys, inputs, wtns)
         t0 = time.perf_counter()
         proof, public = prove_witness(keys, wtns)
         secs = time.perf_counter() - t0
         wtns.unlink()  # the witness holds every private value: do not keep it around
-        (tmp / "proof.json").write_text(json.dumps(proof, indent=1) + "\n")
-        (tmp / "public.json").write_text(json.dumps([str(x) for x in public]) + "\n")
-        meta = {"circuit": keys.compiled.circuit.name, "circuit_key": keys.compiled.circuit.key,
-                "zkey_sha256": keys.record["zkey_sha256"], "backend": backend()[0],
-                "prove_seconds": round(secs, 3)}
-        (tmp / "job.json").write_text(json.dumps(meta, indent=2) + "\n")
+        _write_result(tmp, keys, proof, public, secs)
+    return ProofResult(proof, public, key, job_dir, secs, cached=False)
+
+
+@contextmanager
+def _job_folder(key: str, inputs: Mapping[str, InputValue]) -> Iterator[Path]:
+    """A temporary folder beside ``proofs/<key>`` holding ``input.json``, renamed into
+    place when the block ends without an error (removed otherwise, or if the same job
+    finished elsewhere first)."""
+    job_dir = paths.proofs_dir() / key
+    job_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=job_dir.parent))
+    try:
+        (tmp / "input.json").write_text(json.dumps(normalise_inputs(inputs)) + "\n")
+        yield tmp
         try:
             os.rename(tmp, job_dir)
         except OSError:
@@ -134,7 +141,27 @@ def prove(keys: Keys, inputs: Mapping[str, InputValue]) -> ProofResult:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return ProofResult(proof, public, key, job_dir, secs, cached=False)
+
+
+def _write_result(folder: Path, keys: Keys, proof: Mapping[str, Any], public: list[int],
+                  secs: float) -> None:
+    (folder / "proof.json").write_text(json.dumps(proof, indent=1) + "\n")
+    (folder / "public.json").write_text(json.dumps([str(x) for x in public]) + "\n")
+    meta = {"circuit": keys.compiled.circuit.name, "circuit_key": keys.compiled.circuit.key,
+            "zkey_sha256": keys.record["zkey_sha256"], "backend": backend()[0],
+            "prove_seconds": round(secs, 3)}
+    (folder / "job.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def record_job(keys: Keys, inputs: Mapping[str, InputValue], proof: Mapping[str, Any],
+               public: list[int], secs: float) -> Path:
+    """Store a proof made elsewhere (a Ray worker) as the result of its job here, so that
+    :func:`prove` returns it; the caller has verified it. Returns the job folder."""
+    key = job_key(keys, inputs)
+    if _load_job(paths.proofs_dir() / key) is None:
+        with _job_folder(key, inputs) as tmp:
+            _write_result(tmp, keys, proof, public, secs)
+    return paths.proofs_dir() / key
 
 
 #: Environment variable choosing the prover: ``snarkjs``, ``rapidsnark`` or ``auto``

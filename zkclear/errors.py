@@ -67,7 +67,22 @@ from __future__ import annotations
 
 
 class ZkclearError(Exception):
-    """Base of every error zkclear raises on purpose (the CLI prints these without a traceback)."""
+    """Base of every error zkclear raises on purpose (the CLI prints these without a traceback).
+
+    Every one pickles, whatever its ``__init__`` takes (its message and attributes are
+    restored as they are): a proving job's error crosses from a Ray worker to the driver.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (self.__class__, self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[ZkclearError], args: tuple[object, ...],
+             state: dict[str, object]) -> ZkclearError:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
 
 
 class ToolError(ZkclearError):

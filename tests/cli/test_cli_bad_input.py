@@ -38,7 +38,9 @@ CHAIN = ["--rpc-url", RPC, "--deployment", DEP]
 
 # Per subcommand: argument lists that must each fail (after the subcommand's words).
 BAD: dict[tuple[str, ...], list[list[str]]] = {
-    ("epoch", "prove"): [["--slots", "3x"], ["--instruments", "0"], ["--scenarios", "-2"]],
+    ("epoch", "prove"): [["--slots", "3x"], ["--instruments", "0"], ["--scenarios", "-2"],
+                         ["--workers", "0"], ["--ray", "head"], ["--ray", "auto", "--workers",
+                                                                  "1"]],
     ("audit",): [["--rpc-url", RPC, "--deployment", "missing.json", "--key", "k.json"],
                  [*CHAIN, "--key", "missing-key.json"], [*CHAIN, "--key", "k", "--slot", "x"],
                  [*CHAIN], [*CHAIN, "--key", DEP, "--compliance-key", DEP]],
@@ -61,7 +63,12 @@ BAD: dict[tuple[str, ...], list[list[str]]] = {
     ("operator", "run"): [["--rpc-url", RPC, "--deployment", DEP],
                           [*CHAIN, "--db", "sqlite:////nonexistent/dir/op.db"],
                           [*CHAIN, "--db", "postgresql://x/y"], [*CHAIN, "--port", "70000"],
-                          [*CHAIN, "--interval", "0"], [*CHAIN, "--sign-timeout", "-1"]],
+                          [*CHAIN, "--interval", "0"], [*CHAIN, "--sign-timeout", "-1"],
+                          [*CHAIN, "--workers", "0"], [*CHAIN, "--ray", "nonsense"],
+                          [*CHAIN, "--ray", "http://127.0.0.1:6379"],
+                          [*CHAIN, "--ray", "127.0.0.1:6379", "--workers", "2"],
+                          # nothing listens on 127.0.0.1:9: refused before the chain
+                          [*CHAIN, "--ray", "127.0.0.1:9"]],
     ("operator", "recover"): [
         ["--rpc-url", RPC, "--deployment", "missing.json", "--compliance-key", "c.json",
          "--db", "sqlite:///new.db"],

@@ -92,6 +92,24 @@ def story_trades(epoch: int = 1) -> dict[int, list[TradeReport]]:
     }
 
 
+def drive_epoch(env: ServiceEnv, epoch: int, prices: tuple[int, ...]) -> None:
+    """Epoch ``epoch`` with no admin command (the service nets on schedule and closes on
+    its own): the story's trades go in, the driver's tick waits for final prices, nets
+    once they are posted, and closes, proves and submits once every member committed."""
+    svc = env.service
+    trades = story_trades(epoch)
+    for slot, c in env.clients.items():
+        c.submit_trades(trades[slot])
+    svc.tick()
+    assert svc.store.epoch_row(epoch)["phase"] == "intake"  # prices not final yet
+    scenario.post_prices(env.pool, epoch, prices)
+    svc.tick()
+    assert svc.store.epoch_row(epoch)["phase"] == "netted"
+    for c in env.clients.values():
+        c.commit(epoch)
+    svc.tick()
+
+
 def as_dicts(trades: list[TradeReport]) -> list[dict[str, Any]]:
     return TradeList.read(trades, where="test trades").to_json()
 

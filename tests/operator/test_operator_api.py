@@ -230,19 +230,9 @@ def test_second_epoch_netted_on_schedule_and_settled_by_the_driver(env: Env) -> 
     final, closes when every report is committed, proves and submits."""
     svc, cl = env.service, env.pool.client
     assert svc.intake_epoch() == 2
-    trades = ops.story_trades(2)
-    for slot, c in env.clients.items():
-        c.submit_trades(trades[slot])
     svc.net_after, svc.auto_close = 0.0, True
     try:
-        svc.tick()
-        assert svc.store.epoch_row(2)["phase"] == "intake"  # prices not final yet
-        scenario.post_prices(env.pool, 2, (1_020, 1_090))
-        svc.tick()
-        assert svc.store.epoch_row(2)["phase"] == "netted"
-        for c in env.clients.values():
-            c.commit(2)
-        svc.tick()
+        ops.drive_epoch(env, 2, (1_020, 1_090))
     finally:
         svc.net_after, svc.auto_close = None, False
     assert svc.epoch_public(2)["phase"] == "accepted"

@@ -51,7 +51,8 @@ class Operator:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    def start(self, crash_at: str | None = None, *, wait: bool = True) -> None:
+    def start(self, crash_at: str | None = None, *, wait: bool = True,
+              extra: tuple[str, ...] = ()) -> None:
         env = {k: v for k, v in os.environ.items() if k != "ZKCLEAR_CRASH_AT"}
         if crash_at:
             env["ZKCLEAR_CRASH_AT"] = crash_at
@@ -62,7 +63,7 @@ class Operator:
              str(self.deployment), "--db", f"sqlite:///{self.db}", "--transport-key",
              str(self.work / "transport.json"), "--admin-token-file",
              str(self.work / "token.json"), "--port", str(self.port), "--dev-keys",
-             "--interval", "0.3"],
+             "--interval", "0.3", *extra],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True)
         log.close()
@@ -116,6 +117,31 @@ class Operator:
                 self.kill()
 
 
+@contextlib.contextmanager
+def operated_pool(node: chain.HardhatNode, work: Path) -> Iterator[
+        tuple[Pool, dict[int, ops.Member], Operator, dict[int, MemberClient]]]:
+    """A pool with registered members on the node (reverted afterwards), its operator
+    (not started: files in ``work``) and a client per member."""
+    w3 = node.web3()
+    snap = chain.snapshot(w3)
+    op: Operator | None = None
+    clients: dict[int, MemberClient] = {}
+    try:
+        pool = scenario.deploy_pool(w3, scenario.epoch_keys())
+        members = ops.register_members(pool)
+        dep = work / "deployment.json"
+        pool.client.deployment.save(dep)
+        op = Operator(node, dep, work)
+        clients.update({s: m.client(op.url, pool) for s, m in members.items()})
+        yield pool, members, op, clients
+    finally:
+        for c in clients.values():
+            c.close()
+        if op is not None:
+            op.kill()
+        chain.revert(w3, snap)
+
+
 def _submit_epoch_txs(pool: Pool) -> int:
     """submitEpoch transactions sent to the ClearingHouse since deployment."""
     house = pool.client.house
@@ -144,21 +170,11 @@ def _wait(pred: object, what: str, timeout: float = 120) -> None:
 
 def test_sigkill_at_every_stage_of_an_epoch(node: chain.HardhatNode,
                                             tmp_path: Path) -> None:
-    w3 = node.web3()
-    snap = chain.snapshot(w3)
-    op: Operator | None = None
-    clients: dict[int, MemberClient] = {}
-    try:
-        pool = scenario.deploy_pool(w3, scenario.epoch_keys())
-        members = ops.register_members(pool)
-        dep = tmp_path / "deployment.json"
-        pool.client.deployment.save(dep)
-        op = Operator(node, dep, tmp_path)
+    with operated_pool(node, tmp_path) as (pool, members, op, clients):
         trades = ops.story_trades()
 
         # 1. mid-intake: two lists accepted, then SIGKILL from outside
         op.start()
-        clients = {s: m.client(op.url, pool) for s, m in members.items()}
         for s in (1, 2):
             clients[s].enrol()
             clients[s].submit_trades(trades[s])
@@ -217,12 +233,6 @@ def test_sigkill_at_every_stage_of_an_epoch(node: chain.HardhatNode,
             assert leaf.vkh == members[s].view_key.vkh and leaf.status == 1
         with pytest.raises(MemberError):  # the operator is down: a clear client error
             clients[1].result(1)
-    finally:
-        for c in clients.values():
-            c.close()
-        if op is not None:
-            op.kill()
-        chain.revert(w3, snap)
 
 
 def test_sigkill_after_storing_a_list_before_close_after_proof_before_submit(
@@ -230,20 +240,10 @@ def test_sigkill_after_storing_a_list_before_close_after_proof_before_submit(
     """The other crash points: a trade list stored but the reply lost (the member sends
     again: both kept, the latest netted), before closeEpoch was sent, after the proof
     was stored, before submitEpoch was sent."""
-    w3 = node.web3()
-    snap = chain.snapshot(w3)
-    op: Operator | None = None
-    clients: dict[int, MemberClient] = {}
-    try:
-        pool = scenario.deploy_pool(w3, scenario.epoch_keys())
-        members = ops.register_members(pool)
-        dep = tmp_path / "deployment.json"
-        pool.client.deployment.save(dep)
-        op = Operator(node, dep, tmp_path)
+    with operated_pool(node, tmp_path) as (pool, _members, op, clients):
         trades = ops.story_trades()
 
         op.start("after_trades_stored")
-        clients = {s: m.client(op.url, pool) for s, m in members.items()}
         clients[1].enrol()
         with pytest.raises(MemberError) as ei:
             clients[1].submit_trades(trades[1])
@@ -289,9 +289,29 @@ def test_sigkill_after_storing_a_list_before_close_after_proof_before_submit(
         delta, cash = net_reference(match.accepted, 4, 2, PRICES_1)
         assert [(lf.collateral, list(lf.positions)) for lf in final.leaves[1:]] == [
             (ops.DEPOSIT + cash[s], delta[s]) for s in (1, 2, 3)]
-    finally:
+
+
+def test_operator_run_proves_on_a_local_ray(node: chain.HardhatNode, tmp_path: Path) -> None:
+    """``operator run --workers 2``: the process starts a local Ray, the epoch is proven
+    on it and accepted, and SIGTERM stops the process (and its Ray) cleanly."""
+    with operated_pool(node, tmp_path) as (pool, _members, op, clients):
+        op.start(extra=("--workers", "2"))
+        trades = ops.story_trades()
+        for s, c in clients.items():
+            c.enrol()
+            c.submit_trades(trades[s])
+        scenario.post_prices(pool, 1, PRICES_1)
+        assert op.admin("/v1/admin/epochs/1/net").status_code == 200
         for c in clients.values():
-            c.close()
-        if op is not None:
-            op.kill()
-        chain.revert(w3, snap)
+            c.commit(1)  # every report committed: the driver closes, proves, submits
+        _wait(lambda: httpx.get(op.url + "/v1/epochs/1").json()["phase"] == "accepted",
+              "epoch 1 accepted", timeout=240)
+        op.stop()
+        assert op.proc is not None and op.proc.returncode == 0, op.log_tail()
+        assert "proofs are made in a local Ray (2 CPUs)" in op.log_tail()
+        with Store(f"sqlite:///{op.db}") as st:
+            detail = st.one("SELECT detail FROM journal WHERE epoch = 1 AND step = 'proving'")
+            latest = st.latest_state()
+        assert detail is not None and "local Ray" in detail[0]
+        assert latest is not None and latest[0] == 1
+        assert PoolState.from_json(latest[1]).root() == pool.client.state_root()

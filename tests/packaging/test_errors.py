@@ -68,3 +68,20 @@ def test_errors_docstring_draws_the_tree() -> None:
     doc = "\n".join(line.strip() for line in (errors.__doc__ or "").splitlines())
     assert "\n".join(line.strip() for line in tree.splitlines()) in doc, (
         "errors.py's docstring must draw the exception tree; paste this:\n" + tree)
+
+
+def test_errors_pickle_with_their_message_and_fields() -> None:
+    """A proving job's error crosses from a Ray worker to the driver by pickle, whatever
+    the class's __init__ takes."""
+    import pickle
+
+    from zkclear.errors import ToolError, WitnessError
+    from zkclear.field import BoundError
+    from zkclear.operator.errors import ServiceError
+
+    for exc in (WitnessError("epoch", "Assert Failed", "Num2Bits", 12),
+                ToolError("prove", "epoch", "boom", "try again"),
+                BoundError("cash", 2**70, 64), ServiceError("not_netted", "no", 409)):
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is type(exc) and str(back) == str(exc)
+        assert vars(back) == vars(exc)

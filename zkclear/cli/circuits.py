@@ -4,13 +4,23 @@ development keys), ``zkclear ptau dev`` and ``zkclear epoch prove``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import click
 
 from zkclear.cli.output import Output
-from zkclear.cli.params import DEV_POWER, Existing, Int, circuit_args, command, group
+from zkclear.cli.params import (
+    DEV_POWER,
+    PROVER,
+    Existing,
+    Int,
+    circuit_args,
+    command,
+    group,
+    prover_options,
+)
 from zkclear.errors import ZkclearError
 
 
@@ -90,36 +100,44 @@ epoch = group("epoch", "clear and prove epochs")
 
 
 @command(epoch, "prove",
-         "clear the generated demo story (hedge, refusal, liquidation), prove, verify")
+         "clear the generated demo story (hedge, refusal, liquidation), prove, verify",
+         not_both=PROVER)
 @click.option("--slots", type=Int(2, 64, "a slot count", "N"), default=4,
               help="N, a power of two (slot 0 = house)")
 @click.option("--instruments", type=Int(1, 256, "an instrument count", "M"), default=2, help="M")
 @click.option("--scenarios", type=Int(1, 1024, "a scenario count", "K"), default=4, help="K")
-def epoch_prove(out: Output, slots: int, instruments: int, scenarios: int) -> int:
-    """Clear the generated demo story at the given size, prove and verify each epoch."""
+@prover_options
+def epoch_prove(out: Output, slots: int, instruments: int, scenarios: int, ray: str | None,
+                workers: int | None) -> int:
+    """Clear the generated demo story at the given size, prove and verify each epoch
+    (with --ray/--workers: every epoch at once on Ray; the engine runs first)."""
     from zkclear.clearing.params import PoolConfig
     from zkclear.clearing.scenario import run_story
     from zkclear.clearing.witness import epoch_circuit_inputs
     from zkclear.prover import registry
     from zkclear.prover.circuit import compile_circuit
+    from zkclear.prover.distributed import connect
     from zkclear.prover.keys import dev_setup
-    from zkclear.prover.prove import prove
     from zkclear.verifier import Proof, VerifyingKey, verify
 
-    cfg = PoolConfig(slots, instruments, scenarios)
-    circuit = registry.get("epoch", slots=cfg.n_slots, instruments=cfg.n_instruments,
-                           scenarios=cfg.n_scenarios)
-    with out.step(f"compile epoch circuit N={cfg.n_slots} M={cfg.n_instruments} "
-                  f"K={cfg.n_scenarios}"):
-        c = compile_circuit(circuit)
-    out.info(f"  {c.info.n_constraints} constraints")
-    with out.step("groth16 setup (insecure development keys)"):
-        keys = dev_setup(c)
-    vk = VerifyingKey.from_json(keys.vkey)
+    # The prover first: an unreachable Ray cluster is refused before any work.
+    with closing(connect(address=ray, workers=workers)) as prover:
+        cfg = PoolConfig(slots, instruments, scenarios)
+        circuit = registry.get("epoch", slots=cfg.n_slots, instruments=cfg.n_instruments,
+                               scenarios=cfg.n_scenarios)
+        with out.step(f"compile epoch circuit N={cfg.n_slots} M={cfg.n_instruments} "
+                      f"K={cfg.n_scenarios}"):
+            c = compile_circuit(circuit)
+        out.info(f"  {c.info.n_constraints} constraints")
+        with out.step("groth16 setup (insecure development keys)"):
+            keys = dev_setup(c)
+        vk = VerifyingKey.from_json(keys.vkey)
+        results = list(run_story(cfg))  # the engine: every epoch's witness is known now
+        with out.progress(f"prove {len(results)} epochs in {prover.description}") as bar:
+            proofs = list(prover.prove_many(keys, [epoch_circuit_inputs(r) for r in results],
+                                            progress=bar))
     epochs = []
-    for r in run_story(cfg):
-        with out.step(f"prove epoch {r.epoch}"):
-            res = prove(keys, epoch_circuit_inputs(r))
+    for r, res in zip(results, proofs, strict=True):
         if res.public != r.public_signals():
             raise ZkclearError(f"epoch {r.epoch}: circuit public signals differ from the "
                                "engine's")

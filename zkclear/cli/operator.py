@@ -14,6 +14,7 @@ from zkclear.cli.params import (
     ADDRESS,
     DB_URL,
     PORT,
+    PROVER,
     SECONDS,
     Existing,
     Float,
@@ -21,13 +22,15 @@ from zkclear.cli.params import (
     deployment_option,
     group,
     load_deployment,
+    prover_options,
     rpc_url_option,
 )
 
 operator = group("operator", "the operator service")
 
 
-@command(operator, "run", "serve the operator API and run the epoch lifecycle")
+@command(operator, "run", "serve the operator API and run the epoch lifecycle",
+         not_both=PROVER)
 @rpc_url_option()
 @deployment_option()
 @click.option("--db", type=DB_URL, default="sqlite:///operator.db",
@@ -56,10 +59,12 @@ operator = group("operator", "the operator service")
               help="members have SECONDS after each netting round to send their signed "
               "commitment; then the missing ones are excluded and the rest re-netted (0: only "
               "when a close is commanded)")
+@prover_options
 def run(out: Output, rpc_url: str, deployment: str, db: str, transport_key: str,
         admin_token_file: str, host: str, port: int, operator_account: str | None,
         operator_key: str | None, dev_keys: bool, no_auto_close: bool, interval: float,
-        net_after: float | None, sign_timeout: float) -> int:
+        net_after: float | None, sign_timeout: float, ray: str | None,
+        workers: int | None) -> int:
     import logging
 
     from zkclear.operator.run import RunOptions, run
@@ -69,10 +74,11 @@ def run(out: Output, rpc_url: str, deployment: str, db: str, transport_key: str,
                       Path(admin_token_file), host, port, operator_account, dev_keys,
                       not no_auto_close, interval, net_after,
                       Path(operator_key) if operator_key else None,
-                      sign_timeout if sign_timeout > 0 else None)
+                      sign_timeout if sign_timeout > 0 else None, ray=ray, workers=workers)
 
     def ready(info: dict[str, Any]) -> None:
-        out.info(f"operator API on {info['url']} (pool {info['pool_id']})")
+        out.info(f"operator API on {info['url']} (pool {info['pool_id']}; proving in "
+                 f"{info['prover']})")
         if out.as_json:
             print(json.dumps({"ok": True, **info}), flush=True)
     return run(opts, ready=ready)

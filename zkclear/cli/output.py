@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,6 +39,22 @@ class Output:
             return
         with err.status(title) as status, logs.shown_on(status, title):
             yield
+        self.info(f"  [green]✓[/] {title} ({time.perf_counter() - t0:.1f} s)")
+
+    @contextmanager
+    def progress(self, title: str) -> Iterator[Callable[[int, int], None]]:
+        """A progress bar over jobs: yields ``update(done, total)`` (a line per job when
+        stderr is not a terminal; nothing with --json)."""
+        t0 = time.perf_counter()
+        if self.as_json or not err.is_terminal:
+            yield lambda done, total: self.info(f"  {title}: {done}/{total}")
+        else:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=err, transient=True) as bar:
+                task = bar.add_task(title, total=None)
+                yield lambda done, total: bar.update(task, completed=done, total=total)
         self.info(f"  [green]✓[/] {title} ({time.perf_counter() - t0:.1f} s)")
 
     def result(self, obj: dict[str, Any]) -> None:

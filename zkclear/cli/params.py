@@ -172,6 +172,8 @@ PUBLIC_KEY = Pattern(r"(0x)?[0-9a-fA-F]{64}", "a public key (0x + 64 hex)", "HEX
 PRIVATE_KEY = Pattern(r"(0x)?[0-9a-fA-F]{64}", "a private key (0x + 64 hex)", "HEX",
                       echo=False)  # never echo a key
 URL = Pattern(r"https?://[^\s/]+(/\S*)?", "an http:// or https:// URL", "URL")
+RAY_ADDRESS = Pattern(r"(ray://)?[\w.\-]+:\d{1,5}|(ray://)?\[[0-9a-fA-F:]+\]:\d{1,5}|auto",
+                      "a Ray cluster address (HOST:PORT, ray://HOST:PORT or auto)", "ADDRESS")
 
 
 class Checked(click.ParamType):
@@ -319,6 +321,21 @@ def signer_options(fn: F) -> F:
     return click.option("--key", type=Existing("the key file"), metavar="FILE",
                         help="zkclear-eth-key-v1 file: sign locally (real nodes); "
                         "default: the node's first unlocked account")(fn)
+
+
+#: ``--ray`` and ``--workers`` both choose the distributed prover: at most one of them.
+PROVER = [("ray", "workers")]
+
+
+def prover_options(fn: F) -> F:
+    """``--ray ADDRESS`` or ``--workers N``: prove on Ray (default: in this process)."""
+    fn = click.option("--workers", type=Int(1, 4096, "a number of workers", "N"),
+                      help="prove on a local Ray started with N workers (one proof each "
+                      "at a time)")(fn)
+    return click.option("--ray", type=RAY_ADDRESS,
+                        help="prove on the Ray cluster at ADDRESS: HOST:PORT of its head "
+                        "node, ray://HOST:PORT of a Ray Client server, or auto "
+                        "(docs/operator.md)")(fn)
 
 
 def chain_options(fn: F) -> F:

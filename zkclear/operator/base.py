@@ -100,7 +100,9 @@ class ServiceBase:
     def __init__(self, store: Store, client: Client, transport: X25519KeyPair, *,
                  operator: str, keys: Any | Callable[[], Any],
                  auto_close: bool = True, net_after: float | None = None,
-                 sign_timeout: float | None = None) -> None:
+                 sign_timeout: float | None = None, prover: Any = None) -> None:
+        from zkclear.prover.distributed import LocalProver
+
         self.store = store
         self._chain_lock = threading.RLock()
         self.raw_client = client
@@ -111,6 +113,9 @@ class ServiceBase:
         self.auto_close = auto_close
         self.net_after = net_after
         self.sign_timeout = sign_timeout
+        #: where proofs are made: this process (the default) or a Ray cluster
+        #: (:mod:`zkclear.prover.distributed`); both run the same content-addressed job.
+        self.prover = prover if prover is not None else LocalProver()
         self._advance_lock = threading.RLock()
         dep = client.deployment
         self.config = dep.config

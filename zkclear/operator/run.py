@@ -6,6 +6,8 @@ deployment file (:class:`zkclear.chain.contracts.Deployment` JSON), the database
 operator's transport key file (created on first start) and the proving keys of the epoch
 circuit (``--dev-keys``: the INSECURE development setup, local chains only; otherwise the
 installed ceremony keys). At start it resumes every unfinished epoch, then serves.
+Proofs are made in this process, or on a Ray cluster (``--ray ADDRESS``, ``--workers N``:
+:mod:`zkclear.prover.distributed`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class RunOptions:
     net_after: float | None = None
     operator_key: Path | None = None  # eth key file: sign locally (real networks)
     sign_timeout: float | None = 300.0  # seconds to sign a netted report (None: on command)
+    ray: str | None = None  # prove on the Ray cluster at this address ...
+    workers: int | None = None  # ... or on a local Ray with this many workers
 
 
 def epoch_keys_for(client: Client, dev: bool) -> Any:
@@ -70,7 +74,7 @@ def epoch_keys_for(client: Client, dev: bool) -> Any:
     return keys
 
 
-def build_service(opts: RunOptions) -> OperatorService:
+def build_service(opts: RunOptions, prover: Any = None) -> OperatorService:
     signers = []
     if opts.operator_key is not None:
         from zkclear.roles.member import read_eth_key
@@ -89,12 +93,24 @@ def build_service(opts: RunOptions) -> OperatorService:
     return OperatorService(store, client, transport, operator=operator,
                            keys=lambda: epoch_keys_for(client, opts.dev_keys),
                            auto_close=opts.auto_close, net_after=opts.net_after,
-                           sign_timeout=opts.sign_timeout)
+                           sign_timeout=opts.sign_timeout, prover=prover)
 
 
 def run(opts: RunOptions, *, ready: Any = None) -> int:
     """Serve until SIGTERM/SIGINT. ``ready(info)`` is called once the API listens."""
-    service = build_service(opts)
+    from zkclear.prover.distributed import connect
+
+    # The prover first: an unreachable Ray cluster is refused before anything else starts.
+    prover = connect(address=opts.ray, workers=opts.workers)
+    log.info("proofs are made in %s", prover.description)
+    try:
+        return _serve(opts, prover, ready)
+    finally:
+        prover.close()
+
+
+def _serve(opts: RunOptions, prover: Any, ready: Any) -> int:
+    service = build_service(opts, prover)
     token = secrets.token_urlsafe(32)
     write_json_secret(opts.admin_token_file, dump(AdminTokenFile.tagged(token=token)),
                       overwrite=True)
@@ -112,7 +128,8 @@ def run(opts: RunOptions, *, ready: Any = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     if ready is not None:
-        ready({"url": server.url, "pool_id": service.info.pool_id, "resumed": resumed})
+        ready({"url": server.url, "pool_id": service.info.pool_id, "resumed": resumed,
+               "prover": prover.description})
     try:
         while not stop.wait(0.5):
             pass

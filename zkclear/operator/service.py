@@ -103,7 +103,8 @@ class OperatorService(Intake, Settlement):
     open epoch, its prices are final and its first trade list is this many seconds old
     (None: only on command). ``sign_timeout``: seconds members have, after each netting
     round, to send their signed commitment before the missing ones are excluded (None:
-    only when a close is commanded).
+    only when a close is commanded). ``prover``: where proofs are made (default: this
+    process; :class:`zkclear.prover.distributed.RayProver`: a Ray cluster).
     """
 
     # -- the background driver -------------------------------------------------------------

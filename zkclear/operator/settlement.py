@@ -141,11 +141,11 @@ class Settlement(Netting):
         keys = self._view_keys(set(reports)) | self._enrolled_keys()
         result = run_epoch(state, self.params_for(epoch), market, events, reports,
                            view_keys=keys)
-        from zkclear.prover.prove import prove
-
-        self.store.journal(epoch, "proving")
+        self.store.journal(epoch, "proving", {"prover": self.prover.description})
         t0 = time.perf_counter()
-        proof = prove(self.keys, epoch_circuit_inputs(result))
+        # The proof is verified before it is returned: by the prover here, and again by
+        # the Python verifier when it comes back from a Ray worker.
+        proof = self.prover.prove(self.keys, epoch_circuit_inputs(result))
         if [int(x) for x in proof.public] != result.public_signals():
             raise StoreError(f"epoch {epoch}: the proof's public signals differ from the "
                              "engine's")
