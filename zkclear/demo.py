@@ -199,10 +199,20 @@ def _show_result(out: Output, o: EpochOutcome) -> None:
             status.append(("[green]withdrawal of {} paid[/]" if s.withdrawal_granted else
                            "[yellow]withdrawal of {} refused[/] (below initial margin)"
                            ).format(_fmt(s.withdrawal_requested)))
-        margin = (f"MM {_fmt(s.maintenance_margin):>6} IM {_fmt(s.initial_margin):>6}"
-                  if s.slot else " " * 20)
+        margin = (f"MM {_fmt(s.maintenance_margin):>6} IM {_fmt(s.initial_margin):>6} "
+                  f"fund {_fmt(s.after.df):>4}" if s.slot else " " * 30)
         out.info(f"    {names[s.slot]:<18} collateral {_fmt(s.after.collateral):>10}  "
                  f"positions {list(s.after.positions)!s:<12} {margin}  " + "; ".join(status))
+    wf, c2 = o.result.layers, o.result.cover2
+    if wf.residual or wf.own:
+        out.info(f"  default waterfall: the defaulters' own contributions {_fmt(wf.own)}, the "
+                 f"house's skin {_fmt(wf.house)}, the survivors' fund {_fmt(wf.fund)} (of "
+                 f"{_fmt(wf.fund_base)}), their gains' haircut {_fmt(wf.haircut)}; "
+                 f"uncovered {_fmt(wf.uncovered)}")
+    out.info(f"  Cover-2: the two largest uncovered stress losses {_fmt(c2.requirement)} "
+             f"vs fund + skin {_fmt(c2.resources)}: "
+             + ("[green]met[/]" if c2.met else "[yellow]missed[/]")
+             + f"; next epoch's dfScale {o.result.new.df_scale} bp")
     a = o.accepted
     out.info(f"  [green]accepted on-chain[/]: epoch {a.epoch}, state root {_short(a.new_root)} "
              f"(= engine), submitEpoch gas {_fmt(a.gas_used)}")
@@ -353,10 +363,19 @@ def run_demo(out: Output) -> dict[str, Any]:
     settled = [{"epoch": o.epoch, "instrument": INSTRUMENTS[m],
                 "final_price": o.result.prices[m]} for o in outcomes for m in o.result.settled]
     covered = _covered_call(outcomes[0])
+    waterfalls = [{"epoch": o.epoch, "own": o.result.layers.own,
+                   "house": o.result.layers.house, "fund": o.result.layers.fund,
+                   "haircut": o.result.layers.haircut,
+                   "fund_base": o.result.layers.fund_base,
+                   "uncovered": o.result.layers.uncovered,
+                   "cover2_met": o.result.cover2.met,
+                   "cover2_requirement": o.result.cover2.requirement,
+                   "df_scale_next": o.result.new.df_scale} for o in outcomes]
+    defaulted = [w for w in waterfalls if w["own"] or w["house"] or w["fund"]]
     expired = all(lf.positions[CALL] == 0 for lf in pool.state.leaves)
     ok = (accepted_n == len(outcomes) and chain_root == pool.state.root()
           and bool(liquidations) and bool(refused) and audit_ok and bool(funding)
-          and bool(settled) and expired
+          and bool(settled) and expired and bool(defaulted)
           and covered["together"] < covered["future"] + covered["calls"])
     total = round(time.perf_counter() - t_start, 2)
     summary: dict[str, Any] = {
@@ -379,6 +398,7 @@ def run_demo(out: Output) -> dict[str, Any]:
         "funding": funding,
         "settled": settled,
         "covered_call": covered,
+        "waterfall": waterfalls,
         "audit_ok": audit_ok,
         "audit": {k: v for k, v in audit_info.items() if k != "rows"},
         "submit_epoch_gas": [o.accepted.gas_used for o in outcomes],

@@ -14,13 +14,16 @@ Margin scenarios: SPAN's 16 (price scan range 10 %, extreme moves of two ranges 
 
 1. registration and deposits; Bank A buys 100 ALPHA perpetuals and writes 100 ALPHA
    calls to Market maker C -- a covered call, whose margin is well below the sum of its
-   legs' -- and sells 90 BETA futures to C (a hedge); Fund B sells 50 ALPHA thinly
-   collateralised; an unmatched trade is rejected.
+   legs' -- and sells 90 BETA futures to C (a hedge); Fund B sells 80 ALPHA thinly
+   collateralised; every member with a margin requirement pays its default-fund
+   contribution from its collateral; an unmatched trade is rejected.
 2. prices move; the longs of ALPHA (Bank A) pay funding to the shorts (Fund B, C); a
    contradictory trade; C's withdrawal would leave it below initial margin: refused.
 3. ALPHA +12 %: the call expires in the money and settles at its intrinsic value, the
    BETA future at its final settlement price (a trade in the call that epoch is
-   refused), Fund B is liquidated, Bank A's withdrawal is paid.
+   refused), Fund B is liquidated with a shortfall that goes down the default waterfall
+   (its own contribution, the house's skin in the game, the survivors' fund pro rata),
+   Bank A's withdrawal is paid.
 """
 
 from __future__ import annotations
@@ -61,12 +64,20 @@ FUTURES = ((1_000, 1_100), (1_000, 1_100), (1_010, 1_105), (1_131, 1_105))
 FUNDING = (0, 0, 2, 3)
 
 
+#: The default fund (docs/protocol.md, "Default fund"): every member with a margin
+#: requirement holds at least DF_FLOOR; Cover-2 stresses the margin scenarios x 1.5; the
+#: house puts at most SKIN_CAP of its own into a default before the members' fund.
+DF_FLOOR, STRESS_BP, SKIN_CAP = 500, 15_000, 250
+
+
 def risk_params() -> RiskParams:
     """Initial margin 1.5x maintenance; 10 % liquidation penalty (of MM); SPAN's 16 price
-    moves for every future (the call's row is unused: its risk array stands in)."""
+    moves for every future (the call's row is unused: its risk array stands in); the
+    default fund's floor, stress and skin in the game."""
     shocks = span.futures_shocks(SCAN_BP)
     return RiskParams(15_000, 1_000, (10**9,) * CONFIG.n_instruments,
-                      tuple((s,) * CONFIG.n_instruments for s in shocks), TABLE)
+                      tuple((s,) * CONFIG.n_instruments for s in shocks), TABLE,
+                      df_floor=DF_FLOOR, stress_bp=STRESS_BP, skin_cap=SKIN_CAP)
 
 
 @dataclass(frozen=True)
@@ -139,7 +150,7 @@ def story() -> list[Chapter]:
         ("E1-01", bank, mm, ALPHA, 100, 998),  # Bank A: long 100 ALPHA perpetuals ...
         ("E1-02", mm, bank, CALL, 100, call1),  # ... writes 100 calls on them: covered
         ("E1-03", mm, bank, BETA, 90, 1_101),  # ... and sells 90 BETA futures
-        ("E1-04", mm, fund, ALPHA, 50, 1_000),  # Fund B: short 50 ALPHA, thinly collateralised
+        ("E1-04", mm, fund, ALPHA, 80, 1_000),  # Fund B: short 80 ALPHA, thinly collateralised
     )
     # Fund B reports a trade Market maker C never confirmed: rejected as unmatched.
     _add(t1, fund, TradeReport("E1-05", BETA, BUY, 20, 1_100, mm))

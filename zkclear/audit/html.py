@@ -43,10 +43,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("equity", "Equity"), ("scenario_losses", "Scanning risk per scenario"),
     ("maintenance_margin", "MM"), ("initial_margin", "IM"),
     ("liquidated", "Liquidated"), ("penalty", "Penalty"), ("shortfall", "Shortfall"),
+    ("default_fund", "Default fund (own)"), ("waterfall", "Pool's waterfall"),
     ("withdrawal_requested", "Withdrawal requested"), ("withdrawal", "Withdrawal"),
     ("collateral_after", "Collateral after"), ("positions_after", "Positions after"),
 )
-_TEXT_COLUMNS = {"status": "text status", "withdrawal": "text", "accepted": "text"}
+_TEXT_COLUMNS = {"status": "text status", "withdrawal": "text", "accepted": "text",
+                 "default_fund": "text", "waterfall": "text"}
 
 
 @cache
@@ -84,11 +86,35 @@ def _withdrawal_text(r: Mapping[str, Any]) -> str:
     return "—"
 
 
+def _fund_text(f: Mapping[str, Any] | None) -> str:
+    """The member's contribution: held of required, what the waterfall used, after."""
+    if f is None:
+        return "—"
+    parts = [f"held {f['held']} of {f['required']}" + ("" if f["call_met"] else " (call unmet)")]
+    used = [(f["own_used"], "for its own default"), (f["fund_share"], "to others' defaults"),
+            (f["haircut"], "haircut of its gains")]
+    parts += [f"{v} {what}" for v, what in used if v]
+    return "; ".join(parts) + f"; after {f['after']}"
+
+
+def _waterfall_text(w: Mapping[str, Any] | None) -> str:
+    if w is None:
+        return "—"
+    if not any(w[k] for k in ("own", "house", "fund", "haircut")):
+        return "no default"
+    return (f"own {w['own']}, house {w['house']}, fund {w['fund']} of {w['fund_base']}, "
+            f"haircut {w['haircut']} of gains {w['gains']}")
+
+
 def _row_cells(r: Mapping[str, Any]) -> list[dict[str, str]]:
     cells = []
     for name, _title in COLUMNS:
         if name == "withdrawal":
             text = _withdrawal_text(r)
+        elif name == "default_fund":
+            text = _fund_text(r["default_fund"])
+        elif name == "waterfall":
+            text = _waterfall_text(r["waterfall"])
         elif name == "liquidated" and r["liquidated"] is None:
             text = _cell(r["onchain"]["liquidated"])
         else:
