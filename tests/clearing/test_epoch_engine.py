@@ -79,7 +79,7 @@ def test_first_epoch_with_trades_registration_deposits_and_withdrawals():
     v = r.public_values()
     assert v["oldRoot"] == s0.root() and v["newRoot"] == r.new.root() and v["epoch"] == 1
     assert v["nEvents"] == len(events) and v["totalCollateral"] == 12_100
-    # Packed into 9 signals: epoch | nEvents << 64 | total << 80,
+    # Packed into 13 signals: epoch | nEvents << 64 | total << 80,
     # liq | granted << N | rho << 2N, and the exit sum over the exit data.
     pub = r.public_signals()
     assert pub[2] == 1 + (len(events) << 64) + (12_100 << 80)
