@@ -52,6 +52,10 @@ used. Otherwise every cash array holds Python ints (numpy object arrays): exact,
 :func:`~zkclear.clearing.epoch.clear_slot` and its pool-wide step
 (:func:`~zkclear.clearing.epoch.pool_waterfall`, :func:`~zkclear.clearing.epoch.pool_cover2`),
 as :func:`~zkclear.clearing.epoch.run_epoch` does; the tests check the two agree.
+
+Why one long module: the vectorised epoch and its slot-by-slot replay through the engine
+are the two halves of one check (they must agree bit for bit), and they read best side by
+side.
 """
 
 from __future__ import annotations
