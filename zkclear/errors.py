@@ -55,7 +55,7 @@ the new drawing when it is not)::
     │   └── WorkerCallError           prover._node
     ├── TradeError                    clearing.intake; also ValueError
     │   └── NettingBoundError         clearing.netting; also BoundError
-    ├── TradeLossError                clearing.epoch; also ValueError
+    ├── TradeLossError                clearing.slot; also ValueError
     └── TransportError                privacy.transport
         ├── ReplayError               privacy.transport
         ├── TamperedError             privacy.transport
