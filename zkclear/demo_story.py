@@ -154,7 +154,7 @@ def story() -> list[Chapter]:
     )
     # Fund B reports a trade Market maker C never confirmed: rejected as unmatched.
     _add(t1, fund, TradeReport("E1-05", BETA, BUY, 20, 1_100, mm))
-    e1 = _orders(1, t1, deposits={0: 1_000_000, bank: 60_000, fund: 9_000, mm: 400_000})
+    e1 = _orders(1, t1, deposits={0: 1_000_000, bank: 60_000, fund: 9_300, mm: 400_000})
 
     t2 = _trades(
         ("E2-01", bank, mm, ALPHA, 10, 1_005),

@@ -27,6 +27,12 @@ def test_demo_clears_proves_and_audits_the_whole_story(capsys):
     assert data["withdrawals_paid"] >= 1
     assert [m["name"] for m in data["members"]] == ["Bank A", "Fund B", "Market maker C"]
     assert data["liquidated"] == [{"epoch": 3, "slot": 2, "member": "Fund B"}]
+    # Fund B's shortfall goes down the waterfall: its own contribution, the house's skin
+    # in the game (capped at 250), then the survivors' fund; nothing left uncovered.
+    wf = {w["epoch"]: w for w in data["waterfall"]}
+    assert wf[3]["own"] > 0 and wf[3]["house"] == 250 and wf[3]["fund"] > 0
+    assert wf[3]["uncovered"] == 0 and not any(wf[e]["own"] for e in (1, 2))
+    assert wf[1]["cover2_met"] is False and wf[1]["df_scale_next"] > 0  # contributions rise
     assert all(t["rejected"] for t in data["trades"])  # every epoch rejects something
     assert {r["reason"] for t in data["trades"] for r in t["rejected"]} >= {
         "UNMATCHED", "CONTRADICTORY", "HOUSE_COUNTERPARTY"}
