@@ -14,6 +14,7 @@ real contract.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from eth_account import Account
@@ -32,6 +33,7 @@ from zkclear.chain.client import (
 from zkclear.chain.pool import Pool
 from zkclear.clearing.epoch import run_epoch
 from zkclear.clearing.events import Event, Kind
+from zkclear.clearing.public import PUBLIC_NAMES
 from zkclear.clearing.state import Leaf
 from zkclear.clearing.witness import epoch_circuit_inputs
 from zkclear.field import P
@@ -236,7 +238,7 @@ def test_exit_after_an_accepted_epoch_needs_its_exit_data(epoch2) -> None:
     cl.freeze(sender=m[3])
     data = [0] * (N + 1)
     with reverts("ExitDataMismatch"):
-        cl.exit(1, 600, [0] * M, 78, 0, data, sender=m[1])
+        cl.exit(1, 600, [0] * M, 0, 78, 0, data, sender=m[1])
     with reverts("ExitDataMismatch"):
         cl.govern([cl.exit_house_call(data)], p.actors.signers)
 
@@ -274,7 +276,7 @@ def test_freeze_only_after_an_unserved_request_times_out(pool: Pool) -> None:
     close(pool)  # closing is not serving: epoch 1 still has no accepted proof
     chain.advance_time(pool.w3, asked + DAY - chain.latest_timestamp(pool.w3))
     with reverts("NotFrozen"):
-        cl.exit(1, 0, [0] * M, 0, 0, [], sender=anyone)
+        cl.exit(1, 0, [0] * M, 0, 0, 0, [], sender=anyone)
     receipt = cl.freeze(sender=anyone)
     (ev,) = cl.logs(receipt, "ClearingHouse", "Frozen")
     assert (ev["epoch"], ev["requestedAt"]) == (1, asked) and cl.frozen()
@@ -289,7 +291,7 @@ def test_freeze_only_after_an_unserved_request_times_out(pool: Pool) -> None:
     proof = {"pi_a": ["1", "2", "1"], "pi_b": [["0", "0"], ["0", "0"], ["1", "0"]],
              "pi_c": ["1", "2", "1"]}
     with reverts("PoolFrozen"):
-        cl.submit_epoch(proof, [0] * 9, [0] * (N + 1), sender=pool.actors.operator)
+        cl.submit_epoch(proof, [0] * len(PUBLIC_NAMES), [0] * (N + 1), sender=pool.actors.operator)
 
 
 # --- exits ------------------------------------------------------------------------------------
@@ -313,21 +315,21 @@ def test_genesis_exit_pays_pending_deposits(pool: Pool) -> None:
     freeze_now(pool, requester=2)  # a removed member's request counts
     held = cl.balance(cl.house.address)
     assert held == 1_280
-    receipt = cl.exit(1, 0, [], 0, 0, [], sender=anyone)  # anyone may exit a slot
+    receipt = cl.exit(1, 0, [], 0, 0, 0, [], sender=anyone)  # anyone may exit a slot
     (ev,) = cl.logs(receipt, "ClearingHouse", "Exited")
     assert (ev["slot"], ev["account"], ev["amount"], ev["haircutApplied"]) == (1, m[1], 1_030,
                                                                               False)
     assert cl.exited(1) and cl.claimable(m[1]) == 1_030
     with reverts("AlreadyExited"):
-        cl.exit(1, 0, [], 0, 0, [], sender=m[1])
-    cl.exit(2, 0, [], 0, 0, [], sender=m[2])  # removed: exits with nothing pending
+        cl.exit(1, 0, [], 0, 0, 0, [], sender=m[1])
+    cl.exit(2, 0, [], 0, 0, 0, [], sender=m[2])  # removed: exits with nothing pending
     assert cl.claimable(m[2]) == 0
     with reverts("NotRegistered"):
-        cl.exit(3, 0, [], 0, 0, [], sender=anyone)
+        cl.exit(3, 0, [], 0, 0, 0, [], sender=anyone)
     with reverts("HouseCannotExit"):
-        cl.exit(0, 0, [], 0, 0, [], sender=anyone)
+        cl.exit(0, 0, [], 0, 0, 0, [], sender=anyone)
     with reverts("SlotOutOfRange"):
-        cl.exit(N, 0, [], 0, 0, [], sender=anyone)
+        cl.exit(N, 0, [], 0, 0, 0, [], sender=anyone)
     with reverts("NotGovernance"):
         cl.transact(cl.house.functions.exitHouse([]), sender=m[0])
     cl.govern([cl.exit_house_call([])], pool.actors.signers)
@@ -345,19 +347,21 @@ def test_genesis_exit_pays_pending_deposits(pool: Pool) -> None:
 # --- exits against leaves (last accepted state written into storage; see the docstring) ---
 
 
-def leaf(c: int, q: Sequence[int] = (0, 0), slot: int = 1, nonce: int = 99) -> Leaf:
-    return Leaf(c, tuple(q), 77 + slot, 1, nonce)
+def leaf(c: int, q: Sequence[int] = (0, 0), slot: int = 1, nonce: int = 99,
+         df: int = 0) -> Leaf:
+    return Leaf(c, tuple(q), 77 + slot, 1, nonce, df)
 
 
 def do_exit(p: Pool, slot: int, lf: Leaf, data: Sequence[int]):
-    return p.client.exit(slot, lf.collateral, lf.positions, lf.vkh, lf.nonce, data,
+    return p.client.exit(slot, lf.collateral, lf.positions, lf.df, lf.vkh, lf.nonce, data,
                          sender=p.actors.reporters[1])
 
 
 def test_exit_with_a_leaf_and_its_refusals(pool: Pool) -> None:
     cl, m = pool.client, pool.actors.members
     register(pool)
-    leaves = {1: leaf(700, (5, -3), 1), 2: leaf(300, (-5, 3), 2, nonce=P - 1), 3: leaf(0, slot=3)}
+    leaves = {1: leaf(700, (5, -3), 1, df=50), 2: leaf(300, (-5, 3), 2, nonce=P - 1),
+              3: leaf(0, slot=3)}
     data = scenario.install_exit_state(pool, leaves, house_c=100)
     cl.deposit(40, sender=m[2])  # pending in epoch 2
     freeze_now(pool)
@@ -369,20 +373,25 @@ def test_exit_with_a_leaf_and_its_refusals(pool: Pool) -> None:
         ("LeafMismatch", lambda: do_exit(pool, 1, Leaf(701, lf.positions, lf.vkh, 1, 99), data)),
         ("LeafMismatch", lambda: do_exit(pool, 1, Leaf(700, lf.positions, lf.vkh, 1, 98), data)),
         ("LeafMismatch", lambda: do_exit(pool, 2, lf, data)),  # another slot's leaf
-        ("NegativeCollateral", lambda: cl.exit(1, -1, [5, -3], lf.vkh, 99, data, sender=m[1])),
-        ("WrongPositionCount", lambda: cl.exit(1, 700, [5], lf.vkh, 99, data, sender=m[1])),
-        ("ExitValueOutOfRange", lambda: cl.exit(1, 700, [1 << 48, 0], lf.vkh, 99, data,
+        ("LeafMismatch", lambda: do_exit(pool, 1, replace(lf, df=lf.df + 1), data)),
+        ("NegativeCollateral", lambda: cl.exit(1, -1, [5, -3], 50, lf.vkh, 99, data,
+                                               sender=m[1])),
+        ("WrongPositionCount", lambda: cl.exit(1, 700, [5], 50, lf.vkh, 99, data, sender=m[1])),
+        ("ExitValueOutOfRange", lambda: cl.exit(1, 700, [1 << 48, 0], 50, lf.vkh, 99, data,
                                                 sender=m[1])),
-        ("ExitValueOutOfRange", lambda: cl.exit(1, 1 << 120, [5, -3], lf.vkh, 99, data,
+        ("ExitValueOutOfRange", lambda: cl.exit(1, 1 << 120, [5, -3], 50, lf.vkh, 99, data,
                                                 sender=m[1])),
-        ("NotAFieldElement", lambda: cl.exit(1, 700, [5, -3], lf.vkh, P, data, sender=m[1])),
+        ("ExitValueOutOfRange", lambda: cl.exit(1, 700, [5, -3], 1 << 120, lf.vkh, 99, data,
+                                                sender=m[1])),
+        ("NotAFieldElement", lambda: cl.exit(1, 700, [5, -3], 50, lf.vkh, P, data,
+                                             sender=m[1])),
     ]
     for error, call in cases:
         with reverts(error):
             call()
     receipt = do_exit(pool, 1, lf, data)
     (ev,) = cl.logs(receipt, "ClearingHouse", "Exited")
-    assert (ev["amount"], ev["haircutApplied"]) == (700, False)
+    assert (ev["amount"], ev["haircutApplied"]) == (700 + 50, False)  # c + df
     with reverts("AlreadyExited"):  # a replay
         do_exit(pool, 1, lf, data)
     do_exit(pool, 2, leaves[2], data)
@@ -390,7 +399,7 @@ def test_exit_with_a_leaf_and_its_refusals(pool: Pool) -> None:
     do_exit(pool, 3, leaves[3], data)
     cl.govern([cl.exit_house_call(data)], pool.actors.signers)
     assert cl.claimable(m[0]) == 100
-    assert cl.total_claimable() == cl.balance(cl.house.address) == 1_140
+    assert cl.total_claimable() == cl.balance(cl.house.address) == 1_190
 
 
 def test_a_negative_house_means_a_published_pro_rata_haircut(pool: Pool) -> None:
@@ -450,7 +459,8 @@ def test_random_exits_never_pay_more_than_the_balance(registered: Pool, cs_, hou
         send(h.freeze(), m[2])
         held = cl.balance(cl.house.address)
         for s, lf in leaves.items():
-            send(h.exit(s, lf.collateral, list(lf.positions), lf.vkh, lf.nonce, data), m[3])
+            send(h.exit(s, lf.collateral, list(lf.positions), lf.df, lf.vkh, lf.nonce, data),
+                 m[3])
         cl.govern([cl.exit_house_call(data)], p.actors.signers)
         credited = cl.total_claimable()
         assert credited <= held
