@@ -241,11 +241,13 @@ def drill_refused_payout() -> Verdict:
 
 
 def drill_house_under_water() -> Verdict:
-    """A default larger than the insurance fund leaves the house negative. No withdrawal
-    can then be granted (the pool rule), so money would be stuck; once the house has been
-    negative for ``withdrawalTimeout`` anyone may freeze, and every member exits with the
-    published pro-rata haircut ``c * T / (T - c0)``: nobody gets less than that share and
-    the payouts never exceed what the pool holds."""
+    """The house holds a defaulter's portfolio and the market moves against it beyond the
+    insurance fund: the house is negative (a member's shortfall itself goes down the
+    default waterfall; the house's own positions are the house's). No withdrawal can then
+    be granted (the pool rule), so money would be stuck; once the house has been negative
+    for ``withdrawalTimeout`` anyone may freeze, and every member exits with the published
+    pro-rata haircut ``(c + df) * T / (T - c0)``: nobody gets less than that share and the
+    payouts never exceed what the pool holds."""
     s = Story("house-under-water")
     names = {A: "Bank A", B: "Bank B", C: "Fund C (leveraged)"}
     pool = drill_pool(names)
@@ -258,11 +260,15 @@ def drill_house_under_water() -> Verdict:
         deposits={0: 1_000, A: 200_000, B: 200_000, C: 2_000}))
     s.check(e1.accepted.epoch == 1, "epoch 1: deposits; slot 3 sells 10 lots to slot 2")
     # Instrument 0 jumps 50 % (beyond the oracle's band: released after the breaker delay).
-    e2 = pool.play_epoch(EpochOrders((p0 * 3 // 2, p1), withdrawals={A: 10_000}))
+    e2 = pool.play_epoch(EpochOrders((p0 * 3 // 2, p1)))
+    s.check(e2.accepted.liquidated == (C,) and pool.state.leaves[0].positions[0] == -10,
+            "epoch 2: slot 3 liquidated; the house takes its short 10 lots (its shortfall "
+            "goes down the waterfall)")
+    # Another 50 %: the house's short loses more than the insurance fund holds.
+    e3 = pool.play_epoch(EpochOrders((p0 * 9 // 4, p1), withdrawals={A: 10_000}))
     house = pool.state.leaves[0].collateral
-    s.check(e2.accepted.liquidated == (C,) and house < 0,
-            f"epoch 2: slot 3 liquidated, its shortfall leaves the house at {house}")
-    s.check([r[0] for r in e2.accepted.refused] == [A] and not e2.accepted.paid,
+    s.check(house < 0, f"epoch 3: the house's position leaves it at {house}")
+    s.check([r[0] for r in e3.accepted.refused] == [A] and not e3.accepted.paid,
             "slot 1's covered withdrawal is refused while the house is negative")
     since = int(cl.house.functions.houseNegativeSince().call())
     s.check(since > 0, "the contract records since when the house is negative")
@@ -276,7 +282,8 @@ def drill_house_under_water() -> Verdict:
     members_total = total - house
     held = cl.balance(cl.house.address)
     for slot in (A, B, C):
-        party, c = names[slot], pool.state.leaves[slot].collateral
+        lf = pool.state.leaves[slot]
+        party, c = names[slot], lf.collateral + lf.df
         share = c * total // members_total
         s.ledger.owed[party] = share
         s.ledger.honest.add(party)
