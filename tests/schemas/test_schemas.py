@@ -41,7 +41,8 @@ KEY = "0x" + (123456789).to_bytes(32, "big").hex()
 TRADE = {"trade_id": "T1", "instrument": 0, "side": 1, "size": 10, "price": 100,
          "counterparty": 2}
 RISK = {"im_factor_bp": 15000, "penalty_bp": 1000, "position_limits": [10**9, 10**9],
-        "shocks": [[500, 500], [-500, -500], [1000, 1000], [-1000, -1000]]}
+        "shocks": [[500, 500], [-500, -500], [1000, 1000], [-1000, -1000]],
+        "df_floor": 500, "df_share_bp": 1000, "stress_bp": 15000, "skin_cap": 10**6}
 POOL = {"format": "zkclear-pool-v1", "slots": 4, "instruments": 2, "scenarios": 4,
         "risk": RISK, "genesis_prices": [1000, 1100], "owners": ["0x" + "11" * 20],
         "threshold": 1, "delay": 3600, "reporters": ["0x" + "22" * 20], "quorum": 1,
@@ -260,3 +261,16 @@ def test_write_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert schemas_main(["--write", str(tmp_path)]) == 0
     assert not (tmp_path / "old.json").exists()
     assert (tmp_path / "trade.json").read_text() == json_schema("trade")
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("stress_bp", 9_999, "stress_bp = 9999 is outside [10000, 65535]"),
+    ("df_floor", -1, "df_floor = -1 is outside"),
+    ("skin_cap", 1 << 112, "skin_cap = "),
+    ("df_share_bp", 1 << 16, "df_share_bp = 65536 is outside"),
+])
+def test_default_fund_parameters_are_checked_in_the_pool_file(field: str, value: int,
+                                                              says: str) -> None:
+    doc, _ = SAMPLES["pool"]
+    text = _refused("pool", _set(doc, f"risk.{field}", value))
+    assert text.startswith("risk") and says in text, text
