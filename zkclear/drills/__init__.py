@@ -22,6 +22,7 @@ DRILLS: dict[str, str] = {
     "refused-payout": "liveness:drill_refused_payout",
     "house-under-water": "liveness:drill_house_under_water",
     "default-waterfall": "fund:drill_default_waterfall",
+    "fund-call-griefing": "fund:drill_fund_call_griefing",
 }
 
 

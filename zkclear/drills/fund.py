@@ -349,3 +349,138 @@ def drill_default_waterfall(engine_only: bool = False) -> Verdict:
                     "colluders_no_better_than_honest_counterparty": d_pair <= d_long})
     return s.verdict("the default goes down the published waterfall; the honest member "
                      "loses exactly its proven pro-rata shares")
+
+
+# -- fund-call-griefing --------------------------------------------------------------------
+
+RICH, THIN, GRIEFER = 1, 2, 3
+GR_NAMES = {RICH: "Bank A (honest, well funded)", THIN: "Bank B (honest, above IM)",
+            GRIEFER: "Mallory (griefer)"}
+GR_DEPOSITS = {HOUSE: 10_000, RICH: 500_000, THIN: 4_200, GRIEFER: 50_400}
+GR_STRESS_BP = 30_000  # Cover-2's stress: three times the margin scenarios
+RICH_WITHDRAWAL = 100_000
+THIN_WITHDRAWAL = 100
+
+
+def _call_checks(s: Story, p: Played, params: RiskParams, scale: int,
+                 honest: Iterable[int]) -> None:
+    """The call rule on every member: ``req = max(floor, ceil(ST * s / BP))`` with
+    ``s = max(dfShareBp, dfScale)`` (at most ``max(floor, ST)`` since dfScale <= 10000),
+    the call from the equity above MM only, and no honest member liquidated."""
+    r = p.result
+    s_use = max(params.df_share_bp, scale)
+    for sl in r.slots[1:]:
+        f = sl.figures
+        assert f is not None
+        if f.maintenance_margin == 0:
+            continue
+        want = max(params.df_floor, -(-f.stress * s_use // BP))
+        call = f.df_held - sl.before.df
+        s.check(f.required == want <= max(params.df_floor, f.stress)
+                and call <= max(0, f.cash_pre - f.maintenance_margin),
+                f"epoch {r.epoch} slot {sl.slot}: req {f.required} <= max(floor, its own "
+                f"stress {f.stress}); call {call} from the equity above MM "
+                f"({f.cash_pre} - {f.maintenance_margin}); held {f.df_held}"
+                + ("" if f.call_met else " (unmet)"))
+    for i in honest:
+        f = r.slots[i].figures
+        assert f is not None
+        s.check(not r.slots[i].liquidated and f.equity >= f.maintenance_margin,
+                f"epoch {r.epoch}: honest slot {i} not liquidated by the call (equity "
+                f"{f.equity} >= MM {f.maintenance_margin})")
+
+
+def _cover2_checks(s: Story, p: Played) -> None:
+    """Cover-2 as published, and the bound: C2 <= the two largest survivors' stress
+    losses <= D, so dfScaleNext <= 10000 bp."""
+    r = p.result
+    surv = [sl.figures for sl in r.slots[1:] if sl.figures and not sl.liquidated]
+    stress = sorted((f.stress for f in surv), reverse=True)
+    d = sum(stress)
+    c2 = r.cover2.requirement
+    s.check((p.cover2_met, p.df_scale_next) == (r.cover2.met, r.new.df_scale),
+            f"epoch {r.epoch}: the published Cover2 (met {p.cover2_met}, dfScaleNext "
+            f"{p.df_scale_next}) is the engine's")
+    s.check(c2 <= sum(stress[:2]) <= d and p.df_scale_next <= BP,
+            f"epoch {r.epoch}: C2 {c2} <= two largest stress losses {sum(stress[:2])} <= D "
+            f"{d}, so dfScaleNext {p.df_scale_next} <= {BP} bp")
+
+
+def drill_fund_call_griefing(engine_only: bool = False) -> Verdict:
+    """Mallory (slot 3) buys 500 lots of instrument 0 from Bank A with collateral barely
+    above MM: her uncovered stress loss makes the epoch miss Cover-2, and the next
+    epoch's dfScale calls every member for a larger share of its own stress loss. Bank B
+    holds a small position with equity above IM; Bank A is well funded.
+
+    Pass criterion: the call cannot be turned against honest members' money --
+      * dfScaleNext never exceeds 10000 bp (C2 <= the two largest survivors' stress
+        losses <= D, checked in both epochs), so each member is called at most
+        ``max(dfFloor, its own stress loss)``;
+      * the call never liquidates: it comes from the equity above MM only; no honest
+        member is liquidated, and neither is the griefer (her call stays unmet);
+      * Bank A, whose equity covers MM + its call + IM + the withdrawal, withdraws;
+      * no honest party (house, Bank A, Bank B) loses money (prices do not move).
+    Recorded, not a pass criterion: Bank B's withdrawal, which the rule without the
+    griefer would grant, is refused while its call is unmet (the griefing's cost: liquidity,
+    not money).
+    """
+    s = Story("fund-call-griefing")
+    params = fund_params(stress_bp=GR_STRESS_BP, skin_cap=1_000)
+    run = _twin(engine_only, params, GR_NAMES)
+    s.step(f"pool: N=4, M=2, K=4 on {run.where}; fund: floor {params.df_floor}, share "
+           f"{params.df_share_bp} bp, stress {params.stress_bp} bp, skin cap {params.skin_cap}")
+    parties = {"house": HOUSE, **{GR_NAMES[i]: i for i in GR_NAMES}}
+    honest = (RICH, THIN)
+    s.ledger.honest.update(("house", GR_NAMES[RICH], GR_NAMES[THIN]))
+    s.ledger.owed.update({p: GR_DEPOSITS[i] for p, i in parties.items()
+                          if p in s.ledger.honest})
+
+    e1 = run.play(EpochOrders(DRILL_PRICES, merge_trades(
+        _pair("g1", 0, 500, GRIEFER, RICH), _pair("b1", 1, 20, THIN, RICH)),
+        deposits=GR_DEPOSITS))
+    g1 = e1.result.slots[GRIEFER].figures
+    assert g1 is not None
+    s.check(not e1.liquidated and g1.equity >= g1.maintenance_margin and not g1.call_met,
+            f"epoch 1: Mallory long 500 with equity {g1.equity} >= MM "
+            f"{g1.maintenance_margin}, her call unmet (held {g1.df_held} of {g1.required})")
+    s.check(not e1.cover2_met and e1.df_scale_next > params.df_share_bp,
+            f"epoch 1 misses Cover-2 (C2 {e1.result.cover2.requirement} > fund + skin "
+            f"{e1.result.cover2.resources}): next dfScale {e1.df_scale_next} bp")
+    _call_checks(s, e1, params, 0, honest)
+    _cover2_checks(s, e1)
+
+    scale = run.state.df_scale
+    e2 = run.play(EpochOrders(DRILL_PRICES, withdrawals={
+        RICH: RICH_WITHDRAWAL, THIN: THIN_WITHDRAWAL, GRIEFER: 1_000}))
+    r2 = e2.result
+    s.step(f"epoch 2: the call at dfScale {scale} bp; Bank A asks for {RICH_WITHDRAWAL}, "
+           f"Bank B for {THIN_WITHDRAWAL}, Mallory for 1000")
+    _call_checks(s, e2, params, scale, honest)
+    _cover2_checks(s, e2)
+    a, b = r2.slots[RICH].figures, r2.slots[THIN].figures
+    assert a is not None and b is not None
+    s.check(a.cash_pre >= a.maintenance_margin + (a.required - r2.slots[RICH].before.df)
+            and RICH in e2.paid,
+            f"Bank A (equity {a.cash_pre} above MM {a.maintenance_margin} + its call "
+            f"{a.required - r2.slots[RICH].before.df}) withdrew {RICH_WITHDRAWAL}")
+    s.check(GRIEFER in e2.refused and GRIEFER not in e2.liquidated,
+            "Mallory's withdrawal is refused (her call is unmet); she is not liquidated")
+    # The counterfactual: Bank B's figures at the floor share (no griefer's dfScale).
+    rep = r2.slots[THIN].before
+    se = r2.events.per_slot[THIN]
+    calm = clear_slot(rep.collateral, rep.positions, (0, 0), 0, se.deposit, se.withdrawal,
+                      r2.prices, r2.prices_prev, params, df=rep.df, df_scale=0)
+    s.step(f"Bank B: equity {b.cash_pre}, MM {b.maintenance_margin}, IM "
+           f"{b.initial_margin}; called {b.required - rep.df} at dfScale {scale}: "
+           + ("met" if b.call_met else f"unmet (held {b.df_held} of {b.required})")
+           + f"; its withdrawal {'granted' if THIN in e2.paid else 'refused'} (at the floor "
+           f"share it would be {'granted' if calm.withdrawal_granted else 'refused'})")
+    s.ledger.final.update({p: run.holdings(i) for p, i in parties.items()
+                           if p in s.ledger.honest})
+    s.facts.update({"df_scale": [e1.df_scale_next, e2.df_scale_next],
+                    "cover2_met": [e1.cover2_met, e2.cover2_met],
+                    "thin_refused": THIN in e2.refused,
+                    "thin_granted_without_griefer": calm.withdrawal_granted,
+                    "thin_call_met": b.call_met, "rich_paid": RICH in e2.paid})
+    return s.verdict("a griefer's missed Cover-2 raises every call to at most each "
+                     "member's own stress loss; nobody is liquidated by it")
