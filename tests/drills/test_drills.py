@@ -41,6 +41,7 @@ def test_every_story_of_issues_12_and_13_is_a_registered_drill() -> None:
     assert set(drills.DRILLS) >= {
         "garbage-commit", "withheld-commit", "late-commit", "operator-vanishes",
         "operator-replaced", "removed-member-exits", "refused-payout", "offmarket-drain",
-        "oracle-single-reporter", "house-under-water"}
+        "oracle-single-reporter", "house-under-water", "default-waterfall",
+        "fund-call-griefing"}
     for name in drills.DRILLS:  # each resolves to a function
         assert callable(drills.drill(name))

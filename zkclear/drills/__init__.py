@@ -21,6 +21,8 @@ DRILLS: dict[str, str] = {
     "removed-member-exits": "liveness:drill_removed_member_exits",
     "refused-payout": "liveness:drill_refused_payout",
     "house-under-water": "liveness:drill_house_under_water",
+    "default-waterfall": "fund:drill_default_waterfall",
+    "fund-call-griefing": "fund:drill_fund_call_griefing",
 }
 
 

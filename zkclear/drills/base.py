@@ -85,6 +85,15 @@ class Story:
 DrillFn = Callable[[], Verdict]
 
 
+def merge_trades(*parts: dict[int, list[Any]]) -> dict[int, list[Any]]:
+    """Per-slot trade lists (``TradeReport``) joined, in order."""
+    out: dict[int, list[Any]] = {}
+    for p in parts:
+        for slot, trades in p.items():
+            out.setdefault(slot, []).extend(trades)
+    return out
+
+
 # -- the pool every drill starts from ------------------------------------------------------
 
 #: Drill pools: N=4 slots (house + three members), M=2 instruments, K=4 scenarios.
@@ -92,15 +101,24 @@ DRILL_SLOTS, DRILL_INSTRUMENTS, DRILL_SCENARIOS = 4, 2, 4
 DRILL_PRICES = (1_000, 1_100)
 
 
-def drill_pool(names: dict[int, str], compliance: Any = None, w3: Any = None) -> Any:
+def drill_params() -> Any:
+    """The drill pools' risk parameters (``demo_params``: prices up/down 5 % and 10 %, IM
+    1.5 x MM, penalty 10 % of MM; no default fund)."""
+    from zkclear.clearing.scenario import demo_params
+
+    return demo_params(DRILL_INSTRUMENTS, DRILL_SCENARIOS)
+
+
+def drill_pool(names: dict[int, str], compliance: Any = None, w3: Any = None,
+               params: Any = None) -> Any:
     """A fresh pool on the embedded EVM (or ``w3``, a local chain) with INSECURE
     development keys (local chain only; cached after the first run), members registered
     in ``names``' slots with fresh view keys escrowed to ``compliance`` (an X25519KeyPair;
-    default a fresh compliance key pair). Returns the :class:`zkclear.chain.pool.Pool`."""
+    default a fresh compliance key pair), risk parameters ``params`` (default
+    :func:`drill_params`). Returns the :class:`zkclear.chain.pool.Pool`."""
     from zkclear.chain import node
     from zkclear.chain.pool import Member, deploy_pool
     from zkclear.clearing.params import PoolConfig
-    from zkclear.clearing.scenario import demo_params
     from zkclear.privacy.keyfile import X25519KeyPair
     from zkclear.privacy.viewkeys import MemberKey
     from zkclear.prover import registry
@@ -111,8 +129,8 @@ def drill_pool(names: dict[int, str], compliance: Any = None, w3: Any = None) ->
     keys = dev_setup(compile_circuit(registry.epoch(cfg.n_slots, cfg.n_instruments,
                                                     cfg.n_scenarios, cfg.max_events)))
     w3 = w3 or node.embedded_web3()
-    pool = deploy_pool(w3, keys, cfg, demo_params(cfg.n_instruments, cfg.n_scenarios),
-                       DRILL_PRICES, allow_insecure=True)
+    pool = deploy_pool(w3, keys, cfg, params or drill_params(), DRILL_PRICES,
+                       allow_insecure=True)
     members = [Member(name, slot, pool.account(slot), MemberKey.generate(slot))
                for slot, name in sorted(names.items())]
     pool.register(members, compliance or X25519KeyPair.generate("compliance"))

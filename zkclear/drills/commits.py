@@ -33,7 +33,7 @@ from zkclear.clearing.report import Report
 from zkclear.clearing.trades import Reason, TradeReport
 from zkclear.privacy.cipher import encrypt_report
 
-from .base import DRILL_PRICES, Story, Verdict, drill_pool, pool_holdings
+from .base import DRILL_PRICES, Story, Verdict, drill_pool, merge_trades, pool_holdings
 
 BANK_A, BANK_B, MALLORY = 1, 2, 3
 INSURANCE = 1_000_000
@@ -48,17 +48,9 @@ def _pair(tid: str, m: int, size: int, buyer: int, seller: int
             seller: [TradeReport(tid, m, -1, size, price, buyer)]}
 
 
-def _trades(*pairs: dict[int, list[TradeReport]]) -> dict[int, list[TradeReport]]:
-    out: dict[int, list[TradeReport]] = {}
-    for p in pairs:
-        for slot, ts in p.items():
-            out.setdefault(slot, []).extend(ts)
-    return out
-
-
 def _epoch_trades(epoch: int) -> dict[int, list[TradeReport]]:
     """A and B trade with each other and each with Mallory."""
-    return _trades(_pair(f"ab{epoch}", 0, 5, BANK_A, BANK_B),
+    return merge_trades(_pair(f"ab{epoch}", 0, 5, BANK_A, BANK_B),
                    _pair(f"am{epoch}", 1, 3, BANK_A, MALLORY),
                    _pair(f"mb{epoch}", 0, 2, MALLORY, BANK_B))
 
@@ -251,7 +243,7 @@ def drill_late_commit() -> Verdict:
     _suspended_attempt(s, pool, f"Bank A's epoch-{epoch} signature replayed in epoch {nxt}",
                        a_signed, "WrongSigner")
 
-    orders = EpochOrders(DRILL_PRICES, _trades(_pair(f"ab{nxt}", 1, 4, BANK_B, BANK_A)))
+    orders = EpochOrders(DRILL_PRICES, merge_trades(_pair(f"ab{nxt}", 1, 4, BANK_B, BANK_A)))
     out2 = pool.play_epoch(orders)
     s.check(out2.accepted.epoch == nxt and [t.trade_id for t in out2.netted.match.accepted]
             == [f"ab{nxt}"], f"epoch {nxt} accepted with the banks' trade: nothing is wedged")

@@ -29,7 +29,7 @@ from zkclear.clearing.trades import TradeReport
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.roles.exit import ExitError, exit_slot, plan_exit
 
-from .base import DRILL_PRICES, Story, Verdict, drill_pool, pool_holdings
+from .base import DRILL_PRICES, Story, Verdict, drill_pool, merge_trades, pool_holdings
 
 A, B, C = 1, 2, 3
 INSURANCE = 1_000_000
@@ -39,14 +39,6 @@ def _trade(tid: str, m: int, size: int, price: int, buyer: int,
            seller: int) -> dict[int, list[TradeReport]]:
     return {buyer: [TradeReport(tid, m, 1, size, price, seller)],
             seller: [TradeReport(tid, m, -1, size, price, buyer)]}
-
-
-def _merge(*parts: dict[int, list[TradeReport]]) -> dict[int, list[TradeReport]]:
-    out: dict[int, list[TradeReport]] = {}
-    for p in parts:
-        for slot, trades in p.items():
-            out.setdefault(slot, []).extend(trades)
-    return out
 
 
 def _reverts(fn: Any, name: str) -> tuple[bool, str]:
@@ -74,7 +66,7 @@ def drill_operator_vanishes() -> Verdict:
 
     # Epoch 1: collateral, positions (C leveraged on instrument 0).
     e1 = pool.play_epoch(EpochOrders(
-        DRILL_PRICES, _merge(_trade("t1", 0, 100, p0, A, B), _trade("t2", 0, 10, p0, C, B),
+        DRILL_PRICES, merge_trades(_trade("t1", 0, 100, p0, A, B), _trade("t2", 0, 10, p0, C, B),
                              _trade("t3", 1, 20, p1, B, A)),
         deposits={0: INSURANCE, A: 200_000, B: 200_000, C: 2_000}))
     s.check(e1.accepted.epoch == 1 and len(e1.netted.match.accepted) == 3,
