@@ -93,7 +93,7 @@ def pool_cover2(figures: Sequence[SlotFigures], survivors: Sequence[bool], house
 class SlotResult:
     slot: int
     variation_margin: int
-    collateral_pre: int  # cpre: after VM, trade cash and deposits
+    collateral_pre: int  # e: after VM, trade cash, deposits and the default-fund call
     losses: tuple[int, ...]
     maintenance_margin: int
     initial_margin: int
@@ -104,8 +104,8 @@ class SlotResult:
     shortfall: int  # the part of a negative cpre the house absorbs (>= 0)
     before: Leaf
     after: Leaf
+    figures: SlotFigures  # everything clear_slot computed for the slot
     funding: int = 0  # the funding part of variation_margin (received > 0)
-    figures: SlotFigures | None = None  # everything clear_slot computed for the slot
 
     @property
     def equity(self) -> int:
@@ -352,7 +352,7 @@ def run_epoch(
         slots.append(SlotResult(i, f.variation_margin, f.equity, f.losses,
                                 f.maintenance_margin, f.initial_margin, f.liquidated,
                                 se.withdrawal if i != HOUSE else 0, f.withdrawal_granted,
-                                f.penalty, f.shortfall, leaf, after, f.funding, f))
+                                f.penalty, f.shortfall, leaf, after, f, f.funding))
     h = state.leaves[HOUSE]
     hse = ev.per_slot[HOUSE]
     try:
@@ -391,6 +391,6 @@ def _check_invariants(r: EpochResult) -> None:
         if s.slot != HOUSE:
             # A survivor met MM before the waterfall's haircut (which may leave it short:
             # it is margined again next epoch).
-            haircut = s.figures.haircut if s.figures else 0
+            haircut = s.figures.haircut
             assert s.liquidated or s.after.collateral + haircut >= s.maintenance_margin
             assert s.after.collateral >= 0 or not s.liquidated

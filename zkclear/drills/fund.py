@@ -155,7 +155,7 @@ class ChainTwin:
 
     @property
     def state(self) -> PoolState:
-        return self.pool.state  # type: ignore[no-any-return]
+        return self.pool.state
 
     def _args(self, event: str, epoch: int) -> Any:
         cl = self.pool.client
