@@ -6,6 +6,9 @@ proper, ``zkclear drill NAME``: what is "published" is what the contract emitted
 ``DefaultWaterfall`` and ``Cover2``) or through the engine alone (``engine_only=True``,
 the quick form the tests run: what is "published" is the proof's public signals, unpacked).
 The checks are the same code in both forms.
+
+Why one long module: the two drills share the story runner (EVM or engine alone) and the
+readers of what was published; apart, each half would import the other's internals.
 """
 
 from __future__ import annotations
