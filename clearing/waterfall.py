@@ -17,18 +17,15 @@ from dataclasses import dataclass
 from zkclear import bounds
 
 from .params import RiskParams
+from .slot import ceil_div
 
 BP = bounds.BP
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def pro_rata(total: int, part: int, whole: int) -> int:
     """``ceil(total * part / whole)``, 0 when ``whole`` is 0: a member's share of a layer
     (never more than ``part`` when ``total <= whole``)."""
-    return _ceil_div(total * part, whole) if whole else 0
+    return ceil_div(total * part, whole) if whole else 0
 
 
 @dataclass(frozen=True)
@@ -92,6 +89,6 @@ def cover2(uncovered: Sequence[int], fund_after: int, house_after: int,
     c2 = sum(top)
     skin = min(params.skin_cap, max(house_after, 0))
     need = max(0, c2 - skin)
-    scale = (min((1 << bounds.SCALE_BITS) - 1, _ceil_div(need * BP, survivors_stress))
+    scale = (min((1 << bounds.SCALE_BITS) - 1, ceil_div(need * BP, survivors_stress))
              if survivors_stress else 0)
     return Cover2(c2, fund_after + skin, fund_after + skin >= c2, scale)

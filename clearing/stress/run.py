@@ -68,7 +68,13 @@ import numpy as np
 import numpy.typing as npt
 
 from zkclear import bounds
-from zkclear.clearing.epoch import SlotFigures, clear_slot, pool_cover2, pool_waterfall
+from zkclear.clearing.epoch import (
+    SlotFigures,
+    ceil_div,
+    clear_slot,
+    pool_cover2,
+    pool_waterfall,
+)
 from zkclear.clearing.margin import portfolio_margins
 
 from .inputs import StressError, StressInputError, StressPool
@@ -154,10 +160,6 @@ def _check_paths(pool: StressPool, paths: Any) -> I64:
     return arr.astype(np.int64, copy=False)
 
 
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def fits_int64(pool: StressPool, paths: I64) -> bool:
     """The int64 bound of the module docstring."""
     params = pool.params
@@ -170,10 +172,10 @@ def fits_int64(pool: StressPool, paths: I64) -> bool:
     cash = (sum(abs(c) for c in pool.collateral) + sum(pool.df)
             + 2 * paths.shape[1] * v)
     shock = [max(abs(row[m]) for row in params.shocks) for m in range(pool.n_instruments)]
-    mm = max(_ceil(sum(abs(q) * p * s for q, p, s in zip(row, max_price, shock, strict=True)),
+    mm = max(ceil_div(sum(abs(q) * p * s for q, p, s in zip(row, max_price, shock, strict=True)),
                    BP) for row in pool.positions[1:])
-    st = _ceil(mm * params.stress_bp, BP)
-    req = max(params.df_floor, _ceil(st * SCALE_MAX, BP))
+    st = ceil_div(mm * params.stress_bp, BP)
+    req = max(params.df_floor, ceil_div(st * SCALE_MAX, BP))
     return st < ST_CAP and cash + pool.n_members * (req + st) < CAP
 
 

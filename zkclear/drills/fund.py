@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from zkclear.chain.pool import EpochOrders
 from zkclear.clearing import public
-from zkclear.clearing.epoch import EpochResult, clear_slot, run_epoch
+from zkclear.clearing.epoch import EpochResult, ceil_div, clear_slot, run_epoch
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import PoolConfig, RiskParams
 from zkclear.clearing.report import Report
@@ -377,7 +377,7 @@ def _call_checks(s: Story, p: Played, params: RiskParams, scale: int,
         assert f is not None
         if f.maintenance_margin == 0:
             continue
-        want = max(params.df_floor, -(-f.stress * s_use // BP))
+        want = max(params.df_floor, ceil_div(f.stress * s_use, BP))
         call = f.df_held - sl.before.df
         s.check(f.required == want <= max(params.df_floor, f.stress)
                 and call <= max(0, f.cash_pre - f.maintenance_margin),
