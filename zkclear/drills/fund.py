@@ -256,7 +256,7 @@ def drill_default_waterfall(engine_only: bool = False) -> Verdict:
         _pair("a2", 1, 20, BANK, SHORT)), deposits=WF_DEPOSITS))
     r1 = e1.result
     s.check(r1.epoch == 1 and not e1.liquidated and all(
-        sl.figures and sl.figures.equity >= sl.maintenance_margin for sl in r1.slots[1:]),
+        sl.figures.equity >= sl.maintenance_margin for sl in r1.slots[1:]),
         "epoch 1: deposits and positions within the rules (every member above MM)")
     s.check(r1.slots[LONG].collateral_pre >= r1.slots[LONG].initial_margin,
             f"slot 1 opened long 110 with {WF_DEPOSITS[LONG]} >= its IM "
@@ -268,9 +268,7 @@ def drill_default_waterfall(engine_only: bool = False) -> Verdict:
     e2 = run.play(EpochOrders(GAP))
     r = e2.result
     figs = {sl.slot: sl.figures for sl in r.slots}
-    assert all(f is not None for f in figs.values())
     fl, fb, fs = figs[LONG], figs[BANK], figs[SHORT]
-    assert fl and fb and fs
     s.step(f"epoch 2: instrument 0 gaps {DRILL_PRICES[0]} -> {GAP[0]}")
     s.check(e2.liquidated == (LONG,) and fl.shortfall > 0,
             f"slot 1 is liquidated with a shortfall of {fl.shortfall} beyond its collateral")
@@ -279,8 +277,8 @@ def drill_default_waterfall(engine_only: bool = False) -> Verdict:
             f"the published waterfall {published(e2.layers)} (own, house, fund, haircut, "
             "fundBase, fundGains) is the engine's")
     # Each layer in order, recomputed from the slots' figures with the protocol's formulas.
-    liq = [f for f in figs.values() if f and f.liquidated]
-    surv = [i for i, f in figs.items() if i != HOUSE and f and not f.liquidated]
+    liq = [f for f in figs.values() if f.liquidated]
+    surv = [i for i, f in figs.items() if i != HOUSE and not f.liquidated]
     own = sum(min(f.shortfall, f.df_held) for f in liq)
     r1_ = sum(f.shortfall for f in liq) - own
     h = figs[HOUSE].cash_pre + sum(f.penalty for f in liq)
@@ -374,7 +372,6 @@ def _call_checks(s: Story, p: Played, params: RiskParams, scale: int,
     s_use = max(params.df_share_bp, scale)
     for sl in r.slots[1:]:
         f = sl.figures
-        assert f is not None
         if f.maintenance_margin == 0:
             continue
         want = max(params.df_floor, ceil_div(f.stress * s_use, BP))
@@ -387,7 +384,6 @@ def _call_checks(s: Story, p: Played, params: RiskParams, scale: int,
                 + ("" if f.call_met else " (unmet)"))
     for i in honest:
         f = r.slots[i].figures
-        assert f is not None
         s.check(not r.slots[i].liquidated and f.equity >= f.maintenance_margin,
                 f"epoch {r.epoch}: honest slot {i} not liquidated by the call (equity "
                 f"{f.equity} >= MM {f.maintenance_margin})")
@@ -397,7 +393,7 @@ def _cover2_checks(s: Story, p: Played) -> None:
     """Cover-2 as published, and the bound: C2 <= the two largest survivors' stress
     losses <= D, so dfScaleNext <= 10000 bp."""
     r = p.result
-    surv = [sl.figures for sl in r.slots[1:] if sl.figures and not sl.liquidated]
+    surv = [sl.figures for sl in r.slots[1:] if not sl.liquidated]
     stress = sorted((f.stress for f in surv), reverse=True)
     d = sum(stress)
     c2 = r.cover2.requirement
