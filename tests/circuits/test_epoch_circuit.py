@@ -41,7 +41,7 @@ from zkclear.prover.binfile import read_witness
 from zkclear.prover.circuit import Circuit, compile_circuit
 from zkclear.prover.prove import calculate_witness
 
-from ..clearing.helpers import KEYS, keys_of, registered, vkh
+from ..clearing.helpers import KEYS, first_epoch_orders, keys_of, vkh
 from ..clearing.helpers import committed as committed_at
 from . import r1cs_eval
 
@@ -236,13 +236,7 @@ def committed(reports: dict[int, Report], epoch: int = 4) -> list[Event]:
 
 
 def first_epoch() -> EpochResult:
-    reports = {1: Report((10, -4), -200, 5), 2: Report((-10, 0), 1000, 6),
-               3: Report((0, 4), -800, 7)}
-    events = registered((1, 2, 3))
-    events += [Event(Kind.DEPOSIT, 0, 10_000), Event(Kind.DEPOSIT, 1, 1000),
-               Event(Kind.DEPOSIT, 2, 1000), Event(Kind.DEPOSIT, 3, 800)]
-    events += committed(reports, 1)
-    events += [Event(Kind.WITHDRAW, 1, 700), Event(Kind.WITHDRAW, 2, 1900)]
+    reports, events = first_epoch_orders()
     r = run_epoch(PoolState.genesis(CFG, PRICES), PARAMS, PRICES, events, reports,
                   view_keys=keys_of(reports))
     assert (r.liquidated_mask, r.granted_mask, r.total_collateral) == (0b1000, 0b10, 12_100)

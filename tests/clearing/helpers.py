@@ -40,3 +40,19 @@ def keys_of(reports: Mapping[int, Report]) -> dict[int, MemberKey]:
 
 def registered(slots: range | list[int] | tuple[int, ...]) -> list[Event]:
     return [Event(Kind.REGISTER, i, vkh(i)) for i in slots]
+
+
+def first_epoch_orders(deposit_3: int = 800,
+                       withdrawals: bool = True) -> tuple[dict[int, Report], list[Event]]:
+    """The engine's and circuit's first story epoch (N=4, M=2 at prices 100, 200): members
+    1-3 register and deposit (the house 10,000), 1 buys 10 A from 2 and sells 4 B to 3,
+    and 1 and 2 ask for 700 and 1,900 back."""
+    reports = {1: Report((10, -4), -200, 5), 2: Report((-10, 0), 1000, 6),
+               3: Report((0, 4), -800, 7)}
+    events = registered((1, 2, 3))
+    events += [Event(Kind.DEPOSIT, 0, 10_000), Event(Kind.DEPOSIT, 1, 1000),
+               Event(Kind.DEPOSIT, 2, 1000), Event(Kind.DEPOSIT, 3, deposit_3)]
+    events += committed(reports, 1)
+    if withdrawals:
+        events += [Event(Kind.WITHDRAW, 1, 700), Event(Kind.WITHDRAW, 2, 1900)]
+    return reports, events

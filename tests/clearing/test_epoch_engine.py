@@ -16,7 +16,7 @@ from zkclear.clearing.report import Report
 from zkclear.clearing.state import Leaf, PoolState
 from zkclear.field import P
 
-from .helpers import KEYS, commitment, committed, keys_of, registered, vkh
+from .helpers import KEYS, commitment, committed, first_epoch_orders, keys_of, registered, vkh
 
 CFG = PoolConfig(4, 2, 2)
 PARAMS = RiskParams.symmetric(2, [1000], im_factor_bp=15_000, penalty_bp=1_000)
@@ -51,13 +51,7 @@ def test_first_epoch_with_trades_registration_deposits_and_withdrawals():
     The trade cash figures are given as reported (P&L against the settlement price).
     """
     s0 = PoolState.genesis(CFG, PRICES)
-    reports = {1: Report((10, -4), -200, 5), 2: Report((-10, 0), 1000, 6),
-               3: Report((0, 4), -800, 7)}
-    events = registered((1, 2, 3))
-    events += [Event(Kind.DEPOSIT, 0, 10_000), Event(Kind.DEPOSIT, 1, 1000),
-               Event(Kind.DEPOSIT, 2, 1000), Event(Kind.DEPOSIT, 3, 800)]
-    events += committed(reports, 1)
-    events += [Event(Kind.WITHDRAW, 1, 700), Event(Kind.WITHDRAW, 2, 1900)]
+    reports, events = first_epoch_orders()
     r = run_epoch(s0, PARAMS, PRICES, events, reports, view_keys=keys_of(reports))
     s1, s2, s3 = r.slots[1], r.slots[2], r.slots[3]
     # member 1: hedged, cpre 800, MM 20, IM 30; withdrawal of 700 leaves 100 >= 30: granted
@@ -95,12 +89,7 @@ def test_trade_losses_beyond_the_equity_before_trades_are_refused():
     Its shortfall would be the house's, so the engine refuses the epoch (the circuit has
     no witness for it either)."""
     s0 = PoolState.genesis(CFG, PRICES)
-    reports = {1: Report((10, -4), -200, 5), 2: Report((-10, 0), 1000, 6),
-               3: Report((0, 4), -800, 7)}
-    events = registered((1, 2, 3))
-    events += [Event(Kind.DEPOSIT, 0, 10_000), Event(Kind.DEPOSIT, 1, 1000),
-               Event(Kind.DEPOSIT, 2, 1000), Event(Kind.DEPOSIT, 3, 50)]
-    events += committed(reports, 1)
+    reports, events = first_epoch_orders(deposit_3=50, withdrawals=False)
     with pytest.raises(EpochError, match="slot 3: trade cash -800 exceeds the equity before "
                                          "trades 50"):
         run_epoch(s0, PARAMS, PRICES, events, reports, view_keys=keys_of(reports))
