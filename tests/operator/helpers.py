@@ -5,7 +5,9 @@ and view key), and a small trade story."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,3 +164,18 @@ def service_env(db_dir: Path, *, enrol: bool = False, **service_kw: Any) -> Iter
             c.close()
         server.stop()
         store.close()
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, tail: Callable[[], str],
+                 timeout: float = 90) -> None:
+    """Wait until an ``operator run`` process answers ``/v1/health``; fail with its log's
+    tail if it exits or does not start within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"operator exited ({proc.returncode}): " + tail())
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/v1/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise AssertionError("operator did not start: " + tail())

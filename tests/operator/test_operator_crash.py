@@ -71,17 +71,8 @@ class Operator:
             self.wait_ready()
 
     def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"operator exited ({self.proc.returncode}): "
-                                     + self.log_tail())
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/v1/health", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise AssertionError("operator did not start: " + self.log_tail())
+        assert self.proc is not None
+        ops.wait_healthy(self.proc, self.url, self.log_tail, timeout)
 
     def log_tail(self) -> str:
         return (self.work / f"operator-{self.starts}.log").read_text(errors="replace")[-3000:]

@@ -13,7 +13,6 @@ epoch the members' collateral is the engine's (and their own audit's): nothing l
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -75,16 +74,7 @@ class Operator:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={k: v for k, v in os.environ.items() if k != "ZKCLEAR_CRASH_AT"},
                 start_new_session=True)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"operator exited ({self.proc.returncode}): "
-                                     + self.tail())
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/v1/health", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise AssertionError("operator did not start: " + self.tail())
+        ops.wait_healthy(self.proc, self.url, self.tail)
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
