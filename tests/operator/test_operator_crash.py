@@ -159,6 +159,18 @@ def _wait(pred: object, what: str, timeout: float = 120) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+
+def _is_the_uninterrupted_run(state_json: dict, pool: Pool, trades: dict) -> PoolState:
+    """The stored state is the chain's and its leaves are the engine's from the same
+    trades (what an uninterrupted operator would have made)."""
+    final = PoolState.from_json(state_json)
+    assert final.root() == pool.client.state_root()
+    match = match_trades(trades, n_slots=4, n_instruments=2, members={1, 2, 3})
+    delta, cash = net_reference(match.accepted, 4, 2, PRICES_1)
+    assert [(lf.collateral, list(lf.positions)) for lf in final.leaves[1:]] == [
+        (ops.DEPOSIT + cash[s], delta[s]) for s in (1, 2, 3)]
+    return final
+
 def test_sigkill_at_every_stage_of_an_epoch(node: chain.HardhatNode,
                                             tmp_path: Path) -> None:
     with operated_pool(node, tmp_path) as (pool, members, op, clients):
@@ -212,15 +224,10 @@ def test_sigkill_at_every_stage_of_an_epoch(node: chain.HardhatNode,
             assert steps.count("close_sending") == 1 and steps[-1] == "accepted"
             state = st.latest_state()
         assert state is not None and state[0] == 1
-        final = PoolState.from_json(state[1])
-        assert final.root() == pool.client.state_root()
-
         # identical to an uninterrupted run: the engine's leaves from the same trades
-        match = match_trades(trades, n_slots=4, n_instruments=2, members={1, 2, 3})
-        delta, cash = net_reference(match.accepted, 4, 2, PRICES_1)
+        final = _is_the_uninterrupted_run(state[1], pool, trades)
         for s in (1, 2, 3):
             leaf = final.leaves[s]
-            assert (leaf.collateral, list(leaf.positions)) == (ops.DEPOSIT + cash[s], delta[s])
             assert leaf.vkh == members[s].view_key.vkh and leaf.status == 1
         with pytest.raises(MemberError):  # the operator is down: a clear client error
             clients[1].result(1)
@@ -274,12 +281,7 @@ def test_sigkill_after_storing_a_list_before_close_after_proof_before_submit(
             assert steps.count("proved") == 1  # the stored proof was reused, not redone
             latest = st.latest_state()
         assert latest is not None and latest[0] == 1
-        final = PoolState.from_json(latest[1])
-        assert final.root() == pool.client.state_root()
-        match = match_trades(trades, n_slots=4, n_instruments=2, members={1, 2, 3})
-        delta, cash = net_reference(match.accepted, 4, 2, PRICES_1)
-        assert [(lf.collateral, list(lf.positions)) for lf in final.leaves[1:]] == [
-            (ops.DEPOSIT + cash[s], delta[s]) for s in (1, 2, 3)]
+        _is_the_uninterrupted_run(latest[1], pool, trades)
 
 
 def test_operator_run_proves_on_a_local_ray(node: chain.HardhatNode, tmp_path: Path) -> None:
