@@ -32,6 +32,7 @@ from .slot import (
     scenario_losses,
 )
 from .state import HOUSE, Leaf, PoolState
+from .waterfall import PoolWaterfall, pool_cover2, pool_waterfall
 
 __all__ = ["EpochError", "EpochResult", "PoolWaterfall", "SlotFigures", "SlotResult",
            "TradeLossError", "ceil_div", "clear_slot", "initial_margin",
@@ -43,50 +44,6 @@ BP = bounds.BP
 
 class EpochError(ZkclearError, ValueError):
     """The epoch cannot be cleared as given (refused before proving)."""
-
-
-@dataclass(frozen=True)
-class PoolWaterfall:
-    """The pool-wide step between :func:`clear_slot`'s two passes (docs/protocol.md,
-    "Default fund, the loss waterfall and Cover-2"): who survives, the epoch's layers,
-    each slot's shares ``(u, y)`` for the second pass, and the house's new collateral."""
-
-    survivors: tuple[bool, ...]
-    layers: waterfall.Layers
-    shares: tuple[tuple[int, int], ...]
-    house: int  # c'_0 = H - R1 + sum u + sum y
-
-
-def pool_waterfall(first: Sequence[SlotFigures], members: Sequence[bool],
-                   params: RiskParams) -> PoolWaterfall:
-    """The waterfall of one epoch from every slot's first-pass figures (slot
-    :data:`HOUSE` is the house; ``members[i]``: slot i is a member after this epoch's
-    registrations, never the house). :func:`run_epoch` and the stress run's replay
-    (:func:`zkclear.clearing.stress.replay_path`) both call it."""
-    surv = tuple(members[i] and not f.liquidated for i, f in enumerate(first))
-    liq = [f for f in first if f.liquidated]
-    house_h = first[HOUSE].cash_pre + sum(f.penalty for f in liq)
-    wf = waterfall.layers(house_h, [f.shortfall for f in liq], [f.own_fund_used for f in liq],
-                          [f.df_held for i, f in enumerate(first) if surv[i]],
-                          [f.gain for i, f in enumerate(first) if surv[i]], params)
-    shares = tuple(wf.shares(f.df_held, f.gain) if surv[i] else (0, 0)
-                   for i, f in enumerate(first))
-    house_c = house_h - wf.residual + sum(u + y for u, y in shares)
-    return PoolWaterfall(surv, wf, shares, house_c)
-
-
-def pool_cover2(figures: Sequence[SlotFigures], survivors: Sequence[bool], house_after: int,
-                params: RiskParams) -> waterfall.Cover2:
-    """Cover-2 on the second pass's new values: the two largest uncovered stress losses of
-    the survivors against the survivors' ``df'`` (a defaulter's leftover contribution
-    covers its own shortfalls only) and the house's layer (``house_after`` = c'_0); its
-    ``scale_next`` is the next epoch's dfScale."""
-    unc = [max(0, f.stress - f.collateral_after - f.df_after) if survivors[i] else 0
-           for i, f in enumerate(figures)]
-    fund = sum(f.df_after for i, f in enumerate(figures) if survivors[i])
-    return waterfall.cover2(unc, fund, house_after,
-                            sum(f.stress for i, f in enumerate(figures) if survivors[i]),
-                            params)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The default waterfall and Cover-2 (docs/protocol.md, "Default fund, the loss waterfall
 and Cover-2"): the pool-wide part of an epoch, between the slots' own figures
-(:func:`.epoch.clear_slot`) and their new values.
+(:func:`.slot.clear_slot`) and their new values: :func:`pool_waterfall` between the
+engine's two passes, :func:`pool_cover2` after them.
 
 Layers, in order, for the shortfalls of the epoch's liquidated members: (1) each
 defaulter's own contribution, (2) the house's skin in the game up to ``skinCap``, (3) the
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 from zkclear import bounds
 
 from .params import RiskParams
-from .slot import ceil_div
+from .slot import SlotFigures, ceil_div
+from .state import HOUSE
 
 BP = bounds.BP
 
@@ -31,7 +33,7 @@ def pro_rata(total: int, part: int, whole: int) -> int:
 @dataclass(frozen=True)
 class Layers:
     """One epoch's waterfall, as public as the proof makes it (``layersA``, ``layersB``,
-    ``fundBase``): every member recomputes its own shares from these and its own data."""
+    ``fundTotals``): every member recomputes its own shares from these and its own data."""
 
     own: int = 0  # O: the defaulters' own contributions used
     residual: int = 0  # R1: the shortfalls beyond them (not public; the house's figure shows it)
@@ -76,15 +78,15 @@ class Cover2:
     and the house's layer; ``scale_next`` is the contract's next dfScale."""
 
     requirement: int  # C2 = the two largest unc_i
-    resources: int  # sum of df' + skin'
+    resources: int  # the survivors' df' + skin'
     met: bool
     scale_next: int
 
 
 def cover2(uncovered: Sequence[int], fund_after: int, house_after: int,
            survivors_stress: int, params: RiskParams) -> Cover2:
-    """``uncovered`` = unc_i of the survivors (0 for others), ``fund_after`` = the sum of
-    every member's df', ``house_after`` = c'_0, ``survivors_stress`` = D = sum ST_i."""
+    """``uncovered`` = unc_i of the survivors (0 for others), ``fund_after`` = the
+    survivors' df', ``house_after`` = c'_0, ``survivors_stress`` = D = sum ST_i."""
     top = sorted(uncovered, reverse=True)[:2]
     c2 = sum(top)
     skin = min(params.skin_cap, max(house_after, 0))
@@ -92,3 +94,47 @@ def cover2(uncovered: Sequence[int], fund_after: int, house_after: int,
     scale = (min((1 << bounds.SCALE_BITS) - 1, ceil_div(need * BP, survivors_stress))
              if survivors_stress else 0)
     return Cover2(c2, fund_after + skin, fund_after + skin >= c2, scale)
+
+
+@dataclass(frozen=True)
+class PoolWaterfall:
+    """The pool-wide step between :func:`.slot.clear_slot`'s two passes (docs/protocol.md,
+    "Default fund, the loss waterfall and Cover-2"): who survives, the epoch's layers,
+    each slot's shares ``(u, y)`` for the second pass, and the house's new collateral."""
+
+    survivors: tuple[bool, ...]
+    layers: Layers
+    shares: tuple[tuple[int, int], ...]
+    house: int  # c'_0 = H - R1 + sum u + sum y
+
+
+def pool_waterfall(first: Sequence[SlotFigures], members: Sequence[bool],
+                   params: RiskParams) -> PoolWaterfall:
+    """The waterfall of one epoch from every slot's first-pass figures (slot
+    :data:`HOUSE` is the house; ``members[i]``: slot i is a member after this epoch's
+    registrations, never the house). :func:`.epoch.run_epoch` and the stress run's replay
+    (:func:`zkclear.clearing.stress.replay_path`) both call it."""
+    surv = tuple(members[i] and not f.liquidated for i, f in enumerate(first))
+    liq = [f for f in first if f.liquidated]
+    house_h = first[HOUSE].cash_pre + sum(f.penalty for f in liq)
+    wf = layers(house_h, [f.shortfall for f in liq], [f.own_fund_used for f in liq],
+                          [f.df_held for i, f in enumerate(first) if surv[i]],
+                          [f.gain for i, f in enumerate(first) if surv[i]], params)
+    shares = tuple(wf.shares(f.df_held, f.gain) if surv[i] else (0, 0)
+                   for i, f in enumerate(first))
+    house_c = house_h - wf.residual + sum(u + y for u, y in shares)
+    return PoolWaterfall(surv, wf, shares, house_c)
+
+
+def pool_cover2(figures: Sequence[SlotFigures], survivors: Sequence[bool], house_after: int,
+                params: RiskParams) -> Cover2:
+    """Cover-2 on the second pass's new values: the two largest uncovered stress losses of
+    the survivors against the survivors' ``df'`` (a defaulter's leftover contribution
+    covers its own shortfalls only) and the house's layer (``house_after`` = c'_0); its
+    ``scale_next`` is the next epoch's dfScale."""
+    unc = [max(0, f.stress - f.collateral_after - f.df_after) if survivors[i] else 0
+           for i, f in enumerate(figures)]
+    fund = sum(f.df_after for i, f in enumerate(figures) if survivors[i])
+    return cover2(unc, fund, house_after,
+                            sum(f.stress for i, f in enumerate(figures) if survivors[i]),
+                            params)

@@ -50,7 +50,7 @@ an epoch with ``c', df' >= 0``); ``ST_max`` (from ``|q| * max P * max |S|``) and
 used. Otherwise every cash array holds Python ints (numpy object arrays): exact, slower.
 :func:`replay_path` replays one path slot by slot through the engine's
 :func:`~zkclear.clearing.epoch.clear_slot` and its pool-wide step
-(:func:`~zkclear.clearing.epoch.pool_waterfall`, :func:`~zkclear.clearing.epoch.pool_cover2`),
+(:func:`~zkclear.clearing.waterfall.pool_waterfall`, :func:`~zkclear.clearing.waterfall.pool_cover2`),
 as :func:`~zkclear.clearing.epoch.run_epoch` does; the tests check the two agree.
 
 Why one long module: the vectorised epoch and its slot-by-slot replay through the engine
@@ -411,9 +411,9 @@ def replay_path(pool: StressPool, path: Sequence[Sequence[int]]) -> Replay:
     """Clear one path (``epochs x M``) epoch by epoch as
     :func:`zkclear.clearing.epoch.run_epoch` does: a first pass of
     :func:`~zkclear.clearing.epoch.clear_slot` for every slot decides liquidations,
-    :func:`~zkclear.clearing.epoch.pool_waterfall` the layers and each survivor's shares,
+    :func:`~zkclear.clearing.waterfall.pool_waterfall` the layers and each survivor's shares,
     a second pass the new values, the house takes the liquidated positions,
-    :func:`~zkclear.clearing.epoch.pool_cover2` the next dfScale. Slow, plain Python: the
+    :func:`~zkclear.clearing.waterfall.pool_cover2` the next dfScale. Slow, plain Python: the
     reference the vectorised :func:`run` must equal."""
     n, m = pool.n_members, pool.n_instruments
     coll, df = list(pool.collateral), list(pool.df)
