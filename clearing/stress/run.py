@@ -50,8 +50,9 @@ an epoch with ``c', df' >= 0``); ``ST_max`` (from ``|q| * max P * max |S|``) and
 used. Otherwise every cash array holds Python ints (numpy object arrays): exact, slower.
 :func:`replay_path` replays one path slot by slot through the engine's
 :func:`~zkclear.clearing.epoch.clear_slot` and its pool-wide step
-(:func:`~zkclear.clearing.waterfall.pool_waterfall`, :func:`~zkclear.clearing.waterfall.pool_cover2`),
-as :func:`~zkclear.clearing.epoch.run_epoch` does; the tests check the two agree.
+(:func:`~zkclear.clearing.waterfall.pool_waterfall`,
+:func:`~zkclear.clearing.waterfall.pool_cover2`), as
+:func:`~zkclear.clearing.epoch.run_epoch` does; the tests check the two agree.
 
 Why one long module: the vectorised epoch and its slot-by-slot replay through the engine
 are the two halves of one check (they must agree bit for bit), and they read best side by
