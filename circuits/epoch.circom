@@ -43,6 +43,9 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal input layersA;
     signal input layersB;
     signal input fundTotals;
+    //   auction = awarded + bidNeg * 2 + winner * 4 + bidAbs * 2^9 + houseFlat * 2^(9 + FUND_BITS)
+    //             + lotMM * 2^(10 + FUND_BITS)   (docs/protocol.md, "The auction of the house's lot")
+    signal input auction;
     // private: the values the packed signals carry (unpacked and range-checked below)
     signal input epoch;
     signal input nEvents;
@@ -51,6 +54,10 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal input totalCollateral;
     signal input rho;
     signal input dfScale; // the contract's dfScale (the previous epoch's dfScaleNext)
+    signal input awarded; // the epoch's award of the house's lot (the contract's, at close)
+    signal input bidNeg;
+    signal input winner;
+    signal input bidAbs;
     // private: parameters, prices, events
     signal input imFactorBp;
     signal input penaltyBp;
@@ -204,6 +211,33 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         mtm[i].deposit <== ev.deposit[i];
     }
 
+    // The award: winner w >= 1 (a member) takes the lot qn_0 and pays bid = +-bidAbs.
+    // The fields are range-checked, so the auction word has one decomposition.
+    awarded * (1 - awarded) === 0;
+    bidNeg * (1 - bidNeg) === 0;
+    Unsigned(FUND_BITS)(bidAbs);
+    signal bid <== bidAbs - 2 * bidNeg * bidAbs;
+    component isWinner = Decoder(N);
+    isWinner.inp <== winner;
+    isWinner.success === 1;
+    isWinner.out[0] * awarded === 0; // the house never wins its own lot
+    signal win[N];
+    signal winBid[N];
+    signal winLot[N][M];
+    win[0] <== 0;
+    winBid[0] <== 0;
+    for (var m = 0; m < M; m++) {
+        winLot[0][m] <== 0;
+    }
+    for (var i = 1; i < N; i++) {
+        win[i] <== isWinner.out[i] * awarded;
+        (1 - statusNew[i]) * win[i] === 0; // only a member wins
+        winBid[i] <== win[i] * bid;
+        for (var m = 0; m < M; m++) {
+            winLot[i][m] <== win[i] * mtm[0].qn[m];
+        }
+    }
+
     // Steps 4-7 for members: margin, the default-fund call (scale = max(dfShareBp,
     // dfScale)), liquidation, penalty and the defaulter's own layer.
     Unsigned(SCALE_BITS)(dfScale);
@@ -215,11 +249,20 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     assert(FUND_BITS <= REQ_BITS && ceilDivBits(ST_BITS + SCALE_BITS, BP) <= REQ_BITS);
     component step[N];
     signal qNew[N][M];
+    // The house keeps its lot unless it is awarded; a liquidated winner returns it (qa).
+    signal houseKeep[M];
     var houseQ[M];
     for (var m = 0; m < M; m++) {
-        houseQ[m] = mtm[0].qn[m];
+        houseKeep[m] <== mtm[0].qn[m] * (1 - awarded);
+        houseQ[m] = houseKeep[m];
     }
     var liqMask = 0;
+    var lotMM = 0;
+    var sold = 0;
+    signal liqMM[N];
+    signal liqWin[N];
+    liqMM[0] <== 0;
+    liqWin[0] <== 0;
     for (var i = 1; i < N; i++) {
         step[i] = MemberStep(M, K, DELTA_BITS, CASH_BITS, ARRAY_BITS, LOSS_BITS,
                              IM_FACTOR_BITS, PENALTY_BITS, BP, FUND_BITS, SCALE_BITS, VM_BITS);
@@ -236,12 +279,22 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         step[i].dfFloor <== dfFloor;
         step[i].member <== statusNew[i];
         step[i].df <== df[i];
+        step[i].lot <== winLot[i];
+        step[i].bid <== winBid[i];
         qNew[i] <== step[i].qNew;
         for (var m = 0; m < M; m++) {
             houseQ[m] += step[i].toHouseQ[m];
         }
         liqMask += step[i].liq * (1 << i);
+        liqMM[i] <== step[i].liq * step[i].mm;
+        lotMM += liqMM[i];
+        liqWin[i] <== step[i].liq * win[i];
+        sold += win[i] - liqWin[i];
     }
+    // The lot's sale: B = sold * bid (sold = an award whose winner survives, a bit);
+    // its gain goes to the house, its loss through the waterfall.
+    signal soldAbs <== sold * bidAbs;
+    signal saleLoss <== bidNeg * soldAbs;
 
     // The waterfall (slot 0, the house, contributes zeros).
     component wf = Waterfall(N, CASH_BITS, REQ_BITS, VM_BITS);
@@ -261,6 +314,8 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     wf.reqSurv <== reqSurv;
     wf.cpreHouse <== mtm[0].cpre;
     wf.skinCap <== skinCap;
+    wf.saleGain <== soldAbs - saleLoss;
+    wf.saleLoss <== saleLoss;
 
     // The house (never liquidated, never withdraws) takes over liquidated positions at
     // the mark; its cash is the waterfall's: it may go negative when every layer is spent
@@ -304,6 +359,17 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         qNew[0][m] <== houseQ[m];
     }
     SignedRangeArray(M, DELTA_BITS)(qNew[0]);
+    // houseFlat: the house holds no position after the epoch (no auction follows).
+    signal houseZero[M];
+    signal flatUpTo[M];
+    for (var m = 0; m < M; m++) {
+        houseZero[m] <== IsZero()(qNew[0][m]);
+        if (m == 0) {
+            flatUpTo[m] <== houseZero[0];
+        } else {
+            flatUpTo[m] <== flatUpTo[m - 1] * houseZero[m];
+        }
+    }
     // The liq and granted bits are booleans, so each mask has one decomposition.
     liquidatedMask === liqMask;
     grantedMask === grantMask;
@@ -331,6 +397,10 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     layersA === wf.O + wf.hUse * (1 << LAYER_BITS);
     layersB === wf.fUse + wf.hcUse * (1 << LAYER_BITS);
     fundTotals === wf.F + wf.G * (1 << LAYER_BITS);
+    // lotMM < N * 2^MM_BITS <= 2^(MM_BITS + 6): the word stays below 2^252.
+    assert(10 + FUND_BITS + MM_BITS + 6 <= 252 && N <= 128);
+    auction === awarded + 2 * bidNeg + 4 * winner + bidAbs * (1 << 9)
+        + flatUpTo[M - 1] * (1 << (9 + FUND_BITS)) + lotMM * (1 << (10 + FUND_BITS));
 
     // Step 9: positions still net to zero; total collateral = old total + deposits - paid
     // (the proof of reserves the contract checks against its token balance).

@@ -53,6 +53,15 @@ class Award:
         check_bid(self.bid)
 
 
+def award_values(award: Award | None) -> dict[str, int]:
+    """The award's fields of the public values (the circuit's private inputs):
+    ``awarded``, ``bidNeg``, ``winner``, ``bidAbs``."""
+    if award is None:
+        return {"awarded": 0, "bidNeg": 0, "winner": 0, "bidAbs": 0}
+    return {"awarded": 1, "bidNeg": int(award.bid < 0), "winner": award.winner,
+            "bidAbs": abs(award.bid)}
+
+
 def award_word(award: Award | None) -> int:
     """The low :data:`AWARD_BITS` bits of the ``auction`` word: ``a + neg*2 + w*4 +
     |b|*2^9`` (0 without an award): what the contract records at close."""

@@ -17,7 +17,8 @@ from zkclear.field import BoundError
 from zkclear.privacy.cipher import encrypt_report
 from zkclear.privacy.viewkeys import MemberKey
 
-from . import public, waterfall
+from . import auction, public, waterfall
+from .auction import Award
 from .events import EpochEvents, Event
 from .instruments import InstrumentError, Market, risk_hash
 from .params import ParamsError, RiskParams, check_prices, prices_hash
@@ -92,6 +93,23 @@ class EpochResult:
     risk_prev: int = 0  # the previous epoch's riskHash
     layers: waterfall.Layers = field(default_factory=waterfall.Layers)
     cover2: waterfall.Cover2 = field(default_factory=lambda: waterfall.Cover2(0, 0, True, 0))
+    award: Award | None = None  # the epoch's award of the house's lot (the auction)
+
+    @property
+    def house_flat(self) -> bool:
+        """The house holds no position after the epoch (no auction follows)."""
+        return not any(self.new.leaves[HOUSE].positions)
+
+    @property
+    def lot_mm(self) -> int:
+        """lotMM: the defaulters' maintenance margins (an upper bound of the margin of
+        what the house took over), the next auction's reserve base."""
+        return sum(s.maintenance_margin for s in self.slots if s.liquidated)
+
+    @property
+    def lot_sold(self) -> bool:
+        """The award went through (its winner was not liquidated)."""
+        return self.award is not None and not self.slots[self.award.winner].liquidated
 
     @property
     def risk_hash(self) -> int:
@@ -143,7 +161,9 @@ class EpochResult:
                 "cover2Met": int(self.cover2.met), "fundOwn": self.layers.own,
                 "fundHouse": self.layers.house, "fundShared": self.layers.fund,
                 "fundHaircut": self.layers.haircut, "fundBase": self.layers.fund_base,
-                "fundGains": self.layers.gains}
+                "fundGains": self.layers.gains,
+                **auction.award_values(self.award), "houseFlat": int(self.house_flat),
+                "lotMM": self.lot_mm}
 
     def public_signals(self) -> list[int]:
         """In the circuit's order (docs/protocol.md), small values packed."""
@@ -162,6 +182,7 @@ def run_epoch(
     view_keys: Mapping[int, MemberKey] | None = None,
     funding: Sequence[int] | None = None,
     risk_arrays: Mapping[int, Sequence[int]] | None = None,
+    award: Award | None = None,
 ) -> EpochResult:
     """Clear epoch ``state.epoch + 1``; raises :class:`EpochError` before any proving.
 
@@ -178,6 +199,10 @@ def run_epoch(
     index F per instrument (None: unchanged, no funding paid), which may move only for
     perpetuals; ``risk_arrays`` maps every option to its K-entry risk array (the oracle's
     final arrays). Instruments at or past their expiry take no trades and close.
+
+    ``award``: the epoch's award of the house's lot, as the contract recorded it at close
+    (docs/protocol.md, "The auction of the house's lot"): its winner takes the house's
+    positions at this epoch's marks and pays the bid.
     """
     cfg = state.config
     n, m_count = cfg.n_slots, cfg.n_instruments
@@ -266,6 +291,18 @@ def run_epoch(
                for i, leaf in enumerate(state.leaves)]
     if state.leaves[HOUSE].df:
         raise EpochError("state invariant broken: the house holds a default-fund contribution")
+    zero_lot = (0,) * m_count
+    lot = zero_lot
+    if award is not None:
+        if not isinstance(award, Award) or award.winner >= n or not members[award.winner]:
+            raise EpochError(f"award {award!r}: the winner must be a member slot of the pool")
+        lot = tuple(q if a else 0 for q, a in zip(state.leaves[HOUSE].positions, live,
+                                                 strict=True))
+
+    def won(i: int) -> dict[str, object]:
+        if award is None or i != award.winner:
+            return {}
+        return {"lot": lot, "bid": award.bid}
 
     def clear_all(house_ok: bool, shares: Sequence[tuple[int, int]]) -> list[SlotFigures]:
         figures: list[SlotFigures] = []
@@ -278,7 +315,8 @@ def run_epoch(
                                           funding=market.funding, funding_prev=state.funding,
                                           live=live, risk=risk, df=leaf.df,
                                           df_scale=state.df_scale, member=members[i],
-                                          fund_share=shares[i][0], haircut=shares[i][1]))
+                                          fund_share=shares[i][0], haircut=shares[i][1],
+                                          **won(i)))
             except (BoundError, ParamsError, TradeLossError) as exc:
                 raise EpochError(f"slot {i}: {exc}") from exc
         return figures
@@ -294,7 +332,8 @@ def run_epoch(
 
     # Step 8: the house takes over liquidated positions; its cash is the waterfall's.
     house_f = figures[HOUSE]
-    house_q = list(house_f.positions)
+    # An award hands the house's lot to the winner (a liquidated winner returns it below).
+    house_q = list(zero_lot if award is not None else house_f.positions)
     slots: list[SlotResult] = []
     new_leaves: list[Leaf] = []
     for i, (leaf, f) in enumerate(zip(state.leaves, figures, strict=True)):
@@ -331,7 +370,7 @@ def run_epoch(
     result = EpochResult(epoch, state, new_state, params, prev, prices, ev, dict(reports),
                          tuple(slots), {i: view_keys[i] for i in set(reports) | blinded},
                          blinded, state.funding, market.funding, market.arrays,
-                         state.risk_hash, wf, c2)
+                         state.risk_hash, wf, c2, award)
     _check_invariants(result)
     return result
 

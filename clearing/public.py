@@ -1,7 +1,7 @@
 """The epoch proof's public signals: what each carries and how values are packed.
 
-Twenty-two values are public (docs/protocol.md, "Public signals"); the circuit exposes
-them as thirteen field elements, packing the small ones so that the on-chain verifier
+Twenty-eight values are public (docs/protocol.md, "Public signals"); the circuit exposes
+them as fourteen field elements, packing the small ones so that the on-chain verifier
 pays for fewer public inputs (each costs an elliptic-curve multiplication, ~6.6k gas):
 
     epochInfo = epoch + nEvents * 2^64 + totalCollateral * 2^80
@@ -10,6 +10,7 @@ pays for fewer public inputs (each costs an elliptic-curve multiplication, ~6.6k
     fundInfo  = dfScale + dfScaleNext * 2^16 + cover2Met * 2^32
     layersA   = fundOwn + fundHouse * 2^126,  layersB = fundShared + fundHaircut * 2^126
     fundTotals = fundBase + fundGains * 2^126   (the default fund's waterfall)
+    auction   = awarded + bidNeg*2 + winner*4 + bidAbs*2^9 + houseFlat*2^121 + lotMM*2^122
 
 with ``epoch < 2^64``, ``nEvents < 2^16``, ``0 <= totalCollateral < 2^128``, each mask
 below ``2^N`` and ``rho < 2^100`` (the circuit range-checks all of them, so each word has
@@ -29,24 +30,28 @@ from zkclear import bounds
 from zkclear.errors import ZkclearError
 from zkclear.field import P
 
+from . import auction
+
 #: The circuit's public signals, in order.
 PUBLIC_NAMES = ("oldRoot", "newRoot", "epochInfo", "paramsHash", "pricesPrevHash",
                 "pricesHash", "eventsAcc", "outcome", "exitSum", "fundInfo", "layersA",
-                "layersB", "fundTotals")
+                "layersB", "fundTotals", "auction")
 #: The values they carry.
 #: The default fund's values (docs/protocol.md, "Default fund").
 FUND_VALUES = ("dfScale", "dfScaleNext", "cover2Met", "fundOwn", "fundHouse", "fundShared",
                "fundHaircut", "fundBase", "fundGains")
+#: The auction's values (docs/protocol.md, "The auction of the house's lot").
+AUCTION_VALUES = ("awarded", "bidNeg", "winner", "bidAbs", "houseFlat", "lotMM")
 PUBLIC_VALUES = ("oldRoot", "newRoot", "epoch", "paramsHash", "pricesPrevHash", "pricesHash",
                  "eventsAcc", "nEvents", "liquidatedMask", "grantedMask", "totalCollateral",
-                 "rho", "exitSum", *FUND_VALUES)
+                 "rho", "exitSum", *FUND_VALUES, *AUCTION_VALUES)
 #: The default fund's words (docs/protocol.md, "Default fund, the loss waterfall and
 #: Cover-2"): fundInfo = dfScale + dfScaleNext * 2^16 + cover2Met * 2^32, and three words
 #: of two amounts each, the second shifted by LAYER_BITS.
 #: Values the circuit computes itself (it checks the words against them), so they are
 #: not among its private inputs (every other packed value is).
 COMPUTED = ("dfScaleNext", "cover2Met", "fundOwn", "fundHouse", "fundShared", "fundHaircut",
-            "fundBase", "fundGains")
+            "fundBase", "fundGains", "houseFlat", "lotMM")
 FUND_PAIRS = {"layersA": ("fundOwn", "fundHouse"), "layersB": ("fundShared", "fundHaircut"),
               "fundTotals": ("fundBase", "fundGains")}
 
@@ -118,6 +123,7 @@ def pack(values: Mapping[str, int], n_slots: int) -> list[int]:
         "exitSum": values["exitSum"] % P,
         "fundInfo": fund_info(values["dfScale"], values["dfScaleNext"], values["cover2Met"]),
         **{w: pair(names, values) for w, names in FUND_PAIRS.items()},
+        "auction": auction_word(values),
     }
     return [words[k] for k in PUBLIC_NAMES]
 
@@ -141,4 +147,14 @@ def unpack(public: Sequence[int], n_slots: int) -> dict[str, int]:
     for word, (lo, hi) in FUND_PAIRS.items():
         v = w.pop(word)
         w[lo], w[hi] = v & mask, v >> bounds.LAYER_BITS
+    award, w["houseFlat"], w["lotMM"] = auction.unpack_auction(w.pop("auction"))
+    w |= auction.award_values(award)
     return {k: w[k] for k in PUBLIC_VALUES}
+
+
+def auction_word(values: Mapping[str, int]) -> int:
+    """The ``auction`` word of the named values (:mod:`.auction`'s layout)."""
+    award = (auction.Award(values["winner"], -values["bidAbs"] if values["bidNeg"]
+                           else values["bidAbs"]) if values["awarded"] else None)
+    return auction.auction_word(award, bool(_fits("houseFlat", values["houseFlat"], 1)),
+                                values["lotMM"])

@@ -53,7 +53,7 @@ class SlotFigures:
     (and, for steps 6 and 8, its shares of the waterfall's pooled layers)."""
 
     variation_margin: int
-    positions: tuple[int, ...]  # qn = q + delta: the positions margined this epoch
+    positions: tuple[int, ...]  # qa = q + delta (+ the lot for an auction winner): margined
     equity_before_trades: int  # e0 = c + vm + deposits
     equity: int  # e = cpre - (req - df): the margin equity after the default-fund call
     losses: tuple[int, ...]
@@ -76,6 +76,7 @@ class SlotFigures:
     fund_share: int = 0  # u: the survivor's contribution used (waterfall layer 3)
     haircut: int = 0  # y: the survivor's VM-gain haircut (layer 4)
     df_after: int = 0
+    bid: int = 0  # the auction winner's bid for the house's lot (0 for every other slot)
 
 
 def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
@@ -85,7 +86,8 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
                funding: Sequence[int] = (), funding_prev: Sequence[int] = (),
                live: Sequence[bool] = (), risk: Sequence[Sequence[int]] | None = None,
                df: int = 0, df_scale: int = 0, member: bool = True,
-               fund_share: int = 0, haircut: int = 0) -> SlotFigures:
+               fund_share: int = 0, haircut: int = 0, lot: Sequence[int] = (),
+               bid: int = 0) -> SlotFigures:
     """Steps 3-8 for one slot: the one place these formulas live (the engine and the audit
     both call it). The house is never liquidated, never withdraws, has no position
     limit and no default-fund contribution; its intake of liquidated positions and the
@@ -104,6 +106,11 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
     ``fund_share`` (u) and ``haircut`` (y) are the slot's shares of waterfall layers 3
     and 4 (:mod:`.waterfall`; 0 on a first pass, which decides liquidations).
 
+    The auction (docs/protocol.md, "The auction of the house's lot"): the winner of the
+    epoch's award gets the house's ``lot`` on top of its own positions (after their
+    limit check) and pays ``bid`` after the trade-cash rule; liquidated in the same
+    epoch, it unwinds the bid (penalty, shortfall and collateral on ``e + bid``).
+
     Raises :class:`BoundError` (a position or the equity outside its bounds),
     :class:`ParamsError` (over a position limit) or :class:`TradeLossError` (trade losses
     beyond the equity before trades): values no epoch proof can accept.
@@ -119,20 +126,22 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
             raise ParamsError(f"instrument {m} has expired: no trades in it")
     qn = tuple(q + d if a else 0 for q, d, a in zip(positions, delta, alive, strict=True))
     for m, q in enumerate(qn):
-        bounds.DELTA.check(q, f"position[{m}]")
         # Limits bind increases only: a lowered limit lets a member trade down.
         limit = max(params.position_limits[m], abs(positions[m]))
         if not house and abs(q) > limit:
             raise ParamsError(f"position {q} in instrument {m} exceeds the limit "
                               f"{params.position_limits[m]} (and the position held before, "
                               f"{positions[m]})")
+    qa = tuple(q + x for q, x in zip(qn, tuple(lot) or (0,) * m_count, strict=True))
+    for m, q in enumerate(qa):
+        bounds.DELTA.check(q, f"position[{m}]")
     e0 = collateral + vm + deposit
     cpre = e0 + trade_cash
     bounds.CASH.check(cpre, "collateral (equity cpre)")
     if cpre < min(e0, 0):
         raise TradeLossError(f"trade cash {trade_cash} exceeds the equity before trades {e0}: "
                              "trades may not create a shortfall (cpre >= min(e0, 0))")
-    losses = tuple(scenario_losses(qn, prices, params, risk=risk))
+    losses = tuple(scenario_losses(qa, prices, params, risk=risk))
     mm = ceil_div(max(0, *losses), BP)
     im = initial_margin(mm, params)
     stress = ceil_div(mm * params.stress_bp, BP)
@@ -145,12 +154,14 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
         scale = max(params.df_share_bp, df_scale)
         req = max(params.df_floor, ceil_div(stress * scale, BP))
     short = req - df
-    call = min(short, max(0, cpre - mm))  # short <= 0: a return (the min is short)
-    e = cpre - call
+    cash = cpre - bid  # the auction winner pays its bid (after the trade-cash rule)
+    call = min(short, max(0, cash - mm))  # short <= 0: a return (the min is short)
+    e = cash - call
     held = df + call
     liq = not house and e < mm
-    pen = min(ceil_div(mm * params.penalty_bp, BP), max(e, 0)) if liq else 0
-    shortfall = max(-e, 0) if liq else 0
+    el = e + bid if liq else e  # a winner liquidated in the award epoch unwinds its bid
+    pen = min(ceil_div(mm * params.penalty_bp, BP), max(el, 0)) if liq else 0
+    shortfall = max(-el, 0) if liq else 0
     own = min(shortfall, held)
     gain = 0 if (liq or house or not member) else min(max(vm, 0), e)
     if liq:
@@ -161,10 +172,10 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
     granted = (not house and house_ok and withdrawal > 0 and held == req
                and e - haircut - withdrawal >= im)
     if liq:
-        c_new, q_new, df_new = max(e, 0) - pen, (0,) * len(qn), held - own
+        c_new, q_new, df_new = max(el, 0) - pen, (0,) * len(qa), held - own
     else:
-        c_new, q_new = e - haircut - (withdrawal if granted else 0), qn
+        c_new, q_new = e - haircut - (withdrawal if granted else 0), qa
         df_new = held - fund_share
-    return SlotFigures(vm, qn, e0, e, losses, mm, im, liq, granted, pen, shortfall, c_new,
+    return SlotFigures(vm, qa, e0, e, losses, mm, im, liq, granted, pen, shortfall, c_new,
                        q_new, paid, cpre, stress, req, held, held == req, own, gain,
-                       fund_share, haircut, df_new)
+                       fund_share, haircut, df_new, bid)

@@ -57,12 +57,14 @@ class Layers:
 
 def layers(house_after_penalties: int, shortfalls: Sequence[int], own: Sequence[int],
            survivors_held: Sequence[int], survivors_gains: Sequence[int],
-           params: RiskParams) -> Layers:
+           params: RiskParams, lot_loss: int = 0) -> Layers:
     """The waterfall of one epoch: ``shortfalls``/``own`` of the liquidated members,
     ``survivors_held``/``survivors_gains`` (df + call, g) of the surviving members,
-    ``house_after_penalties`` = H = cpre_0 + sum of penalties."""
+    ``house_after_penalties`` = H = cpre_0 + sum of penalties (+ a positive sale price of
+    the house's lot), ``lot_loss`` what the house paid to sell its lot (docs/protocol.md,
+    "The auction of the house's lot"): a loss of the pool, covered like a shortfall."""
     o = sum(own)
-    r1 = sum(shortfalls) - o
+    r1 = sum(shortfalls) - o + lot_loss
     h_use = min(r1, params.skin_cap, max(house_after_penalties, 0))
     r2 = r1 - h_use
     f_base = sum(survivors_held)
@@ -113,13 +115,17 @@ def pool_waterfall(first: Sequence[SlotFigures], members: Sequence[bool],
     """The waterfall of one epoch from every slot's first-pass figures (slot
     :data:`HOUSE` is the house; ``members[i]``: slot i is a member after this epoch's
     registrations, never the house). :func:`.epoch.run_epoch` and the stress run's replay
-    (:func:`zkclear.clearing.stress.replay_path`) both call it."""
+    (:func:`zkclear.clearing.stress.replay_path`) both call it. An auction winner's bid
+    (``SlotFigures.bid``) is paid to the house unless the winner is liquidated (it
+    unwinds); the house's payment for a lot sold below the mark enters the waterfall."""
     surv = tuple(members[i] and not f.liquidated for i, f in enumerate(first))
     liq = [f for f in first if f.liquidated]
-    house_h = first[HOUSE].cash_pre + sum(f.penalty for f in liq)
+    sale = sum(f.bid for f in first if not f.liquidated)
+    house_h = first[HOUSE].cash_pre + sum(f.penalty for f in liq) + max(sale, 0)
     wf = layers(house_h, [f.shortfall for f in liq], [f.own_fund_used for f in liq],
                           [f.df_held for i, f in enumerate(first) if surv[i]],
-                          [f.gain for i, f in enumerate(first) if surv[i]], params)
+                          [f.gain for i, f in enumerate(first) if surv[i]], params,
+                          max(-sale, 0))
     shares = tuple(wf.shares(f.df_held, f.gain) if surv[i] else (0, 0)
                    for i, f in enumerate(first))
     house_c = house_h - wf.residual + sum(u + y for u, y in shares)

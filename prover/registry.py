@@ -22,7 +22,7 @@ def report_commitment(instruments: int = 2) -> Circuit:
 #: The epoch circuit's public signals, in order (zkclear.clearing.public packs them).
 EPOCH_PUBLIC = ("oldRoot", "newRoot", "epochInfo", "paramsHash", "pricesPrevHash", "pricesHash",
                 "eventsAcc", "outcome", "exitSum", "fundInfo", "layersA", "layersB",
-                "fundTotals")
+                "fundTotals", "auction")
 
 
 def epoch(slots: int = 4, instruments: int = 2, scenarios: int = 4,

@@ -146,6 +146,9 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
     signal input dfFloor;
     signal input member; // status' (a bit)
     signal input df; // the old contribution, 0 <= df < 2^CASH_BITS
+    signal input lot[M]; // the house's lot if this slot won it (0 otherwise; |lot| < 2^DELTA_BITS)
+    signal input bid; // the winner's bid (0 otherwise; |bid| < 2^FUND_BITS)
+    signal output mm;
     signal output im;
     signal output stress;
     signal output req;
@@ -160,7 +163,7 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
     signal output own;
     signal output gain;
     signal output qNew[M];
-    signal output toHouseQ[M]; // liq * qn
+    signal output toHouseQ[M]; // liq * qa
 
     // Position limits bind increases only: |qn| <= max(posLimit, |q|), so a limit that
     // governance lowers below a held position never makes an epoch unprovable; the member
@@ -177,11 +180,19 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
         Unsigned(DELTA_BITS + 2)(lim[m] - qn[m]);
         Unsigned(DELTA_BITS + 2)(lim[m] + qn[m]);
     }
-    SignedRangeArray(M, DELTA_BITS)(qn);
+    // The auction winner margins its positions with the lot (docs/protocol.md, "The
+    // auction of the house's lot"); the limit above binds its own trades only. qa keeps
+    // the DELTA range of a leaf (|qn| <= lim as checked, so only qa needs the check).
+    signal qa[M];
+    for (var m = 0; m < M; m++) {
+        qa[m] <== qn[m] + lot[m];
+    }
+    SignedRangeArray(M, DELTA_BITS)(qa);
     component margin = PortfolioMargin(M, K, DELTA_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR_BITS, BP);
-    margin.q <== qn;
+    margin.q <== qa;
     margin.risk <== risk;
     margin.imFactorBp <== imFactorBp;
+    mm <== margin.mm;
     im <== margin.im;
 
     // The default-fund call: e = cpre - (req - df).
@@ -191,7 +202,7 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
     call.scale <== scale;
     call.dfFloor <== dfFloor;
     call.member <== member;
-    call.cpre <== cpre;
+    call.cpre <== cpre - bid; // the bid is paid after the trade-cash rule (MarkToMarket)
     call.df <== df;
     stress <== call.stress;
     req <== call.req;
@@ -207,6 +218,7 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
     d.held <== held;
     d.member <== member;
     d.vm <== vm;
+    d.back <== bid;
     liq <== d.liq;
     surv <== d.surv;
     ePos <== d.ePos;
@@ -217,8 +229,8 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
 
     // Step 8: the house takes the positions; the slot ends flat.
     for (var m = 0; m < M; m++) {
-        toHouseQ[m] <== liq * qn[m];
-        qNew[m] <== qn[m] - toHouseQ[m];
+        toHouseQ[m] <== liq * qa[m];
+        qNew[m] <== qa[m] - toHouseQ[m];
     }
 }
 

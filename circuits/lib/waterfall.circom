@@ -74,8 +74,8 @@ template FundCall(MM_BITS, CASH_BITS, FUND_BITS, SCALE_BITS, BP) {
 }
 
 // Steps 5 and 7 on the margin equity e, and the defaulter's own layer:
-//   liq = e < MM; pen = liq * min(ceil(MM * penaltyBp / BP), max(e, 0));
-//   s = liq * max(-e, 0) (the shortfall); own = min(s, held) (the defaulter's contribution
+//   liq = e < MM; eL = e + liq * back (an auction winner's unwound bid);
+//   pen = liq * min(ceil(MM * penaltyBp / BP), max(eL, 0)); s = liq * max(-eL, 0) (the shortfall); own = min(s, held) (the defaulter's contribution
 //   used); gain = surv * min(max(vm, 0), e) (the haircut's base), surv = member * (1 - liq).
 // |e| < 2^(CASH_BITS+2), 0 <= MM < 2^MM_BITS, |vm| < 2^VM_BITS, 0 <= held < 2^CASH_BITS.
 template Default(MM_BITS, PENALTY_BITS, CASH_BITS, VM_BITS, BP) {
@@ -88,6 +88,7 @@ template Default(MM_BITS, PENALTY_BITS, CASH_BITS, VM_BITS, BP) {
     signal input held;
     signal input member;
     signal input vm;
+    signal input back; // an auction winner's bid, unwound if it is liquidated (0 otherwise)
     signal output liq;
     signal output surv;
     signal output ePos; // max(e, 0)
@@ -100,12 +101,15 @@ template Default(MM_BITS, PENALTY_BITS, CASH_BITS, VM_BITS, BP) {
     // e - MM lies in (-2^EB - 2^MM_BITS, 2^EB).
     liq <== SignedLessThan(EB + 1)(e, mm);
     surv <== member * (1 - liq);
-    signal eNeg <== SignBit(EB)(e);
-    ePos <== e * (1 - eNeg);
+    // A liquidated winner's equity without its bid: eL = e + liq * back (|eL| < 2^EB:
+    // then e + back = cpre - call with call <= 0, FundCall).
+    signal eL <== e + liq * back;
+    signal eNeg <== SignBit(EB)(eL);
+    ePos <== eL * (1 - eNeg);
     signal penRaw <== CeilDivConst(MM_BITS + PENALTY_BITS, BP)(mm * penaltyBp);
     signal penCap <== SignedMin(EB + 1)(penRaw, ePos);
     pen <== liq * penCap;
-    shortfall <== liq * (ePos - e);
+    shortfall <== liq * (ePos - eL);
     // shortfall < 2^EB, 0 <= held < 2^CASH_BITS
     own <== SignedMin(EB + 1)(shortfall, held);
     signal vmPos <== SignedMax(VM_BITS + 1)(vm, 0);
@@ -114,7 +118,7 @@ template Default(MM_BITS, PENALTY_BITS, CASH_BITS, VM_BITS, BP) {
 }
 
 // The pooled layers of the waterfall, for N slots (slot 0, the house, has zeros):
-//   R1 = sum s - O, O = sum own;  H = cpreHouse + sum pen;
+//   R1 = sum s - O + saleLoss, O = sum own;  H = cpreHouse + sum pen + saleGain;
 //   hUse = min(R1, skinCap, max(H, 0)); R2 = R1 - hUse;
 //   F = sum surv * held; fUse = min(R2, F); R3 = R2 - fUse;  u_i = ceil(fUse * surv_i held_i / F)
 //   G = sum gain; hcUse = min(R3, G);  y_i = ceil(hcUse * gain_i / G)
@@ -133,6 +137,8 @@ template Waterfall(N, CASH_BITS, REQ_BITS, VM_BITS) {
     signal input gain[N];
     signal input cpreHouse;
     signal input skinCap;
+    signal input saleGain; // max(B, 0), B the lot's sale price (the auction), into H
+    signal input saleLoss; // max(-B, 0): what the house paid to sell the lot, into R1
     signal output u[N];
     signal output y[N];
     signal output house;
@@ -158,8 +164,8 @@ template Waterfall(N, CASH_BITS, REQ_BITS, VM_BITS) {
     O <== sumO;
     F <== sumF;
     G <== sumG;
-    signal r1 <== sumS - sumO;
-    signal h <== cpreHouse + sumPen;
+    signal r1 <== sumS - sumO + saleLoss;
+    signal h <== cpreHouse + sumPen + saleGain;
     signal hNeg <== SignBit(SB)(h);
     signal hPos <== h * (1 - hNeg);
     signal cap <== SignedMin(SB)(skinCap, hPos);

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from zkclear import bounds, paths
 from zkclear.clearing import public
+from zkclear.clearing.auction import Award
 from zkclear.clearing.epoch import EpochError, EpochResult, run_epoch
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.params import PoolConfig, RiskParams
@@ -47,7 +48,7 @@ from . import r1cs_eval
 
 CFG = PoolConfig(4, 2, 4)
 #: Pinned so growth is visible in review (docs/benchmarks.md, "Epoch circuit size").
-CONSTRAINTS_N4_M2_K4 = 47508
+CONSTRAINTS_N4_M2_K4 = 47661
 LIB = paths.CIRCUITS_DIR / "lib"
 
 
@@ -176,7 +177,7 @@ def test_constraint_count_is_pinned(compiled):
 
 def test_public_inputs_are_the_documented_ones_in_order(compiled):
     assert compiled.info.n_outputs == 0
-    assert compiled.info.n_public_inputs == 13
+    assert compiled.info.n_public_inputs == 14
     assert tuple(compiled.manifest["public"]) == EpochResult.PUBLIC_NAMES
     # Parameters come from zkclear.bounds, in the order of the template's parameters.
     assert registry.epoch(16, 4, 8).params == (
@@ -187,7 +188,7 @@ def test_public_inputs_are_the_documented_ones_in_order(compiled):
     # In circom, public inputs are numbered in declaration order: that is the order.
     src = (paths.CIRCUITS_DIR / "epoch.circom").read_text()
     declared = [line.split()[2].rstrip(";") for line in src.splitlines()
-                if line.strip().startswith("signal input")][:13]
+                if line.strip().startswith("signal input")][:14]
     assert tuple(declared) == EpochResult.PUBLIC_NAMES
 
 
@@ -350,12 +351,29 @@ def extreme_magnitudes() -> EpochResult:
     return r
 
 
+def auction(winner: int, bid: int, winner_cash: int = 0,
+            prices=PRICES) -> Callable[[], EpochResult]:
+    """The house holds 100 A long (slots 1 and 2 are short 60 and 40) and awards it
+    (tests/clearing/test_auction.py computes the same pools by hand)."""
+    def run() -> EpochResult:
+        params = replace(PARAMS, df_floor=50, stress_bp=20_000, skin_cap=30)
+        st = state_with(member(5000, (-60, 0)), member(3000, (-40, 0)),
+                        member(winner_cash, (0, 0)), house_c=200)
+        r = run_epoch(st, params, prices, [], {}, award=Award(winner, bid))
+        assert r.award == Award(winner, bid)
+        return r
+    return run
+
+
 @pytest.mark.parametrize("scenario", [
+    auction(1, -300), auction(2, 100, prices=(103, 200)), auction(3, -300), auction(3, 5000, 100),
     first_epoch, at_maintenance_margin(100), at_maintenance_margin(99), at_initial_margin(850),
     at_initial_margin(851), capped_penalty, shortfall, house_goes_negative,
     flat_with_negative_equity, extreme_params, extreme_magnitudes, waterfall_all_layers,
     cover2_missed,
-], ids=["first-epoch", "equity=MM", "equity=MM-1", "after-withdrawal=IM",
+], ids=["auction-below-mark", "auction-above-mark", "auction-unwound-paid",
+        "auction-unwound-beyond-means", "first-epoch", "equity=MM", "equity=MM-1",
+        "after-withdrawal=IM",
         "after-withdrawal=IM-1", "capped-penalty", "shortfall", "house-negative",
         "flat-negative-equity", "IM=MM,penalty=100%", "extreme-magnitudes", "waterfall",
         "cover2-missed"])
@@ -930,3 +948,53 @@ def test_story_is_proven_and_verified_at_n4():
 @pytest.mark.heavy
 def test_story_is_proven_and_verified_at_n16_m4_k8():
     _prove_story(PoolConfig(16, 4, 8))
+
+
+# -- soundness: the auction of the house's lot ----------------------------------------------
+
+@pytest.fixture
+def awarded() -> dict:
+    return copy.deepcopy(epoch_circuit_inputs(auction(3, -300)()))
+
+
+def set_award(inputs: dict, winner: int) -> None:
+    """The award to `winner` in both the private fields and the public word."""
+    word = int(inputs["auction"])
+    inputs["auction"] = word + 4 * (winner - inputs["winner"])
+    inputs["winner"] = winner
+
+
+def test_the_house_cannot_win_its_own_lot(compiled, awarded, tmp_path):
+    set_award(awarded, 0)
+    fails_at(compiled, awarded, tmp_path, "Epoch", **at_epoch("isWinner.out[0] * awarded === 0"))
+
+
+def test_only_a_member_wins(compiled, tmp_path):
+    r = auction(3, -300)()
+    inputs = epoch_circuit_inputs(r)
+    # Slot 3 is a member in `r`; make the old leaf a non-member (status 0) and re-root.
+    inputs["status"][3] = 0
+    reroot_old(inputs)
+    fails_at(compiled, inputs, tmp_path, "Epoch",
+             **at_epoch("(1 - statusNew[i]) * win[i] === 0"))
+
+
+def test_the_award_cannot_be_dropped(compiled, awarded, tmp_path):
+    # Without the award the lot stays with the house and the winner is not liquidated:
+    # the published outcome (and the word the contract set, awarded = 1) no longer holds.
+    awarded["awarded"] = 0
+    fails_at(compiled, awarded, tmp_path, "Epoch")
+    awarded["liquidatedMask"] = 0
+    awarded["outcome"] = int(awarded["outcome"]) - 0b1000
+    fails_at(compiled, awarded, tmp_path, "Epoch")
+
+
+def test_the_lot_margin_cannot_be_understated(compiled, awarded, tmp_path):
+    awarded["auction"] = int(awarded["auction"]) - (1 << 122)  # lotMM - 1
+    fails_at(compiled, awarded, tmp_path, "Epoch", **at_epoch("auction === awarded"))
+
+
+def test_a_bid_is_a_bounded_amount(compiled, awarded, tmp_path):
+    awarded["bidAbs"] = 1 << 112
+    awarded["auction"] = int(awarded["auction"]) + ((1 << 112) - 300) * (1 << 9)
+    fails_at(compiled, awarded, tmp_path, "Num2Bits")
