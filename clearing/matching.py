@@ -59,6 +59,8 @@ from .intake import (
 _MAX_SLOTS = 1 << 62
 _LO, _HI = -(1 << 63), (1 << 63) - 1
 _GETTERS = [attrgetter(f) for f in _FIELDS]
+#: Slot lookups use a table of this many entries at most (else a binary search).
+_TABLE = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -138,11 +140,18 @@ def _fast_fields(sub: Sequence[Any]) -> list[list[Any]] | None:
     return fields
 
 
-def _isin_sorted(x: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
-    if len(sorted_values) == 0:
-        return np.zeros(len(x), bool)
-    pos = np.minimum(np.searchsorted(sorted_values, x), len(sorted_values) - 1)
-    return sorted_values[pos] == x
+def _ranks(x: np.ndarray, slots: np.ndarray, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per entry of ``x``: whether it is one of ``slots`` (ascending, in ``[0, n_slots)``,
+    at least one) and its index there (0 where it is not)."""
+    if n_slots <= _TABLE:  # a lookup table: a gather instead of a binary search
+        table = np.full(n_slots, -1, np.int64)
+        table[slots] = np.arange(len(slots))
+        inside = (x >= 0) & (x < n_slots)
+        rank = table[np.where(inside, x, 0)]
+        found = inside & (rank >= 0)
+        return found, np.maximum(rank, 0)
+    rank = np.minimum(np.searchsorted(slots, x), len(slots) - 1)
+    return slots[rank] == x, rank
 
 
 @dataclass
@@ -160,14 +169,19 @@ class _Outcome:
     contradictory: tuple[np.ndarray, np.ndarray]  # (lower, higher) rows of such pairs
 
 
-def _match_rows(rows: _Rows, members: np.ndarray, n_instruments: int) -> _Outcome:
+def _match_rows(rows: _Rows, members: np.ndarray, n_slots: int, n_instruments: int
+                ) -> _Outcome:
     """The sort-merge (see the module docstring) on rows with at least one row."""
     mem, cp = rows.member, rows.counterparty
     inst, side, size, price = rows.instrument, rows.side, rows.size, rows.price
     n, k = len(mem), len(rows.slots)
     rank = np.repeat(np.arange(k, dtype=np.int64), rows.counts)
-    problem = ((inst < 0) | (inst >= n_instruments) | (size < 1) | (size >= MAX_SIZE)
-               | (price < 1) | (price >= MAX_PRICE) | (cp == mem) | ~_isin_sorted(cp, members))
+    # x < lo or x >= hi  <=>  (x - lo) >= hi - lo as uint64 (one comparison, no overflow
+    # for lo in {0, 1}: x - 1 wraps only from -2^63, to 2^63 - 1, still out of bounds)
+    problem = ((inst.view(np.uint64) >= n_instruments)
+               | ((size - 1).view(np.uint64) >= MAX_SIZE - 1)
+               | ((price - 1).view(np.uint64) >= MAX_PRICE - 1)
+               | (cp == mem) | ~_ranks(cp, members, n_slots)[0])
     tid = rows.trade_id
     lo, hi = int(tid.min()), int(tid.max())
     if (hi - lo + 1) * k >= 1 << 62:  # dense codes keep the key inside int64
@@ -184,8 +198,7 @@ def _match_rows(rows: _Rows, members: np.ndarray, n_instruments: int) -> _Outcom
     duplicate[order] = dup_s
     valid = ~(duplicate | problem)
 
-    cp_rank = np.minimum(np.searchsorted(rows.slots, cp), k - 1)
-    submitted = rows.slots[cp_rank] == cp
+    submitted, cp_rank = _ranks(cp, rows.slots, n_slots)
     target = (key - rank + cp_rank)[order]
     first_s = np.minimum(np.searchsorted(sk, target), n - 1)
     found, partner, first = np.empty(n, bool), np.empty(n, np.intp), np.empty(n, np.intp)
@@ -208,6 +221,9 @@ def _rejections(rows: _Rows, out: _Outcome, report_at: Any, whole: dict[int, Rej
                 ) -> list[tuple[int, int, Rejection]]:
     """(key position, report index, rejection) of every rejected row; ``report_at(row,
     member rank, index)`` is the row's TradeReport."""
+    if not (len(out.duplicate) or len(out.invalid) or len(out.lonely)
+            or len(out.contradictory[0])):
+        return []
     starts = np.concatenate(([0], np.cumsum(rows.counts)[:-1])).tolist()
     slots = rows.slots.tolist()
     ranks = np.searchsorted(rows.slots, rows.member)
@@ -277,7 +293,7 @@ def _run(rows: _Rows, member_set: frozenset[int], whole: dict[int, Rejection],
     rejected = list(whole_rows)
     if len(rows.member):
         members = np.array(sorted(member_set), np.int64)
-        out = _match_rows(rows, members, n_instruments)
+        out = _match_rows(rows, members, n_slots, n_instruments)
         rejected += _rejections(rows, out, report_at, whole, member_set, n_slots,
                                 n_instruments)
         acc = out.accepted
@@ -402,7 +418,8 @@ def match_columnar(member: Any, trade_id: Any, instrument: Any, side: Any, size:
             whole[slot] = rj
             keep[lo:hi] = False
     ok = [p for p, s in enumerate(keys) if s not in whole]
-    cols = [c[keep] for c in cols]
+    if not keep.all():
+        cols = [c[keep] for c in cols]
     rows = _Rows(submitted[ok], counts[ok], ok, *cols)
 
     def report_at(r: int, k: int, i: int) -> TradeReport:
