@@ -140,6 +140,17 @@ def _fast_fields(sub: Sequence[Any]) -> list[list[Any]] | None:
     return fields
 
 
+def _fields(sub: Any) -> tuple[Sequence[TradeReport], list[list[Any]]]:
+    """A member's reports as :func:`_coerce` gives them, and their six field lists;
+    raises ``_Malformed`` (as the reference does) for a malformed submission."""
+    _check_sequence(sub)
+    fields = _fast_fields(sub)
+    if fields is None:
+        sub = [_coerce(r, i) for i, r in enumerate(sub)]
+        fields = [list(map(g, sub)) for g in _GETTERS]
+    return sub, fields
+
+
 def _ranks(x: np.ndarray, slots: np.ndarray, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
     """Per entry of ``x``: whether it is one of ``slots`` (ascending, in ``[0, n_slots)``,
     at least one) and its index there (0 where it is not)."""
@@ -329,11 +340,7 @@ def match_trades(submissions: Mapping[Any, Sequence[Any]], *, n_slots: int,
         rj = _not_a_member(member, member_set)
         if rj is None:
             try:
-                _check_sequence(sub)
-                mine = _fast_fields(sub)
-                if mine is None:
-                    sub = [_coerce(r, i) for i, r in enumerate(sub)]
-                    mine = [list(map(g, sub)) for g in _GETTERS]
+                sub, mine = _fields(sub)
             except _Malformed as e:
                 rj = _malformed(member, e)
         if rj is not None:
@@ -427,4 +434,5 @@ def match_columnar(member: Any, trade_id: Any, instrument: Any, side: Any, size:
 
     acc, accepted, rejected = _run(rows, member_set, whole, report_at, whole_rows, n_slots,
                                    n_instruments)
-    return MatchColumns(rows.trade_id[acc], *accepted, rejected)
+    buyer, seller, inst, size, price = accepted
+    return MatchColumns(rows.trade_id[acc], buyer, seller, inst, size, price, rejected)
