@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "gas": ("bench_gas.py", [], ["--bisect"]),
     "ptau": ("bench_ptau.py", ["--powers", "10", "12", "--snarkjs-power", "8"], []),
     "netting": ("bench_netting.py", ["--runs", "1"], []),
+    "matching": ("bench_matching.py", ["--runs", "1", "--sizes", "100000"], []),
     "margin": ("bench_margin.py", ["--runs", "3", "--engine-runs", "1"], []),
     "prove": ("bench_prove.py", ["--sizes", "12", "--fresh"], ["--fresh"]),
     "contract_gas": ("bench_contract_gas.py", ["--sizes", "4x2x4", "--chain", "embedded"],

@@ -1,5 +1,5 @@
-"""Trade intake and bilateral matching (:func:`match_trades`): what members report, and
-which of their reports the operator can pair with the counterparty's.
+"""Trade intake and bilateral matching (:func:`match_trades_reference`): what members
+report, and which of their reports the operator can pair with the counterparty's.
 
 Trade reports
     ``TradeReport(trade_id, instrument, side, size, price, counterparty)`` from the member
@@ -8,7 +8,8 @@ Trade reports
     ``size`` in lots ``1 <= size < 2^DELTA_BITS``, ``price`` in ticks
     ``1 <= price < 2^PRICE_BITS``, ``counterparty`` the other member's slot.
 
-Matching
+Matching (:func:`match_trades_reference`, the specification; the operator uses the
+vectorised :func:`zkclear.clearing.matching.match_trades`, equal to it on every input)
     A trade is accepted iff both counterparties reported it: the same ``trade_id``,
     instrument, size and price, opposite sides, each naming the other as counterparty.
     Trade ids need only be unique within one member's submission: member ``a``'s report
@@ -233,63 +234,130 @@ def _as_report(t: MatchedTrade, slot: int) -> TradeReport:
     return TradeReport(t.trade_id, t.instrument, SELL, t.size, t.price, t.buyer)
 
 
-def match_trades(submissions: Mapping[Any, Sequence[Any]], *, n_slots: int,
-                 n_instruments: int, members: Iterable[int]) -> MatchResult:
-    """Match both sides of every reported trade; reject (with a reason) what cannot be.
+# The rejection messages, shared by match_trades_reference and the vectorised matcher
+# (zkclear.clearing.matching), so that both say exactly the same thing.
 
-    ``submissions`` maps a member's slot to its trade reports (:class:`TradeReport`,
-    6-tuples in field order, or mappings with the field names). ``members`` is the set
-    of slots allowed to trade (slot 0, the house, is dropped from it). Accepted trades
-    come in order of the lower slot of the pair, then that member's report order;
-    rejections in order of member, then report.
-    """
+def _order(key: Any) -> tuple[int, Any]:
+    """Submissions are taken in this order: int slots ascending, then other keys by repr."""
+    return (0, key) if type(key) is int else (1, repr(key))
+
+
+def _submissions(submissions: Mapping[Any, Sequence[Any]], n_slots: int, n_instruments: int,
+                 members: Iterable[int]) -> tuple[frozenset[int], dict[Any, Any], list[Any]]:
+    """(member set, submissions under normalised keys, the keys in processing order)."""
     _check_config(n_slots, n_instruments)
     member_set = _member_set(members, n_slots)
+    subs: dict[Any, Any] = {}
+    for key, sub in submissions.items():
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            key = int(key)
+        subs[key] = sub
+    return member_set, subs, sorted(subs, key=_order)
 
-    def order(key: Any) -> tuple[int, Any]:
-        return (0, key) if type(key) is int else (1, repr(key))
 
-    rejections: list[tuple[tuple[int, Any], int, Rejection]] = []
+def _not_a_member(member: Any, member_set: frozenset[int]) -> Rejection | None:
+    """The whole-submission rejection of a key that is not a member slot, else None."""
+    if isinstance(member, bool) or not isinstance(member, int) or member not in member_set:
+        what = ("the house, which never trades" if member == HOUSE and type(member) is int
+                else "not a member slot")
+        return Rejection(Reason.NOT_A_MEMBER, member, None,
+                         f"submission from {member!r} rejected: {what}")
+    return None
+
+
+def _check_sequence(sub: Any) -> None:
+    if isinstance(sub, str | bytes | Mapping) or not isinstance(sub, Sequence):
+        raise _Malformed(f"expected a sequence of trade reports, got {type(sub).__name__}")
+
+
+def _malformed(member: int, e: _Malformed) -> Rejection:
+    return Rejection(Reason.MALFORMED, member, None,
+                     f"member {member}: whole submission rejected as malformed: {e}")
+
+
+def _duplicate(member: int, r: TradeReport, count: int) -> Rejection:
+    return Rejection(Reason.DUPLICATE_ID, member, r.trade_id,
+                     f"member {member}, trade {r.trade_id!r}: trade id appears {count} "
+                     "times in the submission", r)
+
+
+def _names_another(a: int, ra: TradeReport, b: int, their_cp: int) -> Rejection:
+    return Rejection(Reason.UNMATCHED, a, ra.trade_id,
+                     f"member {a}, trade {ra.trade_id!r}: member {b}'s trade "
+                     f"{ra.trade_id!r} names counterparty {their_cp}, not {a}", ra)
+
+
+def _counterparty_rejected(a: int, ra: TradeReport, b: int, theirs: Rejection | None,
+                           whole: Rejection | None) -> Rejection:
+    """``a``'s report ``ra`` when ``b`` has no valid report of it: ``theirs`` (the first
+    of ``b``'s rejected reports of the trade naming ``a``), ``whole`` (``b``'s submission
+    was rejected), or neither (``b`` did not report it)."""
+    who = f"member {a}, trade {ra.trade_id!r}"
+    if theirs is not None:
+        return Rejection(Reason.COUNTERPARTY_REJECTED, a, ra.trade_id,
+                         f"{who}: member {b}'s report of this trade was rejected "
+                         f"({theirs.reason.value})", ra)
+    if whole is not None:
+        return Rejection(Reason.COUNTERPARTY_REJECTED, a, ra.trade_id,
+                         f"{who}: member {b}'s whole submission was rejected "
+                         f"({whole.reason.value})", ra)
+    return Rejection(Reason.UNMATCHED, a, ra.trade_id,
+                     f"{who}: member {b} did not report this trade", ra)
+
+
+def _contradictory(a: int, ra: TradeReport, b: int, rb: TradeReport) -> tuple[Rejection,
+                                                                              Rejection]:
+    msg = (f"trade {ra.trade_id!r} between members {a} and {b}: "
+           + "; ".join(_differences(a, ra, b, rb)))
+    return (Rejection(Reason.CONTRADICTORY, a, ra.trade_id, msg, ra),
+            Rejection(Reason.CONTRADICTORY, b, ra.trade_id, msg, rb))
+
+
+def _disagree(ra: TradeReport, rb: TradeReport) -> bool:
+    return (ra.instrument != rb.instrument or ra.size != rb.size or ra.price != rb.price
+            or ra.side == rb.side)
+
+
+def match_trades_reference(submissions: Mapping[Any, Sequence[Any]], *, n_slots: int,
+                           n_instruments: int, members: Iterable[int]) -> MatchResult:
+    """Match both sides of every reported trade; reject (with a reason) what cannot be.
+
+    The plain-Python specification the vectorised
+    :func:`zkclear.clearing.matching.match_trades` is tested against (equal results on
+    every input). ``submissions`` maps a member's slot to its trade reports
+    (:class:`TradeReport`, 6-tuples in field order, or mappings with the field names).
+    ``members`` is the set of slots allowed to trade (slot 0, the house, is dropped from
+    it). Accepted trades come in order of the lower slot of the pair, then that member's
+    report order; rejections in order of member, then report.
+    """
+    member_set, subs, keys = _submissions(submissions, n_slots, n_instruments, members)
+    rejections: list[tuple[int, int, Rejection]] = []  # (key position, report, rejection)
+    position = {k: p for p, k in enumerate(keys)}
     # per member: trade id -> (report index, report) for reports that passed every check
     valid: dict[int, dict[str | int, tuple[int, TradeReport]]] = {}
     # per member: trade id -> rejections of that member's reports with this id
     rejected_ids: dict[int, dict[str | int, list[Rejection]]] = {}
     whole_rejected: dict[int, Rejection] = {}
 
-    def reject(member: Any, idx: int, reason: Reason, tid: Any, msg: str,
-               report: TradeReport | None) -> Rejection:
-        rj = Rejection(reason, member, tid, msg, report)
-        rejections.append((order(member), idx, rj))
-        if tid is not None and type(member) is int:
-            rejected_ids.setdefault(member, {}).setdefault(tid, []).append(rj)
-        return rj
+    def reject(idx: int, rj: Rejection) -> None:
+        rejections.append((position[rj.member], idx, rj))
+        if rj.trade_id is not None and type(rj.member) is int:
+            rejected_ids.setdefault(rj.member, {}).setdefault(rj.trade_id, []).append(rj)
 
-    subs: dict[Any, Any] = {}
-    for key, sub in submissions.items():
-        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-            key = int(key)
-        subs[key] = sub
-    keys = sorted(subs, key=order)
     for member in keys:
         sub = subs[member]
-        if (isinstance(member, bool) or not isinstance(member, int)
-                or member not in member_set):
-            what = ("the house, which never trades" if member == HOUSE and type(member) is int
-                    else "not a member slot")
-            rj = reject(member, -1, Reason.NOT_A_MEMBER, None,
-                        f"submission from {member!r} rejected: {what}", None)
+        rj = _not_a_member(member, member_set)
+        if rj is not None:
+            reject(-1, rj)
             if type(member) is int:
                 whole_rejected[member] = rj
             continue
         try:
-            if isinstance(sub, str | bytes | Mapping) or not isinstance(sub, Sequence):
-                raise _Malformed(f"expected a sequence of trade reports, "
-                                 f"got {type(sub).__name__}")
+            _check_sequence(sub)
             reports = [_coerce(r, i) for i, r in enumerate(sub)]
         except _Malformed as e:
-            whole_rejected[member] = reject(
-                member, -1, Reason.MALFORMED, None,
-                f"member {member}: whole submission rejected as malformed: {e}", None)
+            whole_rejected[member] = _malformed(member, e)
+            reject(-1, whole_rejected[member])
             continue
         counts: dict[str | int, int] = {}
         for r in reports:
@@ -297,13 +365,11 @@ def match_trades(submissions: Mapping[Any, Sequence[Any]], *, n_slots: int,
         mine: dict[str | int, tuple[int, TradeReport]] = {}
         for i, r in enumerate(reports):
             if counts[r.trade_id] > 1:
-                reject(member, i, Reason.DUPLICATE_ID, r.trade_id,
-                       f"member {member}, trade {r.trade_id!r}: trade id appears "
-                       f"{counts[r.trade_id]} times in the submission", r)
+                reject(i, _duplicate(member, r, counts[r.trade_id]))
                 continue
             problem = _value_problem(r, member, n_instruments, member_set, n_slots)
             if problem is not None:
-                reject(member, i, problem[0], r.trade_id, problem[1], r)
+                reject(i, Rejection(problem[0], member, r.trade_id, problem[1], r))
                 continue
             mine[r.trade_id] = (i, r)
         valid[member] = mine
@@ -315,36 +381,22 @@ def match_trades(submissions: Mapping[Any, Sequence[Any]], *, n_slots: int,
         for tid, (i, ra) in valid[a].items():
             b = ra.counterparty
             partner = valid.get(b, _EMPTY).get(tid)
-            if partner is None or partner[1].counterparty != a:
-                who = f"member {a}, trade {tid!r}"
-                if partner is not None:
-                    msg = (f"{who}: member {b}'s trade {tid!r} names counterparty "
-                           f"{partner[1].counterparty}, not {a}")
-                    reject(a, i, Reason.UNMATCHED, tid, msg, ra)
-                    continue
+            if partner is not None and partner[1].counterparty != a:
+                reject(i, _names_another(a, ra, b, partner[1].counterparty))
+                continue
+            if partner is None:
                 theirs = [rj for rj in rejected_ids.get(b, {}).get(tid, [])
                           if rj.report is not None and rj.report.counterparty == a]
-                if theirs:
-                    reject(a, i, Reason.COUNTERPARTY_REJECTED, tid,
-                           f"{who}: member {b}'s report of this trade was rejected "
-                           f"({theirs[0].reason.value})", ra)
-                elif b in whole_rejected:
-                    reject(a, i, Reason.COUNTERPARTY_REJECTED, tid,
-                           f"{who}: member {b}'s whole submission was rejected "
-                           f"({whole_rejected[b].reason.value})", ra)
-                else:
-                    reject(a, i, Reason.UNMATCHED, tid,
-                           f"{who}: member {b} did not report this trade", ra)
+                reject(i, _counterparty_rejected(a, ra, b, theirs[0] if theirs else None,
+                                                 whole_rejected.get(b)))
                 continue
             if b < a:
                 continue  # decided when b was processed
             j, rb = partner
-            if (ra.instrument != rb.instrument or ra.size != rb.size or ra.price != rb.price
-                    or ra.side == rb.side):
-                diffs = _differences(a, ra, b, rb)
-                msg = f"trade {tid!r} between members {a} and {b}: " + "; ".join(diffs)
-                reject(a, i, Reason.CONTRADICTORY, tid, msg, ra)
-                reject(b, j, Reason.CONTRADICTORY, tid, msg, rb)
+            if _disagree(ra, rb):
+                rj_a, rj_b = _contradictory(a, ra, b, rb)
+                reject(i, rj_a)
+                reject(j, rj_b)
                 continue
             buyer, seller = (a, b) if ra.side == BUY else (b, a)
             accepted.append(MatchedTrade(tid, ra.instrument, buyer, seller, ra.size, ra.price))

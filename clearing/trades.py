@@ -21,7 +21,8 @@ from .intake import Reason as Reason
 from .intake import Rejection as Rejection
 from .intake import TradeError as TradeError
 from .intake import TradeReport as TradeReport
-from .intake import match_trades as match_trades
+from .intake import match_trades_reference as match_trades_reference
+from .matching import match_trades as match_trades
 from .netting import CHUNK as CHUNK
 from .netting import MAX_TRADES as MAX_TRADES
 from .netting import NettingBoundError as NettingBoundError
