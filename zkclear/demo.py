@@ -204,6 +204,13 @@ def _show_result(out: Output, o: EpochOutcome) -> None:
         out.info(f"    {names[s.slot]:<18} collateral {_fmt(s.after.collateral):>10}  "
                  f"positions {list(s.after.positions)!s:<12} {margin}  " + "; ".join(status))
     wf, c2 = o.result.layers, o.result.cover2
+    award = o.result.award
+    if award is not None:
+        price = (f"paid {_fmt(-award.bid)} by the house" if award.bid < 0
+                 else f"paying {_fmt(award.bid)}")
+        out.info(f"  auction: {names.get(award.winner, award.winner)} won the house's lot, "
+                 f"{price}; " + ("it takes the positions at the mark" if o.result.lot_sold
+                                 else "[yellow]liquidated: the bid unwound[/]"))
     if wf.residual or wf.own:
         out.info(f"  default waterfall: the defaulters' own contributions {_fmt(wf.own)}, the "
                  f"house's skin {_fmt(wf.house)}, the survivors' fund {_fmt(wf.fund)} (of "
@@ -235,7 +242,7 @@ def run_demo(out: Output) -> dict[str, Any]:
     def timed(name: str, t0: float) -> None:
         timings[name] = round(time.perf_counter() - t0, 2)
 
-    out.info("[bold]zkclear demo[/] — three institutions clear three epochs privately on "
+    out.info("[bold]zkclear demo[/] — three institutions clear four epochs privately on "
              "the embedded EVM")
     out.info("[dim]INSECURE development phase 1 (public tau): these keys are for a local "
              "chain only[/]")
@@ -372,10 +379,15 @@ def run_demo(out: Output) -> dict[str, Any]:
                    "cover2_requirement": o.result.cover2.requirement,
                    "df_scale_next": o.result.new.df_scale} for o in outcomes]
     defaulted = [w for w in waterfalls if w["own"] or w["house"] or w["fund"]]
+    auctions = [{"epoch": o.epoch, "winner": MEMBERS.get(o.result.award.winner),
+                 "bid": o.result.award.bid, "sold": o.result.lot_sold,
+                 "house_flat_after": o.result.house_flat}
+                for o in outcomes if o.result.award is not None]
     expired = all(lf.positions[CALL] == 0 for lf in pool.state.leaves)
     ok = (accepted_n == len(outcomes) and chain_root == pool.state.root()
           and bool(liquidations) and bool(refused) and audit_ok and bool(funding)
           and bool(settled) and expired and bool(defaulted)
+          and any(a["sold"] and a["house_flat_after"] for a in auctions)
           and covered["together"] < covered["future"] + covered["calls"])
     total = round(time.perf_counter() - t_start, 2)
     summary: dict[str, Any] = {
@@ -399,6 +411,7 @@ def run_demo(out: Output) -> dict[str, Any]:
         "settled": settled,
         "covered_call": covered,
         "waterfall": waterfalls,
+        "auctions": auctions,
         "audit_ok": audit_ok,
         "audit": {k: v for k, v in audit_info.items() if k != "rows"},
         "submit_epoch_gas": [o.accepted.gas_used for o in outcomes],

@@ -1,4 +1,4 @@
-"""The demo's pool and story (``zkclear demo``): three institutions, three epochs.
+"""The demo's pool and story (``zkclear demo``): three institutions, four epochs.
 
 The pool clears three instruments (docs/protocol.md, "Instruments"):
 
@@ -24,6 +24,10 @@ Margin scenarios: SPAN's 16 (price scan range 10 %, extreme moves of two ranges 
    refused), Fund B is liquidated with a shortfall that goes down the default waterfall
    (its own contribution, the house's skin in the game, the survivors' fund pro rata),
    Bank A's withdrawal is paid.
+4. the house auctions Fund B's portfolio (short 80 ALPHA): Bank A and Market maker C
+   seal their bids and open them; C's (the house pays it 1,500 to take the lot) beats
+   A's (2,500); C takes the lot at the epoch's mark, the 1,500 goes down the waterfall
+   (the house's skin in the game, then the survivors' fund).
 """
 
 from __future__ import annotations
@@ -60,8 +64,8 @@ TABLE = (Instrument(Kind.PERPETUAL, name=INSTRUMENTS[ALPHA]),
          Instrument(Kind.OPTION, expiry=EXPIRY, underlying=ALPHA, strike=STRIKE, call=True,
                     name=INSTRUMENTS[CALL]))
 #: ALPHA and BETA per epoch (genesis first); funding amounts per ALPHA lot per epoch.
-FUTURES = ((1_000, 1_100), (1_000, 1_100), (1_010, 1_105), (1_131, 1_105))
-FUNDING = (0, 0, 2, 3)
+FUTURES = ((1_000, 1_100), (1_000, 1_100), (1_010, 1_105), (1_131, 1_105), (1_126, 1_105))
+FUNDING = (0, 0, 2, 3, 1)
 
 
 #: The default fund (docs/protocol.md, "Default fund"): every member with a margin
@@ -94,6 +98,9 @@ def market(epoch: int) -> EpochMarket:
     intrinsic value), funding amounts and risk arrays, exactly as every reporter computes
     them from the same inputs (clearing/span.py)."""
     alpha, beta = FUTURES[epoch]
+    if epoch > EXPIRY:  # the call and BETA have settled: their marks stay the final ones
+        final = market(EXPIRY).prices
+        return EpochMarket((alpha, final[BETA], final[CALL]), (FUNDING[epoch], 0, 0), {})
     expiry = START + timedelta(days=DAYS_PER_EPOCH * EXPIRY)
     inputs = span.RiskInputs(
         epoch, START + timedelta(days=DAYS_PER_EPOCH * epoch),
@@ -134,16 +141,22 @@ def _add(trades: dict[int, list[TradeReport]], slot: int, *reports: TradeReport)
 
 def _orders(epoch: int, trades: dict[int, list[TradeReport]], *,
             deposits: Mapping[int, int] | None = None,
-            withdrawals: Mapping[int, int] | None = None) -> EpochOrders:
+            withdrawals: Mapping[int, int] | None = None,
+            bids: Mapping[int, int] | None = None) -> EpochOrders:
     from zkclear.chain.pool import EpochOrders
 
     m = market(epoch)
     return EpochOrders(m.prices, trades, deposits=deposits or {},
-                       withdrawals=withdrawals or {}, funding=m.funding, risk_arrays=m.arrays)
+                       withdrawals=withdrawals or {}, funding=m.funding, risk_arrays=m.arrays,
+                       bids=bids or {})
+
+
+#: What Bank A (1) and Market maker C (3) ask to be paid for the house's lot in epoch 4.
+AUCTION_BIDS = {1: 2_500, 3: 1_500}
 
 
 def story() -> list[Chapter]:
-    """Three epochs; slot 1 Bank A, 2 Fund B, 3 Market maker C."""
+    """Four epochs; slot 1 Bank A, 2 Fund B, 3 Market maker C."""
     bank, fund, mm = 1, 2, 3
     call1 = market(1).prices[CALL]
     t1 = _trades(
@@ -177,10 +190,17 @@ def story() -> list[Chapter]:
     # price, Fund B (short ALPHA) falls below maintenance margin and is liquidated; Bank
     # A's withdrawal is paid.
     e3 = _orders(3, t3, withdrawals={bank: 20_000})
+
+    # The auction of the house's lot (Fund B's short 80 ALPHA): sealed bids, the higher
+    # wins: Market maker C asks to be paid 1,500 for taking it, Bank A 2,500.
+    t4 = _trades(("E4-01", bank, mm, ALPHA, 5, 1_126))
+    e4 = _orders(4, t4, bids={bank: -AUCTION_BIDS[bank], mm: -AUCTION_BIDS[mm]})
     return [
         Chapter("registration, deposits, a covered call, a hedge, a short; an unmatched "
                 "trade", e1),
         Chapter("prices move, funding paid; a contradictory trade; a withdrawal refused", e2),
         Chapter("ALPHA +12 %: the call and BETA expire and settle; a liquidation; a "
                 "withdrawal paid", e3),
+        Chapter("the house auctions Fund B's portfolio: sealed bids, Market maker C takes "
+                "it; the price through the waterfall", e4),
     ]

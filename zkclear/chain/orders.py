@@ -98,7 +98,8 @@ class EpochOrders:
     the house, slot 0, may deposit to the insurance fund). ``withheld``: members that
     never sign their netted report (nor any re-netted one). ``funding``: the epoch's
     funding amount per instrument (() = none); ``risk_arrays``: option m -> its K risk
-    array entries, posted once the marks are final (a pool with options)."""
+    array entries, posted once the marks are final (a pool with options). ``bids``: slot
+    -> its bid in the epoch's auction of the house's lot (docs/protocol.md)."""
 
     prices: tuple[int, ...]
     trades: Mapping[int, Sequence[TradeReport]] = field(default_factory=dict)
@@ -107,6 +108,7 @@ class EpochOrders:
     withheld: frozenset[int] = frozenset()
     funding: tuple[int, ...] = ()
     risk_arrays: Mapping[int, Sequence[int]] = field(default_factory=dict)
+    bids: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

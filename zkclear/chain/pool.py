@@ -56,6 +56,7 @@ from zkclear.chain.orders import (
     PoolError,
     slots_of,
 )
+from zkclear.clearing.auction import Award
 from zkclear.clearing.epoch import EpochResult, run_epoch
 from zkclear.clearing.instruments import Instrument, trading_rules
 from zkclear.clearing.params import PoolConfig, RiskParams
@@ -156,11 +157,39 @@ class Pool:
         return receipt
 
     def act(self, orders: EpochOrders) -> None:
-        """Send the epoch's deposits and withdrawal requests from the members' accounts."""
+        """Send the epoch's deposits and withdrawal requests from the members' accounts,
+        and its bids for the house's lot (:meth:`bid`)."""
         for slot, amount in sorted(orders.deposits.items()):
             self.client.deposit(amount, sender=self.account(slot))
         for slot, amount in sorted(orders.withdrawals.items()):
             self.client.request_withdrawal(amount, sender=self.account(slot))
+        if orders.bids:
+            self.bid(orders.bids)
+
+    def bid(self, bids: Mapping[int, int]) -> Award | None:
+        """The open epoch's auction of the house's lot (docs/protocol.md, "The auction of
+        the house's lot"): each slot of ``bids`` seals its bid, then opens it once the
+        commit deadline has passed (on a local chain the clock is moved there); returns
+        the best bid revealed. Refused (:class:`PoolError`) if no auction is open."""
+        state = self.client.auction_of()
+        if state is None:
+            raise PoolError(f"epoch {self.client.open_epoch()}: no auction of the house's "
+                            "lot is open (the house is flat, or the last epoch is not "
+                            "accepted yet)")
+        sealed = [self.client.commit_bid(b, sender=self.account(s))
+                  for s, b in sorted(bids.items())]
+        self._wait_until(state.commit_end)
+        for sb in sealed:
+            self.client.reveal_bid(sb, sender=self.account(sb.slot))
+        after = self.client.auction_of()
+        return after.best if after is not None else None
+
+    def _wait_until(self, t: int) -> None:
+        """On a local chain, move the clock to ``t``; elsewhere that wait is the caller's."""
+        if chain.is_local(self.w3):
+            wait = t - chain.latest_timestamp(self.w3)
+            if wait > 0:
+                chain.advance_time(self.w3, wait)
 
     # -- 2. oracle ---------------------------------------------------------------------
 
@@ -323,6 +352,9 @@ class Pool:
         epoch = self.client.open_epoch()
         commits = [self.signed[s] for s in sorted(self.signed)
                    if not excluded_mask >> s & 1]
+        auction = self.client.auction_of(epoch)
+        if auction is not None:  # an epoch with an auction closes after its reveals
+            self._wait_until(auction.reveal_end)
         self.client.close_epoch(commits, excluded_mask, sender=self.actors.operator)
         self.signed = {}
         return epoch
@@ -341,7 +373,8 @@ class Pool:
         keys = {slot: m.key for slot, m in self.members.items()}
         market = self.client.market(epoch)
         result = run_epoch(self.state, self.params, market.prices, events, reports,
-                           view_keys=keys, funding=market.funding, risk_arrays=market.arrays)
+                           view_keys=keys, funding=market.funding, risk_arrays=market.arrays,
+                           award=self.client.award_of(epoch))
         if result.epoch != epoch:
             raise PoolError(f"the engine cleared epoch {result.epoch}, expected {epoch}")
         return result

@@ -163,7 +163,7 @@ def prepare_epoch(pool: Pool, plan: EpochPlan, *, played: int = 0,
     events = cl.epoch_events(epoch)
     assert events == onchain_order(plan.events)
     result = run_epoch(pool.state, pool.setup.params, cl.final_prices(epoch), events,
-                       plan.reports, view_keys=plan.view_keys)
+                       plan.reports, view_keys=plan.view_keys, award=cl.award_of(epoch))
     assert result.epoch == epoch
     return result, prove(pool.keys, epoch_circuit_inputs(result))
 

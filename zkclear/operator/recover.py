@@ -47,6 +47,7 @@ from web3 import Web3
 from zkclear.audit.chainview import ChainDataError, ChainView, hex32
 from zkclear.chain.client import Client
 from zkclear.chain.contracts import Deployment
+from zkclear.clearing.auction import Award
 from zkclear.clearing.epoch import EpochError, EpochResult, run_epoch
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.instruments import Market
@@ -186,10 +187,12 @@ def _reports(logs: ChainView, epoch: int, events: Sequence[Event], keys: Mapping
 
 def _replay(state: PoolState, epoch: int, params: RiskParams, prices: Market,
             events: list[Event], reports: dict[int, Report], keys: Mapping[int, MemberKey],
-            exit_data: list[int] | None) -> EpochResult:
-    """Clear ``epoch`` with the keys of exactly the slots the exit data shows blinded."""
+            exit_data: list[int] | None, award: Award | None = None) -> EpochResult:
+    """Clear ``epoch`` with the keys of exactly the slots the exit data shows blinded
+    (``award``: the epoch's award of the house's lot, as the chain recorded it)."""
     try:
-        result = run_epoch(state, params, prices, events, reports, view_keys=keys)
+        result = run_epoch(state, params, prices, events, reports, view_keys=keys,
+                           award=award)
     except (EpochError, ParamsError) as exc:
         raise ReplayMismatchError(f"epoch {epoch}: the engine refuses the chain's data: "
                                   f"{exc}") from None
@@ -217,7 +220,7 @@ def _replay(state: PoolState, epoch: int, params: RiskParams, prices: Market,
             raise ReplayMismatchError(f"epoch {epoch}: reporting slots {sorted(missing)} "
                                       "have unblinded leaves in the published exit data")
         result = run_epoch(state, params, prices, events, reports,
-                           view_keys={s: keys[s] for s in blinded})
+                           view_keys={s: keys[s] for s in blinded}, award=award)
     if result.exit_data() != list(exit_data):
         raise ReplayMismatchError(f"epoch {epoch}: the replayed exit data is not the "
                                   "published one")
@@ -257,7 +260,8 @@ def recover_state(client: Client, compliance: X25519KeyPair) -> Recovered:
         params = _params(logs, int(closed[epoch]["paramsHash"]))
         prices = client.market(epoch)
         reports = _reports(logs, epoch, events, keys, m)
-        result = _replay(state, epoch, params, prices, events, reports, keys, exits[epoch])
+        result = _replay(state, epoch, params, prices, events, reports, keys, exits[epoch],
+                         client.award_of(epoch))
         if result.new.root() != int(acc["newRoot"]):
             raise ReplayMismatchError(f"epoch {epoch}: the replayed root "
                                       f"{hex32(result.new.root())} is not the accepted "

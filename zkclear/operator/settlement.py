@@ -12,6 +12,7 @@ from typing import Any
 
 from zkclear.audit.chainview import find_params
 from zkclear.chain.client import ContractError
+from zkclear.chain.node import latest_timestamp
 from zkclear.clearing.epoch import EpochError, run_epoch
 from zkclear.clearing.params import ParamsError, RiskParams
 from zkclear.clearing.state import PoolState
@@ -90,6 +91,9 @@ class Settlement(Netting):
                 return True
             if self.client.last_accepted_epoch() != epoch - 1:
                 return False  # the previous epoch is still being proven
+            auction = self.client.auction_of(epoch)
+            if auction is not None and latest_timestamp(self.client.w3) < auction.reveal_end:
+                return False  # the house's lot is being auctioned: close after the reveals
             self._enter(epoch, "closing", "close_sending")
             return True
         if phase == "closing":
@@ -140,7 +144,7 @@ class Settlement(Netting):
         # blinded with it so that the member can open it after a freeze.
         keys = self._view_keys(set(reports)) | self._enrolled_keys()
         result = run_epoch(state, self.params_for(epoch), market, events, reports,
-                           view_keys=keys)
+                           view_keys=keys, award=self.client.award_of(epoch))
         self.store.journal(epoch, "proving", {"prover": self.prover.description})
         t0 = time.perf_counter()
         # The proof is verified before it is returned: by the prover here, and again by
