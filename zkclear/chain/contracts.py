@@ -54,9 +54,9 @@ from zkclear.chain.artefacts import SOURCES_DIR as SOURCES_DIR
 from zkclear.chain.artefacts import PoseidonCode as PoseidonCode
 from zkclear.chain.artefacts import abis as abis
 from zkclear.chain.artefacts import sources as sources
-from zkclear.chain.deployment import DEFAULT_MAX_FUNDING_BP as DEFAULT_MAX_FUNDING_BP
 from zkclear.chain.deployment import DEFAULT_AUCTION_RESERVE_BP as DEFAULT_AUCTION_RESERVE_BP
 from zkclear.chain.deployment import DEFAULT_AUCTION_WINDOW as DEFAULT_AUCTION_WINDOW
+from zkclear.chain.deployment import DEFAULT_MAX_FUNDING_BP as DEFAULT_MAX_FUNDING_BP
 from zkclear.chain.deployment import DEFAULT_WITHDRAWAL_TIMEOUT as DEFAULT_WITHDRAWAL_TIMEOUT
 from zkclear.chain.deployment import POSEIDON_NAMES as POSEIDON_NAMES
 from zkclear.chain.deployment import SYSTEM as SYSTEM
