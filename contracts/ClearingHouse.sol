@@ -7,9 +7,10 @@ import {EpochLog} from "./base/EpochLog.sol";
 import {MemberRegistry} from "./base/MemberRegistry.sol";
 import {InstrumentTable} from "./base/InstrumentTable.sol";
 import {RiskParameters} from "./base/RiskParameters.sol";
+import {LotAuction} from "./LotAuction.sol";
 import {Instrument} from "./interfaces/IInstruments.sol";
 import {IClearingHouse} from "./interfaces/IClearingHouse.sol";
-import {IEpochVerifier} from "./interfaces/IEpochVerifier.sol";
+import {IEpochVerifier, EPOCH_PUBLIC_INPUTS} from "./interfaces/IEpochVerifier.sol";
 import {IERC20} from "./interfaces/IERC20.sol";
 import {IPriceOracle} from "./interfaces/IPriceOracle.sol";
 
@@ -52,6 +53,8 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         uint256[] positionLimits;
         int256[] shocks;
         uint256 withdrawalTimeout;
+        uint256 auctionReserveBp;
+        uint256 auctionWindow;
     }
 
     /// Gas left before calling the verifier: below this it could run out of gas inside a
@@ -67,6 +70,8 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     IERC20 public immutable collateral;
     IPriceOracle public immutable oracle;
     IEpochVerifier public immutable verifier;
+    /// The auction of the house's lot (docs/protocol.md), created here.
+    LotAuction public immutable auction;
     address public operator;
 
     uint256 public stateRoot;
@@ -110,6 +115,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         oracle = IPriceOracle(cfg.oracle);
         verifier = IEpochVerifier(cfg.verifier);
         _setOperator(cfg.operator);
+        auction = new LotAuction(cfg.governance, cfg.auctionReserveBp, cfg.auctionWindow, cfg.withdrawalTimeout);
         _setWithdrawalTimeout(cfg.withdrawalTimeout);
         uint256 root = _genesisRoot(cfg.houseVkh);
         genesisRoot = root;
@@ -197,6 +203,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         for (uint256 bits = excludedMask; bits != 0; bits &= bits - 1) {
             emit ReportExcluded(epoch, _lowestBit(bits));
         }
+        auction.closeAuction(epoch); // refused while the epoch's auction runs
         _closeEpoch(paramsHash);
     }
 
@@ -284,7 +291,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// this contract's state and the proof verifies (named error otherwise). `exitData`
     /// is the epoch's exit data D (docs/protocol.md, "Freeze and escape"): the proof shows
     /// that it is exactly the new leaves and the house's collateral.
-    function submitEpoch(Proof calldata proof, uint256[13] calldata publicInputs,
+    function submitEpoch(Proof calldata proof, uint256[EPOCH_PUBLIC_INPUTS] calldata publicInputs,
                          uint256[] calldata exitData) external {
         _notFrozen();
         uint256 info = publicInputs[PUB_EPOCH_INFO];
@@ -295,6 +302,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         uint256 granted = (outcome >> nSlots) & mask;
         uint256 newTotal = _checkPublicInputs(epoch, info, liquidated, granted, publicInputs);
         _checkFundInfo(publicInputs[PUB_FUND_INFO]);
+        auction.checkAward(epoch, publicInputs[PUB_AUCTION]);
         _checkExitData(epoch, outcome >> (2 * nSlots), publicInputs, exitData);
         if (gasleft() < MIN_VERIFY_GAS) revert InsufficientGas(gasleft(), MIN_VERIFY_GAS);
         if (!verifier.verifyProof(proof.a, proof.b, proof.c, publicInputs)) revert InvalidProof();
@@ -315,6 +323,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         emit EpochAccepted(epoch, oldRoot, stateRoot, liquidated, granted, newTotal);
         emit ExitDataPublished(epoch, exitData);
         _acceptFund(epoch, publicInputs);
+        auction.acceptEpoch(epoch, publicInputs[PUB_AUCTION], liquidated, openEpoch);
 
         for (uint256 bits = liquidated; bits != 0; bits &= bits - 1) {
             emit Liquidated(epoch, _lowestBit(bits));
@@ -344,7 +353,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// the new total collateral. `epochInfo` must be exactly the packing of this epoch's
     /// number, its event count and the total this contract expects.
     function _checkPublicInputs(uint256 epoch, uint256 info, uint256 liquidated, uint256 granted,
-                                uint256[13] calldata pub) private view returns (uint256 expected) {
+                                uint256[EPOCH_PUBLIC_INPUTS] calldata pub) private view returns (uint256 expected) {
         if (epoch <= lastAcceptedEpoch) revert EpochAlreadyAccepted(epoch);
         if (epoch != lastAcceptedEpoch + 1) revert EpochOutOfOrder(epoch, lastAcceptedEpoch + 1);
         EpochData storage ep = _epochs[epoch];
@@ -383,7 +392,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// An accepted epoch's default fund: the next dfScale, Cover-2 met or missed, and the
     /// waterfall's six amounts, unpacked from the proof's words (each field is
     /// range-checked in the circuit, so each word has one decomposition).
-    function _acceptFund(uint256 epoch, uint256[13] calldata pub) private {
+    function _acceptFund(uint256 epoch, uint256[EPOCH_PUBLIC_INPUTS] calldata pub) private {
         uint256 fundInfo = pub[PUB_FUND_INFO];
         dfScale = (fundInfo >> SCALE_BITS) & ((1 << SCALE_BITS) - 1);
         emit Cover2(epoch, (fundInfo >> (2 * SCALE_BITS)) & 1 == 1, dfScale);
@@ -396,7 +405,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         );
     }
 
-    function _checkExitData(uint256 epoch, uint256 rhoGiven, uint256[13] calldata pub,
+    function _checkExitData(uint256 epoch, uint256 rhoGiven, uint256[EPOCH_PUBLIC_INPUTS] calldata pub,
                             uint256[] calldata d) private view {
         if (d.length != nSlots + 1) revert ExitDataLength(d.length, nSlots + 1);
         for (uint256 j = 0; j < d.length; j++) {
@@ -453,6 +462,8 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (timeout < MIN_WITHDRAWAL_TIMEOUT || timeout > MAX_WITHDRAWAL_TIMEOUT) {
             revert InvalidWithdrawalTimeout(timeout);
         }
+        uint256 window = auction.auctionWindow();
+        if (timeout < 4 * window) revert AuctionWindowTooLong(window, timeout);
         withdrawalTimeout = timeout;
         emit WithdrawalTimeoutSet(timeout);
     }

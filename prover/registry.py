@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from zkclear import bounds, paths
+from zkclear.clearing.public import PUBLIC_NAMES
 from zkclear.prover.circuit import Circuit
 
 
@@ -19,10 +20,10 @@ def report_commitment(instruments: int = 2) -> Circuit:
     )
 
 
-#: The epoch circuit's public signals, in order (zkclear.clearing.public packs them).
-EPOCH_PUBLIC = ("oldRoot", "newRoot", "epochInfo", "paramsHash", "pricesPrevHash", "pricesHash",
-                "eventsAcc", "outcome", "exitSum", "fundInfo", "layersA", "layersB",
-                "fundTotals", "auction")
+#: The epoch circuit's public signals, in order: zkclear.clearing.public's (it packs them),
+#: the one list the circuit, the contracts' mirror (N_PUBLIC, PUB_*) and the verifier's
+#: input count are checked against.
+EPOCH_PUBLIC = PUBLIC_NAMES
 
 
 def epoch(slots: int = 4, instruments: int = 2, scenarios: int = 4,

@@ -14,6 +14,7 @@ the new drawing when it is not)::
 
     ZkclearError                      errors
     ├── ArtefactError                 errors
+    ├── AuctionError                  clearing.auction; also ValueError
     ├── AuditError                    audit.report
     ├── BoundError                    field; also ValueError
     ├── CeremonyError                 prover.ceremony

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-only
 pragma solidity 0.8.28;
 
+import {EPOCH_PUBLIC_INPUTS} from "../interfaces/IEpochVerifier.sol";
+
 /// @title Constants shared with the off-chain code, mirrored by name.
 /// @notice Every constant here has a Python twin of the same name (zkclear.bounds,
 /// zkclear.field.P as FIELD_R, clearing.events.Kind as KIND_*, the epoch circuit's public
@@ -73,7 +75,16 @@ abstract contract Constants {
     uint256 public constant PUB_LAYERS_A = 10;
     uint256 public constant PUB_LAYERS_B = 11;
     uint256 public constant PUB_FUND_TOTALS = 12;
-    uint256 public constant N_PUBLIC = 13;
+    /// auction = a | neg << 1 | w << 2 | |b| << 9 | houseFlat << FLAT_SHIFT | lotMM <<
+    /// LOT_MM_SHIFT (clearing/auction.py): the low AWARD_BITS bits are the award the
+    /// contract recorded at close, the rest the proof's (docs/protocol.md, "The auction").
+    uint256 public constant PUB_AUCTION = 13;
+    uint256 public constant N_PUBLIC = EPOCH_PUBLIC_INPUTS;
+    uint256 public constant BID_BITS = FUND_BITS;
+    uint256 public constant WINNER_BITS = 7;
+    uint256 public constant AWARD_BITS = 2 + WINNER_BITS + BID_BITS;
+    uint256 public constant FLAT_SHIFT = AWARD_BITS;
+    uint256 public constant LOT_MM_SHIFT = FLAT_SHIFT + 1;
 
     /// Widest circomlib Poseidon: 6 inputs (t = 7); longer vectors use PoseidonChain.
     uint256 public constant POSEIDON_MAX_INPUTS = 6;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-only
 pragma solidity 0.8.28;
 
+import {EPOCH_PUBLIC_INPUTS} from "./IEpochVerifier.sol";
+
 /// @notice Pool sizes and the epochs' event log (docs/protocol.md, "Events").
 interface IEpochLog {
     error InvalidPoolSize(uint256 nSlots, uint256 nInstruments, uint256 nScenarios, uint256 maxEvents);
@@ -136,6 +138,8 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     error AlreadyExited(uint256 slot);
     error HouseCannotExit();
     error DfScaleMismatch(uint256 given, uint256 expected);
+    /// setWithdrawalTimeout: 4 * the auction's window must not exceed the timeout.
+    error AuctionWindowTooLong(uint256 window, uint256 withdrawalTimeout);
 
     event OperatorSet(address indexed operator);
     event ReportCommitted(uint256 indexed epoch, uint256 indexed slot, uint256 commitment, bytes ciphertext);
@@ -184,6 +188,6 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     function exit(uint256 slot, int256 c, int256[] calldata q, uint256 df, uint256 vkh,
                   uint256 nonce, uint256[] calldata exitData) external;
     function exitHouse(uint256[] calldata exitData) external;
-    function submitEpoch(Proof calldata proof, uint256[13] calldata publicInputs,
+    function submitEpoch(Proof calldata proof, uint256[EPOCH_PUBLIC_INPUTS] calldata publicInputs,
                          uint256[] calldata exitData) external;
 }

@@ -38,6 +38,11 @@ class ClientBase:
             for name in deployment.addresses
         }
         self.house = self.c["ClearingHouse"]
+        if "LotAuction" not in self.c:  # a deployment file written before the auction
+            self.c["LotAuction"] = w3.eth.contract(
+                address=self.house.functions.auction().call(), abi=abis["LotAuction"])
+        #: The auction of the house's lot (created by the clearing house).
+        self.auction = self.c["LotAuction"]
         self.oracle = self.c["PriceOracle"]
         self.governance = self.c["Governance"]
         self.token = self.c["Collateral"]

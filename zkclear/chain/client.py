@@ -9,7 +9,8 @@ need (:meth:`Client.epoch_events` rebuilds an epoch's events for the clearing en
 Its parts: how calls and transactions are sent, and a revert raised as a
 :class:`ContractError` carrying the custom error's name and decoded arguments
 (:mod:`zkclear.chain.base`, :mod:`zkclear.chain.reverts`); the oracle's posts and reads
-(:mod:`zkclear.chain.oracle`); the commit digests members sign
+(:mod:`zkclear.chain.oracle`); the auction of the house's lot, sealed bids and awards
+(:mod:`zkclear.chain.auction`); the commit digests members sign
 (:mod:`zkclear.chain.commits`). Their names (``SignedCommit``, ``median``,
 ``decode_error`` ...) are still importable from here.
 
@@ -36,6 +37,9 @@ from web3.logs import DISCARD
 from zkclear import bounds
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
+from zkclear.chain.auction import AuctionCalls
+from zkclear.chain.auction import AuctionState as AuctionState
+from zkclear.chain.auction import SealedBid as SealedBid
 from zkclear.chain.base import Call as Call
 from zkclear.chain.commits import COMMIT_DOMAIN as COMMIT_DOMAIN
 from zkclear.chain.commits import SECP256K1_HALF_N as SECP256K1_HALF_N
@@ -95,7 +99,7 @@ class EpochAccepted:
     gas_used: int
 
 
-class Client(OracleCalls):
+class Client(OracleCalls, AuctionCalls):
     """One connection to one deployed system (:class:`~zkclear.chain.base.ClientBase`):
     one method per action and view."""
 

@@ -16,6 +16,8 @@ The system (see ``contracts/ClearingHouse.sol`` for the epoch rules):
 * ``EpochVerifier``: the Groth16 verifier generated from the epoch circuit's zkey
   (:mod:`zkclear.verifier.onchain`, which refuses insecure keys on non-local chains).
 * ``ClearingHouse``: registry, custody, the events accumulator, ``submitEpoch``.
+* ``LotAuction``: the sealed-bid auction of the house's lot, created by the clearing
+  house's constructor (its address is ``ClearingHouse.auction()``).
 
 What a deployment fixes (:class:`PoolSetup`) and where it lives (:class:`Deployment`, its
 file) are :mod:`zkclear.chain.deployment`, re-exported here.
@@ -52,6 +54,8 @@ from zkclear.chain.artefacts import SOURCES_DIR as SOURCES_DIR
 from zkclear.chain.artefacts import PoseidonCode as PoseidonCode
 from zkclear.chain.artefacts import abis as abis
 from zkclear.chain.artefacts import sources as sources
+from zkclear.chain.deployment import DEFAULT_AUCTION_RESERVE_BP as DEFAULT_AUCTION_RESERVE_BP
+from zkclear.chain.deployment import DEFAULT_AUCTION_WINDOW as DEFAULT_AUCTION_WINDOW
 from zkclear.chain.deployment import DEFAULT_MAX_FUNDING_BP as DEFAULT_MAX_FUNDING_BP
 from zkclear.chain.deployment import DEFAULT_WITHDRAWAL_TIMEOUT as DEFAULT_WITHDRAWAL_TIMEOUT
 from zkclear.chain.deployment import POSEIDON_NAMES as POSEIDON_NAMES
@@ -61,6 +65,7 @@ from zkclear.chain.deployment import parse_pool_id as parse_pool_id
 from zkclear.chain.deployment import pool_id as pool_id
 from zkclear.chain.reverts import raise_decoded
 from zkclear.chain.solidity import CompiledContract
+from zkclear.clearing import auction
 from zkclear.clearing.events import Kind
 from zkclear.clearing.instruments import Instrument, InstrumentError, mark_hash
 from zkclear.clearing.instruments import Kind as InstrumentKind
@@ -104,6 +109,11 @@ def expected_constants() -> dict[str, int]:
         "HOUSE": HOUSE,
         "N_PUBLIC": len(EPOCH_PUBLIC),
         "POSEIDON_MAX_INPUTS": MAX_INPUTS,
+        "BID_BITS": auction.BID_BITS,
+        "WINNER_BITS": auction.WINNER_BITS,
+        "AWARD_BITS": auction.AWARD_BITS,
+        "FLAT_SHIFT": auction.FLAT_SHIFT,
+        "LOT_MM_SHIFT": auction.LOT_MM_SHIFT,
     }
     consts |= {f"KIND_{k.name}": int(k) for k in Kind}
     consts |= {f"INSTRUMENT_{k.name}": code for k, code in INSTRUMENT_CODES.items()}
@@ -238,12 +248,17 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
     house, gas["ClearingHouse"] = deploy_contract(w3, compiled["ClearingHouse"], ch_config,
                                                   sender=sender)
     gas["PriceOracle.bind"] = _bind_oracle(w3, oracle, house.address, sender)
+    lot_auction = w3.eth.contract(address=house.functions.auction().call(),
+                                  abi=compiled["LotAuction"].abi)
     addresses |= {"Governance": gov.address, "Collateral": token_address,
                   "PriceOracle": oracle.address, "EpochVerifier":
-                  Web3.to_checksum_address(verifier), "ClearingHouse": house.address}
+                  Web3.to_checksum_address(verifier), "ClearingHouse": house.address,
+                  "LotAuction": lot_auction.address}
 
     check_constants(house)
+    check_constants(lot_auction)
     _check_computed(house, oracle, setup)
+    _check_auction(lot_auction, house, gov.address, setup)
     return Deployment(int(w3.eth.chain_id), addresses, cfg, first_block, gas)
 
 
@@ -266,6 +281,7 @@ def house_config(setup: PoolSetup, governance: str, poseidons: Sequence[str], co
         Web3.to_checksum_address(setup.house_account), setup.house_vkh,
         p.im_factor_bp, p.penalty_bp, p.fund_elements(), list(p.position_limits),
         [s for row in p.shocks for s in row], setup.withdrawal_timeout,
+        setup.auction_reserve_bp, setup.auction_window,
     )
 
 
@@ -313,6 +329,18 @@ def _check_computed(house: Contract, oracle: Contract, setup: PoolSetup) -> None
         bad.append(f"pool sizes {sizes}")
     if bad:
         raise DeploymentError("on-chain values differ from Python: " + ", ".join(bad))
+
+
+def _check_auction(lot_auction: Contract, house: Contract, governance: str,
+                   setup: PoolSetup) -> None:
+    """The house's auction: bound to it and to governance, with the setup's parameters."""
+    got = (lot_auction.functions.clearingHouse().call(),
+           lot_auction.functions.governance().call(),
+           int(lot_auction.functions.auctionReserveBp().call()),
+           int(lot_auction.functions.auctionWindow().call()))
+    want = (house.address, governance, setup.auction_reserve_bp, setup.auction_window)
+    if got != want:
+        raise DeploymentError(f"the lot auction is {got}, expected {want}")
 
 
 def check_verifier_for(keys: Any, config: PoolConfig) -> None:

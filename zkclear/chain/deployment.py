@@ -25,7 +25,8 @@ from zkclear.schemas import DeploymentConfig, DeploymentFile, dump, parse, read_
 
 #: Names of the deployed contracts in a :class:`Deployment`.
 POSEIDON_NAMES = tuple(f"Poseidon{n}" for n in POSEIDON_ARITIES)
-SYSTEM = ("Governance", "Collateral", "PriceOracle", "EpochVerifier", "ClearingHouse")
+SYSTEM = ("Governance", "Collateral", "PriceOracle", "EpochVerifier", "ClearingHouse",
+          "LotAuction")
 
 
 
@@ -33,6 +34,14 @@ SYSTEM = ("Governance", "Collateral", "PriceOracle", "EpochVerifier", "ClearingH
 DEFAULT_WITHDRAWAL_TIMEOUT = 86_400
 #: Default governed funding clamp: |f| <= 0.3 % of the mark per epoch.
 DEFAULT_MAX_FUNDING_BP = 30
+#: Defaults of the governed auction of the house's lot (docs/protocol.md, "The auction of
+#: the house's lot"): the reserve is the whole lot's margin bound; commits, then reveals,
+#: for ten minutes each. Bounds: reserve 0..BP, window 1 s..1 day and at most a quarter
+#: of the withdrawal timeout.
+DEFAULT_AUCTION_RESERVE_BP = 10_000
+DEFAULT_AUCTION_WINDOW = 600
+MIN_AUCTION_WINDOW = 1
+MAX_AUCTION_WINDOW = 86_400
 
 class DeploymentError(ZkclearError):
     """A deployment failed or does not match what the off-chain code expects."""
@@ -53,6 +62,9 @@ class PoolSetup:
     keeps ``params``' table (M plain futures unless the parameters name one). Given, it
     becomes the parameters' table (``params.with_instruments``), so ``params.hash()`` is
     the on-chain paramsHash. ``max_funding_bp``: the oracle's governed funding clamp.
+    ``auction_reserve_bp``/``auction_window``: the governed auction of the house's lot
+    (reserve in bp of the lot's margin bound; seconds of commits, then of reveals;
+    ``4 * auction_window <= withdrawal_timeout``).
     """
 
     config: PoolConfig
@@ -73,6 +85,8 @@ class PoolSetup:
     withdrawal_timeout: int = DEFAULT_WITHDRAWAL_TIMEOUT
     instruments: tuple[Instrument, ...] = ()
     max_funding_bp: int = DEFAULT_MAX_FUNDING_BP
+    auction_reserve_bp: int = DEFAULT_AUCTION_RESERVE_BP
+    auction_window: int = DEFAULT_AUCTION_WINDOW
 
     def __post_init__(self) -> None:
         table = tuple(self.instruments)
@@ -86,6 +100,8 @@ class PoolSetup:
         if not 0 <= self.max_funding_bp <= bounds.BP:
             raise ParamsError(f"max_funding_bp must be in 0..{bounds.BP}, "
                               f"got {self.max_funding_bp}")
+        check_auction_params(self.auction_reserve_bp, self.auction_window,
+                             self.withdrawal_timeout)
         object.__setattr__(self, "genesis_prices", check_prices(
             tuple(self.genesis_prices), self.config.n_instruments, "genesis prices",
             self.instruments))
@@ -94,6 +110,20 @@ class PoolSetup:
 
     def genesis_state(self) -> PoolState:
         return PoolState.genesis(self.config, self.genesis_prices, self.house_vkh)
+
+
+def check_auction_params(reserve_bp: int, window: int, withdrawal_timeout: int) -> None:
+    """The contracts' bounds of the auction parameters (``InvalidAuctionParams``,
+    ``AuctionWindowTooLong``), as a :class:`ParamsError` before anything is sent."""
+    if not 0 <= reserve_bp <= bounds.BP:
+        raise ParamsError(f"auction_reserve_bp must be in 0..{bounds.BP}, got {reserve_bp}")
+    if not MIN_AUCTION_WINDOW <= window <= MAX_AUCTION_WINDOW:
+        raise ParamsError(f"auction_window must be in {MIN_AUCTION_WINDOW}.."
+                          f"{MAX_AUCTION_WINDOW} seconds, got {window}")
+    if 4 * window > withdrawal_timeout:
+        raise ParamsError(f"auction_window {window} s: 4 x the window must not exceed the "
+                          f"withdrawal timeout ({withdrawal_timeout} s), or a running auction "
+                          "could hold a close until the pool may be frozen")
 
 
 def pool_id(chain_id: int, house: str) -> str:

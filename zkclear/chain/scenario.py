@@ -74,20 +74,24 @@ def deploy_pool(w3: Web3, keys: Keys, cfg: PoolConfig = CFG, *,
 
 
 def deploy_unproven(w3: Web3, cfg: PoolConfig, params: Any, genesis_prices: Sequence[int],
+                    verifier: str | None = None,
                     **setup: Any) -> tuple[Client, Actors, contracts.PoolSetup]:
-    """The system with a stand-in for the epoch verifier (a contract, not a verifier): for
-    the oracle's and the parameters' tests, where no proof is submitted and no circuit of
-    this size need be compiled. ``setup``: further :class:`PoolSetup` fields (defaults:
-    :meth:`Actors.of`'s accounts, 2-of-3 governance, quorum 3 of 3 reporters)."""
+    """The system with a stand-in for the epoch verifier (a contract, not a verifier,
+    unless ``verifier`` names one): for the oracle's, the parameters' and the auction's
+    tests, where no real proof is submitted and no circuit of this size need be compiled.
+    ``setup``: further :class:`PoolSetup` fields (defaults: :meth:`Actors.of`'s accounts,
+    2-of-3 governance, quorum 3 of 3 reporters)."""
     actors = Actors.of(w3, cfg.n_slots)
-    stand_in, _ = contracts.deploy_contract(w3, contracts.build()["TestCollateral"], "v", "v",
-                                            6, sender=actors.deployer)
+    if verifier is None:
+        stand_in, _ = contracts.deploy_contract(w3, contracts.build()["TestCollateral"], "v",
+                                                "v", 6, sender=actors.deployer)
+        verifier = stand_in.address
     kw: dict[str, Any] = {"owners": actors.owners, "threshold": 2,
                           "reporters": actors.reporters, "quorum": 3,
                           "operator": actors.operator, "house_account": actors.house,
                           "delay": DELAY} | setup
     pool_setup = contracts.PoolSetup(cfg, params, tuple(genesis_prices), **kw)
-    dep = contracts.deploy_system(w3, pool_setup, stand_in.address, sender=actors.deployer)
+    dep = contracts.deploy_system(w3, pool_setup, verifier, sender=actors.deployer)
     return Client(w3, dep), actors, pool_setup
 
 

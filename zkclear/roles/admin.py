@@ -31,6 +31,8 @@ instrument table itself, a list of ``Instrument.from_json`` objects, M = its len
 ``[{"kind": "future"}, {"kind": "perpetual"}, {"kind": "option", "expiry": 12,
 "underlying": 0, "strike": 1000, "right": "put"}]``. ``max_funding_bp`` (optional,
 default 30): the oracle's governed funding clamp (|f| <= that many bp of the mark).
+``auction_reserve_bp`` and ``auction_window`` (optional, defaults 10000 and 600 s): the
+governed auction of the house's lot (docs/protocol.md, "The auction of the house's lot").
 
 ``token`` null deploys a test collateral token (local chains); otherwise the ERC-20 to
 hold as collateral.
@@ -103,7 +105,8 @@ def load_pool(path: str | Path) -> Any:
 
     doc = load(PoolFile, path, what="the pool file", error=RoleError)
     config, params = doc.to_engine()
-    defaults = {k: v for k in ("breaker_delay", "withdrawal_timeout", "max_funding_bp")
+    defaults = {k: v for k in ("breaker_delay", "withdrawal_timeout", "max_funding_bp",
+                               "auction_reserve_bp", "auction_window")
                 if (v := getattr(doc, k)) is not None}
     try:
         return _pool_setup(doc, config, params, defaults)

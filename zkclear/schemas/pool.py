@@ -89,6 +89,12 @@ class PoolFile(EngineRecord):
                                            "(default one day)")
     max_funding_bp: U64 | None = Field(None, description="largest funding per epoch, bp of "
                                        "the mark (default 30)")
+    auction_reserve_bp: U64 | None = Field(None, description="the auction of the house's "
+                                           "lot: the reserve, bp of the lot's margin bound "
+                                           "(default 10000)")
+    auction_window: U64 | None = Field(None, description="the auction of the house's lot: "
+                                       "seconds of commits, then of reveals (default 600; "
+                                       "at most a quarter of withdrawal_timeout)")
     operator: Address
     house_account: Address
     token: Address | None = Field(description="the collateral ERC-20; null deploys a "
