@@ -91,11 +91,13 @@ class AuctionCalls(ClientBase):
                    sender: str) -> Any:
         """Open a sealed bid (a :class:`SealedBid`, or the bid and its salt)."""
         if isinstance(bid, SealedBid):
-            bid, salt = bid.bid, bid.salt
+            amount, salt = bid.bid, bid.salt
+        else:
+            amount = bid
         if salt is None:
             raise ValueError("reveal_bid needs the bid's salt")
-        check_bid(bid)
-        return self.transact(self.auction.functions.revealBid(bid, bytes(salt)),
+        check_bid(amount)
+        return self.transact(self.auction.functions.revealBid(amount, bytes(salt)),
                              sender=sender)
 
     # -- views --------------------------------------------------------------------------
