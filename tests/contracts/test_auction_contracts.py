@@ -8,10 +8,6 @@ checked field (roots, hashes, events, totals, the exit challenge) and carry the 
 word under test, so ``submitEpoch`` runs its real checks and effects: the award check, the
 lotBase update, the next epoch's auction. What the proof itself establishes (the award
 cleared into the state) is the circuit's and the engine's to test.
-
-Until the epoch circuit's 14th public signal is in clearing/public.py, the deployment's
-mirror check is told about it here (:func:`_fourteen_signals`); that shim does nothing once
-``auction`` is among ``PUBLIC_NAMES``.
 """
 
 from __future__ import annotations
@@ -53,19 +49,6 @@ DAY = 86_400
 LOT_MM = 12_345
 PROOF = {"pi_a": ["1", "2", "1"], "pi_b": [["1", "2"], ["3", "4"], ["1", "0"]],
          "pi_c": ["1", "2", "1"]}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _fourteen_signals() -> Iterator[None]:
-    """The contracts take the ``auction`` signal already; clearing/public.py names it
-    when the circuit does (then this does nothing)."""
-    if "auction" in public.PUBLIC_NAMES:
-        yield
-        return
-    mp = pytest.MonkeyPatch()
-    mp.setattr(contracts, "EPOCH_PUBLIC", (*public.PUBLIC_NAMES, "auction"))
-    yield
-    mp.undo()
 
 
 def accepting_verifier(w3: Any, sender: str) -> str:
