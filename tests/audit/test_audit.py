@@ -340,6 +340,7 @@ def test_closed_epoch_awaiting_its_proof_is_pending(story: Story) -> None:
     snap = chain.snapshot(story.w3)
     try:
         cl.deposit(2_500, sender=story.pool.actors.members[1])
+        story.pool.wait_for_auction()
         cl.close_epoch(sender=story.pool.actors.operator)  # epoch 4: no prices, no proof
         rep = audit_member(story.w3, story.deployment, story.keys[1])
         assert rep.ok and [r.epoch for r in rep.rows] == [1, 2, 3, 4]

@@ -18,12 +18,14 @@ from typing import Any
 from eth_utils import event_abi_to_log_topic
 
 from zkclear.chain.client import Client
+from zkclear.clearing.auction import Award
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.instruments import Instrument
 from zkclear.clearing.params import ParamsError, RiskParams
+from zkclear.clearing.state import HOUSE, Leaf
 from zkclear.clearing.waterfall import Layers
 from zkclear.errors import ZkclearError
-from zkclear.field import P
+from zkclear.field import BoundError, P
 
 __all__ = ["ChainDataError", "ChainView", "MemberView", "find_params", "hex32"]
 
@@ -85,6 +87,7 @@ class ChainView:
                                     fund=int(a["fundShared"]), haircut=int(a["fundHaircut"]),
                                     fund_base=int(a["fundBase"]), gains=int(a["fundGains"]))
             for a in self.args("DefaultWaterfall")}
+        self._awards: dict[int, Award | None] = {}
         self.cover2: dict[int, tuple[bool, int]] = {
             int(a["epoch"]): (bool(a["met"]), int(a["dfScaleNext"]))
             for a in self.args("Cover2")}
@@ -124,6 +127,25 @@ class ChainView:
             return 0
         c2 = self.cover2.get(epoch - 1)
         return None if c2 is None else c2[1]
+
+    def award(self, epoch: int) -> Award | None:
+        """The award ``epoch`` was closed with (the auction of the house's lot), or None."""
+        if epoch not in self._awards:
+            self._awards[epoch] = self.client.award_of(epoch) if epoch in self.closed else None
+        return self._awards[epoch]
+
+    def lot_opens(self, epoch: int, lot: Sequence[int]) -> bool:
+        """``lot`` is the house's positions after ``epoch``: with the house's collateral
+        and vkh (public), its leaf is the first word of the epoch's exit data (the house's
+        nonce is 0; docs/protocol.md, "The auction of the house's lot")."""
+        data, c0 = self.exit_data.get(epoch), self.house_collateral(epoch)
+        if not data or c0 is None:
+            return False
+        vkh0 = int(self.client.call(self.client.house.functions.vkhOf(HOUSE)))
+        try:
+            return Leaf(c0, tuple(lot), vkh0, 1, 0, 0).hash() == data[0]
+        except (BoundError, ValueError, TypeError):
+            return False
 
     def house_collateral(self, epoch: int) -> int | None:
         """The house's collateral after an accepted epoch, from its published exit data

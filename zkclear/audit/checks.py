@@ -47,7 +47,8 @@ def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Re
                 prices_prev: Sequence[int], params: RiskParams, *,
                 house_ok: bool = True, market: Market | None = None,
                 prev: Market | None = None, epoch: int | None = None, df: int = 0,
-                df_scale: int = 0, layers: Layers | None = None) -> SlotFigures:
+                df_scale: int = 0, layers: Layers | None = None,
+                lot: Sequence[int] = (), bid: int = 0) -> SlotFigures:
     """Clear one member slot (``slot >= 1``) from its leaf before the epoch, its report and
     its public events: the engine's own per-slot function
     (:func:`zkclear.clearing.epoch.clear_slot`), so audit and engine cannot drift apart.
@@ -58,7 +59,8 @@ def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Re
     The default fund: ``df`` (the slot's contribution before the epoch), ``df_scale``
     (the contract's dfScale the epoch was cleared with) and the epoch's published
     ``layers`` (``DefaultWaterfall``), from which a survivor's shares follow
-    (:meth:`Layers.shares`); None: not published yet (no shares).
+    (:meth:`Layers.shares`); None: not published yet (no shares). ``lot``/``bid``: the
+    house's lot and the bid, when the slot won the epoch's auction.
     """
     if slot < 1:
         raise ValueError("the house (slot 0) is not audited per member")
@@ -71,7 +73,8 @@ def derive_slot(slot: int, collateral: int, positions: Sequence[int], report: Re
                           withdrawal, prices, prices_prev, params, house_ok=house_ok,
                           funding=market.funding if market else (),
                           funding_prev=prev.funding if prev else (), live=live, risk=risk,
-                          df=df, df_scale=df_scale, fund_share=shares[0], haircut=shares[1])
+                          df=df, df_scale=df_scale, fund_share=shares[0], haircut=shares[1],
+                          lot=lot, bid=bid)
 
     first = clear((0, 0))
     if layers is None or first.liquidated:
@@ -96,9 +99,12 @@ class State:
 
 def audit_epoch(row: EpochRow, chain: MemberView, state: State,
                 prev: Market | None, member_key: MemberKey | None,
-                epoch_key: EpochKey | None, vk: Any) -> Market | None:
+                epoch_key: EpochKey | None, vk: Any,
+                lots: Mapping[int, Sequence[int]] | None = None) -> Market | None:
     """Fill ``row`` (epoch ``row.epoch`` of member ``chain.slot``) and advance ``state``;
-    returns this epoch's market (None if unknown). ``vk``: re-verify the epoch's proof."""
+    returns this epoch's market (None if unknown). ``vk``: re-verify the epoch's proof.
+    ``lots``: epoch -> the house's lot the member won in it (what the operator showed it,
+    checked here against the house's leaf in the previous epoch's exit data)."""
     client, slot = chain.client, chain.slot
     epoch, cfg = row.epoch, client.deployment.config
     m_count = cfg.n_instruments
@@ -164,6 +170,23 @@ def audit_epoch(row: EpochRow, chain: MemberView, state: State,
     if report is not None:
         row.delta, row.trade_cash = report.delta, report.trade_cash
 
+    # The auction: the member's award needs the lot it took (private: the house's positions).
+    row.award = chain.award(epoch)
+    won: dict[str, Any] = {}
+    if row.award is not None and row.award.winner == slot:
+        lot = (lots or {}).get(epoch)
+        if lot is None:
+            known = False  # the lot is not known to this audit: not derivable from here on
+        elif not chain.lot_opens(epoch - 1, lot):
+            finding("lot", "lot", "the house's leaf after epoch " + str(epoch - 1),
+                    str(tuple(lot)), "the lot given for the member's award does not open the "
+                    "house's leaf in the previous epoch's exit data")
+            known = False
+        else:
+            live = tuple(not ins.done(epoch) for ins in table)
+            won = {"lot": tuple(q if a else 0 for q, a in zip(lot, live, strict=True)),
+                   "bid": row.award.bid}
+
     # Re-derive the slot's clearing.
     figures = None
     df_scale = chain.df_scale(epoch)
@@ -179,7 +202,7 @@ def audit_epoch(row: EpochRow, chain: MemberView, state: State,
                                   per.deposit, per.withdrawal, prices, prev_prices, params,
                                   house_ok=house_c is None or house_c >= 0, market=market,
                                   prev=prev, epoch=epoch, df=state.df, df_scale=df_scale,
-                                  layers=row.waterfall)
+                                  layers=row.waterfall, **won)
         except (BoundError, ParamsError, TradeLossError) as exc:
             finding("clearing", "bounds", None, None,
                     f"the decrypted report cannot have been cleared: {exc}")

@@ -34,6 +34,7 @@ epoch, :mod:`.report` is the record and its JSON form, :mod:`.html` (with
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from web3 import Web3
@@ -79,14 +80,17 @@ def _load_vkey(vkey: Any) -> Any:
 
 def audit_member(w3: Web3, deployment: Deployment, key: MemberKey | EpochKey | None, *,
                  slot: int | None = None, compliance_key: X25519KeyPair | None = None,
-                 vkey: Any = None) -> AuditReport:
+                 vkey: Any = None,
+                 lots: Mapping[int, Sequence[int]] | None = None) -> AuditReport:
     """Audit member ``slot`` (default: the key's slot) from chain data and one key.
 
     ``key``: the member's :class:`MemberKey` or one :class:`EpochKey`; or None with
     ``compliance_key`` (the pool's compliance key pair: the member's key is recovered
     from its escrow), or None alone (public checks only). ``vkey``: the epoch circuit's
     verification key (a ``VerifyingKey``, a path or a snarkjs JSON object) to re-verify
-    every accepted epoch's proof from its ``submitEpoch`` calldata.
+    every accepted epoch's proof from its ``submitEpoch`` calldata. ``lots``: epoch -> the
+    house's lot the member won in that epoch's auction (as the operator showed it; checked
+    against the chain), without which a winner's later epochs are not derivable.
 
     Raises :class:`AuditError` only when there is nothing to audit (no such member, key
     arguments that contradict each other); everything else is a :class:`Finding`.
@@ -159,7 +163,7 @@ def audit_member(w3: Web3, deployment: Deployment, key: MemberKey | EpochKey | N
     for epoch in range(reg_epoch, last_closed + 1):
         row = EpochRow(epoch)
         rows.append(row)
-        prev = audit_epoch(row, chain, state, prev, member_key, epoch_key, vk)
+        prev = audit_epoch(row, chain, state, prev, member_key, epoch_key, vk, lots)
     for r in rows:
         findings.extend(r.findings)
     findings.sort(key=lambda f: -1 if f.epoch is None else f.epoch)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zkclear.clearing.auction import Award
 from zkclear.clearing.epoch import SlotFigures
 from zkclear.clearing.waterfall import Layers
 from zkclear.errors import ZkclearError
@@ -82,6 +83,7 @@ class EpochRow:
     funding_index: tuple[int, ...] | None = None  # F_e (perpetuals)
     settled: tuple[int, ...] = ()  # instruments whose expiry is this epoch
     waterfall: Layers | None = None  # the epoch's published DefaultWaterfall
+    award: Award | None = None  # the epoch's award of the house's lot (LotAwarded)
     params_hash: int | None = None
     delta: tuple[int, ...] | None = None
     trade_cash: int | None = None
@@ -139,6 +141,8 @@ class EpochRow:
                 "own": self.waterfall.own, "house": self.waterfall.house,
                 "fund": self.waterfall.fund, "haircut": self.waterfall.haircut,
                 "fund_base": self.waterfall.fund_base, "gains": self.waterfall.gains}),
+            "award": (None if self.award is None else
+                      {"winner": self.award.winner, "bid": self.award.bid}),
             "onchain": {"liquidated": self.onchain_liquidated,
                         "withdrawal_granted": self.onchain_granted,
                         "withdrawal_paid": self.withdrawal_paid,

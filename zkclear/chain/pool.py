@@ -184,6 +184,13 @@ class Pool:
         after = self.client.auction_of()
         return after.best if after is not None else None
 
+    def wait_for_auction(self) -> None:
+        """An epoch with an auction of the house's lot closes after its reveal deadline:
+        on a local chain the clock is moved there (elsewhere that wait is the caller's)."""
+        auction = self.client.auction_of()
+        if auction is not None:
+            self._wait_until(auction.reveal_end)
+
     def _wait_until(self, t: int) -> None:
         """On a local chain, move the clock to ``t``; elsewhere that wait is the caller's."""
         if chain.is_local(self.w3):
@@ -352,9 +359,7 @@ class Pool:
         epoch = self.client.open_epoch()
         commits = [self.signed[s] for s in sorted(self.signed)
                    if not excluded_mask >> s & 1]
-        auction = self.client.auction_of(epoch)
-        if auction is not None:  # an epoch with an auction closes after its reveals
-            self._wait_until(auction.reveal_end)
+        self.wait_for_auction()
         self.client.close_epoch(commits, excluded_mask, sender=self.actors.operator)
         self.signed = {}
         return epoch

@@ -163,6 +163,7 @@ def prepare_epoch(pool: Pool, plan: EpochPlan, *, played: int = 0,
     epoch = cl.open_epoch()
     signed = [*commits, *play_events(pool, replace(plan, events=plan.events[played:]))]
     post_prices(pool, epoch, plan.prices)
+    pool.wait_for_auction()
     cl.close_epoch(signed, sender=pool.actors.operator)
     events = cl.epoch_events(epoch)
     assert events == onchain_order(plan.events)
