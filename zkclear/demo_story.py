@@ -25,8 +25,8 @@ Margin scenarios: SPAN's 16 (price scan range 10 %, extreme moves of two ranges 
    (its own contribution, the house's skin in the game, the survivors' fund pro rata),
    Bank A's withdrawal is paid.
 4. the house auctions Fund B's portfolio (short 80 ALPHA): Bank A and Market maker C
-   seal their bids and open them; C's (the house pays it 1,500 to take the lot) beats
-   A's (2,500); C takes the lot at the epoch's mark, the 1,500 goes down the waterfall
+   seal their bids and open them; C's (the house pays it 600 to take the lot) beats
+   A's (900); C takes the lot at the epoch's mark, the 600 goes down the waterfall
    (the house's skin in the game, then the survivors' fund).
 """
 
@@ -152,7 +152,7 @@ def _orders(epoch: int, trades: dict[int, list[TradeReport]], *,
 
 
 #: What Bank A (1) and Market maker C (3) ask to be paid for the house's lot in epoch 4.
-AUCTION_BIDS = {1: 2_500, 3: 1_500}
+AUCTION_BIDS = {1: 900, 3: 600}
 
 
 def story() -> list[Chapter]:
@@ -192,7 +192,7 @@ def story() -> list[Chapter]:
     e3 = _orders(3, t3, withdrawals={bank: 20_000})
 
     # The auction of the house's lot (Fund B's short 80 ALPHA): sealed bids, the higher
-    # wins: Market maker C asks to be paid 1,500 for taking it, Bank A 2,500.
+    # wins: Market maker C asks to be paid 600 for taking it, Bank A 900.
     t4 = _trades(("E4-01", bank, mm, ALPHA, 5, 1_126))
     e4 = _orders(4, t4, bids={bank: -AUCTION_BIDS[bank], mm: -AUCTION_BIDS[mm]})
     return [

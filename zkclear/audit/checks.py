@@ -18,6 +18,7 @@ from typing import Any
 
 from web3 import Web3
 
+from zkclear.clearing.auction import award_values
 from zkclear.clearing.epoch import SlotFigures, TradeLossError, clear_slot
 from zkclear.clearing.events import EpochEvents
 from zkclear.clearing.instruments import Market
@@ -417,6 +418,9 @@ def check_proof(row: EpochRow, chain: MemberView, acc: Any, prev: Market | None,
     expect |= {"fundOwn": wf.own if wf else None, "fundHouse": wf.house if wf else None,
                "fundShared": wf.fund if wf else None, "fundHaircut": wf.haircut if wf else None,
                "fundBase": wf.fund_base if wf else None, "fundGains": wf.gains if wf else None}
+    # The award the contract recorded at close (houseFlat and lotMM are the proof's own:
+    # they only feed the next auction's reserve, LotBaseSet).
+    expect |= {**award_values(chain.award(epoch)), "houseFlat": None, "lotMM": None}
     # The exit data in calldata: the challenge and sum the contract derived from it.
     exit_data = [int(x) for x in args.get("exitData", ())]
     rho = exit_challenge(epoch, int(acc_args["newRoot"]), exit_data)
