@@ -194,7 +194,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         uint256 suspended = _epochs[epoch - 1].excludedMask;
         uint256 committed = 0;
         for (uint256 i = 0; i < commits.length; i++) {
-            committed |= _postCommit(epoch, suspended, commits[i]);
+            committed |= _postCommit(epoch, suspended, committed, commits[i]);
         }
         if (excludedMask >> nSlots != 0 || excludedMask & (1 << HOUSE) != 0 || excludedMask & committed != 0) {
             revert InvalidExcludedMask(excludedMask);
@@ -420,8 +420,13 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (pub[PUB_EXIT_SUM] != acc) revert ExitSumMismatch(pub[PUB_EXIT_SUM], acc);
     }
 
-    /// One signed commit: checks and records it; returns its slot's bit.
-    function _postCommit(uint256 epoch, uint256 suspended, Commit calldata cm) private returns (uint256) {
+    /// One signed commit: checks and records it; returns its slot's bit. `committed`: the
+    /// slots this closeEpoch already posted (an epoch is closed by one call, so the mask
+    /// in memory finds every duplicate; no per-slot storage is written).
+    function _postCommit(uint256 epoch, uint256 suspended, uint256 committed, Commit calldata cm)
+        private
+        returns (uint256)
+    {
         uint256 slot = cm.slot;
         if (slot >= nSlots) revert SlotOutOfRange(slot, nSlots);
         if (slot == HOUSE) revert HouseCannotCommit();
@@ -430,14 +435,12 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (suspended & (1 << slot) != 0) revert SlotSuspended(epoch, slot);
         uint256 commitment = cm.commitment;
         if (commitment == 0 || commitment >= FIELD_R) revert InvalidCommitment(commitment);
-        SlotEpoch storage se = _slotEpochs[epoch][slot];
-        if (se.committed) revert AlreadyCommitted(epoch, slot);
+        if (committed & (1 << slot) != 0) revert AlreadyCommitted(epoch, slot);
         bytes32 digest = _commitDigest(epoch, slot, commitment, keccak256(cm.ciphertext));
         if (uint256(cm.s) > SECP256K1_HALF_N || (cm.v != 27 && cm.v != 28)) revert InvalidSignature(slot);
         address signer = ecrecover(digest, cm.v, cm.r, cm.s);
         if (signer == address(0)) revert InvalidSignature(slot);
         if (signer != m.account) revert WrongSigner(slot, signer, m.account);
-        se.committed = true;
         _record(KIND_COMMIT, slot, commitment);
         emit ReportCommitted(epoch, slot, commitment, cm.ciphertext);
         return 1 << slot;

@@ -114,6 +114,12 @@ def _params(t: int) -> _Params:
 _PARAMS: dict[int, _Params] = {t: _params(t) for t in range(2, MAX_INPUTS + 2)}
 
 
+def round_schedule(t: int) -> _Params:
+    """The constants of width ``t`` (1 + inputs) arranged as the rounds below use them, for
+    code generators that must follow the same schedule (zkclear.chain.poseidon_evm)."""
+    return _PARAMS[t]
+
+
 def _pow5(x: int) -> int:
     x2 = x * x % P
     return x2 * x2 % P * x % P

@@ -29,8 +29,9 @@ abstract contract EpochLog is IEpochLog, PoseidonHasher {
     struct SlotEpoch {
         uint128 withdrawal;
         uint128 deposit; // the slot's deposit in this epoch (0: none)
-        bool committed;
         bool registered;
+        // (No commit flag: closeEpoch finds a duplicate commit in memory; ReportCommitted
+        // records each commit.)
     }
 
     uint256 public immutable nSlots;

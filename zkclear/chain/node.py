@@ -59,9 +59,12 @@ from zkclear.verifier.onchain import LOCAL_CHAIN_IDS
 EMBEDDED_FORK = "prague"
 
 
-def embedded_web3() -> Web3:
-    """A fresh in-process chain; ``w3.eth.default_account`` is its first funded account."""
-    backend = PyEVMBackend()
+def embedded_web3(n_accounts: int | None = None) -> Web3:
+    """A fresh in-process chain; ``w3.eth.default_account`` is its first funded account.
+    ``n_accounts``: funded accounts (eth-tester's default, 10, is enough up to N = 8)."""
+    backend = (PyEVMBackend() if n_accounts is None else
+               PyEVMBackend(genesis_state=PyEVMBackend.generate_genesis_state(
+                   num_accounts=n_accounts)))
     fork = backend.chain.get_vm().fork
     if fork != EMBEDDED_FORK:
         # A py-evm upgrade changed the default fork: gas figures and opcodes may differ.
