@@ -15,23 +15,13 @@ from zkclear import bounds
 from zkclear.clearing.report import Report
 from zkclear.errors import ProofError, WitnessError
 from zkclear.field import BoundError, P
-from zkclear.prover import registry
 from zkclear.prover.binfile import read_sections, read_witness
-from zkclear.prover.circuit import compile_circuit
-from zkclear.prover.keys import dev_setup
 from zkclear.prover.prove import BACKEND_ENV, calculate_witness, prove, prove_witness
 from zkclear.prover.prove import verify as snarkjs_verify
 from zkclear.verifier import Proof, VerifyingKey
 from zkclear.verifier import verify as py_verify
 
-
-def report_keys(tool: str):
-    """The report circuit's development keys made by ``tool``: groth16py's are the
-    circuit's active keys, snarkjs's (the reference) are kept apart in ``snarkjs-dev/``."""
-    compiled = compile_circuit(registry.report_commitment(instruments=2))
-    if tool == "snarkjs":
-        return dev_setup(compiled, tool="snarkjs", dest_dir=compiled.paths.dir / "snarkjs-dev")
-    return dev_setup(compiled, tool=tool)
+from ..prover.helpers import report_keys
 
 
 @pytest.fixture(scope="module", params=["groth16py", "snarkjs"])
