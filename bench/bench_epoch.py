@@ -9,8 +9,11 @@ proof and verification on the demo story's epochs.
 Sizes are N,M,K (slots, instruments, scenarios; E = 4N event slots). Constraint figures
 come from compiling only (seconds to a minute or two per size). ``--prove`` runs the INSECURE
 development setup (cached in build/ like every zkclear key; ``setup.cached`` says when the
-cache answered) and proves each epoch of the demo story: witness time, proof time (the
-snarkjs worker's peak RSS during the step), Python (py-ecc) and snarkjs verification.
+cache answered; groth16py's unless ``ZKCLEAR_DEV_SETUP=snarkjs``) and proves each epoch of
+the demo story with the keys' own prover (``prover``: groth16py, or snarkjs for a snarkjs
+zkey): witness time, proof time (the snarkjs worker's peak RSS during a snarkjs proof),
+Python (py-ecc) and snarkjs verification. ``bench_prove.py`` compares the two provers on
+the same zkey.
 One JSON object on stdout.
 """
 
@@ -23,14 +26,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bench_prove import Stage, machine
+from bench_prove import Stage, machine, prove_raw
 
 from zkclear.clearing.params import PoolConfig
 from zkclear.clearing.scenario import run_story
 from zkclear.clearing.witness import epoch_circuit_inputs
-from zkclear.prover import _node, registry
+from zkclear.prover import registry
 from zkclear.prover.circuit import compile_circuit
-from zkclear.prover.keys import dev_setup, load_keys
+from zkclear.prover.keys import NATIVE, dev_setup, dev_setup_tool, load_keys
 from zkclear.prover.prove import calculate_witness
 from zkclear.prover.prove import verify as snarkjs_verify
 from zkclear.verifier import Proof, VerifyingKey, verify
@@ -78,21 +81,21 @@ def prove_size(size: Size, work: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"n": size[0], "m": size[1], "k": size[2]}
     with Stage(out, "compile", worker=False):
         compiled = compile_circuit(registry.epoch(*size))
-    cached = load_keys(compiled) is not None
+    active = load_keys(compiled)
+    cached = active is not None and active.record.get("setup_tool", "snarkjs") == dev_setup_tool()
     with Stage(out, "setup") as entry:
         keys = dev_setup(compiled)
         entry["cached"] = cached
     vk = VerifyingKey.from_json(keys.vkey)
+    out["prover"] = prover = "groth16py" if keys.pkey_format == NATIVE else "snarkjs"
     epochs = []
     for r in run_story(cfg):
         e: dict[str, Any] = {"epoch": r.epoch}
         wtns = work / f"epoch_{size[0]}_{size[1]}_{size[2]}_{r.epoch}.wtns"
         with Stage(e, "witness", worker=False):
             calculate_witness(compiled, epoch_circuit_inputs(r), wtns)
-        with Stage(e, "prove"):  # snarkjs groth16.prove alone, through the warm worker
-            res = _node.snarkjs().call("groth16.prove", str(keys.zkey), str(wtns),
-                                       step="prove", subject="epoch")
-        proof, public = res["proof"], [int(x) for x in res["publicSignals"]]
+        with Stage(e, "prove", worker=prover == "snarkjs"):  # the proof alone
+            proof, public = prove_raw(keys, wtns, prover)
         t0 = time.perf_counter()
         ok = verify(vk, Proof.from_json(proof), public)
         e["verify_python_s"] = round(time.perf_counter() - t0, 3)

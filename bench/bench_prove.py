@@ -1,6 +1,7 @@
 """Benchmark: the whole proving pipeline through the zkclear wrapper at 2^12, 2^14, 2^16.
 
-Run: ``.venv/bin/python bench/bench_prove.py [--sizes 12,14,16] [--runs 3] [--fresh]``.
+Run: ``.venv/bin/python bench/bench_prove.py [--sizes 12,14,16] [--runs 3] [--fresh]
+[--no-ceremony]``.
 
 The circuit is ``bench/circuits/prove_bench.circom``: K report-like steps (two
 ``SignedRange`` checks and one ``PoseidonChain(3)`` each, 431 constraints), plus PAD
@@ -12,12 +13,23 @@ For each size, one run of each step (as users run them, through ``zkclear.prover
 
 * ``compile``: ``compile_circuit`` (circom2 --O2, in the wrapper's artefact cache);
 * ``dev_ptau``: ``dev_ptau(k)``, the INSECURE development phase 1;
-* ``setup``: ``dev_setup`` (``zkey new`` + one phase-2 contribution + vkey export);
-* ``ceremony``: ``ceremony.init`` (``zkey new`` again) and one ``ceremony.contribute``;
-* ``witness`` and ``prove``: ``calculate_witness`` and ``prove_witness`` on ``--runs``
-  distinct inputs (medians; ``prove_witness`` includes its own snarkjs verify of the
-  proof before it returns it); ``prove_job``: one whole ``prove()`` job (fresh inputs,
-  so the job cache cannot answer it): input files, witness, proof, verify, storage;
+* ``setup``: ``dev_setup(tool="snarkjs")`` (``zkey new`` + one phase-2 contribution +
+  vkey export): the zkey both provers prove with below;
+* ``setup_groth16py``: ``dev_setup(tool="groth16py")``, groth16py's single-party setup
+  from the r1cs (the default development setup; kept in the circuit's
+  ``groth16py-dev/`` folder);
+* ``ceremony``: ``ceremony.init`` (``zkey new`` again) and one ``ceremony.contribute``
+  (``--no-ceremony`` skips them);
+* ``witness`` and ``prove``: on ``--runs`` distinct inputs, ``calculate_witness`` (the
+  wasm witness generator, the same for every prover) once per input, then each prover
+  on the *same* zkey and witness, the proof alone (no verification), in alternating
+  order: snarkjs ``groth16.prove`` through the warm worker, and groth16py
+  (``zkclear.prover.native.prove_wtns``, its key imported from the zkey once:
+  ``load_key_s``). Medians, the ratio of the medians, and each prover's peak RSS (the
+  snarkjs worker's; this Python process's for groth16py, which runs in it). Every proof
+  is checked with snarkjs verify afterwards. ``prove_job``: one whole ``prove()`` job
+  with the default prover (fresh inputs, so the job cache cannot answer it): input
+  files, witness, proof, verify, storage;
 * ``verify_snarkjs``: ``zkclear.prover.prove.verify`` (warm snarkjs worker), median;
 * ``verify_python``: ``zkclear.verifier.verify`` cold (JSON parsing and point checks of
   key and proof, e(alpha, beta) computed) once, and warm (loaded key) median.
@@ -50,10 +62,10 @@ from typing import Any
 
 from zkclear import bounds, paths
 from zkclear.field import encode_signed
-from zkclear.prover import _node, ceremony, ptau
+from zkclear.prover import _node, ceremony, native, ptau
 from zkclear.prover.circuit import Circuit, Compiled, compile_circuit
-from zkclear.prover.keys import Keys, dev_setup, load_keys
-from zkclear.prover.prove import calculate_witness, prove, prove_witness
+from zkclear.prover.keys import ZKEY, Keys, dev_setup, load_keys
+from zkclear.prover.prove import backend, calculate_witness, prove
 from zkclear.prover.prove import verify as snarkjs_verify
 from zkclear.verifier import Proof, VerifyingKey
 from zkclear.verifier import verify as python_verify
@@ -105,9 +117,10 @@ def _worker_pid() -> int | None:
     return proc.pid if proc is not None else None
 
 
-def reset_peak() -> bool:
-    """Reset the worker's VmHWM (Linux ``clear_refs`` 5); False if not possible."""
-    pid = _worker_pid()
+def reset_peak(pid: int | None = None) -> bool:
+    """Reset a process's VmHWM (Linux ``clear_refs`` 5; default: the snarkjs worker);
+    False if not possible."""
+    pid = _worker_pid() if pid is None else pid
     try:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
     except OSError:
@@ -115,8 +128,8 @@ def reset_peak() -> bool:
     return True
 
 
-def peak_mb() -> float | None:
-    pid = _worker_pid()
+def peak_mb(pid: int | None = None) -> float | None:
+    pid = _worker_pid() if pid is None else pid
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -124,6 +137,24 @@ def peak_mb() -> float | None:
     except OSError:
         pass
     return None
+
+
+#: The provers compared on the same zkey and witness.
+PROVERS = ("snarkjs", "groth16py")
+
+
+def prove_raw(keys: Keys, wtns: Path, prover: str) -> tuple[dict[str, Any], list[int]]:
+    """One proof by ``prover`` alone, not verified: snarkjs's ``groth16.prove`` through the
+    warm worker, or groth16py (its key loaded once per process, snarkjs zkey or not)."""
+    name = keys.compiled.circuit.name
+    if prover == "snarkjs":
+        res = _node.snarkjs().call("groth16.prove", str(keys.zkey), str(wtns),
+                                   step="prove", subject=name)
+        return res["proof"], [int(x) for x in res["publicSignals"]]
+    pk = native.proving_key(keys.zkey, str(keys.record["zkey_sha256"]),
+                            zkey=keys.pkey_format == ZKEY)
+    return native.prove_wtns(pk, wtns, n_wires=None, n_public=int(keys.vkey["nPublic"]),
+                             subject=name)
 
 
 class Stage:
@@ -166,8 +197,49 @@ def _summary(times: list[float]) -> dict[str, Any]:
 # ----------------------------------------------------------------------- one size
 
 
+def compare_provers(keys: Keys, k: int, runs: int, rng: random.Random, work: Path
+                    ) -> tuple[dict[str, Any], dict[str, Any], list[tuple[Any, list[int]]]]:
+    """(witness, prove, proofs): ``runs`` witnesses, each proven by every prover on the
+    same zkey (alternating which goes first); the proofs are verified afterwards."""
+    t0 = time.perf_counter()
+    native.proving_key(keys.zkey, str(keys.record["zkey_sha256"]), zkey=True)
+    load_key = time.perf_counter() - t0
+    wtns_times: list[float] = []
+    times: dict[str, list[float]] = {p: [] for p in PROVERS}
+    peaks: dict[str, float | None] = {p: None for p in PROVERS}
+    pids = {"snarkjs": _worker_pid(), "groth16py": os.getpid()}
+    proofs: list[tuple[Any, list[int]]] = []
+    for i in range(runs):
+        wtns = work / f"w{i}.wtns"
+        t0 = time.perf_counter()
+        calculate_witness(keys, bench_inputs(k, rng), wtns)
+        wtns_times.append(time.perf_counter() - t0)
+        order = PROVERS if i % 2 == 0 else PROVERS[::-1]
+        for prover in order:
+            ok = reset_peak(pids[prover])
+            t0 = time.perf_counter()
+            proof, public = prove_raw(keys, wtns, prover)
+            times[prover].append(time.perf_counter() - t0)
+            peak = peak_mb(pids[prover]) if ok else None
+            if peak is not None:
+                peaks[prover] = max(peaks[prover] or 0.0, peak)
+            proofs.append((proof, public))
+        wtns.unlink()
+    for proof, public in proofs:  # every prover's proof, by the reference verifier
+        _check(snarkjs_verify(keys.vkey, public, proof))
+    prove_out: dict[str, Any] = {
+        "includes": "the proof alone (no verification), same zkey and witness",
+        "zkey_sha256": keys.record["zkey_sha256"]}
+    for prover in PROVERS:
+        prove_out[prover] = _summary(times[prover]) | {"peak_rss_mb": peaks[prover]}
+    prove_out["groth16py"]["load_key_s"] = round(load_key, 3)
+    prove_out["ratio_snarkjs_over_groth16py"] = round(
+        statistics.median(times["snarkjs"]) / statistics.median(times["groth16py"]), 2)
+    return _summary(wtns_times), prove_out, proofs
+
+
 def bench_size(power: int, cal: tuple[int, int, int], runs: int, rng: random.Random,
-               work: Path) -> dict[str, Any]:
+               work: Path, ceremony_steps: bool = True) -> dict[str, Any]:
     per, fixed, n_public = cal
     k, pad = fill(power, per, fixed, n_public)
     circuit = bench_circuit(k, pad)
@@ -193,45 +265,37 @@ def bench_size(power: int, cal: tuple[int, int, int], runs: int, rng: random.Ran
         ptau_file = ptau.dev_ptau(power)
         e |= {"cached": cached, "bytes": ptau_file.stat().st_size}
 
-    _log(f"2^{power}: groth16 setup (dev_setup)")
-    cached = load_keys(compiled) is not None
+    _log(f"2^{power}: groth16 setup (dev_setup, snarkjs)")
+    active = load_keys(compiled)
+    cached = active is not None and active.pkey_format == ZKEY
     with Stage(steps, "setup") as e:
-        keys: Keys = dev_setup(compiled)
+        keys: Keys = dev_setup(compiled, tool="snarkjs")
         e |= {"cached": cached, "zkey_new_and_contribute_s": keys.record.get("setup_seconds"),
               "zkey_bytes": keys.zkey.stat().st_size}
 
-    _log(f"2^{power}: ceremony init + one contribution")
-    folder = work / f"ceremony-{power}"
-    shutil.rmtree(folder, ignore_errors=True)
-    with Stage(steps, "ceremony_init"):
-        ceremony.init(compiled, ptau_file, folder)
-    with Stage(steps, "ceremony_contribute"):
-        ceremony.contribute(folder, "bench contributor")
-    shutil.rmtree(folder, ignore_errors=True)
+    _log(f"2^{power}: groth16py setup (dev_setup, groth16py)")
+    native_dir = compiled.paths.dir / "groth16py-dev"
+    cached = load_keys(compiled, native_dir) is not None
+    with Stage(steps, "setup_groth16py", worker=False) as e:
+        native_keys = dev_setup(compiled, tool="groth16py", dest_dir=native_dir)
+        e |= {"cached": cached, "pkey_bytes": native_keys.zkey.stat().st_size}
 
-    _log(f"2^{power}: witness and prove x{runs}")
-    wtns_times, prove_times, proofs = [], [], []
-    reset_ok = reset_peak()
-    for i in range(runs):
-        inputs = bench_inputs(k, rng)
-        wtns = work / f"w{power}_{i}.wtns"
-        t0 = time.perf_counter()
-        calculate_witness(keys, inputs, wtns)
-        t1 = time.perf_counter()
-        proof, public = prove_witness(keys, wtns)
-        t2 = time.perf_counter()
-        wtns.unlink()
-        wtns_times.append(t1 - t0)
-        prove_times.append(t2 - t1)
-        proofs.append((proof, public))
-    steps["witness"] = _summary(wtns_times)
-    steps["prove"] = _summary(prove_times) | {
-        "includes": "groth16.prove + the wrapper's snarkjs verify of the proof",
-        "worker_peak_rss_mb": peak_mb() if reset_ok else None}
+    if ceremony_steps:
+        _log(f"2^{power}: ceremony init + one contribution")
+        folder = work / f"ceremony-{power}"
+        shutil.rmtree(folder, ignore_errors=True)
+        with Stage(steps, "ceremony_init"):
+            ceremony.init(compiled, ptau_file, folder)
+        with Stage(steps, "ceremony_contribute"):
+            ceremony.contribute(folder, "bench contributor")
+        shutil.rmtree(folder, ignore_errors=True)
+
+    _log(f"2^{power}: witness, then each prover on the same zkey and witness, x{runs}")
+    steps["witness"], steps["prove"], proofs = compare_provers(keys, k, runs, rng, work)
 
     with Stage(steps, "prove_job") as e:
         job = prove(keys, bench_inputs(k, rng))
-        e["cached"] = job.cached
+        e |= {"cached": job.cached, "prover": backend()[0]}
     shutil.rmtree(job.job_dir, ignore_errors=True)
 
     _log(f"2^{power}: verify (snarkjs, Python)")
@@ -264,6 +328,7 @@ def machine() -> dict[str, Any]:
             "circom2": _node.installed_version("circom2"),
             "circomlib": _node.installed_version("circomlib"),
             "py_ecc": metadata.version("py-ecc"),
+            "groth16py": metadata.version("groth16py") if native.available() else None,
             "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
 
 
@@ -282,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="empty the benchmark's cache first: measure every step")
     parser.add_argument("--seed", type=int, default=None, help="input RNG seed")
+    parser.add_argument("--no-ceremony", action="store_true",
+                        help="skip the ceremony steps (init + one contribution)")
     args = parser.parse_args(argv)
 
     # The benchmark's own artefact cache (inside the repository: circom2 sees only it).
@@ -303,8 +370,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     per, fixed, n_public = calibrate()
     result["calibration"] = {"constraints_per_step": per, "fixed": fixed, "public": n_public,
                              "seconds": round(time.perf_counter() - t0, 3)}
-    result["sizes"] = [bench_size(p, (per, fixed, n_public), args.runs, rng, work)
-                       for p in args.sizes]
+    result["sizes"] = [bench_size(p, (per, fixed, n_public), args.runs, rng, work,
+                                  ceremony_steps=not args.no_ceremony) for p in args.sizes]
     shutil.rmtree(work, ignore_errors=True)
     result["total_s"] = round(time.perf_counter() - t0, 1)
     result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]

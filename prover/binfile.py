@@ -120,18 +120,32 @@ def zkey_info(path: Path) -> ZkeyInfo:
     return ZkeyInfo(proto, n_vars, n_public, domain)
 
 
-def read_witness(path: Path) -> list[int]:
-    """All witness values of a ``.wtns`` file (index 0 is the constant 1, then outputs)."""
-    sections = read_sections(path, b"wtns")
+def witness_length(path: Path) -> int:
+    """The number of values in a ``.wtns`` file (from its header: nothing else is read)."""
+    return _witness_header(path, read_sections(path, b"wtns"))[1]
+
+
+def _witness_header(path: Path, sections: dict[int, list[Section]]) -> tuple[int, int]:
+    """(bytes per value, number of values) of a ``.wtns`` file, its prime checked."""
     head = _read(path, _one(path, sections, 1, "header"), 4 + 32 + 4)
     (n8,) = struct.unpack_from("<I", head, 0)
     prime = int.from_bytes(head[4 : 4 + n8], "little")
     if prime != P:
         raise ArtefactError(f"{path}: witness is over prime {prime}, not BN254's r")
     (n_values,) = struct.unpack_from("<I", head, 4 + n8)
+    return n8, n_values
+
+
+def read_witness(path: Path, count: int | None = None) -> list[int]:
+    """The witness values of a ``.wtns`` file (index 0 is the constant 1, then outputs,
+    then public inputs): all of them, or the first ``count``."""
+    sections = read_sections(path, b"wtns")
+    n8, n_values = _witness_header(path, sections)
     sec = _one(path, sections, 2, "values")
     if sec.size != n_values * n8:
         raise ArtefactError(f"{path}: witness section holds {sec.size} bytes, "
                             f"expected {n_values} values of {n8} bytes")
-    data = _read(path, sec, sec.size)
+    if count is not None and count > n_values:
+        raise ArtefactError(f"{path}: witness holds {n_values} values, {count} wanted")
+    data = _read(path, sec, sec.size if count is None else count * n8)
     return [int.from_bytes(data[i : i + n8], "little") for i in range(0, len(data), n8)]

@@ -15,7 +15,8 @@ existing engine: no scheduler of our own.
   put in Ray's object store (``ray.put``) the first time a prover sees them; a worker
   writes them to ``<build dir>/ray-keys/<zkey sha256>/`` (checked against the zkey's
   hash, so a worker never proves with another zkey) and later jobs on that machine find
-  them there. Workers need zkclear and its node tooling installed, nothing else.
+  them there. Workers need zkclear and its node tooling installed (and groth16py, the ``fast``
+  extra, to prove with groth16py's development keys), nothing else.
 * A task runs the ordinary :func:`prove` job in the worker's own build folder. A worker
   that dies mid-proof (killed, out of memory, its machine gone) is retried by Ray
   (``max_retries``); the job is content-addressed, so the retry proves the same
@@ -111,6 +112,8 @@ class KeyBundle:
     record: dict[str, Any]
     vkey: dict[str, Any]
     provenance: str
+    #: The proving key's file name (its format: a snarkjs zkey or groth16py's own).
+    pkey_name: str = "groth16_pkey.zkey"
 
     @property
     def zkey_sha256(self) -> str:
@@ -127,7 +130,7 @@ def _worker_keys(bundle: KeyBundle, refs: list[Any]) -> Keys:
         if bundle.zkey_sha256 in _materialised:
             return _materialised[bundle.zkey_sha256]
         folder = paths.build_dir() / "ray-keys" / bundle.zkey_sha256
-        zkey, wasm = folder / "groth16_pkey.zkey", folder / "circuit.wasm"
+        zkey, wasm = folder / bundle.pkey_name, folder / "circuit.wasm"
         vkey = folder / "vkey.json"
         complete = zkey.exists() and wasm.exists() and vkey.exists()
         if not (complete and file_sha256(zkey) == bundle.zkey_sha256):
@@ -261,7 +264,7 @@ class RayProver:
         sha = str(keys.record["zkey_sha256"])
         if sha not in self._bundles:
             bundle = KeyBundle(_Circuit(keys.compiled.circuit.name, keys.compiled.circuit.key),
-                               dict(keys.record), keys.vkey, keys.provenance)
+                               dict(keys.record), keys.vkey, keys.provenance, keys.zkey.name)
             refs = [self._ray.put(keys.zkey.read_bytes()),
                     self._ray.put(keys.compiled.paths.wasm.read_bytes())]
             self._bundles[sha] = (bundle, refs, VerifyingKey.from_json(keys.vkey))

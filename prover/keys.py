@@ -1,13 +1,26 @@
-"""Groth16 keys of a compiled circuit: the proving key (zkey) and verification key (vkey).
+"""Groth16 keys of a compiled circuit: the proving key and verification key (vkey).
 
 Two provenances, recorded in ``setup.json`` beside the keys:
 
-* ``insecure-dev``: phase 2 started from the deterministic development powers of tau
-  (its tau is public) or a given ptau, with one public phase-2 contribution. Fine for tests
-  and the local demo; deploying such keys anywhere but a local chain requires
-  ``--insecure-dev-setup``.
+* ``insecure-dev``: development keys (:func:`dev_setup`), made by one of two tools
+  (``setup_tool``; ``$ZKCLEAR_DEV_SETUP`` chooses, :func:`dev_setup_tool`):
+
+  - ``groth16py`` (the default when it is installed): its single-party setup from the
+    r1cs, seconds where snarkjs takes minutes. The proving key is groth16py's own file
+    (``groth16py_pkey.bin``), which only the groth16py prover reads; the vkey is
+    snarkjs's JSON, so snarkjs verify and the Solidity verifier work as for any key.
+  - ``snarkjs``: phase 2 started from the deterministic development powers of tau (its
+    tau is public) or a given ptau, with one public phase-2 contribution; a snarkjs zkey,
+    which every prover reads.
+
+  Either is fine for tests and the local demo; deploying such keys anywhere but a local
+  chain requires ``--insecure-dev-setup``.
 * ``ceremony``: the final zkey of a verified multi-party phase-2 ceremony
   (see :mod:`zkclear.prover.ceremony`), installed with :func:`install_ceremony_zkey`.
+  Ceremonies always run on snarkjs: a single-party setup knows its toxic waste.
+
+``pkey_format`` in the record says which file the proving key is (``snarkjs-zkey`` when
+absent: records written before groth16py).
 """
 
 from __future__ import annotations
@@ -22,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zkclear.errors import ArtefactError
+from zkclear.errors import ArtefactError, ToolMissingError
 from zkclear.fsutil import write_json_atomic
-from zkclear.prover import _node
+from zkclear.prover import _node, native
 from zkclear.prover.binfile import zkey_info
 from zkclear.prover.circuit import Compiled
 
@@ -33,6 +46,13 @@ INSECURE_DEV = "insecure-dev"
 #: randomness, so the keys are not reproducible; they are insecure all the same).
 DEV_PHASE2_ENTROPY = hashlib.sha256(b"zkclear INSECURE development phase 2 v1").hexdigest()
 CEREMONY = "ceremony"
+#: Proving-key file formats (``pkey_format`` in ``setup.json``).
+ZKEY = "snarkjs-zkey"
+NATIVE = "groth16py"
+#: The tools :func:`dev_setup` can use, and the environment variable choosing one
+#: (``auto``, the default: groth16py if it is installed, else snarkjs).
+SETUP_TOOLS = ("groth16py", "snarkjs")
+DEV_SETUP_ENV = "ZKCLEAR_DEV_SETUP"
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,11 @@ class Keys:
     def vkey(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.vkey_path.read_text())
         return data
+
+    @property
+    def pkey_format(self) -> str:
+        """``snarkjs-zkey`` (any prover reads it) or ``groth16py`` (groth16py only)."""
+        return str(self.record.get("pkey_format", ZKEY))
 
     @property
     def insecure(self) -> bool:
@@ -67,20 +92,28 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _setup_record_path(compiled: Compiled) -> Path:
-    return compiled.paths.dir / "setup.json"
-
-
-def load_keys(compiled: Compiled) -> Keys | None:
-    """The keys already set up for ``compiled``, or None (also if incomplete)."""
+def _files(compiled: Compiled, folder: Path | None, pkey_format: str = ZKEY
+           ) -> tuple[Path, Path, Path]:
+    """(proving key, vkey, setup record) of the keys in ``folder`` (default: the
+    circuit's active keys, in its build folder)."""
     cp = compiled.paths
+    d = folder if folder is not None else cp.dir
+    pkey = cp.native_pkey if pkey_format == NATIVE else cp.zkey
+    return d / pkey.name, d / cp.vkey.name, d / "setup.json"
+
+
+def load_keys(compiled: Compiled, folder: Path | None = None) -> Keys | None:
+    """The keys already set up for ``compiled`` (in ``folder`` if given), or None (also
+    if incomplete)."""
     try:
-        record = json.loads(_setup_record_path(compiled).read_text())
-    except (OSError, ValueError):
+        record = json.loads(_files(compiled, folder)[2].read_text())
+        pkey, vkey, _ = _files(compiled, folder, record.get("pkey_format", ZKEY))
+        provenance = record["provenance"]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not (cp.zkey.exists() and cp.vkey.exists()):
+    if not (pkey.exists() and vkey.exists()):
         return None
-    return Keys(compiled, cp.zkey, cp.vkey, record["provenance"], record)
+    return Keys(compiled, pkey, vkey, provenance, record)
 
 
 def check_zkey_matches(compiled: Compiled, zkey: Path) -> None:
@@ -95,71 +128,135 @@ def check_zkey_matches(compiled: Compiled, zkey: Path) -> None:
         )
 
 
-def _install(compiled: Compiled, zkey_src: Path, record: dict[str, Any], *, move: bool,
-             dest_dir: Path | None = None) -> Keys:
-    cp = compiled.paths
-    zkey_path, vkey_path, record_path = cp.zkey, cp.vkey, _setup_record_path(compiled)
-    if dest_dir is not None:  # keys kept apart from the circuit's active ones
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        zkey_path = dest_dir / cp.zkey.name
-        vkey_path = dest_dir / cp.vkey.name
-        record_path = dest_dir / record_path.name
-    check_zkey_matches(compiled, zkey_src)
-    vkey = _node.snarkjs().call(
-        "zkey.exportVerificationKey", str(zkey_src),
-        step="export verification key", subject=str(zkey_src),
-    )
-    tmp_z = zkey_path.with_suffix(f".zkey.tmp{os.getpid()}")
+def _install(compiled: Compiled, pkey_src: Path, record: dict[str, Any], *, move: bool,
+             dest_dir: Path | None = None, vkey: dict[str, Any] | None = None) -> Keys:
+    """Install a proving key as the circuit's keys (or in ``dest_dir``). A snarkjs zkey is
+    checked against the circuit and its vkey exported; a groth16py key comes with its
+    ``vkey``. ``zkey_sha256`` in the record is the proving key file's hash, whatever its
+    format (proving jobs are keyed by it)."""
+    fmt = str(record.get("pkey_format", ZKEY))
+    pkey_path, vkey_path, record_path = _files(compiled, dest_dir, fmt)
+    pkey_path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == ZKEY:
+        check_zkey_matches(compiled, pkey_src)
+        vkey = _node.snarkjs().call(
+            "zkey.exportVerificationKey", str(pkey_src),
+            step="export verification key", subject=str(pkey_src),
+        )
+    elif vkey is None or vkey.get("nPublic") != compiled.info.n_public:
+        raise ArtefactError(f"{pkey_src}: its verification key has "
+                            f"{None if vkey is None else vkey.get('nPublic')} public signals, "
+                            f"{compiled.circuit.name} has {compiled.info.n_public}")
+    tmp = pkey_path.with_name(f"{pkey_path.name}.tmp{os.getpid()}")
     if move:
-        os.replace(zkey_src, tmp_z)
+        os.replace(pkey_src, tmp)
     else:
-        shutil.copyfile(zkey_src, tmp_z)
-    record = {**record, "zkey_sha256": file_sha256(tmp_z),
+        shutil.copyfile(pkey_src, tmp)
+    record = {**record, "pkey_format": fmt, "zkey_sha256": file_sha256(tmp),
               "installed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     # The record goes last: keys without a record are treated as absent.
     record_path.unlink(missing_ok=True)
-    os.replace(tmp_z, zkey_path)
+    os.replace(tmp, pkey_path)
     write_json_atomic(vkey_path, vkey, mode=0o644)
     write_json_atomic(record_path, record, indent=2, mode=0o644)
-    return Keys(compiled, zkey_path, vkey_path, record["provenance"], record)
+    other = _files(compiled, dest_dir, ZKEY if fmt == NATIVE else NATIVE)[0]
+    other.unlink(missing_ok=True)  # the replaced keys' proving key, if of the other format
+    return Keys(compiled, pkey_path, vkey_path, record["provenance"], record)
 
 
-def dev_setup(compiled: Compiled, *, ptau: Path | None = None) -> Keys:
-    """INSECURE keys from the development powers of tau (or ``ptau``).
+def dev_setup_tool(tool: str | None = None, *, ptau: Path | None = None) -> str:
+    """The tool :func:`dev_setup` uses: ``tool``, else ``$ZKCLEAR_DEV_SETUP``, else
+    ``auto``: groth16py if it is installed, snarkjs otherwise. A given ``ptau`` is for
+    snarkjs (groth16py needs none), so it means snarkjs unless groth16py is asked for by
+    name, which is refused."""
+    explicit = tool is not None
+    choice = (tool if explicit else os.environ.get(DEV_SETUP_ENV, "")) or "auto"
+    choice = choice.strip().lower() or "auto"
+    if choice not in ("auto", *SETUP_TOOLS):
+        raise ArtefactError(f"development setup tool {choice!r} "
+                            f"({'given' if explicit else DEV_SETUP_ENV}): use auto, "
+                            f"{' or '.join(SETUP_TOOLS)}")
+    if ptau is not None:
+        if explicit and choice == NATIVE:
+            raise ArtefactError("groth16py's development setup takes no ptau: that is "
+                                "snarkjs's (tool='snarkjs')")
+        return "snarkjs"
+    if choice == "auto":
+        return NATIVE if native.available() else "snarkjs"
+    if choice == NATIVE and not native.available():
+        raise ToolMissingError("development setup", "groth16py", "groth16py is not "
+                               f"installed ({DEV_SETUP_ENV}=groth16py)",
+                               f"pip install 'zkclear[{native.EXTRA}]', or "
+                               f"{DEV_SETUP_ENV}=snarkjs")
+    return choice
 
-    Reuses existing keys when they came from the same ptau, and never replaces keys a
-    ceremony installed unless a ``ptau`` is given explicitly. A file lock makes
-    concurrent callers (parallel test runs, several processes) wait for one setup
-    instead of overwriting each other's keys: snarkjs mixes fresh randomness into every
-    contribution, so two setups never produce the same keys.
+
+def dev_setup(compiled: Compiled, *, ptau: Path | None = None, tool: str | None = None,
+              dest_dir: Path | None = None) -> Keys:
+    """INSECURE development keys, by :func:`dev_setup_tool`'s tool: groth16py's
+    single-party setup, or snarkjs from the development powers of tau (or ``ptau``).
+
+    Reuses existing keys of the same tool (and, for snarkjs, the same ptau), and never
+    replaces keys a ceremony installed unless a ``ptau`` is given explicitly. With
+    ``dest_dir`` the keys go there instead of becoming the circuit's active keys (tests
+    keep snarkjs reference keys apart this way). A file lock makes concurrent callers
+    (parallel test runs, several processes) wait for one setup instead of overwriting
+    each other's keys: both tools mix fresh randomness into the keys, so two setups never
+    produce the same keys.
     """
-    compiled.paths.dir.mkdir(parents=True, exist_ok=True)
-    with (compiled.paths.dir / "setup.lock").open("w") as lock:
+    used = dev_setup_tool(tool, ptau=ptau)
+    folder = dest_dir if dest_dir is not None else compiled.paths.dir
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "setup.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _dev_setup_locked(compiled, ptau)
+        existing = load_keys(compiled, dest_dir)
+        if existing is not None and existing.provenance == CEREMONY and ptau is None:
+            return existing
+        if used == NATIVE:
+            if existing is not None and existing.record.get("setup_tool") == NATIVE:
+                return existing
+            return _native_setup(compiled, dest_dir)
+        return _snarkjs_setup(compiled, ptau, existing, dest_dir)
 
 
-def _dev_setup_locked(compiled: Compiled, ptau: Path | None) -> Keys:
+def _native_setup(compiled: Compiled, dest_dir: Path | None) -> Keys:
+    folder = dest_dir if dest_dir is not None else compiled.paths.dir
+    tmp = folder / f"setup.{os.getpid()}.bin"
+    t0 = time.perf_counter()
+    try:
+        vkey = native.setup(compiled.paths.r1cs, tmp)
+        record = {
+            # The toxic waste was in this process: anyone could have kept it.
+            "provenance": INSECURE_DEV,
+            "setup_tool": NATIVE,
+            "pkey_format": NATIVE,
+            "groth16py": native.version(),
+            "setup_seconds": round(time.perf_counter() - t0, 3),
+        }
+        return _install(compiled, tmp, record, move=True, dest_dir=dest_dir, vkey=vkey)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _snarkjs_setup(compiled: Compiled, ptau: Path | None, existing: Keys | None,
+                   dest_dir: Path | None) -> Keys:
     from zkclear.prover import ptau as ptau_mod  # heavy-ish; only needed here
 
     info = compiled.info
     power = ptau_mod.required_power(info.n_constraints, info.n_public)
     ptau_path = ptau if ptau is not None else ptau_mod.dev_ptau(power)
     ptau_mod.check_ptau_for_circuit(ptau_path, info.n_constraints, info.n_public)
-    existing = load_keys(compiled)
-    if existing is not None and (
-        existing.record.get("ptau") == str(ptau_path.resolve())
-        or (existing.provenance == CEREMONY and ptau is None)
-    ):
+    if (existing is not None and existing.record.get("ptau") == str(ptau_path.resolve())
+            and existing.pkey_format == ZKEY):
         return existing
     header = ptau_mod.read_ptau_header(ptau_path)
-    cp = compiled.paths
-    tmp0 = cp.dir / f"setup0.{os.getpid()}.zkey"
-    tmp = cp.dir / f"setup.{os.getpid()}.zkey"
+    folder = dest_dir if dest_dir is not None else compiled.paths.dir
+    tmp0 = folder / f"setup0.{os.getpid()}.zkey"
+    tmp = folder / f"setup.{os.getpid()}.zkey"
     t0 = time.perf_counter()
     try:
         _node.snarkjs().call(
-            "zkey.new", str(cp.r1cs), str(ptau_path), str(tmp0),
+            "zkey.new", str(compiled.paths.r1cs), str(ptau_path), str(tmp0),
             step="groth16 setup", subject=compiled.circuit.name,
         )
         # One deterministic (public!) contribution: a zkey with no contribution has
@@ -174,12 +271,13 @@ def _dev_setup_locked(compiled: Compiled, ptau: Path | None) -> Keys:
             # Without a real phase-2 ceremony delta is known: anyone could forge proofs,
             # whatever the phase-1 file. Only a ceremony makes keys deployable.
             "provenance": INSECURE_DEV,
+            "setup_tool": "snarkjs",
             "ptau_insecure_dev": header.insecure_dev,
             "ptau": str(ptau_path.resolve()),
             "ptau_power": header.power,
             "setup_seconds": round(time.perf_counter() - t0, 3),
         }
-        return _install(compiled, tmp, record, move=True)
+        return _install(compiled, tmp, record, move=True, dest_dir=dest_dir)
     finally:
         tmp0.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)

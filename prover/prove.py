@@ -28,8 +28,8 @@ from typing import Any
 from zkclear import paths
 from zkclear.errors import ProofError, WitnessError
 from zkclear.field import P, canonical
-from zkclear.prover import _node
-from zkclear.prover.keys import Keys
+from zkclear.prover import _node, native
+from zkclear.prover.keys import DEV_SETUP_ENV, ZKEY, Keys
 
 _ASSERT = re.compile(r"Error in template (\w+?)(?:_\d+)? line: (\d+)")
 
@@ -164,25 +164,46 @@ def record_job(keys: Keys, inputs: Mapping[str, InputValue], proof: Mapping[str,
     return paths.proofs_dir() / key
 
 
-#: Environment variable choosing the prover: ``snarkjs``, ``rapidsnark`` or ``auto``
-#: (default: rapidsnark if a binary of that name is on PATH, else snarkjs).
+#: Environment variable choosing the prover: ``groth16py``, ``rapidsnark``, ``snarkjs`` or
+#: ``auto`` (default: groth16py if it is installed, else rapidsnark if a binary of that
+#: name is on PATH, else snarkjs). snarkjs is the reference: its tests run explicitly.
 BACKEND_ENV = "ZKCLEAR_PROVER"
+BACKENDS = ("auto", "groth16py", "rapidsnark", "snarkjs")
 #: rapidsnark's binary is built as ``prover``; too generic a name to pick up from PATH,
 #: so install or link it as ``rapidsnark``.
 RAPIDSNARK = "rapidsnark"
 
 
 def backend() -> tuple[str, str | None]:
-    """The prover in use: ``("rapidsnark", path)`` or ``("snarkjs", None)``."""
+    """The prover in use: ``("groth16py", None)``, ``("rapidsnark", path)`` or
+    ``("snarkjs", None)``."""
     choice = os.environ.get(BACKEND_ENV, "auto").strip().lower() or "auto"
-    if choice not in ("auto", "snarkjs", "rapidsnark"):
-        raise ProofError(f"{BACKEND_ENV}={choice!r}: use auto, snarkjs or rapidsnark")
+    if choice not in BACKENDS:
+        raise ProofError(f"{BACKEND_ENV}={choice!r}: use {', '.join(BACKENDS[:-1])} or "
+                         f"{BACKENDS[-1]}")
     if choice == "snarkjs":
         return "snarkjs", None
+    if choice in ("auto", "groth16py"):
+        if native.available():
+            return "groth16py", None
+        if choice == "groth16py":
+            raise ProofError(f"{BACKEND_ENV}=groth16py but groth16py is not installed "
+                             f"(pip install 'zkclear[{native.EXTRA}]')")
     binary = shutil.which(RAPIDSNARK)
     if binary is None and choice == "rapidsnark":
         raise ProofError(f"{BACKEND_ENV}=rapidsnark but no 'rapidsnark' binary is on PATH")
     return ("rapidsnark", binary) if binary else ("snarkjs", None)
+
+
+def _prove_native(keys: Keys, vkey: Mapping[str, Any], wtns: Path
+                  ) -> tuple[dict[str, Any], list[int]]:
+    """groth16py, from a groth16py key or a snarkjs zkey (loaded once per process)."""
+    pk = native.proving_key(keys.zkey, str(keys.record["zkey_sha256"]),
+                            zkey=keys.pkey_format == ZKEY)
+    info = getattr(keys.compiled, "info", None)  # a Ray worker's circuit has none
+    return native.prove_wtns(pk, wtns, n_wires=info.n_wires if info is not None else None,
+                             n_public=int(vkey["nPublic"]),
+                             subject=keys.compiled.circuit.name)
 
 
 def _prove_rapidsnark(binary: str, keys: Keys, wtns: Path) -> dict[str, Any]:
@@ -205,28 +226,40 @@ def _prove_rapidsnark(binary: str, keys: Keys, wtns: Path) -> dict[str, Any]:
 
 
 def prove_witness(keys: Keys, wtns: Path) -> tuple[dict[str, Any], list[int]]:
-    """Prove a witness file with :func:`backend`'s prover; the proof is verified before it
-    is returned (whatever the backend).
+    """Prove a witness file with :func:`backend`'s prover; the proof is verified (by
+    snarkjs) before it is returned, whatever the backend.
 
-    snarkjs's prover does not check the witness against the constraints: a witness that
-    does not satisfy them yields a proof that does not verify. That proof never leaves.
+    No prover checks the witness against the constraints (groth16py, snarkjs): a witness
+    that does not satisfy them yields a proof that does not verify. That proof never
+    leaves.
     """
     name, binary = backend()
-    if binary is not None:
-        out = _prove_rapidsnark(binary, keys, wtns)
+    vkey = keys.vkey
+    if name == "groth16py":
+        proof, public = _prove_native(keys, vkey, wtns)
     else:
-        out = _node.snarkjs().call(
-            "groth16.prove", str(keys.zkey), str(wtns),
-            step="prove", subject=keys.compiled.circuit.name,
-        )
-    try:
-        proof, public = out["proof"], [int(x) for x in out["publicSignals"]]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ProofError(f"{name} returned no proof and public signals: {exc}") from exc
-    if not verify(keys.vkey, public, proof):
-        raise ProofError(f"{keys.compiled.circuit.name}: the proof does not verify: the "
-                         "witness does not satisfy the circuit, or the zkey is not this "
-                         "circuit's")
+        if keys.pkey_format != ZKEY:
+            raise ProofError(
+                f"{keys.compiled.circuit.name}: {name} cannot prove with these keys: "
+                f"{keys.zkey.name} is a {keys.pkey_format} proving key (groth16py's "
+                f"development setup), which only groth16py reads. Prove with "
+                f"{BACKEND_ENV}=groth16py (or auto), or make snarkjs development keys "
+                f"with {DEV_SETUP_ENV}=snarkjs")
+        if binary is not None:
+            out = _prove_rapidsnark(binary, keys, wtns)
+        else:
+            out = _node.snarkjs().call(
+                "groth16.prove", str(keys.zkey), str(wtns),
+                step="prove", subject=keys.compiled.circuit.name,
+            )
+        try:
+            proof, public = out["proof"], [int(x) for x in out["publicSignals"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProofError(f"{name} returned no proof and public signals: {exc}") from exc
+    if not verify(vkey, public, proof):
+        raise ProofError(f"{keys.compiled.circuit.name}: the proof {name} made does not "
+                         "verify: the witness does not satisfy the circuit, or the proving "
+                         "key is not this circuit's")
     return proof, public
 
 

@@ -144,6 +144,24 @@ def _poseidon() -> Check:
                  "" if ok else f"reinstall ({_pip_fix()}); report a bug if it persists")
 
 
+def _prover() -> Check:
+    from zkclear.errors import ZkclearError
+    from zkclear.prover import native
+    from zkclear.prover.keys import dev_setup_tool
+    from zkclear.prover.prove import backend
+
+    try:
+        name, binary = backend()
+        tool = dev_setup_tool()
+    except ZkclearError as exc:
+        return Check("prover", False, str(exc).splitlines()[0],
+                     "set ZKCLEAR_PROVER and ZKCLEAR_DEV_SETUP to auto (README)")
+    detail = f"{name}" + (f" ({binary})" if binary else "") + f", development setup {tool}"
+    if not native.available():
+        detail += f"; groth16py not installed (pip install 'zkclear[{native.EXTRA}]')"
+    return Check("prover", True, detail)
+
+
 def _cache() -> Check:
     d = paths.build_dir()
     try:
@@ -172,5 +190,5 @@ def run_checks() -> list[Check]:
         checks += npm
         if all(c.ok for c in npm):
             checks += [_circom(), _snarkjs_worker()]
-    checks += [_poseidon(), _cache()]
+    checks += [_poseidon(), _prover(), _cache()]
     return checks

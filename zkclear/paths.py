@@ -17,7 +17,8 @@ checkout, the user cache folder otherwise)::
 
     circuits/<name>-<key>/            one compiled circuit, key = hash(source, params, tools)
         <name>.r1cs  <name>.sym  <name>_js/<name>.wasm
-        groth16_pkey.zkey  groth16_vkey.json  <Name>Verifier.sol  manifest.json
+        groth16_pkey.zkey (snarkjs) or groth16py_pkey.bin (groth16py dev setup)
+        groth16_vkey.json  <Name>Verifier.sol  manifest.json
     ptau/                             phase-1 files (development ones are labelled insecure)
     ceremonies/<name>-<key>/          phase-2 transcripts
     proofs/<job-key>/                 content-addressed proving jobs (proof.json, public.json)
@@ -182,6 +183,11 @@ class CircuitPaths:
     @property
     def zkey(self) -> Path:
         return self.dir / "groth16_pkey.zkey"
+
+    @property
+    def native_pkey(self) -> Path:
+        """The proving key of a groth16py development setup (groth16py's own format)."""
+        return self.dir / "groth16py_pkey.bin"
 
     @property
     def vkey(self) -> Path:

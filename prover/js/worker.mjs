@@ -8,6 +8,7 @@
 // to stderr so it can never corrupt the protocol.
 import * as snarkjs from "snarkjs";
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -39,6 +40,14 @@ function groth16Template() {
   return readFileSync(p, "utf8");
 }
 
+// snarkjs renders its Solidity verifier with ejs from the verification key alone
+// (zkey_export_solidityverifier.js); this is the same rendering for a verification key
+// that comes without a zkey (groth16py's development keys). ejs as snarkjs resolves it.
+function renderVerifier(vkey) {
+  const ejs = createRequire(import.meta.resolve("snarkjs"))("ejs");
+  return ejs.render(groth16Template(), vkey);
+}
+
 // op -> (args, logger) => result. Arguments are plain JSON; paths are absolute.
 const OPS = {
   ping: async () => ({ snarkjs: true, node: process.version }),
@@ -57,6 +66,7 @@ const OPS = {
   "zkey.exportVerificationKey": ([zkey], logger) => snarkjs.zKey.exportVerificationKey(zkey, logger),
   "zkey.exportSolidityVerifier": ([zkey], logger) =>
     snarkjs.zKey.exportSolidityVerifier(zkey, { groth16: groth16Template() }, logger),
+  "vkey.exportSolidityVerifier": async ([vkey]) => renderVerifier(vkey),
   "groth16.prove": ([zkey, wtns], logger) => snarkjs.groth16.prove(zkey, wtns, logger),
   "groth16.verify": ([vk, pub, proof], logger) => snarkjs.groth16.verify(vk, pub, proof, logger),
   "powersoftau.verify": ([ptau], logger) => snarkjs.powersOfTau.verify(ptau, logger),

@@ -3,6 +3,8 @@
 Known answer from the Python side (the engine's Report), a proof verified in Python,
 by snarkjs and (in test_demo/test_verifier_onchain) on the EVM; and soundness: a report
 out of range, a tampered witness or a changed public input yields no accepted proof.
+Each of these runs twice: with groth16py's development keys and prover (the default),
+and with snarkjs's (the reference), kept apart in their own folder.
 """
 
 from __future__ import annotations
@@ -13,20 +15,26 @@ from zkclear import bounds
 from zkclear.clearing.report import Report
 from zkclear.errors import ProofError, WitnessError
 from zkclear.field import BoundError, P
-from zkclear.prover import registry
 from zkclear.prover.binfile import read_sections, read_witness
-from zkclear.prover.circuit import compile_circuit
-from zkclear.prover.keys import dev_setup
-from zkclear.prover.prove import calculate_witness, prove, prove_witness
+from zkclear.prover.prove import BACKEND_ENV, calculate_witness, prove, prove_witness
 from zkclear.prover.prove import verify as snarkjs_verify
 from zkclear.verifier import Proof, VerifyingKey
 from zkclear.verifier import verify as py_verify
 
+from ..prover.helpers import report_keys
+
+
+@pytest.fixture(scope="module", params=["groth16py", "snarkjs"])
+def keys(request):
+    """Each tool's keys, proven by the same tool (``ZKCLEAR_PROVER``)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(BACKEND_ENV, request.param)
+        yield report_keys(request.param)
+
 
 @pytest.fixture(scope="module")
-def keys():
-    compiled = compile_circuit(registry.report_commitment(instruments=2))
-    return dev_setup(compiled)
+def snarkjs_keys():
+    return report_keys("snarkjs")
 
 
 def test_constraint_count_is_pinned(keys):
@@ -65,7 +73,8 @@ def test_bounds_are_exact_at_both_edges(keys, tmp_path):
 
 
 def test_tampered_witness_cannot_produce_a_proof(keys, tmp_path):
-    """A witness claiming another commitment: snarkjs proves it, the proof never leaves."""
+    """A witness claiming another commitment: the prover (groth16py or snarkjs) proves
+    it, the proof never leaves."""
     report = Report(delta=(1, 2), trade_cash=3, salt=4)
     wtns = tmp_path / "w.wtns"
     calculate_witness(keys, report.circuit_inputs(), wtns)
@@ -77,7 +86,8 @@ def test_tampered_witness_cannot_produce_a_proof(keys, tmp_path):
     wtns.write_bytes(bytes(data))
     values = read_witness(wtns)
     assert values[1] == forged
-    with pytest.raises(ProofError, match="does not verify"):
+    prover = keys.record["setup_tool"]  # the keys' own tool proves (the fixture's choice)
+    with pytest.raises(ProofError, match=f"the proof {prover} made does not verify"):
         prove_witness(keys, wtns)
 
 
@@ -110,26 +120,47 @@ def _fake_rapidsnark(bin_dir, body: str):
 
 
 def test_backend_choice(monkeypatch, tmp_path):
+    from zkclear.prover import native
     from zkclear.prover.prove import BACKEND_ENV, backend
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no rapidsnark here
     monkeypatch.delenv(BACKEND_ENV, raising=False)
+    assert native.available()  # the fast extra is part of the test install
+    assert backend() == ("groth16py", None)  # auto: groth16py first
+    monkeypatch.setenv(BACKEND_ENV, "snarkjs")
     assert backend() == ("snarkjs", None)
     monkeypatch.setenv(BACKEND_ENV, "rapidsnark")
     with pytest.raises(ProofError, match="no 'rapidsnark' binary is on PATH"):
         backend()
     monkeypatch.setenv(BACKEND_ENV, "gpu")
-    with pytest.raises(ProofError, match="use auto, snarkjs or rapidsnark"):
+    with pytest.raises(ProofError, match="use auto, groth16py, rapidsnark or snarkjs"):
+        backend()
+    # Without groth16py: auto falls back to rapidsnark on PATH, else snarkjs; asking for
+    # groth16py by name says how to install it.
+    monkeypatch.setattr(native, "available", lambda: False)
+    monkeypatch.delenv(BACKEND_ENV)
+    assert backend() == ("snarkjs", None)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", _fake_rapidsnark(bin_dir, "exit 1"))
+    assert backend() == ("rapidsnark", str(bin_dir / "rapidsnark"))
+    monkeypatch.setenv(BACKEND_ENV, "groth16py")
+    with pytest.raises(ProofError, match=r"groth16py is not installed .*zkclear\[fast\]"):
         backend()
 
 
-def test_rapidsnark_on_path_is_used_and_its_proofs_are_checked(keys, monkeypatch, tmp_path):
-    """A binary with rapidsnark's interface is picked up automatically. Here it is snarkjs's
-    own CLI behind that interface (no rapidsnark build is available from the registries
-    this project may use); a binary that answers with a wrong proof is refused."""
+def test_rapidsnark_on_path_is_used_and_its_proofs_are_checked(snarkjs_keys, monkeypatch,
+                                                               tmp_path):
+    """A binary with rapidsnark's interface is picked up automatically when groth16py is
+    not installed. Here it is snarkjs's own CLI behind that interface (no rapidsnark build
+    is available from the registries this project may use); a binary that answers with a
+    wrong proof is refused."""
     from zkclear import paths
-    from zkclear.prover.prove import BACKEND_ENV, backend
+    from zkclear.prover import native
+    from zkclear.prover.prove import backend
 
+    keys, groth16py_keys = snarkjs_keys, report_keys("groth16py")
+    monkeypatch.setattr(native, "available", lambda: False)
     report = Report(delta=(3, -4), trade_cash=77, salt=99)
     wtns = tmp_path / "r.wtns"
     calculate_witness(keys, report.circuit_inputs(), wtns)
@@ -157,5 +188,9 @@ def test_rapidsnark_on_path_is_used_and_its_proofs_are_checked(keys, monkeypatch
     _fake_rapidsnark(bin_dir, 'echo "out of memory" >&2; exit 3')
     with pytest.raises(ProofError, match=r"rapidsnark .* failed with status 3: out of memory"):
         prove_witness(keys, wtns)
+    # groth16py's development keys: no other prover reads them, and says so.
+    with pytest.raises(ProofError, match=r"rapidsnark cannot prove with these keys: "
+                       r"groth16py_pkey\.bin .*ZKCLEAR_DEV_SETUP=snarkjs"):
+        prove_witness(groth16py_keys, wtns)
     monkeypatch.setenv(BACKEND_ENV, "snarkjs")  # the override wins over PATH
     assert prove_witness(keys, wtns)[1] == [report.commitment()]

@@ -20,12 +20,24 @@ def run(capsys, *argv: str) -> tuple[int, dict, str]:
     return code, json.loads(out.out) if out.out.strip() else {}, out.err
 
 
-def test_doctor_passes_here_and_reports_every_check(capsys):
+def test_doctor_passes_here_and_reports_every_check(capsys, monkeypatch):
+    monkeypatch.delenv("ZKCLEAR_PROVER", raising=False)
+    monkeypatch.delenv("ZKCLEAR_DEV_SETUP", raising=False)
     code, data, _ = run(capsys, "doctor")
     assert code == 0 and data["ok"]
     names = {c["name"] for c in data["checks"]}
     assert {"python", "node", "npm snarkjs", "npm circom2", "circom compiler",
-            "snarkjs worker", "poseidon", "artefact cache"} <= names
+            "snarkjs worker", "poseidon", "prover", "artefact cache"} <= names
+    (prover,) = [c for c in data["checks"] if c["name"] == "prover"]
+    assert prover["detail"] == "groth16py, development setup groth16py"
+
+
+def test_doctor_refuses_an_unknown_prover(capsys, monkeypatch):
+    monkeypatch.setenv("ZKCLEAR_PROVER", "gpu")
+    code, data, _ = run(capsys, "doctor")
+    assert code == 1
+    (bad,) = [c for c in data["checks"] if not c["ok"]]
+    assert bad["name"] == "prover" and "ZKCLEAR_PROVER='gpu'" in bad["detail"]
 
 
 def test_doctor_says_what_to_fix(capsys, monkeypatch):

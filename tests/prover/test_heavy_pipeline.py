@@ -1,5 +1,6 @@
 """The whole pipeline at ~2^14 constraints: compile, a two-party phase-2 ceremony with a
-beacon, install, prove, and verify in Python, by snarkjs and on the embedded EVM.
+beacon, install, prove (groth16py, the default prover, from the ceremony's zkey; and
+snarkjs, the reference), and verify in Python, by snarkjs and on the embedded EVM.
 
 The circuit is the proving benchmark's (``bench/circuits/prove_bench.circom``: K steps of
 two SignedRange checks and a Poseidon hash, padded to fill the 2^14 domain exactly).
@@ -9,6 +10,7 @@ About 2-3 minutes on 2 cores; ``make test-heavy`` runs it.
 from __future__ import annotations
 
 import copy
+import json
 import random
 import time
 
@@ -20,7 +22,7 @@ from zkclear.field import P, encode_signed
 from zkclear.poseidon import poseidon_chain
 from zkclear.prover import ceremony, ptau
 from zkclear.prover.circuit import Circuit, compile_circuit
-from zkclear.prover.prove import prove
+from zkclear.prover.prove import BACKEND_ENV, prove
 from zkclear.prover.prove import verify as snarkjs_verify
 from zkclear.verifier import Proof, VerifyingKey, deploy_for_keys
 from zkclear.verifier import verify as python_verify
@@ -84,9 +86,18 @@ def test_ceremony_prove_and_verify_everywhere_at_2_14(tmp_path):
     seed = rng.randrange(P)
     enc_d = [encode_signed(x, db) for x in delta]
     enc_c = [encode_signed(x, cb) for x in cash]
-    res = prove(keys, {"seed": seed, "delta": enc_d, "cash": enc_c})
-    lap("prove")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(BACKEND_ENV, raising=False)
+        res = prove(keys, {"seed": seed, "delta": enc_d, "cash": enc_c})
+        lap("prove")
+        mp.setenv(BACKEND_ENV, "snarkjs")  # the reference, on the same zkey (another job)
+        ref = prove(keys, {"seed": (seed + 1) % P, "delta": enc_d, "cash": enc_c})
+        lap("prove (snarkjs)")
     assert res.public == [expected_out(seed, enc_d, enc_c), seed]  # outputs first
+    assert ref.public == [expected_out((seed + 1) % P, enc_d, enc_c), (seed + 1) % P]
+    assert [json.loads((r.job_dir / "job.json").read_text())["backend"] for r in (res, ref)] \
+        == ["groth16py", "snarkjs"]
+    assert snarkjs_verify(keys.vkey, ref.public, ref.proof)
     tampered = [res.public[0], (seed + 1) % P]
 
     assert snarkjs_verify(keys.vkey, res.public, res.proof)

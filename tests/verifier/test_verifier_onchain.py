@@ -18,7 +18,7 @@ import pytest
 
 from zkclear.chain import node as chain
 from zkclear.chain import solidity
-from zkclear.errors import ProofError, ToolError
+from zkclear.errors import ArtefactError, ProofError, ToolError
 from zkclear.field import P as R
 from zkclear.prover.keys import file_sha256
 from zkclear.verifier import onchain
@@ -62,6 +62,20 @@ def test_export_is_stable_and_repairs_edits(sol: Path, groth16_multiplier: Groth
     sol.write_text(before.replace("pLastMem = 896;", "pLastMem = 1;"))
     onchain.export_verifier(groth16_multiplier.zkey, CIRCUIT, sol)
     assert "pLastMem = 896;" in sol.read_text()
+
+
+def test_verifier_rendered_from_the_vkey_is_the_zkey_export(
+        sol: Path, groth16_multiplier: Groth16Fixture, tmp_path: Path) -> None:
+    """Keys without a zkey (groth16py's development setup) get their verifier from the
+    verification key through snarkjs's template: the same contract, byte for byte."""
+    out = onchain.export_verifier(groth16_multiplier.zkey, CIRCUIT, tmp_path / "V.sol",
+                                  vkey=groth16_multiplier.vkey)
+    end = "// --- end of zkclear header ---"
+    assert out.read_text().split(end)[1] == sol.read_text().split(end)[1]
+    assert "(verifier rendered from its verification key)" in out.read_text().split(end)[0]
+    with pytest.raises(ArtefactError, match="not a Groth16 bn128 key"):
+        onchain.export_verifier(groth16_multiplier.zkey, CIRCUIT, tmp_path / "P.sol",
+                                vkey={**groth16_multiplier.vkey, "protocol": "plonk"})
 
 
 # --- compile ----------------------------------------------------------------------------
