@@ -194,15 +194,24 @@ def _on_chain(name: str, chain: dict[str, Any]) -> None:
         raise click.UsageError(f"member {name} needs --rpc-url and --deployment")
 
 
+def _auction(name: str, chain: dict[str, Any], step: Callable[[Any, Path], Any], *,
+              gas: bool = True) -> Any:
+    """``step(member client, key folder)`` of ``member lot|bid|reveal`` (on-chain; ``gas``:
+    a transaction from the member's account)."""
+    _on_chain(name, chain)
+    with _client(**chain) as m:
+        if gas:
+            _has_gas_money(m)
+        return step(m, Path(chain["folder"]))
+
+
 @command(member, "lot", "fetch the house's lot from the operator, check it against the "
          "epoch's published exit data and keep it (lots/<epoch>.json)")
 @client_options
 def lot(out: Output, **chain: Any) -> int:
     from zkclear.roles.auction import member_lot
 
-    _on_chain("lot", chain)
-    with _client(**chain) as m:
-        res = member_lot(m, Path(chain["folder"]))
+    res = _auction("lot", chain, member_lot, gas=False)
     out.info(f"the house's lot after epoch {res['epoch']} checks against the published exit "
              f"data: positions {res['positions']}, collateral {res['collateral']}; kept in "
              f"{res['file']}")
@@ -219,10 +228,7 @@ def lot(out: Output, **chain: Any) -> int:
 def bid(out: Output, amount: int, **chain: Any) -> int:
     from zkclear.roles.auction import commit_bid
 
-    _on_chain("bid", chain)
-    with _client(**chain) as m:
-        _has_gas_money(m)
-        res = commit_bid(m, amount, Path(chain["folder"]))
+    res = _auction("bid", chain, lambda m, folder: commit_bid(m, amount, folder))
     out.info(f"sealed bid {amount} for the auction of epoch {res['epoch']} (equity after it "
              f"{res['equity']}, initial margin with the lot {res['initial_margin']}); reveal "
              f"it after {res['commit_end']} with `zkclear member reveal`")
@@ -236,11 +242,7 @@ def bid(out: Output, amount: int, **chain: Any) -> int:
 def reveal(out: Output, **chain: Any) -> int:
     from zkclear.roles.auction import reveal_bid
 
-    _on_chain("reveal", chain)
-    with _client(**chain) as m:
-        _has_gas_money(m)
-        res = reveal_bid(m, Path(chain["folder"]))
-    return _show(out, res)
+    return _show(out, _auction("reveal", chain, reveal_bid))
 
 
 # -- exit after a freeze ----------------------------------------------------------------------
