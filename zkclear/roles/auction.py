@@ -63,7 +63,12 @@ class BidError(MemberError):
 
 
 def _chain_time(cl: Client) -> int:
-    return int(cl.w3.eth.get_block("latest")["timestamp"])
+    """The time the next transaction runs at, as near as the node says (the pending
+    block's, else the latest block's): what the auction's deadlines are compared with."""
+    try:
+        return int(cl.w3.eth.get_block("pending")["timestamp"])
+    except Exception:  # a node without a pending block
+        return int(cl.w3.eth.get_block("latest")["timestamp"])
 
 
 def _open_auction(cl: Client) -> AuctionState:
@@ -212,14 +217,14 @@ def save_bid(folder: Path, sealed: SealedBid, clearing_house: str) -> Path:
 def commit_bid(m: MemberClient, amount: int, folder: Path) -> dict[str, Any]:
     """``zkclear member bid``: :func:`plan_bid`, then seal the bid with a fresh salt,
     save it (``bids/<epoch>.json``) and send the commitment from the member's account."""
-    plan = plan_bid(m, amount)
     cl = m._chain()
-    epoch, house = plan["epoch"], cl.house.address
-    if load_bid(folder, epoch) is not None and \
-            cl.bid_commitment_of(epoch, m.slot) != NO_COMMITMENT:
+    epoch, house = _open_auction(cl).epoch, cl.house.address
+    if cl.bid_commitment_of(epoch, m.slot) != NO_COMMITMENT:
+        saved = (f"saved in {_bid_file(folder, epoch)}" if load_bid(folder, epoch)
+                 else f"not saved in {folder / BIDS}")
         raise BidError(f"slot {m.slot} already committed a bid for the auction of epoch "
-                       f"{epoch} (saved in {_bid_file(folder, epoch)}): reveal it",
-                       "already_committed")
+                       f"{epoch} ({saved}): reveal it", "already_committed")
+    plan = plan_bid(m, amount)
     salt = secrets.token_bytes(32)
     sealed = SealedBid(epoch, m.slot, amount, salt,
                        bid_commitment(house, epoch, m.slot, amount, salt))
