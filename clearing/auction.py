@@ -3,10 +3,17 @@ what a sealed bid commits to, the award an epoch clears with, and the ``auction`
 word that carries both the award and what the next auction needs (``houseFlat``,
 ``lotMM``). The engine (:mod:`.epoch`), the witness, the contracts' client and the
 members' bidding all use these, so the encodings live in one place.
+
+The members' side: :func:`verify_lot` checks the operator's opening of the house's lot
+(:class:`Lot`) against the house leaf its epoch's proof published, without trusting the
+operator (:class:`LotMismatch`); :func:`margin_bid` clears a bidder's own leaf with the
+lot and its bid by the engine's own :func:`~.slot.clear_slot` and refuses a bid it could
+not margin (:class:`BidNotMargined`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_abi import encode
@@ -14,6 +21,11 @@ from eth_utils import keccak, to_checksum_address
 
 from zkclear import bounds
 from zkclear.errors import ZkclearError
+from zkclear.field import P
+
+from .params import RiskParams
+from .slot import SlotFigures, clear_slot
+from .state import Leaf
 
 #: |b| < 2^BID_BITS: a bid is a cash amount of the default fund's size.
 BID_BITS = bounds.FUND_BITS
@@ -103,3 +115,90 @@ def bid_commitment(clearing_house: str, epoch: int, slot: int, bid: int, salt: b
 def reserve(lot_base: int, reserve_bp: int) -> int:
     """The lowest acceptable bid is ``-reserve``: ``ceil(lotBase * auctionReserveBp / BP)``."""
     return -(-lot_base * reserve_bp // bounds.BP)
+
+
+# -- the members' side: the lot's opening and a bid's margin ----------------------------------
+
+
+class LotMismatch(AuctionError):
+    """The operator's opening of the house's lot is not the house leaf the epoch's proof
+    published (the exit data ``D``)."""
+
+
+class BidNotMargined(AuctionError):
+    """A bid the member could not margin: its equity after the bid would be below the
+    initial margin of its own positions with the lot."""
+
+
+@dataclass(frozen=True)
+class Lot:
+    """The house's leaf after accepted ``epoch`` as the operator opens it to members: its
+    collateral ``c_0``, its positions ``q_0`` (the lot auctioned in ``epoch + 1``) and its
+    ``vkh``; the house's status is 1, its ``df`` and nonce 0 (docs/protocol.md)."""
+
+    epoch: int
+    collateral: int
+    positions: tuple[int, ...]
+    vkh: int
+
+    def leaf(self) -> Leaf:
+        return Leaf(self.collateral, tuple(self.positions), self.vkh, 1, 0, 0)
+
+    @property
+    def flat(self) -> bool:
+        return not any(self.positions)
+
+
+def verify_lot(lot: Lot, exit_data: Sequence[int], house_vkh: int | None = None) -> Lot:
+    """``lot`` if it opens the house leaf of its epoch's exit data ``D = (leaf'_0, ...,
+    leaf'_{N-1}, c'_0 mod r)``: ``PoseidonChain(c_0, q_0, 0, vkh, 1, 0) == D[0]`` and
+    ``c_0 mod r == D[N]`` (and ``vkh`` the house's registered one, if given); else
+    :class:`LotMismatch`. Nothing of the operator's is trusted: ``D`` is the proof's."""
+    if len(exit_data) < 2:
+        raise LotMismatch(f"epoch {lot.epoch}: no exit data to check the lot against")
+    if house_vkh is not None and lot.vkh != house_vkh:
+        raise LotMismatch(f"epoch {lot.epoch}: the lot's vkh is not the house's registered "
+                          "one")
+    try:
+        leaf = lot.leaf()
+    except ValueError as exc:
+        raise LotMismatch(f"epoch {lot.epoch}: the lot is not a leaf: {exc}") from None
+    if leaf.hash() != exit_data[0]:
+        raise LotMismatch(f"epoch {lot.epoch}: the lot (collateral {lot.collateral}, "
+                          f"positions {list(lot.positions)}) does not hash to the house leaf "
+                          "of the published exit data")
+    if lot.collateral % P != exit_data[-1]:
+        raise LotMismatch(f"epoch {lot.epoch}: the lot's collateral {lot.collateral} is not "
+                          "the house's collateral in the published exit data")
+    return lot
+
+
+def margin_bid(collateral: int, positions: Sequence[int], lot: Sequence[int], bid: int,
+               prices: Sequence[int], prices_prev: Sequence[int], params: RiskParams, *,
+               deposit: int = 0, df: int = 0, df_scale: int = 0,
+               funding: Sequence[int] = (), funding_prev: Sequence[int] = (),
+               live: Sequence[bool] = (),
+               risk: Sequence[Sequence[int]] | None = None) -> SlotFigures:
+    """The slot's clearing (the engine's own :func:`~.slot.clear_slot`, no trades) if it
+    won the lot with ``bid`` at ``prices``: refused (:class:`BidNotMargined`) when its
+    equity after the bid (and the default-fund call) is below the initial margin of its
+    positions with the lot, or the lot takes a position out of bounds. A settled
+    instrument's part of the lot is 0 (docs/protocol.md)."""
+    check_bid(bid)
+    alive = tuple(live) or (True,) * len(positions)
+    lot = tuple(q if a else 0 for q, a in zip(lot, alive, strict=True))
+    zero = (0,) * len(positions)
+    try:
+        fig = clear_slot(collateral, positions, zero, 0, deposit, 0, prices, prices_prev,
+                         params, funding=funding, funding_prev=funding_prev, live=live,
+                         risk=risk, df=df, df_scale=df_scale, lot=lot, bid=bid)
+    except ValueError as exc:
+        raise BidNotMargined(f"bid {bid}: the lot cannot be cleared with this slot's "
+                             f"positions: {exc}") from None
+    if fig.equity < fig.initial_margin:
+        raise BidNotMargined(
+            f"bid {bid}: the equity after the bid, {fig.equity}, is below the initial "
+            f"margin {fig.initial_margin} of the positions with the lot "
+            f"{list(fig.positions)} (this slot can bid at most about "
+            f"{bid + fig.equity - fig.initial_margin} now)")
+    return fig

@@ -15,6 +15,8 @@ the new drawing when it is not)::
     ZkclearError                      errors
     ├── ArtefactError                 errors
     ├── AuctionError                  clearing.auction; also ValueError
+    │   ├── BidNotMargined            clearing.auction
+    │   └── LotMismatch               clearing.auction
     ├── AuditError                    audit.report
     ├── BoundError                    field; also ValueError
     ├── CeremonyError                 prover.ceremony
@@ -31,6 +33,7 @@ the new drawing when it is not)::
     ├── InstrumentError               clearing.instruments; also ValueError
     ├── KeyFileError                  privacy.keyfile
     ├── MemberError                   roles.member
+    │   ├── BidError                  roles.auction
     │   └── ResultMismatchError       roles.member
     ├── PackingError                  clearing.public; also ValueError
     ├── ParamsError                   clearing.params; also ValueError

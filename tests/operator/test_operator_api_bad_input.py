@@ -147,7 +147,7 @@ def test_wrong_method_is_405_json(server, method, path, allow) -> None:
 
 @pytest.mark.parametrize("method,path", [
     ("POST", "/v1/members/enrol"), ("POST", "/v1/epochs/1/trades"),
-    ("POST", "/v1/epochs/1/commit"), ("GET", "/v1/epochs/1/me")])
+    ("POST", "/v1/epochs/1/commit"), ("GET", "/v1/epochs/1/me"), ("GET", "/v1/lot")])
 def test_member_routes_without_signature_are_401_json(server, method, path) -> None:
     _json_error(httpx.request(method, server.url + path, timeout=10), 401, "unauthenticated")
 

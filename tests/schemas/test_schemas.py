@@ -70,6 +70,11 @@ SAMPLES: dict[str, tuple[dict[str, Any], str]] = {
                           "t": 2, "x": 1, "y_hi": KEY, "y_lo": KEY}, "x"),
     "eth-key": ({"format": "zkclear-eth-key-v1", "key": KEY}, ""),
     "admin-token": ({"format": "zkclear-admin-token-v1", "token": "t" * 43}, ""),
+    "lot": ({"format": "zkclear-lot-v1", "epoch": 3, "collateral": "-20",
+             "positions": ["1333", "0"], "vkh": "77"}, "epoch"),
+    "sealed-bid": ({"format": "zkclear-sealed-bid-v1", "clearing_house": "0x" + "55" * 20,
+                    "epoch": 4, "slot": 2, "bid": "-5000", "salt": KEY,
+                    "commitment": "0x" + "cd" * 32}, "slot"),
 }
 NAMES = sorted(SCHEMAS)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from zkclear import bounds
 from zkclear.cli.output import Output
 from zkclear.cli.params import (
     ADDRESS,
@@ -13,6 +14,7 @@ from zkclear.cli.params import (
     PROPOSAL,
     SIGNER,
     Existing,
+    Int,
     chain_options,
     command,
     group,
@@ -20,11 +22,17 @@ from zkclear.cli.params import (
 
 governance = group("governance", "a governance owner")
 ACTIONS = ("register-member", "remove-member", "risk-params", "set-operator", "add-reporter",
-           "remove-reporter")
+           "remove-reporter", "set-auction-params")
 #: What each action needs (checked before the chain is asked anything).
 NEEDS = {"register-member": ("slot", "account", "vkh", "escrow"), "remove-member": ("slot",),
          "risk-params": ("risk",), "set-operator": ("account",),
-         "add-reporter": ("account",), "remove-reporter": ("account",)}
+         "add-reporter": ("account",), "remove-reporter": ("account",),
+         "set-auction-params": ("reserve_bp", "window")}
+#: The auction of the house's lot: the reserve (bp of the lot's margin bound) and the
+#: commit (then reveal) window, seconds (the contract also bounds it by the withdrawal
+#: timeout).
+RESERVE_BP = Int(0, bounds.BP, "a reserve in basis points", "BP")
+WINDOW = Int(1, 86_400, "an auction window in seconds", "SECONDS")
 proposal_id = click.option("--id", "pid", type=PROPOSAL, required=True, help="proposal id")
 
 
@@ -38,18 +46,25 @@ proposal_id = click.option("--id", "pid", type=PROPOSAL, required=True, help="pr
 @click.option("--escrow", type=HEX, help="hex escrow blob (zkclear member escrow)")
 @click.option("--risk", type=Existing("the risk file"),
               help="JSON file with the risk object of a pool file")
+@click.option("--reserve-bp", type=RESERVE_BP, help="set-auction-params: the lowest bid is "
+              "-ceil(lotBase * reserve / 10000)")
+@click.option("--window", type=WINDOW, help="set-auction-params: seconds of commits, then "
+              "of reveals (at most a quarter of the withdrawal timeout)")
 def propose(out: Output, rpc_url: str, deployment: str, key: str | None,
             from_account: str | None, action: str, slot: int | None, account: str | None,
-            vkh: int | None, escrow: str | None, risk: str | None) -> int:
+            vkh: int | None, escrow: str | None, risk: str | None, reserve_bp: int | None,
+            window: int | None) -> int:
     from zkclear.roles import admin as roles
 
-    given = {"slot": slot, "account": account, "vkh": vkh, "escrow": escrow, "risk": risk}
+    given = {"slot": slot, "account": account, "vkh": vkh, "escrow": escrow, "risk": risk,
+             "reserve_bp": reserve_bp, "window": window}
     if any(given[n] is None for n in NEEDS[action]):
-        *most, last = (f"--{n}" for n in NEEDS[action])
+        *most, last = (f"--{n.replace('_', '-')}" for n in NEEDS[action])
         raise click.UsageError(f"{action} needs {', '.join(most) + ' and ' if most else ''}"
                                f"{last}")
     res = roles.propose(rpc_url, deployment, action, key_file=key, slot=slot, account=account,
-                        vkh=vkh, escrow=escrow, risk_file=risk, from_account=from_account)
+                        vkh=vkh, escrow=escrow, risk_file=risk, reserve_bp=reserve_bp,
+                        window=window, from_account=from_account)
     return out.done(res, f"proposal {res['proposal']} ({action}): {res['confirmations']} "
                          "confirmation(s)")
 

@@ -1,5 +1,5 @@
 """A member (an institution): ``zkclear member keygen | escrow | enrol | submit | result |
-commit | deposit | withdraw | status | exit``."""
+commit | deposit | withdraw | status | lot | bid | reveal | exit``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from zkclear import bounds
 from zkclear.cli.output import Output
 from zkclear.cli.params import (
     ADDRESS,
@@ -22,6 +23,7 @@ from zkclear.cli.params import (
     SIGNER,
     URL,
     Existing,
+    Int,
     TradeListFile,
     command,
     deployment_option,
@@ -161,8 +163,7 @@ def _transaction(name: str, help: str, method: str, key: str) -> click.Command:
     @client_options
     @click.option("--amount", type=AMOUNT, required=True)
     def run(out: Output, amount: int, **chain: Any) -> int:
-        if not (chain["rpc_url"] and chain["deployment"]):
-            raise click.UsageError(f"member {name} needs --rpc-url and --deployment")
+        _on_chain(name, chain)
         with _client(**chain) as m:
             _has_gas_money(m)
             getattr(m, method)(amount)
@@ -179,6 +180,69 @@ withdraw = _transaction("withdraw", "request a withdrawal", "request_withdrawal"
 def status(out: Output, **chain: Any) -> int:
     with _client(**chain) as m:
         return _show(out, m.status())
+
+
+# -- the auction of the house's lot (zkclear.roles.auction) ----------------------------------
+
+#: A bid: a signed amount (< 0: the house pays the winner |X| to take the lot);
+#: |bid| < 2^FUND_BITS (zkclear.clearing.auction.BID_BITS).
+BID = Int(-(2**bounds.FUND_BITS - 1), 2**bounds.FUND_BITS - 1, "a bid (a signed amount)", "AMOUNT")
+
+
+def _on_chain(name: str, chain: dict[str, Any]) -> None:
+    if not (chain["rpc_url"] and chain["deployment"]):
+        raise click.UsageError(f"member {name} needs --rpc-url and --deployment")
+
+
+def _auction(name: str, chain: dict[str, Any], step: Callable[[Any, Path], Any], *,
+              gas: bool = True) -> Any:
+    """``step(member client, key folder)`` of ``member lot|bid|reveal`` (on-chain; ``gas``:
+    a transaction from the member's account)."""
+    _on_chain(name, chain)
+    with _client(**chain) as m:
+        if gas:
+            _has_gas_money(m)
+        return step(m, Path(chain["folder"]))
+
+
+@command(member, "lot", "fetch the house's lot from the operator, check it against the "
+         "epoch's published exit data and keep it (lots/<epoch>.json)")
+@client_options
+def lot(out: Output, **chain: Any) -> int:
+    from zkclear.roles.auction import member_lot
+
+    res = _auction("lot", chain, member_lot, gas=False)
+    out.info(f"the house's lot after epoch {res['epoch']} checks against the published exit "
+             f"data: positions {res['positions']}, collateral {res['collateral']}; kept in "
+             f"{res['file']}")
+    out.result({"ok": True, "result": res})
+    return 0
+
+
+@command(member, "bid", "seal a bid for the open auction of the house's lot (refused if this "
+         "member could not margin the lot after paying it); the salt is kept in "
+         "bids/<epoch>.json")
+@client_options
+@click.option("--amount", type=BID, required=True,
+              help="the bid: > 0 this member pays the house, < 0 the house pays this member")
+def bid(out: Output, amount: int, **chain: Any) -> int:
+    from zkclear.roles.auction import commit_bid
+
+    res = _auction("bid", chain, lambda m, folder: commit_bid(m, amount, folder))
+    out.info(f"sealed bid {amount} for the auction of epoch {res['epoch']} (equity after it "
+             f"{res['equity']}, initial margin with the lot {res['initial_margin']}); reveal "
+             f"it after {res['commit_end']} with `zkclear member reveal`")
+    out.result({"ok": True, "result": res})
+    return 0
+
+
+@command(member, "reveal", "reveal the saved sealed bid of the open auction (after its "
+         "commit deadline, before its reveal deadline)")
+@client_options
+def reveal(out: Output, **chain: Any) -> int:
+    from zkclear.roles.auction import reveal_bid
+
+    return _show(out, _auction("reveal", chain, reveal_bid))
 
 
 # -- exit after a freeze ----------------------------------------------------------------------

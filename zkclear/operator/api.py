@@ -38,7 +38,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from zkclear.chain.client import ContractError
 from zkclear.errors import ZkclearError
-from zkclear.schemas import NettedReport, Trade
+from zkclear.schemas import LotFile, NettedReport, Trade
 
 from .auth import (
     MAX_BODY,
@@ -281,6 +281,17 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
             with service.store.transaction():
                 service.record_nonce(*auth.request_nonce)
                 return service.member_result(auth.slot, epoch)
+        return await run_in_threadpool(f)
+
+    @app.get("/v1/lot", response_model=LotFile, responses=_ERRORS)
+    async def house_lot(auth: MemberAuth) -> dict[str, Any]:
+        """The house's leaf after the last accepted epoch (members only): the lot the
+        next epoch auctions. Check it against that epoch's exit data
+        (``ExitDataPublished``) before bidding: ``zkclear member lot``."""
+        def f() -> dict[str, Any]:
+            with service.store.transaction():
+                service.record_nonce(*auth.request_nonce)
+                return service.house_lot()
         return await run_in_threadpool(f)
 
     # -- admin -----------------------------------------------------------------------------

@@ -64,6 +64,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from zkclear.clearing.auction import Lot
+from zkclear.schemas import LotFile
+
 from .base import CRASH_POINTS, PHASES, PoolInfo, ServiceBase, crash_point
 from .errors import ServiceError
 from .intake import ENROL_EPOCH, Intake
@@ -106,6 +109,21 @@ class OperatorService(Intake, Settlement):
     only when a close is commanded). ``prover``: where proofs are made (default: this
     process; :class:`zkclear.prover.distributed.RayProver`: a Ray cluster).
     """
+
+    # -- the auction of the house's lot -----------------------------------------------------
+
+    def house_lot(self) -> dict[str, Any]:
+        """What ``GET /v1/lot`` answers a member: the house's leaf after the last accepted
+        epoch (its positions are the lot auctioned in the next epoch), which the member
+        checks against that epoch's published exit data
+        (:func:`zkclear.clearing.auction.verify_lot`)."""
+        state = self.state()
+        if state.epoch == 0:
+            raise ServiceError("no_accepted_epoch", "no epoch has been accepted yet: the "
+                               "house holds no lot", 409)
+        house = state.leaves[0]
+        lot = Lot(state.epoch, house.collateral, house.positions, house.vkh)
+        return LotFile.of(lot).model_dump()
 
     # -- the background driver -------------------------------------------------------------
 

@@ -254,10 +254,11 @@ def _price_state(cl: Any, epoch: int) -> dict[str, Any]:
 def propose(rpc_url: str, deployment: str | Path, action: str, *,
             key_file: str | Path | None = None, slot: int | None = None,
             account: str | None = None, vkh: int | None = None, escrow: str | None = None,
-            risk_file: str | Path | None = None,
-            from_account: str | None = None) -> dict[str, Any]:
+            risk_file: str | Path | None = None, reserve_bp: int | None = None,
+            window: int | None = None, from_account: str | None = None) -> dict[str, Any]:
     """Propose one governed action: ``register-member``, ``remove-member``,
-    ``risk-params``, ``set-operator``, ``add-reporter``, ``remove-reporter``."""
+    ``risk-params``, ``set-operator``, ``add-reporter``, ``remove-reporter``,
+    ``set-auction-params``."""
     cl = _client(rpc_url, deployment, key_file, from_account)
     if action == "register-member":
         if slot is None or account is None or vkh is None or escrow is None:
@@ -286,6 +287,15 @@ def propose(rpc_url: str, deployment: str | Path, action: str, *,
         addr = Web3.to_checksum_address(account)
         call = {"set-operator": cl.set_operator_call, "add-reporter": cl.add_reporter_call,
                 "remove-reporter": cl.remove_reporter_call}[action](addr)
+    elif action == "set-auction-params":
+        if reserve_bp is None or window is None:
+            raise RoleError("set-auction-params needs --reserve-bp and --window")
+        timeout = cl.withdrawal_timeout()
+        if 4 * window > timeout:
+            raise RoleError(f"--window {window}: an auction (commits and reveals, twice the "
+                            f"window) must fit twice in the withdrawal timeout {timeout} s "
+                            f"(window <= {timeout // 4})")
+        call = cl.set_auction_params_call(reserve_bp, window)
     else:
         raise RoleError(f"unknown governance action {action!r}")
     pid = cl.propose([call], sender=_sender(cl))

@@ -35,7 +35,8 @@ from zkclear.field import P
 from zkclear.privacy.keyfile import X25519KeyPair
 from zkclear.privacy.viewkeys import MemberKey
 
-__all__ = ["ExitError", "ExitPlan", "ExitResult", "exit_slot", "member_exit", "plan_exit"]
+__all__ = ["ExitError", "ExitPlan", "ExitResult", "derive_leaf", "exit_slot", "member_exit",
+           "open_leaf", "plan_exit", "published_exit_data"]
 
 
 class ExitError(ZkclearError):
@@ -177,6 +178,17 @@ def derive_leaf(client: Client, key: MemberKey,
     return f.collateral_after, tuple(f.positions_after), f.df_after
 
 
+def open_leaf(key: MemberKey, epoch: int, collateral: int, positions: tuple[int, ...],
+              df: int, word: int) -> Leaf | None:
+    """The member's leaf after ``epoch`` with these figures if it hashes to ``word`` (its
+    word of the exit data), blinded (nonce ``Poseidon(K_E, 0)``) or not (nonce 0)."""
+    for nonce in (key.leaf_nonce(epoch), 0):
+        candidate = Leaf(collateral, positions, key.vkh, 1, nonce, df)
+        if candidate.hash() == word:
+            return candidate
+    return None
+
+
 def plan_exit(client: Client, slot: int | None = None, *, key: MemberKey | None = None,
               compliance_key: X25519KeyPair | None = None) -> ExitPlan:
     """What ``slot`` exits with, from public chain data and the member's key (or the
@@ -197,12 +209,7 @@ def plan_exit(client: Client, slot: int | None = None, *, key: MemberKey | None 
     data = published_exit_data(client, epoch)
     c0 = data[n] - P if data[n] > P // 2 else data[n]
     c, q, df = derive_leaf(client, key, epoch)
-    leaf = None
-    for nonce in (key.leaf_nonce(epoch), 0):
-        candidate = Leaf(c, q, key.vkh, 1, nonce, df)
-        if candidate.hash() == data[slot]:
-            leaf = candidate
-            break
+    leaf = open_leaf(key, epoch, c, q, df, data[slot])
     if leaf is None:
         raise ExitError(f"slot {slot}: the re-derived leaf after epoch {epoch} (collateral "
                         f"{c}, positions {list(q)}, contribution {df}) does not match the "

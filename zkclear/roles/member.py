@@ -209,6 +209,11 @@ class MemberClient:
     def epoch(self, epoch: int) -> dict[str, Any]:
         return self._send("GET", f"/v1/epochs/{epoch}", signed=False)
 
+    def lot(self) -> dict[str, Any]:
+        """The operator's opening of the house's leaf after the last accepted epoch (the
+        lot; unchecked: :func:`zkclear.roles.auction.verified_lot` checks it)."""
+        return self._send("GET", "/v1/lot")
+
     # -- checks and chain ---------------------------------------------------------------
 
     def _chain(self) -> Client:

@@ -14,6 +14,8 @@ viewkey            :class:`ViewKeyFile`         :mod:`zkclear.privacy.viewkeys`
 compliance-share   :class:`ComplianceShareFile` :class:`zkclear.privacy.compliance.KeyShare`
 eth-key            :class:`EthKeyFile`          :mod:`zkclear.roles.member`
 admin-token        :class:`AdminTokenFile`      :mod:`zkclear.operator.run`
+lot                :class:`LotFile`             :mod:`zkclear.roles.auction`, ``GET /v1/lot``
+sealed-bid         :class:`SealedBidFile`       :mod:`zkclear.roles.auction`
 ================== ============================ =========================================
 
 Every record is strict (``"1"`` is not an integer), frozen, and refuses unknown fields;
@@ -30,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .auction import LotFile, SealedBidFile
 from .base import Record, describe, dump, format_of, hex_value, load, parse, read_file
 from .keys import AdminTokenFile, ComplianceShareFile, EthKeyFile, ViewKeyFile, X25519KeyFile
 from .pool import DeploymentConfig, DeploymentFile, PoolFile, Risk
@@ -42,10 +45,12 @@ __all__ = [
     "DeploymentConfig",
     "DeploymentFile",
     "EthKeyFile",
+    "LotFile",
     "NettedReport",
     "PoolFile",
     "Record",
     "Risk",
+    "SealedBidFile",
     "Trade",
     "TradeList",
     "ViewKeyFile",
@@ -73,6 +78,8 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "compliance-share": ComplianceShareFile,
     "eth-key": EthKeyFile,
     "admin-token": AdminTokenFile,
+    "lot": LotFile,
+    "sealed-bid": SealedBidFile,
 }
 
 
