@@ -103,3 +103,30 @@ def test_auction_drill_on_chain(name: str) -> None:
     assert v.passed, "\n".join(v.story)
     quick = drill(name)(engine_only=True)  # type: ignore[call-arg]
     assert v.facts == quick.facts
+
+
+def test_hedged_lot_reserve_finding() -> None:
+    """Recorded, not a drill verdict (docs/protocol.md, the auction's known limits): two
+    defaults whose positions offset leave the house a lot whose margin is a fraction of
+    the summed bound; unopposed, a defaulter bids -reserve for it and withdraws the whole
+    payment in the award epoch (it keeps the hedged lot with the initial margin left)."""
+    from zkclear.chain.pool import EpochOrders
+    from zkclear.drills.base import DRILL_PRICES, merge_trades
+    from zkclear.drills.fund import _pair, fund_params
+    from zkclear.drills.lot import AuctionEngine
+
+    long_, bank, short = 1, 2, 3
+    run = AuctionEngine(fund_params(), {long_: "A", bank: "C", short: "B"})
+    run.play(EpochOrders(DRILL_PRICES, merge_trades(
+        _pair("a", 0, 100, long_, bank), _pair("b", 1, 90, bank, short)),
+        deposits={0: 100_000, long_: 10_500, bank: 200_000, short: 10_400}))
+    assert run.play(EpochOrders((930, 1_100))).liquidated == (long_,)
+    assert run.play(EpochOrders((930, 1_177))).liquidated == (short,)  # lot unsold
+    a = run.auction()
+    assert a is not None and run.state.leaves[0].positions == (100, -90)
+    p, refused = run.auction_epoch(EpochOrders((930, 1_177), withdrawals={long_: a.reserve},
+                                               bids={long_: -a.reserve}))
+    f = p.result.slots[long_].figures
+    assert not refused and p.result.lot_sold and long_ in p.paid
+    assert a.reserve > 10 * f.maintenance_margin  # 19893 against a margin of 1293
+    assert p.result.layers.residual == a.reserve
