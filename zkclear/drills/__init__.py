@@ -23,6 +23,10 @@ DRILLS: dict[str, str] = {
     "house-under-water": "liveness:drill_house_under_water",
     "default-waterfall": "fund:drill_default_waterfall",
     "fund-call-griefing": "fund:drill_fund_call_griefing",
+    "auction-overbid": "auction:drill_auction_overbid",
+    "auction-paid-to-default": "auction:drill_auction_paid_to_default",
+    "auction-collusion": "auction:drill_auction_collusion",
+    "auction-cut-short": "auction:drill_auction_cut_short",
 }
 
 

@@ -17,8 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from zkclear.chain.pool import EpochOrders
+from zkclear.chain.pool import EpochOrders, EpochOutcome
 from zkclear.clearing import public
+from zkclear.clearing.auction import Award
 from zkclear.clearing.epoch import EpochResult, ceil_div, clear_slot, run_epoch
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import PoolConfig, RiskParams
@@ -128,8 +129,10 @@ class EngineTwin:
         events += [Event(Kind.WITHDRAW, s, v) for s, v in orders.withdrawals.items()]
         events += [Event(Kind.COMMIT, s, encrypt_report(self.keys[s], epoch, r).commitment())
                    for s, r in reports.items()]
-        r = run_epoch(st, self.params, orders.prices, events, reports, view_keys=self.keys)
+        r = run_epoch(st, self.params, orders.prices, events, reports, view_keys=self.keys,
+                      award=self.award_for(orders))
         self._state = r.new
+        self.accepted(r)
         v = public.unpack(r.public_signals(), st.config.n_slots)
         for sl in r.slots:
             if sl.withdrawal_granted:
@@ -141,6 +144,14 @@ class EngineTwin:
                       tuple(sl.slot for sl in r.slots if sl.liquidated),
                       tuple(sl.slot for sl in r.slots if sl.withdrawal_granted),
                       tuple(sl.slot for sl in r.slots if sl.withdrawal_refused))
+
+    def award_for(self, orders: EpochOrders) -> Award | None:
+        """The award the epoch clears with (none here; the auction drills' twin runs the
+        auction)."""
+        return None
+
+    def accepted(self, result: EpochResult) -> None:
+        """After each epoch (the auction drills' twin keeps the contract's lot bound)."""
 
     def holdings(self, slot: int) -> int:
         leaf = self._state.leaves[slot]
@@ -167,7 +178,10 @@ class ChainTwin:
         return log["args"]
 
     def play(self, orders: EpochOrders) -> Played:
-        out = self.pool.play_epoch(orders)
+        return self.outcome(self.pool.play_epoch(orders))
+
+    def outcome(self, out: EpochOutcome) -> Played:
+        """An epoch played on the chain, as published."""
         a = self._args("DefaultWaterfall", out.epoch)
         c2 = self._args("Cover2", out.epoch)
         layers = Layers(own=int(a["fundOwn"]), house=int(a["fundHouse"]),
