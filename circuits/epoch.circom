@@ -216,23 +216,27 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     awarded * (1 - awarded) === 0;
     bidNeg * (1 - bidNeg) === 0;
     Unsigned(FUND_BITS)(bidAbs);
-    signal bid <== bidAbs - 2 * bidNeg * bidAbs;
+    signal recvAll <== bidNeg * bidAbs; // the house pays a negative bid
+    signal payAll <== bidAbs - recvAll;
     component isWinner = Decoder(N);
     isWinner.inp <== winner;
     isWinner.success === 1;
     isWinner.out[0] * awarded === 0; // the house never wins its own lot
     signal win[N];
-    signal winBid[N];
+    signal winPay[N];
+    signal winRecv[N];
     signal winLot[N][M];
     win[0] <== 0;
-    winBid[0] <== 0;
+    winPay[0] <== 0;
+    winRecv[0] <== 0;
     for (var m = 0; m < M; m++) {
         winLot[0][m] <== 0;
     }
     for (var i = 1; i < N; i++) {
         win[i] <== isWinner.out[i] * awarded;
         (1 - statusNew[i]) * win[i] === 0; // only a member wins
-        winBid[i] <== win[i] * bid;
+        winPay[i] <== win[i] * payAll;
+        winRecv[i] <== win[i] * recvAll;
         for (var m = 0; m < M; m++) {
             winLot[i][m] <== win[i] * mtm[0].qn[m];
         }
@@ -280,7 +284,7 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         step[i].member <== statusNew[i];
         step[i].df <== df[i];
         step[i].lot <== winLot[i];
-        step[i].bid <== winBid[i];
+        step[i].pay <== winPay[i];
         qNew[i] <== step[i].qNew;
         for (var m = 0; m < M; m++) {
             houseQ[m] += step[i].toHouseQ[m];
@@ -348,6 +352,7 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         settle[i].im <== step[i].im;
         settle[i].withdraw <== ev.withdraw[i];
         settle[i].houseNeg <== houseNeg;
+        settle[i].recv <== winRecv[i];
         granted[i] <== settle[i].granted;
         paid[i] <== settle[i].paid;
         cNew[i] <== settle[i].cNew;

@@ -196,9 +196,11 @@ def margin_bid(collateral: int, positions: Sequence[int], lot: Sequence[int], bi
         raise BidNotMargined(f"bid {bid}: the lot cannot be cleared with this slot's "
                              f"positions: {exc}") from None
     if fig.equity < fig.initial_margin:
+        room = ("a payment from the house does not count: the winner margins the lot from "
+                "its own equity" if bid <= 0 else
+                f"this slot can bid at most about {bid + fig.equity - fig.initial_margin} now")
         raise BidNotMargined(
             f"bid {bid}: the equity after the bid, {fig.equity}, is below the initial "
             f"margin {fig.initial_margin} of the positions with the lot "
-            f"{list(fig.positions)} (this slot can bid at most about "
-            f"{bid + fig.equity - fig.initial_margin} now)")
+            f"{list(fig.positions)} ({room})")
     return fig

@@ -299,10 +299,11 @@ def run_epoch(
         lot = tuple(q if a else 0 for q, a in zip(state.leaves[HOUSE].positions, live,
                                                  strict=True))
 
-    def won(i: int) -> dict[str, object]:
+    def won(i: int) -> tuple[tuple[int, ...], int]:
+        """Slot i's lot and bid (the award's winner's; nothing for the others)."""
         if award is None or i != award.winner:
-            return {}
-        return {"lot": lot, "bid": award.bid}
+            return (), 0
+        return lot, award.bid
 
     def clear_all(house_ok: bool, shares: Sequence[tuple[int, int]]) -> list[SlotFigures]:
         figures: list[SlotFigures] = []
@@ -316,7 +317,7 @@ def run_epoch(
                                           live=live, risk=risk, df=leaf.df,
                                           df_scale=state.df_scale, member=members[i],
                                           fund_share=shares[i][0], haircut=shares[i][1],
-                                          **won(i)))
+                                          lot=won(i)[0], bid=won(i)[1]))
             except (BoundError, ParamsError, TradeLossError) as exc:
                 raise EpochError(f"slot {i}: {exc}") from exc
         return figures

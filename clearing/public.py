@@ -147,7 +147,8 @@ def unpack(public: Sequence[int], n_slots: int) -> dict[str, int]:
     for word, (lo, hi) in FUND_PAIRS.items():
         v = w.pop(word)
         w[lo], w[hi] = v & mask, v >> bounds.LAYER_BITS
-    award, w["houseFlat"], w["lotMM"] = auction.unpack_auction(w.pop("auction"))
+    award, flat, w["lotMM"] = auction.unpack_auction(w.pop("auction"))
+    w["houseFlat"] = int(flat)
     w |= auction.award_values(award)
     return {k: w[k] for k in PUBLIC_VALUES}
 

@@ -108,8 +108,9 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
 
     The auction (docs/protocol.md, "The auction of the house's lot"): the winner of the
     epoch's award gets the house's ``lot`` on top of its own positions (after their
-    limit check) and pays ``bid`` after the trade-cash rule; liquidated in the same
-    epoch, it unwinds the bid (penalty, shortfall and collateral on ``e + bid``).
+    limit check) and pays ``bid`` after the trade-cash rule, or is paid ``-bid`` only once
+    it passes the margin test without it; liquidated in the same epoch, it unwinds the
+    bid (penalty, shortfall and collateral on its equity without the bid).
 
     Raises :class:`BoundError` (a position or the equity outside its bounds),
     :class:`ParamsError` (over a position limit) or :class:`TradeLossError` (trade losses
@@ -154,12 +155,16 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
         scale = max(params.df_share_bp, df_scale)
         req = max(params.df_floor, ceil_div(stress * scale, BP))
     short = req - df
-    cash = cpre - bid  # the auction winner pays its bid (after the trade-cash rule)
+    # The auction's winner pays a positive bid after the trade-cash rule; a negative bid
+    # (the house pays it) is credited only after the award epoch's margin test, so the
+    # winner margins the lot from its own equity.
+    pay, recv = max(bid, 0), max(-bid, 0)
+    cash = cpre - pay
     call = min(short, max(0, cash - mm))  # short <= 0: a return (the min is short)
     e = cash - call
     held = df + call
     liq = not house and e < mm
-    el = e + bid if liq else e  # a winner liquidated in the award epoch unwinds its bid
+    el = e + pay if liq else e  # a winner liquidated in the award epoch unwinds its bid
     pen = min(ceil_div(mm * params.penalty_bp, BP), max(el, 0)) if liq else 0
     shortfall = max(-el, 0) if liq else 0
     own = min(shortfall, held)
@@ -174,7 +179,7 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
     if liq:
         c_new, q_new, df_new = max(el, 0) - pen, (0,) * len(qa), held - own
     else:
-        c_new, q_new = e - haircut - (withdrawal if granted else 0), qa
+        c_new, q_new = e + recv - haircut - (withdrawal if granted else 0), qa
         df_new = held - fund_share
     return SlotFigures(vm, qa, e0, e, losses, mm, im, liq, granted, pen, shortfall, c_new,
                        q_new, paid, cpre, stress, req, held, held == req, own, gain,

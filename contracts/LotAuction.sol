@@ -133,17 +133,18 @@ contract LotAuction is Constants, Governed, ILotAuction {
 
     /// submitEpoch, once `epoch` is accepted: the next lotBase, and the auction of the
     /// open epoch `next` if it is positive (t0 = now).
-    function acceptEpoch(uint256 epoch, uint256 word, uint256 liquidatedMask, uint256 next)
+    function acceptEpoch(uint256 epoch, uint256 word, uint256, uint256 next)
         external
         onlyClearingHouse
     {
-        uint256 award = awardOf[epoch];
-        uint256 winnerBit = 1 << ((award >> 2) & ((1 << WINNER_BITS) - 1));
         uint256 base;
         if ((word >> FLAT_SHIFT) & 1 == 1) {
             base = 0;
-        } else if (award & 1 == 1 && liquidatedMask & winnerBit == 0) {
-            base = word >> LOT_MM_SHIFT; // sold: the new lot only
+        } else if (awardOf[epoch] & 1 == 1) {
+            // Awarded: sold (the house holds only this epoch's defaulters' positions), or
+            // returned by a liquidated winner, whose own margin includes the lot: either
+            // way lotMM bounds the whole house portfolio (never counted twice).
+            base = word >> LOT_MM_SHIFT;
         } else {
             base = lotBase + (word >> LOT_MM_SHIFT);
         }

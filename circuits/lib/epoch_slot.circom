@@ -147,7 +147,7 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
     signal input member; // status' (a bit)
     signal input df; // the old contribution, 0 <= df < 2^CASH_BITS
     signal input lot[M]; // the house's lot if this slot won it (0 otherwise; |lot| < 2^DELTA_BITS)
-    signal input bid; // the winner's bid (0 otherwise; |bid| < 2^FUND_BITS)
+    signal input pay; // the winner's positive bid (0 otherwise; < 2^FUND_BITS)
     signal output mm;
     signal output im;
     signal output stress;
@@ -202,7 +202,10 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
     call.scale <== scale;
     call.dfFloor <== dfFloor;
     call.member <== member;
-    call.cpre <== cpre - bid; // the bid is paid after the trade-cash rule (MarkToMarket)
+    // A positive bid is paid after the trade-cash rule (MarkToMarket); the house's payment
+    // for a negative one is credited after the margin test (MemberSettle), so the winner
+    // margins the lot from its own equity.
+    call.cpre <== cpre - pay;
     call.df <== df;
     stress <== call.stress;
     req <== call.req;
@@ -218,7 +221,7 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
     d.held <== held;
     d.member <== member;
     d.vm <== vm;
-    d.back <== bid;
+    d.back <== pay;
     liq <== d.liq;
     surv <== d.surv;
     ePos <== d.ePos;
@@ -237,8 +240,9 @@ template MemberStep(M, K, DELTA_BITS, CASH_BITS, RISK_BITS, LOSS_BITS, IM_FACTOR
 // Steps 6 and 8 for a member slot, after the waterfall (u: its contribution used, y: its
 // haircut): eligible iff requested, the call met and e - y - w >= IM; granted unless the
 // house is negative; liquidated: c' = max(e, 0) - pen, df' = held - own; otherwise
-// c' = e - y - granted * w, df' = held - u. A liquidated slot has e < MM <= IM and y = 0,
-// so it is never eligible; a survivor has own = 0 and a liquidated one u = 0.
+// c' = e - y - granted * w + recv (recv: the house's payment to an auction winner),
+// df' = held - u. A liquidated slot has e < MM <= IM and y = 0, so it is never eligible;
+// a survivor has own = 0 and a liquidated one u = 0.
 template MemberSettle(CASH_BITS) {
     signal input e; // |e| < 2^(CASH_BITS+2)
     signal input ePos;
@@ -252,6 +256,7 @@ template MemberSettle(CASH_BITS) {
     signal input im;
     signal input withdraw; // 0 or a requested amount in [1, 2^CASH_BITS)
     signal input houseNeg;
+    signal input recv; // the house's payment to the auction's winner (0 otherwise)
     signal output granted;
     signal output paid;
     signal output cNew;
@@ -264,6 +269,8 @@ template MemberSettle(CASH_BITS) {
     signal eligible <== asked * callMet;
     granted <== eligible * (1 - houseNeg);
     paid <== granted * withdraw;
-    cNew <== e - y - paid + liq * (ePos - pen - e);
+    // A liquidated winner is paid nothing (its bid unwinds).
+    signal recvKept <== (1 - liq) * recv;
+    cNew <== e - y - paid + recvKept + liq * (ePos - pen - e);
     dfNew <== held - own - u;
 }

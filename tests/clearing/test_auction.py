@@ -96,3 +96,17 @@ def test_awards_outside_the_rules_are_refused():
         Award(0, 1)
     with pytest.raises(AuctionError, match="2\\^112"):
         Award(1, -(1 << 112))
+
+
+def test_the_houses_payment_is_not_margin_in_the_award_epoch():
+    """Slot 3 with 800 of its own bids -300: with the payment it would hold 1,100 against
+    the lot's MM 1,000, but the payment does not count until the award epoch is over, so
+    it is liquidated and unwound: it pays its penalty (100) and is paid nothing."""
+    r = run_epoch(lot_pool(800), fund(), PRICES, [], {}, award=Award(3, -300))
+    s3 = r.slots[3]
+    assert s3.liquidated and (s3.penalty, s3.shortfall) == (100, 0)
+    assert r.new.leaves[3].collateral == 700 and r.new.leaves[0].positions == (100, 0)
+    assert not r.lot_sold and r.layers.residual == 0
+    # With 1,100 of its own it keeps the lot and is paid: 1,100 - 50 (its call) + 300.
+    r = run_epoch(lot_pool(1100), fund(), PRICES, [], {}, award=Award(3, -300))
+    assert r.lot_sold and r.new.leaves[3].collateral == 1350

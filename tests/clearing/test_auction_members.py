@@ -90,12 +90,15 @@ def test_a_bid_the_member_cannot_margin_is_refused():
 
 
 def test_a_bid_the_member_can_margin_is_accepted_as_the_engine_clears_it():
-    """Slot 3 with 1,500, paid 300: equity 1,800 - 50 (the call) = 1,750 >= IM 1,500; the
-    engine clears the award with the same figures (and does not liquidate)."""
-    fig = margin_bid(1500, (0, 0), (100, 0), -300, PRICES, PRICES, fund())
+    """Slot 3 with 1,800, paid 300: its own equity 1,800 - 50 (the call) = 1,750 >= IM
+    1,500 (the payment does not count); the engine clears the award with the same figures
+    (and does not liquidate); with 1,500 of its own the same bid is refused."""
+    fig = margin_bid(1800, (0, 0), (100, 0), -300, PRICES, PRICES, fund())
     assert (fig.equity, fig.maintenance_margin, fig.initial_margin) == (1750, 1000, 1500)
-    assert fig.positions == (100, 0) and not fig.liquidated
-    r = run_epoch(lot_pool(1500), fund(), PRICES, [], {}, award=Award(3, -300))
+    assert fig.positions == (100, 0) and not fig.liquidated and fig.collateral_after == 2050
+    with pytest.raises(BidNotMargined, match="does not count"):
+        margin_bid(1500, (0, 0), (100, 0), -300, PRICES, PRICES, fund())
+    r = run_epoch(lot_pool(1800), fund(), PRICES, [], {}, award=Award(3, -300))
     engine = r.slots[3].figures
     assert not engine.liquidated and engine.positions == fig.positions
     assert (engine.equity, engine.initial_margin) == (fig.equity, fig.initial_margin)

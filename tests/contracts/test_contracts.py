@@ -23,7 +23,7 @@ from zkclear.chain.pool import Pool
 from zkclear.clearing.epoch import EpochResult
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.params import PoolConfig, RiskParams, prices_hash
-from zkclear.clearing.public import FUND_VALUES, pack, unpack
+from zkclear.clearing.public import AUCTION_VALUES, FUND_VALUES, pack, unpack
 from zkclear.clearing.scenario import demo_plans
 from zkclear.field import P
 from zkclear.poseidon import poseidon, poseidon_chain
@@ -464,7 +464,7 @@ def test_epoch_must_be_closed_and_priced(pool: Pool) -> None:
                 "paramsHash": cl.params_hash(), "pricesPrevHash": cl.prices_hash(0),
                 "pricesHash": 0, "eventsAcc": 0, "nEvents": 0, "liquidatedMask": 0,
                 "grantedMask": 0, "totalCollateral": 0, "rho": 0, "exitSum": 0,
-                **dict.fromkeys(FUND_VALUES, 0)},
+                **dict.fromkeys(FUND_VALUES, 0), **dict.fromkeys(AUCTION_VALUES, 0)},
                scenario.CFG.n_slots)
     d = [0] * (scenario.CFG.n_slots + 1)
     proof = {"pi_a": ["1", "2", "1"], "pi_b": [["0", "0"], ["0", "0"], ["1", "0"]],

@@ -142,6 +142,12 @@ def latest_timestamp(w3: Web3) -> int:
     return int(w3.eth.get_block("latest")["timestamp"])
 
 
+def chain_now(w3: Web3) -> int:
+    """The time the next transaction will see (the pending block's timestamp): the latest
+    block's lags behind while no block is mined (a quiet local chain)."""
+    return int(w3.eth.get_block("pending")["timestamp"])
+
+
 def set_storage(w3: Web3, address: str, slot: int, value: int) -> None:
     """Write one storage word on the embedded chain (py-evm) and mine it into a block
     (tests and benchmarks: a state no transaction reaches yet)."""

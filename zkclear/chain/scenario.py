@@ -55,6 +55,12 @@ def epoch_keys(cfg: PoolConfig = CFG) -> Keys:
                                                     cfg.n_scenarios, cfg.max_events)))
 
 
+#: The story pool's auction windows (seconds): short, so that a service clearing it in
+#: real time (the operator's tests) waits seconds, not the default ten minutes, after a
+#: liquidation.
+AUCTION_WINDOW = 2
+
+
 def deploy_pool(w3: Web3, keys: Keys, cfg: PoolConfig = CFG, *,
                 plans: Sequence[EpochPlan] | None = None) -> Pool:
     """The story's pool with ``keys``' verifier, every member account minted :data:`MINT`
@@ -65,7 +71,7 @@ def deploy_pool(w3: Web3, keys: Keys, cfg: PoolConfig = CFG, *,
         cfg, demo_params(cfg.n_instruments, cfg.n_scenarios), plans[0].prices,
         owners=actors.owners, threshold=2, reporters=actors.reporters, quorum=3,
         operator=actors.operator, house_account=actors.house, delay=DELAY,
-        max_move_bp=2_000, max_age=3600)
+        max_move_bp=2_000, max_age=3600, auction_window=AUCTION_WINDOW)
     dep = contracts.deploy_with_keys(w3, setup, keys, sender=actors.deployer)
     client = Client(w3, dep)
     for account in actors.members.values():

@@ -12,7 +12,7 @@ from typing import Any
 
 from zkclear.audit.chainview import find_params
 from zkclear.chain.client import ContractError
-from zkclear.chain.node import latest_timestamp
+from zkclear.chain.node import chain_now
 from zkclear.clearing.epoch import EpochError, run_epoch
 from zkclear.clearing.params import ParamsError, RiskParams
 from zkclear.clearing.state import PoolState
@@ -92,7 +92,7 @@ class Settlement(Netting):
             if self.client.last_accepted_epoch() != epoch - 1:
                 return False  # the previous epoch is still being proven
             auction = self.client.auction_of(epoch)
-            if auction is not None and latest_timestamp(self.client.w3) < auction.reveal_end:
+            if auction is not None and chain_now(self.client.w3) < auction.reveal_end:
                 return False  # the house's lot is being auctioned: close after the reveals
             self._enter(epoch, "closing", "close_sending")
             return True
