@@ -386,10 +386,12 @@ def test_a_sold_lot_leaves_only_the_new_bound(pool: Pool) -> None:
     assert pool.cl.lot_base() == 700
 
 
-def test_a_liquidated_winner_did_not_buy_the_lot(pool: Pool) -> None:
+def test_a_liquidated_winner_returns_the_lot_counted_once(pool: Pool) -> None:
+    """The winner's own margin (its positions with the lot) is in the proof's lotMM: the
+    next reserve base is lotMM alone, not the old base plus it (the lot twice)."""
     epoch = award_epoch(pool, 2, 50)
     submit(pool, epoch, auction_word(Award(2, 50), False, 700), liquidated=1 << 2)
-    assert pool.cl.lot_base() == LOT_MM + 700
+    assert pool.cl.lot_base() == 700
 
 
 def test_a_later_close_waits_for_the_auction_not_longer(pool: Pool) -> None:

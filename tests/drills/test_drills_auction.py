@@ -38,8 +38,8 @@ def test_overbid_engine() -> None:
     assert f["winner"] == BIDDER and not f["sold"] and v.ledger.honest_loss() == 0
     assert f["changes"][BIDDER] == -f["winner_penalty"] and 0 < f["winner_penalty"] <= 2_000
     assert all(f["changes"][i] >= 0 for i in (0, CAROL, BANK))
-    # Recorded: after the unwound award the lot's bound is counted twice.
-    assert f["next_lot_base"] == 2 * f["lot_margin"] == f["next_reserve"]
+    # After the unwound award the lot's bound is counted once (it was twice before the fix).
+    assert f["next_lot_base"] == f["lot_margin"] == f["next_reserve"]
 
 
 def test_paid_to_default_engine() -> None:
@@ -47,10 +47,11 @@ def test_paid_to_default_engine() -> None:
     assert v.passed, "\n".join(v.story)
     f = v.facts
     assert not f["sold"] and f["winner_change"] <= 0 and v.ledger.honest_loss() == 0
-    # Recorded (docs/protocol.md says otherwise): at unchanged marks the reserve meets the
-    # lot's margin, the dust bidder survives and walks away with the reserve.
-    assert f["unchanged_marks_liquidated"] is False
-    assert f["unchanged_marks_walks_away_with"] == -f["bid"]
+    # At unchanged marks the reserve meets the lot's margin, but the house's payment is not
+    # margin in the award epoch: the dust bidder is liquidated there too (it walked away
+    # with the reserve before the fix).
+    assert f["unchanged_marks_liquidated"] is True
+    assert "unchanged_marks_walks_away_with" not in f
 
 
 def test_collusion_engine() -> None:
@@ -109,7 +110,7 @@ def test_hedged_lot_reserve_finding() -> None:
     """Recorded, not a drill verdict (docs/protocol.md, the auction's known limits): two
     defaults whose positions offset leave the house a lot whose margin is a fraction of
     the summed bound; unopposed, a defaulter bids -reserve for it and withdraws the whole
-    payment in the award epoch (it keeps the hedged lot with the initial margin left)."""
+    payment the epoch after the award (it keeps the hedged lot with the margin left)."""
     from zkclear.chain.pool import EpochOrders
     from zkclear.drills.base import DRILL_PRICES, merge_trades
     from zkclear.drills.fund import _pair, fund_params
@@ -127,6 +128,13 @@ def test_hedged_lot_reserve_finding() -> None:
     p, refused = run.auction_epoch(EpochOrders((930, 1_177), withdrawals={long_: a.reserve},
                                                bids={long_: -a.reserve}))
     f = p.result.slots[long_].figures
-    assert not refused and p.result.lot_sold and long_ in p.paid
+    # The payment is not margin nor withdrawable in the award epoch ...
+    assert not refused and p.result.lot_sold and long_ not in p.paid and long_ in p.refused
     assert a.reserve > 10 * f.maintenance_margin  # 19893 against a margin of 1293
     assert p.result.layers.residual == a.reserve
+    # ... but it is the defaulter's collateral from then on: the next epoch it withdraws
+    # all of it but what the hedged lot's initial margin needs (the reserve bounds the
+    # lot's risk, not its price: governance sets auctionReserveBp).
+    assert p.result.new.leaves[long_].collateral >= a.reserve
+    q = run.play(EpochOrders((930, 1_177), withdrawals={long_: a.reserve - 400}))
+    assert long_ in q.paid

@@ -140,8 +140,9 @@ def drill_auction_overbid(engine_only: bool = False) -> Verdict:
     enters the waterfall, the lot goes back to the house); against the same epoch without
     the award, the house, Bank A and Carol are not worse off (collateral + contribution +
     withdrawals paid) and Mallory loses her penalty only, at most her own equity.
-    Recorded, not a pass criterion: the next auction's reserve (the unsold lot's bound
-    adds Mallory's margin, which is the lot's own: the lot is counted twice).
+    And the next auction's reserve base is the lot's bound once: Mallory's margin on her
+    positions with the lot (an award resets lotBase to lotMM; before the fix it was
+    added to the unsold lot's bound, counting the lot twice).
     """
     s = Story("auction-overbid")
     names = {CAROL: "Carol (defaulted)", BANK: "Bank A (honest bidder)",
@@ -167,10 +168,10 @@ def drill_auction_overbid(engine_only: bool = False) -> Verdict:
             f"{acc['winner_equity']}")
     nxt = run.auction()
     lot_mm = maintenance_margin(r.new.leaves[HOUSE].positions, r.prices, run.params)
-    s.step(f"recorded: the next auction's lotBase is {run.lot_base()} (reserve "
-           f"{nxt.reserve if nxt else None}) for a lot whose margin is {lot_mm}: the "
-           "liquidated winner's margin, on its positions with the lot, is added to the "
-           "unsold lot's bound, so the lot is counted twice")
+    s.check(run.lot_base() == r.lot_mm,
+            f"the next auction's lotBase is {run.lot_base()} (reserve "
+            f"{nxt.reserve if nxt else None}) for a lot whose margin is {lot_mm}: the "
+            "liquidated winner's margin, on its positions with the lot, counted once")
     s.facts.update(acc, next_lot_base=run.lot_base(), lot_margin=lot_mm,
                    next_reserve=nxt.reserve if nxt else 0)
     return s.verdict("an overbid the bidder cannot carry is unwound: only the overbidder "
@@ -193,6 +194,9 @@ def _paid_at_unchanged_marks(s: Story, run: AuctionTwin, before: PoolState, res:
     f = r3.slots[BIDDER].figures
     out: dict[str, Any] = {"unchanged_marks_liquidated": f.liquidated,
                            "unchanged_marks_lot_margin": f.maintenance_margin}
+    s.check(f.liquidated, f"at unchanged marks too (the lot's margin "
+            f"{f.maintenance_margin} <= the reserve {res}) Mallory is liquidated: the "
+            "house's payment is not margin in the award epoch")
     if f.liquidated:
         return out
     keys = run.member_keys()

@@ -52,7 +52,7 @@ class Book:
     def accept(self, r: EpochResult) -> None:
         if r.house_flat:
             self.lot_base = 0
-        elif r.lot_sold:
+        elif r.award is not None:  # sold, or returned by a liquidated winner (LotAuction)
             self.lot_base = r.lot_mm
         else:
             self.lot_base += r.lot_mm
