@@ -194,6 +194,8 @@ def story() -> list[Chapter]:
     # The auction of the house's lot (Fund B's short 80 ALPHA): sealed bids, the higher
     # wins: Market maker C asks to be paid 600 for taking it, Bank A 900.
     t4 = _trades(("E4-01", bank, mm, ALPHA, 5, 1_126))
+    # Bank A reports a sale Market maker C never agreed to: rejected as unmatched.
+    _add(t4, bank, TradeReport("E4-02", ALPHA, SELL, 3, 1_126, mm))
     e4 = _orders(4, t4, bids={bank: -AUCTION_BIDS[bank], mm: -AUCTION_BIDS[mm]})
     return [
         Chapter("registration, deposits, a covered call, a hedge, a short; an unmatched "

@@ -143,9 +143,11 @@ class ServiceEnv:
 @contextlib.contextmanager
 def service_env(db_dir: Path, *, enrol: bool = False, **service_kw: Any) -> Iterator[ServiceEnv]:
     """Deploy a pool with development keys, register its members, run the operator service
-    (``service_kw``: OperatorService options) and, if ``enrol``, enrol every member."""
+    (``service_kw``: OperatorService options, and ``auction_window``: the pool's, seconds)
+    and, if ``enrol``, enrol every member."""
     keys = scenario.epoch_keys()
-    pool = scenario.deploy_pool(chain.embedded_web3(), keys)
+    window = service_kw.pop("auction_window", scenario.AUCTION_WINDOW)
+    pool = scenario.deploy_pool(chain.embedded_web3(), keys, auction_window=window)
     members = register_members(pool)
     store = Store(f"sqlite:///{db_dir / 'op.db'}")
     service = OperatorService(store, pool.client, X25519KeyPair.generate("operator"),

@@ -22,7 +22,7 @@ from . import helpers as ops
 Env = ops.ServiceEnv
 
 #: The options of this module's ``env`` (tests/operator/conftest.py).
-SERVICE = {"enrol": True, "auto_close": False}
+SERVICE = {"enrol": True, "auto_close": False, "auction_window": 600}  # steps take seconds
 PRICES_1 = (1_010, 1_095)
 
 
@@ -82,6 +82,12 @@ def test_bids_are_checked_before_they_are_sent(env: Env) -> None:
     assert exc.value.code == "below_reserve"
     with pytest.raises(BidNotMargined, match="below the initial margin"):
         bids.plan_bid(m, 150_000)  # 200,000 - 150,000 cannot margin 1,333 A
+    # Its 200,000 do not cover the lot's initial margin (201,950), and the house's payment
+    # is no margin in the award epoch: refused whatever it asks to be paid ...
+    with pytest.raises(BidNotMargined, match="does not count"):
+        bids.plan_bid(m, -auction.reserve)
+    # ... until it deposits more (the open epoch's deposits count).
+    env.pool.client.deposit(10_000, sender=env.pool.account(2))
     plan = bids.plan_bid(m, -auction.reserve)
     assert plan["positions_with_lot"] == [1_333, 0]
     assert plan["equity"] >= plan["initial_margin"] > 0
@@ -93,7 +99,7 @@ def test_commit_then_reveal_between_the_deadlines(env: Env, tmp_path) -> None:
     two, three = tmp_path / "m2", tmp_path / "m3"
     with pytest.raises(bids.BidError, match="no saved bid"):
         bids.reveal_bid(env.clients[2], two)
-    res = bids.commit_bid(env.clients[2], -5_000, two)  # margined (IM 201,950)
+    res = bids.commit_bid(env.clients[2], -5_000, two)  # margined (210,000 >= IM 201,950)
     assert (two / "bids" / "2.json").stat().st_mode & 0o777 == 0o600
     assert cl.bid_commitment_of(2, 2).hex() == res["commitment"][2:]
     bids.commit_bid(env.clients[3], -20, three)  # its short offsets the lot

@@ -62,16 +62,18 @@ AUCTION_WINDOW = 2
 
 
 def deploy_pool(w3: Web3, keys: Keys, cfg: PoolConfig = CFG, *,
-                plans: Sequence[EpochPlan] | None = None) -> Pool:
+                plans: Sequence[EpochPlan] | None = None,
+                auction_window: int = AUCTION_WINDOW) -> Pool:
     """The story's pool with ``keys``' verifier, every member account minted :data:`MINT`
-    test collateral (genesis prices: the first plan's)."""
+    test collateral (genesis prices: the first plan's), auctions of ``auction_window``
+    seconds per phase."""
     plans = plans or demo_plans(cfg)
     actors = Actors.of(w3, cfg.n_slots)
     setup = contracts.PoolSetup(
         cfg, demo_params(cfg.n_instruments, cfg.n_scenarios), plans[0].prices,
         owners=actors.owners, threshold=2, reporters=actors.reporters, quorum=3,
         operator=actors.operator, house_account=actors.house, delay=DELAY,
-        max_move_bp=2_000, max_age=3600, auction_window=AUCTION_WINDOW)
+        max_move_bp=2_000, max_age=3600, auction_window=auction_window)
     dep = contracts.deploy_with_keys(w3, setup, keys, sender=actors.deployer)
     client = Client(w3, dep)
     for account in actors.members.values():
