@@ -185,13 +185,11 @@ def margin_bid(collateral: int, positions: Sequence[int], lot: Sequence[int], bi
     positions with the lot, or the lot takes a position out of bounds. A settled
     instrument's part of the lot is 0 (docs/protocol.md)."""
     check_bid(bid)
-    alive = tuple(live) or (True,) * len(positions)
-    lot = tuple(q if a else 0 for q, a in zip(lot, alive, strict=True))
     zero = (0,) * len(positions)
     try:
         fig = clear_slot(collateral, positions, zero, 0, deposit, 0, prices, prices_prev,
                          params, funding=funding, funding_prev=funding_prev, live=live,
-                         risk=risk, df=df, df_scale=df_scale, lot=lot, bid=bid)
+                         risk=risk, df=df, df_scale=df_scale, lot=tuple(lot), bid=bid)
     except ValueError as exc:
         raise BidNotMargined(f"bid {bid}: the lot cannot be cleared with this slot's "
                              f"positions: {exc}") from None

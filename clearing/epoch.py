@@ -296,8 +296,7 @@ def run_epoch(
     if award is not None:
         if not isinstance(award, Award) or award.winner >= n or not members[award.winner]:
             raise EpochError(f"award {award!r}: the winner must be a member slot of the pool")
-        lot = tuple(q if a else 0 for q, a in zip(state.leaves[HOUSE].positions, live,
-                                                 strict=True))
+        lot = state.leaves[HOUSE].positions  # clear_slot drops settled instruments
 
     def won(i: int) -> tuple[tuple[int, ...], int]:
         """Slot i's lot and bid (the award's winner's; nothing for the others)."""
@@ -309,6 +308,7 @@ def run_epoch(
         figures: list[SlotFigures] = []
         for i, leaf in enumerate(state.leaves):
             se = ev.per_slot[i]
+            lot_i, bid_i = won(i)
             try:
                 figures.append(clear_slot(leaf.collateral, leaf.positions, deltas[i], cash[i],
                                           se.deposit, se.withdrawal, prices, prev, params,
@@ -317,7 +317,7 @@ def run_epoch(
                                           live=live, risk=risk, df=leaf.df,
                                           df_scale=state.df_scale, member=members[i],
                                           fund_share=shares[i][0], haircut=shares[i][1],
-                                          lot=won(i)[0], bid=won(i)[1]))
+                                          lot=lot_i, bid=bid_i))
             except (BoundError, ParamsError, TradeLossError) as exc:
                 raise EpochError(f"slot {i}: {exc}") from exc
         return figures

@@ -133,7 +133,9 @@ def clear_slot(collateral: int, positions: Sequence[int], delta: Sequence[int],
             raise ParamsError(f"position {q} in instrument {m} exceeds the limit "
                               f"{params.position_limits[m]} (and the position held before, "
                               f"{positions[m]})")
-    qa = tuple(q + x for q, x in zip(qn, tuple(lot) or (0,) * m_count, strict=True))
+    # A settled instrument's part of the lot is 0, like any position in it.
+    qa = tuple(q + (x if a else 0)
+               for q, x, a in zip(qn, tuple(lot) or (0,) * m_count, alive, strict=True))
     for m, q in enumerate(qa):
         bounds.DELTA.check(q, f"position[{m}]")
     e0 = collateral + vm + deposit

@@ -18,14 +18,14 @@ from typing import Any
 from eth_utils import event_abi_to_log_topic
 
 from zkclear.chain.client import Client
-from zkclear.clearing.auction import Award
+from zkclear.clearing.auction import Award, Lot, LotMismatch, verify_lot
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.instruments import Instrument
 from zkclear.clearing.params import ParamsError, RiskParams
-from zkclear.clearing.state import HOUSE, Leaf
+from zkclear.clearing.state import HOUSE
 from zkclear.clearing.waterfall import Layers
 from zkclear.errors import ZkclearError
-from zkclear.field import BoundError, P
+from zkclear.field import P
 
 __all__ = ["ChainDataError", "ChainView", "MemberView", "find_params", "hex32"]
 
@@ -143,9 +143,10 @@ class ChainView:
             return False
         vkh0 = int(self.client.call(self.client.house.functions.vkhOf(HOUSE)))
         try:
-            return Leaf(c0, tuple(lot), vkh0, 1, 0, 0).hash() == data[0]
-        except (BoundError, ValueError, TypeError):
+            verify_lot(Lot(epoch, c0, tuple(lot), vkh0), data)
+        except (LotMismatch, TypeError):
             return False
+        return True
 
     def house_collateral(self, epoch: int) -> int | None:
         """The house's collateral after an accepted epoch, from its published exit data

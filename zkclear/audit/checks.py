@@ -183,10 +183,8 @@ def audit_epoch(row: EpochRow, chain: MemberView, state: State,
                     str(tuple(lot)), "the lot given for the member's award does not open the "
                     "house's leaf in the previous epoch's exit data")
             known = False
-        else:
-            live = tuple(not ins.done(epoch) for ins in table)
-            won = {"lot": tuple(q if a else 0 for q, a in zip(lot, live, strict=True)),
-                   "bid": row.award.bid}
+        else:  # clear_slot drops the lot's settled instruments
+            won = {"lot": tuple(lot), "bid": row.award.bid}
 
     # Re-derive the slot's clearing.
     figures = None

@@ -143,9 +143,13 @@ def latest_timestamp(w3: Web3) -> int:
 
 
 def chain_now(w3: Web3) -> int:
-    """The time the next transaction will see (the pending block's timestamp): the latest
-    block's lags behind while no block is mined (a quiet local chain)."""
-    return int(w3.eth.get_block("pending")["timestamp"])
+    """The time the next transaction will see (the pending block's timestamp; the latest
+    block's on a node without a pending block): the latest block's lags behind while no
+    block is mined (a quiet local chain)."""
+    try:
+        return int(w3.eth.get_block("pending")["timestamp"])
+    except Exception:  # a node without a pending block
+        return latest_timestamp(w3)
 
 
 def set_storage(w3: Web3, address: str, slot: int, value: int) -> None:

@@ -216,9 +216,7 @@ class Pool:
         if cl.mark_hash(epoch) == 0:
             _, release_at = cl.pending_prices(epoch)
             if release_at and chain.is_local(self.w3):
-                wait = release_at - chain.latest_timestamp(self.w3)
-                if wait > 0:
-                    chain.advance_time(self.w3, wait)
+                self._wait_until(release_at)
                 cl.release_prices(epoch, sender=self.actors.reporters[0])
         final = cl.final_prices(epoch)
         if final != tuple(prices):

@@ -30,6 +30,7 @@ from web3 import Web3
 
 from zkclear.chain.auction import AuctionState, SealedBid
 from zkclear.chain.client import Client
+from zkclear.chain.node import chain_now
 from zkclear.clearing.auction import (
     Lot,
     LotMismatch,
@@ -60,15 +61,6 @@ NO_COMMITMENT = bytes(32)
 class BidError(MemberError):
     """The auction refuses this step now (no auction, too early, too late, no saved bid,
     below the reserve, already committed ...): ``code`` says which."""
-
-
-def _chain_time(cl: Client) -> int:
-    """The time the next transaction runs at, as near as the node says (the pending
-    block's, else the latest block's): what the auction's deadlines are compared with."""
-    try:
-        return int(cl.w3.eth.get_block("pending")["timestamp"])
-    except Exception:  # a node without a pending block
-        return int(cl.w3.eth.get_block("latest")["timestamp"])
 
 
 def _open_auction(cl: Client) -> AuctionState:
@@ -160,7 +152,7 @@ def plan_bid(m: MemberClient, amount: int, lot: Lot | None = None) -> dict[str, 
     check_bid(amount)
     cl = m._chain()
     auction = _open_auction(cl)
-    now = _chain_time(cl)
+    now = chain_now(cl.w3)
     if now >= auction.commit_end:
         raise BidError(f"the auction of epoch {auction.epoch} took commits until "
                        f"{auction.commit_end} (now {now}): too late to bid", "commit_closed")
@@ -247,7 +239,7 @@ def reveal_bid(m: MemberClient, folder: Path) -> dict[str, Any]:
     out = {"epoch": auction.epoch, "slot": sealed.slot, "bid": sealed.bid}
     if sealed.slot in auction.revealed:
         return {**out, "revealed": True, "best": _best(cl.auction_of(auction.epoch))}
-    now = _chain_time(cl)
+    now = chain_now(cl.w3)
     if now < auction.commit_end:
         raise BidError(f"too early: the auction of epoch {auction.epoch} takes reveals from "
                        f"{auction.commit_end} ({auction.commit_end - now} s from now)",
