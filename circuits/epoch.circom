@@ -16,17 +16,19 @@ include "lib/epoch_slot.circom";
 // Every public value is a public input (no outputs), in the documented order.
 template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_BITS,
                IM_FACTOR_BITS, PENALTY_BITS, BP, EPOCH_BITS, N_EVENTS_BITS, TOTAL_BITS,
-               RHO_BITS, FUND_BITS, SCALE_BITS, LAYER_BITS) {
-    // Both masks (N bits each) and the exit-data challenge share one field element; N is
-    // a power of two (Merkle).
-    assert(N >= 2 && 2 * N + RHO_BITS <= 252);
+               RHO_BITS, FUND_BITS, SCALE_BITS, LAYER_BITS, MASK_BITS) {
+    // N is a power of two (Merkle), at most 256 (the auction word's 8-bit winner field;
+    // the contract's uint256 masks). The liquidated and granted masks are exit-data words
+    // of MASK_BITS bits each (W of them per mask), bound by exitSum like the leaves.
+    assert(N >= 2 && N <= 256 && MASK_BITS <= 252 && 2 * SCALE_BITS + 1 + RHO_BITS <= 252);
+    var W = (N + MASK_BITS - 1) \ MASK_BITS;
     assert(E < (1 << N_EVENTS_BITS) && EPOCH_BITS + N_EVENTS_BITS + TOTAL_BITS <= 252);
     // Public (clearing/public.py): the small values are packed, so the verifier pays for
-    // 9 public inputs instead of 13:
+    // fewer public inputs:
     //   epochInfo = epoch + nEvents * 2^EPOCH_BITS + totalCollateral * 2^(EPOCH_BITS + N_EVENTS_BITS)
-    //   outcome   = liquidatedMask + grantedMask * 2^N + rho * 2^(2N)
-    //   exitSum   = sum_j D[j] * rho^j, D = (new leaves, house collateral): the exit data
-    //               the contract receives in calldata and derives rho from (Fiat-Shamir).
+    //   exitSum   = sum_j D[j] * rho^j, D = (new leaves, house collateral, liquidatedMask
+    //               words, grantedMask words): the exit data the contract receives in
+    //               calldata and derives rho from (Fiat-Shamir).
     signal input oldRoot;
     signal input newRoot;
     signal input epochInfo;
@@ -34,23 +36,23 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal input pricesPrevHash;
     signal input pricesHash;
     signal input eventsAcc;
-    signal input outcome;
     signal input exitSum;
     //   fundInfo  = dfScale + dfScaleNext * 2^SCALE_BITS + cover2Met * 2^(2 SCALE_BITS)
+    //               + rho * 2^(2 SCALE_BITS + 1)
     //   layersA   = fundOwn + fundHouse * 2^LAYER_BITS,  layersB = fundShared + fundHaircut * 2^LAYER_BITS
     //   fundTotals = fundBase + fundGains * 2^LAYER_BITS   (docs/protocol.md, "Default fund")
     signal input fundInfo;
     signal input layersA;
     signal input layersB;
     signal input fundTotals;
-    //   auction = awarded + bidNeg * 2 + winner * 4 + bidAbs * 2^9 + houseFlat * 2^(9 + FUND_BITS)
-    //             + lotMM * 2^(10 + FUND_BITS)   (docs/protocol.md, "The auction of the house's lot")
+    //   auction = awarded + bidNeg * 2 + winner * 4 + bidAbs * 2^10 + houseFlat * 2^(10 + FUND_BITS)
+    //             + lotMM * 2^(11 + FUND_BITS)   (docs/protocol.md, "The auction of the house's lot")
     signal input auction;
     // private: the values the packed signals carry (unpacked and range-checked below)
     signal input epoch;
     signal input nEvents;
-    signal input liquidatedMask;
-    signal input grantedMask;
+    signal input liquidatedMask[W]; // exit-data words, MASK_BITS slots each
+    signal input grantedMask[W];
     signal input totalCollateral;
     signal input rho;
     signal input dfScale; // the contract's dfScale (the previous epoch's dfScaleNext)
@@ -260,7 +262,12 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         houseKeep[m] <== mtm[0].qn[m] * (1 - awarded);
         houseQ[m] = houseKeep[m];
     }
-    var liqMask = 0;
+    var liqMask[W];
+    var grantMask[W];
+    for (var w = 0; w < W; w++) {
+        liqMask[w] = 0;
+        grantMask[w] = 0;
+    }
     var lotMM = 0;
     var sold = 0;
     signal liqMM[N];
@@ -289,7 +296,7 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         for (var m = 0; m < M; m++) {
             houseQ[m] += step[i].toHouseQ[m];
         }
-        liqMask += step[i].liq * (1 << i);
+        liqMask[i \ MASK_BITS] += step[i].liq * (1 << (i % MASK_BITS));
         liqMM[i] <== step[i].liq * step[i].mm;
         lotMM += liqMM[i];
         liqWin[i] <== step[i].liq * win[i];
@@ -334,7 +341,6 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     // Steps 6 and 8, pool rule: no withdrawal is granted while the house is negative, so
     // the pool total never goes negative and an under-water house cannot be drained.
     component settle[N];
-    var grantMask = 0;
     var paidTotal = 0;
     granted[0] <== 0;
     paid[0] <== 0;
@@ -357,7 +363,7 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         paid[i] <== settle[i].paid;
         cNew[i] <== settle[i].cNew;
         dfNew[i] <== settle[i].dfNew;
-        grantMask += granted[i] * (1 << i);
+        grantMask[i \ MASK_BITS] += granted[i] * (1 << (i % MASK_BITS));
         paidTotal += paid[i];
     }
     for (var m = 0; m < M; m++) {
@@ -376,8 +382,10 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
         }
     }
     // The liq and granted bits are booleans, so each mask has one decomposition.
-    liquidatedMask === liqMask;
-    grantedMask === grantMask;
+    for (var w = 0; w < W; w++) {
+        liquidatedMask[w] === liqMask[w];
+        grantedMask[w] === grantMask[w];
+    }
 
     // Cover-2 on the new values.
     component cover = Cover2(N, ST_BITS, CASH_BITS, SCALE_BITS, BP);
@@ -398,14 +406,15 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     Unsigned(LAYER_BITS)(wf.hcUse);
     Unsigned(LAYER_BITS)(wf.F);
     Unsigned(LAYER_BITS)(wf.G);
-    fundInfo === dfScale + cover.scaleNext * (1 << SCALE_BITS) + cover.met * (1 << (2 * SCALE_BITS));
+    fundInfo === dfScale + cover.scaleNext * (1 << SCALE_BITS) + cover.met * (1 << (2 * SCALE_BITS))
+        + rho * (1 << (2 * SCALE_BITS + 1));
     layersA === wf.O + wf.hUse * (1 << LAYER_BITS);
     layersB === wf.fUse + wf.hcUse * (1 << LAYER_BITS);
     fundTotals === wf.F + wf.G * (1 << LAYER_BITS);
-    // lotMM < N * 2^MM_BITS <= 2^(MM_BITS + 6): the word stays below 2^252.
-    assert(10 + FUND_BITS + MM_BITS + 6 <= 252 && N <= 128);
-    auction === awarded + 2 * bidNeg + 4 * winner + bidAbs * (1 << 9)
-        + flatUpTo[M - 1] * (1 << (9 + FUND_BITS)) + lotMM * (1 << (10 + FUND_BITS));
+    // winner < N <= 2^8; lotMM < N * 2^MM_BITS <= 2^(MM_BITS + 8): the word stays below 2^252.
+    assert(11 + FUND_BITS + MM_BITS + 8 <= 252);
+    auction === awarded + 2 * bidNeg + 4 * winner + bidAbs * (1 << 10)
+        + flatUpTo[M - 1] * (1 << (10 + FUND_BITS)) + lotMM * (1 << (11 + FUND_BITS));
 
     // Step 9: positions still net to zero; total collateral = old total + deposits - paid
     // (the proof of reserves the contract checks against its token balance).
@@ -429,23 +438,34 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal newRootIn <== MerkleRoot(N)(newLeaf);
     newRoot === newRootIn;
 
-    // Exit data D = (newLeaf[0..N-1], cNew[0]): exitSum = sum_j D[j] * rho^j (Horner).
-    // The contract derives rho from the D it was given and newRoot, so a published D
-    // that differs from the real one passes with probability <= N / 2^RHO_BITS.
-    signal horner[N + 1];
-    horner[N] <== cNew[0];
-    for (var j = N - 1; j >= 0; j--) {
-        horner[j] <== horner[j + 1] * rho + newLeaf[j];
+    // Exit data D = (newLeaf[0..N-1], cNew[0], liquidatedMask[0..W-1], grantedMask[0..W-1]):
+    // exitSum = sum_j D[j] * rho^j (Horner). The contract derives rho from the D it was
+    // given and newRoot, so a published D that differs from the real one passes with
+    // probability <= (N + 2W) / 2^RHO_BITS.
+    var L = N + 1 + 2 * W;
+    signal horner[L];
+    horner[L - 1] <== grantedMask[W - 1];
+    for (var j = L - 2; j >= 0; j--) {
+        var dj;
+        if (j < N) {
+            dj = newLeaf[j];
+        } else if (j == N) {
+            dj = cNew[0];
+        } else if (j < N + 1 + W) {
+            dj = liquidatedMask[j - N - 1];
+        } else {
+            dj = grantedMask[j - N - 1 - W];
+        }
+        horner[j] <== horner[j + 1] * rho + dj;
     }
     exitSum === horner[0];
 
     // The packed public signals. Each field is range-checked, so each word has exactly
     // one decomposition: epoch < 2^EPOCH_BITS, nEvents <= E < 2^N_EVENTS_BITS (the
     // accumulator's prefix mask), 0 <= totalCollateral < 2^TOTAL_BITS (the contract holds
-    // it as an unsigned amount), masks < 2^N (sums of N bits, above), rho < 2^RHO_BITS.
+    // it as an unsigned amount), rho < 2^RHO_BITS (the mask words are sums of bits, above).
     Unsigned(EPOCH_BITS)(epoch);
     Unsigned(TOTAL_BITS)(totalCollateral);
     Unsigned(RHO_BITS)(rho);
     epochInfo === epoch + nEvents * (1 << EPOCH_BITS) + totalCollateral * (1 << (EPOCH_BITS + N_EVENTS_BITS));
-    outcome === liquidatedMask + grantedMask * (1 << N) + rho * (1 << (2 * N));
 }

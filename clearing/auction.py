@@ -30,7 +30,7 @@ from .state import Leaf
 #: |b| < 2^BID_BITS: a bid is a cash amount of the default fund's size.
 BID_BITS = bounds.FUND_BITS
 #: The winner's slot field of the auction word (N <= 2^WINNER_BITS).
-WINNER_BITS = 7
+WINNER_BITS = 8
 _BID_SHIFT = 2 + WINNER_BITS
 FLAT_SHIFT = _BID_SHIFT + BID_BITS
 LOT_MM_SHIFT = FLAT_SHIFT + 1
@@ -167,7 +167,11 @@ def verify_lot(lot: Lot, exit_data: Sequence[int], house_vkh: int | None = None)
         raise LotMismatch(f"epoch {lot.epoch}: the lot (collateral {lot.collateral}, "
                           f"positions {list(lot.positions)}) does not hash to the house leaf "
                           "of the published exit data")
-    if lot.collateral % P != exit_data[-1]:
+    try:
+        house = exit_data[bounds.exit_data_slots(len(exit_data))]
+    except ValueError as exc:
+        raise LotMismatch(f"epoch {lot.epoch}: {exc}") from None
+    if lot.collateral % P != house:
         raise LotMismatch(f"epoch {lot.epoch}: the lot's collateral {lot.collateral} is not "
                           "the house's collateral in the published exit data")
     return lot

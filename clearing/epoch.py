@@ -136,9 +136,11 @@ class EpochResult:
         return self.new.total_collateral()
 
     def exit_data(self) -> list[int]:
-        """``D``: the new leaf hashes and the house's collateral mod r, published with the
-        proof (``submitEpoch`` calldata) so that members can exit after a freeze."""
-        return self.new.exit_data()
+        """``D``: the new leaf hashes, the house's collateral mod r and the liquidated and
+        granted masks' words, published with the proof (``submitEpoch`` calldata) so that
+        members can exit after a freeze and the contract learns the masks."""
+        return public.exit_data(self.new.exit_leaves(), self.liquidated_mask, self.granted_mask,
+                                self.old.config.n_slots)
 
     @property
     def rho(self) -> int:
@@ -155,7 +157,6 @@ class EpochResult:
                                               self.risk_prev),
                 "pricesHash": prices_hash(self.prices, self.funding, self.risk_hash),
                 "eventsAcc": self.events.accumulator, "nEvents": len(self.events.events),
-                "liquidatedMask": self.liquidated_mask, "grantedMask": self.granted_mask,
                 "totalCollateral": self.total_collateral,
                 "dfScale": self.old.df_scale, "dfScaleNext": self.new.df_scale,
                 "cover2Met": int(self.cover2.met), "fundOwn": self.layers.own,
@@ -167,7 +168,7 @@ class EpochResult:
 
     def public_signals(self) -> list[int]:
         """In the circuit's order (docs/protocol.md), small values packed."""
-        return public.pack(self.public_values(), self.old.config.n_slots)
+        return public.pack(self.public_values())
 
     PUBLIC_NAMES = public.PUBLIC_NAMES
 

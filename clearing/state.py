@@ -119,10 +119,11 @@ class PoolState:
         """Everything the pool holds: collateral and default-fund contributions."""
         return sum(leaf.collateral + leaf.df for leaf in self.leaves)
 
-    def exit_data(self) -> list[int]:
-        """``D``: the leaf hashes and the house's collateral mod r, published with each
-        epoch's proof (``submitEpoch`` calldata) so that members can exit after a freeze
-        (docs/protocol.md, "Freeze and escape"). Blinded leaves reveal nothing."""
+    def exit_leaves(self) -> list[int]:
+        """The state's part of an epoch's exit data ``D``: the leaf hashes and the house's
+        collateral mod r, published with each epoch's proof (``submitEpoch`` calldata, the
+        slot masks follow: ``EpochResult.exit_data``) so that members can exit after a
+        freeze (docs/protocol.md, "Freeze and escape"). Blinded leaves reveal nothing."""
         return [*self.leaf_hashes(), self.leaves[HOUSE].collateral % P]
 
     def with_leaves(self, leaves: Sequence[Leaf], epoch: int, prices: Sequence[int],

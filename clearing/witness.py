@@ -27,6 +27,8 @@ def epoch_circuit_inputs(r: EpochResult) -> dict[str, Any]:
     inputs |= {k: v % P for k, v in r.public_values().items()
                if k not in inputs and k not in public.COMPUTED}
     inputs |= {
+        "liquidatedMask": public.mask_words(r.liquidated_mask, n),
+        "grantedMask": public.mask_words(r.granted_mask, n),
         "imFactorBp": r.params.im_factor_bp,
         "penaltyBp": r.params.penalty_bp,
         **dict(zip(("dfFloor", "dfShareBp", "stressBp", "skinCap"),

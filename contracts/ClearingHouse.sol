@@ -296,14 +296,11 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         _notFrozen();
         uint256 info = publicInputs[PUB_EPOCH_INFO];
         uint256 epoch = info & ((1 << EPOCH_BITS) - 1);
-        uint256 outcome = publicInputs[PUB_OUTCOME];
-        uint256 mask = (1 << nSlots) - 1;
-        uint256 liquidated = outcome & mask;
-        uint256 granted = (outcome >> nSlots) & mask;
+        _checkExitData(epoch, publicInputs, exitData);
+        (uint256 liquidated, uint256 granted) = _exitMasks(exitData);
         uint256 newTotal = _checkPublicInputs(epoch, info, liquidated, granted, publicInputs);
         _checkFundInfo(publicInputs[PUB_FUND_INFO]);
         auction.checkAward(epoch, publicInputs[PUB_AUCTION]);
-        _checkExitData(epoch, outcome >> (2 * nSlots), publicInputs, exitData);
         if (gasleft() < MIN_VERIFY_GAS) revert InsufficientGas(gasleft(), MIN_VERIFY_GAS);
         if (!verifier.verifyProof(proof.a, proof.b, proof.c, publicInputs)) revert InvalidProof();
 
@@ -405,19 +402,37 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         );
     }
 
-    function _checkExitData(uint256 epoch, uint256 rhoGiven, uint256[EPOCH_PUBLIC_INPUTS] calldata pub,
-                            uint256[] calldata d) private view {
-        if (d.length != nSlots + 1) revert ExitDataLength(d.length, nSlots + 1);
+    function _checkExitData(uint256 epoch, uint256[EPOCH_PUBLIC_INPUTS] calldata pub, uint256[] calldata d)
+        private
+        view
+    {
+        if (d.length != _exitDataLength()) revert ExitDataLength(d.length, _exitDataLength());
         for (uint256 j = 0; j < d.length; j++) {
             if (d[j] >= FIELD_R) revert ExitDataNotCanonical(j);
         }
         uint256 rho = uint256(keccak256(abi.encode(epoch, pub[PUB_NEW_ROOT], d))) >> (256 - RHO_BITS);
+        uint256 rhoGiven = pub[PUB_FUND_INFO] >> (2 * SCALE_BITS + 1);
         if (rhoGiven != rho) revert ExitChallengeMismatch(rhoGiven, rho);
         uint256 acc = 0;
         for (uint256 j = d.length; j > 0; j--) {
             acc = addmod(mulmod(acc, rho, FIELD_R), d[j - 1], FIELD_R);
         }
         if (pub[PUB_EXIT_SUM] != acc) revert ExitSumMismatch(pub[PUB_EXIT_SUM], acc);
+    }
+
+    /// N leaves, the house's collateral, then both masks in MASK_WORD_BITS-bit words.
+    function _exitDataLength() private view returns (uint256) {
+        return nSlots + 1 + 2 * ((nSlots + MASK_WORD_BITS - 1) / MASK_WORD_BITS);
+    }
+
+    /// The liquidated and granted masks of checked exit data (the proof shows each word
+    /// is the sum of its slots' bits, so each is below 2^MASK_WORD_BITS).
+    function _exitMasks(uint256[] calldata d) private view returns (uint256 liquidated, uint256 granted) {
+        uint256 words = (nSlots + MASK_WORD_BITS - 1) / MASK_WORD_BITS;
+        for (uint256 k = 0; k < words; k++) {
+            liquidated |= d[nSlots + 1 + k] << (MASK_WORD_BITS * k);
+            granted |= d[nSlots + 1 + words + k] << (MASK_WORD_BITS * k);
+        }
     }
 
     /// One signed commit: checks and records it; returns its slot's bit. `committed`: the
@@ -501,7 +516,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
 
     /// Checks exit data against the stored hash; returns the house's signed collateral.
     function _checkStoredExitData(uint256[] calldata exitData) private view returns (int256) {
-        if (exitData.length != nSlots + 1) revert WrongExitDataLength(exitData.length, nSlots + 1);
+        if (exitData.length != _exitDataLength()) revert WrongExitDataLength(exitData.length, _exitDataLength());
         bytes32 h = keccak256(abi.encode(exitData));
         if (h != lastExitDataHash) revert ExitDataMismatch(h, lastExitDataHash);
         uint256 x = exitData[nSlots];

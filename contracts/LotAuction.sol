@@ -18,7 +18,7 @@ import {IAuctionHouse, ILotAuction} from "./interfaces/ILotAuction.sol";
 /// `-reserve <= bid` and `|bid| < 2^BID_BITS`, `reserve = ceil(lotBase * auctionReserveBp
 /// / BP)`; the highest revealed bid wins, ties go to the earlier reveal. The house's
 /// closeEpoch(e + 1) waits for the reveal deadline (closeAuction) and records the award
-/// word `a | neg << 1 | w << 2 | |b| << 9` (0 without a bid), which e + 1's proof must
+/// word `a | neg << 1 | w << 2 | |b| << 10` (0 without a bid), which e + 1's proof must
 /// carry in the low AWARD_BITS bits of its auction signal (checkAward). Nothing here moves
 /// money: the award is cleared in the epoch proof.
 contract LotAuction is Constants, Governed, ILotAuction {
@@ -89,7 +89,7 @@ contract LotAuction is Constants, Governed, ILotAuction {
         int256 limit = int256(1 << BID_BITS);
         if (bid <= -limit || bid >= limit) revert BidOutOfRange(bid);
         if (bid < 0 && uint256(-bid) > a.reserve) revert BidBelowReserve(bid, a.reserve);
-        a.revealedMask |= uint64(1 << slot);
+        a.revealedMask |= 1 << slot;
         if (!a.hasBest || bid > a.bestBid) {
             (a.hasBest, a.bestSlot, a.bestBid) = (true, uint8(slot), int128(bid));
         }

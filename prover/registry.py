@@ -42,7 +42,7 @@ def epoch(slots: int = 4, instruments: int = 2, scenarios: int = 4,
                 bounds.PRICE_BITS, bounds.SHOCK_BITS, bounds.LOSS_BITS,
                 bounds.IM_FACTOR_BITS, bounds.PENALTY_BITS, bounds.BP, bounds.EPOCH_BITS,
                 bounds.N_EVENTS_BITS, bounds.TOTAL_BITS, bounds.RHO_BITS, bounds.FUND_BITS,
-                bounds.SCALE_BITS, bounds.LAYER_BITS),
+                bounds.SCALE_BITS, bounds.LAYER_BITS, bounds.MASK_WORD_BITS),
         public=EPOCH_PUBLIC,
         description="events, reports, netting, mark-to-market, portfolio margin, two-way "
                     "liquidation, withdrawals, penalties, the default waterfall, Cover-2, "

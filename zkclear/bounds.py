@@ -30,11 +30,13 @@ PENALTY_BITS = 14
 BP = 10_000
 #: Most instruments a pool may have (keeps losses below 2^LOSS_BITS).
 MAX_INSTRUMENTS = 256
-#: Most slots: the liquidated and granted masks (N bits each) and the exit-data
-#: challenge share one public field element,
-#: ``outcome = liquidatedMask + grantedMask * 2^N + rho * 2^(2N)`` (2N + RHO_BITS <= 252;
-#: N a power of two).
-MAX_SLOTS = 64
+#: Most slots (a power of two): slot masks are uint256 on-chain, and the auction word's
+#: winner field has WINNER_BITS bits.
+MAX_SLOTS = 256
+#: The liquidated and granted masks travel in the exit data (docs/protocol.md, "Freeze
+#: and escape"), each as ceil(N / MASK_WORD_BITS) words of MASK_WORD_BITS bits (low slots
+#: first), bound by the proof through the exit-data sum like the leaves.
+MASK_WORD_BITS = 128
 #: The exit-data challenge ``rho`` (docs/protocol.md, "Freeze and escape"): the top bits
 #: of a keccak256 the contract computes; a wrong published exit data passes with
 #: probability at most N / 2^RHO_BITS.
@@ -66,4 +68,21 @@ LOSS = SignedRange(LOSS_BITS)
 assert 2 * DELTA_BITS + SHOCK_BITS + 8 <= LOSS_BITS - 2  # losses cannot reach the bound
 assert LOSS_BITS + IM_FACTOR_BITS < 250  # MM * factor stays far from r
 assert 2 * LAYER_BITS <= 252 and REQ_BITS + MAX_SLOTS.bit_length() <= LAYER_BITS
-assert EPOCH_BITS + N_EVENTS_BITS + TOTAL_BITS < 253 and 2 * MAX_SLOTS + RHO_BITS <= 252  # packing
+assert EPOCH_BITS + N_EVENTS_BITS + TOTAL_BITS < 253 and MASK_WORD_BITS < 253  # packing
+assert 2 * SCALE_BITS + 1 + RHO_BITS <= 252  # fundInfo carries rho
+
+
+def mask_words(n_slots: int) -> int:
+    """How many exit-data words carry one slot mask of a pool of ``n_slots`` slots."""
+    return -(-n_slots // MASK_WORD_BITS)
+
+
+def exit_data_slots(length: int) -> int:
+    """The pool size N of an epoch's exit data of ``length`` words (N leaves, the house's
+    collateral, two masks of :func:`mask_words` words each); N is a power of two, so
+    the length determines it. ValueError if no pool size has that length."""
+    for k in range(1, MAX_SLOTS.bit_length()):
+        n = 1 << k
+        if n + 1 + 2 * mask_words(n) == length:
+            return n
+    raise ValueError(f"{length} words is not the exit data of any pool size")

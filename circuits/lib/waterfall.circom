@@ -117,6 +117,16 @@ template Default(MM_BITS, PENALTY_BITS, CASH_BITS, VM_BITS, BP) {
     gain <== surv * gainRaw;
 }
 
+// The bits of a slot count that widen sums over the N slots: log2(N), but at least 6, so
+// pools up to 64 slots keep the widths (and constraint counts) they were built with.
+function slotBits(N) {
+    var b = 6;
+    while ((1 << b) < N) {
+        b++;
+    }
+    return b;
+}
+
 // The pooled layers of the waterfall, for N slots (slot 0, the house, has zeros):
 //   R1 = sum s - O + saleLoss, O = sum own;  H = cpreHouse + sum pen + saleGain;
 //   hUse = min(R1, skinCap, max(H, 0)); R2 = R1 - hUse;
@@ -125,11 +135,12 @@ template Default(MM_BITS, PENALTY_BITS, CASH_BITS, VM_BITS, BP) {
 //   house = H - R1 + sum u + sum y.
 // Bounds: s, own < 2^(CASH+2); held < 2^REQ_BITS (a survivor's: df' < req of the epoch
 // before, or req); gain < 2^VM_BITS; pen < 2^(CASH+2);
-// |cpreHouse| < 2^CASH; skinCap < 2^FUND_BITS. N <= 64, so every sum is below 2^(CASH+9).
+// |cpreHouse| < 2^CASH; skinCap < 2^FUND_BITS. N <= 2^slotBits(N), so every sum is below
+// 2^(CASH + 3 + slotBits(N)) (2^(CASH+9) up to N = 64).
 template Waterfall(N, CASH_BITS, REQ_BITS, VM_BITS) {
-    var SB = CASH_BITS + 9;
-    var F_BITS = REQ_BITS + 7;
-    var G_BITS = VM_BITS + 7;
+    var SB = CASH_BITS + 3 + slotBits(N);
+    var F_BITS = REQ_BITS + 1 + slotBits(N);
+    var G_BITS = VM_BITS + 1 + slotBits(N);
     signal input shortfall[N];
     signal input own[N];
     signal input pen[N];
@@ -194,9 +205,9 @@ template Waterfall(N, CASH_BITS, REQ_BITS, VM_BITS) {
 // (a defaulter's leftover contribution covers its own shortfalls only);
 // D = sum surv_i * ST_i; scaleNext = min(2^SCALE_BITS - 1, ceil(max(0, C2 - skin) * BP / D))
 // (0 when D = 0, when C2 = 0 too). Which slots are the two largest stays private.
-// Bounds: 0 <= ST < 2^ST_BITS; |c'| < 2^CASH_BITS; 0 <= df' < 2^CASH_BITS; N <= 64.
+// Bounds: 0 <= ST < 2^ST_BITS; |c'| < 2^CASH_BITS; 0 <= df' < 2^CASH_BITS; N <= 2^slotBits(N).
 template Cover2(N, ST_BITS, CASH_BITS, SCALE_BITS, BP) {
-    var B = CASH_BITS + 9;
+    var B = CASH_BITS + 3 + slotBits(N);
     var UB = ST_BITS + 1; // 0 <= unc <= ST < 2^ST_BITS for a survivor, 0 otherwise
     signal input stress[N];
     signal input surv[N];
@@ -280,8 +291,8 @@ template Cover2(N, ST_BITS, CASH_BITS, SCALE_BITS, BP) {
     signal dSum <== d;
     // A survivor ends with c' >= 0 and df' >= 0 (e >= MM >= 0, y <= gain <= e, a grant
     // keeps IM >= 0), so unc <= ST < 2^ST_BITS, C2 < 2^(ST_BITS+1) and need * BP <
-    // 2^(ST_BITS+15); D < 2^(ST_BITS+6) (N <= 64). Outside these bounds there is no witness.
-    var D_BITS = ST_BITS + 7;
+    // 2^(ST_BITS+15); D < 2^(ST_BITS+slotBits(N)). Outside these bounds there is no witness.
+    var D_BITS = ST_BITS + 1 + slotBits(N);
     var NB = ST_BITS + 15;
     signal raw <== CeilDivVar(NB, D_BITS, NB)(need * BP, dSum);
     scaleNext <== SignedMin(NB + 1)(raw, (1 << SCALE_BITS) - 1);

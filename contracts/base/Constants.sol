@@ -22,9 +22,11 @@ abstract contract Constants {
     uint256 public constant SHOCK_BITS = 16;
     uint256 public constant IM_FACTOR_BITS = 16;
     uint256 public constant BP = 10_000;
-    /// Both slot masks and the exit-data challenge share one public field element:
-    /// 2 * MAX_SLOTS + RHO_BITS <= 252.
-    uint256 public constant MAX_SLOTS = 64;
+    /// Slot masks are uint256; the auction word's winner field has WINNER_BITS bits.
+    uint256 public constant MAX_SLOTS = 256;
+    /// The liquidated and granted masks travel in the exit data after the leaves and the
+    /// house's collateral, each as ceil(nSlots / MASK_WORD_BITS) words, low slots first.
+    uint256 public constant MASK_WORD_BITS = 128;
     /// The exit-data challenge rho: the top RHO_BITS bits of a keccak256.
     uint256 public constant RHO_BITS = 100;
     /// epochInfo = epoch | nEvents << EPOCH_BITS | totalCollateral << (EPOCH_BITS + N_EVENTS_BITS).
@@ -56,9 +58,9 @@ abstract contract Constants {
     uint256 public constant MAX_INSTRUMENTS = 256;
 
     /// The epoch circuit's public signals, in order (clearing/public.py): the small values
-    /// are packed, epochInfo (epoch, nEvents, totalCollateral) and outcome
-    /// (liquidatedMask | grantedMask << nSlots | rho << 2 nSlots); exitSum binds the
-    /// epoch's exit data (submitEpoch calldata) to the new leaves.
+    /// are packed, epochInfo (epoch, nEvents, totalCollateral); exitSum binds the epoch's
+    /// exit data (submitEpoch calldata: the new leaves, the house's collateral and the
+    /// slot masks) to the proof.
     uint256 public constant PUB_OLD_ROOT = 0;
     uint256 public constant PUB_NEW_ROOT = 1;
     uint256 public constant PUB_EPOCH_INFO = 2;
@@ -66,22 +68,22 @@ abstract contract Constants {
     uint256 public constant PUB_PRICES_PREV_HASH = 4;
     uint256 public constant PUB_PRICES_HASH = 5;
     uint256 public constant PUB_EVENTS_ACC = 6;
-    uint256 public constant PUB_OUTCOME = 7;
-    uint256 public constant PUB_EXIT_SUM = 8;
-    /// fundInfo = dfScale | dfScaleNext << SCALE_BITS | cover2Met << 2 SCALE_BITS;
+    uint256 public constant PUB_EXIT_SUM = 7;
+    /// fundInfo = dfScale | dfScaleNext << SCALE_BITS | cover2Met << 2 SCALE_BITS |
+    /// rho << (2 SCALE_BITS + 1), rho the exit-data challenge;
     /// layersA = fundOwn | fundHouse << LAYER_BITS; layersB = fundShared | fundHaircut <<
     /// LAYER_BITS; fundTotals = fundBase | fundGains << LAYER_BITS.
-    uint256 public constant PUB_FUND_INFO = 9;
-    uint256 public constant PUB_LAYERS_A = 10;
-    uint256 public constant PUB_LAYERS_B = 11;
-    uint256 public constant PUB_FUND_TOTALS = 12;
-    /// auction = a | neg << 1 | w << 2 | |b| << 9 | houseFlat << FLAT_SHIFT | lotMM <<
+    uint256 public constant PUB_FUND_INFO = 8;
+    uint256 public constant PUB_LAYERS_A = 9;
+    uint256 public constant PUB_LAYERS_B = 10;
+    uint256 public constant PUB_FUND_TOTALS = 11;
+    /// auction = a | neg << 1 | w << 2 | |b| << 10 | houseFlat << FLAT_SHIFT | lotMM <<
     /// LOT_MM_SHIFT (clearing/auction.py): the low AWARD_BITS bits are the award the
     /// contract recorded at close, the rest the proof's (docs/protocol.md, "The auction").
-    uint256 public constant PUB_AUCTION = 13;
+    uint256 public constant PUB_AUCTION = 12;
     uint256 public constant N_PUBLIC = EPOCH_PUBLIC_INPUTS;
     uint256 public constant BID_BITS = FUND_BITS;
-    uint256 public constant WINNER_BITS = 7;
+    uint256 public constant WINNER_BITS = 8;
     uint256 public constant AWARD_BITS = 2 + WINNER_BITS + BID_BITS;
     uint256 public constant FLAT_SHIFT = AWARD_BITS;
     uint256 public constant LOT_MM_SHIFT = FLAT_SHIFT + 1;

@@ -3,7 +3,7 @@ pragma solidity 0.8.28;
 
 // The epoch circuit's public signals (clearing/public.py PUBLIC_NAMES; Constants.N_PUBLIC,
 // checked against Python after every deployment): the one place Solidity fixes the count.
-uint256 constant EPOCH_PUBLIC_INPUTS = 14;
+uint256 constant EPOCH_PUBLIC_INPUTS = 13;
 
 /// @notice The Groth16 verifier snarkjs generates from the epoch circuit's zkey
 /// (exported and renamed to EpochVerifier by zkclear.verifier.onchain). It returns false --

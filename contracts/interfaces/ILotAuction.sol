@@ -22,7 +22,7 @@ interface ILotAuction {
         uint256 reserve; // the lowest acceptable bid is -reserve
         uint8 bestSlot;
         bool hasBest;
-        uint64 revealedMask; // slots whose bid was revealed
+        uint256 revealedMask; // slots whose bid was revealed (up to MAX_SLOTS = 256)
     }
 
     error NotClearingHouse(address caller);

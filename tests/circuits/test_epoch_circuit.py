@@ -48,7 +48,7 @@ from . import r1cs_eval
 
 CFG = PoolConfig(4, 2, 4)
 #: Pinned so growth is visible in review (docs/benchmarks.md, "Epoch circuit size").
-CONSTRAINTS_N4_M2_K4 = 47667
+CONSTRAINTS_N4_M2_K4 = 47669
 LIB = paths.CIRCUITS_DIR / "lib"
 
 
@@ -157,6 +157,19 @@ def reroot_old(inputs: dict) -> None:
     inputs["oldRoot"] = merkle_root(leaves)
 
 
+def forge_masks(inputs: dict, r: EpochResult, liquidated: int, granted: int) -> None:
+    """Other liquidated and granted masks, with everything the contract derives from the
+    exit data they travel in (rho in fundInfo, exitSum) consistent with them."""
+    n = r.old.config.n_slots
+    d = public.exit_data(r.new.exit_leaves(), liquidated, granted, n)
+    rho = public.exit_challenge(r.epoch, r.new.root(), d)
+    v = r.public_values()
+    inputs["liquidatedMask"] = public.mask_words(liquidated, n)
+    inputs["grantedMask"] = public.mask_words(granted, n)
+    inputs["rho"], inputs["exitSum"] = rho, public.exit_sum(d, rho)
+    inputs["fundInfo"] = public.fund_info(v["dfScale"], v["dfScaleNext"], v["cover2Met"], rho)
+
+
 @pytest.fixture
 def e1(story) -> dict:
     """Epoch 1 of the story: registrations, deposits, trades, slot 3's refused withdrawal."""
@@ -177,18 +190,19 @@ def test_constraint_count_is_pinned(compiled):
 
 def test_public_inputs_are_the_documented_ones_in_order(compiled):
     assert compiled.info.n_outputs == 0
-    assert compiled.info.n_public_inputs == 14
+    assert compiled.info.n_public_inputs == 13
     assert tuple(compiled.manifest["public"]) == EpochResult.PUBLIC_NAMES
     # Parameters come from zkclear.bounds, in the order of the template's parameters.
     assert registry.epoch(16, 4, 8).params == (
         16, 4, 8, 64, bounds.DELTA_BITS, bounds.CASH_BITS, bounds.PRICE_BITS,
         bounds.SHOCK_BITS, bounds.LOSS_BITS, bounds.IM_FACTOR_BITS, bounds.PENALTY_BITS,
         bounds.BP, bounds.EPOCH_BITS, bounds.N_EVENTS_BITS, bounds.TOTAL_BITS,
-        bounds.RHO_BITS, bounds.FUND_BITS, bounds.SCALE_BITS, bounds.LAYER_BITS)
+        bounds.RHO_BITS, bounds.FUND_BITS, bounds.SCALE_BITS, bounds.LAYER_BITS,
+        bounds.MASK_WORD_BITS)
     # In circom, public inputs are numbered in declaration order: that is the order.
     src = (paths.CIRCUITS_DIR / "epoch.circom").read_text()
     declared = [line.split()[2].rstrip(";") for line in src.splitlines()
-                if line.strip().startswith("signal input")][:14]
+                if line.strip().startswith("signal input")][:13]
     assert tuple(declared) == EpochResult.PUBLIC_NAMES
 
 
@@ -422,29 +436,44 @@ def test_random_epochs_engine_agrees_with_circuit(compiled, tmp_path, positions,
 
 # -- soundness: liquidation, withdrawals, penalties, totals ---------------------------------
 
-def test_cannot_liquidate_a_solvent_member(compiled, e2, tmp_path):
-    e2["liquidatedMask"] |= 0b10  # slot 1 is solvent
-    fails_at(compiled, e2, tmp_path, "Epoch", **at_epoch("liquidatedMask === liqMask"))
+def test_cannot_liquidate_a_solvent_member(compiled, story, e2, tmp_path):
+    r = story[1]
+    forge_masks(e2, r, r.liquidated_mask | 0b10, r.granted_mask)  # slot 1 is solvent
+    fails_at(compiled, e2, tmp_path, "Epoch", **at_epoch("liquidatedMask[w] === liqMask[w]"))
 
 
-def test_cannot_keep_an_insolvent_member(compiled, e2, tmp_path):
-    e2["liquidatedMask"] &= ~0b100  # slot 2 is below maintenance margin
-    fails_at(compiled, e2, tmp_path, "Epoch", **at_epoch("liquidatedMask === liqMask"))
+def test_cannot_keep_an_insolvent_member(compiled, story, e2, tmp_path):
+    r = story[1]  # slot 2 is below maintenance margin
+    forge_masks(e2, r, r.liquidated_mask & ~0b100, r.granted_mask)
+    fails_at(compiled, e2, tmp_path, "Epoch", **at_epoch("liquidatedMask[w] === liqMask[w]"))
 
 
-def test_house_is_never_liquidated(compiled, e2, tmp_path):
-    e2["liquidatedMask"] |= 0b1
-    fails_at(compiled, e2, tmp_path, "Epoch", **at_epoch("liquidatedMask === liqMask"))
+def test_house_is_never_liquidated(compiled, story, e2, tmp_path):
+    r = story[1]
+    forge_masks(e2, r, r.liquidated_mask | 0b1, r.granted_mask)
+    fails_at(compiled, e2, tmp_path, "Epoch", **at_epoch("liquidatedMask[w] === liqMask[w]"))
 
 
-def test_cannot_grant_a_withdrawal_that_breaks_initial_margin(compiled, e1, tmp_path):
-    e1["grantedMask"] |= 0b1000  # slot 3's request would leave half its IM
-    fails_at(compiled, e1, tmp_path, "Epoch", **at_epoch("grantedMask === grantMask"))
+def test_cannot_grant_a_withdrawal_that_breaks_initial_margin(compiled, story, e1, tmp_path):
+    r = story[0]  # slot 3's request would leave half its IM
+    forge_masks(e1, r, r.liquidated_mask, r.granted_mask | 0b1000)
+    fails_at(compiled, e1, tmp_path, "Epoch", **at_epoch("grantedMask[w] === grantMask[w]"))
 
 
-def test_cannot_refuse_a_covered_withdrawal(compiled, e2, tmp_path):
-    e2["grantedMask"] &= ~0b10
-    fails_at(compiled, e2, tmp_path, "Epoch", **at_epoch("grantedMask === grantMask"))
+def test_cannot_refuse_a_covered_withdrawal(compiled, story, e2, tmp_path):
+    r = story[1]
+    forge_masks(e2, r, r.liquidated_mask, r.granted_mask & ~0b10)
+    fails_at(compiled, e2, tmp_path, "Epoch", **at_epoch("grantedMask[w] === grantMask[w]"))
+
+
+def test_the_published_masks_are_the_circuits(compiled, story, e2, tmp_path):
+    """The masks are exit-data words: a published D whose granted word differs from the
+    witness's masks (with the witness's rho) has another exitSum, which fails."""
+    r = story[1]
+    d = r.exit_data()
+    d[-1] ^= 0b10  # slot 1's grant dropped from the published data only
+    e2["exitSum"] = public.exit_sum(d, r.rho)
+    fails_at(compiled, e2, tmp_path, "Epoch", **at_epoch("exitSum === horner[0];"))
 
 
 def test_wrong_total_collateral(compiled, e1, tmp_path):
@@ -453,19 +482,17 @@ def test_wrong_total_collateral(compiled, e1, tmp_path):
 
 
 def test_packed_public_signals_bind_their_values(compiled, e1, e2, tmp_path):
-    """epochInfo and outcome are the packed private values, and only one decomposition of
+    """epochInfo and fundInfo are packed private values, and only one decomposition of
     each word passes: every field is bound on its own (nEvents by the accumulator, the
-    total by conservation, the masks by the liquidation and withdrawal bits) and
-    range-checked, so no other split of the same word has a witness."""
-    from zkclear.clearing import public
-
-    assert public.unpack([e1[k] for k in EpochResult.PUBLIC_NAMES], 4)["epoch"] == 1
+    total by conservation, rho by the exit sum) and range-checked, so no other split of
+    the same word has a witness."""
+    assert public.unpack([e1[k] for k in EpochResult.PUBLIC_NAMES])["epoch"] == 1
     bad = copy.deepcopy(e1)
     bad["epochInfo"] += 1  # another epoch number than the one the reports were opened with
     fails_at(compiled, bad, tmp_path, "Epoch", **at_epoch("epochInfo === epoch"))
     bad = copy.deepcopy(e2)
-    bad["outcome"] ^= 1 << 4  # slot 0's granted bit
-    fails_at(compiled, bad, tmp_path, "Epoch", **at_epoch("outcome === liquidatedMask"))
+    bad["fundInfo"] = int(bad["fundInfo"]) ^ 1 << 33  # another rho than the witness's
+    fails_at(compiled, bad, tmp_path, "Epoch", **at_epoch("fundInfo === dfScale"))
     # Same word, other split: epoch + 2^64, nEvents - 1 (the count is the accumulator's).
     bad = copy.deepcopy(e2)
     bad["epoch"] += 1 << bounds.EPOCH_BITS
@@ -620,9 +647,8 @@ def test_no_withdrawal_is_granted_while_the_house_is_negative(compiled, tmp_path
     inputs = epoch_circuit_inputs(r)
     assert public_of(compiled, inputs, tmp_path) == r.public_signals()
     forged = copy.deepcopy(inputs)
-    forged["grantedMask"] = 0b10
-    forged["outcome"] = public.outcome(r.liquidated_mask, 0b10, r.rho, 4)
-    fails_at(compiled, forged, tmp_path, "Epoch", **at_epoch("grantedMask === grantMask;"))
+    forge_masks(forged, r, r.liquidated_mask, 0b10)
+    fails_at(compiled, forged, tmp_path, "Epoch", **at_epoch("grantedMask[w] === grantMask[w];"))
 
 
 def test_no_commitment_means_no_trades(compiled, e2, tmp_path):
@@ -862,7 +888,7 @@ def test_the_proof_is_cleared_with_the_contracts_df_scale(compiled, tmp_path):
     inputs = epoch_circuit_inputs(r)
     assert public_of(compiled, inputs, tmp_path) == r.public_signals()
     inputs["dfScale"] = 0
-    inputs["fundInfo"] = public.fund_info(0, r.new.df_scale, int(r.cover2.met))
+    inputs["fundInfo"] = public.fund_info(0, r.new.df_scale, int(r.cover2.met), r.rho)
     fails_at(compiled, inputs, tmp_path, "Epoch", **at_epoch("fundTotals === wf.F + wf.G"))
 
 
@@ -873,9 +899,8 @@ def test_a_withdrawal_with_an_unmet_call_has_no_witness(compiled, tmp_path):
     assert not r.slots[1].figures.call_met and r.granted_mask == 0
     inputs = epoch_circuit_inputs(r)
     assert public_of(compiled, inputs, tmp_path) == r.public_signals()
-    inputs["grantedMask"] = 0b10
-    inputs["outcome"] = public.outcome(r.liquidated_mask, 0b10, r.rho, 4)
-    fails_at(compiled, inputs, tmp_path, "Epoch", **at_epoch("grantedMask === grantMask;"))
+    forge_masks(inputs, r, r.liquidated_mask, 0b10)
+    fails_at(compiled, inputs, tmp_path, "Epoch", **at_epoch("grantedMask[w] === grantMask[w];"))
 
 
 def test_ceil_div_var_is_the_ceiling_or_zero(tmp_path):
@@ -984,17 +1009,16 @@ def test_the_award_cannot_be_dropped(compiled, awarded, tmp_path):
     # the published outcome (and the word the contract set, awarded = 1) no longer holds.
     awarded["awarded"] = 0
     fails_at(compiled, awarded, tmp_path, "Epoch")
-    awarded["liquidatedMask"] = 0
-    awarded["outcome"] = int(awarded["outcome"]) - 0b1000
+    awarded["liquidatedMask"] = [0]
     fails_at(compiled, awarded, tmp_path, "Epoch")
 
 
 def test_the_lot_margin_cannot_be_understated(compiled, awarded, tmp_path):
-    awarded["auction"] = int(awarded["auction"]) - (1 << 122)  # lotMM - 1
+    awarded["auction"] = int(awarded["auction"]) - (1 << 123)  # lotMM - 1
     fails_at(compiled, awarded, tmp_path, "Epoch", **at_epoch("auction === awarded"))
 
 
 def test_a_bid_is_a_bounded_amount(compiled, awarded, tmp_path):
     awarded["bidAbs"] = 1 << 112
-    awarded["auction"] = int(awarded["auction"]) + ((1 << 112) - 300) * (1 << 9)
+    awarded["auction"] = int(awarded["auction"]) + ((1 << 112) - 300) * (1 << 10)
     fails_at(compiled, awarded, tmp_path, "Num2Bits")

@@ -17,7 +17,7 @@ from zkclear.clearing.epoch import EpochError, run_epoch
 from zkclear.clearing.state import Leaf
 from zkclear.clearing.waterfall import Layers
 
-from .test_waterfall import CFG, PRICES, fund, pool
+from .test_waterfall import PRICES, fund, pool
 
 
 def lot_pool(winner_collateral: int = 0):
@@ -84,7 +84,7 @@ def test_the_auction_word_carries_the_award_and_the_next_reserve():
     assert (v["houseFlat"], v["lotMM"]) == (0, 1000)
     word = r.public_signals()[public.PUBLIC_NAMES.index("auction")]
     assert unpack_auction(word) == (Award(3, -300), False, 1000)
-    assert public.unpack(r.public_signals(), CFG.n_slots) == v
+    assert public.unpack(r.public_signals()) == v
     none = run_epoch(lot_pool(), fund(), PRICES, [], {})
     assert unpack_auction(none.public_signals()[-1]) == (None, False, 0)
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import pytest
 
+from zkclear.clearing import public
 from zkclear.clearing.auction import (
     Award,
     BidNotMargined,
@@ -41,6 +42,11 @@ def _after_a_liquidation():
     return r.new
 
 
+def _published(state) -> list[int]:
+    """The exit data an epoch ending in ``state`` publishes (nobody liquidated or paid)."""
+    return public.exit_data(state.exit_leaves(), 0, 0, state.config.n_slots)
+
+
 def _lot(state) -> Lot:
     house = state.leaves[0]
     return Lot(state.epoch, house.collateral, house.positions, house.vkh)
@@ -50,8 +56,8 @@ def test_the_operators_lot_checks_against_the_exit_data():
     state = _after_a_liquidation()
     lot = _lot(state)
     assert lot.positions == (100, 0) and not lot.flat
-    assert verify_lot(lot, state.exit_data(), HOUSE_VKH) is lot
-    assert verify_lot(lot, state.exit_data()) is lot  # the vkh check is optional
+    assert verify_lot(lot, _published(state), HOUSE_VKH) is lot
+    assert verify_lot(lot, _published(state)) is lot  # the vkh check is optional
 
 
 @pytest.mark.parametrize("change,match", [
@@ -64,20 +70,23 @@ def test_the_operators_lot_checks_against_the_exit_data():
 def test_a_tampered_lot_is_refused(change, match):
     state = _after_a_liquidation()
     with pytest.raises(LotMismatch, match=match):
-        verify_lot(replace(_lot(state), **change), state.exit_data(), HOUSE_VKH)
+        verify_lot(replace(_lot(state), **change), _published(state), HOUSE_VKH)
 
 
 def test_a_lot_of_another_epoch_or_without_exit_data_is_refused():
     state = _after_a_liquidation()
     before = lot_pool(0)  # the state before the epoch: its exit data is not the lot's
     with pytest.raises(LotMismatch):
-        verify_lot(_lot(state), before.exit_data())
+        verify_lot(_lot(state), _published(before))
     with pytest.raises(LotMismatch, match="no exit data"):
         verify_lot(_lot(state), [])
-    # the collateral word must agree too: a D whose last word was changed
-    data = state.exit_data()
+    # the collateral word (D[N], after the leaves) must agree too
+    data = _published(state)
+    n = state.config.n_slots
     with pytest.raises(LotMismatch, match="collateral"):
-        verify_lot(_lot(state), [*data[:-1], (data[-1] + 1) % P])
+        verify_lot(_lot(state), [*data[:n], (data[n] + 1) % P, *data[n + 1:]])
+    with pytest.raises(LotMismatch, match="not the exit data of any pool size"):
+        verify_lot(_lot(state), data[:-1])
 
 
 def test_a_bid_the_member_cannot_margin_is_refused():
@@ -119,4 +128,4 @@ def test_own_positions_count_and_a_settled_instruments_lot_is_not_margined():
 def test_the_house_leaf_is_the_one_the_exit_data_opens():
     state = _after_a_liquidation()
     assert Leaf(state.leaves[0].collateral, state.leaves[0].positions, HOUSE_VKH, 1, 0,
-                0).hash() == state.exit_data()[0]
+                0).hash() == state.exit_leaves()[0]

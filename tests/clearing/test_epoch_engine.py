@@ -73,15 +73,16 @@ def test_first_epoch_with_trades_registration_deposits_and_withdrawals():
     v = r.public_values()
     assert v["oldRoot"] == s0.root() and v["newRoot"] == r.new.root() and v["epoch"] == 1
     assert v["nEvents"] == len(events) and v["totalCollateral"] == 12_100
-    # Packed into 13 signals: epoch | nEvents << 64 | total << 80,
-    # liq | granted << N | rho << 2N, and the exit sum over the exit data.
+    # Packed into 13 signals: epoch | nEvents << 64 | total << 80, the exit sum over the
+    # exit data, and rho in fundInfo's top bits; the masks are exit-data words.
     pub = r.public_signals()
     assert pub[2] == 1 + (len(events) << 64) + (12_100 << 80)
-    assert 0 < r.rho < 2**100 and pub[7] == 0b1000 + (0b0010 << 4) + (r.rho << 8)
+    assert 0 < r.rho < 2**100 and pub[8] >> 33 == r.rho and len(pub) == 13
     d = r.exit_data()
-    assert d == [lf.hash() for lf in r.new.leaves] + [10_000]
-    assert pub[8] == sum(x * pow(r.rho, j, P) for j, x in enumerate(d)) % P
-    assert public.unpack(pub, 4) == v
+    assert d == [lf.hash() for lf in r.new.leaves] + [10_000, 0b1000, 0b0010]
+    assert public.exit_masks(d, 4) == (0b1000, 0b0010)
+    assert pub[7] == sum(x * pow(r.rho, j, P) for j, x in enumerate(d)) % P
+    assert public.unpack(pub) == v
 
 
 def test_trade_losses_beyond_the_equity_before_trades_are_refused():

@@ -66,7 +66,7 @@ def test_every_layer_in_turn():
     v = r.public_values()
     assert (v["fundOwn"], v["fundHouse"], v["fundShared"], v["fundHaircut"]) == (50, 30, 100, 820)
     assert (v["fundBase"], v["fundGains"]) == (100, 1000)
-    assert public.unpack(r.public_signals(), CFG.n_slots) == v
+    assert public.unpack(r.public_signals()) == v
 
 
 def test_what_no_layer_covers_stays_with_the_house():

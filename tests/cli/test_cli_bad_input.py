@@ -77,7 +77,7 @@ BAD: dict[tuple[str, ...], list[list[str]]] = {
         [*CHAIN, "--compliance-key", "c.json", "--db", "sqlite:////nonexistent/dir/op.db"],
         [*CHAIN, "--db", "sqlite:///new.db"],
         [*CHAIN, "--db", "sqlite:///new.db", DEP]],  # a second share file without --shares
-    ("member", "keygen"): [["--dir", "k", "--slot", "-1"], ["--dir", "k", "--slot", "64"],
+    ("member", "keygen"): [["--dir", "k", "--slot", "-1"], ["--dir", "k", "--slot", "256"],
                            ["--dir", "k", "--slot", "1", "--eth-key", "0xzz"]],
     ("member", "enrol"): [["--dir", "missing"],
                           ["--dir", KEYS, "--operator-url", "http://127.0.0.1:9"],

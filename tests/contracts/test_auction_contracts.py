@@ -128,7 +128,7 @@ def inputs(p: Pool, epoch: int, word: int, *, liquidated: int = 0,
     the auction word ``word``, laid out by the contract's own PUB_* constants; and D."""
     cl, fns = p.cl, p.cl.house.functions
     info = cl.epoch_info(epoch)
-    d = exit_data or [1000 + j for j in range(N + 1)]
+    d = exit_data or public.exit_data([1000 + j for j in range(N + 1)], liquidated, 0, N)
     new_root = 777 + epoch
     rho = public.exit_challenge(epoch, new_root, d)
     total = cl.total_collateral() + info["deposits"]
@@ -137,8 +137,8 @@ def inputs(p: Pool, epoch: int, word: int, *, liquidated: int = 0,
         "EPOCH_INFO": public.epoch_info(epoch, info["nEvents"], total),
         "PARAMS_HASH": info["paramsHash"], "PRICES_PREV_HASH": cl.prices_hash(epoch - 1),
         "PRICES_HASH": cl.prices_hash(epoch), "EVENTS_ACC": info["eventsAcc"],
-        "OUTCOME": public.outcome(liquidated, 0, rho, N), "EXIT_SUM": public.exit_sum(d, rho),
-        "FUND_INFO": int(fns.dfScale().call()), "AUCTION": word,
+        "EXIT_SUM": public.exit_sum(d, rho),
+        "FUND_INFO": public.fund_info(int(fns.dfScale().call()), 0, 0, rho), "AUCTION": word,
     }
     pub = [0] * int(fns.N_PUBLIC().call())
     for name, v in values.items():
@@ -260,7 +260,7 @@ def test_three_bidders_highest_wins_and_a_tie_goes_to_the_earlier_reveal(pool: P
     receipt = close(pool)
     assert logs(pool, receipt, "LotAwarded") == [{"epoch": epoch, "slot": 3, "bid": 700}]
     assert cl.award_of(epoch) == Award(3, 700)
-    assert cl.award_word(epoch) == award_word(Award(3, 700)) == 1 + 4 * 3 + (700 << 9)
+    assert cl.award_word(epoch) == award_word(Award(3, 700)) == 1 + 4 * 3 + (700 << 10)
 
 
 def test_negative_bids_down_to_the_reserve(pool: Pool) -> None:
@@ -374,9 +374,9 @@ def test_the_proof_must_carry_the_recorded_award(pool: Pool) -> None:
                   auction_word(Award(2, 300), False, 0), good + 1):
         with reverts("AuctionMismatch") as ei:
             submit(pool, epoch, wrong)
-        assert ei.value.root.args_dict == {"given": wrong & ((1 << 121) - 1),
+        assert ei.value.root.args_dict == {"given": wrong & ((1 << 122) - 1),
                                            "expected": award_word(Award(2, -300))}
-    submit(pool, epoch, good + (1 << 121))  # the house is flat after the award
+    submit(pool, epoch, good + (1 << 122))  # the house is flat after the award
     assert cl.lot_base() == 0 and cl.auction_of(3) is None
 
 
@@ -421,8 +421,9 @@ def test_freeze_and_exit_during_an_auction(pool: Pool) -> None:
     cl.mint(m(1), 1_000, sender=pool.act.deployer)
     cl.deposit(1_000, sender=m(1))
     leaf = Leaf(1_000, (0,) * M, 78, 1)
-    d = [Leaf(0, (0,) * M).hash()] * N + [0]
-    d[1] = leaf.hash()
+    leaves = [Leaf(0, (0,) * M).hash()] * N + [0]
+    leaves[1] = leaf.hash()
+    d = public.exit_data(leaves, 0, 0, N)
     t0 = accept(pool, auction_word(None, False, LOT_MM), exit_data=d)
     assert t0 == 1 and cl.auction_of(2) is not None
     sb = cl.commit_bid(10, sender=m(2))

@@ -20,7 +20,7 @@ from zkclear.chain import contracts, scenario
 from zkclear.chain import node as chain
 from zkclear.chain.client import decode_error
 from zkclear.chain.pool import Pool
-from zkclear.clearing.epoch import EpochResult
+from zkclear.clearing import public as public_mod
 from zkclear.clearing.events import Event, Kind, accumulate
 from zkclear.clearing.params import PoolConfig, RiskParams, prices_hash
 from zkclear.clearing.public import AUCTION_VALUES, FUND_VALUES, pack, unpack
@@ -399,8 +399,8 @@ def epoch1(closed):
 
 def _with(public: list[int], **changes: int) -> list[int]:
     """The public signals with some of the values they carry changed (packed again)."""
-    values = unpack(public, scenario.CFG.n_slots) | changes
-    return pack(values, scenario.CFG.n_slots)
+    values = unpack(public) | changes
+    return pack(values)
 
 
 def test_each_public_input_is_checked_against_state(epoch1) -> None:
@@ -410,8 +410,8 @@ def test_each_public_input_is_checked_against_state(epoch1) -> None:
                     for e in r.events.events]
     other_deposit = [Event(e.kind, e.slot, e.value + 1 if e.kind == Kind.DEPOSIT else e.value)
                      for e in r.events.events]
-    v = unpack(pub, scenario.CFG.n_slots)
-    outcome = EpochResult.PUBLIC_NAMES.index("outcome")
+    v = unpack(pub)
+    d = r.exit_data()
     cases = [
         ("RootMismatch", _with(pub, oldRoot=v["oldRoot"] + 1)),
         ("EpochOutOfOrder", _with(pub, epoch=2)),
@@ -422,17 +422,26 @@ def test_each_public_input_is_checked_against_state(epoch1) -> None:
         ("EventsMismatch", _with(pub, eventsAcc=accumulate(other_commit))),  # a commitment
         ("EventsMismatch", _with(pub, eventsAcc=accumulate(other_deposit))),  # a deposit
         ("EventCountMismatch", _with(pub, nEvents=v["nEvents"] - 1)),
-        ("InvalidLiquidatedMask", _with(pub, liquidatedMask=0b1)),
-        ("GrantedWithoutRequest", _with(pub, grantedMask=0b10)),
-        # bits above the two N-bit masks are the exit-data challenge, derived on-chain
-        ("ExitChallengeMismatch", [*pub[:outcome], pub[outcome] ^ 1 << 8, *pub[outcome + 1:]]),
+        # rho (fundInfo's top bits) is the exit-data challenge, derived on-chain
+        ("ExitChallengeMismatch", _with(pub, rho=v["rho"] ^ 1)),
         ("ExitSumMismatch", _with(pub, exitSum=v["exitSum"] + 1)),
         ("TotalCollateralMismatch", _with(pub, totalCollateral=v["totalCollateral"] + 1)),
     ]
-    d = r.exit_data()
     for error, public in cases:
         with reverts(error):
             p.client.submit_epoch(proof.proof, public, d, sender=p.actors.operator)
+    # The masks are exit-data words (after the leaves and the house's collateral): with a
+    # consistent challenge and sum, the contract still refuses a liquidated house and a
+    # grant nobody requested.
+    n = scenario.CFG.n_slots
+    for error, liq, granted in [("InvalidLiquidatedMask", 0b1, 0),
+                                ("GrantedWithoutRequest", 0, 0b10)]:
+        bad = public_mod.exit_data(d[:n + 1], liq, granted, n)
+        rho = public_mod.exit_challenge(1, v["newRoot"], bad)
+        with reverts(error):
+            p.client.submit_epoch(proof.proof,
+                                  _with(pub, rho=rho, exitSum=public_mod.exit_sum(bad, rho)),
+                                  bad, sender=p.actors.operator)
     # Exit data: the proof binds it, so another D (a different leaf) changes the challenge;
     # wrong lengths and non-canonical words are refused by name.
     for error, bad in [("ExitChallengeMismatch", [d[0], d[1] ^ 1, *d[2:]]),

@@ -236,7 +236,7 @@ def test_exit_after_an_accepted_epoch_needs_its_exit_data(epoch2) -> None:
     cl.request_withdrawal(100, sender=m[2])
     chain.advance_time(p.w3, DAY)
     cl.freeze(sender=m[3])
-    data = [0] * (N + 1)
+    data = [0] * (N + 3)  # N leaves, the house's collateral, the two mask words
     with reverts("ExitDataMismatch"):
         cl.exit(1, 600, [0] * M, 0, 78, 0, data, sender=m[1])
     with reverts("ExitDataMismatch"):

@@ -17,6 +17,7 @@ from typing import Any
 
 from eth_utils import event_abi_to_log_topic
 
+from zkclear import bounds
 from zkclear.chain.client import Client
 from zkclear.clearing.auction import Award, Lot, LotMismatch, verify_lot
 from zkclear.clearing.events import Event, Kind, accumulate
@@ -154,7 +155,7 @@ class ChainView:
         data = self.exit_data.get(epoch)
         if not data:
             return None
-        c0 = data[-1]
+        c0 = data[bounds.exit_data_slots(len(data))]
         return c0 - P if c0 > P // 2 else c0
 
 

@@ -18,12 +18,19 @@ from typing import Any
 
 from web3 import Web3
 
+from zkclear.bounds import mask_words
 from zkclear.clearing.auction import award_values
 from zkclear.clearing.epoch import SlotFigures, TradeLossError, clear_slot
 from zkclear.clearing.events import EpochEvents
 from zkclear.clearing.instruments import Market
 from zkclear.clearing.params import ParamsError, RiskParams
-from zkclear.clearing.public import PUBLIC_NAMES, PackingError, exit_challenge, exit_sum
+from zkclear.clearing.public import (
+    PUBLIC_NAMES,
+    PackingError,
+    exit_challenge,
+    exit_masks,
+    exit_sum,
+)
 from zkclear.clearing.public import unpack as unpack_public
 from zkclear.clearing.report import Report
 from zkclear.clearing.waterfall import Layers
@@ -405,8 +412,6 @@ def check_proof(row: EpochRow, chain: MemberView, acc: Any, prev: Market | None,
         "pricesHash": market.hash(table, k, epoch) if market else None,
         "eventsAcc": int(closed["eventsAcc"]) if closed else None,
         "nEvents": int(closed["nEvents"]) if closed else None,
-        "liquidatedMask": int(acc_args["liquidatedMask"]),
-        "grantedMask": int(acc_args["grantedMask"]),
         "totalCollateral": int(acc_args["totalCollateral"]) % P,
         "dfScale": chain.df_scale(epoch),
         "dfScaleNext": chain.cover2[epoch][1] if epoch in chain.cover2 else None,
@@ -423,8 +428,21 @@ def check_proof(row: EpochRow, chain: MemberView, acc: Any, prev: Market | None,
     exit_data = [int(x) for x in args.get("exitData", ())]
     rho = exit_challenge(epoch, int(acc_args["newRoot"]), exit_data)
     expect |= {"rho": rho, "exitSum": exit_sum(exit_data, rho)}
+    # The masks are exit-data words: the ones EpochAccepted announced must be those the
+    # proof bound (through exitSum).
+    n = client.deployment.config.n_slots
     try:
-        values = unpack_public(public, client.deployment.config.n_slots)
+        masks = exit_masks(exit_data, n)
+    except PackingError as exc:
+        finding("proof", "exit-data", f"{n + 1 + 2 * mask_words(n)} words", str(len(exit_data)),
+                str(exc))
+        return
+    announced = (int(acc_args["liquidatedMask"]), int(acc_args["grantedMask"]))
+    if masks != announced:
+        finding("proof", "exit-data", f"masks={announced}", f"masks={masks}",
+                "the exit data's liquidated and granted masks are not EpochAccepted's")
+    try:
+        values = unpack_public(public)
     except PackingError as exc:
         finding("proof", "public-input", f"{len(PUBLIC_NAMES)} public signals",
                 str(len(public)), str(exc))

@@ -59,7 +59,6 @@ from zkclear.chain.reverts import raise_decoded as raise_decoded
 from zkclear.chain.reverts import revert_data as revert_data
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import RiskParams
-from zkclear.clearing.public import PUBLIC_NAMES
 from zkclear.errors import ZkclearError
 from zkclear.verifier.onchain import proof_calldata, verify_gas_limit
 
@@ -75,14 +74,19 @@ SUBMIT_GAS_PER_SLOT_EVENT = 5_000
 SUBMIT_GAS_PER_EXIT_WORD = 1_500
 
 
-def submit_gas_limit(public: Sequence[int]) -> int:
-    """The explicit gas limit of a submitEpoch transaction for these public inputs
-    (generous: the outcome word holds both masks; a granted withdrawal is one transfer,
-    a liquidated or refused slot one event, refusals are not in the inputs: allow N)."""
-    marked = int(public[PUBLIC_NAMES.index("outcome")]).bit_count()  # liquidated + granted
+def submit_gas_limit(public: Sequence[int], exit_data: Sequence[int]) -> int:
+    """The explicit gas limit of a submitEpoch transaction for these public inputs and
+    exit data (generous: a granted withdrawal is one transfer, a liquidated or refused
+    slot one event; refusals are not in the inputs: allow N). The masks are the exit
+    data's words after the leaves and the house's collateral."""
+    try:
+        n = bounds.exit_data_slots(len(exit_data))
+    except ValueError:  # refused by the contract by name; allow the largest pool
+        n = bounds.MAX_SLOTS
+    marked = sum(int(x).bit_count() for x in exit_data[n + 1:])  # liquidated + granted
     return (verify_gas_limit(len(public)) + SUBMIT_BASE_GAS + SUBMIT_GAS_PER_PAYOUT * marked
-            + SUBMIT_GAS_PER_SLOT_EVENT * (marked + bounds.MAX_SLOTS)
-            + SUBMIT_GAS_PER_EXIT_WORD * (bounds.MAX_SLOTS + 1))
+            + SUBMIT_GAS_PER_SLOT_EVENT * (marked + n)
+            + SUBMIT_GAS_PER_EXIT_WORD * len(exit_data))
 
 
 # --- the client -------------------------------------------------------------------------
@@ -325,10 +329,11 @@ class Client(OracleCalls, AuctionCalls):
                      exit_data: Sequence[int], *, sender: str,
                      gas: int | None = None) -> EpochAccepted:
         """Submit an epoch proof (snarkjs JSON) with its public signals and the epoch's
-        exit data (``PoolState.exit_data`` of the new state)."""
+        exit data (``EpochResult.exit_data``: the new leaves, the house's collateral and
+        the slot masks)."""
         a, b, c, pub = proof_calldata(proof, public)
         fn = self.house.functions.submitEpoch((a, b, c), list(pub), [int(x) for x in exit_data])
-        receipt = self.transact(fn, sender=sender, gas=gas or submit_gas_limit(pub))
+        receipt = self.transact(fn, sender=sender, gas=gas or submit_gas_limit(pub, exit_data))
         ev = self.house.events
 
         def logs(event: Any) -> list[Any]:

@@ -103,6 +103,7 @@ def expected_constants() -> dict[str, int]:
         "BP": bounds.BP,
         "MAX_SLOTS": bounds.MAX_SLOTS,
         "RHO_BITS": bounds.RHO_BITS,
+        "MASK_WORD_BITS": bounds.MASK_WORD_BITS,
         "EPOCH_BITS": bounds.EPOCH_BITS,
         "N_EVENTS_BITS": bounds.N_EVENTS_BITS,
         "TOTAL_BITS": bounds.TOTAL_BITS,

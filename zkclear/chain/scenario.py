@@ -23,6 +23,7 @@ from zkclear.chain import contracts
 from zkclear.chain import node as chain
 from zkclear.chain.client import Client, ContractError, EpochAccepted, SignedCommit, exit_data_hash
 from zkclear.chain.pool import Actors, Pool
+from zkclear.clearing import public
 from zkclear.clearing.epoch import EpochResult, run_epoch
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.params import PoolConfig
@@ -216,9 +217,10 @@ def install_exit_state(p: Pool, leaves: dict[int, Leaf], house_c: int) -> list[i
     cl = p.client
     layout = _slots(p)
     n, m = p.setup.config.n_slots, p.setup.config.n_instruments
-    data = [Leaf(0, (0,) * m).hash()] * n + [house_c % P]
+    state = [Leaf(0, (0,) * m).hash()] * n + [house_c % P]
     for s, leaf in leaves.items():
-        data[s] = leaf.hash()
+        state[s] = leaf.hash()
+    data = public.exit_data(state, 0, 0, n)
     total = house_c + sum(lf.collateral + lf.df for lf in leaves.values())
     assert total >= 0
     for name, value in (("openEpoch", 2), ("lastAcceptedEpoch", 1), ("totalCollateral", total),

@@ -133,7 +133,7 @@ class EngineTwin:
                       award=self.award_for(orders))
         self._state = r.new
         self.accepted(r)
-        v = public.unpack(r.public_signals(), st.config.n_slots)
+        v = public.unpack(r.public_signals())
         for sl in r.slots:
             if sl.withdrawal_granted:
                 self.paid[sl.slot] = self.paid.get(sl.slot, 0) + sl.withdrawal_requested

@@ -44,6 +44,7 @@ from typing import Any
 
 from web3 import Web3
 
+from zkclear import bounds
 from zkclear.audit.chainview import ChainDataError, ChainView, hex32
 from zkclear.chain.client import Client
 from zkclear.chain.contracts import Deployment
@@ -199,9 +200,10 @@ def _replay(state: PoolState, epoch: int, params: RiskParams, prices: Market,
     if exit_data is None:
         return result
     n = state.config.n_slots
-    if len(exit_data) != n + 1:
+    want = n + 1 + 2 * bounds.mask_words(n)
+    if len(exit_data) != want:
         raise ReplayMismatchError(f"epoch {epoch}: the published exit data has "
-                                  f"{len(exit_data)} words, expected {n + 1}")
+                                  f"{len(exit_data)} words, expected {want}")
     blinded: set[int] = set()
     for i, leaf in enumerate(result.new.leaves):
         if leaf.hash() == exit_data[i]:
@@ -319,6 +321,7 @@ def write_store(rec: Recovered, store: Store) -> None:
             store.set_epoch(epoch, phase="accepted", prices=json.dumps(list(result.prices)),
                             public=json.dumps([str(x) for x in result.public_signals()]),
                             new_state=json.dumps(state.to_json()),
+                            exit_data=json.dumps([str(x) for x in result.exit_data()]),
                             submit_tx=json.dumps({"tx": log["transactionHash"].hex(),
                                                   "block": int(log["blockNumber"])}))
             store.journal(epoch, "recovered", {"new_root": str(state.root()),

@@ -15,7 +15,6 @@ from zkclear.chain.client import ContractError
 from zkclear.chain.node import chain_now
 from zkclear.clearing.epoch import EpochError, run_epoch
 from zkclear.clearing.params import ParamsError, RiskParams
-from zkclear.clearing.state import PoolState
 from zkclear.clearing.witness import epoch_circuit_inputs
 
 from .base import PHASES, crash_point
@@ -156,7 +155,8 @@ class Settlement(Netting):
         with self.store.transaction():
             self.store.set_epoch(epoch, phase="proved", proof=json.dumps(proof.proof),
                                  public=json.dumps([str(x) for x in proof.public]),
-                                 new_state=json.dumps(result.new.to_json()))
+                                 new_state=json.dumps(result.new.to_json()),
+                                 exit_data=json.dumps([str(x) for x in result.exit_data()]))
             self.store.journal(epoch, "proved", {"seconds": round(time.perf_counter() - t0, 2),
                                                  "new_root": str(result.new.root())})
         crash_point("after_proof_stored")
@@ -186,7 +186,7 @@ class Settlement(Netting):
         if landed is None:
             crash_point("before_submit_sent")
             try:
-                exit_data = PoolState.from_json(new_state).exit_data()
+                exit_data = [int(x) for x in json.loads(row["exit_data"])]
                 acc = self.client.submit_epoch(json.loads(row["proof"]), public, exit_data,
                                                sender=self.operator)
                 gas = acc.gas_used

@@ -10,7 +10,7 @@ exist (nothing is created but the file itself).
 The file is SECRET: it holds the members' view keys (``members.view_key``) and their
 decrypted trade lists. It is created with mode 0600; nothing in this module logs a key.
 
-Tables (schema version 1):
+Tables (schema version 2: the exit data of each proved epoch):
 
 ``meta(key, value)``
     ``pool_id``, ``schema``.
@@ -24,7 +24,8 @@ Tables (schema version 1):
     per member, updated in the same transaction as the submission it admits.
 ``submissions(id, epoch, slot, counter, received_at, trades)``
     Every trade list accepted (decrypted JSON); the latest per (epoch, slot) is netted.
-``epochs(epoch, phase, prices, error, proof, public, new_state, submit_tx, gas, updated_at)``
+``epochs(epoch, phase, prices, error, proof, public, new_state, exit_data, submit_tx, gas,
+updated_at)``
     The lifecycle of each epoch (see :mod:`zkclear.operator.service`).
 ``results(epoch, slot, accepted, rejected, report, commitment)``
     The netting outcome per member: accepted trades, rejections with reasons, the Report
@@ -56,7 +57,7 @@ from urllib.parse import urlparse
 from zkclear.errors import ZkclearError
 from zkclear.privacy.transport import COUNTERS_DDL, ReplayGuard
 
-SCHEMA = 1
+SCHEMA = 2
 
 _DDL = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,7 +74,7 @@ CREATE TABLE IF NOT EXISTS submissions (
 CREATE INDEX IF NOT EXISTS submissions_epoch ON submissions (epoch, slot, id);
 CREATE TABLE IF NOT EXISTS epochs (
     epoch INTEGER PRIMARY KEY, phase TEXT NOT NULL, prices TEXT, error TEXT,
-    proof TEXT, public TEXT, new_state TEXT, submit_tx TEXT, gas INTEGER,
+    proof TEXT, public TEXT, new_state TEXT, exit_data TEXT, submit_tx TEXT, gas INTEGER,
     updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS results (
     epoch INTEGER NOT NULL, slot INTEGER NOT NULL, accepted TEXT NOT NULL,
