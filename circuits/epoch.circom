@@ -1,5 +1,6 @@
 pragma circom 2.1.0;
 
+include "circomlib/circuits/multiplexer.circom";
 include "lib/range.circom";
 include "lib/compare.circom";
 include "lib/merkle.circom";
@@ -83,6 +84,7 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     signal input evKind[E];
     signal input evSlot[E];
     signal input evValue[E];
+    signal input evLayout[N][4]; // the events by slot and kind (lib/events.circom)
     // private: old leaves, reports, view keys
     signal input c[N];
     signal input q[N][M];
@@ -144,11 +146,13 @@ template Epoch(N, M, K, E, DELTA_BITS, CASH_BITS, PRICE_BITS, SHOCK_BITS, LOSS_B
     acc.value <== evValue;
     acc.nEvents <== nEvents;
     eventsAcc === acc.acc;
-    component ev = EventsPerSlot(N, E, CASH_BITS);
+    component ev = EventsByLayout(N, E, CASH_BITS);
     ev.kind <== evKind;
     ev.slot <== evSlot;
     ev.value <== evValue;
     ev.active <== acc.active;
+    ev.eventsAcc <== acc.acc;
+    ev.lay <== evLayout;
 
     // Old state: the leaves under oldRoot.
     signal oldLeaf[N];

@@ -89,9 +89,9 @@ class EpochEvents:
                     raise ParamsError(f"{where}: amount {ev.value} outside [1, 2^"
                                       f"{bounds.CASH_BITS} - 1]")
                 if ev.kind == Kind.DEPOSIT:
-                    s.deposit += ev.value
-                    if s.deposit > bounds.CASH.hi:
-                        raise ParamsError(f"{where}: deposits exceed 2^{bounds.CASH_BITS}")
+                    if s.deposit:
+                        raise ParamsError(f"{where}: a second deposit in one epoch")
+                    s.deposit = ev.value
                 else:
                     if ev.slot == HOUSE:
                         raise ParamsError(f"{where}: the house does not withdraw")
@@ -101,5 +101,7 @@ class EpochEvents:
             else:
                 if s.registered:
                     raise ParamsError(f"{where}: registered twice in one epoch")
+                if ev.value == 0:
+                    raise ParamsError(f"{where}: a view-key commitment cannot be 0")
                 s.registered, s.vkh = True, ev.value
         return cls(tuple(events), tuple(per))

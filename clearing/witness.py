@@ -13,6 +13,7 @@ from zkclear.field import P
 
 from . import public
 from .epoch import EpochResult
+from .events import EpochEvents
 
 
 def epoch_circuit_inputs(r: EpochResult) -> dict[str, Any]:
@@ -48,6 +49,7 @@ def epoch_circuit_inputs(r: EpochResult) -> dict[str, Any]:
         "evKind": [int(e.kind) for e in events] + [0] * pad,
         "evSlot": [e.slot for e in events] + [0] * pad,
         "evValue": [e.value for e in events] + [0] * pad,
+        "evLayout": event_layout(r.events),
         "c": [lf.collateral % P for lf in r.old.leaves],
         "q": [[q % P for q in lf.positions] for lf in r.old.leaves],
         "df": [lf.df for lf in r.old.leaves],
@@ -61,3 +63,12 @@ def epoch_circuit_inputs(r: EpochResult) -> dict[str, Any]:
         "blind": [1 if i in r.blinded else 0 for i in range(n)],
     }
     return inputs
+
+
+
+def event_layout(events: EpochEvents) -> list[list[int]]:
+    """The events by slot and kind, as the circuit's ``EventsByLayout`` takes them:
+    ``layout[i][k - 1]`` is slot ``i``'s event of kind ``k`` (its value mod r), 0 if none
+    (:class:`EpochEvents` has refused a second event of a kind for one slot)."""
+    return [[s.commitment % P, s.deposit, s.withdrawal, s.vkh % P if s.registered else 0]
+            for s in events.per_slot]

@@ -2,7 +2,7 @@ pragma circom 2.1.0;
 
 include "circomlib/circuits/poseidon.circom";
 include "circomlib/circuits/comparators.circom";
-include "circomlib/circuits/multiplexer.circom";
+include "hash.circom";
 include "compare.circom";
 
 // The epoch's on-chain events (docs/protocol.md, "Events"): the accumulator the contract
@@ -53,98 +53,85 @@ template EventAccumulator(E) {
     acc <== a[E];
 }
 
-// Per-slot values of the events: commitment C, deposits d (summed), withdrawal request
-// w, registration reg and its vkh. At most one COMMIT, WITHDRAW and REGISTER per slot;
-// the house (slot 0) never commits nor withdraws (the contract enforces the same).
-template EventsPerSlot(N, E, CASH_BITS) {
+// Per-slot values of the events: commitment C, deposit d, withdrawal request w,
+// registration reg and its vkh, from a canonical layout the prover supplies:
+// lay[i][k - 1] is slot i's event of kind k (its value), 0 if it has none. The contract
+// allows at most one event of each kind per slot and epoch (AlreadyCommitted,
+// AlreadyDeposited, AlreadyRequested, AlreadyRegistered) and only nonzero values, so the
+// epoch's active events are exactly the layout's nonzero entries. That is checked as a
+// multiset equality of (kind, slot, value) by a grand product at random points: the
+// layout is hashed with eventsAcc (which binds the chain's events) into alpha and beta
+// (Fiat-Shamir), each tuple is encoded as beta - (kind + alpha * slot + alpha^2 * value),
+// and the two products must agree. Distinct tuples are distinct polynomials in alpha, so a
+// layout that is not the events' passes with probability about 2 (E + 4N) / r.
+// Linear in N (~500 constraints per slot with the amounts' range checks), where routing
+// every event to every slot costs ~32 N^2. An active event of kind 0 or above 4, of a slot
+// >= N, a second event of a kind for one slot, or a zero commitment, amount or vkh has no
+// witness. The house (slot 0) never commits nor withdraws (the contract enforces the same).
+template EventsByLayout(N, E, CASH_BITS) {
     signal input kind[E];
     signal input slot[E];
     signal input value[E];
     signal input active[E];
+    signal input eventsAcc;
+    signal input lay[N][4];
     signal output commit[N];
     signal output deposit[N];
     signal output withdraw[N];
     signal output reg[N];
     signal output vkhNew[N];
 
-    // One-hot kind: isKind[j][t] = (kind_j == t); Decoder's success = 1 means kind < 5
-    // and exactly the matching output is 1 (the others are forced to 0).
-    component isKind[E];
-    // One-hot slot: isSlot[j].out[i] = (slot_j == i) and slot_j < N.
-    component isSlot[E];
-    signal valueZero[E];
-    signal amount[E];
-    signal cVal[E];
-    signal dVal[E];
-    signal wVal[E];
-    signal rVal[E];
+    // The amounts are cash amounts (docs/protocol.md, Bounds); the packing of the hashed
+    // words below is injective because of these checks.
+    signal words[3 * N];
+    for (var i = 0; i < N; i++) {
+        Unsigned(CASH_BITS)(lay[i][1]);
+        Unsigned(CASH_BITS)(lay[i][2]);
+        words[3 * i] <== lay[i][0];
+        words[3 * i + 1] <== lay[i][1] + lay[i][2] * (1 << CASH_BITS);
+        words[3 * i + 2] <== lay[i][3];
+    }
+    signal layHash <== PoseidonChain(3 * N)(words);
+    signal alpha <== Poseidon(3)([eventsAcc, layHash, 1]);
+    signal beta <== Poseidon(3)([eventsAcc, layHash, 2]);
+    signal alpha2 <== alpha * alpha;
+
+    // The chain's events (inactive ones are all-zero and count as 1).
+    signal aS[E];
+    signal a2V[E];
+    signal t[E];
+    signal prodE[E + 1];
+    prodE[0] <== 1;
     for (var j = 0; j < E; j++) {
-        isKind[j] = Decoder(5);
-        isKind[j].inp <== kind[j];
-        isKind[j].success === 1;
-        // Kind 0 exactly for inactive events: active events are one of the four kinds.
-        isKind[j].out[0] === 1 - active[j];
-        isSlot[j] = Decoder(N);
-        isSlot[j].inp <== slot[j];
-        isSlot[j].success === 1;
-        // A commitment is nonzero (0 means "no report"); amounts are in [1, 2^CASH_BITS),
-        // so a deposit cannot be negative nor a withdrawal wrap r.
-        valueZero[j] <== IsZero()(value[j]);
-        isKind[j].out[1] * valueZero[j] === 0;
-        (isKind[j].out[2] + isKind[j].out[3]) * valueZero[j] === 0;
-        amount[j] <== (isKind[j].out[2] + isKind[j].out[3]) * value[j];
-        Unsigned(CASH_BITS)(amount[j]);
-        cVal[j] <== isKind[j].out[1] * value[j];
-        dVal[j] <== isKind[j].out[2] * value[j];
-        wVal[j] <== isKind[j].out[3] * value[j];
-        rVal[j] <== isKind[j].out[4] * value[j];
+        aS[j] <== alpha * slot[j];
+        a2V[j] <== alpha2 * value[j];
+        t[j] <== 1 + active[j] * (beta - kind[j] - aS[j] - a2V[j] - 1);
+        prodE[j + 1] <== prodE[j] * t[j];
     }
 
-    signal nC[N][E];
-    signal nW[N][E];
-    signal nR[N][E];
-    signal sC[N][E];
-    signal sD[N][E];
-    signal sW[N][E];
-    signal sR[N][E];
+    // The layout's nonzero entries.
+    signal absent[N][4];
+    signal present[N][4];
+    signal a2L[N][4];
+    signal u[N][4];
+    signal prodL[4 * N + 1];
+    prodL[0] <== 1;
     for (var i = 0; i < N; i++) {
-        var countC = 0;
-        var countW = 0;
-        var countR = 0;
-        var sumC = 0;
-        var sumD = 0;
-        var sumW = 0;
-        var sumR = 0;
-        for (var j = 0; j < E; j++) {
-            nC[i][j] <== isSlot[j].out[i] * isKind[j].out[1];
-            nW[i][j] <== isSlot[j].out[i] * isKind[j].out[3];
-            nR[i][j] <== isSlot[j].out[i] * isKind[j].out[4];
-            sC[i][j] <== isSlot[j].out[i] * cVal[j];
-            sD[i][j] <== isSlot[j].out[i] * dVal[j];
-            sW[i][j] <== isSlot[j].out[i] * wVal[j];
-            sR[i][j] <== isSlot[j].out[i] * rVal[j];
-            countC += nC[i][j];
-            countW += nW[i][j];
-            countR += nR[i][j];
-            sumC += sC[i][j];
-            sumD += sD[i][j];
-            sumW += sW[i][j];
-            sumR += sR[i][j];
+        for (var k = 0; k < 4; k++) {
+            absent[i][k] <== IsZero()(lay[i][k]);
+            present[i][k] <== 1 - absent[i][k];
+            a2L[i][k] <== alpha2 * lay[i][k];
+            u[i][k] <== 1 + present[i][k] * (beta - (k + 1) - alpha * i - a2L[i][k] - 1);
+            prodL[4 * i + k + 1] <== prodL[4 * i + k] * u[i][k];
         }
-        // Counts are at most E, far below r: count * (count - 1) = 0 means 0 or 1.
-        // With one event at most, the sums are that event's value (or 0).
-        countC * (countC - 1) === 0;
-        countW * (countW - 1) === 0;
-        countR * (countR - 1) === 0;
-        commit[i] <== sumC;
-        withdraw[i] <== sumW;
-        reg[i] <== countR;
-        vkhNew[i] <== sumR;
-        // Deposits add up; their sum is a cash amount too (docs/protocol.md, Bounds).
-        deposit[i] <== sumD;
-        Unsigned(CASH_BITS)(deposit[i]);
+        commit[i] <== lay[i][0];
+        deposit[i] <== lay[i][1];
+        withdraw[i] <== lay[i][2];
+        reg[i] <== present[i][3];
+        vkhNew[i] <== lay[i][3];
     }
-    // The house never reports nor withdraws (commitments and amounts are nonzero).
+    prodE[E] === prodL[4 * N];
+    // The house never reports nor withdraws.
     commit[0] === 0;
     withdraw[0] === 0;
 }

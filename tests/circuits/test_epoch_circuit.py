@@ -48,7 +48,7 @@ from . import r1cs_eval
 
 CFG = PoolConfig(4, 2, 4)
 #: Pinned so growth is visible in review (docs/benchmarks.md, "Epoch circuit size").
-CONSTRAINTS_N4_M2_K4 = 47669
+CONSTRAINTS_N4_M2_K4 = 47075
 LIB = paths.CIRCUITS_DIR / "lib"
 
 
@@ -113,10 +113,11 @@ def ciphertext_of(inputs: dict, slot: int) -> Ciphertext:
 
 
 def set_commit(inputs: dict, slot: int, c: int) -> None:
-    """The slot's COMMIT event carries ``c``; the accumulator follows."""
+    """The slot's COMMIT event carries ``c``; the accumulator and the layout follow."""
     for j in range(inputs["nEvents"]):
         if inputs["evKind"][j] == Kind.COMMIT and inputs["evSlot"][j] == slot:
             inputs["evValue"][j] = c
+    inputs["evLayout"][slot][Kind.COMMIT - 1] = c % P
     reaccumulate(inputs)
 
 
@@ -126,10 +127,15 @@ def recommit(inputs: dict, slot: int) -> None:
 
 
 def add_event(inputs: dict, kind: int, slot: int, value: int) -> None:
+    """One more event on the chain, and in the prover's layout wherever it has room for it
+    (the strongest forger: the layout is the prover's to choose)."""
     n = inputs["nEvents"]
     inputs["evKind"][n], inputs["evSlot"][n], inputs["evValue"][n] = kind, slot, value
     inputs["nEvents"] = n + 1
     reaccumulate(inputs)
+    layout = inputs["evLayout"]
+    if 1 <= kind <= 4 and 0 <= slot < len(layout) and layout[slot][kind - 1] == 0:
+        layout[slot][kind - 1] = value % P
 
 
 def rehash_params(inputs: dict) -> None:
@@ -420,12 +426,11 @@ def test_random_epochs_engine_agrees_with_circuit(compiled, tmp_path, positions,
     reports = {i: Report(tuple(delta[i]), tcash[i], 100 + i) for i in range(1, 4)
                if any(delta[i]) or tcash[i]}
     events = committed(reports)
-    asked: set[int] = set()
+    asked: set[tuple[Kind, int]] = set()
     for kind, slot, v in flows:
-        if kind == Kind.WITHDRAW:
-            if slot in asked:
-                continue  # one request per slot and epoch
-            asked.add(slot)
+        if (kind, slot) in asked:
+            continue  # one deposit and one request per slot and epoch
+        asked.add((kind, slot))
         events.append(Event(kind, slot, v))
     try:
         r = run_epoch(st0, PARAMS, prices, events, reports, view_keys=keys_of(reports))
@@ -699,7 +704,7 @@ def test_cash_out_of_range_is_refused(compiled, tmp_path):
     r = run_epoch(state_with(member(top, (0, 0))), PARAMS, PRICES,
                   [Event(Kind.DEPOSIT, 1, 5)], {})
     inputs = epoch_circuit_inputs(r)
-    inputs["evValue"][0] = 20
+    inputs["evValue"][0] = inputs["evLayout"][1][Kind.DEPOSIT - 1] = 20
     reaccumulate(inputs)
     with pytest.raises(EpochError, match="collateral"):
         run_epoch(r.old, PARAMS, PRICES, [Event(Kind.DEPOSIT, 1, 20)], {})
@@ -788,33 +793,52 @@ HOUSE, MEMBER, STRANGER = 0, 1, 3  # in epoch 2 of the story everyone is registe
 
 
 @pytest.mark.parametrize(("kind", "slot", "value", "template"), [
-    (5, MEMBER, 1, "EventsPerSlot"),  # no such kind
-    (int(Kind.DEPOSIT), 4, 1, "EventsPerSlot"),  # slot >= N
-    (int(Kind.COMMIT), MEMBER, 0, "EventsPerSlot"),  # a zero commitment is "no report"
-    (int(Kind.DEPOSIT), MEMBER, 0, "EventsPerSlot"),
+    (5, MEMBER, 1, "EventsByLayout"),  # no such kind: no place in the layout
+    (int(Kind.DEPOSIT), 4, 1, "EventsByLayout"),  # slot >= N
+    (int(Kind.COMMIT), MEMBER, 0, "EventsByLayout"),  # a zero commitment is "no report"
+    (int(Kind.DEPOSIT), MEMBER, 0, "EventsByLayout"),
     (int(Kind.DEPOSIT), MEMBER, 1 << 120, "Num2Bits"),
     (int(Kind.DEPOSIT), MEMBER, P - 5, "Num2Bits"),  # a negative deposit
-    (int(Kind.WITHDRAW), MEMBER, 5, "EventsPerSlot"),  # slot 1 already asked
-    (int(Kind.WITHDRAW), HOUSE, 5, "EventsPerSlot"),
+    (int(Kind.WITHDRAW), MEMBER, 5, "EventsByLayout"),  # slot 1 already asked
+    (int(Kind.WITHDRAW), HOUSE, 5, "EventsByLayout"),
     (int(Kind.REGISTER), HOUSE, 9, None),  # fine on its own; a second one below
 ])
 def test_event_rules(compiled, e2, tmp_path, kind, slot, value, template):
     add_event(e2, kind, slot, value)
     if template is None:
         add_event(e2, kind, slot, value + 1)
-        template = "EventsPerSlot"
+        template = "EventsByLayout"
     fails_at(compiled, e2, tmp_path, template)
 
 
 def test_one_commitment_per_slot_and_none_for_the_house(compiled, e1, tmp_path):
     bad = copy.deepcopy(e1)
-    add_event(bad, int(Kind.COMMIT), 1, 12345)
-    fails_at(compiled, bad, tmp_path, "EventsPerSlot", LIB / "events.circom",
-             "countC * (countC - 1) === 0;")
+    add_event(bad, int(Kind.COMMIT), 1, 12345)  # the layout has room for one
+    fails_at(compiled, bad, tmp_path, "EventsByLayout", LIB / "events.circom",
+             "prodE[E] === prodL[4 * N];")
     bad = copy.deepcopy(e1)
     add_event(bad, int(Kind.COMMIT), 0, 12345)
-    fails_at(compiled, bad, tmp_path, "EventsPerSlot", LIB / "events.circom",
+    fails_at(compiled, bad, tmp_path, "EventsByLayout", LIB / "events.circom",
              "commit[0] === 0;")
+
+
+def test_the_layout_is_exactly_the_chains_events(compiled, e1, e2, tmp_path):
+    """The layout the prover supplies can neither add an event the chain does not have,
+    drop one it has, nor change a value: each fails the grand product."""
+    assert e1["evLayout"][1][0] and e1["evLayout"][2][1] == 6000 and not e2["evLayout"][1][1]
+    cases = []
+    bad = copy.deepcopy(e1)
+    bad["evLayout"][1][0] = 0  # slot 1's commitment dropped
+    cases.append(bad)
+    bad = copy.deepcopy(e1)
+    bad["evLayout"][2][1] = 6001  # slot 2's deposit altered
+    cases.append(bad)
+    bad = copy.deepcopy(e2)
+    bad["evLayout"][1][1] = 77  # a deposit the chain does not have
+    cases.append(bad)
+    for bad in cases:
+        fails_at(compiled, bad, tmp_path, "EventsByLayout", LIB / "events.circom",
+                 "prodE[E] === prodL[4 * N];")
 
 
 def test_only_members_deposit(compiled, tmp_path):

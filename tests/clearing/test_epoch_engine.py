@@ -259,3 +259,17 @@ def test_demo_story_liquidates_hedges_and_refuses(n, m, k):
     legs = sum(maintenance_margin([q if j == i else 0 for j, q in enumerate(
         hedged.after.positions)], e1.prices, e1.params) for i in range(m))
     assert 0 < hedged.maintenance_margin < legs
+
+
+@pytest.mark.parametrize(("events", "match"), [
+    ([Event(Kind.DEPOSIT, 1, 5), Event(Kind.DEPOSIT, 1, 7)], "a second deposit in one epoch"),
+    ([Event(Kind.WITHDRAW, 1, 5), Event(Kind.WITHDRAW, 1, 7)], "a second withdrawal request"),
+    ([Event(Kind.REGISTER, 1, 0)], "a view-key commitment cannot be 0"),
+    ([Event(Kind.REGISTER, 1, 9), Event(Kind.REGISTER, 1, 9)], "registered twice"),
+])
+def test_one_event_of_each_kind_per_slot_and_epoch(events, match):
+    """As the contract allows (AlreadyDeposited, AlreadyRequested, AlreadyRegistered,
+    InvalidViewKeyCommitment): the circuit takes the events as one entry per slot and
+    kind, so a second one, or a zero value, has no witness and the engine refuses it."""
+    with pytest.raises(ParamsError, match=match):
+        run_epoch(state_with(member(10**6, (0, 0))), PARAMS, PRICES, events, {})

@@ -49,7 +49,7 @@ def test_random_epochs_conserve_and_leave_survivors_solvent(epochs, seed):
             events += register(range(1, 8))
             registered = True
         events += committed(reports, state.epoch + 1)
-        events += [Event(Kind.DEPOSIT, s, a) for s, a in deposits]
+        events += [Event(Kind.DEPOSIT, s, a) for s, a in dict(deposits).items()]  # one a slot
         seen = set()
         for s, a in withdrawals:
             if s not in seen:

@@ -312,11 +312,11 @@ def test_equity_before_trades_is_the_engines_cpre_without_trades():
     state = run_epoch(state, PARAMS, (1_000,), committed(reports, 2), reports,
                       view_keys=keys_of(reports)).new
     p3 = (1_013,)
-    ev3 = [Event(Kind.DEPOSIT, 3, 77), Event(Kind.DEPOSIT, 3, 5)]
+    ev3 = [Event(Kind.DEPOSIT, 3, 82), Event(Kind.DEPOSIT, 2, 5)]
     e0 = equity_before_trades(state, p3, deposits_from_events(ev3))
     out = run_epoch(state, PARAMS, p3, ev3, {})
     assert e0 == {s.slot: s.collateral_pre for s in out.slots}
-    assert e0[2] == 100_000 + 7 * 13 and e0[3] == 40_000 - 7 * 13 + 82
+    assert e0[2] == 100_000 + 7 * 13 + 5 and e0[3] == 40_000 - 7 * 13 + 82
 
 
 def test_property_random_colluders_never_cost_the_house():
