@@ -296,11 +296,12 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         _notFrozen();
         uint256 info = publicInputs[PUB_EPOCH_INFO];
         uint256 epoch = info & ((1 << EPOCH_BITS) - 1);
-        _checkExitData(epoch, publicInputs, exitData);
-        (uint256 liquidated, uint256 granted) = _exitMasks(exitData);
-        uint256 newTotal = _checkPublicInputs(epoch, info, liquidated, granted, publicInputs);
+        _checkPublicInputs(epoch, info, publicInputs);
         _checkFundInfo(publicInputs[PUB_FUND_INFO]);
         auction.checkAward(epoch, publicInputs[PUB_AUCTION]);
+        _checkExitData(epoch, publicInputs, exitData);
+        (uint256 liquidated, uint256 granted) = _exitMasks(exitData);
+        uint256 newTotal = _checkOutcome(epoch, info, liquidated, granted);
         if (gasleft() < MIN_VERIFY_GAS) revert InsufficientGas(gasleft(), MIN_VERIFY_GAS);
         if (!verifier.verifyProof(proof.a, proof.b, proof.c, publicInputs)) revert InvalidProof();
 
@@ -346,11 +347,12 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
 
     // --- internals -------------------------------------------------------------------
 
-    /// Every public input against state (newRoot is the proof's to establish); returns
-    /// the new total collateral. `epochInfo` must be exactly the packing of this epoch's
-    /// number, its event count and the total this contract expects.
-    function _checkPublicInputs(uint256 epoch, uint256 info, uint256 liquidated, uint256 granted,
-                                uint256[EPOCH_PUBLIC_INPUTS] calldata pub) private view returns (uint256 expected) {
+    /// Every public input against state (newRoot is the proof's to establish; the total
+    /// and the masks: _checkOutcome).
+    function _checkPublicInputs(uint256 epoch, uint256 info, uint256[EPOCH_PUBLIC_INPUTS] calldata pub)
+        private
+        view
+    {
         if (epoch <= lastAcceptedEpoch) revert EpochAlreadyAccepted(epoch);
         if (epoch != lastAcceptedEpoch + 1) revert EpochOutOfOrder(epoch, lastAcceptedEpoch + 1);
         EpochData storage ep = _epochs[epoch];
@@ -365,6 +367,16 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (pub[PUB_EVENTS_ACC] != ep.eventsAcc) revert EventsMismatch(pub[PUB_EVENTS_ACC], ep.eventsAcc);
         uint256 nEvents = (info >> EPOCH_BITS) & ((1 << N_EVENTS_BITS) - 1);
         if (nEvents != ep.nEvents) revert EventCountMismatch(nEvents, ep.nEvents);
+    }
+
+    /// The exit data's masks against state; returns the new total collateral, which
+    /// `epochInfo` must carry exactly (with this epoch's number and event count).
+    function _checkOutcome(uint256 epoch, uint256 info, uint256 liquidated, uint256 granted)
+        private
+        view
+        returns (uint256 expected)
+    {
+        EpochData storage ep = _epochs[epoch];
         if (liquidated & (1 << HOUSE) != 0) revert InvalidLiquidatedMask(liquidated);
         if (granted & ~ep.withdrawMask != 0) revert GrantedWithoutRequest(granted & ~ep.withdrawMask);
         uint256 paid = 0;
@@ -377,9 +389,6 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (paid > available || given != expected) revert TotalCollateralMismatch(given, expected);
     }
 
-    /// The exit data is N + 1 canonical field elements; the proof's challenge rho is the
-    /// one derived from it (Fiat-Shamir over the epoch, newRoot and D) and its exitSum is
-    /// sum_j D[j] * rho^j mod r, so the proof binds D to the new leaves.
     /// The epoch was cleared with this contract's dfScale (fundInfo's low bits).
     function _checkFundInfo(uint256 fundInfo) private view {
         uint256 given = fundInfo & ((1 << SCALE_BITS) - 1);
@@ -402,6 +411,10 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         );
     }
 
+    /// The exit data is N + 1 + 2W canonical field elements (the new leaves, the house's
+    /// collateral, the two masks' words); the proof's challenge rho (fundInfo's top bits)
+    /// is the one derived from it (Fiat-Shamir over the epoch, newRoot and D) and its
+    /// exitSum is sum_j D[j] * rho^j mod r, so the proof binds D to its own values.
     function _checkExitData(uint256 epoch, uint256[EPOCH_PUBLIC_INPUTS] calldata pub, uint256[] calldata d)
         private
         view

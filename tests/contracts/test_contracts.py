@@ -71,7 +71,8 @@ def test_on_chain_hashes_equal_python(pool: Pool) -> None:
 def test_constants_are_checked_by_name(pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
     contracts.check_constants(pool.client.house)
     assert contracts.expected_constants()["PUB_PRICES_PREV_HASH"] == 4
-    assert contracts.expected_constants()["PUB_OUTCOME"] == 7
+    assert contracts.expected_constants()["PUB_EXIT_SUM"] == 7
+    assert "PUB_OUTCOME" not in contracts.expected_constants()  # the masks are exit data
     real = contracts.expected_constants
     monkeypatch.setattr(contracts, "expected_constants", lambda: {**real(), "CASH_BITS": 121})
     with pytest.raises(contracts.DeploymentError, match="CASH_BITS: chain 120, Python 121"):
@@ -471,11 +472,10 @@ def test_epoch_must_be_closed_and_priced(pool: Pool) -> None:
     cl = pool.client
     pub = pack({"oldRoot": cl.state_root(), "newRoot": 0, "epoch": 1,
                 "paramsHash": cl.params_hash(), "pricesPrevHash": cl.prices_hash(0),
-                "pricesHash": 0, "eventsAcc": 0, "nEvents": 0, "liquidatedMask": 0,
-                "grantedMask": 0, "totalCollateral": 0, "rho": 0, "exitSum": 0,
-                **dict.fromkeys(FUND_VALUES, 0), **dict.fromkeys(AUCTION_VALUES, 0)},
-               scenario.CFG.n_slots)
-    d = [0] * (scenario.CFG.n_slots + 1)
+                "pricesHash": 0, "eventsAcc": 0, "nEvents": 0,
+                "totalCollateral": 0, "rho": 0, "exitSum": 0,
+                **dict.fromkeys(FUND_VALUES, 0), **dict.fromkeys(AUCTION_VALUES, 0)})
+    d = [0] * (scenario.CFG.n_slots + 3)
     proof = {"pi_a": ["1", "2", "1"], "pi_b": [["0", "0"], ["0", "0"], ["1", "0"]],
              "pi_c": ["1", "2", "1"]}
     with reverts("EpochNotClosed"):

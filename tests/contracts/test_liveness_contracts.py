@@ -366,7 +366,7 @@ def test_exit_with_a_leaf_and_its_refusals(pool: Pool) -> None:
     cl.deposit(40, sender=m[2])  # pending in epoch 2
     freeze_now(pool)
     lf = leaves[1]
-    bad_data = [*data[:N], (data[N] + 1) % P]
+    bad_data = [*data[:N], (data[N] + 1) % P, *data[N + 1:]]
     cases = [
         ("ExitDataMismatch", lambda: do_exit(pool, 1, lf, bad_data)),
         ("WrongExitDataLength", lambda: do_exit(pool, 1, lf, data[:N])),

@@ -123,7 +123,7 @@ def test_store_refuses_a_missing_directory(tmp_path: Path) -> None:
         Store(url)
     assert not (tmp_path / "no").exists()
     with Store(f"sqlite:///{tmp_path}/op.db") as store:  # an existing directory: created
-        assert store.meta("schema") == "1"
+        assert store.meta("schema") == "2"
     assert (tmp_path / "op.db").stat().st_mode & 0o777 == 0o600
 
 
