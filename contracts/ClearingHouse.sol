@@ -66,6 +66,12 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// Largest s of a canonical (low-s) secp256k1 signature.
     uint256 private constant SECP256K1_HALF_N =
         0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+    /// Gas given to the token's transferFrom of a posted deposit: a token callback cannot
+    /// spend more of closeEpoch's gas (it fails that pull, which is skipped).
+    uint256 public constant PULL_GAS = 100_000;
+    /// DepositSkipped reasons.
+    uint256 public constant SKIP_PULL_FAILED = 1;
+    uint256 public constant SKIP_ALREADY_DEPOSITED = 2;
 
     IERC20 public immutable collateral;
     IPriceOracle public immutable oracle;
@@ -95,6 +101,9 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// When the house's collateral (the insurance fund) went negative in an accepted
     /// epoch, 0 while it is not: see freeze().
     uint256 public houseNegativeSince;
+    /// Set while closeEpoch pulls posted deposits: a token callback into the pool
+    /// (deposit, request, freeze, claim ...) is refused (ClosingEpoch).
+    bool private transient _pulling;
 
     constructor(Config memory cfg)
         Governed(cfg.governance)
@@ -137,15 +146,15 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
 
     // --- members ---------------------------------------------------------------------
 
-    /// Deposit `amount` collateral tokens (approved to this contract beforehand).
+    /// Deposit `amount` collateral tokens (approved to this contract beforehand): the
+    /// member's own path, always open; the operator may also post a signed deposit with
+    /// closeEpoch (cheaper, one per slot and epoch either way).
     function deposit(uint256 amount) external {
         _notFrozen();
         uint256 slot = slotOf(msg.sender);
         _checkAmount(amount);
         uint256 epoch = openEpoch;
-        SlotEpoch storage se = _slotEpochs[epoch][slot];
-        if (se.deposit != 0) revert AlreadyDeposited(epoch, slot);
-        se.deposit = uint128(amount);
+        _setDeposit(epoch, slot, amount);
         _epochs[epoch].deposits += uint128(amount);
         _record(KIND_DEPOSIT, slot, amount);
         _pull(msg.sender, amount);
@@ -173,6 +182,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// Transfer everything credited to the caller. A token that refuses the transfer
     /// reverts this claim only.
     function claim() external {
+        if (_pulling) revert ClosingEpoch();
         uint256 amount = claimable[msg.sender];
         if (amount == 0) revert NothingToClaim(msg.sender);
         claimable[msg.sender] = 0;
@@ -183,14 +193,19 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
 
     // --- epochs ----------------------------------------------------------------------
 
-    /// Post the members' signed commitments and freeze the open epoch for proving; later
-    /// events go to the next epoch. Only one closed epoch may wait for its proof at a
-    /// time. Each commit is signed (EIP-191) by the slot's account over commitDigest;
-    /// `excludedMask` names the slots closed without their report (suspended next epoch).
-    function closeEpoch(Commit[] calldata commits, uint256 excludedMask) external onlyOperator {
+    /// Post the members' signed deposits, then their signed commitments, and freeze the
+    /// open epoch for proving; later events go to the next epoch. Only one closed epoch
+    /// may wait for its proof at a time. Each deposit is signed (EIP-191) by the slot's
+    /// account over depositDigest, each commit over commitDigest; `excludedMask` names the
+    /// slots closed without their report (suspended next epoch).
+    function closeEpoch(Commit[] calldata commits, Deposit[] calldata deposits, uint256 excludedMask)
+        external
+        onlyOperator
+    {
         _notFrozen();
         if (openEpoch != lastAcceptedEpoch + 1) revert EpochPending(lastAcceptedEpoch + 1);
         uint256 epoch = openEpoch;
+        if (deposits.length != 0) _postDeposits(epoch, deposits);
         uint256 suspended = _epochs[epoch - 1].excludedMask;
         uint256 committed = 0;
         for (uint256 i = 0; i < commits.length; i++) {
@@ -214,6 +229,11 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         returns (bytes32)
     {
         return _commitDigest(epoch, slot, commitment, keccak256(ciphertext));
+    }
+
+    /// The EIP-191 digest a slot's account signs for its deposit of `amount` in `epoch`.
+    function depositDigest(uint256 epoch, uint256 slot, uint256 amount) public view returns (bytes32) {
+        return _eip191(keccak256(abi.encode("zkclear-deposit-v1", block.chainid, address(this), epoch, slot, amount)));
     }
 
     // --- freeze and exit ---------------------------------------------------------------
@@ -437,10 +457,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (commitment == 0 || commitment >= FIELD_R) revert InvalidCommitment(commitment);
         if (committed & (1 << slot) != 0) revert AlreadyCommitted(epoch, slot);
         bytes32 digest = _commitDigest(epoch, slot, commitment, keccak256(cm.ciphertext));
-        if (uint256(cm.s) > SECP256K1_HALF_N || (cm.v != 27 && cm.v != 28)) revert InvalidSignature(slot);
-        address signer = ecrecover(digest, cm.v, cm.r, cm.s);
-        if (signer == address(0)) revert InvalidSignature(slot);
-        if (signer != m.account) revert WrongSigner(slot, signer, m.account);
+        _checkSigner(digest, slot, m.account, cm.v, cm.r, cm.s);
         _record(KIND_COMMIT, slot, commitment);
         emit ReportCommitted(epoch, slot, commitment, cm.ciphertext);
         return 1 << slot;
@@ -451,14 +468,82 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         view
         returns (bytes32)
     {
-        bytes32 inner = keccak256(
+        return _eip191(keccak256(
             abi.encode("zkclear-commit-v1", block.chainid, address(this), epoch, slot, commitment, ctHash)
-        );
+        ));
+    }
+
+    function _eip191(bytes32 inner) private pure returns (bytes32) {
         return keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", inner));
+    }
+
+    /// A canonical (low-s) signature of `digest` by `account`, the slot's.
+    function _checkSigner(bytes32 digest, uint256 slot, address account, uint8 v, bytes32 r, bytes32 s)
+        private
+        pure
+    {
+        if (uint256(s) > SECP256K1_HALF_N || (v != 27 && v != 28)) revert InvalidSignature(slot);
+        address signer = ecrecover(digest, v, r, s);
+        if (signer == address(0)) revert InvalidSignature(slot);
+        if (signer != account) revert WrongSigner(slot, signer, account);
+    }
+
+    /// The posted deposits, in order, folded before the commits. What the operator
+    /// controls refuses the whole close: a slot out of range or not active, an amount of
+    /// 0 or not below 2^CASH_BITS, a slot twice in the batch, a signature that is not the
+    /// slot account's over this epoch, slot and amount. What a member controls after
+    /// signing is skipped with DepositSkipped, never a revert: a pull that fails (allowance
+    /// revoked, balance spent), a direct deposit() of the slot in this epoch. A taken
+    /// deposit is recorded as deposit() records it (one event, the epoch's sum, the
+    /// slot's record); the token balance is checked once for the batch (fee-on-transfer
+    /// tokens are refused, as by deposit()).
+    function _postDeposits(uint256 epoch, Deposit[] calldata deposits) private {
+        uint256 before = collateral.balanceOf(address(this));
+        uint256 pulled = 0;
+        uint256 seen = 0;
+        _pulling = true;
+        for (uint256 i = 0; i < deposits.length; i++) {
+            Deposit calldata d = deposits[i];
+            (uint256 slot, uint256 amount) = (d.slot, d.amount);
+            if (slot >= nSlots) revert SlotOutOfRange(slot, nSlots);
+            Member storage m = members[slot];
+            if (!m.active) revert SlotNotActive(slot);
+            _checkAmount(amount);
+            if (seen & (1 << slot) != 0) revert AlreadyDeposited(epoch, slot);
+            seen |= 1 << slot;
+            address account = m.account;
+            _checkSigner(depositDigest(epoch, slot, amount), slot, account, d.v, d.r, d.s);
+            uint256 skip = depositOf(epoch, slot) != 0
+                ? SKIP_ALREADY_DEPOSITED
+                : (_tryPull(account, amount) ? 0 : SKIP_PULL_FAILED);
+            if (skip != 0) {
+                emit DepositSkipped(epoch, slot, amount, skip);
+                continue;
+            }
+            pulled += amount;
+            _setDeposit(epoch, slot, amount);
+            _record(KIND_DEPOSIT, slot, amount);
+        }
+        _pulling = false;
+        if (collateral.balanceOf(address(this)) < before + pulled) {
+            revert TransferFailed(address(collateral), address(this), pulled);
+        }
+        _epochs[epoch].deposits += uint128(pulled);
+    }
+
+    /// transferFrom(from, this, amount) with PULL_GAS; false if the token refuses it.
+    /// Enough gas is required first, so a low gas limit reverts instead of skipping.
+    function _tryPull(address from, uint256 amount) private returns (bool) {
+        if (gasleft() < PULL_GAS + PULL_GAS / 32) revert InsufficientGas(gasleft(), PULL_GAS + PULL_GAS / 32);
+        (bool ok, bytes memory ret) = address(collateral).call{gas: PULL_GAS}(
+            abi.encodeCall(IERC20.transferFrom, (from, address(this), amount))
+        );
+        return ok && (ret.length == 0 || (ret.length == 32 && abi.decode(ret, (uint256)) == 1));
     }
 
     function _notFrozen() private view {
         if (frozen) revert PoolFrozen();
+        if (_pulling) revert ClosingEpoch();
     }
 
     function _setWithdrawalTimeout(uint256 timeout) private {
@@ -495,7 +580,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// The slot's deposits in the epochs after the last accepted one (at most two).
     function _pendingDeposits(uint256 slot) private view returns (uint256 sum) {
         for (uint256 e = lastAcceptedEpoch + 1; e <= openEpoch; e++) {
-            sum += _slotEpochs[e][slot].deposit;
+            sum += depositOf(e, slot);
         }
     }
 
