@@ -8,6 +8,7 @@ import {MemberRegistry} from "./base/MemberRegistry.sol";
 import {InstrumentTable} from "./base/InstrumentTable.sol";
 import {RiskParameters} from "./base/RiskParameters.sol";
 import {LotAuction} from "./LotAuction.sol";
+import {ExitLeaves} from "./ExitLeaves.sol";
 import {Instrument} from "./interfaces/IInstruments.sol";
 import {IClearingHouse} from "./interfaces/IClearingHouse.sol";
 import {IEpochVerifier, EPOCH_PUBLIC_INPUTS} from "./interfaces/IEpochVerifier.sol";
@@ -70,14 +71,16 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// spend more of closeEpoch's gas (it fails that pull, which is skipped).
     uint256 public constant PULL_GAS = 100_000;
     /// DepositSkipped reasons.
-    uint256 public constant SKIP_PULL_FAILED = 1;
-    uint256 public constant SKIP_ALREADY_DEPOSITED = 2;
+    uint256 private constant SKIP_PULL_FAILED = 1;
+    uint256 private constant SKIP_ALREADY_DEPOSITED = 2;
 
     IERC20 public immutable collateral;
     IPriceOracle public immutable oracle;
     IEpochVerifier public immutable verifier;
     /// The auction of the house's lot (docs/protocol.md), created here.
     LotAuction public immutable auction;
+    /// The leaf check of exits after a freeze, created here (its own contract for size).
+    ExitLeaves public immutable exitLeaves;
     address public operator;
 
     uint256 public stateRoot;
@@ -124,6 +127,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         oracle = IPriceOracle(cfg.oracle);
         verifier = IEpochVerifier(cfg.verifier);
         _setOperator(cfg.operator);
+        exitLeaves = new ExitLeaves(cfg.poseidons, cfg.nSlots, cfg.nInstruments);
         auction = new LotAuction(cfg.governance, cfg.auctionReserveBp, cfg.auctionWindow, cfg.withdrawalTimeout);
         _setWithdrawalTimeout(cfg.withdrawalTimeout);
         uint256 root = _genesisRoot(cfg.houseVkh);
@@ -222,17 +226,8 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         _closeEpoch(paramsHash);
     }
 
-    /// The EIP-191 digest a slot's account signs for its commitment in `epoch`.
-    function commitDigest(uint256 epoch, uint256 slot, uint256 commitment, bytes calldata ciphertext)
-        external
-        view
-        returns (bytes32)
-    {
-        return _commitDigest(epoch, slot, commitment, keccak256(ciphertext));
-    }
-
     /// The EIP-191 digest a slot's account signs for its deposit of `amount` in `epoch`.
-    function depositDigest(uint256 epoch, uint256 slot, uint256 amount) public view returns (bytes32) {
+    function _depositDigest(uint256 epoch, uint256 slot, uint256 amount) private view returns (bytes32) {
         return _eip191(keccak256(abi.encode("zkclear-deposit-v1", block.chainid, address(this), epoch, slot, amount)));
     }
 
@@ -278,8 +273,8 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         uint256 amount = 0;
         bool haircut = false;
         if (_hasLeaf(slot)) {
-            uint256 leaf = _leafHash(c, q, df, vkh, nonce);
-            (amount, haircut) = _openLeaf(slot, leaf, uint256(c) + df, exitData);
+            (amount, haircut) =
+                exitLeaves.leafAmount(slot, c, q, df, vkh, nonce, exitData);
         }
         amount += _pendingDeposits(slot);
         exited[slot] = true;
@@ -296,7 +291,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (exited[HOUSE]) revert AlreadyExited(HOUSE);
         uint256 amount = 0;
         if (lastAcceptedEpoch != 0) {
-            int256 c0 = _checkStoredExitData(exitData);
+            int256 c0 = exitLeaves.houseCollateral(exitData);
             if (c0 > 0) amount = uint256(c0);
         }
         amount += _pendingDeposits(HOUSE);
@@ -512,7 +507,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
             if (seen & (1 << slot) != 0) revert AlreadyDeposited(epoch, slot);
             seen |= 1 << slot;
             address account = m.account;
-            _checkSigner(depositDigest(epoch, slot, amount), slot, account, d.v, d.r, d.s);
+            _checkSigner(_depositDigest(epoch, slot, amount), slot, account, d.v, d.r, d.s);
             uint256 skip = depositOf(epoch, slot) != 0
                 ? SKIP_ALREADY_DEPOSITED
                 : (_tryPull(account, amount) ? 0 : SKIP_PULL_FAILED);
@@ -582,57 +577,6 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         for (uint256 e = lastAcceptedEpoch + 1; e <= openEpoch; e++) {
             sum += depositOf(e, slot);
         }
-    }
-
-    /// Checks exit data against the stored hash; returns the house's signed collateral.
-    function _checkStoredExitData(uint256[] calldata exitData) private view returns (int256) {
-        if (exitData.length != nSlots + 1) revert WrongExitDataLength(exitData.length, nSlots + 1);
-        bytes32 h = keccak256(abi.encode(exitData));
-        if (h != lastExitDataHash) revert ExitDataMismatch(h, lastExitDataHash);
-        uint256 x = exitData[nSlots];
-        return x > FIELD_R / 2 ? -int256(FIELD_R - x) : int256(x);
-    }
-
-    /// What the slot's leaf pays if it is the published one: c, or pro rata
-    /// c + df, or pro rata (c + df) * T / (T - c0) if the house's c0 is negative.
-    function _openLeaf(uint256 slot, uint256 leafHash, uint256 c, uint256[] calldata exitData)
-        private
-        view
-        returns (uint256 amount, bool haircut)
-    {
-        int256 c0 = _checkStoredExitData(exitData);
-        if (leafHash != exitData[slot]) revert LeafMismatch(slot, leafHash, exitData[slot]);
-        amount = c;
-        if (c0 < 0) {
-            uint256 total = totalCollateral;
-            amount = amount * total / (total + uint256(-c0));
-            haircut = true;
-        }
-    }
-
-    /// PoseidonChain(c, q[0..M-1], df, vkh, 1, nonce): a member leaf (values range-checked).
-    function _leafHash(int256 c, int256[] calldata q, uint256 df, uint256 vkh, uint256 nonce)
-        private
-        view
-        returns (uint256)
-    {
-        uint256 m = nInstruments;
-        if (q.length != m) revert WrongPositionCount(q.length, m);
-        if (c < 0) revert NegativeCollateral(c);
-        if (c >= int256(1 << CASH_BITS)) revert ExitValueOutOfRange(c);
-        if (df >> CASH_BITS != 0) revert ExitValueOutOfRange(int256(df));
-        uint256[] memory leaf = new uint256[](m + 5);
-        leaf[0] = uint256(c);
-        int256 bound = int256(1 << DELTA_BITS);
-        for (uint256 i = 0; i < m; i++) {
-            if (q[i] <= -bound || q[i] >= bound) revert ExitValueOutOfRange(q[i]);
-            leaf[1 + i] = _signedToField(q[i]);
-        }
-        leaf[m + 1] = df;
-        leaf[m + 2] = vkh;
-        leaf[m + 3] = 1;
-        leaf[m + 4] = nonce;
-        return _poseidonChain(leaf);
     }
 
     function _checkAmount(uint256 amount) private pure {

@@ -140,12 +140,6 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     error FreezeTooEarly(uint256 epoch, uint256 deadline);
     error NothingToForce();
     error InvalidWithdrawalTimeout(uint256 timeout);
-    error ExitDataMismatch(bytes32 given, bytes32 expected);
-    error WrongExitDataLength(uint256 length, uint256 expected);
-    error WrongPositionCount(uint256 given, uint256 expected);
-    error LeafMismatch(uint256 slot, uint256 leaf, uint256 expected);
-    error NegativeCollateral(int256 collateral);
-    error ExitValueOutOfRange(int256 value);
     error AlreadyExited(uint256 slot);
     error HouseCannotExit();
     error DfScaleMismatch(uint256 given, uint256 expected);
