@@ -9,8 +9,7 @@ played in the order the protocol needs (docs/protocol.md):
 1. members act on-chain: governance registers new members (each with its view-key
    commitment ``vkh`` and the escrow of its view key to the pool's compliance key),
    deposits, withdrawal requests (:meth:`Pool.register`, :meth:`Pool.act`); a member may
-   instead sign a deposit for the operator to post at the close (:meth:`Pool.sign_deposit`,
-   checked by :meth:`Pool.accept_deposit`);
+   instead sign a deposit for the operator to post at the close (:meth:`Pool.sign_deposit`);
 2. the oracle reporters post the epoch's settlement prices, with the perpetuals' funding
    (:meth:`Pool.post_prices`), and in a pool with options the hash of the epoch's risk
    arrays (:meth:`Pool.post_risk_arrays`);
@@ -33,7 +32,11 @@ played in the order the protocol needs (docs/protocol.md):
 
 :meth:`Pool.play_epoch` runs all of it for one :class:`EpochOrders`. The records of an
 epoch (:class:`Actors`, :class:`EpochOrders`, :class:`NetOutcome` ...) are in
-:mod:`zkclear.chain.orders`, and importable from here.
+:mod:`zkclear.chain.orders`, and importable from here; the checks of a signed deposit in
+:mod:`zkclear.chain.deposits`.
+
+Why one long module: the five steps are one class's methods over one shared state (the
+off-chain twin, the members, the signed commits and deposits waiting for the close).
 """
 
 from __future__ import annotations
