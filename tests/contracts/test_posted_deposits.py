@@ -15,6 +15,7 @@ from dataclasses import replace
 from zkclear.chain import node as chain
 from zkclear.chain import scenario
 from zkclear.chain.client import (
+    PULL_GAS,
     SECP256K1_HALF_N,
     SignedDeposit,
     commit_inner,
@@ -188,6 +189,8 @@ def test_a_low_gas_limit_reverts_instead_of_skipping(pool: Pool) -> None:
         cl.transact(fn, sender=op, gas=110_000)
     receipt = cl.transact(fn, sender=op)
     assert cl.skipped_deposits(receipt) == [] and cl.deposit_of(1, 1) == 100
+    # The client gives a close with deposits PULL_GAS more per deposit than estimated.
+    assert int(cl.call(cl.house.functions.PULL_GAS())) == PULL_GAS
 
 
 def test_exit_after_a_freeze_credits_posted_deposits(pool: Pool) -> None:

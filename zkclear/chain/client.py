@@ -78,6 +78,13 @@ SUBMIT_GAS_PER_SLOT_EVENT = 5_000
 SUBMIT_GAS_PER_EXIT_WORD = 1_500
 
 
+#: The ClearingHouse's PULL_GAS: the gas each posted deposit's token pull is given. A
+#: close with deposits gets it once more per deposit on top of its estimate, so a token
+#: callback that spends more when it runs than when it was estimated (up to its cap)
+#: cannot run the close out of gas.
+PULL_GAS = 100_000
+
+
 def submit_gas_limit(public: Sequence[int]) -> int:
     """The explicit gas limit of a submitEpoch transaction for these public inputs
     (generous: the outcome word holds both masks; a granted withdrawal is one transfer,
@@ -338,9 +345,17 @@ class Client(OracleCalls, AuctionCalls):
         if stale:
             raise ZkclearError(f"deposits of slots {stale} are not signed for the open epoch "
                                f"{epoch}")
-        return self.transact(self.house.functions.closeEpoch(
-            [c.as_tuple() for c in commits], [d.as_tuple() for d in deposits], excluded_mask),
-            sender=sender)
+        fn = self.house.functions.closeEpoch(
+            [c.as_tuple() for c in commits], [d.as_tuple() for d in deposits], excluded_mask)
+        gas = None
+        if deposits:
+            try:
+                est = int(fn.estimate_gas({"from": sender}))
+            except Exception as exc:
+                raise_decoded(exc, "ClearingHouse.closeEpoch")
+                raise
+            gas = est + est // 4 + 10_000 + PULL_GAS * len(deposits)
+        return self.transact(fn, sender=sender, gas=gas)
 
     def skipped_deposits(self, receipt: Any) -> list[tuple[int, int, int]]:
         """(slot, amount, reason) of each posted deposit closeEpoch skipped (reason 1: the
