@@ -1,7 +1,8 @@
 """Posted deposits against a token that runs the member's code inside ``transferFrom``
 (as an ERC-777 ``tokensToSend`` hook would): a callback into the pool while closeEpoch
 pulls is refused (``ClosingEpoch``), and a callback that burns gas only fails its own
-pull (``PULL_GAS``), which is skipped; the close goes through either way.
+pull (``PULL_GAS``), which is skipped; the close goes through either way. A token that
+keeps a fee back is refused for the whole batch (the balance is checked once).
 
 The token is compiled here from :data:`HOOK_TOKEN` (a test double, not a contract of the
 system) and given to a pool with a stand-in verifier (no proofs needed).
@@ -17,7 +18,7 @@ from eth_utils import function_signature_to_4byte_selector
 
 from zkclear.chain import contracts, scenario, solidity
 from zkclear.chain import node as chain
-from zkclear.chain.client import Client
+from zkclear.chain.client import Client, ContractError
 from zkclear.chain.pool import Actors
 from zkclear.clearing.events import Event, Kind
 from zkclear.clearing.scenario import demo_plans
@@ -31,13 +32,14 @@ pragma solidity 0.8.28;
 
 /// A test token whose transferFrom first runs what is set for the sender: a call to
 /// `hookTarget` with `hookData` (its outcome kept in lastOk/lastRet, not bubbled up), or
-/// a loop that burns all the gas it is given.
+/// a loop that burns all the gas it is given; `fee` is kept back from what it sends.
 contract HookToken {
     mapping(address => uint256) public balanceOf;
     mapping(address => mapping(address => uint256)) public allowance;
     mapping(address => address) public hookTarget;
     mapping(address => bytes) public hookData;
     mapping(address => bool) public burns;
+    mapping(address => uint256) public fee;
     bool public lastOk;
     bytes public lastRet;
 
@@ -54,6 +56,10 @@ contract HookToken {
         hookTarget[from] = target;
         hookData[from] = data;
         burns[from] = burn;
+    }
+
+    function setFee(address from, uint256 value) external {
+        fee[from] = value;
     }
 
     function transfer(address to, uint256 value) external returns (bool) {
@@ -78,7 +84,7 @@ contract HookToken {
     function _move(address from, address to, uint256 value) private {
         require(balanceOf[from] >= value, "balance");
         balanceOf[from] -= value;
-        balanceOf[to] += value;
+        balanceOf[to] += value - fee[from];
     }
 }
 """
@@ -142,3 +148,13 @@ def test_a_callback_that_burns_gas_only_skips_its_own_deposit(pool) -> None:
     assert cl.epoch_info(1)["closed"] and cl.balance(cl.house.address) == 500
     # the burning pull cost at most PULL_GAS: the close stays a few hundred thousand gas
     assert int(receipt["gasUsed"]) < 400_000
+
+
+def test_a_fee_on_transfer_is_refused_for_the_batch(pool) -> None:
+    cl, act, token = pool
+    cl.transact(token.functions.setFee(act.members[2], 1), sender=act.deployer)
+    with pytest.raises(ContractError) as ei:
+        _close(cl, act, {1: 100, 2: 200})
+    assert ei.value.root.name == "TransferFailed"
+    assert cl.open_epoch() == 1 and cl.balance(cl.house.address) == 0
+    assert (cl.deposit_of(1, 1), cl.deposit_of(1, 2)) == (0, 0)
