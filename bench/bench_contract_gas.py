@@ -25,8 +25,12 @@ by contract function (values in the order sent), plus:
 * ``full_epoch``: one epoch of a full pool sent and measured at the size: the N - 1
   members each deposit once under a standing allowance (the one-off ``approve`` apart),
   the quorum's three price posts, ``closeEpoch`` posting the N - 1 signed commitments;
+  the deposits both ways, from the same state: each member's own ``deposit`` transaction
+  (``direct``), and signed deposits the operator posts with the commitments in
+  ``closeEpoch`` (``batched``, docs/protocol.md "Deposits");
 * ``gas_per_cleared_trade`` (per size, and for every size at the top level): ``full_epoch``
-  plus the costlier ``submitEpoch``, divided by the trades cleared in the epoch
+  (batched deposits; the direct path beside it) plus the costlier ``submitEpoch``,
+  divided by the trades cleared in the epoch
   (``--trades``, default 1,000 and 10,000). Trades are matched and netted off-chain, so
   the per-epoch chain cost does not depend on them. Sizes in ``--unproven`` (default
   32x2x4) are measured without their circuit (a stand-in verifier); their submitEpoch is
@@ -78,28 +82,32 @@ EXIT_WORD_GAS = 920
 def gas_per_trade(full: dict[str, Any], submit: int, submit_how: str,
                   trades: Sequence[int]) -> dict[str, Any]:
     """Chain gas of one epoch of a full pool (``full_epoch_gas``) plus submitEpoch, and
-    that divided by each trade count."""
-    per_epoch = {
-        "member_deposits": full["deposits"]["all"],
-        "oracle_posts": sum(full["oracle_posts"]),
-        "close_epoch_with_commits": full["close_epoch_with_commits"],
-        "submit_epoch": submit,
-    }
-    total = sum(per_epoch.values())
+    that divided by each trade count: with the deposits posted in closeEpoch (the
+    headline) and with each member's own deposit transaction (``direct_path``)."""
+    members = full["members"]
+
+    def path(deposits: int, close: int) -> dict[str, Any]:
+        per_epoch = {"member_deposits": deposits, "oracle_posts": sum(full["oracle_posts"]),
+                     "close_epoch": close, "submit_epoch": submit}
+        total = sum(per_epoch.values())
+        return {"per_epoch_gas": {**per_epoch, "total": total},
+                "per_member_epoch": round((deposits + close) / members),
+                "gas_per_trade": {str(t): round(total / t, 1) for t in trades}}
+
+    direct, batched = full["direct"], full["batched"]
     return {
-        "members": full["members"], "oracle_quorum": len(full["oracle_posts"]),
-        "per_epoch_gas": {**per_epoch, "total": total},
-        "per_member_epoch": round((per_epoch["member_deposits"]
-                                   + per_epoch["close_epoch_with_commits"]) / full["members"]),
+        "members": members, "oracle_quorum": len(full["oracle_posts"]),
+        **path(0, batched["close_epoch_with_deposits_and_commits"]),
+        "direct_path": path(direct["deposits"]["all"], direct["close_epoch_with_commits"]),
         "one_off_per_member": {"standing_approve": full["standing_approve_once"]},
         "submit_epoch_is": submit_how,
-        "gas_per_trade": {str(t): round(total / t, 1) for t in trades},
         "note": ("every transaction of the epoch counted: each member's deposit (under a "
-                 "standing allowance, approved once), the oracle's quorum posts, closeEpoch "
-                 "posting every member's signed report commitment, submitEpoch; trades are "
-                 "matched and netted off-chain, so the per-epoch total does not depend on "
-                 "them and gas per trade falls as 1/trades (deposits are optional: an "
-                 "upper bound)"),
+                 "standing allowance, approved once) -- posted by the operator in "
+                 "closeEpoch with its signed report commitment, or (direct_path) its own "
+                 "deposit transaction --, the oracle's quorum posts, closeEpoch, "
+                 "submitEpoch; trades are matched and netted off-chain, so the per-epoch "
+                 "total does not depend on them and gas per trade falls as 1/trades "
+                 "(deposits are optional: an upper bound)"),
     }
 
 
@@ -163,7 +171,10 @@ def full_epoch_gas(w3: Any, cfg: PoolConfig) -> dict[str, Any]:
     """One epoch of a full pool, every transaction sent and measured at this size: the
     N - 1 members each deposit once (under a standing allowance, approved once per member
     beforehand -- that one-off approve is reported apart), the quorum's price posts, and
-    closeEpoch posting the N - 1 signed commitments (real ciphertext size). A stand-in
+    closeEpoch posting the N - 1 signed commitments (real ciphertext size). The deposits
+    both ways from the same state: ``direct``, each member's deposit transaction, then
+    closeEpoch with the commitments; ``batched``, closeEpoch posting the members' signed
+    deposits and the commitments (per deposit: the difference per member). A stand-in
     verifier (zkclear.chain.scenario.deploy_unproven) spares the circuit of this size, so
     submitEpoch is not part of it (see ``gas_per_cleared_trade``)."""
     from zkclear.clearing.scenario import demo_plans
@@ -180,16 +191,90 @@ def full_epoch_gas(w3: Any, cfg: PoolConfig) -> dict[str, Any]:
         cl.mint(act.members[s], scenario.MINT, sender=act.deployer)
         approve.append(int(cl.transact(cl.token.functions.approve(cl.house.address, STANDING),
                                        sender=act.members[s])["gasUsed"]))
-    deposits = [int(cl.deposit(1_000 + s, sender=act.members[s], approve=False)["gasUsed"])
-                for s in members]
     posts = [int(cl.post_prices(1, prices, sender=r)["gasUsed"]) for r in act.reporters[:3]]
     ct = Ciphertext(tuple(range(1, cfg.n_instruments + 3)), 7).to_bytes()
     signed = [cl.sign_commit_as(act.members[s], 1, s, 1_000 + s, ct) for s in members]
+    out: dict[str, Any] = {"members": len(members),
+                           "standing_approve_once": int(statistics.median(approve)),
+                           "oracle_posts": posts,
+                           "first_deposits": _deposit_paths(w3, cl, act, members, signed)}
+    if chain.is_embedded(w3):
+        # No snapshot can be restored past a storage write: the batched close of epoch 1
+        # first, then the direct deposits of epoch 2 (parity 0's records), whose close
+        # with the commits costs what epoch 1's did.
+        _as_after_earlier_deposits(w3, cl, act, members)
+        n = len(members)
+        intents = [cl.sign_deposit_as(act.members[s], 1, s, 1_000 + s) for s in members]
+        both = int(_close_batched(cl, act, signed, intents)["gasUsed"])
+        deposits = [int(cl.deposit(1_000 + s, sender=act.members[s], approve=False)["gasUsed"])
+                    for s in members]
+        close = out["first_deposits"]["direct"]["close_epoch_with_commits"]
+        out |= {"direct": {"deposits": {"each_median": int(statistics.median(deposits)),
+                                        "all": sum(deposits)},
+                           "close_epoch_with_commits": close,
+                           "close_epoch_per_member": close // n},
+                "batched": {"close_epoch_with_deposits_and_commits": both,
+                            "close_epoch_per_member": both // n,
+                            "per_posted_deposit": (both - close) // n},
+                "steady_state": ("each slot's two deposit records already written (by "
+                                 "deposits two epochs back: set in storage) and the house "
+                                 "holding tokens, as in any epoch after a pool's first two; "
+                                 "the direct deposits are epoch 2's")}
+    else:
+        out |= out["first_deposits"]
+    return out
+
+
+def _close_batched(cl: Any, act: Any, signed: Sequence[Any], intents: Sequence[Any]) -> Any:
+    receipt = cl.close_epoch(signed, sender=act.operator, deposits=intents)
+    if cl.skipped_deposits(receipt) or cl.epoch_info(1)["nEvents"] != len(signed) + 2 * len(
+            intents):
+        raise RuntimeError("full_epoch_gas: closeEpoch did not take every posted deposit")
+    return receipt
+
+
+#: EpochLog's storage slot of ``_depositRecords`` (slot => DepositRecord[2]).
+DEPOSIT_RECORDS_SLOT = 3
+
+
+def _as_after_earlier_deposits(w3: Any, cl: Any, act: Any, members: Sequence[int]) -> None:
+    """Storage as if every member had deposited in earlier epochs of both parities (each
+    record an old epoch's: epoch 2^64 - 2 + parity, amount 1) and the house held tokens:
+    the steady state of a pool's record writes and token balance writes (embedded chain)."""
+    from eth_abi import encode as abi_encode
+    from eth_utils import keccak
+
+    cl.mint(cl.house.address, 1, sender=act.deployer)
+    for s in members:
+        base = int.from_bytes(keccak(abi_encode(["uint256", "uint256"],
+                                                [s, DEPOSIT_RECORDS_SLOT])), "big")
+        for parity in (0, 1):
+            epoch = 2**64 - 2 + parity
+            chain.set_storage(w3, cl.house.address, base + parity, epoch | 1 << 64)
+            if cl.deposit_of(epoch, s) != 1:
+                raise RuntimeError("bench: ClearingHouse's storage layout moved "
+                                   "(DEPOSIT_RECORDS_SLOT)")
+
+
+def _deposit_paths(w3: Any, cl: Any, act: Any, members: Sequence[int],
+                   signed: Sequence[Any]) -> dict[str, Any]:
+    """Epoch 1's deposits and close both ways from the same state (restored after)."""
+    n = len(members)
+    snap = chain.snapshot(w3)
+    deposits = [int(cl.deposit(1_000 + s, sender=act.members[s], approve=False)["gasUsed"])
+                for s in members]
     close = int(cl.close_epoch(signed, sender=act.operator)["gasUsed"])
-    return {"members": len(members), "standing_approve_once": int(statistics.median(approve)),
-            "deposits": {"each_median": int(statistics.median(deposits)), "all": sum(deposits)},
-            "oracle_posts": posts, "close_epoch_with_commits": close,
-            "close_epoch_per_member": close // len(members)}
+    chain.revert(w3, snap)
+    snap = chain.snapshot(w3)
+    intents = [cl.sign_deposit_as(act.members[s], 1, s, 1_000 + s) for s in members]
+    both = int(_close_batched(cl, act, signed, intents)["gasUsed"])
+    chain.revert(w3, snap)
+    return {"direct": {"deposits": {"each_median": int(statistics.median(deposits)),
+                                    "all": sum(deposits)},
+                       "close_epoch_with_commits": close, "close_epoch_per_member": close // n},
+            "batched": {"close_epoch_with_deposits_and_commits": both,
+                        "close_epoch_per_member": both // n,
+                        "per_posted_deposit": (both - close) // n}}
 
 
 def measure(w3: Any, cfg: PoolConfig, trades: Sequence[int]) -> dict[str, Any]:
@@ -303,6 +388,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "gas_per_cleared_trade": {label: {"per_trade": g["gas_per_trade"],
                                           "per_epoch": g["per_epoch_gas"]["total"],
                                           "per_member_epoch": g["per_member_epoch"],
+                                          "direct_path": {
+                                              "per_trade": g["direct_path"]["gas_per_trade"],
+                                              "per_epoch": g["direct_path"]["per_epoch_gas"][
+                                                  "total"],
+                                              "per_member_epoch": g["direct_path"][
+                                                  "per_member_epoch"]},
                                           "submit_epoch_is": g["submit_epoch_is"]}
                                   for label, g in summary.items()},
         "machine": {"python": platform.python_version(),

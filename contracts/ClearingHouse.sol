@@ -8,6 +8,7 @@ import {MemberRegistry} from "./base/MemberRegistry.sol";
 import {InstrumentTable} from "./base/InstrumentTable.sol";
 import {RiskParameters} from "./base/RiskParameters.sol";
 import {LotAuction} from "./LotAuction.sol";
+import {ExitLeaves} from "./ExitLeaves.sol";
 import {Instrument} from "./interfaces/IInstruments.sol";
 import {IClearingHouse} from "./interfaces/IClearingHouse.sol";
 import {IEpochVerifier, EPOCH_PUBLIC_INPUTS} from "./interfaces/IEpochVerifier.sol";
@@ -39,6 +40,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         address collateral;
         address oracle;
         address verifier;
+        address exitLeaves; // ExitLeaves of nSlots and nInstruments over the same Poseidons
         address operator;
         uint256 nSlots;
         uint256 nInstruments;
@@ -66,12 +68,22 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// Largest s of a canonical (low-s) secp256k1 signature.
     uint256 private constant SECP256K1_HALF_N =
         0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+    /// Gas given to the token's transferFrom of a posted deposit: a token callback cannot
+    /// spend more of closeEpoch's gas (it fails that pull, which is skipped).
+    uint256 public constant PULL_GAS = 100_000;
+    /// DepositSkipped reasons.
+    uint256 private constant SKIP_PULL_FAILED = 1;
+    uint256 private constant SKIP_ALREADY_DEPOSITED = 2;
 
     IERC20 public immutable collateral;
     IPriceOracle public immutable oracle;
     IEpochVerifier public immutable verifier;
     /// The auction of the house's lot (docs/protocol.md), created here.
     LotAuction public immutable auction;
+    /// The leaf check of exits after a freeze, created here (its own contract for size).
+    ExitLeaves public immutable exitLeaves;
+    /// Exit-data words per slot mask: ceil(nSlots / MASK_WORD_BITS).
+    uint256 private immutable _maskWords;
     address public operator;
 
     uint256 public stateRoot;
@@ -95,6 +107,9 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// When the house's collateral (the insurance fund) went negative in an accepted
     /// epoch, 0 while it is not: see freeze().
     uint256 public houseNegativeSince;
+    /// Set while closeEpoch pulls posted deposits: a token callback into the pool
+    /// (deposit, request, freeze, claim ...) is refused (ClosingEpoch).
+    bool private transient _pulling;
 
     constructor(Config memory cfg)
         Governed(cfg.governance)
@@ -115,6 +130,12 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         oracle = IPriceOracle(cfg.oracle);
         verifier = IEpochVerifier(cfg.verifier);
         _setOperator(cfg.operator);
+        exitLeaves = ExitLeaves(cfg.exitLeaves);
+        if (cfg.exitLeaves.code.length == 0) revert NotAContract(cfg.exitLeaves);
+        if (exitLeaves.nSlots() != cfg.nSlots || exitLeaves.nInstruments() != cfg.nInstruments) {
+            revert ExitLeavesMismatch(cfg.exitLeaves);
+        }
+        _maskWords = (cfg.nSlots + MASK_WORD_BITS - 1) / MASK_WORD_BITS;
         auction = new LotAuction(cfg.governance, cfg.auctionReserveBp, cfg.auctionWindow, cfg.withdrawalTimeout);
         _setWithdrawalTimeout(cfg.withdrawalTimeout);
         uint256 root = _genesisRoot(cfg.houseVkh);
@@ -137,15 +158,15 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
 
     // --- members ---------------------------------------------------------------------
 
-    /// Deposit `amount` collateral tokens (approved to this contract beforehand).
+    /// Deposit `amount` collateral tokens (approved to this contract beforehand): the
+    /// member's own path, always open; the operator may also post a signed deposit with
+    /// closeEpoch (cheaper, one per slot and epoch either way).
     function deposit(uint256 amount) external {
         _notFrozen();
         uint256 slot = slotOf(msg.sender);
         _checkAmount(amount);
         uint256 epoch = openEpoch;
-        SlotEpoch storage se = _slotEpochs[epoch][slot];
-        if (se.deposit != 0) revert AlreadyDeposited(epoch, slot);
-        se.deposit = uint128(amount);
+        _setDeposit(epoch, slot, amount);
         _epochs[epoch].deposits += uint128(amount);
         _record(KIND_DEPOSIT, slot, amount);
         _pull(msg.sender, amount);
@@ -173,6 +194,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// Transfer everything credited to the caller. A token that refuses the transfer
     /// reverts this claim only.
     function claim() external {
+        if (_pulling) revert ClosingEpoch();
         uint256 amount = claimable[msg.sender];
         if (amount == 0) revert NothingToClaim(msg.sender);
         claimable[msg.sender] = 0;
@@ -183,14 +205,19 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
 
     // --- epochs ----------------------------------------------------------------------
 
-    /// Post the members' signed commitments and freeze the open epoch for proving; later
-    /// events go to the next epoch. Only one closed epoch may wait for its proof at a
-    /// time. Each commit is signed (EIP-191) by the slot's account over commitDigest;
-    /// `excludedMask` names the slots closed without their report (suspended next epoch).
-    function closeEpoch(Commit[] calldata commits, uint256 excludedMask) external onlyOperator {
+    /// Post the members' signed deposits, then their signed commitments, and freeze the
+    /// open epoch for proving; later events go to the next epoch. Only one closed epoch
+    /// may wait for its proof at a time. Each deposit is signed (EIP-191) by the slot's
+    /// account over depositDigest, each commit over commitDigest; `excludedMask` names the
+    /// slots closed without their report (suspended next epoch).
+    function closeEpoch(Commit[] calldata commits, Deposit[] calldata deposits, uint256 excludedMask)
+        external
+        onlyOperator
+    {
         _notFrozen();
         if (openEpoch != lastAcceptedEpoch + 1) revert EpochPending(lastAcceptedEpoch + 1);
         uint256 epoch = openEpoch;
+        if (deposits.length != 0) _postDeposits(epoch, deposits);
         uint256 suspended = _epochs[epoch - 1].excludedMask;
         uint256 committed = 0;
         for (uint256 i = 0; i < commits.length; i++) {
@@ -207,13 +234,9 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         _closeEpoch(paramsHash);
     }
 
-    /// The EIP-191 digest a slot's account signs for its commitment in `epoch`.
-    function commitDigest(uint256 epoch, uint256 slot, uint256 commitment, bytes calldata ciphertext)
-        external
-        view
-        returns (bytes32)
-    {
-        return _commitDigest(epoch, slot, commitment, keccak256(ciphertext));
+    /// The EIP-191 digest a slot's account signs for its deposit of `amount` in `epoch`.
+    function _depositDigest(uint256 epoch, uint256 slot, uint256 amount) private view returns (bytes32) {
+        return _eip191(keccak256(abi.encode("zkclear-deposit-v1", block.chainid, address(this), epoch, slot, amount)));
     }
 
     // --- freeze and exit ---------------------------------------------------------------
@@ -258,8 +281,9 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         uint256 amount = 0;
         bool haircut = false;
         if (_hasLeaf(slot)) {
-            uint256 leaf = _leafHash(c, q, df, vkh, nonce);
-            (amount, haircut) = _openLeaf(slot, leaf, uint256(c) + df, exitData);
+            (amount, haircut) =
+                exitLeaves.leafAmount(slot, c, q, df, vkh, nonce, exitData,
+                                      [uint256(lastExitDataHash), totalCollateral]);
         }
         amount += _pendingDeposits(slot);
         exited[slot] = true;
@@ -276,7 +300,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (exited[HOUSE]) revert AlreadyExited(HOUSE);
         uint256 amount = 0;
         if (lastAcceptedEpoch != 0) {
-            int256 c0 = _checkStoredExitData(exitData);
+            int256 c0 = exitLeaves.houseCollateral(exitData, lastExitDataHash);
             if (c0 > 0) amount = uint256(c0);
         }
         amount += _pendingDeposits(HOUSE);
@@ -299,8 +323,10 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         _checkPublicInputs(epoch, info, publicInputs);
         _checkFundInfo(publicInputs[PUB_FUND_INFO]);
         auction.checkAward(epoch, publicInputs[PUB_AUCTION]);
-        _checkExitData(epoch, publicInputs, exitData);
-        (uint256 liquidated, uint256 granted) = _exitMasks(exitData);
+        (uint256 liquidated, uint256 granted) = exitLeaves.checkExitData(
+            epoch, publicInputs[PUB_NEW_ROOT], publicInputs[PUB_FUND_INFO] >> (2 * SCALE_BITS + 1),
+            publicInputs[PUB_EXIT_SUM], exitData
+        );
         uint256 newTotal = _checkOutcome(epoch, info, liquidated, granted);
         if (gasleft() < MIN_VERIFY_GAS) revert InsufficientGas(gasleft(), MIN_VERIFY_GAS);
         if (!verifier.verifyProof(proof.a, proof.b, proof.c, publicInputs)) revert InvalidProof();
@@ -411,43 +437,6 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         );
     }
 
-    /// The exit data is N + 1 + 2W canonical field elements (the new leaves, the house's
-    /// collateral, the two masks' words); the proof's challenge rho (fundInfo's top bits)
-    /// is the one derived from it (Fiat-Shamir over the epoch, newRoot and D) and its
-    /// exitSum is sum_j D[j] * rho^j mod r, so the proof binds D to its own values.
-    function _checkExitData(uint256 epoch, uint256[EPOCH_PUBLIC_INPUTS] calldata pub, uint256[] calldata d)
-        private
-        view
-    {
-        if (d.length != _exitDataLength()) revert ExitDataLength(d.length, _exitDataLength());
-        for (uint256 j = 0; j < d.length; j++) {
-            if (d[j] >= FIELD_R) revert ExitDataNotCanonical(j);
-        }
-        uint256 rho = uint256(keccak256(abi.encode(epoch, pub[PUB_NEW_ROOT], d))) >> (256 - RHO_BITS);
-        uint256 rhoGiven = pub[PUB_FUND_INFO] >> (2 * SCALE_BITS + 1);
-        if (rhoGiven != rho) revert ExitChallengeMismatch(rhoGiven, rho);
-        uint256 acc = 0;
-        for (uint256 j = d.length; j > 0; j--) {
-            acc = addmod(mulmod(acc, rho, FIELD_R), d[j - 1], FIELD_R);
-        }
-        if (pub[PUB_EXIT_SUM] != acc) revert ExitSumMismatch(pub[PUB_EXIT_SUM], acc);
-    }
-
-    /// N leaves, the house's collateral, then both masks in MASK_WORD_BITS-bit words.
-    function _exitDataLength() private view returns (uint256) {
-        return nSlots + 1 + 2 * ((nSlots + MASK_WORD_BITS - 1) / MASK_WORD_BITS);
-    }
-
-    /// The liquidated and granted masks of checked exit data (the proof shows each word
-    /// is the sum of its slots' bits, so each is below 2^MASK_WORD_BITS).
-    function _exitMasks(uint256[] calldata d) private view returns (uint256 liquidated, uint256 granted) {
-        uint256 words = (nSlots + MASK_WORD_BITS - 1) / MASK_WORD_BITS;
-        for (uint256 k = 0; k < words; k++) {
-            liquidated |= d[nSlots + 1 + k] << (MASK_WORD_BITS * k);
-            granted |= d[nSlots + 1 + words + k] << (MASK_WORD_BITS * k);
-        }
-    }
-
     /// One signed commit: checks and records it; returns its slot's bit. `committed`: the
     /// slots this closeEpoch already posted (an epoch is closed by one call, so the mask
     /// in memory finds every duplicate; no per-slot storage is written).
@@ -465,10 +454,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (commitment == 0 || commitment >= FIELD_R) revert InvalidCommitment(commitment);
         if (committed & (1 << slot) != 0) revert AlreadyCommitted(epoch, slot);
         bytes32 digest = _commitDigest(epoch, slot, commitment, keccak256(cm.ciphertext));
-        if (uint256(cm.s) > SECP256K1_HALF_N || (cm.v != 27 && cm.v != 28)) revert InvalidSignature(slot);
-        address signer = ecrecover(digest, cm.v, cm.r, cm.s);
-        if (signer == address(0)) revert InvalidSignature(slot);
-        if (signer != m.account) revert WrongSigner(slot, signer, m.account);
+        _checkSigner(digest, slot, m.account, cm.v, cm.r, cm.s);
         _record(KIND_COMMIT, slot, commitment);
         emit ReportCommitted(epoch, slot, commitment, cm.ciphertext);
         return 1 << slot;
@@ -479,14 +465,82 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         view
         returns (bytes32)
     {
-        bytes32 inner = keccak256(
+        return _eip191(keccak256(
             abi.encode("zkclear-commit-v1", block.chainid, address(this), epoch, slot, commitment, ctHash)
-        );
+        ));
+    }
+
+    function _eip191(bytes32 inner) private pure returns (bytes32) {
         return keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", inner));
+    }
+
+    /// A canonical (low-s) signature of `digest` by `account`, the slot's.
+    function _checkSigner(bytes32 digest, uint256 slot, address account, uint8 v, bytes32 r, bytes32 s)
+        private
+        pure
+    {
+        if (uint256(s) > SECP256K1_HALF_N || (v != 27 && v != 28)) revert InvalidSignature(slot);
+        address signer = ecrecover(digest, v, r, s);
+        if (signer == address(0)) revert InvalidSignature(slot);
+        if (signer != account) revert WrongSigner(slot, signer, account);
+    }
+
+    /// The posted deposits, in order, folded before the commits. What the operator
+    /// controls refuses the whole close: a slot out of range or not active, an amount of
+    /// 0 or not below 2^CASH_BITS, a slot twice in the batch, a signature that is not the
+    /// slot account's over this epoch, slot and amount. What a member controls after
+    /// signing is skipped with DepositSkipped, never a revert: a pull that fails (allowance
+    /// revoked, balance spent), a direct deposit() of the slot in this epoch. A taken
+    /// deposit is recorded as deposit() records it (one event, the epoch's sum, the
+    /// slot's record); the token balance is checked once for the batch (fee-on-transfer
+    /// tokens are refused, as by deposit()).
+    function _postDeposits(uint256 epoch, Deposit[] calldata deposits) private {
+        uint256 before = collateral.balanceOf(address(this));
+        uint256 pulled = 0;
+        uint256 seen = 0;
+        _pulling = true;
+        for (uint256 i = 0; i < deposits.length; i++) {
+            Deposit calldata d = deposits[i];
+            (uint256 slot, uint256 amount) = (d.slot, d.amount);
+            if (slot >= nSlots) revert SlotOutOfRange(slot, nSlots);
+            Member storage m = members[slot];
+            if (!m.active) revert SlotNotActive(slot);
+            _checkAmount(amount);
+            if (seen & (1 << slot) != 0) revert AlreadyDeposited(epoch, slot);
+            seen |= 1 << slot;
+            address account = m.account;
+            _checkSigner(_depositDigest(epoch, slot, amount), slot, account, d.v, d.r, d.s);
+            uint256 skip = depositOf(epoch, slot) != 0
+                ? SKIP_ALREADY_DEPOSITED
+                : (_tryPull(account, amount) ? 0 : SKIP_PULL_FAILED);
+            if (skip != 0) {
+                emit DepositSkipped(epoch, slot, amount, skip);
+                continue;
+            }
+            pulled += amount;
+            _setDeposit(epoch, slot, amount);
+            _record(KIND_DEPOSIT, slot, amount);
+        }
+        _pulling = false;
+        if (collateral.balanceOf(address(this)) < before + pulled) {
+            revert TransferFailed(address(collateral), address(this), pulled);
+        }
+        _epochs[epoch].deposits += uint128(pulled);
+    }
+
+    /// transferFrom(from, this, amount) with PULL_GAS; false if the token refuses it.
+    /// Enough gas is required first, so a low gas limit reverts instead of skipping.
+    function _tryPull(address from, uint256 amount) private returns (bool) {
+        if (gasleft() < PULL_GAS + PULL_GAS / 32) revert InsufficientGas(gasleft(), PULL_GAS + PULL_GAS / 32);
+        (bool ok, bytes memory ret) = address(collateral).call{gas: PULL_GAS}(
+            abi.encodeCall(IERC20.transferFrom, (from, address(this), amount))
+        );
+        return ok && (ret.length == 0 || (ret.length == 32 && abi.decode(ret, (uint256)) == 1));
     }
 
     function _notFrozen() private view {
         if (frozen) revert PoolFrozen();
+        if (_pulling) revert ClosingEpoch();
     }
 
     function _setWithdrawalTimeout(uint256 timeout) private {
@@ -523,59 +577,8 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// The slot's deposits in the epochs after the last accepted one (at most two).
     function _pendingDeposits(uint256 slot) private view returns (uint256 sum) {
         for (uint256 e = lastAcceptedEpoch + 1; e <= openEpoch; e++) {
-            sum += _slotEpochs[e][slot].deposit;
+            sum += depositOf(e, slot);
         }
-    }
-
-    /// Checks exit data against the stored hash; returns the house's signed collateral.
-    function _checkStoredExitData(uint256[] calldata exitData) private view returns (int256) {
-        if (exitData.length != _exitDataLength()) revert WrongExitDataLength(exitData.length, _exitDataLength());
-        bytes32 h = keccak256(abi.encode(exitData));
-        if (h != lastExitDataHash) revert ExitDataMismatch(h, lastExitDataHash);
-        uint256 x = exitData[nSlots];
-        return x > FIELD_R / 2 ? -int256(FIELD_R - x) : int256(x);
-    }
-
-    /// What the slot's leaf pays if it is the published one: c, or pro rata
-    /// c + df, or pro rata (c + df) * T / (T - c0) if the house's c0 is negative.
-    function _openLeaf(uint256 slot, uint256 leafHash, uint256 c, uint256[] calldata exitData)
-        private
-        view
-        returns (uint256 amount, bool haircut)
-    {
-        int256 c0 = _checkStoredExitData(exitData);
-        if (leafHash != exitData[slot]) revert LeafMismatch(slot, leafHash, exitData[slot]);
-        amount = c;
-        if (c0 < 0) {
-            uint256 total = totalCollateral;
-            amount = amount * total / (total + uint256(-c0));
-            haircut = true;
-        }
-    }
-
-    /// PoseidonChain(c, q[0..M-1], df, vkh, 1, nonce): a member leaf (values range-checked).
-    function _leafHash(int256 c, int256[] calldata q, uint256 df, uint256 vkh, uint256 nonce)
-        private
-        view
-        returns (uint256)
-    {
-        uint256 m = nInstruments;
-        if (q.length != m) revert WrongPositionCount(q.length, m);
-        if (c < 0) revert NegativeCollateral(c);
-        if (c >= int256(1 << CASH_BITS)) revert ExitValueOutOfRange(c);
-        if (df >> CASH_BITS != 0) revert ExitValueOutOfRange(int256(df));
-        uint256[] memory leaf = new uint256[](m + 5);
-        leaf[0] = uint256(c);
-        int256 bound = int256(1 << DELTA_BITS);
-        for (uint256 i = 0; i < m; i++) {
-            if (q[i] <= -bound || q[i] >= bound) revert ExitValueOutOfRange(q[i]);
-            leaf[1 + i] = _signedToField(q[i]);
-        }
-        leaf[m + 1] = df;
-        leaf[m + 2] = vkh;
-        leaf[m + 3] = 1;
-        leaf[m + 4] = nonce;
-        return _poseidonChain(leaf);
     }
 
     function _checkAmount(uint256 amount) private pure {

@@ -28,10 +28,19 @@ abstract contract EpochLog is IEpochLog, PoseidonHasher {
 
     struct SlotEpoch {
         uint128 withdrawal;
-        uint128 deposit; // the slot's deposit in this epoch (0: none)
         bool registered;
         // (No commit flag: closeEpoch finds a duplicate commit in memory; ReportCommitted
-        // records each commit.)
+        // records each commit. No deposit: see DepositRecord.)
+    }
+
+    /// A slot's deposit of one epoch, kept in the slot's record of that epoch's parity.
+    /// Only the open epoch and the one closed before it can be unaccepted (closeEpoch
+    /// waits for the previous proof), and they have different parities: a deposit of
+    /// epoch e overwrites the deposit of e - 2 or earlier, already accepted. The two
+    /// words of a slot are written once fresh, then rewritten (5k, not 22.1k per epoch).
+    struct DepositRecord {
+        uint64 epoch;
+        uint128 amount;
     }
 
     uint256 public immutable nSlots;
@@ -42,6 +51,8 @@ abstract contract EpochLog is IEpochLog, PoseidonHasher {
 
     mapping(uint256 => EpochData) internal _epochs;
     mapping(uint256 => mapping(uint256 => SlotEpoch)) internal _slotEpochs;
+    /// slot => its deposits by epoch parity (DepositRecord).
+    mapping(uint256 => DepositRecord[2]) internal _depositRecords;
 
     constructor(uint256 nSlots_, uint256 nInstruments_, uint256 nScenarios_, uint256 maxEvents_) {
         bool pow2 = nSlots_ >= 2 && nSlots_ & (nSlots_ - 1) == 0;
@@ -63,6 +74,22 @@ abstract contract EpochLog is IEpochLog, PoseidonHasher {
     /// What `slot` did in `epoch`.
     function slotEpoch(uint256 epoch, uint256 slot) external view returns (SlotEpoch memory) {
         return _slotEpochs[epoch][slot];
+    }
+
+    /// The slot's deposit in `epoch` (0: none). Exact for the open epoch and the one
+    /// before it; an older epoch's record may have been reused (its EpochEvent logs keep
+    /// every deposit).
+    function depositOf(uint256 epoch, uint256 slot) public view returns (uint256) {
+        DepositRecord storage r = _depositRecords[slot][epoch & 1];
+        return r.epoch == epoch ? r.amount : 0;
+    }
+
+    /// Record `slot`'s deposit of `amount` in the open epoch (AlreadyDeposited if it has
+    /// one) and add it to the epoch's sum; the caller folds the event and pulls the tokens.
+    function _setDeposit(uint256 epoch, uint256 slot, uint256 amount) internal {
+        DepositRecord storage r = _depositRecords[slot][epoch & 1];
+        if (r.epoch == epoch) revert AlreadyDeposited(epoch, slot);
+        (r.epoch, r.amount) = (uint64(epoch), uint128(amount));
     }
 
     /// Fold (kind, slot, value) into the open epoch's accumulator.

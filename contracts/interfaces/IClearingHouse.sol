@@ -6,6 +6,8 @@ import {EPOCH_PUBLIC_INPUTS} from "./IEpochVerifier.sol";
 /// @notice Pool sizes and the epochs' event log (docs/protocol.md, "Events").
 interface IEpochLog {
     error InvalidPoolSize(uint256 nSlots, uint256 nInstruments, uint256 nScenarios, uint256 maxEvents);
+    /// The ExitLeaves given at deployment is not of this pool's size.
+    error ExitLeavesMismatch(address exitLeaves);
     error EpochFull(uint256 epoch, uint256 maxEvents);
     error AlreadyCommitted(uint256 epoch, uint256 slot);
     error AlreadyDeposited(uint256 epoch, uint256 slot);
@@ -86,6 +88,17 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
         bytes32 s;
     }
 
+    /// A member's deposit intent, signed by the slot's account over depositDigest (epoch,
+    /// slot, amount), posted by the operator with closeEpoch; the tokens are pulled under
+    /// the member's standing allowance.
+    struct Deposit {
+        uint256 slot;
+        uint256 amount;
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
+    }
+
     error NotOperator(address caller);
     error HouseCannotCommit();
     error HouseCannotWithdraw();
@@ -106,10 +119,6 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     error InvalidLiquidatedMask(uint256 mask);
     error GrantedWithoutRequest(uint256 slots);
     error TotalCollateralMismatch(uint256 given, uint256 expected);
-    error ExitDataLength(uint256 given, uint256 expected);
-    error ExitDataNotCanonical(uint256 index);
-    error ExitChallengeMismatch(uint256 given, uint256 expected);
-    error ExitSumMismatch(uint256 given, uint256 expected);
     error InsufficientGas(uint256 available, uint256 required);
     error InvalidProof();
     error ReservesShortfall(uint256 balance, uint256 required);
@@ -129,17 +138,13 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     error FreezeTooEarly(uint256 epoch, uint256 deadline);
     error NothingToForce();
     error InvalidWithdrawalTimeout(uint256 timeout);
-    error ExitDataMismatch(bytes32 given, bytes32 expected);
-    error WrongExitDataLength(uint256 length, uint256 expected);
-    error WrongPositionCount(uint256 given, uint256 expected);
-    error LeafMismatch(uint256 slot, uint256 leaf, uint256 expected);
-    error NegativeCollateral(int256 collateral);
-    error ExitValueOutOfRange(int256 value);
     error AlreadyExited(uint256 slot);
     error HouseCannotExit();
     error DfScaleMismatch(uint256 given, uint256 expected);
     /// setWithdrawalTimeout: 4 * the auction's window must not exceed the timeout.
     error AuctionWindowTooLong(uint256 window, uint256 withdrawalTimeout);
+    /// A member's call while closeEpoch pulls a posted deposit (a token callback).
+    error ClosingEpoch();
 
     event OperatorSet(address indexed operator);
     event ReportCommitted(uint256 indexed epoch, uint256 indexed slot, uint256 commitment, bytes ciphertext);
@@ -174,6 +179,9 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
     event WithdrawalRefused(uint256 indexed epoch, uint256 indexed slot, uint256 amount);
     /// The operator closed `epoch` without this slot's report; it is suspended in epoch + 1.
     event ReportExcluded(uint256 indexed epoch, uint256 indexed slot);
+    /// A posted deposit closeEpoch did not take: reason 1, the pull failed (allowance,
+    /// balance or a refusing token); reason 2, the slot already deposited in `epoch`.
+    event DepositSkipped(uint256 indexed epoch, uint256 indexed slot, uint256 amount, uint256 reason);
     event Claimed(address indexed account, uint256 amount);
     event WithdrawalTimeoutSet(uint256 timeout);
     /// `epoch`'s first withdrawal request (at `requestedAt`) was not served in time.
@@ -182,7 +190,8 @@ interface IClearingHouse is IEpochLog, IMemberRegistry, IRiskParameters {
 
     function deposit(uint256 amount) external;
     function requestWithdrawal(uint256 amount) external;
-    function closeEpoch(Commit[] calldata commits, uint256 excludedMask) external;
+    function closeEpoch(Commit[] calldata commits, Deposit[] calldata deposits, uint256 excludedMask)
+        external;
     function claim() external;
     function freeze() external;
     function exit(uint256 slot, int256 c, int256[] calldata q, uint256 df, uint256 vkh,

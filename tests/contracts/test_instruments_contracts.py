@@ -195,17 +195,31 @@ def test_the_house_refuses_an_oracle_with_another_table(perp) -> None:
                                           *contracts.oracle_args(other, gov, pos),
                                           sender=act.deployer)
     stand_in = cl.deployment.address("EpochVerifier")
+    leaves = cl.deployment.address("ExitLeaves")
     with reverts("InstrumentsMismatch"):
         contracts.deploy_contract(cl.w3, compiled["ClearingHouse"], contracts.house_config(
-            setup, gov, pos, token, oracle.address, stand_in), sender=act.deployer)
-    config = list(contracts.house_config(other, gov, pos, token, oracle.address, stand_in))
-    config[9] = config[9] + config[9][:1]  # three rows for M = 2
+            setup, gov, pos, token, oracle.address, stand_in, leaves), sender=act.deployer)
+    config = list(contracts.house_config(other, gov, pos, token, oracle.address, stand_in,
+                                         leaves))
+    config[10] = config[10] + config[10][:1]  # three rows for M = 2
     with reverts("InstrumentCountMismatch"):
         contracts.deploy_contract(cl.w3, compiled["ClearingHouse"], tuple(config),
                                   sender=act.deployer)
     house, _ = contracts.deploy_contract(cl.w3, compiled["ClearingHouse"], contracts.house_config(
-        other, gov, pos, token, oracle.address, stand_in), sender=act.deployer)
+        other, gov, pos, token, oracle.address, stand_in, leaves), sender=act.deployer)
     assert int(house.functions.paramsHash().call()) == other.params.hash()
+    # The exit-data checker must be of the pool's size (its layout depends on N and M).
+    wide, _ = contracts.deploy_contract(cl.w3, compiled["ExitLeaves"], pos,
+                                        2 * setup.config.n_slots, setup.config.n_instruments,
+                                        sender=act.deployer)
+    with reverts("ExitLeavesMismatch"):
+        contracts.deploy_contract(cl.w3, compiled["ClearingHouse"], contracts.house_config(
+            other, gov, pos, token, oracle.address, stand_in, wide.address),
+            sender=act.deployer)
+    with reverts("NotAContract"):
+        contracts.deploy_contract(cl.w3, compiled["ClearingHouse"], contracts.house_config(
+            other, gov, pos, token, oracle.address, stand_in, act.deployer),
+            sender=act.deployer)
 
 
 # --- hashes -------------------------------------------------------------------------------

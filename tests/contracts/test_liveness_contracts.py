@@ -67,11 +67,11 @@ def close(p: Pool, commits: Sequence[SignedCommit] = (), mask: int = 0):
 # --- signed commits ---------------------------------------------------------------------
 
 
-def test_commit_digest_is_the_contracts_and_signatures_recover(pool: Pool) -> None:
+def test_commit_digest_binds_every_field_and_signatures_recover(pool: Pool) -> None:
+    # (That it is the contract's digest: closeEpoch accepts these signatures, below.)
     cl = pool.client
     ct = bytes(range(167))
     digest = cl.commit_digest(3, 2, 12345, ct)
-    assert digest == bytes(cl.call(cl.house.functions.commitDigest(3, 2, 12345, ct)))
     inner = commit_inner(cl.deployment.chain_id, cl.house.address, 3, 2, 12345, ct)
     assert digest == eip191_digest(inner)
     for other in (cl.commit_digest(4, 2, 12345, ct), cl.commit_digest(3, 1, 12345, ct),

@@ -197,6 +197,19 @@ def test_epoch_end_to_end_over_http(env: Env) -> None:
             svc.accept_commit(1, 1, *args)
         assert ei.value.code == code
 
+    # every member deposited itself in epoch 1: a signed deposit for the operator to
+    # post is refused (one per slot and epoch), as is one signed by another's key
+    with pytest.raises(MemberError, match="already deposited in epoch 1"):
+        env.clients[1].post_deposit(700)
+    forged = cl.sign_deposit(env.clients[2].eth_key, 1, 1, 700)
+    for args, code in (((1, 1, 700, forged.signature), "deposit_refused"),
+                       ((1, 1, 0, forged.signature), "deposit_refused"),
+                       ((1, 1, 700, b"\0" * 64), "bad_signature")):
+        with pytest.raises(ServiceError) as ei:
+            svc.accept_deposit(*args)
+        assert ei.value.code == code
+    assert svc.signed_deposits(1) == {}
+
     r = env.admin("/v1/admin/epochs/1/close")
     assert r.status_code == 200 and r.json()["phase"] == "closed", r.text
     assert svc.committed(1) == commitments  # posted with closeEpoch
@@ -230,12 +243,20 @@ def test_second_epoch_netted_on_schedule_and_settled_by_the_driver(env: Env) -> 
     final, closes when every report is committed, proves and submits."""
     svc, cl = env.service, env.pool.client
     assert svc.intake_epoch() == 2
+    # a member signs a deposit for the operator to post at the close (its standing
+    # allowance granted once): posted with closeEpoch, proven and accepted
+    total = cl.total_collateral()
+    assert env.clients[2].post_deposit(700) == {"epoch": 2, "slot": 2, "amount": "700"}
+    assert {s: d.amount for s, d in svc.signed_deposits(2).items()} == {2: 700}
+    assert cl.deposit_of(2, 2) == 0  # nothing on-chain before the close
     svc.net_after, svc.auto_close = 0.0, True
     try:
         ops.drive_epoch(env, 2, (1_020, 1_090))
     finally:
         svc.net_after, svc.auto_close = None, False
     assert svc.epoch_public(2)["phase"] == "accepted"
+    assert cl.deposit_of(2, 2) == 700 and cl.epoch_info(2)["deposits"] == 700
+    assert cl.total_collateral() == total + 700
     assert cl.last_accepted_epoch() == 2 and cl.state_root() == svc.state().root()
     assert svc.state().epoch == 2
 

@@ -80,7 +80,8 @@ def _json_error(r: httpx.Response, status: int, code: str) -> dict:
 @pytest.mark.parametrize("epoch", ["18446744073709551616", str(2**63), "-1", "abc", "1e3"])
 @pytest.mark.parametrize("method,path", [
     ("GET", "/v1/epochs/{}"), ("GET", "/v1/epochs/{}/me"), ("POST", "/v1/epochs/{}/trades"),
-    ("POST", "/v1/epochs/{}/commit"), ("POST", "/v1/admin/epochs/{}/net"),
+    ("POST", "/v1/epochs/{}/commit"), ("POST", "/v1/epochs/{}/deposit"),
+    ("POST", "/v1/admin/epochs/{}/net"),
     ("POST", "/v1/admin/epochs/{}/close"), ("POST", "/v1/admin/epochs/{}/settle")])
 def test_epoch_out_of_bounds_is_422_json(server, method, path, epoch) -> None:
     r = httpx.request(method, server.url + path.format(epoch), timeout=10)
@@ -147,7 +148,8 @@ def test_wrong_method_is_405_json(server, method, path, allow) -> None:
 
 @pytest.mark.parametrize("method,path", [
     ("POST", "/v1/members/enrol"), ("POST", "/v1/epochs/1/trades"),
-    ("POST", "/v1/epochs/1/commit"), ("GET", "/v1/epochs/1/me"), ("GET", "/v1/lot")])
+    ("POST", "/v1/epochs/1/commit"), ("POST", "/v1/epochs/1/deposit"),
+    ("GET", "/v1/epochs/1/me"), ("GET", "/v1/lot")])
 def test_member_routes_without_signature_are_401_json(server, method, path) -> None:
     _json_error(httpx.request(method, server.url + path, timeout=10), 401, "unauthenticated")
 
@@ -206,6 +208,9 @@ def test_body_validation_errors_are_json(member_server) -> None:
     _json_error(_signed(srv, "POST", "/v1/members/enrol", b"{not json"), 400,
                 "malformed_json")
     _json_error(_signed(srv, "POST", "/v1/epochs/1/commit", b"[]"), 400, "bad_request")
+    for body in (b"[]", b'{"amount": "x", "signature": "0x00"}', b'{"amount": "5"}',
+                 b'{"amount": "5", "signature": "0xzz"}'):
+        _json_error(_signed(srv, "POST", "/v1/epochs/1/deposit", body), 400, "bad_request")
     _json_error(_signed(srv, "POST", "/v1/epochs/1/trades", b"x" * 1025), 413,
                 "body_too_large")
 

@@ -114,6 +114,29 @@ def test_the_planned_leaf_is_the_published_one(pool: Any) -> None:
     assert plan.exit_data[2] == lf.hash() and not plan.haircut
 
 
+def test_posted_deposits_are_proven_accepted_and_credited_by_an_exit() -> None:
+    """The pool driver's epoch with deposits the members signed and the operator posted
+    in closeEpoch is proven and accepted; after a freeze, an exit credits the slot's leaf
+    plus its posted and direct deposits of the unaccepted epochs, exactly."""
+    pool = drill_pool({1: "A", 2: "B"}, COMPLIANCE)
+    cl, m = pool.client, pool.members
+    out = pool.play_epoch(EpochOrders(DRILL_PRICES, _trade("t", 0, 10, P0, 1, 2),
+                                      deposits={0: 50_000, 1: 20_000},
+                                      posted_deposits={2: 30_000}))
+    assert out.accepted.epoch == 1 and cl.state_root() == pool.state.root()
+    assert (cl.deposit_of(1, 1), cl.deposit_of(1, 2)) == (20_000, 30_000)
+    assert cl.total_collateral() == pool.state.total_collateral() == 100_000
+    assert pool.state.leaves[2].positions[0] == -10  # slot 2's trade went through
+    # epoch 2 (closed, never accepted): a posted deposit; epoch 3: a direct one
+    pool.act(EpochOrders(DRILL_PRICES, withdrawals={1: 1}, posted_deposits={2: 500}))
+    assert pool.close() == 2 and cl.deposit_of(2, 2) == 500 and pool.deposits == {}
+    cl.deposit(7, sender=m[2].account)
+    chain.advance_time(pool.w3, cl.withdrawal_timeout())
+    res = exit_slot(cl, sender=m[2].account, key=m[2].key)
+    assert res.froze and res.plan.leaf is not None and res.plan.pending_deposits == 507
+    assert res.credited == pool.state.leaves[2].collateral + pool.state.leaves[2].df + 507
+
+
 def test_exit_before_any_accepted_epoch_pays_pending_deposits() -> None:
     pool = drill_pool({1: "A", 2: "B"})
     cl, m = pool.client, pool.members

@@ -42,9 +42,12 @@ from zkclear.chain.auction import AuctionState as AuctionState
 from zkclear.chain.auction import SealedBid as SealedBid
 from zkclear.chain.base import Call as Call
 from zkclear.chain.commits import COMMIT_DOMAIN as COMMIT_DOMAIN
+from zkclear.chain.commits import DEPOSIT_DOMAIN as DEPOSIT_DOMAIN
 from zkclear.chain.commits import SECP256K1_HALF_N as SECP256K1_HALF_N
 from zkclear.chain.commits import SignedCommit as SignedCommit
+from zkclear.chain.commits import SignedDeposit as SignedDeposit
 from zkclear.chain.commits import commit_inner as commit_inner
+from zkclear.chain.commits import deposit_inner as deposit_inner
 from zkclear.chain.commits import eip191_digest as eip191_digest
 from zkclear.chain.commits import exit_data_hash as exit_data_hash
 from zkclear.chain.oracle import OracleCalls
@@ -72,6 +75,13 @@ SUBMIT_GAS_PER_PAYOUT = 60_000
 SUBMIT_GAS_PER_SLOT_EVENT = 5_000
 #: Per word of exit data: calldata, a check and a mulmod/addmod step.
 SUBMIT_GAS_PER_EXIT_WORD = 1_500
+
+
+#: The ClearingHouse's PULL_GAS: the gas each posted deposit's token pull is given. A
+#: close with deposits gets it once more per deposit on top of its estimate, so a token
+#: callback that spends more when it runs than when it was estimated (up to its cap)
+#: cannot run the close out of gas.
+PULL_GAS = 100_000
 
 
 def submit_gas_limit(public: Sequence[int], exit_data: Sequence[int]) -> int:
@@ -205,7 +215,7 @@ class Client(OracleCalls, AuctionCalls):
     def commit_digest(self, epoch: int, slot: int, commitment: int,
                       ciphertext: bytes) -> bytes:
         """The EIP-191 digest the slot's account signs for ``commitment`` in ``epoch`` on
-        this pool (the contract's commitDigest)."""
+        this pool (closeEpoch recomputes it)."""
         return eip191_digest(self.commit_inner(epoch, slot, commitment, ciphertext))
 
     def commit_inner(self, epoch: int, slot: int, commitment: int, ciphertext: bytes) -> bytes:
@@ -224,13 +234,53 @@ class Client(OracleCalls, AuctionCalls):
                        ciphertext: bytes) -> SignedCommit:
         """Sign as one of the node's accounts: with the embedded chain's key, else by
         ``eth_sign`` (a local node's unlocked account)."""
+        sig = self._sign_as(account, self.commit_inner(epoch, slot, commitment, ciphertext))
+        return SignedCommit.from_signature(slot, commitment, ciphertext, sig)
+
+    def _sign_as(self, account: str, inner: bytes) -> bytes:
+        """EIP-191 signature (r || s || v) of ``inner`` by one of the node's accounts: with
+        the embedded chain's key (low s), else by ``eth_sign`` (an unlocked account)."""
         key = chain.embedded_private_key(self.w3, account)
         if key is not None:
-            return self.sign_commit(key, epoch, slot, commitment, ciphertext)
-        inner = self.commit_inner(epoch, slot, commitment, ciphertext)
+            return bytes(Account.sign_message(encode_defunct(primitive=inner), key).signature)
         # web3 types eth_sign as HexStr; providers answer with HexBytes: take either
-        sig = bytes(HexBytes(self.w3.eth.sign(Web3.to_checksum_address(account), data=inner)))
-        return SignedCommit.from_signature(slot, commitment, ciphertext, sig)
+        return bytes(HexBytes(self.w3.eth.sign(Web3.to_checksum_address(account), data=inner)))
+
+    def deposit_inner(self, epoch: int, slot: int, amount: int) -> bytes:
+        return deposit_inner(self.deployment.chain_id, self.house.address, epoch, slot, amount)
+
+    def deposit_digest(self, epoch: int, slot: int, amount: int) -> bytes:
+        """The EIP-191 digest the slot's account signs for a deposit of ``amount`` in
+        ``epoch`` that the operator posts with closeEpoch."""
+        return eip191_digest(self.deposit_inner(epoch, slot, amount))
+
+    def sign_deposit(self, private_key: Any, epoch: int, slot: int,
+                     amount: int) -> SignedDeposit:
+        """Sign a deposit intent with a private key (eth_account, EIP-191, low s)."""
+        sig = Account.sign_message(encode_defunct(primitive=self.deposit_inner(
+            epoch, slot, amount)), private_key)
+        return SignedDeposit.from_signature(epoch, slot, amount, bytes(sig.signature))
+
+    def sign_deposit_as(self, account: str, epoch: int, slot: int,
+                        amount: int) -> SignedDeposit:
+        """Sign a deposit intent as one of the node's accounts (as :meth:`sign_commit_as`)."""
+        sig = self._sign_as(account, self.deposit_inner(epoch, slot, amount))
+        return SignedDeposit.from_signature(epoch, slot, amount, sig)
+
+    def deposit_signer(self, signed: SignedDeposit) -> str:
+        """The account that signed this deposit intent (raises on a bad signature)."""
+        inner = self.deposit_inner(signed.epoch, signed.slot, signed.amount)
+        return str(Account.recover_message(encode_defunct(primitive=inner),
+                                           signature=signed.signature))
+
+    def deposit_of(self, epoch: int, slot: int) -> int:
+        """The slot's deposit in ``epoch`` (exact for the open epoch and the one before)."""
+        return int(self.call(self.house.functions.depositOf(epoch, slot)))
+
+    def approve(self, amount: int, *, sender: str) -> Any:
+        """A standing allowance of ``amount`` to the clearing house (for posted deposits)."""
+        return self.transact(self.token.functions.approve(self.house.address, amount),
+                             sender=sender)
 
     def claim(self, *, sender: str) -> Any:
         return self.transact(self.house.functions.claim(), sender=sender)
@@ -290,10 +340,32 @@ class Client(OracleCalls, AuctionCalls):
     # -- epochs -----------------------------------------------------------------------
 
     def close_epoch(self, commits: Sequence[SignedCommit] = (), excluded_mask: int = 0, *,
-                    sender: str) -> Any:
-        """Post the signed commits and close the open epoch (operator)."""
-        return self.transact(self.house.functions.closeEpoch(
-            [c.as_tuple() for c in commits], excluded_mask), sender=sender)
+                    sender: str, deposits: Sequence[SignedDeposit] = ()) -> Any:
+        """Post the signed deposits (each pulled under its member's standing allowance, or
+        skipped with DepositSkipped), then the signed commits, and close the open epoch
+        (operator). Every deposit must be signed for the open epoch."""
+        epoch = self.open_epoch() if deposits else 0
+        stale = [d.slot for d in deposits if d.epoch != epoch]
+        if stale:
+            raise ZkclearError(f"deposits of slots {stale} are not signed for the open epoch "
+                               f"{epoch}")
+        fn = self.house.functions.closeEpoch(
+            [c.as_tuple() for c in commits], [d.as_tuple() for d in deposits], excluded_mask)
+        gas = None
+        if deposits:
+            try:
+                est = int(fn.estimate_gas({"from": sender}))
+            except Exception as exc:
+                raise_decoded(exc, "ClearingHouse.closeEpoch")
+                raise
+            gas = est + est // 4 + 10_000 + PULL_GAS * len(deposits)
+        return self.transact(fn, sender=sender, gas=gas)
+
+    def skipped_deposits(self, receipt: Any) -> list[tuple[int, int, int]]:
+        """(slot, amount, reason) of each posted deposit closeEpoch skipped (reason 1: the
+        pull failed; 2: the slot had deposited directly)."""
+        return [(int(e["slot"]), int(e["amount"]), int(e["reason"]))
+                for e in self.logs(receipt, "ClearingHouse", "DepositSkipped")]
 
     # -- liveness: freeze and exit ------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""What a member signs for its report commitment, and the exit data's hash: the digests
-the ClearingHouse recomputes (docs/protocol.md, "Reports are posted by the operator").
+"""What a member signs for its report commitment and for a deposit the operator posts,
+and the exit data's hash: the digests the ClearingHouse recomputes (docs/protocol.md,
+"Reports are posted by the operator", "Deposits").
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from zkclear.errors import ZkclearError
 
 #: Domain tag of the commit digest (docs/protocol.md, "Reports are posted by the operator").
 COMMIT_DOMAIN = "zkclear-commit-v1"
+#: Domain tag of the deposit digest (docs/protocol.md, "Deposits"): a deposit signature
+#: is never a commit signature (another tag, another number of fields).
+DEPOSIT_DOMAIN = "zkclear-deposit-v1"
 #: Largest s of a canonical (low-s) secp256k1 signature, as the contract requires.
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
@@ -27,6 +31,14 @@ def commit_inner(chain_id: int, house: str, epoch: int, slot: int, commitment: i
         ["string", "uint256", "address", "uint256", "uint256", "uint256", "bytes32"],
         [COMMIT_DOMAIN, chain_id, Web3.to_checksum_address(house), epoch, slot, commitment,
          keccak(bytes(ciphertext))]))
+
+
+def deposit_inner(chain_id: int, house: str, epoch: int, slot: int, amount: int) -> bytes:
+    """keccak256(abi.encode("zkclear-deposit-v1", chainid, clearingHouse, epoch, slot,
+    amount)): what a member signs (EIP-191) for a deposit the operator posts."""
+    return keccak(abi_encode(
+        ["string", "uint256", "address", "uint256", "uint256", "uint256"],
+        [DEPOSIT_DOMAIN, chain_id, Web3.to_checksum_address(house), epoch, slot, amount]))
 
 
 def eip191_digest(inner: bytes) -> bytes:
@@ -53,11 +65,42 @@ class SignedCommit:
     def from_signature(cls, slot: int, commitment: int, ciphertext: bytes,
                        signature: bytes) -> SignedCommit:
         """From a 65-byte r || s || v signature (v 0/1 or 27/28)."""
-        if len(signature) != 65:
-            raise ZkclearError(f"a commit signature has 65 bytes, got {len(signature)}")
-        v = signature[64]
-        return cls(slot, commitment, bytes(ciphertext), v + 27 if v < 27 else v,
-                   bytes(signature[:32]), bytes(signature[32:64]))
+        return cls(slot, commitment, bytes(ciphertext), *split_signature(signature))
+
+    @property
+    def signature(self) -> bytes:
+        return self.r + self.s + bytes([self.v])
+
+
+def split_signature(signature: bytes) -> tuple[int, bytes, bytes]:
+    """(v 27/28, r, s) of a 65-byte r || s || v signature (v 0/1 or 27/28)."""
+    if len(signature) != 65:
+        raise ZkclearError(f"a signature has 65 bytes, got {len(signature)}")
+    v = signature[64]
+    return (v + 27 if v < 27 else v), bytes(signature[:32]), bytes(signature[32:64])
+
+
+@dataclass(frozen=True)
+class SignedDeposit:
+    """One entry of closeEpoch's ``deposits``: a slot's deposit of ``amount`` in ``epoch``
+    and the slot account's signature of the deposit digest (the epoch is in the digest,
+    not in the contract's tuple: closeEpoch checks it against the epoch it closes)."""
+
+    epoch: int
+    slot: int
+    amount: int
+    v: int
+    r: bytes
+    s: bytes
+
+    def as_tuple(self) -> tuple[int, int, int, bytes, bytes]:
+        return (self.slot, self.amount, self.v, self.r, self.s)
+
+    @classmethod
+    def from_signature(cls, epoch: int, slot: int, amount: int,
+                       signature: bytes) -> SignedDeposit:
+        """From a 65-byte r || s || v signature (v 0/1 or 27/28)."""
+        return cls(epoch, slot, amount, *split_signature(signature))
 
     @property
     def signature(self) -> bytes:

@@ -259,8 +259,10 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
     oracle, gas["PriceOracle"] = deploy_contract(
         w3, compiled["PriceOracle"], *oracle_args(setup, gov.address, pos_addrs),
         sender=sender)
+    exit_leaves, gas["ExitLeaves"] = deploy_contract(
+        w3, compiled["ExitLeaves"], pos_addrs, cfg.n_slots, cfg.n_instruments, sender=sender)
     ch_config = house_config(setup, gov.address, pos_addrs, token_address, oracle.address,
-                             verifier)
+                             verifier, exit_leaves.address)
     house, gas["ClearingHouse"] = deploy_contract(w3, compiled["ClearingHouse"], ch_config,
                                                   sender=sender)
     gas["PriceOracle.bind"] = _bind_oracle(w3, oracle, house.address, sender)
@@ -269,10 +271,11 @@ def deploy_system(w3: Web3, setup: PoolSetup, verifier: str, *,
     addresses |= {"Governance": gov.address, "Collateral": token_address,
                   "PriceOracle": oracle.address, "EpochVerifier":
                   Web3.to_checksum_address(verifier), "ClearingHouse": house.address,
-                  "LotAuction": lot_auction.address}
+                  "LotAuction": lot_auction.address, "ExitLeaves": exit_leaves.address}
 
     check_constants(house)
     check_constants(lot_auction)
+    check_constants(exit_leaves)
     _check_computed(house, oracle, setup)
     _check_auction(lot_auction, house, gov.address, setup)
     return Deployment(int(w3.eth.chain_id), addresses, cfg, first_block, gas)
@@ -286,12 +289,13 @@ def oracle_args(setup: PoolSetup, governance: str, poseidons: Sequence[str]) -> 
 
 
 def house_config(setup: PoolSetup, governance: str, poseidons: Sequence[str], collateral: str,
-                 oracle: str, verifier: str) -> tuple[Any, ...]:
+                 oracle: str, verifier: str, exit_leaves: str) -> tuple[Any, ...]:
     """The ClearingHouse constructor's ``Config`` for ``setup``."""
     cfg, p = setup.config, setup.params
     return (
         governance, poseidons, collateral, oracle,
-        Web3.to_checksum_address(verifier), Web3.to_checksum_address(setup.operator),
+        Web3.to_checksum_address(verifier), Web3.to_checksum_address(exit_leaves),
+        Web3.to_checksum_address(setup.operator),
         cfg.n_slots, cfg.n_instruments, cfg.n_scenarios,
         [instrument_tuple(i) for i in setup.instruments], cfg.max_events,
         Web3.to_checksum_address(setup.house_account), setup.house_vkh,

@@ -99,7 +99,10 @@ class EpochOrders:
     never sign their netted report (nor any re-netted one). ``funding``: the epoch's
     funding amount per instrument (() = none); ``risk_arrays``: option m -> its K risk
     array entries, posted once the marks are final (a pool with options). ``bids``: slot
-    -> its bid in the epoch's auction of the house's lot (docs/protocol.md)."""
+    -> its bid in the epoch's auction of the house's lot (docs/protocol.md).
+    ``posted_deposits``: slot -> amount of the deposits the member signs for the operator
+    to post with closeEpoch (under a standing allowance) instead of sending them itself;
+    they are not in rule R's equity of this epoch (not on-chain before the close)."""
 
     prices: tuple[int, ...]
     trades: Mapping[int, Sequence[TradeReport]] = field(default_factory=dict)
@@ -109,6 +112,7 @@ class EpochOrders:
     funding: tuple[int, ...] = ()
     risk_arrays: Mapping[int, Sequence[int]] = field(default_factory=dict)
     bids: Mapping[int, int] = field(default_factory=dict)
+    posted_deposits: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

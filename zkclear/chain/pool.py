@@ -8,7 +8,8 @@ played in the order the protocol needs (docs/protocol.md):
 
 1. members act on-chain: governance registers new members (each with its view-key
    commitment ``vkh`` and the escrow of its view key to the pool's compliance key),
-   deposits, withdrawal requests (:meth:`Pool.register`, :meth:`Pool.act`);
+   deposits, withdrawal requests (:meth:`Pool.register`, :meth:`Pool.act`); a member may
+   instead sign a deposit for the operator to post at the close (:meth:`Pool.sign_deposit`);
 2. the oracle reporters post the epoch's settlement prices, with the perpetuals' funding
    (:meth:`Pool.post_prices`), and in a pool with options the hash of the epoch's risk
    arrays (:meth:`Pool.post_risk_arrays`);
@@ -21,7 +22,8 @@ played in the order the protocol needs (docs/protocol.md):
    excluded: its trades and its counterparties' matching trades are dropped, the rest is
    netted again and the counterparties whose report changed sign again, round after
    round until every remaining report is signed (:meth:`Pool.settle_commits`);
-5. the operator posts the signed commitments and closes the epoch in one transaction
+5. the operator posts the signed deposits and commitments and closes the epoch in one
+   transaction
    (the excluded slots in ``excludedMask``: suspended next epoch),
    clears it with the engine from the chain's own events and final prices, proves it
    and submits the proof (:meth:`Pool.close`,
@@ -30,7 +32,11 @@ played in the order the protocol needs (docs/protocol.md):
 
 :meth:`Pool.play_epoch` runs all of it for one :class:`EpochOrders`. The records of an
 epoch (:class:`Actors`, :class:`EpochOrders`, :class:`NetOutcome` ...) are in
-:mod:`zkclear.chain.orders`, and importable from here.
+:mod:`zkclear.chain.orders`, and importable from here; the checks of a signed deposit in
+:mod:`zkclear.chain.deposits`.
+
+Why one long module: the five steps are one class's methods over one shared state (the
+off-chain twin, the members, the signed commits and deposits waiting for the close).
 """
 
 from __future__ import annotations
@@ -45,7 +51,8 @@ from web3 import Web3
 
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
-from zkclear.chain.client import Client, EpochAccepted, SignedCommit
+from zkclear.chain.client import Client, EpochAccepted, SignedCommit, SignedDeposit
+from zkclear.chain.deposits import check_signed_deposit, sign_deposit
 from zkclear.chain.orders import (
     Actors,
     CommitRefused,
@@ -105,6 +112,8 @@ class Pool:
     trade_band_bp: int | None = DEFAULT_BAND_BP  # operator policy (trades.apply_rules)
     #: Signed commitments waiting for the operator's closeEpoch, by slot.
     signed: dict[int, SignedCommit] = field(default_factory=dict)
+    #: Signed deposits waiting for the operator's closeEpoch, by slot.
+    deposits: dict[int, SignedDeposit] = field(default_factory=dict)
 
     @property
     def w3(self) -> Web3:
@@ -163,8 +172,18 @@ class Pool:
             self.client.deposit(amount, sender=self.account(slot))
         for slot, amount in sorted(orders.withdrawals.items()):
             self.client.request_withdrawal(amount, sender=self.account(slot))
+        for slot, amount in sorted(orders.posted_deposits.items()):
+            self.sign_deposit(slot, amount)
         if orders.bids:
             self.bid(orders.bids)
+
+    def sign_deposit(self, slot: int, amount: int) -> SignedDeposit:
+        """The slot's member signs a deposit for the operator to post at the close
+        (:func:`~zkclear.chain.deposits.sign_deposit`); the operator checks and keeps it."""
+        signed = sign_deposit(self.client, self.account(slot), slot, amount)
+        check_signed_deposit(self.client, signed, self.deposits)
+        self.deposits[slot] = signed
+        return signed
 
     def bid(self, bids: Mapping[int, int]) -> Award | None:
         """The open epoch's auction of the house's lot (docs/protocol.md, "The auction of
@@ -352,14 +371,17 @@ class Pool:
     # -- 5. operator closes, clears, proves, submits -----------------------------------
 
     def close(self, excluded_mask: int = 0) -> int:
-        """The operator posts the signed commitments (:meth:`commit`) and closes the open
-        epoch, excluding the slots of ``excluded_mask``; returns its number."""
+        """The operator posts the signed deposits (:meth:`sign_deposit`; one closeEpoch
+        skips is not in the epoch's events) and commitments (:meth:`commit`) and closes
+        the open epoch, excluding the slots of ``excluded_mask``; returns its number."""
         epoch = self.client.open_epoch()
         commits = [self.signed[s] for s in sorted(self.signed)
                    if not excluded_mask >> s & 1]
+        deposits = [self.deposits[s] for s in sorted(self.deposits)]
         self.wait_for_auction()
-        self.client.close_epoch(commits, excluded_mask, sender=self.actors.operator)
-        self.signed = {}
+        self.client.close_epoch(commits, excluded_mask, sender=self.actors.operator,
+                                deposits=deposits)
+        self.signed, self.deposits = {}, {}
         return epoch
 
     def clear(self, epoch: int, reports: Mapping[int, Report]) -> EpochResult:

@@ -200,8 +200,8 @@ def _slots(p: Pool) -> dict[str, int]:
     """Storage slots of ClearingHouse's state variables this file writes, checked
     against their known values (a layout change fails here, not silently)."""
     cl = p.client
-    layout = {"openEpoch": 0, "paramsHash": 8, "stateRoot": 10, "lastAcceptedEpoch": 11,
-              "totalCollateral": 12, "lastExitDataHash": 13}
+    layout = {"openEpoch": 0, "paramsHash": 9, "stateRoot": 11, "lastAcceptedEpoch": 12,
+              "totalCollateral": 13, "lastExitDataHash": 14}
     addr = cl.house.address
     assert int.from_bytes(p.w3.eth.get_storage_at(addr, layout["paramsHash"]), "big") \
         == cl.params_hash()

@@ -1,5 +1,5 @@
 """A member (an institution): ``zkclear member keygen | escrow | enrol | submit | result |
-commit | deposit | withdraw | status | lot | bid | reveal | exit``."""
+commit | deposit | post-deposit | withdraw | status | lot | bid | reveal | exit``."""
 
 from __future__ import annotations
 
@@ -172,6 +172,20 @@ def _transaction(name: str, help: str, method: str, key: str) -> click.Command:
 
 
 deposit = _transaction("deposit", "deposit collateral", "deposit", "deposited")
+
+
+@command(member, "post-deposit", "sign a deposit for the operator to post at the close")
+@client_options
+@click.option("--amount", type=AMOUNT, required=True)
+def post_deposit(out: Output, amount: int, **chain: Any) -> int:
+    """Cheaper than ``member deposit``: no transaction of the member's own but a one-off
+    standing allowance; if the operator does not post it, use ``member deposit``."""
+    _on_chain("post-deposit", chain)
+    with _client(**chain) as m:
+        _has_gas_money(m)  # the one-off approve
+        return _show(out, m.post_deposit(amount))
+
+
 withdraw = _transaction("withdraw", "request a withdrawal", "request_withdrawal", "requested")
 
 

@@ -106,6 +106,12 @@ class CommitOut(BaseModel):
     commitment: str
 
 
+class DepositOut(BaseModel):
+    epoch: int
+    slot: int
+    amount: str
+
+
 class SubmitOut(BaseModel):
     epoch: int
     slot: int
@@ -274,6 +280,22 @@ def create_app(service: OperatorService, *, admin_token: str | None = None,
             raise ServiceError("bad_request", f"commit body: {exc}", 400) from None
         return await run_in_threadpool(service.accept_commit, auth.slot, epoch, commitment,
                                        ciphertext, signature, nonce=auth.request_nonce)
+
+    @app.post("/v1/epochs/{epoch}/deposit", response_model=DepositOut, responses=_ERRORS,
+              status_code=201)
+    async def deposit(epoch: EpochPath, auth: EpochMember, body: Body) -> dict[str, Any]:
+        """Body: ``{"amount": "<decimal>", "signature": "0x.."}``, the member's signature
+        (EIP-191, its account) of the deposit digest of the chain's open epoch; the
+        operator posts it with closeEpoch, which pulls the amount under the member's
+        standing allowance (docs/protocol.md, "Deposits")."""
+        try:
+            doc = json.loads(body)
+            amount = int(doc["amount"])
+            signature = bytes.fromhex(str(doc["signature"]).removeprefix("0x"))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ServiceError("bad_request", f"deposit body: {exc}", 400) from None
+        return await run_in_threadpool(service.accept_deposit, auth.slot, epoch, amount,
+                                       signature, nonce=auth.request_nonce)
 
     @app.get("/v1/epochs/{epoch}/me", response_model=MemberResultOut, responses=_ERRORS)
     async def my_result(epoch: EpochPath, auth: EpochMember) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from web3 import Web3
 
-from zkclear.chain.client import Client, ContractError, SignedCommit
+from zkclear.chain.client import Client, ContractError, SignedCommit, SignedDeposit
 from zkclear.clearing.events import Kind
 from zkclear.clearing.report import Report
 from zkclear.clearing.state import PoolState
@@ -229,6 +229,12 @@ class ServiceBase:
                                 "signed_commits WHERE epoch = ?", (epoch,))
         return {int(s): SignedCommit.from_signature(int(s), int(c), bytes(ct), bytes(sig))
                 for s, c, ct, sig in rows}
+
+    def signed_deposits(self, epoch: int) -> dict[int, SignedDeposit]:
+        rows = self.store.query("SELECT slot, amount, signature FROM signed_deposits WHERE "
+                                "epoch = ?", (epoch,))
+        return {int(s): SignedDeposit.from_signature(epoch, int(s), int(a), bytes(sig))
+                for s, a, sig in rows}
 
     def committed(self, epoch: int) -> dict[int, int]:
         """Slot -> commitment of the epoch's on-chain COMMIT events."""

@@ -2,7 +2,9 @@
 :mod:`zkclear.operator.service`).
 
 :meth:`Netting.net_epoch` matches and nets the latest trade list of every member into one
-report per slot; members sign their report's commitment (:meth:`Netting.accept_commit`);
+report per slot; members sign their report's commitment (:meth:`Netting.accept_commit`)
+and, if they like, a deposit for the operator to post at the close
+(:meth:`Netting.accept_deposit`);
 when the signing deadline passes, :meth:`Netting.exclude_missing` drops the slots that
 did not sign, nets the rest again and asks the members whose report changed to sign anew.
 """
@@ -18,7 +20,9 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from zkclear.chain.client import ContractError, SignedCommit
+from zkclear.chain.client import ContractError, SignedCommit, SignedDeposit
+from zkclear.chain.deposits import check_signed_deposit
+from zkclear.chain.orders import CommitRefused
 from zkclear.clearing.instruments import TradingRules, trading_rules
 from zkclear.clearing.report import Report
 from zkclear.clearing.trades import (
@@ -36,6 +40,7 @@ from zkclear.clearing.trades import (
     match_trades,
     reports_from_netting,
 )
+from zkclear.errors import ZkclearError
 from zkclear.privacy.cipher import encrypt_report
 from zkclear.privacy.viewkeys import MemberKey
 
@@ -247,3 +252,43 @@ class Netting(ServiceBase):
             db.execute("INSERT OR REPLACE INTO signed_commits VALUES (?, ?, ?, ?, ?)",
                        (epoch, slot, str(commitment), ciphertext, signed.signature))
         return {"epoch": epoch, "slot": slot, "commitment": str(commitment)}
+
+    def accept_deposit(self, slot: int, epoch: int, amount: int, signature: bytes, *,
+                       nonce: tuple[str, str, int] | None = None) -> dict[str, Any]:
+        """Store a member's signed deposit for the close of ``epoch`` (the chain's open
+        epoch, not closing yet): refused (422) if closeEpoch would refuse or skip it now
+        (:func:`~zkclear.chain.deposits.check_signed_deposit`). A later one of the same
+        slot replaces it. Not counted in rule R's equity (not on-chain before the close)."""
+        row = self.store.epoch_row(epoch)
+        phase = row["phase"] if row else "intake"
+        if phase not in ("intake", "netted", "close_requested"):
+            raise ServiceError("not_depositable", f"epoch {epoch} does not take deposits "
+                               f"now (phase {phase})", 409)
+        try:
+            signed = SignedDeposit.from_signature(epoch, slot, amount, signature)
+        except ZkclearError as exc:
+            raise ServiceError("bad_signature", str(exc), 422) from None
+        try:
+            check_signed_deposit(self.client, signed)
+        except CommitRefused as exc:
+            raise ServiceError("deposit_refused", str(exc), 422) from None
+        with self.store.transaction() as db:
+            if nonce is not None:
+                self.record_nonce(*nonce)
+            db.execute("INSERT OR REPLACE INTO signed_deposits VALUES (?, ?, ?, ?)",
+                       (epoch, slot, str(amount), signed.signature))
+        return {"epoch": epoch, "slot": slot, "amount": str(amount)}
+
+    def postable_deposits(self, epoch: int) -> list[SignedDeposit]:
+        """The epoch's stored signed deposits that closeEpoch would take now, by slot
+        (each checked again: one that became refusable, e.g. a member removed since,
+        would revert the whole close; one that would be skipped is left out too)."""
+        out = []
+        for slot, signed in sorted(self.signed_deposits(epoch).items()):
+            try:
+                check_signed_deposit(self.client, signed)
+            except CommitRefused as exc:
+                self.store.journal(epoch, "deposit_dropped", {"slot": slot, "why": str(exc)})
+                continue
+            out.append(signed)
+        return out

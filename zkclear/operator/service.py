@@ -33,7 +33,7 @@ Epoch ``e`` goes through these phases, each recorded in the store (:mod:`.store`
    needs at most N rounds. A slot excluded from epoch e is suspended in e + 1: netting
    rejects its trades (``SLOT_SUSPENDED``).
 4. **close_requested** once every netted member's signed commitment is in (or on
-   command); **closing** is recorded *before* ``closeEpoch(commits, excludedMask)``
+   command); **closing** is recorded *before* ``closeEpoch(commits, deposits, excludedMask)``
    (every stored signed commitment, the excluded slots) is sent and **closed** after;
    **proved**
    stores the engine's new state and the proof (the engine runs on the chain's own events

@@ -101,7 +101,8 @@ class Settlement(Netting):
                 signed = self.signed_commits(epoch)
                 mask = sum(1 << s for s in self.excluded(epoch))
                 self.client.close_epoch([signed[s] for s in sorted(signed)], mask,
-                                        sender=self.operator)
+                                        sender=self.operator,
+                                        deposits=self.postable_deposits(epoch))
                 crash_point("after_close_sent")
             self._enter(epoch, "closed")
             return True

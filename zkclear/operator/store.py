@@ -32,6 +32,9 @@ updated_at)``
     (``delta``, ``trade_cash``, ``salt``) and the commitment its ciphertext must have.
 ``signed_commits(epoch, slot, commitment, ciphertext, signature)``
     Each member's signed commitment of its current report, posted with closeEpoch.
+``signed_deposits(epoch, slot, amount, signature)``
+    Deposits members signed for the operator to post with closeEpoch (the latest per
+    slot and epoch), checked again right before the close.
 ``exclusions(epoch, slot, round, at)``
     Slots closed without their report (no valid signed commitment by the deadline):
     ``excludedMask`` of the epoch's closeEpoch.
@@ -82,6 +85,9 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE TABLE IF NOT EXISTS signed_commits (
     epoch INTEGER NOT NULL, slot INTEGER NOT NULL, commitment TEXT NOT NULL,
     ciphertext BLOB NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (epoch, slot));
+CREATE TABLE IF NOT EXISTS signed_deposits (
+    epoch INTEGER NOT NULL, slot INTEGER NOT NULL, amount TEXT NOT NULL,
+    signature BLOB NOT NULL, PRIMARY KEY (epoch, slot));
 CREATE TABLE IF NOT EXISTS exclusions (
     epoch INTEGER NOT NULL, slot INTEGER NOT NULL, round INTEGER NOT NULL,
     at REAL NOT NULL, PRIMARY KEY (epoch, slot));
@@ -92,7 +98,7 @@ CREATE TABLE IF NOT EXISTS journal (
 """
 
 TABLES = ("members", "request_nonces", "counters", "submissions", "epochs", "results",
-          "signed_commits", "exclusions", "pool_state", "journal")
+          "signed_commits", "signed_deposits", "exclusions", "pool_state", "journal")
 
 
 class StoreError(ZkclearError):
