@@ -1,12 +1,15 @@
 """Run every benchmark and print ONE JSON object combining their outputs.
 
 Run: ``.venv/bin/python bench/run.py --quick`` (``make bench``; about 1.5 minutes on 2
-cores) or without ``--quick`` for the full variants (about 15 minutes: proving at 2^16
-and snarkjs's own phase 1 at 2^12 dominate). ``--only poseidon,prove`` picks benchmarks.
+cores) or without ``--quick`` for the full variants (about 15 minutes, plus the
+constraints sweep's compiles at N=4..128, ~40 minutes: proving at 2^16, snarkjs's own
+phase 1 at 2^12 and the N=64 compiles dominate). ``--only poseidon,prove`` picks benchmarks.
 
 Each benchmark runs as its own subprocess, one after the other (they would disturb each
 other's timings in parallel on 2 cores), and prints one JSON object; the combined object
-holds them under ``results`` by name, the wall-clock seconds of each under ``seconds``,
+holds them under ``results`` by name, the issue #17 headline figures taken from them
+under ``summary`` (``_summary.py``; a missing figure is null, ``summary.null_reasons``
+says why), the wall-clock seconds of each under ``seconds``,
 and the stderr tail of any that failed under ``failures`` (exit status 1 then).
 Benchmark scripts not present in the checkout are listed under ``skipped``.
 """
@@ -24,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from _summary import summarize
+
 BENCH = Path(__file__).resolve().parent
 
 #: name -> (script, quick arguments, full arguments)
@@ -38,6 +43,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "prove": ("bench_prove.py", ["--sizes", "12", "--fresh"], ["--fresh"]),
     "contract_gas": ("bench_contract_gas.py", ["--sizes", "4x2x4", "--chain", "embedded"],
                      ["--sizes", "4x2x4,16x4x8", "--chain", "both"]),
+    # quick: N=4 only (two compiles, ~30 s); full: N=4..128 at two shapes (~40 min)
+    "constraints": ("bench_constraints.py", ["--slots", "4"], []),
     "epoch": ("bench_epoch.py", ["--sizes", "4,2,4", "--prove", "4,2,4"],
               ["--prove", "4,2,4", "16,4,8"]),
     # after "epoch": the same N=4 development keys (set up there if missing)
@@ -82,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "machine": platform.machine(),
                     "python": platform.python_version(),
                     "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
-        "results": {}, "seconds": {}, "failures": {}, "skipped": [],
+        "summary": None, "results": {}, "seconds": {}, "failures": {}, "skipped": [],
     }
     start = time.perf_counter()
     for name in names:
@@ -100,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[run] {name} FAILED: {error.splitlines()[0]}", file=sys.stderr, flush=True)
             out["failures"][name] = error
     out["total_s"] = round(time.perf_counter() - start, 1)
+    out["summary"] = summarize(out["results"])
     print(json.dumps(out, indent=1))
     return 1 if out["failures"] else 0
 
