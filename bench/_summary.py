@@ -100,14 +100,16 @@ def constraints(s: _Summary, results: dict[str, Any]) -> None:
                     out[str(n)]["not_built"] = row["reason"]
             else:
                 out[str(n)] = None
-                reason = row["reason"] if row is not None else "not in the sweep"
-                s.reasons[f"constraints.{key}.{n}"] = (
-                    f"not built ({reason}); no fit to extrapolate from (fewer than three "
-                    f"sizes built)" if fit is None else f"not built ({reason})")
+                reason = (f"not built: {row['reason']}" if row is not None
+                          else "not in this run's sweep (bench_constraints.py --slots)")
+                if fit is None:
+                    reason += "; no fit to extrapolate from (fewer than three sizes built)"
+                s.reasons[f"constraints.{key}.{n}"] = reason
         s.out["constraints"][key] = out
         if fit:
             s.out["constraints"][key]["fit"] = {
-                k: fit[k] for k in ("model", "a", "b", "q", "fitted_on", "max_residual_pct")}
+                k: fit[k] for k in ("model", "a", "b", "q", "fitted_on", "max_residual_pct",
+                                    "quadratic_share")}
 
 
 def proving(s: _Summary, results: dict[str, Any]) -> None:

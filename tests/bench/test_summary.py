@@ -104,7 +104,8 @@ def test_the_summary_of_a_full_run() -> None:
     assert big["64"]["constraints"] == quadratic(64)
     assert big["64"]["not_built"].startswith("ran out of memory")
     assert big["128"]["not_built"].startswith("refused by clearing/params.py")
-    assert big["fit"]["q"] == 32
+    assert big["fit"]["q"] == 32 and big["fit"]["quadratic_share"]["32"] == round(
+        32 * 32 * 32 / quadratic(32), 3)
     assert s["constraints"]["M=2,K=4"]["64"]["how"] == "measured"
     assert s["proving_s"]["groth16py"] == {"2^12 (4093 constraints)": 1.2,
                                            "2^14 (16381 constraints)": 1.4}
@@ -132,7 +133,9 @@ def test_a_quick_run_leaves_nulls_with_reasons() -> None:
     small = s["constraints"]["M=8,K=16"]
     assert small["4"]["how"] == "measured" and small["4"]["constraints"] == quadratic(4)
     assert small["8"] is None and "fit" not in small
-    assert "no fit to extrapolate from" in reasons["constraints.M=8,K=16.128"]
+    assert reasons["constraints.M=8,K=16.128"] == (
+        "not in this run's sweep (bench_constraints.py --slots); no fit to extrapolate from "
+        "(fewer than three sizes built)")
     assert s["proving_s"]["groth16py"] is None and s["proving_s"]["snarkjs"] is None
     assert "'prove' not in the results" in reasons["proving_s.snarkjs"]
     assert s["proving_s"]["epoch_circuit"]["4x2x4"]["median_s"] == 1.2
