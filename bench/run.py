@@ -1,9 +1,10 @@
 """Run every benchmark and print ONE JSON object combining their outputs.
 
-Run: ``.venv/bin/python bench/run.py --quick`` (``make bench``; about 1.5 minutes on 2
-cores) or without ``--quick`` for the full variants (about 15 minutes, plus the
-constraints sweep's compiles at N=4..128, ~20 minutes: proving at 2^16, snarkjs's own
-phase 1 at 2^12 and the N=64 compiles dominate). ``--only poseidon,prove`` picks benchmarks.
+Run: ``.venv/bin/python bench/run.py --quick`` (``make bench``; 3-6 minutes on 2 cores,
+depending on the load and on cached N=4 epoch keys) or without ``--quick`` for the full
+variants (about 15 minutes, plus the constraints sweep's compiles at N=4..128, ~20
+minutes: proving at 2^16, snarkjs's own phase 1 at 2^12 and the N=64 compiles dominate).
+``--only poseidon,prove`` picks benchmarks.
 
 Each benchmark runs as its own subprocess, one after the other (they would disturb each
 other's timings in parallel on 2 cores), and prints one JSON object; the combined object
@@ -77,7 +78,7 @@ def run_one(name: str, script: Path, args: list[str], timeout: float) -> tuple[A
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small variants (~2 min)")
+    parser.add_argument("--quick", action="store_true", help="small variants (3-6 min)")
     parser.add_argument("--only", default="", help=f"comma-separated: {','.join(BENCHMARKS)}")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per benchmark")
     args = parser.parse_args(argv)
