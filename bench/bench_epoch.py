@@ -14,7 +14,8 @@ cache. ``--prove`` runs the INSECURE development setup (cached in build/ like ev
 zkclear key; ``setup.cached`` says when the cache answered; groth16py's unless
 ``ZKCLEAR_DEV_SETUP=snarkjs``) and proves each epoch of the demo story with the keys' own
 prover (``prover``: groth16py, or snarkjs for a snarkjs zkey): witness time, proof time
-(the snarkjs worker's peak RSS during a snarkjs proof), Python (py-ecc) and snarkjs
+(groth16py's key loaded first, ``load_key_s``; the snarkjs worker's peak RSS during a
+snarkjs proof), Python (py-ecc) and snarkjs
 verification. ``bench_prove.py`` compares the two provers on the same zkey.
 One JSON object on stdout.
 """
@@ -35,7 +36,7 @@ from zkclear import paths
 from zkclear.clearing.params import PoolConfig
 from zkclear.clearing.scenario import run_story
 from zkclear.clearing.witness import epoch_circuit_inputs
-from zkclear.prover import registry
+from zkclear.prover import native, registry
 from zkclear.prover.circuit import compile_circuit
 from zkclear.prover.keys import NATIVE, dev_setup, dev_setup_tool, load_keys
 from zkclear.prover.prove import calculate_witness
@@ -103,12 +104,21 @@ def prove_size(size: Size, work: Any) -> dict[str, Any]:
     with Stage(out, "compile", worker=False):
         compiled = compile_circuit(registry.epoch(*size))
     active = load_keys(compiled)
-    cached = active is not None and active.record.get("setup_tool", "snarkjs") == dev_setup_tool()
+    tool = dev_setup_tool()
+    cached = active is not None and active.record.get("setup_tool", "snarkjs") == tool
+    # Say which setup runs: snarkjs's (groth16py not installed, or ZKCLEAR_DEV_SETUP=snarkjs)
+    # takes over an hour in the node worker at N=32, M=8, K=16 on 2 cores.
+    _log(f"{size}: {compiled.info.n_constraints} constraints; development setup by {tool}"
+         f"{' (cached)' if cached else ''}")
     with Stage(out, "setup") as entry:
         keys = dev_setup(compiled)
         entry["cached"] = cached
     vk = VerifyingKey.from_json(keys.vkey)
     out["prover"] = prover = "groth16py" if keys.pkey_format == NATIVE else "snarkjs"
+    if prover == "groth16py":  # loaded once per process: not part of the first proof's time
+        t0 = time.perf_counter()
+        native.proving_key(keys.zkey, str(keys.record["zkey_sha256"]), zkey=False)
+        out["load_key_s"] = round(time.perf_counter() - t0, 3)
     epochs = []
     for r in run_story(cfg):
         e: dict[str, Any] = {"epoch": r.epoch}
