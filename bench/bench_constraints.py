@@ -132,7 +132,12 @@ def failure_reason(status: int | None, text: str, rss_mb: float) -> str:
     """What stopped circom2, from its output's tail (and the memory it had reached)."""
     tail = [ln for ln in text.splitlines() if ln.strip()][-6:]
     memory = any(w in text for w in ("memory", "Memory", "RangeError", "heap"))
-    what = "ran out of memory" if memory else f"circom2 failed (exit status {status})"
+    if memory:
+        what = "ran out of memory"
+    elif status is not None and status < 0:
+        what = f"circom2 killed by signal {-status} (the kernel's out-of-memory killer?)"
+    else:
+        what = f"circom2 failed (exit status {status})"
     return f"{what} at {rss_mb:.0f} MB peak RSS: {' | '.join(tail)[-600:]}"
 
 

@@ -150,3 +150,16 @@ def test_nothing_run_is_all_nulls() -> None:
     assert s["gas_per_cleared_trade"] == {"N=4": None, "N=32": None}
     assert set(s["null_reasons"]) >= {"matching_netting", "constraints", "proving_s.groth16py",
                                       "proving_s.epoch_circuit", "ray_epochs_per_minute"}
+
+
+def test_why_a_compile_was_not_built() -> None:
+    refused = ('error[T3001]: False assert reached\n   ┌─ "circuits/epoch.circom":22:5\n'
+               "previous errors were found")
+    why = constraints_mod.failure_reason(1, refused, 114.0)
+    assert why.startswith("circom2 failed (exit status 1) at 114 MB peak RSS: ")
+    assert "False assert reached" in why and why.endswith("previous errors were found")
+    oom = "RangeError: WebAssembly.Memory.grow(): Maximum memory size exceeded"
+    assert constraints_mod.failure_reason(7, oom, 4100.0).startswith(
+        "ran out of memory at 4100 MB peak RSS: RangeError")
+    assert constraints_mod.failure_reason(-9, "", 3000.0).startswith(
+        "circom2 killed by signal 9")
