@@ -7,13 +7,16 @@ proof and verification on the demo story's epochs.
     .venv/bin/python bench/bench_epoch.py --sizes 4,2,4 16,4,8 32,8,16 --prove 32,8,16
 
 Sizes are N,M,K (slots, instruments, scenarios; E = 4N event slots). Constraint figures
-come from compiling only (seconds to a minute or two per size). ``--prove`` runs the INSECURE
-development setup (cached in build/ like every zkclear key; ``setup.cached`` says when the
-cache answered; groth16py's unless ``ZKCLEAR_DEV_SETUP=snarkjs``) and proves each epoch of
-the demo story with the keys' own prover (``prover``: groth16py, or snarkjs for a snarkjs
-zkey): witness time, proof time (the snarkjs worker's peak RSS during a snarkjs proof),
-Python (py-ecc) and snarkjs verification. ``bench_prove.py`` compares the two provers on
-the same zkey.
+come from the artefact cache when it holds the circuit, else from a count-only compile
+(``bench_constraints.py``'s: r1cs only, counts from its header; 10 s at 4,2,4, 2.5-4 min
+at 32,8,16); sizes also in ``--prove`` are built in full (r1cs, witness generator) in the
+cache. ``--prove`` runs the INSECURE development setup (cached in build/ like every
+zkclear key; ``setup.cached`` says when the cache answered; groth16py's unless
+``ZKCLEAR_DEV_SETUP=snarkjs``) and proves each epoch of the demo story with the keys' own
+prover (``prover``: groth16py, or snarkjs for a snarkjs zkey): witness time, proof time
+(groth16py's key loaded first, ``load_key_s``; the snarkjs worker's peak RSS during a
+snarkjs proof), Python (py-ecc) and snarkjs
+verification. ``bench_prove.py`` compares the two provers on the same zkey.
 One JSON object on stdout.
 """
 
@@ -26,12 +29,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bench_constraints import COUNT_FLAGS, count_size
 from bench_prove import Stage, machine, prove_raw
 
+from zkclear import paths
 from zkclear.clearing.params import PoolConfig
 from zkclear.clearing.scenario import run_story
 from zkclear.clearing.witness import epoch_circuit_inputs
-from zkclear.prover import registry
+from zkclear.prover import native, registry
 from zkclear.prover.circuit import compile_circuit
 from zkclear.prover.keys import NATIVE, dev_setup, dev_setup_tool, load_keys
 from zkclear.prover.prove import calculate_witness
@@ -40,6 +45,8 @@ from zkclear.verifier import Proof, VerifyingKey, verify
 
 Size = tuple[int, int, int]
 BASE: Size = (4, 2, 4)
+#: Seconds a count-only compile may take (N=64, M=8, K=16: ~6 min under load).
+COUNT_TIMEOUT = 1800.0
 
 
 def _log(msg: str) -> None:
@@ -54,14 +61,29 @@ def parse_size(text: str) -> Size:
     return n, m, k
 
 
-def constraints(size: Size) -> dict[str, Any]:
+def constraints(size: Size, full: bool = False) -> dict[str, Any]:
+    """Count the epoch circuit at ``size``: from the artefact cache if it holds the circuit
+    (or ``full``: a size about to be proven is built there anyway), else by a count-only
+    compile (``bench_constraints.count_size``: r1cs only, no witness generator, cut after
+    ``COUNT_TIMEOUT``). ``compile_s`` is the compile's, ``cached`` says the cache answered."""
+    circuit = registry.epoch(*size)
+    cached = circuit.paths.manifest.exists()
+    if not (cached or full):
+        scratch = paths.build_dir() / "bench" / "epoch"
+        scratch.mkdir(parents=True, exist_ok=True)
+        row = count_size(*size, COUNT_FLAGS, COUNT_TIMEOUT, scratch)
+        if not row["built"]:
+            raise SystemExit(f"{size}: {row['reason']}")
+        return {k: row[k] for k in ("n", "m", "k", "events", "constraints", "wires",
+                                    "per_slot", "compile_s", "peak_rss_mb")} | {"cached": False}
     t0 = time.perf_counter()
-    compiled = compile_circuit(registry.epoch(*size))
+    compiled = compile_circuit(circuit)
     info = compiled.info
     return {"n": size[0], "m": size[1], "k": size[2], "events": 4 * size[0],
             "constraints": info.n_constraints, "wires": info.n_wires,
             "per_slot": round(info.n_constraints / size[0]),
-            "compile_s": round(time.perf_counter() - t0, 2)}
+            "compile_s": round(time.perf_counter() - t0, 2) if not cached
+            else compiled.manifest.get("compile_seconds"), "cached": cached}
 
 
 def growth(base: Size) -> dict[str, Any]:
@@ -82,12 +104,21 @@ def prove_size(size: Size, work: Any) -> dict[str, Any]:
     with Stage(out, "compile", worker=False):
         compiled = compile_circuit(registry.epoch(*size))
     active = load_keys(compiled)
-    cached = active is not None and active.record.get("setup_tool", "snarkjs") == dev_setup_tool()
+    tool = dev_setup_tool()
+    cached = active is not None and active.record.get("setup_tool", "snarkjs") == tool
+    # Say which setup runs: snarkjs's (groth16py not installed, or ZKCLEAR_DEV_SETUP=snarkjs)
+    # takes over an hour in the node worker at N=32, M=8, K=16 on 2 cores.
+    _log(f"{size}: {compiled.info.n_constraints} constraints; development setup by {tool}"
+         f"{' (cached)' if cached else ''}")
     with Stage(out, "setup") as entry:
         keys = dev_setup(compiled)
         entry["cached"] = cached
     vk = VerifyingKey.from_json(keys.vkey)
     out["prover"] = prover = "groth16py" if keys.pkey_format == NATIVE else "snarkjs"
+    if prover == "groth16py":  # loaded once per process: not part of the first proof's time
+        t0 = time.perf_counter()
+        native.proving_key(keys.zkey, str(keys.record["zkey_sha256"]), zkey=False)
+        out["load_key_s"] = round(time.perf_counter() - t0, 3)
     epochs = []
     for r in run_story(cfg):
         e: dict[str, Any] = {"epoch": r.epoch}
@@ -112,8 +143,6 @@ def prove_size(size: Size, work: Any) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from zkclear import paths
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=parse_size, nargs="+",
                         default=[(4, 2, 4), (16, 4, 8), (32, 8, 16)])
@@ -128,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     result["sizes"] = []
     for size in args.sizes:
         _log(f"compile {size}")
-        result["sizes"].append(constraints(size))
+        result["sizes"].append(constraints(size, full=size in args.prove))
     if args.growth:
         result["growth"] = growth(BASE)
     work = paths.build_dir() / "bench" / "epoch"

@@ -1,12 +1,16 @@
 """Run every benchmark and print ONE JSON object combining their outputs.
 
-Run: ``.venv/bin/python bench/run.py --quick`` (``make bench``; about 1.5 minutes on 2
-cores) or without ``--quick`` for the full variants (about 15 minutes: proving at 2^16
-and snarkjs's own phase 1 at 2^12 dominate). ``--only poseidon,prove`` picks benchmarks.
+Run: ``.venv/bin/python bench/run.py --quick`` (``make bench``; 3-6 minutes on 2 cores,
+depending on the load and on cached N=4 epoch keys) or without ``--quick`` for the full
+variants (about 15 minutes, plus the constraints sweep's compiles at N=4..128, ~20
+minutes: proving at 2^16, snarkjs's own phase 1 at 2^12 and the N=64 compiles dominate).
+``--only poseidon,prove`` picks benchmarks.
 
 Each benchmark runs as its own subprocess, one after the other (they would disturb each
 other's timings in parallel on 2 cores), and prints one JSON object; the combined object
-holds them under ``results`` by name, the wall-clock seconds of each under ``seconds``,
+holds them under ``results`` by name, the issue #17 headline figures taken from them
+under ``summary`` (``_summary.py``; a missing figure is null, ``summary.null_reasons``
+says why), the wall-clock seconds of each under ``seconds``,
 and the stderr tail of any that failed under ``failures`` (exit status 1 then).
 Benchmark scripts not present in the checkout are listed under ``skipped``.
 """
@@ -24,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from _summary import summarize
+
 BENCH = Path(__file__).resolve().parent
 
 #: name -> (script, quick arguments, full arguments)
@@ -38,6 +44,10 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "prove": ("bench_prove.py", ["--sizes", "12", "--fresh"], ["--fresh"]),
     "contract_gas": ("bench_contract_gas.py", ["--sizes", "4x2x4", "--chain", "embedded"],
                      ["--sizes", "4x2x4,16x4x8", "--chain", "both"]),
+    # quick: N=4 only (two compiles, ~30 s); full: N=4..128 at two shapes (~20 min while
+    # N=128 is refused by the parameters; a compile is cut after 15 min so the whole sweep
+    # stays within run.py's --timeout)
+    "constraints": ("bench_constraints.py", ["--slots", "4"], ["--timeout", "900"]),
     "epoch": ("bench_epoch.py", ["--sizes", "4,2,4", "--prove", "4,2,4"],
               ["--prove", "4,2,4", "16,4,8"]),
     # after "epoch": the same N=4 development keys (set up there if missing)
@@ -68,7 +78,7 @@ def run_one(name: str, script: Path, args: list[str], timeout: float) -> tuple[A
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small variants (~2 min)")
+    parser.add_argument("--quick", action="store_true", help="small variants (3-6 min)")
     parser.add_argument("--only", default="", help=f"comma-separated: {','.join(BENCHMARKS)}")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per benchmark")
     args = parser.parse_args(argv)
@@ -82,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "machine": platform.machine(),
                     "python": platform.python_version(),
                     "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
-        "results": {}, "seconds": {}, "failures": {}, "skipped": [],
+        "summary": None, "results": {}, "seconds": {}, "failures": {}, "skipped": [],
     }
     start = time.perf_counter()
     for name in names:
@@ -100,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[run] {name} FAILED: {error.splitlines()[0]}", file=sys.stderr, flush=True)
             out["failures"][name] = error
     out["total_s"] = round(time.perf_counter() - start, 1)
+    out["summary"] = summarize(out["results"])
     print(json.dumps(out, indent=1))
     return 1 if out["failures"] else 0
 

@@ -152,6 +152,20 @@ def _read_manifest(cp: paths.CircuitPaths) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
+def circom_invocation(circuit: Circuit, out_dir: Path,
+                      flags: tuple[str, ...] = COMPILER_FLAGS) -> tuple[Path, list[str], Path]:
+    """Write ``circuit``'s main into ``out_dir``; return circom2's ``cli.js``, its arguments
+    (compile into ``out_dir`` with ``flags``) and the folder it must run from."""
+    node_modules = paths.node_modules()
+    main = out_dir / circuit.paths.main.name
+    main.write_text(circuit.main_source(out_dir))
+    # No path circom2 follows may climb above the folder it runs from.
+    sandbox = os.path.commonpath(
+        [out_dir, node_modules, *(s.parent for s in source_closure(circuit.source))])
+    args = [str(main), *flags, "-l", str(node_modules), "-o", str(out_dir)]
+    return node_modules / "circom2" / "cli.js", args, Path(sandbox)
+
+
 def compile_circuit(circuit: Circuit) -> Compiled:
     """Compile ``circuit`` unless its artefacts are already cached; return them."""
     _node.require_package("circom2")
@@ -162,22 +176,15 @@ def compile_circuit(circuit: Circuit) -> Compiled:
         return Compiled(circuit, cp, r1cs_info(cp.r1cs), manifest)
 
     cp.dir.parent.mkdir(parents=True, exist_ok=True)
-    node_modules = paths.node_modules()
     tmp = Path(tempfile.mkdtemp(prefix=f".{cp.dir.name}.", dir=cp.dir.parent)).resolve()
     try:
-        main = tmp / cp.main.name
-        main.write_text(circuit.main_source(tmp))
-        # No path circom2 follows may climb above the folder it runs from.
-        sandbox = os.path.commonpath(
-            [tmp, node_modules, *(s.parent for s in source_closure(circuit.source))])
+        cli, args, sandbox = circom_invocation(circuit, tmp)
         log.info("compiling %s (%s%s)", circuit.name, circuit.template, circuit.params)
         t0 = time.perf_counter()
         try:
             proc = _node.run_node(
-                node_modules / "circom2" / "cli.js",
-                [str(main), *COMPILER_FLAGS, "-l", str(node_modules), "-o", str(tmp)],
-                step="compile", subject=f"{circuit.name} ({circuit.source.name})",
-                cwd=Path(sandbox),
+                cli, args, step="compile", subject=f"{circuit.name} ({circuit.source.name})",
+                cwd=sandbox,
             )
         except ToolError as exc:
             raise CompileError("compile", f"{circuit.name} ({circuit.source})",
