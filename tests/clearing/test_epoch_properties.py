@@ -49,7 +49,8 @@ def test_random_epochs_conserve_and_leave_survivors_solvent(epochs, seed):
             events += register(range(1, 8))
             registered = True
         events += committed(reports, state.epoch + 1)
-        events += [Event(Kind.DEPOSIT, s, a) for s, a in dict(deposits).items()]  # one a slot
+        deposited = dict(deposits)  # one deposit per slot and epoch (the last drawn)
+        events += [Event(Kind.DEPOSIT, s, a) for s, a in deposited.items()]
         seen = set()
         for s, a in withdrawals:
             if s not in seen:
@@ -66,7 +67,7 @@ def test_random_epochs_conserve_and_leave_survivors_solvent(epochs, seed):
             assert "exceeds the equity before trades" in str(exc), exc
             return
         paid = sum(s.withdrawal_requested for s in r.slots if s.withdrawal_granted)
-        assert r.total_collateral == state.total_collateral() + sum(a for _, a in deposits) - paid
+        assert r.total_collateral == state.total_collateral() + sum(deposited.values()) - paid
         for m in range(3):
             assert sum(lf.positions[m] for lf in r.new.leaves) == 0
         for s in r.slots[1:]:
