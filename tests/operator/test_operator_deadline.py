@@ -19,7 +19,9 @@ from . import helpers as ops
 
 PRICES = (1_000, 1_100)
 WITHHOLDER = 3
-TIMEOUT = 1.0
+#: Long enough that a loaded 2-core machine commits two members and ticks well inside it
+#: (at 1 s the deadline passed before the first tick under a parallel test run).
+TIMEOUT = 5.0
 
 
 Env = ops.ServiceEnv
