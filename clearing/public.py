@@ -85,21 +85,22 @@ def fund_info(df_scale: int, df_scale_next: int, cover2_met: int, rho: int) -> i
             + (_fits("rho", rho, bounds.RHO_BITS) << _RHO_SHIFT))
 
 
-def mask_words(mask: int, n_slots: int) -> list[int]:
-    """A slot mask as its exit-data words (``MASK_WORD_BITS`` bits each, low slots first)."""
+def mask_words(mask: int, n_slots: int, word_bits: int = bounds.MASK_WORD_BITS) -> list[int]:
+    """A slot mask as its exit-data words (``word_bits`` bits each, low slots first;
+    another width than ``MASK_WORD_BITS`` only for tests of the multi-word layout)."""
     _fits("slot mask", mask, n_slots)
-    w = bounds.MASK_WORD_BITS
-    return [(mask >> (w * k)) & ((1 << w) - 1) for k in range(bounds.mask_words(n_slots))]
+    return [(mask >> (word_bits * k)) & ((1 << word_bits) - 1)
+            for k in range(bounds.mask_words(n_slots, word_bits))]
 
 
 def exit_data(state_data: Sequence[int], liquidated_mask: int, granted_mask: int,
-              n_slots: int) -> list[int]:
+              n_slots: int, word_bits: int = bounds.MASK_WORD_BITS) -> list[int]:
     """``D``: the state's part (``n_slots`` leaf hashes and the house's collateral) and the
     liquidated and granted masks' words."""
     if len(state_data) != n_slots + 1:
         raise PackingError(f"{len(state_data)} words of state exit data, expected {n_slots + 1}")
-    return [*state_data, *mask_words(liquidated_mask, n_slots),
-            *mask_words(granted_mask, n_slots)]
+    return [*state_data, *mask_words(liquidated_mask, n_slots, word_bits),
+            *mask_words(granted_mask, n_slots, word_bits)]
 
 
 def exit_masks(exit_data: Sequence[int], n_slots: int) -> tuple[int, int]:

@@ -72,9 +72,9 @@ assert EPOCH_BITS + N_EVENTS_BITS + TOTAL_BITS < 253 and MASK_WORD_BITS < 253  #
 assert 2 * SCALE_BITS + 1 + RHO_BITS <= 252  # fundInfo carries rho
 
 
-def mask_words(n_slots: int) -> int:
+def mask_words(n_slots: int, word_bits: int = MASK_WORD_BITS) -> int:
     """How many exit-data words carry one slot mask of a pool of ``n_slots`` slots."""
-    return -(-n_slots // MASK_WORD_BITS)
+    return -(-n_slots // word_bits)
 
 
 def exit_data_slots(length: int) -> int:

@@ -1046,3 +1046,26 @@ def test_a_bid_is_a_bounded_amount(compiled, awarded, tmp_path):
     awarded["bidAbs"] = 1 << 112
     awarded["auction"] = int(awarded["auction"]) + ((1 << 112) - 300) * (1 << 10)
     fails_at(compiled, awarded, tmp_path, "Num2Bits")
+
+
+def test_masks_in_several_words(story, tmp_path):
+    """The masks' multi-word layout inside the circuit. At the real width (128 slots a
+    word) a mask needs a second word only at N = 256, far too large to compile here; with
+    2-slot words the N = 4 circuit has two words a mask and runs the same code: epoch 2 of
+    the story (slot 2 liquidated: word 1; slot 1 granted: word 0) proves with the exit
+    data the contract would derive the challenge from, and a word moved fails."""
+    base = registry.epoch(4, 2, 4)
+    narrow = compile_circuit(replace(base, params=(*base.params[:-1], 2)))
+    r = story[1]
+    d = public.exit_data(r.new.exit_leaves(), r.liquidated_mask, r.granted_mask, 4, word_bits=2)
+    assert d[5:] == [0, 0b01, 0b10, 0]
+    rho = public.exit_challenge(r.epoch, r.new.root(), d)
+    v = r.public_values() | {"rho": rho, "exitSum": public.exit_sum(d, rho)}
+    inputs = epoch_circuit_inputs(r)
+    inputs["liquidatedMask"], inputs["grantedMask"] = d[5:7], d[7:9]
+    inputs["rho"], inputs["exitSum"] = rho, v["exitSum"]
+    inputs["fundInfo"] = public.fund_info(v["dfScale"], v["dfScaleNext"], v["cover2Met"], rho)
+    assert public_of(narrow, inputs, tmp_path) == public.pack(v)
+    moved = copy.deepcopy(inputs)
+    moved["liquidatedMask"] = [0b01, 0]  # slot 0 instead of slot 2
+    fails_at(narrow, moved, tmp_path, "Epoch", **at_epoch("liquidatedMask[w] === liqMask[w]"))
