@@ -105,9 +105,9 @@ def exit_data(state_data: Sequence[int], liquidated_mask: int, granted_mask: int
 
 def exit_masks(exit_data: Sequence[int], n_slots: int) -> tuple[int, int]:
     """(liquidatedMask, grantedMask) of an epoch's exit data (inverse of :func:`exit_data`)."""
-    k = bounds.mask_words(n_slots)
-    if len(exit_data) != n_slots + 1 + 2 * k:
-        raise PackingError(f"{len(exit_data)} words of exit data, expected {n_slots + 1 + 2 * k}")
+    k, want = bounds.mask_words(n_slots), bounds.exit_data_length(n_slots)
+    if len(exit_data) != want:
+        raise PackingError(f"{len(exit_data)} words of exit data, expected {want}")
     w = bounds.MASK_WORD_BITS
     words = [int(x) for x in exit_data[n_slots + 1:]]
     liquidated = sum(x << (w * j) for j, x in enumerate(words[:k]))

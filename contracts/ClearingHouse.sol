@@ -82,8 +82,6 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     LotAuction public immutable auction;
     /// The leaf check of exits after a freeze, created here (its own contract for size).
     ExitLeaves public immutable exitLeaves;
-    /// Exit-data words per slot mask: ceil(nSlots / MASK_WORD_BITS).
-    uint256 private immutable _maskWords;
     address public operator;
 
     uint256 public stateRoot;
@@ -135,7 +133,6 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (exitLeaves.nSlots() != cfg.nSlots || exitLeaves.nInstruments() != cfg.nInstruments) {
             revert ExitLeavesMismatch(cfg.exitLeaves);
         }
-        _maskWords = (cfg.nSlots + MASK_WORD_BITS - 1) / MASK_WORD_BITS;
         auction = new LotAuction(cfg.governance, cfg.auctionReserveBp, cfg.auctionWindow, cfg.withdrawalTimeout);
         _setWithdrawalTimeout(cfg.withdrawalTimeout);
         uint256 root = _genesisRoot(cfg.houseVkh);

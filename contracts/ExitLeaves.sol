@@ -14,10 +14,16 @@ import {IExitLeaves} from "./interfaces/IExitLeaves.sol";
 contract ExitLeaves is PoseidonHasher, IExitLeaves {
     uint256 public immutable nSlots;
     uint256 public immutable nInstruments;
+    /// Exit-data words per slot mask, ceil(nSlots / MASK_WORD_BITS), and the exit data's
+    /// length: N leaves, the house's collateral, the liquidated and granted masks' words.
+    uint256 internal immutable _maskWords;
+    uint256 internal immutable _exitDataLength;
 
     constructor(address[6] memory poseidons, uint256 nSlots_, uint256 nInstruments_) PoseidonHasher(poseidons) {
         nSlots = nSlots_;
         nInstruments = nInstruments_;
+        _maskWords = (nSlots_ + MASK_WORD_BITS - 1) / MASK_WORD_BITS;
+        _exitDataLength = nSlots_ + 1 + 2 * _maskWords;
     }
 
     /// submitEpoch's exit data D: N + 1 + 2W canonical field elements (the new leaves, the
@@ -29,8 +35,8 @@ contract ExitLeaves is PoseidonHasher, IExitLeaves {
     function checkExitData(uint256 epoch, uint256 newRoot, uint256 rhoGiven, uint256 exitSum,
                            uint256[] calldata d) external view returns (uint256 liquidated, uint256 granted)
     {
-        uint256 w = (nSlots + MASK_WORD_BITS - 1) / MASK_WORD_BITS;
-        uint256 len = nSlots + 1 + 2 * w;
+        uint256 w = _maskWords;
+        uint256 len = _exitDataLength;
         if (d.length != len) revert ExitDataLength(d.length, len);
         for (uint256 j = 0; j < len; j++) {
             if (d[j] >= FIELD_R) revert ExitDataNotCanonical(j);
@@ -51,8 +57,7 @@ contract ExitLeaves is PoseidonHasher, IExitLeaves {
     /// Checks exit data against the house's stored hash; returns the house's signed
     /// collateral.
     function houseCollateral(uint256[] calldata exitData, bytes32 storedHash) public view returns (int256) {
-        // N leaves, the house's collateral, the liquidated and granted masks' words
-        uint256 want = nSlots + 1 + 2 * ((nSlots + MASK_WORD_BITS - 1) / MASK_WORD_BITS);
+        uint256 want = _exitDataLength;
         if (exitData.length != want) revert WrongExitDataLength(exitData.length, want);
         bytes32 h = keccak256(abi.encode(exitData));
         if (h != storedHash) revert ExitDataMismatch(h, storedHash);

@@ -77,12 +77,17 @@ def mask_words(n_slots: int, word_bits: int = MASK_WORD_BITS) -> int:
     return -(-n_slots // word_bits)
 
 
+def exit_data_length(n_slots: int) -> int:
+    """Words of an epoch's exit data: N leaves, the house's collateral, two masks."""
+    return n_slots + 1 + 2 * mask_words(n_slots)
+
+
 def exit_data_slots(length: int) -> int:
     """The pool size N of an epoch's exit data of ``length`` words (N leaves, the house's
     collateral, two masks of :func:`mask_words` words each); N is a power of two, so
     the length determines it. ValueError if no pool size has that length."""
     for k in range(1, MAX_SLOTS.bit_length()):
         n = 1 << k
-        if n + 1 + 2 * mask_words(n) == length:
+        if exit_data_length(n) == length:
             return n
     raise ValueError(f"{length} words is not the exit data of any pool size")

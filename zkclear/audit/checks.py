@@ -18,7 +18,7 @@ from typing import Any
 
 from web3 import Web3
 
-from zkclear.bounds import mask_words
+from zkclear.bounds import exit_data_length
 from zkclear.clearing.auction import award_values
 from zkclear.clearing.epoch import SlotFigures, TradeLossError, clear_slot
 from zkclear.clearing.events import EpochEvents
@@ -434,7 +434,7 @@ def check_proof(row: EpochRow, chain: MemberView, acc: Any, prev: Market | None,
     try:
         masks = exit_masks(exit_data, n)
     except PackingError as exc:
-        finding("proof", "exit-data", f"{n + 1 + 2 * mask_words(n)} words", str(len(exit_data)),
+        finding("proof", "exit-data", f"{exit_data_length(n)} words", str(len(exit_data)),
                 str(exc))
         return
     announced = (int(acc_args["liquidatedMask"]), int(acc_args["grantedMask"]))

@@ -200,7 +200,7 @@ def _replay(state: PoolState, epoch: int, params: RiskParams, prices: Market,
     if exit_data is None:
         return result
     n = state.config.n_slots
-    want = n + 1 + 2 * bounds.mask_words(n)
+    want = bounds.exit_data_length(n)
     if len(exit_data) != want:
         raise ReplayMismatchError(f"epoch {epoch}: the published exit data has "
                                   f"{len(exit_data)} words, expected {want}")
