@@ -74,6 +74,20 @@ def gas(s: _Summary, results: dict[str, Any]) -> None:
                        f"contract_gas ran without {trades} in --trades")
 
 
+def submit_epoch(s: _Summary, results: dict[str, Any]) -> None:
+    """submitEpoch's gas at N=4 (real proofs): the verifier's frame and what the house adds
+    (``outside_verifier``, issue #17's "within 40k of the verifier"), per story epoch."""
+    why = _missing(results, "submit_gas")
+    if why:
+        s.null("submit_epoch_gas", why)
+        return
+    r = results["submit_gas"]
+    s.out["submit_epoch_gas"] = {"pool": r["size"], **{
+        name: {k: b[k] for k in ("gas_used", "verifier_frame", "outside_verifier",
+                                 "intrinsic_less_refund")}
+        for name, b in r["results"].items() if name.startswith("submitEpoch")}}
+
+
 def constraints(s: _Summary, results: dict[str, Any]) -> None:
     """Per shape M,K: constraints at N=4 ... 128 (and any other N the sweep extrapolated),
     each ``measured`` or ``extrapolated``, with the fit's quadratic share."""
@@ -155,7 +169,7 @@ def ray(s: _Summary, results: dict[str, Any]) -> None:
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
     """The headline figures from ``run.py``'s ``results`` (benchmark name -> its JSON)."""
     s = _Summary()
-    for part in (matching, gas, constraints, proving, ray):
+    for part in (matching, gas, submit_epoch, constraints, proving, ray):
         part(s, results)
     s.out["null_reasons"] = s.reasons
     return s.out

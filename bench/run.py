@@ -44,6 +44,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "prove": ("bench_prove.py", ["--sizes", "12", "--fresh"], ["--fresh"]),
     "contract_gas": ("bench_contract_gas.py", ["--sizes", "4x2x4", "--chain", "embedded"],
                      ["--sizes", "4x2x4,16x4x8", "--chain", "both"]),
+    # after contract_gas: the same N=4 development keys
+    "submit_gas": ("bench_submit_gas.py", [], []),
     # quick: N=4 only (two compiles, ~30 s); full: N=4..128 at two shapes (~20 min while
     # N=128 is refused by the parameters; a compile is cut after 15 min so the whole sweep
     # stays within run.py's --timeout)

@@ -60,11 +60,11 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     }
 
     /// Gas left before calling the verifier: below this it could run out of gas inside a
-    /// precompile and answer false (read as an invalid proof). ~235k are used for 8 inputs.
-    uint256 public constant MIN_VERIFY_GAS = 400_000;
+    /// precompile and answer false (read as an invalid proof). ~269k are used for 13 inputs.
+    uint256 private constant MIN_VERIFY_GAS = 400_000;
     /// Bounds of the governed withdrawal timeout (seconds).
-    uint256 public constant MIN_WITHDRAWAL_TIMEOUT = 60;
-    uint256 public constant MAX_WITHDRAWAL_TIMEOUT = 365 days;
+    uint256 private constant MIN_WITHDRAWAL_TIMEOUT = 60;
+    uint256 private constant MAX_WITHDRAWAL_TIMEOUT = 365 days;
     /// Largest s of a canonical (low-s) secp256k1 signature.
     uint256 private constant SECP256K1_HALF_N =
         0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
@@ -85,29 +85,54 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     address public operator;
 
     uint256 public stateRoot;
-    uint256 public lastAcceptedEpoch;
-    /// Sum of all leaves' collateral after the last accepted epoch.
-    uint256 public totalCollateral;
     uint256 public immutable genesisRoot;
     /// keccak256(abi.encode(exitData)) of the last accepted epoch (set by submitEpoch).
     bytes32 public lastExitDataHash;
+
+    /// The scalars every submitEpoch reads and most of them writes, packed into one
+    /// storage word (64 + 128 + 16 + 8 + 40 = 256 bits): one cold read and one write per
+    /// epoch instead of five reads and three or four writes. Their getters below keep
+    /// the public interface.
+    struct Accepted {
+        uint64 epoch; // the last accepted epoch (epochInfo's EPOCH_BITS field)
+        /// Sum of all leaves' collateral after the last accepted epoch (below
+        /// 2^TOTAL_BITS: the circuit range-checks epochInfo's field).
+        uint128 total;
+        /// The default fund's scale of the next epoch (bp of a member's stress loss), set
+        /// by each accepted epoch's proof (docs/protocol.md, "Default fund"); 0 at genesis.
+        uint16 dfScale;
+        bool frozen;
+        /// When the house's collateral (the insurance fund) went negative in an accepted
+        /// epoch, 0 while it is not: see freeze().
+        uint40 houseNegativeSince;
+    }
+
+    Accepted private _acc;
 
     /// Credited payouts (granted withdrawals, exits), transferred by claim().
     mapping(address => uint256) public claimable;
     uint256 public totalClaimable;
     /// A withdrawal request older than this (seconds) in an unaccepted epoch lets anyone freeze.
     uint256 public withdrawalTimeout;
-    bool public frozen;
     mapping(uint256 => bool) public exited;
-    /// The default fund's scale of the next epoch (bp of a member's stress loss), set by
-    /// each accepted epoch's proof (docs/protocol.md, "Default fund"); 0 at genesis.
-    uint256 public dfScale;
-    /// When the house's collateral (the insurance fund) went negative in an accepted
-    /// epoch, 0 while it is not: see freeze().
-    uint256 public houseNegativeSince;
     /// Set while closeEpoch pulls posted deposits: a token callback into the pool
     /// (deposit, request, freeze, claim ...) is refused (ClosingEpoch).
     bool private transient _pulling;
+
+    /// The last accepted epoch's packed scalars (see Accepted), in one call.
+    function accepted()
+        external
+        view
+        returns (uint256 epoch, uint256 total, uint256 dfScale, bool frozen_, uint256 houseNegativeSince)
+    {
+        Accepted memory acc = _acc;
+        return (acc.epoch, acc.total, acc.dfScale, acc.frozen, acc.houseNegativeSince);
+    }
+
+    /// Frozen (see freeze()): no deposit, request, close or epoch; exits only.
+    function frozen() external view returns (bool) {
+        return _acc.frozen;
+    }
 
     constructor(Config memory cfg)
         Governed(cfg.governance)
@@ -212,7 +237,8 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         onlyOperator
     {
         _notFrozen();
-        if (openEpoch != lastAcceptedEpoch + 1) revert EpochPending(lastAcceptedEpoch + 1);
+        uint256 accepted = _acc.epoch;
+        if (openEpoch != accepted + 1) revert EpochPending(accepted + 1);
         uint256 epoch = openEpoch;
         if (deposits.length != 0) _postDeposits(epoch, deposits);
         uint256 suspended = _epochs[epoch - 1].excludedMask;
@@ -246,22 +272,23 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         // A house under water for longer than the timeout: no withdrawal can be granted
         // (the pool rule of step 6), so every member's money would be stuck; freezing lets
         // everyone exit with the published pro-rata haircut instead.
-        uint256 since = houseNegativeSince;
-        if (since != 0 && block.timestamp >= since + deadlineOf) {
-            frozen = true;
-            emit Frozen(lastAcceptedEpoch, since);
-            return;
+        uint256 since = _acc.houseNegativeSince;
+        uint256 accepted = _acc.epoch;
+        (uint256 epoch, uint256 t) = (accepted, since);
+        if (since == 0 || block.timestamp < since + deadlineOf) {
+            // The oldest withdrawal request of an unaccepted epoch, if any.
+            for (epoch = accepted + 1; epoch <= openEpoch; epoch++) {
+                t = _epochs[epoch].firstRequestAt;
+                if (t != 0) break;
+            }
+            if (t == 0) {
+                if (since != 0) revert FreezeTooEarly(accepted, since + deadlineOf);
+                revert NothingToForce();
+            }
+            if (block.timestamp < t + deadlineOf) revert FreezeTooEarly(epoch, t + deadlineOf);
         }
-        for (uint256 e = lastAcceptedEpoch + 1; e <= openEpoch; e++) {
-            uint256 t = _epochs[e].firstRequestAt;
-            if (t == 0) continue;
-            if (block.timestamp < t + deadlineOf) revert FreezeTooEarly(e, t + deadlineOf);
-            frozen = true;
-            emit Frozen(e, t);
-            return;
-        }
-        if (since != 0) revert FreezeTooEarly(lastAcceptedEpoch, since + deadlineOf);
-        revert NothingToForce();
+        _acc.frozen = true;
+        emit Frozen(epoch, t);
     }
 
     /// After a freeze, credit `slot`'s account with its collateral and default-fund
@@ -270,7 +297,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// Anyone may call it.
     function exit(uint256 slot, int256 c, int256[] calldata q, uint256 df, uint256 vkh,
                   uint256 nonce, uint256[] calldata exitData) external {
-        if (!frozen) revert NotFrozen();
+        if (!_acc.frozen) revert NotFrozen();
         if (slot >= nSlots) revert SlotOutOfRange(slot, nSlots);
         if (slot == HOUSE) revert HouseCannotExit();
         if (exited[slot]) revert AlreadyExited(slot);
@@ -280,7 +307,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         if (_hasLeaf(slot)) {
             (amount, haircut) =
                 exitLeaves.leafAmount(slot, c, q, df, vkh, nonce, exitData,
-                                      [uint256(lastExitDataHash), totalCollateral]);
+                                      [uint256(lastExitDataHash), _acc.total]);
         }
         amount += _pendingDeposits(slot);
         exited[slot] = true;
@@ -293,10 +320,10 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// After a freeze, credit the house account with the house's collateral, if positive,
     /// plus its deposits of the unaccepted epochs (governance only, once).
     function exitHouse(uint256[] calldata exitData) external onlyGovernance {
-        if (!frozen) revert NotFrozen();
+        if (!_acc.frozen) revert NotFrozen();
         if (exited[HOUSE]) revert AlreadyExited(HOUSE);
         uint256 amount = 0;
-        if (lastAcceptedEpoch != 0) {
+        if (_acc.epoch != 0) {
             int256 c0 = exitLeaves.houseCollateral(exitData, lastExitDataHash);
             if (c0 > 0) amount = uint256(c0);
         }
@@ -315,32 +342,38 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     function submitEpoch(Proof calldata proof, uint256[EPOCH_PUBLIC_INPUTS] calldata publicInputs,
                          uint256[] calldata exitData) external {
         _notFrozen();
+        Accepted memory acc = _acc;
         uint256 info = publicInputs[PUB_EPOCH_INFO];
         uint256 epoch = info & ((1 << EPOCH_BITS) - 1);
-        _checkPublicInputs(epoch, info, publicInputs);
-        _checkFundInfo(publicInputs[PUB_FUND_INFO]);
+        _checkPublicInputs(epoch, acc.epoch, info, publicInputs);
+        // The epoch was cleared with this contract's dfScale (fundInfo's low bits).
+        uint256 fundInfo = publicInputs[PUB_FUND_INFO];
+        uint256 scale = fundInfo & ((1 << SCALE_BITS) - 1);
+        if (scale != acc.dfScale) revert DfScaleMismatch(scale, acc.dfScale);
         auction.checkAward(epoch, publicInputs[PUB_AUCTION]);
         (uint256 liquidated, uint256 granted) = exitLeaves.checkExitData(
-            epoch, publicInputs[PUB_NEW_ROOT], publicInputs[PUB_FUND_INFO] >> (2 * SCALE_BITS + 1),
+            epoch, publicInputs[PUB_NEW_ROOT], fundInfo >> (2 * SCALE_BITS + 1),
             publicInputs[PUB_EXIT_SUM], exitData
         );
-        uint256 newTotal = _checkOutcome(epoch, info, liquidated, granted);
+        uint256 newTotal = _checkOutcome(epoch, info, acc.total, liquidated, granted);
         if (gasleft() < MIN_VERIFY_GAS) revert InsufficientGas(gasleft(), MIN_VERIFY_GAS);
         if (!verifier.verifyProof(proof.a, proof.b, proof.c, publicInputs)) revert InvalidProof();
 
         uint256 oldRoot = stateRoot;
         stateRoot = publicInputs[PUB_NEW_ROOT];
-        lastAcceptedEpoch = epoch;
-        totalCollateral = newTotal;
         lastExitDataHash = keccak256(abi.encode(exitData));
+        acc.epoch = uint64(epoch); // below 2^EPOCH_BITS (a mask above)
+        acc.total = uint128(newTotal); // below 2^TOTAL_BITS: range-checked by the proof
+        acc.dfScale = uint16((fundInfo >> SCALE_BITS) & ((1 << SCALE_BITS) - 1));
         // The house's collateral is the last exit-data word (signed mod r): record since
         // when it has been negative (freeze() may be called once that is older than the
         // withdrawal timeout).
         if (exitData[nSlots] > FIELD_R / 2) {
-            if (houseNegativeSince == 0) houseNegativeSince = block.timestamp;
-        } else if (houseNegativeSince != 0) {
-            houseNegativeSince = 0;
+            if (acc.houseNegativeSince == 0) acc.houseNegativeSince = uint40(block.timestamp);
+        } else {
+            acc.houseNegativeSince = 0;
         }
+        _acc = acc;
         emit EpochAccepted(epoch, oldRoot, stateRoot, liquidated, granted, newTotal);
         emit ExitDataPublished(epoch, exitData);
         _acceptFund(epoch, publicInputs);
@@ -372,12 +405,10 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
 
     /// Every public input against state (newRoot is the proof's to establish; the total
     /// and the masks: _checkOutcome).
-    function _checkPublicInputs(uint256 epoch, uint256 info, uint256[EPOCH_PUBLIC_INPUTS] calldata pub)
-        private
-        view
-    {
-        if (epoch <= lastAcceptedEpoch) revert EpochAlreadyAccepted(epoch);
-        if (epoch != lastAcceptedEpoch + 1) revert EpochOutOfOrder(epoch, lastAcceptedEpoch + 1);
+    function _checkPublicInputs(uint256 epoch, uint256 accepted, uint256 info,
+                                uint256[EPOCH_PUBLIC_INPUTS] calldata pub) private view {
+        if (epoch <= accepted) revert EpochAlreadyAccepted(epoch);
+        if (epoch != accepted + 1) revert EpochOutOfOrder(epoch, accepted + 1);
         EpochData storage ep = _epochs[epoch];
         if (!ep.closed) revert EpochNotClosed(epoch);
         if (pub[PUB_OLD_ROOT] != stateRoot) revert RootMismatch(pub[PUB_OLD_ROOT], stateRoot);
@@ -394,7 +425,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
 
     /// The exit data's masks against state; returns the new total collateral, which
     /// `epochInfo` must carry exactly (with this epoch's number and event count).
-    function _checkOutcome(uint256 epoch, uint256 info, uint256 liquidated, uint256 granted)
+    function _checkOutcome(uint256 epoch, uint256 info, uint256 total, uint256 liquidated, uint256 granted)
         private
         view
         returns (uint256 expected)
@@ -406,16 +437,10 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         for (uint256 bits = granted; bits != 0; bits &= bits - 1) {
             paid += _slotEpochs[epoch][_lowestBit(bits)].withdrawal;
         }
-        uint256 available = totalCollateral + ep.deposits;
+        uint256 available = total + ep.deposits;
         expected = paid <= available ? available - paid : 0;
         uint256 given = info >> (EPOCH_BITS + N_EVENTS_BITS);
         if (paid > available || given != expected) revert TotalCollateralMismatch(given, expected);
-    }
-
-    /// The epoch was cleared with this contract's dfScale (fundInfo's low bits).
-    function _checkFundInfo(uint256 fundInfo) private view {
-        uint256 given = fundInfo & ((1 << SCALE_BITS) - 1);
-        if (given != dfScale) revert DfScaleMismatch(given, dfScale);
     }
 
     /// An accepted epoch's default fund: the next dfScale, Cover-2 met or missed, and the
@@ -423,8 +448,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// range-checked in the circuit, so each word has one decomposition).
     function _acceptFund(uint256 epoch, uint256[EPOCH_PUBLIC_INPUTS] calldata pub) private {
         uint256 fundInfo = pub[PUB_FUND_INFO];
-        dfScale = (fundInfo >> SCALE_BITS) & ((1 << SCALE_BITS) - 1);
-        emit Cover2(epoch, (fundInfo >> (2 * SCALE_BITS)) & 1 == 1, dfScale);
+        emit Cover2(epoch, (fundInfo >> (2 * SCALE_BITS)) & 1 == 1, (fundInfo >> SCALE_BITS) & ((1 << SCALE_BITS) - 1));
         uint256 mask = (1 << LAYER_BITS) - 1;
         uint256 a = pub[PUB_LAYERS_A];
         uint256 b = pub[PUB_LAYERS_B];
@@ -536,7 +560,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     }
 
     function _notFrozen() private view {
-        if (frozen) revert PoolFrozen();
+        if (_acc.frozen) revert PoolFrozen();
         if (_pulling) revert ClosingEpoch();
     }
 
@@ -564,8 +588,9 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// False for a slot registered in an epoch that was never accepted (no leaf yet) and
     /// for every slot before the first accepted epoch.
     function _hasLeaf(uint256 slot) private view returns (bool) {
-        if (lastAcceptedEpoch == 0) return false;
-        for (uint256 e = lastAcceptedEpoch + 1; e <= openEpoch; e++) {
+        uint256 accepted = _acc.epoch;
+        if (accepted == 0) return false;
+        for (uint256 e = accepted + 1; e <= openEpoch; e++) {
             if (_slotEpochs[e][slot].registered) return false;
         }
         return true;
@@ -573,7 +598,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
 
     /// The slot's deposits in the epochs after the last accepted one (at most two).
     function _pendingDeposits(uint256 slot) private view returns (uint256 sum) {
-        for (uint256 e = lastAcceptedEpoch + 1; e <= openEpoch; e++) {
+        for (uint256 e = uint256(_acc.epoch) + 1; e <= openEpoch; e++) {
             sum += depositOf(e, slot);
         }
     }

@@ -61,6 +61,11 @@ FULL: dict[str, Any] = {
     "contract_gas": {"gas_per_cleared_trade": {
         "4x2x4": gas("4x2x4", 1_623_454), "16x4x8": gas("16x4x8", 3_000_000),
         "32x2x4": gas("32x2x4", 6_173_784)}},
+    "submit_gas": {"benchmark": "submit_gas", "size": "4x2x4", "results": {
+        "submitEpoch_1": {"gas_used": 422_500, "verifier_frame": 268_686,
+                          "outside_verifier": 153_814, "intrinsic_less_refund": 32_440,
+                          "execution": 390_060, "parts": {}, "by_contract": {}},
+        "closeEpoch_1": {"gas_used": 218_212, "execution": 1, "parts": {}}}},
     "constraints": {"shapes": [sweep_shape(8, 16, [4, 8, 16, 32], [128], failed=(64,)),
                                sweep_shape(2, 4, [4, 8, 16, 32, 64], [128])]},
     "prove": {"sizes": [{"power": p, "constraints": 2**p - 3, "steps": {"prove": {
@@ -97,6 +102,9 @@ def test_the_summary_of_a_full_run() -> None:
     assert s["gas_per_cleared_trade"]["N=32"] == {
         "pool": "32x2x4", "per_epoch": 6_173_784, "per_trade_1000": 6_173_784 / 1000,
         "per_trade_10000": 6_173_784 / 10000, "submit_epoch_is": "measured"}
+    assert s["submit_epoch_gas"] == {"pool": "4x2x4", "submitEpoch_1": {
+        "gas_used": 422_500, "verifier_frame": 268_686, "outside_verifier": 153_814,
+        "intrinsic_less_refund": 32_440}}
     big = s["constraints"]["M=8,K=16"]
     assert [big[str(n)]["how"] for n in (4, 8, 16, 32, 64, 128, 256)] == [
         "measured"] * 4 + ["extrapolated"] * 3
@@ -146,9 +154,11 @@ def test_a_quick_run_leaves_nulls_with_reasons() -> None:
 def test_nothing_run_is_all_nulls() -> None:
     s = summary_mod.summarize({})
     assert s["matching_netting"] is None and s["constraints"] is None
+    assert s["submit_epoch_gas"] is None
     assert s["ray_epochs_per_minute"] is None
     assert s["gas_per_cleared_trade"] == {"N=4": None, "N=32": None}
-    assert set(s["null_reasons"]) >= {"matching_netting", "constraints", "proving_s.groth16py",
+    assert set(s["null_reasons"]) >= {"matching_netting", "constraints", "submit_epoch_gas",
+                                      "proving_s.groth16py",
                                       "proving_s.epoch_circuit", "ray_epochs_per_minute"}
 
 

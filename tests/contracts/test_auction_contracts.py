@@ -138,7 +138,7 @@ def inputs(p: Pool, epoch: int, word: int, *, liquidated: int = 0,
         "PARAMS_HASH": info["paramsHash"], "PRICES_PREV_HASH": cl.prices_hash(epoch - 1),
         "PRICES_HASH": cl.prices_hash(epoch), "EVENTS_ACC": info["eventsAcc"],
         "EXIT_SUM": public.exit_sum(d, rho),
-        "FUND_INFO": public.fund_info(int(fns.dfScale().call()), 0, 0, rho), "AUCTION": word,
+        "FUND_INFO": public.fund_info(cl.df_scale(), 0, 0, rho), "AUCTION": word,
     }
     pub = [0] * int(fns.N_PUBLIC().call())
     for name, v in values.items():

@@ -62,7 +62,7 @@ def _inputs(cl: Any, liquidated: int, granted: int, paid: int) -> tuple[list[int
         "PARAMS_HASH": info["paramsHash"], "PRICES_PREV_HASH": cl.prices_hash(0),
         "PRICES_HASH": cl.prices_hash(1), "EVENTS_ACC": info["eventsAcc"],
         "EXIT_SUM": public.exit_sum(d, rho),
-        "FUND_INFO": public.fund_info(int(fns.dfScale().call()), 0, 0, rho),
+        "FUND_INFO": public.fund_info(cl.df_scale(), 0, 0, rho),
         "AUCTION": 0,
     }
     pub = [0] * int(fns.N_PUBLIC().call())

@@ -417,14 +417,24 @@ class Client(OracleCalls, AuctionCalls):
     def state_root(self) -> int:
         return int(self.call(self.house.functions.stateRoot()))
 
+    def accepted(self) -> dict[str, Any]:
+        """The last accepted epoch's packed scalars (``ClearingHouse.accepted``): epoch,
+        total (collateral), dfScale, frozen, houseNegativeSince."""
+        keys = ("epoch", "total", "dfScale", "frozen", "houseNegativeSince")
+        return dict(zip(keys, self.call(self.house.functions.accepted()), strict=True))
+
     def last_accepted_epoch(self) -> int:
-        return int(self.call(self.house.functions.lastAcceptedEpoch()))
+        return int(self.accepted()["epoch"])
 
     def open_epoch(self) -> int:
         return int(self.call(self.house.functions.openEpoch()))
 
     def total_collateral(self) -> int:
-        return int(self.call(self.house.functions.totalCollateral()))
+        return int(self.accepted()["total"])
+
+    def df_scale(self) -> int:
+        """The default fund's scale the next epoch must be cleared with."""
+        return int(self.accepted()["dfScale"])
 
     def params_hash(self) -> int:
         return int(self.call(self.house.functions.paramsHash()))

@@ -196,17 +196,26 @@ def granted_amount(result: EpochResult) -> int:
 # --- a stand-in last accepted state for exits (until the 9-signal circuit publishes one) --
 
 
+#: ClearingHouse's storage slots this file writes (its ``Accepted`` struct packs the last
+#: accepted epoch's scalars into one word at ACCEPTED_SLOT: epoch, total, dfScale, frozen,
+#: houseNegativeSince at bit offsets 0, 64, 192, 208, 216).
+HOUSE_SLOTS = {"openEpoch": 0, "paramsHash": 9, "stateRoot": 11, "lastExitDataHash": 12,
+               "accepted": 13}
+
+
 def _slots(p: Pool) -> dict[str, int]:
-    """Storage slots of ClearingHouse's state variables this file writes, checked
-    against their known values (a layout change fails here, not silently)."""
+    """ClearingHouse's storage slots this file writes, checked against their known values
+    (a layout change fails here, not silently)."""
     cl = p.client
-    layout = {"openEpoch": 0, "paramsHash": 9, "stateRoot": 11, "lastAcceptedEpoch": 12,
-              "totalCollateral": 13, "lastExitDataHash": 14}
-    addr = cl.house.address
-    assert int.from_bytes(p.w3.eth.get_storage_at(addr, layout["paramsHash"]), "big") \
-        == cl.params_hash()
-    assert int.from_bytes(p.w3.eth.get_storage_at(addr, layout["stateRoot"]), "big") \
-        == cl.state_root()
+    addr, layout = cl.house.address, HOUSE_SLOTS
+
+    def word(name: str) -> int:
+        return int.from_bytes(p.w3.eth.get_storage_at(addr, layout[name]), "big")
+
+    acc = cl.accepted()
+    assert word("paramsHash") == cl.params_hash() and word("stateRoot") == cl.state_root()
+    assert word("accepted") == (acc["epoch"] | acc["total"] << 64 | acc["dfScale"] << 192
+                                | int(acc["frozen"]) << 208 | acc["houseNegativeSince"] << 216)
     return layout
 
 
@@ -223,7 +232,10 @@ def install_exit_state(p: Pool, leaves: dict[int, Leaf], house_c: int) -> list[i
     data = public.exit_data(state, 0, 0, n)
     total = house_c + sum(lf.collateral + lf.df for lf in leaves.values())
     assert total >= 0
-    for name, value in (("openEpoch", 2), ("lastAcceptedEpoch", 1), ("totalCollateral", total),
+    acc = cl.accepted()  # keep dfScale, frozen and houseNegativeSince
+    packed = (1 | total << 64 | acc["dfScale"] << 192 | int(acc["frozen"]) << 208
+              | acc["houseNegativeSince"] << 216)
+    for name, value in (("openEpoch", 2), ("accepted", packed),
                         ("lastExitDataHash", int.from_bytes(exit_data_hash(data), "big"))):
         chain.set_storage(p.w3, cl.house.address, layout[name], value)
     if total:

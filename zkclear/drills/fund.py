@@ -187,7 +187,7 @@ class ChainTwin:
         layers = Layers(own=int(a["fundOwn"]), house=int(a["fundHouse"]),
                         fund=int(a["fundShared"]), haircut=int(a["fundHaircut"]),
                         fund_base=int(a["fundBase"]), gains=int(a["fundGains"]))
-        on_chain = int(self.pool.client.house.functions.dfScale().call())
+        on_chain = self.pool.client.df_scale()
         if on_chain != int(c2["dfScaleNext"]):
             raise AssertionError(f"dfScale {on_chain} != Cover2's {int(c2['dfScaleNext'])}")
         acc = out.accepted

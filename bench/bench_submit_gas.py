@@ -1,0 +1,96 @@
+"""Where ``submitEpoch``'s gas goes, traced opcode by opcode (JSON on stdout).
+
+Run: ``.venv/bin/python bench/bench_submit_gas.py [--size 4x2x4]``.
+
+Deploys the pool with the size's development keys on the embedded chain (py-evm), plays
+the demo story with real epoch proofs (``zkclear.chain.scenario.story_end_to_end``) and
+traces each mined ``submitEpoch`` and ``closeEpoch`` (bench/_gastrace.py): gas per
+contract (the verifier and its pairing precompile, the oracle, the auction, ExitLeaves,
+the token) and per opcode kind (storage reads and writes, logs, hashing, the calls' own
+overhead), plus the intrinsic part (21,000 base and calldata, less the refund).
+``outside_verifier`` is what the clearing house adds to the verifier's own frame: the
+figure issue #17 wants within 40k. Gas is deterministic; nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from _gastrace import breakdown, trace_gas
+from web3 import Web3
+
+from zkclear.chain import node as chain
+from zkclear.chain import scenario
+from zkclear.clearing.params import PoolConfig
+
+WATCHED = ("submitEpoch", "closeEpoch")
+
+
+def selectors(pool: Any) -> dict[bytes, str]:
+    """The watched functions' selectors, from the house's ABI."""
+    out = {}
+    for fn in pool.client.house.abi:
+        if fn.get("type") == "function" and fn["name"] in WATCHED:
+            sig = f"{fn['name']}({','.join(_abi_type(i) for i in fn['inputs'])})"
+            out[bytes(Web3.keccak(text=sig)[:4])] = fn["name"]
+    return out
+
+
+def _abi_type(arg: dict[str, Any]) -> str:
+    if arg["type"].startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in arg["components"])
+        return f"({inner}){arg['type'][5:]}"
+    return str(arg["type"])
+
+
+def measure(cfg: PoolConfig) -> dict[str, Any]:
+    w3 = chain.embedded_web3()
+    keys = scenario.epoch_keys(cfg)
+    pool = scenario.deploy_pool(w3, keys, cfg)
+    names = {addr.lower(): name for name, addr in pool.client.deployment.addresses.items()}
+    cl = pool.client
+    mined: list[tuple[Any, int]] = []  # (trace, gasUsed) of each mined watched transaction
+    transact = cl.transact
+
+    def traced(fn: Any, **kw: Any) -> Any:
+        # estimate_gas and eth_call run the message too; the mined execution is the
+        # last one traced when the receipt is back.
+        receipt = transact(fn, **kw)
+        if traces and traces[-1].selector == fn.fn_name:
+            mined.append((traces.pop(), int(receipt["gasUsed"])))
+        return receipt
+
+    cl.transact = traced  # type: ignore[method-assign]
+    with trace_gas(w3, names, selectors(pool)) as traces:
+        scenario.story_end_to_end(pool)
+    out: dict[str, Any] = {}
+    count: dict[str, int] = {}
+    for t, g in mined:
+        count[t.selector] = count.get(t.selector, 0) + 1
+        b = breakdown(t, g, top=40 if t.selector == "submitEpoch" else 15)
+        if t.selector == "submitEpoch":
+            verifier = b["by_contract"].get("EpochVerifier", 0) + sum(
+                v for k, v in b["by_contract"].items() if k in ("ecAdd", "ecMul", "ecPairing"))
+            b["verifier_frame"] = verifier
+            b["outside_verifier"] = g - verifier
+        out[f"{t.selector}_{count[t.selector]}"] = b
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="4x2x4", help="NxMxK")
+    args = parser.parse_args(argv)
+    n, m, k = (int(x) for x in args.size.lower().split("x"))
+    cfg = PoolConfig(n, m, k)
+    json.dump({"benchmark": "submit_gas", "size": args.size, "results": measure(cfg)},
+              sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()
