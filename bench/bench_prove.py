@@ -129,14 +129,8 @@ def reset_peak(pid: int | None = None) -> bool:
 
 
 def peak_mb(pid: int | None = None) -> float | None:
-    pid = _worker_pid() if pid is None else pid
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
+    mb = _node.resident_mb(_worker_pid() if pid is None else pid, "VmHWM")
+    return None if mb is None else round(mb, 1)
 
 
 #: The provers compared on the same zkey and witness.

@@ -3,7 +3,10 @@
 Two ways in:
 
 * :func:`run_node` runs a node script once (circom2's compiler, a generated witness
-  generator, our own scripts) and turns a non-zero exit into a :class:`ToolError`.
+  generator, our own scripts) and turns a non-zero exit into a :class:`ToolError`. Node
+  runs in a process group of its own: a time limit (:class:`ToolTimeoutError`) or an
+  interrupted caller kills the whole group; a long run can log a heartbeat (the elapsed
+  time and node's resident memory, :func:`resident_mb`).
 * :class:`SnarkjsWorker` keeps one node process (``prover/js/worker.mjs``) alive and
   calls snarkjs's API through it, saving node's 1.2-1.6 s start-up per step.
 
@@ -17,14 +20,18 @@ Every failure names the step, the subject (circuit or file) and the tool's own m
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import itertools
 import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -99,6 +106,14 @@ def node_env() -> dict[str, str]:
     return env
 
 
+class ToolTimeoutError(ToolError):
+    """A node run passed its time limit and was killed; ``limit`` and ``elapsed`` in seconds."""
+
+    def __init__(self, step: str, subject: str, limit: float, elapsed: float) -> None:
+        self.limit, self.elapsed = limit, elapsed
+        super().__init__(step, subject, f"timed out after {limit:g} s")
+
+
 def run_node(
     script: Path | str,
     args: Sequence[str],
@@ -108,19 +123,87 @@ def run_node(
     cwd: Path | None = None,
     timeout: float | None = None,
     input_text: str | None = None,
+    heartbeat: float | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``node script args...``; raise :class:`ToolError` with its output if it fails."""
+    """Run ``node script args...``; raise :class:`ToolError` with its output if it fails
+    (``check=False``: return the failed run instead, for the caller to read).
+
+    Past ``timeout`` seconds node's process group is killed and :class:`ToolTimeoutError`
+    raised. Given ``heartbeat``, a run still going is logged (info) every ``heartbeat``
+    seconds, the first after ``heartbeat`` seconds: elapsed time and node's RSS."""
+    if heartbeat is not None and heartbeat <= 0:
+        raise ValueError(f"heartbeat must be positive seconds, not {heartbeat}")
+    proc = subprocess.Popen(
+        node_command(script, args), cwd=cwd or paths.TOOLCHAIN_DIR, env=node_env(),
+        stdin=subprocess.PIPE if input_text is not None else None, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
     try:
-        proc = subprocess.run(
-            node_command(script, args), cwd=cwd or paths.TOOLCHAIN_DIR, env=node_env(),
-            capture_output=True, text=True, timeout=timeout, input=input_text,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ToolError(step, subject, f"timed out after {timeout} s") from exc
-    if proc.returncode != 0:
-        detail = (proc.stderr.strip() or proc.stdout.strip() or f"exit code {proc.returncode}")
-        raise ToolError(step, subject, detail[-4000:])
-    return proc
+        stdout, stderr = _communicate(proc, input_text, timeout, heartbeat, step, subject)
+    except BaseException:  # the time limit, or the caller interrupted (Ctrl-C)
+        _kill_group(proc)
+        raise
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    if check and done.returncode != 0:
+        raise ToolError(step, subject, failure_detail(done))
+    return done
+
+
+def _communicate(proc: subprocess.Popen[str], input_text: str | None, timeout: float | None,
+                 heartbeat: float | None, step: str, subject: str) -> tuple[str, str]:
+    """``proc.communicate(input_text)`` with :func:`run_node`'s time limit and heartbeat."""
+    start = time.monotonic()
+    beat = heartbeat
+    while True:
+        elapsed = time.monotonic() - start
+        waits = [t - elapsed for t in (timeout, beat) if t is not None]
+        try:
+            return proc.communicate(input_text, timeout=max(0.0, min(waits)) if waits else None)
+        except subprocess.TimeoutExpired:
+            input_text = None  # given once: communicate keeps what it has not sent yet
+        elapsed = time.monotonic() - start
+        if timeout is not None and elapsed >= timeout:
+            raise ToolTimeoutError(step, subject, timeout, elapsed)
+        if beat is not None and heartbeat is not None and elapsed >= beat:
+            rss = resident_mb(proc.pid)
+            log.info("%s %s: still running after %.0f s%s", step, subject, elapsed,
+                     "" if rss is None else f", node at {rss:,.0f} MB resident")
+            while beat <= elapsed:
+                beat += heartbeat
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Kill node and anything it started (its process group), and reap it."""
+    if sys.platform == "win32":
+        proc.kill()
+    else:
+        with contextlib.suppress(ProcessLookupError):  # gone already
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
+def failure_detail(proc: subprocess.CompletedProcess[str]) -> str:
+    """A failed run's message: the end of its stderr, else of its stdout, else its exit."""
+    status = f"exit code {proc.returncode}"
+    if proc.returncode < 0:
+        try:
+            status = f"killed by {signal.Signals(-proc.returncode).name}"
+        except ValueError:
+            status = f"killed by signal {-proc.returncode}"
+    return (proc.stderr.strip() or proc.stdout.strip() or status)[-4000:]
+
+
+def resident_mb(pid: int, field: str = "VmRSS") -> float | None:
+    """A process's memory in MB from ``/proc/<pid>/status`` (``VmRSS``: resident now,
+    ``VmHWM``: its peak); None where that is not readable (not Linux, process gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 class WorkerCallError(ToolError):

@@ -8,6 +8,12 @@ circuit rebuilds and an unchanged one never does (files are named in the key rel
 the circuits folder or node_modules, so a checkout and an installed wheel agree).
 Compilation writes into a temporary folder that is renamed into place only when complete.
 
+A compile can take minutes (N=128 slots: ~8 min, 3.4 GB): every :data:`HEARTBEAT_S`
+seconds it logs how long circom2 has run and node's resident memory. It has no time limit
+unless one is given (``compile_circuit(timeout=...)`` or ``$ZKCLEAR_COMPILE_TIMEOUT``,
+seconds); past it circom2 is killed and the compile fails. circom2 is WebAssembly, with at
+most 4 GiB of memory: a circuit that needs more fails saying so.
+
 circom2 runs in a WASI sandbox: every path is relative to the folder it runs from, and a
 path that climbs above that folder part-way (``a/../../b``) is refused. So it runs from
 the deepest folder holding the build folder, every source and node_modules (any of them
@@ -19,9 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -38,6 +46,14 @@ log = logging.getLogger(__name__)
 COMPILER_FLAGS = ("--r1cs", "--wasm", "--sym", "--O2")
 #: Node packages whose versions change what a build produces.
 KEYED_TOOLS = ("circom2", "circomlib", "snarkjs")
+
+#: Seconds between two progress lines of a running compile (the first after as many).
+HEARTBEAT_S = 30.0
+#: The compile time limit in seconds when compile_circuit is given none (unset or 0: none).
+TIMEOUT_ENV = "ZKCLEAR_COMPILE_TIMEOUT"
+#: circom (Rust) when its WebAssembly memory cannot grow to hold an allocation (it then
+#: aborts: "RuntimeError: unreachable" from node, exit status 1).
+_OUT_OF_MEMORY = re.compile(r"memory allocation of \d+ bytes failed")
 
 _INCLUDE = re.compile(r'^\s*include\s+"([^"]+)"\s*;', re.MULTILINE)
 _PRAGMA = "pragma circom 2.1.0;"
@@ -166,8 +182,29 @@ def circom_invocation(circuit: Circuit, out_dir: Path,
     return node_modules / "circom2" / "cli.js", args, Path(sandbox)
 
 
-def compile_circuit(circuit: Circuit) -> Compiled:
-    """Compile ``circuit`` unless its artefacts are already cached; return them."""
+def compile_timeout(timeout: float | None = None) -> float | None:
+    """The compile time limit in seconds: ``timeout``, else ``$ZKCLEAR_COMPILE_TIMEOUT``;
+    None (also for 0 or an unset variable) means none."""
+    where = f"timeout={timeout!r}"
+    if timeout is None:
+        raw = os.environ.get(TIMEOUT_ENV, "").strip()
+        where = f"{TIMEOUT_ENV}={raw!r}"
+        try:
+            timeout = float(raw or 0)
+        except ValueError:
+            timeout = math.nan
+    if not (math.isfinite(timeout) and timeout >= 0):
+        raise CompileError("read the compile time limit", where, "give seconds (0: no limit)")
+    return timeout or None
+
+
+def compile_circuit(circuit: Circuit, *, timeout: float | None = None,
+                    heartbeat: float | None = HEARTBEAT_S) -> Compiled:
+    """Compile ``circuit`` unless its artefacts are already cached; return them.
+
+    ``timeout``: seconds circom2 may run (default :func:`compile_timeout`: none unless
+    ``$ZKCLEAR_COMPILE_TIMEOUT`` sets one); ``heartbeat``: seconds between progress lines
+    (None: none)."""
     _node.require_package("circom2")
     _node.require_package("circomlib")
     cp = circuit.paths
@@ -175,20 +212,29 @@ def compile_circuit(circuit: Circuit) -> Compiled:
     if manifest is not None:
         return Compiled(circuit, cp, r1cs_info(cp.r1cs), manifest)
 
+    limit = compile_timeout(timeout)
     cp.dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{cp.dir.name}.", dir=cp.dir.parent)).resolve()
     try:
         cli, args, sandbox = circom_invocation(circuit, tmp)
         log.info("compiling %s (%s%s)", circuit.name, circuit.template, circuit.params)
+        subject = f"{circuit.name} ({circuit.source})"
         t0 = time.perf_counter()
         try:
             proc = _node.run_node(
                 cli, args, step="compile", subject=f"{circuit.name} ({circuit.source.name})",
-                cwd=sandbox,
+                cwd=sandbox, timeout=limit, heartbeat=heartbeat, check=False,
             )
+        except _node.ToolTimeoutError as exc:
+            raise CompileError(
+                "compile", subject, f"circom2 stopped after {exc.elapsed:.1f} s: the compile "
+                f"time limit is {exc.limit:g} s",
+                f"raise it with {TIMEOUT_ENV}=SECONDS or compile_circuit(timeout=SECONDS), 0 "
+                "for none (N=128 slots take ~8 min; docs/benchmarks.md)") from exc
         except ToolError as exc:
-            raise CompileError("compile", f"{circuit.name} ({circuit.source})",
-                               _strip_ansi(exc.detail)) from exc
+            raise CompileError("compile", subject, _strip_ansi(exc.detail)) from exc
+        if proc.returncode != 0:
+            raise CompileError("compile", subject, *_failure(proc))
         seconds = time.perf_counter() - t0
         if "Everything went okay" not in proc.stdout:
             raise CompileError("compile", circuit.name, _strip_ansi(proc.stdout + proc.stderr))
@@ -221,6 +267,17 @@ def compile_circuit(circuit: Circuit) -> Compiled:
         raise
     log.info("%s: %d constraints (%.1f s)", circuit.name, info.n_constraints, seconds)
     return Compiled(circuit, cp, r1cs_info(cp.r1cs), manifest)
+
+
+def _failure(proc: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    """Why circom2 failed, and a hint: running out of memory said plainly, else its output."""
+    oom = _OUT_OF_MEMORY.search(proc.stderr)
+    if oom is None:
+        return _strip_ansi(_node.failure_detail(proc)), ""
+    return (f"circom2 ran out of memory ({oom.group(0)}): circom2's WebAssembly build has "
+            "at most 4 GiB of memory, and this circuit is too large for it",
+            "at ~2.5 KB per constraint its 4 GiB hold ~1.7M constraints: compile a smaller "
+            "circuit (docs/benchmarks.md, \"Compile memory is the wall\")")
 
 
 def _strip_ansi(text: str) -> str:

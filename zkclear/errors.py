@@ -55,6 +55,7 @@ the new drawing when it is not)::
     ├── ToolError                     errors
     │   ├── CompileError              errors
     │   ├── ToolMissingError          errors
+    │   ├── ToolTimeoutError          prover._node
     │   ├── WitnessError              errors
     │   └── WorkerCallError           prover._node
     ├── TradeError                    clearing.intake; also ValueError

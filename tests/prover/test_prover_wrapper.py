@@ -3,8 +3,12 @@ artefact checks. (Proving and the ceremony are in test_report_circuit / test_cer
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
+import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -90,10 +94,79 @@ def test_compile_error_names_the_circuit_and_the_problem(srcdir):
         compile_circuit(_square(srcdir))
     msg = str(ei.value)
     assert "compile failed for square" in msg and "z" in msg
-    # No half-written artefact folder is left in the cache.
-    leftovers = [p for p in (paths.build_dir() / "circuits").iterdir()
-                 if p.name.startswith((".square", "square-")) and _square(srcdir).key in p.name]
-    assert leftovers == []
+    assert _cache_entries(_square(srcdir)) == []
+
+
+def _cache_entries(c: Circuit) -> list[Path]:
+    """``c``'s folders in the cache, complete or half-written (a compile's temporary)."""
+    return [p for p in (paths.build_dir() / "circuits").iterdir()
+            if p.name.startswith((f".{c.name}", f"{c.name}-")) and c.key in p.name]
+
+
+def test_compile_time_limit_kills_circom2_and_caches_nothing(srcdir, monkeypatch):
+    monkeypatch.setenv(circuit.TIMEOUT_ENV, "0.05")  # circom2 needs longer to start
+    c = _square(srcdir)
+    t0 = time.monotonic()
+    with pytest.raises(CompileError) as ei:
+        compile_circuit(c)
+    assert time.monotonic() - t0 < 5
+    msg = str(ei.value)
+    assert re.match(rf"compile failed for square \({re.escape(str(c.source))}\): circom2 "
+                    r"stopped after \d+\.\d s: the compile time limit is 0\.05 s\n", msg), msg
+    assert f"raise it with {circuit.TIMEOUT_ENV}=SECONDS or compile_circuit(timeout=" in msg
+    assert isinstance(ei.value.__cause__, _node.ToolTimeoutError)
+    assert _cache_entries(c) == []
+    # The parameter comes first: 0 is no limit.
+    assert compile_circuit(c, timeout=0).info.n_constraints == 1
+
+
+def test_compile_heartbeat_is_logged_while_circom2_runs(srcdir, caplog):
+    with caplog.at_level(logging.INFO, logger="zkclear.prover"):
+        compile_circuit(_square(srcdir), heartbeat=0.05)
+    beats = [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
+    assert beats and beats[0].startswith("compile square (square.circom): still running after")
+    assert all("MB resident" in b for b in beats)
+
+
+def test_running_out_of_webassembly_memory_is_said_plainly(srcdir, monkeypatch):
+    """circom2 capped at 90 pages (5.6 MiB; it starts with more than 70, this circuit needs
+    more than 95) fails as a too-large circuit does at 4 GiB: Rust's allocation failure,
+    then an abort (node: "RuntimeError: unreachable")."""
+    real = _node.node_command
+
+    def capped(script: Path | str, args: Sequence[str] = ()) -> list[str]:
+        node, *rest = real(script, args)
+        return [node, "--wasm-max-mem-pages=90", *rest]
+
+    monkeypatch.setattr(_node, "node_command", capped)
+    c = _square(srcdir)
+    with pytest.raises(CompileError) as ei:
+        compile_circuit(c)
+    msg = str(ei.value)
+    assert re.search(r"circom2 ran out of memory \(memory allocation of \d+ bytes failed\): "
+                     r"circom2's WebAssembly build has at most 4 GiB of memory, and this "
+                     r"circuit is too large for it\n  hint: ", msg), msg
+    assert "RuntimeError" not in msg  # not the WebAssembly stack
+    assert _cache_entries(c) == []
+
+
+@pytest.mark.parametrize(("value", "limit"), [("", None), ("0", None), (" 90 ", 90.0),
+                                              ("1.5", 1.5)])
+def test_compile_time_limit_from_the_environment(monkeypatch, value, limit):
+    monkeypatch.setenv(circuit.TIMEOUT_ENV, value)
+    assert circuit.compile_timeout() == limit
+    assert circuit.compile_timeout(12) == 12
+    monkeypatch.delenv(circuit.TIMEOUT_ENV)
+    assert circuit.compile_timeout() is None
+
+
+@pytest.mark.parametrize("bad", ["soon", "-1", "nan", "inf"])
+def test_a_bad_compile_time_limit_is_refused(monkeypatch, bad):
+    monkeypatch.setenv(circuit.TIMEOUT_ENV, bad)
+    with pytest.raises(CompileError, match=f"ZKCLEAR_COMPILE_TIMEOUT='{bad}': give seconds"):
+        circuit.compile_timeout()
+    with pytest.raises(CompileError, match=r"timeout=-1: give seconds"):
+        circuit.compile_timeout(-1)
 
 
 def test_missing_include_is_reported_before_compiling(srcdir):
