@@ -277,6 +277,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         (uint256 epoch, uint256 t) = (accepted, since);
         if (since == 0 || block.timestamp < since + deadlineOf) {
             // The oldest withdrawal request of an unaccepted epoch, if any.
+            t = 0;
             for (epoch = accepted + 1; epoch <= openEpoch; epoch++) {
                 t = _epochs[epoch].firstRequestAt;
                 if (t != 0) break;
