@@ -106,6 +106,11 @@ def node_env() -> dict[str, str]:
     return env
 
 
+#: Seconds between two progress lines of a long node run (compiles, development ptau
+#: generation), the first after as many.
+HEARTBEAT_S = 30.0
+
+
 class ToolTimeoutError(ToolError):
     """A node run passed its time limit and was killed; ``limit`` and ``elapsed`` in seconds."""
 

@@ -48,7 +48,7 @@ COMPILER_FLAGS = ("--r1cs", "--wasm", "--sym", "--O2")
 KEYED_TOOLS = ("circom2", "circomlib", "snarkjs")
 
 #: Seconds between two progress lines of a running compile (the first after as many).
-HEARTBEAT_S = 30.0
+HEARTBEAT_S = _node.HEARTBEAT_S
 #: The compile time limit in seconds when compile_circuit is given none (unset or 0: none).
 TIMEOUT_ENV = "ZKCLEAR_COMPILE_TIMEOUT"
 #: circom (Rust) when its WebAssembly memory cannot grow to hold an allocation (it then

@@ -323,6 +323,7 @@ def dev_ptau(power: int) -> Path:
         proc = _node.run_node(
             paths.JS_DIR / "devptau.mjs", ["--power", str(power), "--out", str(path)],
             step="generate development ptau", subject=f"2^{power}",
+            heartbeat=_node.HEARTBEAT_S,  # 2^19 and above take hours: show it is alive
         )
         summary = json.loads(proc.stdout.strip().splitlines()[-1])
         log.info("development ptau 2^%d: %s bytes in %.1f s", power, summary["bytes"],
