@@ -237,8 +237,8 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         onlyOperator
     {
         _notFrozen();
-        uint256 accepted = _acc.epoch;
-        if (openEpoch != accepted + 1) revert EpochPending(accepted + 1);
+        uint256 lastEpoch = _acc.epoch;
+        if (openEpoch != lastEpoch + 1) revert EpochPending(lastEpoch + 1);
         uint256 epoch = openEpoch;
         if (deposits.length != 0) _postDeposits(epoch, deposits);
         uint256 suspended = _epochs[epoch - 1].excludedMask;
@@ -273,17 +273,17 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         // (the pool rule of step 6), so every member's money would be stuck; freezing lets
         // everyone exit with the published pro-rata haircut instead.
         uint256 since = _acc.houseNegativeSince;
-        uint256 accepted = _acc.epoch;
-        (uint256 epoch, uint256 t) = (accepted, since);
+        uint256 lastEpoch = _acc.epoch;
+        (uint256 epoch, uint256 t) = (lastEpoch, since);
         if (since == 0 || block.timestamp < since + deadlineOf) {
             // The oldest withdrawal request of an unaccepted epoch, if any.
             t = 0;
-            for (epoch = accepted + 1; epoch <= openEpoch; epoch++) {
+            for (epoch = lastEpoch + 1; epoch <= openEpoch; epoch++) {
                 t = _epochs[epoch].firstRequestAt;
                 if (t != 0) break;
             }
             if (t == 0) {
-                if (since != 0) revert FreezeTooEarly(accepted, since + deadlineOf);
+                if (since != 0) revert FreezeTooEarly(lastEpoch, since + deadlineOf);
                 revert NothingToForce();
             }
             if (block.timestamp < t + deadlineOf) revert FreezeTooEarly(epoch, t + deadlineOf);
@@ -406,10 +406,10 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
 
     /// Every public input against state (newRoot is the proof's to establish; the total
     /// and the masks: _checkOutcome).
-    function _checkPublicInputs(uint256 epoch, uint256 accepted, uint256 info,
+    function _checkPublicInputs(uint256 epoch, uint256 lastEpoch, uint256 info,
                                 uint256[EPOCH_PUBLIC_INPUTS] calldata pub) private view {
-        if (epoch <= accepted) revert EpochAlreadyAccepted(epoch);
-        if (epoch != accepted + 1) revert EpochOutOfOrder(epoch, accepted + 1);
+        if (epoch <= lastEpoch) revert EpochAlreadyAccepted(epoch);
+        if (epoch != lastEpoch + 1) revert EpochOutOfOrder(epoch, lastEpoch + 1);
         EpochData storage ep = _epochs[epoch];
         if (!ep.closed) revert EpochNotClosed(epoch);
         if (pub[PUB_OLD_ROOT] != stateRoot) revert RootMismatch(pub[PUB_OLD_ROOT], stateRoot);
@@ -589,9 +589,9 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// False for a slot registered in an epoch that was never accepted (no leaf yet) and
     /// for every slot before the first accepted epoch.
     function _hasLeaf(uint256 slot) private view returns (bool) {
-        uint256 accepted = _acc.epoch;
-        if (accepted == 0) return false;
-        for (uint256 e = accepted + 1; e <= openEpoch; e++) {
+        uint256 lastEpoch = _acc.epoch;
+        if (lastEpoch == 0) return false;
+        for (uint256 e = lastEpoch + 1; e <= openEpoch; e++) {
             if (_slotEpochs[e][slot].registered) return false;
         }
         return true;
