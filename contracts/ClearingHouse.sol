@@ -9,6 +9,7 @@ import {InstrumentTable} from "./base/InstrumentTable.sol";
 import {RiskParameters} from "./base/RiskParameters.sol";
 import {LotAuction} from "./LotAuction.sol";
 import {ExitLeaves} from "./ExitLeaves.sol";
+import {Signatures} from "./base/Signatures.sol";
 import {Instrument} from "./interfaces/IInstruments.sol";
 import {IClearingHouse} from "./interfaces/IClearingHouse.sol";
 import {IEpochVerifier, EPOCH_PUBLIC_INPUTS} from "./interfaces/IEpochVerifier.sol";
@@ -65,9 +66,6 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
     /// Bounds of the governed withdrawal timeout (seconds).
     uint256 private constant MIN_WITHDRAWAL_TIMEOUT = 60;
     uint256 private constant MAX_WITHDRAWAL_TIMEOUT = 365 days;
-    /// Largest s of a canonical (low-s) secp256k1 signature.
-    uint256 private constant SECP256K1_HALF_N =
-        0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     /// Gas given to the token's transferFrom of a posted deposit: a token callback cannot
     /// spend more of closeEpoch's gas (it fails that pull, which is skipped).
     uint256 public constant PULL_GAS = 100_000;
@@ -259,7 +257,9 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
 
     /// The EIP-191 digest a slot's account signs for its deposit of `amount` in `epoch`.
     function _depositDigest(uint256 epoch, uint256 slot, uint256 amount) private view returns (bytes32) {
-        return _eip191(keccak256(abi.encode("zkclear-deposit-v1", block.chainid, address(this), epoch, slot, amount)));
+        return Signatures.eip191(
+            keccak256(abi.encode("zkclear-deposit-v1", block.chainid, address(this), epoch, slot, amount))
+        );
     }
 
     // --- freeze and exit ---------------------------------------------------------------
@@ -487,13 +487,9 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         view
         returns (bytes32)
     {
-        return _eip191(keccak256(
+        return Signatures.eip191(keccak256(
             abi.encode("zkclear-commit-v1", block.chainid, address(this), epoch, slot, commitment, ctHash)
         ));
-    }
-
-    function _eip191(bytes32 inner) private pure returns (bytes32) {
-        return keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", inner));
     }
 
     /// A canonical (low-s) signature of `digest` by `account`, the slot's.
@@ -501,8 +497,7 @@ contract ClearingHouse is IClearingHouse, MemberRegistry, RiskParameters {
         private
         pure
     {
-        if (uint256(s) > SECP256K1_HALF_N || (v != 27 && v != 28)) revert InvalidSignature(slot);
-        address signer = ecrecover(digest, v, r, s);
+        address signer = Signatures.recover(digest, v, r, s);
         if (signer == address(0)) revert InvalidSignature(slot);
         if (signer != account) revert WrongSigner(slot, signer, account);
     }
