@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {Governed} from "./base/Governed.sol";
 import {InstrumentTable} from "./base/InstrumentTable.sol";
 import {PoseidonHasher} from "./base/PoseidonHasher.sol";
+import {Signatures} from "./base/Signatures.sol";
 import {Instrument} from "./interfaces/IInstruments.sol";
 import {IOracleEpochs, IPriceOracle} from "./interfaces/IPriceOracle.sol";
 
@@ -43,6 +44,27 @@ import {IOracleEpochs, IPriceOracle} from "./interfaces/IPriceOracle.sol";
 ///   most `maxAge` old (breakerDelay < maxAge); a round whose oldest observation has aged
 ///   beyond maxAge has expired and the next post starts a new round. `finalisedAt` records
 ///   when each epoch's prices became final.
+/// - Signed posts (`postSignedMarks`). A reporter may sign its post off-chain instead of
+///   sending it: an EIP-191 signature (low s, v 27/28) of keccak256(abi.encode(
+///   "zkclear-prices-v1", chainid, this oracle, epoch, observedAt, prices, funding,
+///   keccak256(venues))), so a signature is worthless on another chain, oracle or epoch or
+///   with any other value. Anyone (the operator, a reporter) submits exactly `quorum`
+///   signed posts in one transaction (NotQuorum): each signer is recovered and must be a
+///   reporter (NotReporter; a post altered after signing recovers a stranger), at most
+///   once in the batch (AlreadyPosted), and each post passes every check of a direct one
+///   (the same epoch, age, range, funding, expiry and venue rules, one PricesPosted each
+///   with its reporter). The round then concludes at once -- medians, breaker, funding
+///   index, as below -- from calldata: no post is stored. A batch goes only into a fresh
+///   round (RoundHasPosts if it already has direct posts; an expired round is renewed
+///   first, a held breaker refuses it). Liveness: the batch is all or nothing, and the
+///   direct path stays open to every reporter -- a submitter who withholds posts, or a
+///   round a reporter has started directly, is finished by direct posts. A submitter
+///   holding more than a quorum chooses which posts to include, but any q posts of
+///   distinct reporters, with at most f dishonest ones among all reporters, hold at most f
+///   dishonest ones: the median bound below holds for every choice (it lies between the
+///   smallest and largest honest post submitted, so between the honest posts). A tripped
+///   batch is held like a direct round and expires like one; the same batch cannot be
+///   submitted into the new round (its oldest observation is older than maxAge).
 /// - Hashes. Final marks are stored with markHash = PoseidonChain(P[0..M-1], F[0..M-1] mod r)
 ///   (MarksFinalised; the next epoch's marks may be posted from then on). Without options
 ///   pricesHash = Poseidon(markHash, 0) is set at once (genesis included). With options the
@@ -186,6 +208,38 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher, InstrumentTable 
         _post(epoch, observedAt, prices, funding, venues);
     }
 
+    /// Post a whole quorum of reporters' signed posts for `epoch` in one transaction;
+    /// anyone may submit it (the operator, a reporter). Each post is checked as a direct
+    /// one -- its signer, recovered from a canonical signature of its prices digest, a
+    /// reporter, once in the batch; the epoch, age, range, funding, expiry and venue
+    /// rules -- and logged with PricesPosted. The round concludes at once (final, or held
+    /// by the breaker) with the medians computed from calldata: the posts are never
+    /// stored. Exactly `quorum` posts (NotQuorum), into a fresh round (RoundHasPosts if
+    /// it has direct posts; BreakerPending if the breaker holds a candidate).
+    function postSignedMarks(uint256 epoch, SignedPost[] calldata posts) external {
+        _checkEpoch(epoch);
+        uint256 q = quorum;
+        if (posts.length != q) revert NotQuorum(posts.length, q);
+        Round storage r = _currentRound(epoch);
+        if (r.count != 0) revert RoundHasPosts(epoch, r.count);
+        uint256 n = nInstruments;
+        uint256[] memory px = new uint256[](q * n);
+        uint256[] memory fx = new uint256[](q * n);
+        address[] memory signers = new address[](q);
+        uint256 oldest = block.timestamp;
+        for (uint256 j = 0; j < q; j++) {
+            uint256 observedAt = _takeSigned(epoch, j, posts[j], signers, px, fx);
+            if (observedAt < oldest) oldest = observedAt;
+        }
+        if (!_conclude(epoch, px, fx, q, r)) {
+            // Held by the breaker: releasePrices reads the round, and a stale candidate
+            // expires like a direct round's (count > 0).
+            r.startedAt = uint64(block.timestamp);
+            r.oldestObservedAt = uint64(oldest);
+            r.count = uint32(q);
+        }
+    }
+
     /// Post the hash of `epoch`'s option risk arrays (a pool with options, once `epoch`'s
     /// marks are final, once per reporter); `arrays` is only logged. When `quorum`
     /// reporters have posted the same hash it is final and so is pricesHash.
@@ -249,6 +303,13 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher, InstrumentTable 
         return _finalisedAt[epoch];
     }
 
+    /// The EIP-191 digest `post`'s reporter signs for `epoch` (its v, r, s are ignored):
+    /// keccak256(abi.encode("zkclear-prices-v1", chainid, this oracle, epoch, observedAt,
+    /// prices, funding, keccak256(venues))).
+    function pricesDigest(uint256 epoch, SignedPost calldata post) external view returns (bytes32) {
+        return _pricesDigest(epoch, post);
+    }
+
     /// The candidate a tripped breaker holds for `epoch` and when it may be released
     /// (empty and 0 if none).
     function pendingPrices(uint256 epoch) external view returns (uint256[] memory prices, uint256 releaseAt) {
@@ -277,22 +338,8 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher, InstrumentTable 
     ) private {
         if (!isReporter[msg.sender]) revert NotReporter(msg.sender);
         _checkEpoch(epoch);
-        if (observedAt > block.timestamp) revert PriceFromFuture(observedAt, block.timestamp);
-        if (block.timestamp - observedAt > maxAge) revert StalePrice(observedAt, block.timestamp, maxAge);
-        uint256 n = nInstruments;
-        if (prices.length != n) revert WrongPriceCount(prices.length, n);
-        if (funding.length != n) revert WrongFundingCount(funding.length, n);
-        _checkMarks(epoch, prices, funding);
-        if (venues.length != 0) _checkVenues(prices, venues);
-
-        Round storage r = rounds[epoch];
-        if (r.count > 0 && block.timestamp - r.oldestObservedAt > maxAge) {
-            r.attempt += 1;
-            r.count = 0;
-            r.trippedAt = 0;
-            emit RoundExpired(epoch, r.attempt);
-        }
-        if (r.trippedAt != 0) revert BreakerPending(epoch, r.trippedAt + breakerDelay);
+        _checkPost(epoch, observedAt, prices, funding, venues);
+        Round storage r = _currentRound(epoch);
         if (r.count == 0) {
             r.startedAt = uint64(block.timestamp);
             r.oldestObservedAt = uint64(observedAt);
@@ -303,6 +350,7 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher, InstrumentTable 
         if (_posted[who]) revert AlreadyPosted(epoch, msg.sender);
         _posted[who] = true;
         bytes32 round = keccak256(abi.encode(epoch, r.attempt));
+        uint256 n = nInstruments;
         uint256 base = uint256(r.count) * n;
         for (uint256 m = 0; m < n; m++) {
             _roundPrices[round][base + m] = prices[m];
@@ -311,21 +359,117 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher, InstrumentTable 
         r.count += 1;
         emit PricesPosted(epoch, msg.sender, observedAt, prices, funding, venues);
 
-        if (r.count >= quorum) _conclude(epoch, round, r);
+        uint256 q = quorum;
+        if (r.count >= q) {
+            (uint256[] memory px, uint256[] memory fx) = _roundPosts(round, q);
+            _conclude(epoch, px, fx, q, r);
+        }
     }
 
-    /// The round has its quorum: the median candidate is final, or held by the breaker.
-    function _conclude(uint256 epoch, bytes32 round, Round storage r) private {
-        uint256[] memory med = _medians(round, quorum);
-        int256[] memory index = _nextFundingIndex(epoch, round, quorum);
+    /// What a post must satisfy on either path, besides its reporter and epoch: observed
+    /// neither in the future nor more than maxAge ago, one mark and one funding amount
+    /// per instrument (_checkMarks), the venues' median if it carries venues.
+    function _checkPost(
+        uint256 epoch,
+        uint256 observedAt,
+        uint256[] calldata prices,
+        int256[] memory funding,
+        bytes calldata venues
+    ) private view {
+        if (observedAt > block.timestamp) revert PriceFromFuture(observedAt, block.timestamp);
+        if (block.timestamp - observedAt > maxAge) revert StalePrice(observedAt, block.timestamp, maxAge);
+        uint256 n = nInstruments;
+        if (prices.length != n) revert WrongPriceCount(prices.length, n);
+        if (funding.length != n) revert WrongFundingCount(funding.length, n);
+        _checkMarks(epoch, prices, funding);
+        if (venues.length != 0) _checkVenues(prices, venues);
+    }
+
+    /// `epoch`'s round, a new one (RoundExpired) if its oldest observation has aged
+    /// beyond maxAge; BreakerPending while the breaker holds its candidate.
+    function _currentRound(uint256 epoch) private returns (Round storage r) {
+        r = rounds[epoch];
+        if (r.count > 0 && block.timestamp - r.oldestObservedAt > maxAge) {
+            r.attempt += 1;
+            r.count = 0;
+            r.trippedAt = 0;
+            emit RoundExpired(epoch, r.attempt);
+        }
+        if (r.trippedAt != 0) revert BreakerPending(epoch, r.trippedAt + breakerDelay);
+    }
+
+    /// Post `j` of a signed batch checked and taken: its signer (a reporter, not an
+    /// earlier post's: AlreadyPosted) into `signers`, its marks and funding into the
+    /// flattened `px`, `fx` (post j, instrument m at j*M+m); returns its observedAt.
+    function _takeSigned(
+        uint256 epoch,
+        uint256 j,
+        SignedPost calldata p,
+        address[] memory signers,
+        uint256[] memory px,
+        uint256[] memory fx
+    ) private returns (uint256) {
+        address who = Signatures.recover(_pricesDigest(epoch, p), p.v, p.r, p.s);
+        if (who == address(0)) revert InvalidPostSignature(j);
+        if (!isReporter[who]) revert NotReporter(who);
+        for (uint256 k = 0; k < j; k++) {
+            if (signers[k] == who) revert AlreadyPosted(epoch, who);
+        }
+        signers[j] = who;
+        _checkPost(epoch, p.observedAt, p.prices, p.funding, p.venues);
+        uint256 n = nInstruments;
+        for (uint256 m = 0; m < n; m++) {
+            px[j * n + m] = p.prices[m];
+            fx[j * n + m] = uint256(p.funding[m]);
+        }
+        emit PricesPosted(epoch, who, p.observedAt, p.prices, p.funding, p.venues);
+        return p.observedAt;
+    }
+
+    /// pricesDigest: binds the domain, chain, oracle, epoch and every value of the post.
+    function _pricesDigest(uint256 epoch, SignedPost calldata p) private view returns (bytes32) {
+        return Signatures.eip191(keccak256(abi.encode(
+            "zkclear-prices-v1", block.chainid, address(this), epoch, p.observedAt, p.prices, p.funding,
+            keccak256(p.venues)
+        )));
+    }
+
+    /// A direct round's first `count` posts from storage, flattened as `px`, `fx` (the
+    /// funding only for perpetuals: the other words are 0).
+    function _roundPosts(bytes32 round, uint256 count)
+        private
+        view
+        returns (uint256[] memory px, uint256[] memory fx)
+    {
+        uint256 n = nInstruments;
+        uint256 perps = _perpMask;
+        px = new uint256[](count * n);
+        fx = new uint256[](count * n);
+        for (uint256 i = 0; i < count * n; i++) {
+            px[i] = _roundPrices[round][i];
+            if (perps >> (i % n) & 1 == 1) fx[i] = uint256(_roundFunding[round][i]);
+        }
+    }
+
+    /// The round has its quorum (`count` posts, flattened in `px`, `fx`): the median
+    /// candidate is final (true), or held by the breaker (false).
+    function _conclude(uint256 epoch, uint256[] memory px, uint256[] memory fx, uint256 count, Round storage r)
+        private
+        returns (bool)
+    {
+        uint256 n = nInstruments;
+        uint256[] memory med = new uint256[](n);
+        for (uint256 m = 0; m < n; m++) med[m] = _median(px, count, m, 0);
+        int256[] memory index = _nextFundingIndex(epoch, fx, count);
         if (_withinBand(epoch, med)) {
             _finalise(epoch, med, index);
-        } else {
-            r.trippedAt = uint64(block.timestamp);
-            _pending[epoch] = med;
-            if (_perpMask != 0) _pendingIndex[epoch] = index;
-            emit BreakerTripped(epoch, med, block.timestamp + breakerDelay);
+            return true;
         }
+        r.trippedAt = uint64(block.timestamp);
+        _pending[epoch] = med;
+        if (_perpMask != 0) _pendingIndex[epoch] = index;
+        emit BreakerTripped(epoch, med, block.timestamp + breakerDelay);
+        return false;
     }
 
     function _checkRange(uint256 m, uint256 p, bool isOption) private pure {
@@ -429,20 +573,20 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher, InstrumentTable 
         emit LimitsSet(maxMoveBp_, maxAge_, breakerDelay_);
     }
 
-    /// Per instrument, the median of the round's first `count` posts (`count` odd).
-    function _medians(bytes32 round, uint256 count) private view returns (uint256[] memory med) {
-        med = new uint256[](nInstruments);
+    /// The median of instrument m's `count` posts (`count` odd) in the flattened `flat`,
+    /// each word XOR `flip` while sorted (1 << 255 sorts signed values as unsigned ones:
+    /// flipping the sign bit preserves the order).
+    function _median(uint256[] memory flat, uint256 count, uint256 m, uint256 flip) private view returns (uint256) {
         uint256[] memory col = new uint256[](count);
-        for (uint256 m = 0; m < nInstruments; m++) {
-            for (uint256 j = 0; j < count; j++) col[j] = _roundPrices[round][j * nInstruments + m];
-            _sort(col);
-            med[m] = col[count / 2];
-        }
+        for (uint256 j = 0; j < count; j++) col[j] = flat[j * nInstruments + m] ^ flip;
+        _sort(col);
+        return col[count / 2] ^ flip;
     }
 
-    /// F_{e-1} + the median of the round's first `count` funding posts, per perpetual
-    /// (all zero in a pool without perpetuals); each index within (-2^PRICE_BITS, 2^PRICE_BITS).
-    function _nextFundingIndex(uint256 epoch, bytes32 round, uint256 count)
+    /// F_{e-1} + the median of the `count` posts' funding amounts in the flattened `fx`,
+    /// per perpetual (all zero in a pool without perpetuals); each index within
+    /// (-2^PRICE_BITS, 2^PRICE_BITS).
+    function _nextFundingIndex(uint256 epoch, uint256[] memory fx, uint256 count)
         private
         view
         returns (int256[] memory index)
@@ -452,15 +596,10 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher, InstrumentTable 
         uint256 perps = _perpMask;
         if (perps == 0) return index;
         int256[] storage prev = _fundingIndex[epoch - 1];
-        // Signed values sort as unsigned ones with the sign bit flipped (order-preserving).
-        uint256[] memory col = new uint256[](count);
-        uint256 flip = 1 << 255;
         int256 bound = int256(1 << PRICE_BITS);
         for (uint256 m = 0; m < n; m++) {
             if (perps >> m & 1 == 0) continue;
-            for (uint256 j = 0; j < count; j++) col[j] = uint256(_roundFunding[round][j * n + m]) ^ flip;
-            _sort(col);
-            int256 f = (prev.length == 0 ? int256(0) : prev[m]) + int256(col[count / 2] ^ flip);
+            int256 f = (prev.length == 0 ? int256(0) : prev[m]) + int256(_median(fx, count, m, 1 << 255));
             if (f <= -bound || f >= bound) revert FundingIndexOutOfRange(m, f);
             index[m] = f;
         }

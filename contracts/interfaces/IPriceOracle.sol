@@ -19,6 +19,20 @@ interface IOracleEpochs {
 /// the epoch's pricesHash is set when `quorum` of them agree. Epoch 0 holds the genesis
 /// marks.
 interface IPriceOracle is IInstruments {
+    /// A reporter's post signed off-chain (`postSignedMarks`): what postMarks takes, and
+    /// the reporter's EIP-191 signature (low s, v 27/28) of the prices digest
+    /// ("zkclear-prices-v1", chain id, oracle, epoch, observedAt, prices, funding,
+    /// keccak256(venues)).
+    struct SignedPost {
+        uint256 observedAt;
+        uint256[] prices;
+        int256[] funding;
+        bytes venues;
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
+    }
+
     error NotReporter(address caller);
     error AlreadyReporter(address reporter);
     error InvalidQuorum(uint256 quorum, uint256 reporters);
@@ -61,6 +75,14 @@ interface IPriceOracle is IInstruments {
     error RiskAlreadyFinal(uint256 epoch);
     error RiskAlreadyPosted(uint256 epoch, address reporter);
     error InvalidRiskHash(uint256 riskHash);
+    /// A signed batch holds `posts` posts; it must hold exactly `quorum`.
+    error NotQuorum(uint256 posts, uint256 quorum);
+    /// Post `post` of a signed batch has a malleable (high-s) signature, a v not 27/28, or
+    /// one ecrecover refuses.
+    error InvalidPostSignature(uint256 post);
+    /// A signed batch into a round that already holds `posts` direct posts (they finish
+    /// the round directly).
+    error RoundHasPosts(uint256 epoch, uint256 posts);
 
     event ReporterAdded(address indexed reporter);
     event ReporterRemoved(address indexed reporter);
