@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
 from zkclear.chain import contracts
+from zkclear.chain import node as chain
 from zkclear.chain.reverts import ContractError, raise_decoded
 from zkclear.errors import ZkclearError
 
@@ -95,3 +99,12 @@ class ClientBase:
     def _encode(self, contract: str, fn: str, *args: Any) -> Call:
         c = self.c[contract]
         return c.address, bytes.fromhex(c.encode_abi(fn, args=list(args))[2:])
+
+    def _sign_as(self, account: str, inner: bytes) -> bytes:
+        """EIP-191 signature (r || s || v) of ``inner`` by one of the node's accounts: with
+        the embedded chain's key (low s), else by ``eth_sign`` (an unlocked account)."""
+        key = chain.embedded_private_key(self.w3, account)
+        if key is not None:
+            return bytes(Account.sign_message(encode_defunct(primitive=inner), key).signature)
+        # web3 types eth_sign as HexStr; providers answer with HexBytes: take either
+        return bytes(HexBytes(self.w3.eth.sign(Web3.to_checksum_address(account), data=inner)))

@@ -30,7 +30,6 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_typing import ChecksumAddress
 from eth_utils import function_signature_to_4byte_selector
-from hexbytes import HexBytes
 from web3 import Web3
 from web3.logs import DISCARD
 
@@ -43,13 +42,16 @@ from zkclear.chain.auction import SealedBid as SealedBid
 from zkclear.chain.base import Call as Call
 from zkclear.chain.commits import COMMIT_DOMAIN as COMMIT_DOMAIN
 from zkclear.chain.commits import DEPOSIT_DOMAIN as DEPOSIT_DOMAIN
+from zkclear.chain.commits import PRICES_DOMAIN as PRICES_DOMAIN
 from zkclear.chain.commits import SECP256K1_HALF_N as SECP256K1_HALF_N
 from zkclear.chain.commits import SignedCommit as SignedCommit
 from zkclear.chain.commits import SignedDeposit as SignedDeposit
+from zkclear.chain.commits import SignedPost as SignedPost
 from zkclear.chain.commits import commit_inner as commit_inner
 from zkclear.chain.commits import deposit_inner as deposit_inner
 from zkclear.chain.commits import eip191_digest as eip191_digest
 from zkclear.chain.commits import exit_data_hash as exit_data_hash
+from zkclear.chain.commits import prices_inner as prices_inner
 from zkclear.chain.gas import PULL_GAS as PULL_GAS
 from zkclear.chain.gas import submit_gas_limit as submit_gas_limit
 from zkclear.chain.oracle import OracleCalls
@@ -204,15 +206,6 @@ class Client(OracleCalls, AuctionCalls):
         ``eth_sign`` (a local node's unlocked account)."""
         sig = self._sign_as(account, self.commit_inner(epoch, slot, commitment, ciphertext))
         return SignedCommit.from_signature(slot, commitment, ciphertext, sig)
-
-    def _sign_as(self, account: str, inner: bytes) -> bytes:
-        """EIP-191 signature (r || s || v) of ``inner`` by one of the node's accounts: with
-        the embedded chain's key (low s), else by ``eth_sign`` (an unlocked account)."""
-        key = chain.embedded_private_key(self.w3, account)
-        if key is not None:
-            return bytes(Account.sign_message(encode_defunct(primitive=inner), key).signature)
-        # web3 types eth_sign as HexStr; providers answer with HexBytes: take either
-        return bytes(HexBytes(self.w3.eth.sign(Web3.to_checksum_address(account), data=inner)))
 
     def deposit_inner(self, epoch: int, slot: int, amount: int) -> bytes:
         return deposit_inner(self.deployment.chain_id, self.house.address, epoch, slot, amount)

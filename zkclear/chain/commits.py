@@ -1,6 +1,7 @@
 """What a member signs for its report commitment and for a deposit the operator posts,
-and the exit data's hash: the digests the ClearingHouse recomputes (docs/protocol.md,
-"Reports are posted by the operator", "Deposits").
+what a reporter signs for a post someone else submits, and the exit data's hash: the
+digests the ClearingHouse and the PriceOracle recompute (docs/protocol.md, "Reports are
+posted by the operator", "Deposits", "Oracle").
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ COMMIT_DOMAIN = "zkclear-commit-v1"
 #: Domain tag of the deposit digest (docs/protocol.md, "Deposits"): a deposit signature
 #: is never a commit signature (another tag, another number of fields).
 DEPOSIT_DOMAIN = "zkclear-deposit-v1"
+#: Domain tag of a reporter's signed post (docs/protocol.md, "Oracle", postSignedMarks).
+PRICES_DOMAIN = "zkclear-prices-v1"
 #: Largest s of a canonical (low-s) secp256k1 signature, as the contract requires.
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
@@ -39,6 +42,18 @@ def deposit_inner(chain_id: int, house: str, epoch: int, slot: int, amount: int)
     return keccak(abi_encode(
         ["string", "uint256", "address", "uint256", "uint256", "uint256"],
         [DEPOSIT_DOMAIN, chain_id, Web3.to_checksum_address(house), epoch, slot, amount]))
+
+
+def prices_inner(chain_id: int, oracle: str, epoch: int, observed_at: int,
+                 prices: Sequence[int], funding: Sequence[int], venues: bytes) -> bytes:
+    """keccak256(abi.encode("zkclear-prices-v1", chainid, oracle, epoch, observedAt, prices,
+    funding, keccak256(venues))): what a reporter signs (EIP-191) for a post submitted in
+    a batch (PriceOracle.postSignedMarks; its ``pricesDigest`` view)."""
+    return keccak(abi_encode(
+        ["string", "uint256", "address", "uint256", "uint256", "uint256[]", "int256[]",
+         "bytes32"],
+        [PRICES_DOMAIN, chain_id, Web3.to_checksum_address(oracle), epoch, observed_at,
+         [int(p) for p in prices], [int(f) for f in funding], keccak(bytes(venues))]))
 
 
 def eip191_digest(inner: bytes) -> bytes:
@@ -101,6 +116,31 @@ class SignedDeposit:
                        signature: bytes) -> SignedDeposit:
         """From a 65-byte r || s || v signature (v 0/1 or 27/28)."""
         return cls(epoch, slot, amount, *split_signature(signature))
+
+    @property
+    def signature(self) -> bytes:
+        return self.r + self.s + bytes([self.v])
+
+
+@dataclass(frozen=True)
+class SignedPost:
+    """One entry of postSignedMarks' ``posts``: a reporter's marks and funding for
+    ``epoch`` observed at ``observed_at``, the venues blob (b"" for none) and the
+    reporter's signature of the prices digest (the epoch is in the digest, not in the
+    contract's tuple: the batch names it once)."""
+
+    epoch: int
+    observed_at: int
+    prices: tuple[int, ...]
+    funding: tuple[int, ...]
+    venues: bytes
+    v: int
+    r: bytes
+    s: bytes
+
+    def as_tuple(self) -> tuple[int, list[int], list[int], bytes, int, bytes, bytes]:
+        return (self.observed_at, list(self.prices), list(self.funding), self.venues,
+                self.v, self.r, self.s)
 
     @property
     def signature(self) -> bytes:

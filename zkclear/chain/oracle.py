@@ -1,20 +1,25 @@
 """The oracle's side of the chain client: posting prices (marks, funding, the venues
-they are the median of) and option risk arrays, and reading the final market back
-(:meth:`OracleCalls.market`), with the venue blob's encoding (:func:`encode_venues`).
+they are the median of) directly or signed by each reporter and submitted as one batch
+(:meth:`OracleCalls.sign_post`, :meth:`OracleCalls.post_signed_marks`), option risk
+arrays, and reading the final market back (:meth:`OracleCalls.market`), with the venue
+blob's encoding (:func:`encode_venues`).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_account.messages import encode_defunct
 
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
 from zkclear.chain.base import ClientBase
+from zkclear.chain.commits import SignedPost, prices_inner, split_signature
 from zkclear.clearing.instruments import (
     Instrument,
     Market,
@@ -81,6 +86,18 @@ class OracleCalls(ClientBase):
         contract checks the median). ``funding``: one signed amount per lot and
         instrument (nonzero only for perpetuals; ``postMarks``), None posts zeros
         (``postPrices``)."""
+        marks, blob, ts = self._post_values(prices, venues, observed_at)
+        fns = self.oracle.functions
+        if funding is None:
+            return self.transact(fns.postPrices(epoch, ts, list(marks), blob), sender=sender)
+        return self.transact(fns.postMarks(epoch, ts, list(marks), [int(f) for f in funding],
+                                           blob), sender=sender)
+
+    def _post_values(self, prices: Sequence[int] | None,
+                     venues: Mapping[str, Sequence[int]] | None,
+                     observed_at: int | None) -> tuple[tuple[int, ...], bytes, int]:
+        """A post's marks (the venues' medians if given), venues blob and observedAt (the
+        latest block's time unless given)."""
         blob = b""
         if venues is not None:
             med = venue_medians(venues)
@@ -88,13 +105,69 @@ class OracleCalls(ClientBase):
                 raise ZkclearError(f"prices {tuple(prices)} are not the venues' median {med}")
             prices, blob = med, encode_venues(venues)
         if prices is None:
-            raise ZkclearError("post_prices needs prices or venues")
+            raise ZkclearError("a post needs prices or venues")
         ts = chain.latest_timestamp(self.w3) if observed_at is None else observed_at
-        fns = self.oracle.functions
-        if funding is None:
-            return self.transact(fns.postPrices(epoch, ts, list(prices), blob), sender=sender)
-        return self.transact(fns.postMarks(epoch, ts, list(prices), [int(f) for f in funding],
-                                           blob), sender=sender)
+        return tuple(int(p) for p in prices), blob, ts
+
+    # -- signed posts, submitted as one batch ------------------------------------------------
+
+    def prices_inner(self, epoch: int, observed_at: int, prices: Sequence[int],
+                     funding: Sequence[int], venues: bytes) -> bytes:
+        """What a reporter signs (EIP-191) for this post to this oracle on this chain
+        (:func:`~zkclear.chain.commits.prices_inner`)."""
+        return prices_inner(self.deployment.chain_id, self.oracle.address, epoch,
+                            observed_at, prices, funding, venues)
+
+    def sign_post(self, private_key: Any, epoch: int, prices: Sequence[int] | None = None,
+                  *, observed_at: int | None = None,
+                  venues: Mapping[str, Sequence[int]] | None = None,
+                  funding: Sequence[int] | None = None) -> SignedPost:
+        """A reporter's post signed with its private key (eth_account, EIP-191, low s),
+        for anyone to submit with :meth:`post_signed_marks`; arguments as
+        :meth:`post_prices` (``funding`` None: zeros)."""
+        return self._signed_post(epoch, prices, observed_at, venues, funding,
+                                 lambda inner: bytes(Account.sign_message(
+                                     encode_defunct(primitive=inner), private_key).signature))
+
+    def sign_post_as(self, account: str, epoch: int, prices: Sequence[int] | None = None,
+                     *, observed_at: int | None = None,
+                     venues: Mapping[str, Sequence[int]] | None = None,
+                     funding: Sequence[int] | None = None) -> SignedPost:
+        """As :meth:`sign_post`, signed as one of the node's accounts (the embedded
+        chain's key, else ``eth_sign``)."""
+        return self._signed_post(epoch, prices, observed_at, venues, funding,
+                                 lambda inner: self._sign_as(account, inner))
+
+    def _signed_post(self, epoch: int, prices: Sequence[int] | None,
+                     observed_at: int | None, venues: Mapping[str, Sequence[int]] | None,
+                     funding: Sequence[int] | None,
+                     sign: Callable[[bytes], bytes]) -> SignedPost:
+        marks, blob, ts = self._post_values(prices, venues, observed_at)
+        f = tuple(int(x) for x in funding) if funding is not None else (0,) * len(marks)
+        sig = sign(self.prices_inner(epoch, ts, marks, f, blob))
+        return SignedPost(epoch, ts, marks, f, blob, *split_signature(sig))
+
+    def post_signer(self, post: SignedPost) -> str:
+        """The account that signed ``post`` (what the contract recovers)."""
+        inner = self.prices_inner(post.epoch, post.observed_at, post.prices, post.funding,
+                                  post.venues)
+        return str(Account.recover_message(encode_defunct(primitive=inner),
+                                           signature=post.signature))
+
+    def post_signed_marks(self, epoch: int, posts: Sequence[SignedPost], *,
+                          sender: str) -> Any:
+        """Submit a quorum of reporters' signed posts for ``epoch`` in one transaction
+        (``postSignedMarks``; any sender): the round concludes at once, final or held by
+        the breaker. Only into a fresh round, exactly ``quorum`` posts."""
+        for p in posts:
+            if p.epoch != epoch:
+                raise ZkclearError(f"a post signed for epoch {p.epoch} in epoch {epoch}'s batch")
+        return self.transact(self.oracle.functions.postSignedMarks(
+            epoch, [p.as_tuple() for p in posts]), sender=sender)
+
+    def prices_digest(self, post: SignedPost) -> bytes:
+        """The oracle's ``pricesDigest`` of ``post`` (the EIP-191 digest it recovers from)."""
+        return bytes(self.call(self.oracle.functions.pricesDigest(post.epoch, post.as_tuple())))
 
     def post_risk_arrays(self, epoch: int, arrays: Mapping[int, Sequence[int]], *,
                          sender: str, posted_hash: int | None = None) -> Any:
