@@ -24,12 +24,15 @@ by contract function (values in the order sent), plus:
   governance ``execute`` that runs ``exitHouse``;
 * ``full_epoch``: one epoch of a full pool sent and measured at the size: the N - 1
   members each deposit once under a standing allowance (the one-off ``approve`` apart),
-  the quorum's three price posts, ``closeEpoch`` posting the N - 1 signed commitments;
+  the quorum's three price posts (``oracle_posts``) and, from the same state, the same
+  three signed by the reporters and submitted in one ``postSignedMarks``
+  (``oracle_signed_batch``), ``closeEpoch`` posting the N - 1 signed commitments;
   the deposits both ways, from the same state: each member's own ``deposit`` transaction
   (``direct``), and signed deposits the operator posts with the commitments in
   ``closeEpoch`` (``batched``, docs/protocol.md "Deposits");
 * ``gas_per_cleared_trade`` (per size, and for every size at the top level): ``full_epoch``
-  (batched deposits; the direct path beside it) plus the costlier ``submitEpoch``,
+  (batched deposits and the signed oracle batch; the direct path, members' deposit and
+  reporters' post transactions, beside it) plus the costlier ``submitEpoch``,
   divided by the trades cleared in the epoch
   (``--trades``, default 1,000 and 10,000). Trades are matched and netted off-chain, so
   the per-epoch chain cost does not depend on them. Sizes in ``--unproven`` (default
@@ -82,12 +85,13 @@ EXIT_WORD_GAS = 920
 def gas_per_trade(full: dict[str, Any], submit: int, submit_how: str,
                   trades: Sequence[int]) -> dict[str, Any]:
     """Chain gas of one epoch of a full pool (``full_epoch_gas``) plus submitEpoch, and
-    that divided by each trade count: with the deposits posted in closeEpoch (the
-    headline) and with each member's own deposit transaction (``direct_path``)."""
+    that divided by each trade count: with the deposits posted in closeEpoch and the
+    oracle's quorum as one signed batch (the headline), and with each member's own deposit
+    transaction and each reporter's own post (``direct_path``)."""
     members = full["members"]
 
-    def path(deposits: int, close: int) -> dict[str, Any]:
-        per_epoch = {"member_deposits": deposits, "oracle_posts": sum(full["oracle_posts"]),
+    def path(deposits: int, close: int, oracle: int) -> dict[str, Any]:
+        per_epoch = {"member_deposits": deposits, "oracle_posts": oracle,
                      "close_epoch": close, "submit_epoch": submit}
         total = sum(per_epoch.values())
         return {"per_epoch_gas": {**per_epoch, "total": total},
@@ -97,14 +101,16 @@ def gas_per_trade(full: dict[str, Any], submit: int, submit_how: str,
     direct, batched = full["direct"], full["batched"]
     return {
         "members": members, "oracle_quorum": len(full["oracle_posts"]),
-        **path(0, batched["close_epoch_with_deposits_and_commits"]),
-        "direct_path": path(direct["deposits"]["all"], direct["close_epoch_with_commits"]),
+        **path(0, batched["close_epoch_with_deposits_and_commits"], full["oracle_signed_batch"]),
+        "direct_path": path(direct["deposits"]["all"], direct["close_epoch_with_commits"],
+                            sum(full["oracle_posts"])),
         "one_off_per_member": {"standing_approve": full["standing_approve_once"]},
         "submit_epoch_is": submit_how,
         "note": ("every transaction of the epoch counted: each member's deposit (under a "
                  "standing allowance, approved once) -- posted by the operator in "
                  "closeEpoch with its signed report commitment, or (direct_path) its own "
-                 "deposit transaction --, the oracle's quorum posts, closeEpoch, "
+                 "deposit transaction --, the oracle's quorum (signed posts submitted "
+                 "in one postSignedMarks; direct_path: each reporter's post), closeEpoch, "
                  "submitEpoch; trades are matched and netted off-chain, so the per-epoch "
                  "total does not depend on them and gas per trade falls as 1/trades "
                  "(deposits are optional: an upper bound)"),
@@ -170,7 +176,8 @@ STANDING = 2**256 - 1
 def full_epoch_gas(w3: Any, cfg: PoolConfig) -> dict[str, Any]:
     """One epoch of a full pool, every transaction sent and measured at this size: the
     N - 1 members each deposit once (under a standing allowance, approved once per member
-    beforehand -- that one-off approve is reported apart), the quorum's price posts, and
+    beforehand -- that one-off approve is reported apart), the quorum's price posts (each
+    reporter's, and from the same state all three as one signed batch), and
     closeEpoch posting the N - 1 signed commitments (real ciphertext size). The deposits
     both ways from the same state: ``direct``, each member's deposit transaction, then
     closeEpoch with the commitments; ``batched``, closeEpoch posting the members' signed
@@ -191,12 +198,20 @@ def full_epoch_gas(w3: Any, cfg: PoolConfig) -> dict[str, Any]:
         cl.mint(act.members[s], scenario.MINT, sender=act.deployer)
         approve.append(int(cl.transact(cl.token.functions.approve(cl.house.address, STANDING),
                                        sender=act.members[s])["gasUsed"]))
+    # The quorum both ways from the same state: three direct posts, then (restored) the
+    # same three posts signed by the reporters and submitted in one postSignedMarks.
+    snap = chain.snapshot(w3)
     posts = [int(cl.post_prices(1, prices, sender=r)["gasUsed"]) for r in act.reporters[:3]]
+    chain.revert(w3, snap)
+    signed_posts = [cl.sign_post_as(r, 1, prices) for r in act.reporters[:3]]
+    batch = int(cl.post_signed_marks(1, signed_posts, sender=act.operator)["gasUsed"])
+    if cl.mark_hash(1) == 0:
+        raise RuntimeError("full_epoch_gas: the signed batch did not finalise epoch 1")
     ct = Ciphertext(tuple(range(1, cfg.n_instruments + 3)), 7).to_bytes()
     signed = [cl.sign_commit_as(act.members[s], 1, s, 1_000 + s, ct) for s in members]
     out: dict[str, Any] = {"members": len(members),
                            "standing_approve_once": int(statistics.median(approve)),
-                           "oracle_posts": posts,
+                           "oracle_posts": posts, "oracle_signed_batch": batch,
                            "first_deposits": _deposit_paths(w3, cl, act, members, signed)}
     if chain.is_embedded(w3):
         # No snapshot can be restored past a storage write: the batched close of epoch 1

@@ -109,6 +109,8 @@ contract PriceOracle is IPriceOracle, Governed, PoseidonHasher, InstrumentTable 
     /// F_e, stored only in a pool with perpetuals (all zero otherwise).
     mapping(uint256 => int256[]) private _fundingIndex;
     mapping(uint256 => uint256) private _finalisedAt;
+    /// Per epoch, its current round of direct posts (a signed batch writes it only when the
+    /// breaker holds its candidate: count = quorum, for releasePrices and expiry).
     mapping(uint256 => Round) public rounds;
     /// The candidate held by a tripped breaker, per epoch (and its funding indices, in a
     /// pool with perpetuals).
