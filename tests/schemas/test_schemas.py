@@ -75,6 +75,13 @@ SAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "sealed-bid": ({"format": "zkclear-sealed-bid-v1", "clearing_house": "0x" + "55" * 20,
                     "epoch": 4, "slot": 2, "bid": "-5000", "salt": KEY,
                     "commitment": "0x" + "cd" * 32}, "slot"),
+    "signed-prices": ({"format": "zkclear-signed-prices-v1", "chain_id": 31337,
+                       "oracle": "0x" + "55" * 20, "epoch": 1, "reporter": "0x" + "22" * 20,
+                       "observed_at": 1767000000, "prices": [1015, 1095], "funding": [0, -3],
+                       "venues": [{"name": "alpha", "prices": [1000, 1080]},
+                                  {"name": "beta", "prices": [1030, 1095]}],
+                       "v": 27, "r": "0x" + "ab" * 32, "s": "0x" + "cd" * 32},
+                      "venues[1].prices[0]"),
 }
 NAMES = sorted(SCHEMAS)
 
@@ -279,3 +286,16 @@ def test_default_fund_parameters_are_checked_in_the_pool_file(field: str, value:
     doc, _ = SAMPLES["pool"]
     text = _refused("pool", _set(doc, f"risk.{field}", value))
     assert text.startswith("risk") and says in text, text
+
+
+def test_signed_prices_lists_agree() -> None:
+    """A signed post's funding and venues have one value per price, the venues distinct
+    names."""
+    doc, _ = SAMPLES["signed-prices"]
+    assert "funding must have one amount per price" in _refused(
+        "signed-prices", {**doc, "funding": [0]})
+    assert "one price per instrument" in _refused(
+        "signed-prices", _set(doc, "venues[1].prices", [1030]))
+    assert "venue names must be distinct" in _refused(
+        "signed-prices", _set(doc, "venues[1].name", "alpha"))
+    assert _refused("signed-prices", {**doc, "v": 1}) == "v: must be greater than or equal to 27"

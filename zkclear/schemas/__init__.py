@@ -16,6 +16,7 @@ eth-key            :class:`EthKeyFile`          :mod:`zkclear.roles.member`
 admin-token        :class:`AdminTokenFile`      :mod:`zkclear.operator.run`
 lot                :class:`LotFile`             :mod:`zkclear.roles.auction`, ``GET /v1/lot``
 sealed-bid         :class:`SealedBidFile`       :mod:`zkclear.roles.auction`
+signed-prices      :class:`SignedPricesFile`    :mod:`zkclear.roles.signed_prices`
 ================== ============================ =========================================
 
 Every record is strict (``"1"`` is not an integer), frozen, and refuses unknown fields;
@@ -35,6 +36,7 @@ from pydantic import BaseModel
 from .auction import LotFile, SealedBidFile
 from .base import Record, describe, dump, format_of, hex_value, load, parse, read_file
 from .keys import AdminTokenFile, ComplianceShareFile, EthKeyFile, ViewKeyFile, X25519KeyFile
+from .oracle import SignedPricesFile
 from .pool import DeploymentConfig, DeploymentFile, PoolFile, Risk
 from .trades import NettedReport, Trade, TradeList
 
@@ -51,6 +53,7 @@ __all__ = [
     "Record",
     "Risk",
     "SealedBidFile",
+    "SignedPricesFile",
     "Trade",
     "TradeList",
     "ViewKeyFile",
@@ -80,6 +83,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "admin-token": AdminTokenFile,
     "lot": LotFile,
     "sealed-bid": SealedBidFile,
+    "signed-prices": SignedPricesFile,
 }
 
 
