@@ -170,10 +170,24 @@ def post_prices(rpc_url: str, deployment: str | Path, epoch: int,
     """Post ``epoch``'s prices: ``prices`` as given, or with ``venues`` (name -> one price
     per instrument) their per-instrument median, the venues published in the event;
     ``funding``: one signed amount per instrument (perpetuals only; None posts zeros)."""
+    cl = _client(rpc_url, deployment, key_file, from_account)
+    prices = post_values(cl.deployment.config.n_instruments, prices, venues, funding)
+    receipt = cl.post_prices(epoch, list(prices), venues=venues or None, sender=_sender(cl),
+                             funding=funding)
+    return {"epoch": epoch, "prices": list(prices), "venues":
+            {k: list(v) for k, v in (venues or {}).items()},
+            **({"funding": list(funding)} if funding is not None else {}),
+            "gas_used": int(receipt["gasUsed"]), **_price_state(cl, epoch)}
+
+
+def post_values(m: int, prices: Sequence[int] | None,
+                venues: Mapping[str, Sequence[int]] | None,
+                funding: Sequence[int] | None) -> list[int]:
+    """A post's marks for a pool of ``m`` instruments: ``prices``, or the ``venues``'
+    per-instrument median (which ``prices``, if given too, must be); every list one value
+    per instrument."""
     from zkclear.chain.client import venue_medians
 
-    cl = _client(rpc_url, deployment, key_file, from_account)
-    m = cl.deployment.config.n_instruments
     if venues:
         for name, ps in venues.items():
             if len(ps) != m:
@@ -189,12 +203,7 @@ def post_prices(rpc_url: str, deployment: str | Path, epoch: int,
         raise RoleError(f"the pool has {m} instruments, got {len(prices)} prices")
     if funding is not None and len(funding) != m:
         raise RoleError(f"the pool has {m} instruments, got {len(funding)} funding amounts")
-    receipt = cl.post_prices(epoch, list(prices), venues=venues or None, sender=_sender(cl),
-                             funding=funding)
-    return {"epoch": epoch, "prices": list(prices), "venues":
-            {k: list(v) for k, v in (venues or {}).items()},
-            **({"funding": list(funding)} if funding is not None else {}),
-            "gas_used": int(receipt["gasUsed"]), **_price_state(cl, epoch)}
+    return list(prices)
 
 
 def post_risk_arrays(rpc_url: str, deployment: str | Path, arrays_file: str | Path, *,
