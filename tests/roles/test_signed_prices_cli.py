@@ -18,7 +18,7 @@ from eth_account import Account
 
 from zkclear.chain import node as chain
 from zkclear.chain import scenario
-from zkclear.chain.client import Client
+from zkclear.chain.client import SECP256K1_HALF_N, Client
 from zkclear.chain.pool import Actors
 from zkclear.clearing.params import PoolConfig
 from zkclear.clearing.scenario import demo_params
@@ -153,6 +153,10 @@ def test_refusals_send_nothing(pool, tmp_path, capsys) -> None:
     other_oracle.write_text(json.dumps({**doc, "oracle": "0x" + "55" * 20}))
     malformed = tmp_path / "malformed.json"
     malformed.write_text(json.dumps({**doc, "v": "27"}))
+    high_s = tmp_path / "high-s.json"  # the same signature's twin: recovers, not canonical
+    n = 2 * SECP256K1_HALF_N + 1  # the curve's order
+    high_s.write_text(json.dumps({**doc, "s": f"0x{n - int(doc['s'], 16):064x}",
+                                  "v": 55 - doc["v"]}))
     no_signer = tmp_path / "no-signer.json"
     no_signer.write_text(json.dumps({**doc, "r": "0x" + "00" * 32}))
     stranger = tmp_path / "stranger.json"
@@ -168,6 +172,7 @@ def test_refusals_send_nothing(pool, tmp_path, capsys) -> None:
         ([files[0], str(other_oracle), files[2]], "is for the oracle 0x5555"),
         ([files[0], str(malformed), files[2]], "v: must be an integer"),
         ([files[0], str(no_signer), files[2]], "does not recover to its reporter"),
+        ([files[0], str(high_s), files[2]], "not canonical (high s)"),
         (files[:2], "the oracle's quorum is 3 signed posts, got 2 files"),
         ([*files, later], "signed for epoch 2"),
     ):

@@ -58,9 +58,9 @@ def sign_prices(rpc_url: str, deployment: str | Path, epoch: int, out: str | Pat
                             "funding": funding}
     post = (cl.sign_post(key, epoch, marks, **args) if key is not None
             else cl.sign_post_as(reporter, epoch, marks, **args))
-    if cl.post_signer(post) != reporter:  # a node whose eth_sign signs something else
-        raise RoleError(f"the signature by {reporter} does not recover to it (the node's "
-                        "eth_sign is not EIP-191?): pass --key FILE")
+    if cl.post_signer(post) != reporter or _high_s(post):  # a node's eth_sign
+        raise RoleError(f"the node's signature for {reporter} is not one the oracle takes "
+                        "(EIP-191, low s): pass --key FILE")
     doc = SignedPricesFile.tagged(
         chain_id=cl.deployment.chain_id, oracle=str(cl.oracle.address), epoch=post.epoch,
         reporter=reporter, observed_at=post.observed_at, prices=list(post.prices),
@@ -71,6 +71,13 @@ def sign_prices(rpc_url: str, deployment: str | Path, epoch: int, out: str | Pat
     except OSError as exc:
         raise RoleError(f"cannot write {SIGNED_PRICES} {out}: {exc.strerror}") from None
     return {**dump(doc), "out": str(out)}
+
+
+def _high_s(post: Any) -> bool:
+    """The oracle takes only canonical (low s) signatures (InvalidPostSignature)."""
+    from zkclear.chain.commits import SECP256K1_HALF_N
+
+    return int.from_bytes(post.s, "big") > SECP256K1_HALF_N
 
 
 def signed_post(doc: SignedPricesFile) -> Any:
@@ -120,6 +127,9 @@ def check_signed_prices(cl: Any, epoch: int, docs: Sequence[tuple[str, SignedPri
             signer = cl.post_signer(post)
         except BadSignature:  # r or s out of range: no signer at all
             signer = None
+        if signer == reporter and _high_s(post):
+            raise RoleError(f"{where}: the signature is not canonical (high s): the oracle "
+                            "refuses it")
         if signer != reporter:
             raise RoleError(f"{where}: the signature does not recover to its reporter "
                             f"{reporter} (the file was altered after signing)")
