@@ -85,7 +85,7 @@ abstract contract EpochLog is IEpochLog, PoseidonHasher {
     }
 
     /// Record `slot`'s deposit of `amount` in the open epoch (AlreadyDeposited if it has
-    /// one) and add it to the epoch's sum; the caller folds the event and pulls the tokens.
+    /// one); the caller adds it to the epoch's sum, folds the event and pulls the tokens.
     function _setDeposit(uint256 epoch, uint256 slot, uint256 amount) internal {
         DepositRecord storage r = _depositRecords[slot][epoch & 1];
         if (r.epoch == epoch) revert AlreadyDeposited(epoch, slot);

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
@@ -21,6 +19,7 @@ from web3.logs import DISCARD
 
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
+from zkclear.chain.commits import sign_inner
 from zkclear.chain.reverts import ContractError, raise_decoded
 from zkclear.errors import ZkclearError
 
@@ -105,6 +104,6 @@ class ClientBase:
         the embedded chain's key (low s), else by ``eth_sign`` (an unlocked account)."""
         key = chain.embedded_private_key(self.w3, account)
         if key is not None:
-            return bytes(Account.sign_message(encode_defunct(primitive=inner), key).signature)
+            return sign_inner(inner, key)
         # web3 types eth_sign as HexStr; providers answer with HexBytes: take either
         return bytes(HexBytes(self.w3.eth.sign(Web3.to_checksum_address(account), data=inner)))

@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import encode as abi_encode
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from eth_typing import ChecksumAddress
 from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
@@ -52,6 +50,8 @@ from zkclear.chain.commits import deposit_inner as deposit_inner
 from zkclear.chain.commits import eip191_digest as eip191_digest
 from zkclear.chain.commits import exit_data_hash as exit_data_hash
 from zkclear.chain.commits import prices_inner as prices_inner
+from zkclear.chain.commits import recover_inner as recover_inner
+from zkclear.chain.commits import sign_inner as sign_inner
 from zkclear.chain.gas import PULL_GAS as PULL_GAS
 from zkclear.chain.gas import submit_gas_limit as submit_gas_limit
 from zkclear.chain.oracle import OracleCalls
@@ -195,10 +195,8 @@ class Client(OracleCalls, AuctionCalls):
     def sign_commit(self, private_key: Any, epoch: int, slot: int, commitment: int,
                     ciphertext: bytes) -> SignedCommit:
         """Sign a commitment with a private key (eth_account, EIP-191, low s)."""
-        inner = self.commit_inner(epoch, slot, commitment, ciphertext)
-        sig = Account.sign_message(encode_defunct(primitive=inner), private_key)
-        return SignedCommit(slot, commitment, bytes(ciphertext), int(sig.v),
-                            int(sig.r).to_bytes(32, "big"), int(sig.s).to_bytes(32, "big"))
+        sig = sign_inner(self.commit_inner(epoch, slot, commitment, ciphertext), private_key)
+        return SignedCommit.from_signature(slot, commitment, ciphertext, sig)
 
     def sign_commit_as(self, account: str, epoch: int, slot: int, commitment: int,
                        ciphertext: bytes) -> SignedCommit:
@@ -218,9 +216,8 @@ class Client(OracleCalls, AuctionCalls):
     def sign_deposit(self, private_key: Any, epoch: int, slot: int,
                      amount: int) -> SignedDeposit:
         """Sign a deposit intent with a private key (eth_account, EIP-191, low s)."""
-        sig = Account.sign_message(encode_defunct(primitive=self.deposit_inner(
-            epoch, slot, amount)), private_key)
-        return SignedDeposit.from_signature(epoch, slot, amount, bytes(sig.signature))
+        sig = sign_inner(self.deposit_inner(epoch, slot, amount), private_key)
+        return SignedDeposit.from_signature(epoch, slot, amount, sig)
 
     def sign_deposit_as(self, account: str, epoch: int, slot: int,
                         amount: int) -> SignedDeposit:
@@ -230,9 +227,13 @@ class Client(OracleCalls, AuctionCalls):
 
     def deposit_signer(self, signed: SignedDeposit) -> str:
         """The account that signed this deposit intent (raises on a bad signature)."""
-        inner = self.deposit_inner(signed.epoch, signed.slot, signed.amount)
-        return str(Account.recover_message(encode_defunct(primitive=inner),
-                                           signature=signed.signature))
+        return recover_inner(self.deposit_inner(signed.epoch, signed.slot, signed.amount),
+                             signed.signature)
+
+    def commit_signer(self, epoch: int, signed: SignedCommit) -> str:
+        """The account that signed this commit for ``epoch`` (raises on a bad signature)."""
+        return recover_inner(self.commit_inner(epoch, signed.slot, signed.commitment,
+                                               signed.ciphertext), signed.signature)
 
     def deposit_of(self, epoch: int, slot: int) -> int:
         """The slot's deposit in ``epoch`` (exact for the open epoch and the one before)."""

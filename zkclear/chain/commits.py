@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_account.messages import encode_defunct
 from eth_utils import keccak
 from web3 import Web3
 
@@ -61,8 +64,32 @@ def eip191_digest(inner: bytes) -> bytes:
     return keccak(b"\x19Ethereum Signed Message:\n32" + inner)
 
 
+def sign_inner(inner: bytes, private_key: Any) -> bytes:
+    """The EIP-191 signature (r || s || v, low s) of ``inner`` with a private key
+    (eth_account): what the contracts recover from :func:`eip191_digest`."""
+    return bytes(Account.sign_message(encode_defunct(primitive=inner), private_key).signature)
+
+
+def recover_inner(inner: bytes, signature: bytes) -> str:
+    """The account whose EIP-191 ``signature`` of ``inner`` this is (raises on one that
+    does not parse)."""
+    return str(Account.recover_message(encode_defunct(primitive=inner), signature=signature))
+
+
+class _Signature:
+    """The 65-byte r || s || v of a signed record's ``v``, ``r``, ``s`` fields."""
+
+    v: int
+    r: bytes
+    s: bytes
+
+    @property
+    def signature(self) -> bytes:
+        return self.r + self.s + bytes([self.v])
+
+
 @dataclass(frozen=True)
-class SignedCommit:
+class SignedCommit(_Signature):
     """One entry of closeEpoch's ``commits``: a slot's commitment, its ciphertext and the
     slot account's signature of the commit digest."""
 
@@ -82,10 +109,6 @@ class SignedCommit:
         """From a 65-byte r || s || v signature (v 0/1 or 27/28)."""
         return cls(slot, commitment, bytes(ciphertext), *split_signature(signature))
 
-    @property
-    def signature(self) -> bytes:
-        return self.r + self.s + bytes([self.v])
-
 
 def split_signature(signature: bytes) -> tuple[int, bytes, bytes]:
     """(v 27/28, r, s) of a 65-byte r || s || v signature (v 0/1 or 27/28)."""
@@ -96,7 +119,7 @@ def split_signature(signature: bytes) -> tuple[int, bytes, bytes]:
 
 
 @dataclass(frozen=True)
-class SignedDeposit:
+class SignedDeposit(_Signature):
     """One entry of closeEpoch's ``deposits``: a slot's deposit of ``amount`` in ``epoch``
     and the slot account's signature of the deposit digest (the epoch is in the digest,
     not in the contract's tuple: closeEpoch checks it against the epoch it closes)."""
@@ -117,13 +140,9 @@ class SignedDeposit:
         """From a 65-byte r || s || v signature (v 0/1 or 27/28)."""
         return cls(epoch, slot, amount, *split_signature(signature))
 
-    @property
-    def signature(self) -> bytes:
-        return self.r + self.s + bytes([self.v])
-
 
 @dataclass(frozen=True)
-class SignedPost:
+class SignedPost(_Signature):
     """One entry of postSignedMarks' ``posts``: a reporter's marks and funding for
     ``epoch`` observed at ``observed_at``, the venues blob (b"" for none) and the
     reporter's signature of the prices digest (the epoch is in the digest, not in the
@@ -141,10 +160,6 @@ class SignedPost:
     def as_tuple(self) -> tuple[int, list[int], list[int], bytes, int, bytes, bytes]:
         return (self.observed_at, list(self.prices), list(self.funding), self.venues,
                 self.v, self.r, self.s)
-
-    @property
-    def signature(self) -> bytes:
-        return self.r + self.s + bytes([self.v])
 
 
 def exit_data_hash(exit_data: Sequence[int]) -> bytes:

@@ -13,13 +13,17 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_account import Account
-from eth_account.messages import encode_defunct
 
 from zkclear.chain import contracts
 from zkclear.chain import node as chain
 from zkclear.chain.base import ClientBase
-from zkclear.chain.commits import SignedPost, prices_inner, split_signature
+from zkclear.chain.commits import (
+    SignedPost,
+    prices_inner,
+    recover_inner,
+    sign_inner,
+    split_signature,
+)
 from zkclear.clearing.instruments import (
     Instrument,
     Market,
@@ -126,8 +130,7 @@ class OracleCalls(ClientBase):
         for anyone to submit with :meth:`post_signed_marks`; arguments as
         :meth:`post_prices` (``funding`` None: zeros)."""
         return self._signed_post(epoch, prices, observed_at, venues, funding,
-                                 lambda inner: bytes(Account.sign_message(
-                                     encode_defunct(primitive=inner), private_key).signature))
+                                 lambda inner: sign_inner(inner, private_key))
 
     def sign_post_as(self, account: str, epoch: int, prices: Sequence[int] | None = None,
                      *, observed_at: int | None = None,
@@ -149,10 +152,8 @@ class OracleCalls(ClientBase):
 
     def post_signer(self, post: SignedPost) -> str:
         """The account that signed ``post`` (what the contract recovers)."""
-        inner = self.prices_inner(post.epoch, post.observed_at, post.prices, post.funding,
-                                  post.venues)
-        return str(Account.recover_message(encode_defunct(primitive=inner),
-                                           signature=post.signature))
+        return recover_inner(self.prices_inner(post.epoch, post.observed_at, post.prices,
+                                               post.funding, post.venues), post.signature)
 
     def post_signed_marks(self, epoch: int, posts: Sequence[SignedPost], *,
                           sender: str) -> Any:

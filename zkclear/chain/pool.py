@@ -45,8 +45,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from web3 import Web3
 
 from zkclear.chain import contracts
@@ -327,10 +325,8 @@ class Pool:
         if signed.commitment != ct.commitment() or signed.ciphertext != ct.to_bytes():
             raise CommitRefused(f"slot {slot}: the commitment or ciphertext is not the one "
                                 f"of the report netted for epoch {epoch}")
-        inner = self.client.commit_inner(epoch, slot, signed.commitment, signed.ciphertext)
         try:
-            signer = Account.recover_message(encode_defunct(primitive=inner),
-                                             signature=signed.signature)
+            signer = self.client.commit_signer(epoch, signed)
         except Exception:
             raise CommitRefused(f"slot {slot}: the signature does not parse") from None
         if signer.lower() != member.account.lower():

@@ -17,9 +17,6 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
-
 from zkclear.chain.client import ContractError, SignedCommit, SignedDeposit
 from zkclear.chain.deposits import check_signed_deposit
 from zkclear.chain.orders import CommitRefused
@@ -237,9 +234,7 @@ class Netting(ServiceBase):
                                "ciphertext is not the netted report's", 422)
         try:
             signed = SignedCommit.from_signature(slot, commitment, ciphertext, signature)
-            inner = self.raw_client.commit_inner(epoch, slot, commitment, ciphertext)
-            signer = Account.recover_message(encode_defunct(primitive=inner),
-                                             signature=signed.signature)
+            signer = self.raw_client.commit_signer(epoch, signed)
         except Exception:
             raise ServiceError("bad_signature", "the commit signature does not parse",
                                422) from None
