@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from _gastrace import breakdown, trace_gas
-from web3 import Web3
+from eth_utils import function_abi_to_4byte_selector
 
 from zkclear.chain import node as chain
 from zkclear.chain import scenario
@@ -32,19 +32,9 @@ WATCHED = ("submitEpoch", "closeEpoch")
 
 def selectors(pool: Any) -> dict[bytes, str]:
     """The watched functions' selectors, from the house's ABI."""
-    out = {}
-    for fn in pool.client.house.abi:
-        if fn.get("type") == "function" and fn["name"] in WATCHED:
-            sig = f"{fn['name']}({','.join(_abi_type(i) for i in fn['inputs'])})"
-            out[bytes(Web3.keccak(text=sig)[:4])] = fn["name"]
-    return out
-
-
-def _abi_type(arg: dict[str, Any]) -> str:
-    if arg["type"].startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in arg["components"])
-        return f"({inner}){arg['type'][5:]}"
-    return str(arg["type"])
+    return {bytes(function_abi_to_4byte_selector(fn)): fn["name"]
+            for fn in pool.client.house.abi
+            if fn.get("type") == "function" and fn["name"] in WATCHED}
 
 
 def traced(pool: Any, play: Any) -> dict[str, Any]:
